@@ -1,0 +1,44 @@
+# passgate — the two commands a user needs are `make run` and `make test`.
+# Both install what they need themselves (Debian packages, Go modules).
+
+GO      ?= go
+BOARD   ?= qemu-arm64
+OUT     ?= out
+PKGS    := ./...
+
+.PHONY: all test unit lint bench fuzz run image clean go-deps
+
+all: test
+
+go-deps:
+	$(GO) mod download
+
+# The whole suite: formatting, vet, unit tests (race detector on the engine),
+# and every end-to-end test that exists.
+test: go-deps lint unit
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+# Micro-benchmarks of the packet path (figures go to docs/performance.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/...
+
+# Run every fuzz target for FUZZTIME each (default 30s); the corpus found is
+# kept under testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./pkg/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(OUT)
