@@ -1,0 +1,233 @@
+package nat
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// rawPkt writes a minimal IPv4 TCP/UDP packet with a valid IPv4 header
+// checksum and transport checksum into b and returns it. It is for
+// benchmarks, where building millions of packets with gopacket would
+// dominate the measurement.
+func rawPkt(b []byte, proto uint8, src, dst uint32, sp, dp uint16, payload int) []byte {
+	l4 := 8
+	if proto == packet.ProtoTCP {
+		l4 = 20
+	}
+	n := 20 + l4 + payload
+	b = b[:n]
+	clear(b)
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	b[8] = 64
+	b[9] = proto
+	binary.BigEndian.PutUint32(b[12:], src)
+	binary.BigEndian.PutUint32(b[16:], dst)
+	packet.IPv4(b).UpdateHeaderChecksum()
+	t := b[20:]
+	binary.BigEndian.PutUint16(t[0:], sp)
+	binary.BigEndian.PutUint16(t[2:], dp)
+	cs := 6
+	if proto == packet.ProtoTCP {
+		t[12] = 5 << 4
+		t[13] = packet.TCPAck
+		cs = 16
+	} else {
+		binary.BigEndian.PutUint16(t[4:], uint16(l4+payload))
+	}
+	c := packet.Fold(packet.Sum(t, packet.PseudoHeaderSum(src, dst, proto, len(t))))
+	binary.BigEndian.PutUint16(t[cs:], c)
+	return b
+}
+
+func a4(s string) uint32 { return packet.AddrTo4(netip.MustParseAddr(s)) }
+
+func benchEngine(tb testing.TB, max int) *Engine {
+	c := DefaultConfig(netip.MustParsePrefix("192.168.1.1/16"))
+	c.MaxSessions = max
+	c.MaxSessionsPerHost = max
+	c.Seed = 7
+	e, err := New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.SetExternal(netip.MustParseAddr(extIP))
+	e.Tick(time.Hour)
+	return e
+}
+
+// flowSet creates n established flows and returns their outbound and
+// inbound packet templates.
+func flowSet(tb testing.TB, e *Engine, proto uint8, n int) (out, in [][]byte) {
+	ext := a4(extIP)
+	buf := make([]byte, 2048)
+	for i := 0; i < n; i++ {
+		// 20,000 mappings (100 hosts × 200 ports), each with 5 remotes:
+		// one external address has only 64,512 ports ≥ 1024.
+		host := a4("192.168.0.0") + 2 + uint32(i%100)
+		sp := uint16(10000 + (i/100)%200)
+		rip := a4("198.51.100.0") + uint32(i/20000)
+		o := rawPkt(make([]byte, 2048), proto, host, rip, sp, 443, 64)
+		res := e.Translate(append(buf[:0], o...), Outbound)
+		if res.Verdict != Forward {
+			tb.Fatalf("setup flow %d: %v %v", i, res.Verdict, res.Reason)
+		}
+		xp := binary.BigEndian.Uint16(res.Packet[20:])
+		out = append(out, o)
+		in = append(in, rawPkt(make([]byte, 2048), proto, rip, ext, 443, xp, 64))
+	}
+	return out, in
+}
+
+func benchEstablished(b *testing.B, proto uint8, dir Dir, flows int) {
+	e := benchEngine(b, 1<<20)
+	out, in := flowSet(b, e, proto, flows)
+	tpl := out
+	if dir == Inbound {
+		tpl = in
+	}
+	buf := make([]byte, 2048)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		t := tpl[i]
+		if i++; i == len(tpl) {
+			i = 0
+		}
+		p := buf[:len(t)]
+		copy(p, t) // the engine rewrites in place: start from the original each time
+		if e.Translate(p, dir).Verdict != Forward {
+			b.Fatal("not forwarded")
+		}
+	}
+}
+
+func BenchmarkEstablished(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		proto uint8
+		dir   Dir
+	}{
+		{"tcp/out", packet.ProtoTCP, Outbound}, {"tcp/in", packet.ProtoTCP, Inbound},
+		{"udp/out", packet.ProtoUDP, Outbound}, {"udp/in", packet.ProtoUDP, Inbound},
+	} {
+		for _, flows := range []int{1, 100000} {
+			b.Run(tc.name+"/flows="+itoa(flows), func(b *testing.B) { benchEstablished(b, tc.proto, tc.dir, flows) })
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var d []byte
+	for ; n > 0; n /= 10 {
+		d = append([]byte{byte('0' + n%10)}, d...)
+	}
+	return string(d)
+}
+
+// BenchmarkNewFlow measures session creation: every packet is a new
+// 5-tuple (many hosts and ports, each talking to many remotes). Old flows
+// are expired by the clock so the table never fills.
+func BenchmarkNewFlow(b *testing.B) {
+	e := benchEngine(b, 1<<22)
+	buf := make([]byte, 128)
+	base := a4("192.168.0.0")
+	srvBase := a4("198.51.100.0")
+	b.ReportAllocs()
+	i := uint32(0)
+	now := time.Hour
+	for b.Loop() {
+		host := base + 2 + i%200
+		sp := uint16(1024 + (i/200)%300)
+		rip := srvBase + (i/60000)%250
+		dp := uint16(1 + (i/200/300)%60000)
+		p := rawPkt(buf, packet.ProtoUDP, host, rip, sp, dp, 32)
+		if e.Translate(p, Outbound).Verdict != Forward {
+			b.Fatalf("flow %d not created: %v", i, e.Counters())
+		}
+		i++
+		if i%(1<<20) == 0 { // keep the table from filling on long runs
+			now += time.Hour
+			e.Tick(now)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+}
+
+// TestMemoryPerFlow creates 1,000,000 flows and measures the heap they take,
+// table and indexes included (the figure docs/performance.md publishes).
+func TestMemoryPerFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates ~100 MB; run without -short")
+	}
+	const flows = 1000000
+	bpf := memoryPerFlow(t, flows)
+	t.Logf("%.1f bytes per flow at %d flows", bpf, flows)
+	if bpf > 128 {
+		t.Fatalf("%.1f bytes per flow at %d flows, goal ≤ 128", bpf, flows)
+	}
+}
+
+func memoryPerFlow(tb testing.TB, flows int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	e := benchEngine(tb, flows)
+	buf := make([]byte, 128)
+	base, srvBase := a4("192.168.0.0"), a4("198.51.100.0")
+	for i := uint32(0); i < uint32(flows); i++ {
+		host := base + 2 + i%1000
+		sp := uint16(1024 + (i/1000)%50)
+		rip := srvBase + i/50000
+		dp := uint16(1 + (i/1000/50)%1000)
+		p := rawPkt(buf, packet.ProtoUDP, host, rip, sp, dp, 0)
+		if r := e.Translate(p, Outbound); r.Verdict != Forward {
+			tb.Fatalf("flow %d: %v %v", i, r.Verdict, r.Reason)
+		}
+	}
+	if got := e.Counters().Sessions; got != flows {
+		tb.Fatalf("%d sessions", got)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(e)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(flows)
+}
+
+func BenchmarkMemoryPerFlow(b *testing.B) {
+	for b.Loop() {
+		b.ReportMetric(memoryPerFlow(b, 1000000), "bytes/flow")
+	}
+}
+
+// The hot path must not allocate (ARCHITECTURE.md, hot path rules).
+func TestEstablishedPathDoesNotAllocate(t *testing.T) {
+	for _, proto := range []uint8{packet.ProtoTCP, packet.ProtoUDP} {
+		e := benchEngine(t, 1024)
+		out, in := flowSet(t, e, proto, 10)
+		buf := make([]byte, 2048)
+		for _, c := range []struct {
+			dir Dir
+			tpl [][]byte
+		}{{Outbound, out}, {Inbound, in}} {
+			i := 0
+			allocs := testing.AllocsPerRun(1000, func() {
+				t := c.tpl[i%len(c.tpl)]
+				i++
+				e.Translate(append(buf[:0], t...), c.dir)
+			})
+			if allocs != 0 {
+				t.Errorf("proto %d dir %d: %.1f allocs per packet", proto, c.dir, allocs)
+			}
+		}
+	}
+}

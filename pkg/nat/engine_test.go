@@ -1,0 +1,321 @@
+package nat
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+func TestTTLDecrementAndTimeExceeded(t *testing.T) {
+	r := newRig(t, nil)
+	d := r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 33434, ttl: 2}), Forward)
+	if d.ip.TTL != 1 {
+		t.Fatalf("TTL %d, want 1", d.ip.TTL)
+	}
+	// traceroute's first probe: the router must appear as a hop.
+	res := r.send(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 33435, ttl: 1}))
+	if res.Verdict != Reply {
+		t.Fatalf("TTL 1: %v %v", res.Verdict, res.Reason)
+	}
+	d = oracle(t, res.Packet)
+	if d.src() != router || d.dst() != hostA || d.icmp.TypeCode != layers.CreateICMPv4TypeCode(11, 0) {
+		t.Fatalf("got %v %s→%s", d.icmp.TypeCode, d.src(), d.dst())
+	}
+	// Inbound with TTL 1: time exceeded from the external address.
+	res = r.send(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000, ttl: 1}))
+	if res.Verdict != Reply {
+		t.Fatalf("inbound TTL 1: %v %v", res.Verdict, res.Reason)
+	}
+	if d = oracle(t, res.Packet); d.src() != extIP || d.dst() != srv {
+		t.Fatalf("inbound time exceeded %s→%s", d.src(), d.dst())
+	}
+}
+
+func TestPortForwardAndDMZ(t *testing.T) {
+	r := newRig(t, func(c *Config) {
+		c.PortForwards = []PortForward{
+			{Name: "web", Proto: 6, ExtStart: 8080, ExtEnd: 8080, Host: mustAddr(hostA), IntStart: 80},
+			{Name: "game", Proto: 17, ExtStart: 27015, ExtEnd: 27017, Host: mustAddr(hostB), IntStart: 37015},
+		}
+		c.DMZ = mustAddr(hostC)
+	})
+	d := r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50000, dp: 8080, flags: "S"}), Forward)
+	if d.dst() != hostA || d.dport() != 80 {
+		t.Fatalf("tcp/8080 → %s:%d", d.dst(), d.dport())
+	}
+	for p := uint16(27015); p <= 27017; p++ {
+		d = r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1000, dp: p}), Forward)
+		if d.dst() != hostB || d.dport() != p+10000 {
+			t.Fatalf("udp/%d → %s:%d", p, d.dst(), d.dport())
+		}
+	}
+	// The forward's own traffic keeps the forward's external port (EIM).
+	d = r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv2, sp: 80, dp: 443, flags: "S"}), Forward)
+	if d.sport() != 8080 {
+		t.Fatalf("forwarded endpoint went out as port %d, want 8080", d.sport())
+	}
+	// Forwards take precedence over the DMZ; everything else goes to the DMZ.
+	d = r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1000, dp: 9999}), Forward)
+	if d.dst() != hostC || d.dport() != 9999 {
+		t.Fatalf("DMZ got %s:%d", d.dst(), d.dport())
+	}
+	d = r.must(Outbound, udpPkt(t, pk{src: hostC, dst: srv, sp: 9999, dp: 1000}), Forward)
+	if d.sport() != 9999 {
+		t.Fatalf("DMZ reply from port %d", d.sport())
+	}
+	// A forward never accepts a TCP segment that is not a SYN.
+	r.mustDrop(Inbound, tcpPkt(t, pk{src: srv2, dst: extIP, sp: 50001, dp: 8080, flags: "A"}), ReasonNoSession)
+}
+
+func TestReconfigureKeepsUnrelatedFlows(t *testing.T) {
+	r := newRig(t, func(c *Config) {
+		c.PortForwards = []PortForward{{Name: "web", Proto: 6, ExtStart: 8080, ExtEnd: 8080, Host: mustAddr(hostA), IntStart: 80}}
+	})
+	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50000, dp: 8080, flags: "S"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{src: hostB, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
+	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 5000, dp: 1053}), Forward)
+	c := r.e.Config()
+	c.Timeouts.UDP = 600 * time.Second
+	c.Filtering = EndpointIndependent
+	c.PortForwards = nil
+	n, err := r.e.Reconfigure(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("flushed %d sessions, want 1 (the forward's)", n)
+	}
+	if got := len(r.sessions()); got != 2 {
+		t.Fatalf("%d sessions left, want 2", got)
+	}
+	r.mustDrop(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50002, dp: 8080, flags: "S"}), ReasonUnsolicitedSYN)
+	// The new UDP timeout applies to the existing flow.
+	r.advance(500 * time.Second)
+	r.must(Inbound, udpPkt(t, pk{src: srv2, dst: extIP, sp: 1, dp: 5000}), Forward)
+	// Adding a forward over a dynamic mapping takes the port over.
+	c.PortForwards = []PortForward{{Name: "x", Proto: 17, ExtStart: 5000, ExtEnd: 5000, Host: mustAddr(hostA), IntStart: 5000}}
+	if n, _ = r.e.Reconfigure(c); n != 1 {
+		t.Fatalf("flushed %d, want 1", n)
+	}
+	d := r.must(Inbound, udpPkt(t, pk{src: srv2, dst: extIP, sp: 1, dp: 5000}), Forward)
+	if d.dst() != hostA {
+		t.Fatalf("forward not installed over dynamic mapping")
+	}
+	bad := c
+	bad.DMZ = mustAddr("10.0.0.1")
+	if _, err := r.e.Reconfigure(bad); err == nil {
+		t.Fatal("DMZ outside the LAN accepted")
+	}
+	if r.e.Config().DMZ.IsValid() {
+		t.Fatal("rejected configuration was applied")
+	}
+}
+
+func TestExternalAddressChangeFlushes(t *testing.T) {
+	r := newRig(t, nil)
+	r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+	if n := r.e.SetExternal(mustAddr("203.0.113.77")); n != 1 {
+		t.Fatalf("flushed %d", n)
+	}
+	d := r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+	if d.src() != "203.0.113.77" {
+		t.Fatalf("new address not used: %s", d.src())
+	}
+	r.e.SetExternal(netip.Addr{})
+	r.mustDrop(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), ReasonNoWAN)
+}
+
+func TestClassification(t *testing.T) {
+	r := newRig(t, nil)
+	for _, tc := range []struct {
+		name string
+		dir  Dir
+		b    []byte
+		want Verdict
+		why  Reason
+	}{
+		{"to router", Outbound, udpPkt(t, pk{src: hostA, dst: router, sp: 1, dp: 53}), Local, 0},
+		{"LAN broadcast", Outbound, udpPkt(t, pk{src: hostA, dst: "192.168.1.255", sp: 68, dp: 67}), Local, 0},
+		{"multicast", Outbound, udpPkt(t, pk{src: hostA, dst: "224.0.0.251", sp: 5353, dp: 5353}), Local, 0},
+		{"spoofed", Outbound, udpPkt(t, pk{src: "10.1.1.1", dst: srv, sp: 1, dp: 2}), Drop, ReasonSpoofedSource},
+		{"lan to lan", Outbound, udpPkt(t, pk{src: hostA, dst: hostB, sp: 1, dp: 2}), Drop, ReasonLANToLAN},
+		{"loopback", Outbound, udpPkt(t, pk{src: hostA, dst: "127.0.0.1", sp: 1, dp: 2}), Drop, ReasonMartian},
+		{"not for us", Inbound, udpPkt(t, pk{src: srv, dst: "203.0.113.9", sp: 1, dp: 2}), Drop, ReasonNotForUs},
+		{"no mapping", Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1, dp: 2}), Drop, ReasonNoMapping},
+		{"gre (no passthrough here)", Outbound, ipProto(t, hostA, srv, 47), Drop, ReasonProtocol},
+	} {
+		res := r.send(tc.dir, tc.b)
+		if res.Verdict != tc.want || (tc.want == Drop && res.Reason != tc.why) {
+			t.Errorf("%s: %v %v, want %v %v", tc.name, res.Verdict, res.Reason, tc.want, tc.why)
+		}
+	}
+}
+
+func ipProto(t *testing.T, src, dst string, proto uint8) []byte {
+	ip := ipLayer(pk{src: src, dst: dst}, layers.IPProtocol(proto))
+	return serialize(t, ip, gopacketPayload(make([]byte, 16)))
+}
+
+func TestMalformedInputDropsWithReason(t *testing.T) {
+	r := newRig(t, nil)
+	good := udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053, payload: []byte("abcdefgh")})
+	for _, tc := range []struct {
+		name string
+		mut  func([]byte) []byte
+		want Reason
+	}{
+		{"empty", func(b []byte) []byte { return b[:0] }, ReasonIPv4Truncated},
+		{"ipv6", func(b []byte) []byte { b[0] = 0x60; return b }, ReasonIPv4Version},
+		{"ihl", func(b []byte) []byte { b[0] = 0x43; return b }, ReasonIPv4HeaderLen},
+		{"total length", func(b []byte) []byte { b[3] = 0xff; return b }, ReasonIPv4TotalLen},
+		{"checksum", func(b []byte) []byte { b[11] ^= 0x55; return b }, ReasonIPv4Checksum},
+		{"udp truncated", func(b []byte) []byte { return fixLen(b[:24]) }, ReasonTruncated},
+	} {
+		b := tc.mut(append([]byte(nil), good...))
+		dirs := []Dir{Outbound, Inbound}
+		if tc.want == ReasonTruncated {
+			dirs = dirs[:1] // an outbound packet is not addressed to the WAN side
+		}
+		for _, dir := range dirs {
+			res := r.send(dir, append([]byte(nil), b...))
+			if res.Verdict != Drop || res.Reason != tc.want {
+				t.Errorf("%s dir %d: %v %v, want drop %v", tc.name, dir, res.Verdict, res.Reason, tc.want)
+			}
+		}
+		if r.e.Counters().Drops[tc.want] == 0 {
+			t.Errorf("%s: reason %v not counted", tc.name, tc.want)
+		}
+	}
+	// Ethernet padding after the IPv4 total length is ignored.
+	padded := append(append([]byte(nil), good...), 0, 0, 0, 0)
+	if res := r.send(Outbound, padded); res.Verdict != Forward || len(res.Packet) != len(good) {
+		t.Fatalf("padded packet: %v len %d", res.Verdict, len(res.Packet))
+	}
+}
+
+// fixLen sets the IPv4 total length to len(b) and fixes the header checksum.
+func fixLen(b []byte) []byte {
+	b[2], b[3] = byte(len(b)>>8), byte(len(b))
+	b[10], b[11] = 0, 0
+	c := ^foldSum(b[:20])
+	b[10], b[11] = byte(c>>8), byte(c)
+	return b
+}
+
+func TestNoStateFromUnsolicitedWANPackets(t *testing.T) {
+	r := newRig(t, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 5000; i++ {
+		src := fmt.Sprintf("198.51.100.%d", rng.IntN(250)+1)
+		sp, dp := uint16(rng.Uint32()), uint16(rng.Uint32())
+		switch i % 3 {
+		case 0:
+			r.send(Inbound, udpPkt(t, pk{src: src, dst: extIP, sp: sp, dp: dp}))
+		case 1:
+			r.send(Inbound, tcpPkt(t, pk{src: src, dst: extIP, sp: sp, dp: dp, flags: "S"}))
+		default:
+			r.send(Inbound, icmpPkt(t, pk{src: src, dst: extIP}, 0, dp, 1))
+		}
+	}
+	c := r.e.Counters()
+	if c.Sessions != 0 || c.Mappings != 0 || c.SessionsCreated != 0 {
+		t.Fatalf("WAN packets created state: %+v", c)
+	}
+	if r.e.pending.n > maxHeldSYN {
+		t.Fatal("held SYN table unbounded")
+	}
+}
+
+func TestTableFullEvictsUnrepliedFirst(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxSessions = 64; c.MaxSessionsPerHost = 64 })
+	// 63 replied sessions and one that never saw a reply.
+	for i := 0; i < 63; i++ {
+		r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: uint16(2000 + i), dp: 1053}), Forward)
+		r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: uint16(2000 + i)}), Forward)
+	}
+	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 7000, dp: 1053}), Forward)
+	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 7001, dp: 1053}), Forward)
+	c := r.e.Counters()
+	if c.SessionsEvicted != 1 || c.Sessions != 64 {
+		t.Fatalf("evicted %d, sessions %d", c.SessionsEvicted, c.Sessions)
+	}
+	for _, s := range r.sessions() {
+		if s.Internal.Port() == 7000 {
+			t.Fatal("the unreplied session survived, a replied one was evicted")
+		}
+	}
+	// 7001 is unreplied too and gets evicted next; reply to it first so that
+	// nothing is evictable: then new flows are refused with ICMP 3/13.
+	r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 7001}), Forward)
+	res := r.send(Outbound, udpPkt(t, pk{src: hostC, dst: srv, sp: 7002, dp: 1053}))
+	if res.Verdict != Reply || r.e.Counters().Drops[ReasonTableFull] != 1 {
+		t.Fatalf("full table: %v %v", res.Verdict, res.Reason)
+	}
+}
+
+func TestPortExhaustion(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxSessions = 4096; c.MaxSessionsPerHost = 4096 })
+	// 1023 privileged ports exist, UDP 68 stays with the router's DHCP
+	// client: the 1023rd mapping in that range fails.
+	n := 0
+	for h := 0; h < 4 && n < 1100; h++ {
+		for p := 1; p < 400; p++ {
+			res := r.send(Outbound, udpPkt(t, pk{src: fmt.Sprintf("192.168.1.%d", 50+h), dst: srv, sp: uint16(p), dp: 1053}))
+			if res.Verdict == Forward {
+				n++
+				if d := oracle(t, res.Packet); d.sport() >= 1024 || d.sport() == 0 {
+					t.Fatalf("privileged port mapped to %d", d.sport())
+				}
+			} else if res.Verdict != Reply {
+				t.Fatalf("exhaustion gave %v", res.Verdict)
+			}
+		}
+	}
+	if n != 1022 || r.e.Counters().Drops[ReasonPortsExhausted] != 4*399-1022 {
+		t.Fatalf("%d mappings below 1024, %d refused", n, r.e.Counters().Drops[ReasonPortsExhausted])
+	}
+}
+
+func TestSessionListing(t *testing.T) {
+	r := newRig(t, nil)
+	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S", payload: make([]byte, 10)}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}), Forward)
+	r.advance(5 * time.Second)
+	s := r.sessions()
+	if len(s) != 1 {
+		t.Fatal(len(s))
+	}
+	want := SessionInfo{
+		Protocol: 6, Internal: netip.MustParseAddrPort(hostA + ":40000"), External: netip.MustParseAddrPort(extIP + ":40000"),
+		Remote: netip.MustParseAddrPort(srv + ":443"), State: "established", Age: 5 * time.Second, Idle: 5 * time.Second,
+		Expires: 7435 * time.Second, PacketsOut: 1, PacketsIn: 1, BytesOut: 50, BytesIn: 40, Replied: true,
+	}
+	if s[0] != want {
+		t.Fatalf("got  %+v\nwant %+v", s[0], want)
+	}
+	if n := r.e.Flush(func(si SessionInfo) bool { return si.Protocol == 17 }); n != 0 {
+		t.Fatal("flush by protocol removed TCP")
+	}
+	if n := r.e.Flush(func(si SessionInfo) bool { return si.Internal.Addr() == mustAddr(hostA) }); n != 1 {
+		t.Fatal("flush by host")
+	}
+}
+
+func TestSweepExpiresWithoutTraffic(t *testing.T) {
+	r := newRig(t, nil)
+	for i := 0; i < 1000; i++ {
+		r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: uint16(10000 + i), dp: 1053}), Forward)
+	}
+	// Small ticks, like the data plane's: a full pass takes sweepPeriod.
+	for i := 0; i < 301*10+int(sweepPeriod/(100*time.Millisecond)); i++ {
+		r.advance(100 * time.Millisecond)
+	}
+	c := r.e.Counters()
+	if c.Sessions != 0 || c.Mappings != 0 || c.SessionsExpired != 1000 {
+		t.Fatalf("after expiry: %+v", c)
+	}
+}

@@ -1,0 +1,122 @@
+package nat
+
+import (
+	"net/netip"
+
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// Port forwards are static mappings: permanent, endpoint-independent
+// filtering, and the same external port for the host's own outbound traffic
+// from that port (so the mapping stays endpoint-independent). Installing a
+// forward takes its external port (and internal endpoint) away from any
+// dynamic mapping holding it; those sessions are flushed.
+
+type fwdKey struct {
+	proto   uint8
+	ext     uint16
+	ip      uint32
+	intPort uint16
+}
+
+func (e *Engine) wantedForwards() map[fwdKey]bool {
+	want := make(map[fwdKey]bool)
+	for _, f := range e.cfg.PortForwards {
+		ip := packet.AddrTo4(f.Host)
+		for p := uint32(f.ExtStart); p <= uint32(f.ExtEnd); p++ {
+			want[fwdKey{f.Proto, uint16(p), ip, f.IntStart + uint16(p-uint32(f.ExtStart))}] = true
+		}
+	}
+	return want
+}
+
+// installForwards makes the static mappings match the configuration and
+// returns how many sessions it flushed.
+func (e *Engine) installForwards() int {
+	want := e.wantedForwards()
+	flushed := 0
+	for i := range e.t.maps {
+		m := &e.t.maps[i]
+		if m.proto == 0 || !m.static {
+			continue
+		}
+		k := fwdKey{m.proto, m.extPort, m.intIP, m.intPort}
+		if want[k] {
+			delete(want, k) // already installed
+			continue
+		}
+		flushed += e.flushMapping(uint32(i))
+	}
+	for k := range want {
+		if mi := e.t.mappingByExt(k.proto, k.ext); mi != none {
+			flushed += e.flushMapping(mi)
+		}
+		if mi := e.t.lookupMapping(k.proto, k.ip, k.intPort); mi != none {
+			flushed += e.flushMapping(mi)
+		}
+		e.t.addMapping(k.proto, k.ip, k.intPort, k.ext, true)
+	}
+	return flushed
+}
+
+// flushMapping removes mapping mi and all its sessions.
+func (e *Engine) flushMapping(mi uint32) int {
+	n := 0
+	if e.t.maps[mi].refs > 0 {
+		for i := uint32(0); i < e.t.hwm; i++ {
+			if s := e.t.s(i); s.proto != 0 && s.mapping == mi && s.proto == e.t.maps[mi].proto {
+				e.remove(i)
+				n++
+				if e.t.maps[mi].proto == 0 { // released with its last session
+					return n
+				}
+			}
+		}
+	}
+	if e.t.maps[mi].proto != 0 {
+		e.t.removeMapping(mi)
+	}
+	return n
+}
+
+// Reconfigure applies a new configuration at once. Changing timeouts,
+// filtering, hairpinning, MSS clamping, the DMZ or port forwards keeps
+// unrelated sessions; changing the LAN prefix or the table size flushes
+// every session. It returns how many sessions were flushed.
+func (e *Engine) Reconfigure(c Config) (int, error) {
+	if err := c.validate(); err != nil {
+		return 0, err
+	}
+	flushed := 0
+	if c.LAN != e.cfg.LAN || c.MaxSessions != e.cfg.MaxSessions {
+		flushed = e.Flush(nil)
+		for i := range e.t.maps {
+			if e.t.maps[i].proto != 0 {
+				e.t.removeMapping(uint32(i))
+			}
+		}
+		if c.MaxSessions != e.cfg.MaxSessions {
+			e.t = newTable(c.MaxSessions, c.Seed^0x9e3779b97f4a7c15)
+			e.sweep = 0
+		}
+	}
+	e.cfg = c
+	flushed += e.applyAll()
+	return flushed, nil
+}
+
+func (e *Engine) applyAll() int {
+	e.apply(e.cfg)
+	return e.lastForwardFlush
+}
+
+// ForwardFor reports which LAN endpoint a port forward sends an external
+// port to, for the shell's listing.
+func (e *Engine) ForwardFor(proto uint8, ext uint16) (netip.AddrPort, bool) {
+	mi := e.t.mappingByExt(proto, ext)
+	if mi == none || !e.t.maps[mi].static {
+		return netip.AddrPort{}, false
+	}
+	m := &e.t.maps[mi]
+	return netip.AddrPortFrom(packet.AddrFrom4(m.intIP), m.intPort), true
+}

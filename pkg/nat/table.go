@@ -1,0 +1,333 @@
+package nat
+
+import "math/bits"
+
+// The flow table. Sessions (one per 5-tuple) live in a chunked slab and are
+// found through two open-addressed indexes of uint32 slots:
+//
+//   - out: (proto, internal addr:port, remote addr:port) → session, the
+//     LAN→WAN lookup;
+//   - in:  (proto, external port, remote addr) → first session of a short
+//     chain linked through session.inNext, the WAN→LAN lookup. The chain
+//     holds the sessions of one mapping with one remote address (normally
+//     one), so address-dependent filtering is "does the slot exist" and
+//     address-and-port-dependent filtering is a walk of that chain.
+//
+// Mappings (endpoint-independent: one external port per internal
+// addr:port and protocol) are reference-counted by their sessions and found
+// by (proto, internal addr:port) through a third index, and by external port
+// through a direct array per protocol. Everything is addressed by index, so
+// nothing on the lookup path allocates or chases Go pointers.
+
+const (
+	chunkShift = 12
+	chunkSize  = 1 << chunkShift
+	none       = ^uint32(0)
+)
+
+// Session flags.
+const (
+	flagReplied   = 1 << iota // a WAN→LAN packet matched this session
+	flagInbound               // created by a WAN→LAN packet (port forward, DMZ)
+	flagHeldCheck             // an unsolicited SYN for this tuple may be held
+)
+
+type session struct {
+	intIP    uint32
+	remIP    uint32
+	intPort  uint16
+	remPort  uint16
+	extPort  uint16
+	proto    uint8 // 0 when the slot is free
+	state    uint8
+	flags    uint8
+	_        [3]byte
+	lastSeen uint32 // engine seconds
+	created  uint32
+	inNext   uint32 // next session in the inbound chain, or next free slot
+	mapping  uint32
+	pktsOut  uint32
+	pktsIn   uint32
+	bytesOut uint64
+	bytesIn  uint64
+}
+
+type mapping struct {
+	intIP   uint32
+	intPort uint16
+	extPort uint16
+	proto   uint8 // 0 when free
+	static  bool  // port forward: permanent, endpoint-independent filtering
+	refs    uint32
+}
+
+// protoIndex maps TCP/UDP/ICMP to 0/1/2 for the external port arrays.
+func protoIndex(proto uint8) int {
+	switch proto {
+	case 6:
+		return 0
+	case 17:
+		return 1
+	default:
+		return 2
+	}
+}
+
+type table struct {
+	chunks   [][]session
+	hwm      uint32 // slots ever handed out
+	free     uint32 // head of the free list (slot index) or none
+	count    uint32
+	max      uint32
+	out, in  []uint32 // slot value: session index + 1; 0 = empty
+	mask     uint64
+	seed     uint64
+	maps     []mapping
+	mapFree  []uint32
+	mapIdx   []uint32 // slot value: mapping index + 1
+	mapMask  uint64
+	extPorts [3][65536]uint32 // mapping index + 1
+}
+
+func newTable(max int, seed uint64) *table {
+	if max < 16 {
+		max = 16
+	}
+	slots := uint64(1) << bits.Len64(uint64(max)*2-1) // ≥ 2×max: load ≤ 0.5
+	mslots := uint64(1) << bits.Len64(uint64(min(max, 3*65536))*2-1)
+	return &table{
+		free:    none,
+		max:     uint32(max),
+		out:     make([]uint32, slots),
+		in:      make([]uint32, slots),
+		mask:    slots - 1,
+		seed:    seed | 1,
+		mapIdx:  make([]uint32, mslots),
+		mapMask: mslots - 1,
+	}
+}
+
+func (t *table) s(i uint32) *session { return &t.chunks[i>>chunkShift][i&(chunkSize-1)] }
+
+// mix is a 64×64→128 multiply-fold hash (the "mum" construction): fast and
+// well-distributed, keyed by the table's random seed so remote hosts cannot
+// aim at a probe sequence.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+func (t *table) hashOut(proto uint8, ip uint32, port uint16, rip uint32, rport uint16) uint64 {
+	return mix(uint64(ip)<<32|uint64(rip)^t.seed, uint64(port)<<24|uint64(rport)<<8|uint64(proto))
+}
+
+func (t *table) hashIn(proto uint8, ext uint16, rip uint32) uint64 {
+	return mix(uint64(rip)^t.seed, uint64(ext)<<8|uint64(proto)|1<<40)
+}
+
+func (t *table) hashMap(proto uint8, ip uint32, port uint16) uint64 {
+	return mix(uint64(ip)^t.seed, uint64(port)<<8|uint64(proto)|1<<41)
+}
+
+// lookupOut returns the session for an outbound 5-tuple, or none.
+func (t *table) lookupOut(proto uint8, ip uint32, port uint16, rip uint32, rport uint16) uint32 {
+	h := t.hashOut(proto, ip, port, rip, rport) & t.mask
+	for {
+		v := t.out[h]
+		if v == 0 {
+			return none
+		}
+		s := t.s(v - 1)
+		if s.intIP == ip && s.remIP == rip && s.intPort == port && s.remPort == rport && s.proto == proto {
+			return v - 1
+		}
+		h = (h + 1) & t.mask
+	}
+}
+
+// inHead returns the index slot of the inbound chain for (proto, ext, rip).
+func (t *table) inSlot(proto uint8, ext uint16, rip uint32) (uint64, uint32) {
+	h := t.hashIn(proto, ext, rip) & t.mask
+	for {
+		v := t.in[h]
+		if v == 0 {
+			return h, none
+		}
+		s := t.s(v - 1)
+		if s.remIP == rip && s.extPort == ext && s.proto == proto {
+			return h, v - 1
+		}
+		h = (h + 1) & t.mask
+	}
+}
+
+// lookupIn returns the session for an inbound tuple and the head of its
+// chain (any session of that mapping with that remote address), or none.
+func (t *table) lookupIn(proto uint8, ext uint16, rip uint32, rport uint16) (idx, head uint32) {
+	_, head = t.inSlot(proto, ext, rip)
+	for i := head; i != none; {
+		s := t.s(i)
+		if s.remPort == rport {
+			return i, head
+		}
+		i = s.inNext
+	}
+	return none, head
+}
+
+// alloc takes a free session slot; the caller fills it and calls link.
+func (t *table) alloc() uint32 {
+	if t.free != none {
+		i := t.free
+		t.free = t.s(i).inNext
+		t.count++
+		return i
+	}
+	if t.hwm >= t.max {
+		return none
+	}
+	if t.hwm>>chunkShift >= uint32(len(t.chunks)) {
+		t.chunks = append(t.chunks, make([]session, chunkSize))
+	}
+	i := t.hwm
+	t.hwm++
+	t.count++
+	return i
+}
+
+// link inserts a filled session into both indexes.
+func (t *table) link(i uint32) {
+	s := t.s(i)
+	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
+	for t.out[h] != 0 {
+		h = (h + 1) & t.mask
+	}
+	t.out[h] = i + 1
+	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
+	s.inNext = head
+	t.in[slot] = i + 1
+}
+
+// unlink removes a session from both indexes and frees its slot.
+func (t *table) unlink(i uint32) {
+	s := t.s(i)
+	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
+	for t.out[h] != i+1 {
+		h = (h + 1) & t.mask
+	}
+	t.deleteSlot(t.out, h, t.homeOut)
+
+	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
+	if head == i {
+		if s.inNext == none {
+			t.deleteSlot(t.in, slot, t.homeIn)
+		} else {
+			t.in[slot] = s.inNext + 1
+		}
+	} else {
+		for p := head; p != none; p = t.s(p).inNext {
+			if ps := t.s(p); ps.inNext == i {
+				ps.inNext = s.inNext
+				break
+			}
+		}
+	}
+	*s = session{inNext: t.free}
+	t.free = i
+	t.count--
+}
+
+func (t *table) homeOut(v uint32) uint64 {
+	s := t.s(v - 1)
+	return t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
+}
+
+func (t *table) homeIn(v uint32) uint64 {
+	s := t.s(v - 1)
+	return t.hashIn(s.proto, s.extPort, s.remIP) & t.mask
+}
+
+// deleteSlot empties slot i of a linear-probing index and shifts later
+// entries of the cluster back so that lookups never need tombstones.
+func (t *table) deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
+	mask := uint64(len(idx) - 1)
+	j := i
+	for {
+		idx[i] = 0
+		for {
+			j = (j + 1) & mask
+			if idx[j] == 0 {
+				return
+			}
+			k := home(idx[j])
+			// Move idx[j] to i unless its home lies cyclically in (i, j].
+			if i <= j {
+				if i < k && k <= j {
+					continue
+				}
+			} else if i < k || k <= j {
+				continue
+			}
+			break
+		}
+		idx[i] = idx[j]
+		i = j
+	}
+}
+
+// Mappings.
+
+func (t *table) lookupMapping(proto uint8, ip uint32, port uint16) uint32 {
+	h := t.hashMap(proto, ip, port) & t.mapMask
+	for {
+		v := t.mapIdx[h]
+		if v == 0 {
+			return none
+		}
+		m := &t.maps[v-1]
+		if m.intIP == ip && m.intPort == port && m.proto == proto {
+			return v - 1
+		}
+		h = (h + 1) & t.mapMask
+	}
+}
+
+func (t *table) mappingByExt(proto uint8, ext uint16) uint32 {
+	return t.extPorts[protoIndex(proto)][ext] - 1 // none when 0
+}
+
+func (t *table) addMapping(proto uint8, ip uint32, port, ext uint16, static bool) uint32 {
+	var i uint32
+	if n := len(t.mapFree); n > 0 {
+		i = t.mapFree[n-1]
+		t.mapFree = t.mapFree[:n-1]
+	} else {
+		i = uint32(len(t.maps))
+		t.maps = append(t.maps, mapping{})
+	}
+	t.maps[i] = mapping{intIP: ip, intPort: port, extPort: ext, proto: proto, static: static}
+	h := t.hashMap(proto, ip, port) & t.mapMask
+	for t.mapIdx[h] != 0 {
+		h = (h + 1) & t.mapMask
+	}
+	t.mapIdx[h] = i + 1
+	t.extPorts[protoIndex(proto)][ext] = i + 1
+	return i
+}
+
+func (t *table) removeMapping(i uint32) {
+	m := &t.maps[i]
+	h := t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
+	for t.mapIdx[h] != i+1 {
+		h = (h + 1) & t.mapMask
+	}
+	t.deleteSlot(t.mapIdx, h, t.homeMap)
+	t.extPorts[protoIndex(m.proto)][m.extPort] = 0
+	*m = mapping{}
+	t.mapFree = append(t.mapFree, i)
+}
+
+func (t *table) homeMap(v uint32) uint64 {
+	m := &t.maps[v-1]
+	return t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
+}
