@@ -62,24 +62,31 @@ func benchEngine(tb testing.TB, max int) *Engine {
 }
 
 // flowSet creates n established flows and returns their outbound and
-// inbound packet templates.
+// inbound packet templates, packed one after another in one buffer like
+// frames in a receive ring.
 func flowSet(tb testing.TB, e *Engine, proto uint8, n int) (out, in [][]byte) {
 	ext := a4(extIP)
 	buf := make([]byte, 2048)
+	ring := make([]byte, 0, 2*n*128)
+	put := func(p []byte) []byte {
+		ring = append(ring, p...)
+		ring = append(ring, make([]byte, 128-len(p))...)
+		return ring[len(ring)-128 : len(ring)-128+len(p)]
+	}
 	for i := 0; i < n; i++ {
 		// 20,000 mappings (100 hosts × 200 ports), each with 5 remotes:
 		// one external address has only 64,512 ports ≥ 1024.
 		host := a4("192.168.0.0") + 2 + uint32(i%100)
 		sp := uint16(10000 + (i/100)%200)
 		rip := a4("198.51.100.0") + uint32(i/20000)
-		o := rawPkt(make([]byte, 2048), proto, host, rip, sp, 443, 64)
-		res := e.Translate(append(buf[:0], o...), Outbound)
+		o := rawPkt(buf, proto, host, rip, sp, 443, 64)
+		out = append(out, put(o))
+		res := e.Translate(append(make([]byte, 0, 128), o...), Outbound)
 		if res.Verdict != Forward {
 			tb.Fatalf("setup flow %d: %v %v", i, res.Verdict, res.Reason)
 		}
 		xp := binary.BigEndian.Uint16(res.Packet[20:])
-		out = append(out, o)
-		in = append(in, rawPkt(make([]byte, 2048), proto, rip, ext, 443, xp, 64))
+		in = append(in, put(rawPkt(buf, proto, rip, ext, 443, xp, 64)))
 	}
 	return out, in
 }

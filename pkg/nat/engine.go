@@ -68,10 +68,12 @@ type Engine struct {
 	pending pendingSYNs
 	frags   fragTable
 
-	more  [][]byte
-	reply [576]byte
-	toWAN [][]byte
-	cnt   Counters
+	pkt     []byte   // the packet to send, when the verdict has one
+	more    [][]byte // further packets (points at moreBuf or frags.out)
+	moreBuf [][]byte
+	reply   [576]byte
+	toWAN   [][]byte
+	cnt     Counters
 
 	lastForwardFlush int
 }
@@ -85,7 +87,7 @@ func New(c Config) (*Engine, error) {
 		t:       newTable(c.MaxSessions, c.Seed^0x9e3779b97f4a7c15),
 		perHost: make(map[uint32]uint32),
 		rng:     c.Seed | 1,
-		more:    make([][]byte, 0, 64),
+		moreBuf: make([][]byte, 0, 64),
 		toWAN:   make([][]byte, 0, 8),
 	}
 	e.frags.init()
@@ -240,27 +242,40 @@ func (e *Engine) Flush(drop func(SessionInfo) bool) int {
 // Translate processes one IPv4 packet (starting at the IPv4 header) that
 // arrived on side dir. The packet is rewritten in place.
 func (e *Engine) Translate(b []byte, dir Dir) Result {
-	e.more = e.more[:0]
-	var r Result
+	e.more = e.moreBuf[:0]
+	e.pkt = nil
+	var v verdict
 	if dir == Outbound {
-		r = e.outbound(b)
+		v = e.outbound(b)
 	} else {
-		r = e.inbound(b)
+		v = e.inbound(b)
 	}
-	e.cnt.Verdicts[r.Verdict]++
+	r := Result{Verdict: v.verdict(), Reason: v.reason(), Packet: e.pkt}
+	if len(e.more) > 0 {
+		r.More = e.more
+	}
+	e.cnt.Verdicts[r.Verdict%numVerdicts]++
 	if r.Verdict == Drop {
-		e.cnt.Drops[r.Reason]++
+		e.cnt.Drops[r.Reason%NumReasons]++
 	}
 	return r
 }
 
-func drop(r Reason) Result { return Result{Verdict: Drop, Reason: r} }
+// verdict is the internal, two-byte form of a result: the Verdict in the
+// low byte and the drop Reason in the high byte. The packet to send is in
+// e.pkt (and e.more).
+type verdict uint16
+
+func (v verdict) verdict() Verdict { return Verdict(v) }
+func (v verdict) reason() Reason   { return Reason(v >> 8) }
+
+func drop(r Reason) verdict { return verdict(Drop) | verdict(r)<<8 }
 
 func isMartian(a uint32) bool {
 	return a == 0 || a>>24 == 127 || a>>28 == 0xe || a == 0xffffffff
 }
 
-func (e *Engine) outbound(b []byte) Result {
+func (e *Engine) outbound(b []byte) verdict {
 	p := packet.IPv4(b)
 	if err := p.Check(); err != packet.IPv4OK {
 		return drop(ipv4Reason(err))
@@ -268,7 +283,8 @@ func (e *Engine) outbound(b []byte) Result {
 	p = p[:p.TotalLen()]
 	src, dst := p.Src(), p.Dst()
 	if dst == e.lanIP || dst == e.lanBcast || dst>>28 == 0xe || dst == 0xffffffff {
-		return Result{Verdict: Local, Packet: p}
+		e.pkt = p
+		return verdict(Local)
 	}
 	if src&e.lanMask != e.lanNet || src == e.lanBcast || src == e.lanNet {
 		return drop(ReasonSpoofedSource)
@@ -299,7 +315,7 @@ func (e *Engine) outbound(b []byte) Result {
 	if p.FragOffset() != 0 {
 		return e.laterFragment(p, mtu)
 	}
-	var r Result
+	var r verdict
 	switch p.Protocol() {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		r = e.outL4(p, hairpin)
@@ -311,7 +327,7 @@ func (e *Engine) outbound(b []byte) Result {
 	return e.finish(p, r, mtu, src, dst)
 }
 
-func (e *Engine) inbound(b []byte) Result {
+func (e *Engine) inbound(b []byte) verdict {
 	p := packet.IPv4(b)
 	if err := p.Check(); err != packet.IPv4OK {
 		return drop(ipv4Reason(err))
@@ -331,7 +347,7 @@ func (e *Engine) inbound(b []byte) Result {
 		}
 		return e.laterFragment(p, mtu)
 	}
-	var r Result
+	var r verdict
 	switch p.Protocol() {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		r = e.inL4(p, false)
@@ -340,7 +356,7 @@ func (e *Engine) inbound(b []byte) Result {
 	default:
 		return drop(ReasonProtocol)
 	}
-	if r.Verdict != Forward {
+	if r != verdict(Forward) {
 		return r
 	}
 	// The router's duties apply to what is actually forwarded; checks that
@@ -350,27 +366,24 @@ func (e *Engine) inbound(b []byte) Result {
 
 // finish applies the forwarding duties to a translated packet: TTL,
 // fragment bookkeeping and fragmentation to the outgoing MTU.
-func (e *Engine) finish(p packet.IPv4, r Result, mtu int, origSrc, origDst uint32) Result {
-	if r.Verdict != Forward && r.Verdict != Hairpin {
+func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint32) verdict {
+	if r != verdict(Forward) && r != verdict(Hairpin) {
 		return r
 	}
 	p.DecTTL()
-	if p.MF() {
+	if p[6]&0x20 != 0 { // MF: a first fragment
 		e.frags.record(e, fragKey{src: origSrc, dst: origDst, id: p.ID(), proto: p.Protocol()},
-			p.Src(), p.Dst(), r.Verdict, mtu)
+			p.Src(), p.Dst(), r.verdict(), mtu)
 	}
-	r.Packet = p
+	e.pkt = p
 	if len(p) > mtu {
 		return e.fragmentResult(r, mtu)
-	}
-	if len(e.more) > 0 {
-		r.More = e.more
 	}
 	return r
 }
 
 // outL4 translates an outbound TCP or UDP packet.
-func (e *Engine) outL4(p packet.IPv4, hairpin bool) Result {
+func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 	proto := p.Protocol()
 	l4 := p[p.HeaderLen():]
 	if (proto == packet.ProtoTCP && (len(l4) < packet.TCPHeaderLen || packet.TCP(l4).DataOffset() < packet.TCPHeaderLen)) ||
@@ -419,17 +432,17 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) Result {
 	}
 	if hairpin {
 		r := e.inL4(p, true)
-		if r.Verdict == Forward {
-			r.Verdict = Hairpin
+		if r == verdict(Forward) {
+			r = verdict(Hairpin)
 		}
 		return r
 	}
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 // inL4 translates an inbound TCP or UDP packet addressed to the external
 // address (or, for hairpinning, an outbound one already source-translated).
-func (e *Engine) inL4(p packet.IPv4, hairpin bool) Result {
+func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 	proto := p.Protocol()
 	l4 := p[p.HeaderLen():]
 	if (proto == packet.ProtoTCP && (len(l4) < packet.TCPHeaderLen || packet.TCP(l4).DataOffset() < packet.TCPHeaderLen)) ||
@@ -490,7 +503,7 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) Result {
 		binary.BigEndian.PutUint16(l4[2:], intPort)
 		binary.BigEndian.PutUint16(l4[6:], packet.UpdateUDP(c, dp, intPort))
 	}
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 // admitInbound decides about an inbound packet that matches no session:
@@ -644,7 +657,7 @@ func (e *Engine) evict() bool {
 // refuse answers a packet that could not get a session: ICMP
 // "communication administratively prohibited" (RFC 5508 REQ-8) when
 // resources ran out, a plain drop otherwise.
-func (e *Engine) refuse(p packet.IPv4, r Reason) Result {
+func (e *Engine) refuse(p packet.IPv4, r Reason) verdict {
 	switch r {
 	case ReasonTableFull, ReasonHostLimit, ReasonPortsExhausted:
 		res := e.icmpError(p, packet.ICMPUnreachable, packet.ICMPCodeAdminProhibited, 0, e.lanIP)

@@ -47,12 +47,14 @@ type fragTable struct {
 	nHeld  int
 	buf    []byte   // output buffer for fragmentation, allocated on first use
 	pieces [][]byte // fragments produced by the last fragmentation
+	out    [][]byte // pieces after the first, then released held fragments
 }
 
 func (f *fragTable) init() {
 	f.trains = make(map[fragKey]fragEntry, 64)
 	f.held = make([]heldFrag, maxHeldFrags)
 	f.pieces = make([][]byte, 0, 160)
+	f.out = make([][]byte, 0, 160+maxHeldFrags)
 }
 
 func (f *fragTable) expire(now uint32) {
@@ -114,7 +116,7 @@ func rewriteFragment(p packet.IPv4, ent fragEntry) {
 }
 
 // laterFragment handles a fragment with a non-zero offset.
-func (e *Engine) laterFragment(p packet.IPv4, mtu int) Result {
+func (e *Engine) laterFragment(p packet.IPv4, mtu int) verdict {
 	f := &e.frags
 	k := fragKey{src: p.Src(), dst: p.Dst(), id: p.ID(), proto: p.Protocol()}
 	if ent, ok := f.trains[k]; ok && e.now-ent.seen <= fragTimeout {
@@ -124,11 +126,11 @@ func (e *Engine) laterFragment(p packet.IPv4, mtu int) Result {
 		ent.seen = e.now
 		f.trains[k] = ent
 		rewriteFragment(p, ent)
-		r := Result{Verdict: ent.verdict, Packet: p}
+		e.pkt = p
 		if len(p) > int(ent.mtu) {
-			return e.fragmentResult(r, int(ent.mtu))
+			return e.fragmentResult(verdict(ent.verdict), int(ent.mtu))
 		}
-		return r
+		return verdict(ent.verdict)
 	}
 	if f.nHeld >= maxHeldFrags || len(p) > maxHeldFragLen {
 		return drop(ReasonFragment)
@@ -138,21 +140,21 @@ func (e *Engine) laterFragment(p packet.IPv4, mtu int) Result {
 			h.used, h.key, h.seen, h.n = true, k, e.now, copy(h.buf[:], p)
 			f.nHeld++
 			e.cnt.FragmentsHeld++
-			return Result{Verdict: Held}
+			return verdict(Held)
 		}
 	}
 	return drop(ReasonFragment)
 }
 
-// fragmentResult splits r.Packet (already translated) into fragments that
+// fragmentResult splits e.pkt (already translated) into fragments that
 // fit mtu (RFC 791; RFC 4787 REQ-13 for packets without DF) and returns them
 // with any released held fragments after them.
-func (e *Engine) fragmentResult(r Result, mtu int) Result {
+func (e *Engine) fragmentResult(r verdict, mtu int) verdict {
 	f := &e.frags
 	if f.buf == nil {
 		f.buf = make([]byte, 96<<10)
 	}
-	p := packet.IPv4(r.Packet)
+	p := packet.IPv4(e.pkt)
 	hl := p.HeaderLen()
 	payload := p[hl:]
 	// Later fragments carry only the options marked "copied" (RFC 791).
@@ -209,7 +211,9 @@ func (e *Engine) fragmentResult(r Result, mtu int) Result {
 		packet.IPv4(b).UpdateHeaderChecksum()
 		f.pieces = append(f.pieces, b)
 	}
-	r.Packet = f.pieces[0]
-	r.More = append(f.pieces[1:], e.more...)
+	// Released held fragments (already in e.more) go after the pieces.
+	e.pkt = f.pieces[0]
+	f.out = append(append(f.out[:0], f.pieces[1:]...), e.more...)
+	e.more = f.out
 	return r
 }

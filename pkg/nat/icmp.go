@@ -7,7 +7,7 @@ import (
 )
 
 // outICMP translates an outbound ICMP query or error.
-func (e *Engine) outICMP(p packet.IPv4, hairpin bool) Result {
+func (e *Engine) outICMP(p packet.IPv4, hairpin bool) verdict {
 	c := packet.ICMP(p[p.HeaderLen():])
 	if len(c) < packet.ICMPHeaderLen {
 		return drop(ReasonTruncated)
@@ -44,12 +44,12 @@ func (e *Engine) outICMP(p packet.IPv4, hairpin bool) Result {
 	s.bytesOut += uint64(len(p))
 	p.SetSrc(e.ext)
 	c.SetID(s.extPort)
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 // inICMP translates an inbound ICMP query reply or error, and answers echo
 // requests to the external address.
-func (e *Engine) inICMP(p packet.IPv4) Result {
+func (e *Engine) inICMP(p packet.IPv4) verdict {
 	c := packet.ICMP(p[p.HeaderLen():])
 	if len(c) < packet.ICMPHeaderLen {
 		return drop(ReasonTruncated)
@@ -84,11 +84,11 @@ func (e *Engine) inICMP(p packet.IPv4) Result {
 	s.bytesIn += uint64(len(p))
 	p.SetDst(s.intIP)
 	c.SetID(s.intPort)
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 // echoReply turns an echo request to the router into its reply, in place.
-func (e *Engine) echoReply(p packet.IPv4, c packet.ICMP) Result {
+func (e *Engine) echoReply(p packet.IPv4, c packet.ICMP) verdict {
 	if packet.Checksum(c) != 0 {
 		return drop(ReasonICMPBad)
 	}
@@ -100,7 +100,8 @@ func (e *Engine) echoReply(p packet.IPv4, c packet.ICMP) Result {
 	old := binary.BigEndian.Uint16(c[0:])
 	c[0] = packet.ICMPEchoReply
 	c.SetChecksum(packet.Update16(c.Checksum(), old, binary.BigEndian.Uint16(c[0:])))
-	return Result{Verdict: Reply, Packet: p}
+	e.pkt = p
+	return verdict(Reply)
 }
 
 // embedded validates the packet embedded in an ICMP error (RFC 5508
@@ -197,7 +198,7 @@ func embeddedPorts(emb packet.IPv4, l4 []byte) (sp, dp uint16, ok bool) {
 // inICMPError translates an ICMP error from the WAN about a packet the NAT
 // sent out: the embedded source is the external address and port. It never
 // refreshes or removes the session (RFC 5508 REQ-6, RFC 5382 REQ-10).
-func (e *Engine) inICMPError(p packet.IPv4, c packet.ICMP) Result {
+func (e *Engine) inICMPError(p packet.IPv4, c packet.ICMP) verdict {
 	emb, l4, ok := embedded(c)
 	if !ok {
 		return drop(ReasonICMPBad)
@@ -208,7 +209,7 @@ func (e *Engine) inICMPError(p packet.IPv4, c packet.ICMP) Result {
 	}
 	p.SetDst(intIP)
 	rewriteEmbedded(c, emb, l4, true, intIP, intPort)
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 func (e *Engine) matchInError(emb packet.IPv4, l4 []byte) (uint32, uint16, bool) {
@@ -239,7 +240,7 @@ func (e *Engine) matchInError(emb packet.IPv4, l4 []byte) (uint32, uint16, bool)
 
 // outICMPError translates an ICMP error sent by a LAN host about a packet it
 // received through the NAT: the embedded destination is the LAN host.
-func (e *Engine) outICMPError(p packet.IPv4, c packet.ICMP, hairpin bool) Result {
+func (e *Engine) outICMPError(p packet.IPv4, c packet.ICMP, hairpin bool) verdict {
 	emb, l4, ok := embedded(c)
 	if !ok {
 		return drop(ReasonICMPBad)
@@ -276,16 +277,16 @@ func (e *Engine) outICMPError(p packet.IPv4, c packet.ICMP, hairpin bool) Result
 		}
 		p.SetDst(intIP)
 		rewriteEmbedded(c, emb, l4, true, intIP, intPort)
-		return Result{Verdict: Hairpin}
+		return verdict(Hairpin)
 	}
-	return Result{Verdict: Forward}
+	return verdict(Forward)
 }
 
 // icmpError builds an ICMP error from the router (address from) about the
 // packet orig as it was received, into the engine's reply buffer. No error
 // is sent about an ICMP error, a non-first fragment, or a packet from a
 // zero, broadcast or multicast source (RFC 1812 §4.3.2.7).
-func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from uint32) Result {
+func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from uint32) verdict {
 	r := ReasonTTL
 	if typ == packet.ICMPUnreachable && code == packet.ICMPCodeFragNeeded {
 		r = ReasonNone
@@ -301,7 +302,8 @@ func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from u
 	e.ipID++
 	b := buildICMPError(e.reply[:], orig, typ, code, mtu, from, e.ipID)
 	e.cnt.ICMPErrorsSent++
-	return Result{Verdict: Reply, Packet: b}
+	e.pkt = b
+	return verdict(Reply)
 }
 
 // buildICMPError writes an ICMP error about orig into buf (at least 576
