@@ -60,6 +60,7 @@ type Engine struct {
 	sweepCarry uint64
 
 	t       *table
+	helper  Helper
 	perHost map[uint32]uint32
 	hostMax uint32
 	rng     uint64
@@ -171,6 +172,9 @@ func (e *Engine) Tick(now time.Duration) [][]byte {
 	e.frags.expire(e.now)
 	e.toWAN = e.toWAN[:0]
 	e.pending.expire(e)
+	if e.helper != nil {
+		e.helper.Tick(e.now)
+	}
 	return e.toWAN
 }
 
@@ -208,6 +212,9 @@ func (e *Engine) expired(s *session) bool {
 // remove deletes session i and releases its mapping when unused.
 func (e *Engine) remove(i uint32) {
 	s := e.t.s(i)
+	if s.flags&flagHelper != 0 && e.helper != nil {
+		e.helper.Closed(e.flowOf(s))
+	}
 	mi, host := s.mapping, s.intIP
 	e.t.unlink(i)
 	m := &e.t.maps[mi]
@@ -322,7 +329,10 @@ func (e *Engine) outbound(b []byte) verdict {
 	case packet.ProtoICMP:
 		r = e.outICMP(p, hairpin)
 	default:
-		return drop(ReasonProtocol)
+		if hairpin {
+			return drop(ReasonProtocol)
+		}
+		r = e.outOther(p)
 	}
 	return e.finish(p, r, mtu, src, dst)
 }
@@ -354,7 +364,7 @@ func (e *Engine) inbound(b []byte) verdict {
 	case packet.ProtoICMP:
 		r = e.inICMP(p)
 	default:
-		return drop(ReasonProtocol)
+		r = e.inOther(p)
 	}
 	if r != verdict(Forward) {
 		return r
@@ -396,6 +406,8 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 	var flags uint8
 	if proto == packet.ProtoTCP {
 		flags = l4[13]
+	} else if e.helper != nil && !hairpin && e.helper.ShareUDP(sp, dp) {
+		return e.outShared(p, l4)
 	}
 	i := e.t.lookupOut(proto, src, sp, dst, dp)
 	if i != none && e.expired(e.t.s(i)) {
@@ -425,6 +437,11 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 		c := packet.Update32(binary.BigEndian.Uint16(l4[16:]), src, e.ext)
 		binary.BigEndian.PutUint16(l4[0:], ext)
 		binary.BigEndian.PutUint16(l4[16:], packet.Update16(c, sp, ext))
+		if s.flags&flagHelper != 0 {
+			if v, r := e.helper.TCP(Outbound, e.flowOf(s), tcpStateOf(s.state), p, packet.TCP(l4), e.now); v != Forward {
+				return verdict(v) | verdict(r)<<8
+			}
+		}
 	} else {
 		c := packet.UpdateUDP32(binary.BigEndian.Uint16(l4[6:]), src, e.ext)
 		binary.BigEndian.PutUint16(l4[0:], ext)
@@ -455,6 +472,8 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 	var flags uint8
 	if proto == packet.ProtoTCP {
 		flags = l4[13]
+	} else if e.helper != nil && !hairpin && e.helper.ShareUDP(sp, dp) {
+		return e.inShared(p, l4)
 	}
 	i, head := e.t.lookupIn(proto, dp, src, sp)
 	if i != none && e.expired(e.t.s(i)) {
@@ -464,8 +483,12 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 	}
 	var intIP uint32
 	var intPort uint16
+	var claimed *session
 	if i != none {
 		s := e.t.s(i)
+		if s.flags&flagHelper != 0 {
+			claimed = s
+		}
 		if proto == packet.ProtoTCP {
 			s.state = tcpIn(s.state, flags)
 		}
@@ -482,11 +505,8 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 		}
 	}
 	if !hairpin {
-		if p.TTL() <= 1 {
-			return e.icmpError(p, packet.ICMPTimeExceeded, 0, 0, e.ext)
-		}
-		if len(p) > e.cfg.LANMTU && p.DF() {
-			return e.icmpError(p, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(e.cfg.LANMTU), e.ext)
+		if r := e.inDuties(p); r != verdict(Forward) {
+			return r
 		}
 	}
 	if proto == packet.ProtoTCP && flags&packet.TCPSyn != 0 && e.mss != 0 {
@@ -502,6 +522,11 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 		c := packet.UpdateUDP32(binary.BigEndian.Uint16(l4[6:]), dst, intIP)
 		binary.BigEndian.PutUint16(l4[2:], intPort)
 		binary.BigEndian.PutUint16(l4[6:], packet.UpdateUDP(c, dp, intPort))
+	}
+	if claimed != nil {
+		if v, r := e.helper.TCP(Inbound, e.flowOf(claimed), tcpStateOf(claimed.state), p, packet.TCP(l4), e.now); v != Forward {
+			return verdict(v) | verdict(r)<<8
+		}
 	}
 	return verdict(Forward)
 }
@@ -531,6 +556,8 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 			ok = true
 		case AddressDependent:
 			ok = head != none
+		case AddressPortDependent:
+			ok = head != none && e.helper != nil && e.anyPortReply(proto, head)
 		}
 		if ok {
 			return m.intIP, m.intPort, ReasonNone
@@ -572,6 +599,9 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 	if proto == packet.ProtoTCP && tcpFlags&packet.TCPRst != 0 {
 		return none, ReasonNoSession
 	}
+	if e.helper != nil && fl&flagInbound == 0 && e.helper.Blocked(proto, rport) {
+		return none, ReasonBlocked
+	}
 	if e.perHost[ip] >= e.hostMax {
 		return none, ReasonHostLimit
 	}
@@ -612,6 +642,9 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 	switch proto {
 	case packet.ProtoTCP:
 		s.state = tcpNew(tcpFlags, fl&flagInbound != 0)
+		if e.helper != nil && fl&flagInbound == 0 && e.helper.ClaimTCP(rport) {
+			s.flags |= flagHelper
+		}
 		if e.pending.n > 0 && fl&flagInbound == 0 {
 			e.pending.cancel(m.extPort, rip, rport)
 		}
@@ -723,4 +756,17 @@ func clampMSS(t packet.TCP, mss uint16) {
 		c = packet.Update16(c, w2, binary.BigEndian.Uint16(t[off+1:]))
 	}
 	t.SetChecksum(c)
+}
+
+// anyPortReply reports whether a session in the inbound chain starting at
+// head is to a port whose servers may answer from another port.
+func (e *Engine) anyPortReply(proto uint8, head uint32) bool {
+	for i := head; i != none; {
+		s := e.t.s(i)
+		if e.helper.AnyPortReply(proto, s.remPort) {
+			return true
+		}
+		i = s.inNext
+	}
+	return false
 }

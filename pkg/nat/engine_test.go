@@ -8,30 +8,32 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/passgate/passgate/pkg/nat/internal/nattest"
 )
 
 func TestTTLDecrementAndTimeExceeded(t *testing.T) {
 	r := newRig(t, nil)
-	d := r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 33434, ttl: 2}), Forward)
-	if d.ip.TTL != 1 {
-		t.Fatalf("TTL %d, want 1", d.ip.TTL)
+	d := r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 33434, TTL: 2}), Forward)
+	if d.IP.TTL != 1 {
+		t.Fatalf("TTL %d, want 1", d.IP.TTL)
 	}
 	// traceroute's first probe: the router must appear as a hop.
-	res := r.send(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 33435, ttl: 1}))
+	res := r.send(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 33435, TTL: 1}))
 	if res.Verdict != Reply {
 		t.Fatalf("TTL 1: %v %v", res.Verdict, res.Reason)
 	}
 	d = oracle(t, res.Packet)
-	if d.src() != router || d.dst() != hostA || d.icmp.TypeCode != layers.CreateICMPv4TypeCode(11, 0) {
-		t.Fatalf("got %v %s→%s", d.icmp.TypeCode, d.src(), d.dst())
+	if d.Src() != router || d.Dst() != hostA || d.ICMP.TypeCode != layers.CreateICMPv4TypeCode(11, 0) {
+		t.Fatalf("got %v %s→%s", d.ICMP.TypeCode, d.Src(), d.Dst())
 	}
 	// Inbound with TTL 1: time exceeded from the external address.
-	res = r.send(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000, ttl: 1}))
+	res = r.send(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 5000, TTL: 1}))
 	if res.Verdict != Reply {
 		t.Fatalf("inbound TTL 1: %v %v", res.Verdict, res.Reason)
 	}
-	if d = oracle(t, res.Packet); d.src() != extIP || d.dst() != srv {
-		t.Fatalf("inbound time exceeded %s→%s", d.src(), d.dst())
+	if d = oracle(t, res.Packet); d.Src() != extIP || d.Dst() != srv {
+		t.Fatalf("inbound time exceeded %s→%s", d.Src(), d.Dst())
 	}
 }
 
@@ -43,41 +45,41 @@ func TestPortForwardAndDMZ(t *testing.T) {
 		}
 		c.DMZ = mustAddr(hostC)
 	})
-	d := r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50000, dp: 8080, flags: "S"}), Forward)
-	if d.dst() != hostA || d.dport() != 80 {
-		t.Fatalf("tcp/8080 → %s:%d", d.dst(), d.dport())
+	d := r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 50000, DP: 8080, Flags: "S"}), Forward)
+	if d.Dst() != hostA || d.DPort() != 80 {
+		t.Fatalf("tcp/8080 → %s:%d", d.Dst(), d.DPort())
 	}
 	for p := uint16(27015); p <= 27017; p++ {
-		d = r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1000, dp: p}), Forward)
-		if d.dst() != hostB || d.dport() != p+10000 {
-			t.Fatalf("udp/%d → %s:%d", p, d.dst(), d.dport())
+		d = r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1000, DP: p}), Forward)
+		if d.Dst() != hostB || d.DPort() != p+10000 {
+			t.Fatalf("udp/%d → %s:%d", p, d.Dst(), d.DPort())
 		}
 	}
 	// The forward's own traffic keeps the forward's external port (EIM).
-	d = r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv2, sp: 80, dp: 443, flags: "S"}), Forward)
-	if d.sport() != 8080 {
-		t.Fatalf("forwarded endpoint went out as port %d, want 8080", d.sport())
+	d = r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv2, SP: 80, DP: 443, Flags: "S"}), Forward)
+	if d.SPort() != 8080 {
+		t.Fatalf("forwarded endpoint went out as port %d, want 8080", d.SPort())
 	}
 	// Forwards take precedence over the DMZ; everything else goes to the DMZ.
-	d = r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1000, dp: 9999}), Forward)
-	if d.dst() != hostC || d.dport() != 9999 {
-		t.Fatalf("DMZ got %s:%d", d.dst(), d.dport())
+	d = r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1000, DP: 9999}), Forward)
+	if d.Dst() != hostC || d.DPort() != 9999 {
+		t.Fatalf("DMZ got %s:%d", d.Dst(), d.DPort())
 	}
-	d = r.must(Outbound, udpPkt(t, pk{src: hostC, dst: srv, sp: 9999, dp: 1000}), Forward)
-	if d.sport() != 9999 {
-		t.Fatalf("DMZ reply from port %d", d.sport())
+	d = r.must(Outbound, udpPkt(t, pk{Src: hostC, Dst: srv, SP: 9999, DP: 1000}), Forward)
+	if d.SPort() != 9999 {
+		t.Fatalf("DMZ reply from port %d", d.SPort())
 	}
 	// A forward never accepts a TCP segment that is not a SYN.
-	r.mustDrop(Inbound, tcpPkt(t, pk{src: srv2, dst: extIP, sp: 50001, dp: 8080, flags: "A"}), ReasonNoSession)
+	r.mustDrop(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50001, DP: 8080, Flags: "A"}), ReasonNoSession)
 }
 
 func TestReconfigureKeepsUnrelatedFlows(t *testing.T) {
 	r := newRig(t, func(c *Config) {
 		c.PortForwards = []PortForward{{Name: "web", Proto: 6, ExtStart: 8080, ExtEnd: 8080, Host: mustAddr(hostA), IntStart: 80}}
 	})
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50000, dp: 8080, flags: "S"}), Forward)
-	r.must(Outbound, tcpPkt(t, pk{src: hostB, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
-	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 5000, dp: 1053}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 50000, DP: 8080, Flags: "S"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostB, Dst: srv, SP: 40000, DP: 443, Flags: "S"}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostB, Dst: srv, SP: 5000, DP: 1053}), Forward)
 	c := r.e.Config()
 	c.Timeouts.UDP = 600 * time.Second
 	c.Filtering = EndpointIndependent
@@ -92,17 +94,17 @@ func TestReconfigureKeepsUnrelatedFlows(t *testing.T) {
 	if got := len(r.sessions()); got != 2 {
 		t.Fatalf("%d sessions left, want 2", got)
 	}
-	r.mustDrop(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 50002, dp: 8080, flags: "S"}), ReasonUnsolicitedSYN)
+	r.mustDrop(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 50002, DP: 8080, Flags: "S"}), ReasonUnsolicitedSYN)
 	// The new UDP timeout applies to the existing flow.
 	r.advance(500 * time.Second)
-	r.must(Inbound, udpPkt(t, pk{src: srv2, dst: extIP, sp: 1, dp: 5000}), Forward)
+	r.must(Inbound, udpPkt(t, pk{Src: srv2, Dst: extIP, SP: 1, DP: 5000}), Forward)
 	// Adding a forward over a dynamic mapping takes the port over.
 	c.PortForwards = []PortForward{{Name: "x", Proto: 17, ExtStart: 5000, ExtEnd: 5000, Host: mustAddr(hostA), IntStart: 5000}}
 	if n, _ = r.e.Reconfigure(c); n != 1 {
 		t.Fatalf("flushed %d, want 1", n)
 	}
-	d := r.must(Inbound, udpPkt(t, pk{src: srv2, dst: extIP, sp: 1, dp: 5000}), Forward)
-	if d.dst() != hostA {
+	d := r.must(Inbound, udpPkt(t, pk{Src: srv2, Dst: extIP, SP: 1, DP: 5000}), Forward)
+	if d.Dst() != hostA {
 		t.Fatalf("forward not installed over dynamic mapping")
 	}
 	bad := c
@@ -117,16 +119,16 @@ func TestReconfigureKeepsUnrelatedFlows(t *testing.T) {
 
 func TestExternalAddressChangeFlushes(t *testing.T) {
 	r := newRig(t, nil)
-	r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), Forward)
 	if n := r.e.SetExternal(mustAddr("203.0.113.77")); n != 1 {
 		t.Fatalf("flushed %d", n)
 	}
-	d := r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
-	if d.src() != "203.0.113.77" {
-		t.Fatalf("new address not used: %s", d.src())
+	d := r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), Forward)
+	if d.Src() != "203.0.113.77" {
+		t.Fatalf("new address not used: %s", d.Src())
 	}
 	r.e.SetExternal(netip.Addr{})
-	r.mustDrop(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), ReasonNoWAN)
+	r.mustDrop(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), ReasonNoWAN)
 }
 
 func TestClassification(t *testing.T) {
@@ -138,14 +140,14 @@ func TestClassification(t *testing.T) {
 		want Verdict
 		why  Reason
 	}{
-		{"to router", Outbound, udpPkt(t, pk{src: hostA, dst: router, sp: 1, dp: 53}), Local, 0},
-		{"LAN broadcast", Outbound, udpPkt(t, pk{src: hostA, dst: "192.168.1.255", sp: 68, dp: 67}), Local, 0},
-		{"multicast", Outbound, udpPkt(t, pk{src: hostA, dst: "224.0.0.251", sp: 5353, dp: 5353}), Local, 0},
-		{"spoofed", Outbound, udpPkt(t, pk{src: "10.1.1.1", dst: srv, sp: 1, dp: 2}), Drop, ReasonSpoofedSource},
-		{"lan to lan", Outbound, udpPkt(t, pk{src: hostA, dst: hostB, sp: 1, dp: 2}), Drop, ReasonLANToLAN},
-		{"loopback", Outbound, udpPkt(t, pk{src: hostA, dst: "127.0.0.1", sp: 1, dp: 2}), Drop, ReasonMartian},
-		{"not for us", Inbound, udpPkt(t, pk{src: srv, dst: "203.0.113.9", sp: 1, dp: 2}), Drop, ReasonNotForUs},
-		{"no mapping", Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1, dp: 2}), Drop, ReasonNoMapping},
+		{"to router", Outbound, udpPkt(t, pk{Src: hostA, Dst: router, SP: 1, DP: 53}), Local, 0},
+		{"LAN broadcast", Outbound, udpPkt(t, pk{Src: hostA, Dst: "192.168.1.255", SP: 68, DP: 67}), Local, 0},
+		{"multicast", Outbound, udpPkt(t, pk{Src: hostA, Dst: "224.0.0.251", SP: 5353, DP: 5353}), Local, 0},
+		{"spoofed", Outbound, udpPkt(t, pk{Src: "10.1.1.1", Dst: srv, SP: 1, DP: 2}), Drop, ReasonSpoofedSource},
+		{"lan to lan", Outbound, udpPkt(t, pk{Src: hostA, Dst: hostB, SP: 1, DP: 2}), Drop, ReasonLANToLAN},
+		{"loopback", Outbound, udpPkt(t, pk{Src: hostA, Dst: "127.0.0.1", SP: 1, DP: 2}), Drop, ReasonMartian},
+		{"not for us", Inbound, udpPkt(t, pk{Src: srv, Dst: "203.0.113.9", SP: 1, DP: 2}), Drop, ReasonNotForUs},
+		{"no mapping", Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1, DP: 2}), Drop, ReasonNoMapping},
 		{"gre (no passthrough here)", Outbound, ipProto(t, hostA, srv, 47), Drop, ReasonProtocol},
 	} {
 		res := r.send(tc.dir, tc.b)
@@ -156,13 +158,13 @@ func TestClassification(t *testing.T) {
 }
 
 func ipProto(t *testing.T, src, dst string, proto uint8) []byte {
-	ip := ipLayer(pk{src: src, dst: dst}, layers.IPProtocol(proto))
-	return serialize(t, ip, gopacketPayload(make([]byte, 16)))
+	ip := ipLayer(pk{Src: src, Dst: dst}, layers.IPProtocol(proto))
+	return serialize(t, ip, nattest.Payload(make([]byte, 16)))
 }
 
 func TestMalformedInputDropsWithReason(t *testing.T) {
 	r := newRig(t, nil)
-	good := udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053, payload: []byte("abcdefgh")})
+	good := udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053, Payload: []byte("abcdefgh")})
 	for _, tc := range []struct {
 		name string
 		mut  func([]byte) []byte
@@ -214,11 +216,11 @@ func TestNoStateFromUnsolicitedWANPackets(t *testing.T) {
 		sp, dp := uint16(rng.Uint32()), uint16(rng.Uint32())
 		switch i % 3 {
 		case 0:
-			r.send(Inbound, udpPkt(t, pk{src: src, dst: extIP, sp: sp, dp: dp}))
+			r.send(Inbound, udpPkt(t, pk{Src: src, Dst: extIP, SP: sp, DP: dp}))
 		case 1:
-			r.send(Inbound, tcpPkt(t, pk{src: src, dst: extIP, sp: sp, dp: dp, flags: "S"}))
+			r.send(Inbound, tcpPkt(t, pk{Src: src, Dst: extIP, SP: sp, DP: dp, Flags: "S"}))
 		default:
-			r.send(Inbound, icmpPkt(t, pk{src: src, dst: extIP}, 0, dp, 1))
+			r.send(Inbound, icmpPkt(t, pk{Src: src, Dst: extIP}, 0, dp, 1))
 		}
 	}
 	c := r.e.Counters()
@@ -234,11 +236,11 @@ func TestTableFullEvictsUnrepliedFirst(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.MaxSessions = 64; c.MaxSessionsPerHost = 64 })
 	// 63 replied sessions and one that never saw a reply.
 	for i := 0; i < 63; i++ {
-		r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: uint16(2000 + i), dp: 1053}), Forward)
-		r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: uint16(2000 + i)}), Forward)
+		r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: uint16(2000 + i), DP: 1053}), Forward)
+		r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: uint16(2000 + i)}), Forward)
 	}
-	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 7000, dp: 1053}), Forward)
-	r.must(Outbound, udpPkt(t, pk{src: hostB, dst: srv, sp: 7001, dp: 1053}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostB, Dst: srv, SP: 7000, DP: 1053}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostB, Dst: srv, SP: 7001, DP: 1053}), Forward)
 	c := r.e.Counters()
 	if c.SessionsEvicted != 1 || c.Sessions != 64 {
 		t.Fatalf("evicted %d, sessions %d", c.SessionsEvicted, c.Sessions)
@@ -250,8 +252,8 @@ func TestTableFullEvictsUnrepliedFirst(t *testing.T) {
 	}
 	// 7001 is unreplied too and gets evicted next; reply to it first so that
 	// nothing is evictable: then new flows are refused with ICMP 3/13.
-	r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 7001}), Forward)
-	res := r.send(Outbound, udpPkt(t, pk{src: hostC, dst: srv, sp: 7002, dp: 1053}))
+	r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 7001}), Forward)
+	res := r.send(Outbound, udpPkt(t, pk{Src: hostC, Dst: srv, SP: 7002, DP: 1053}))
 	if res.Verdict != Reply || r.e.Counters().Drops[ReasonTableFull] != 1 {
 		t.Fatalf("full table: %v %v", res.Verdict, res.Reason)
 	}
@@ -264,11 +266,11 @@ func TestPortExhaustion(t *testing.T) {
 	n := 0
 	for h := 0; h < 4 && n < 1100; h++ {
 		for p := 1; p < 400; p++ {
-			res := r.send(Outbound, udpPkt(t, pk{src: fmt.Sprintf("192.168.1.%d", 50+h), dst: srv, sp: uint16(p), dp: 1053}))
+			res := r.send(Outbound, udpPkt(t, pk{Src: fmt.Sprintf("192.168.1.%d", 50+h), Dst: srv, SP: uint16(p), DP: 1053}))
 			if res.Verdict == Forward {
 				n++
-				if d := oracle(t, res.Packet); d.sport() >= 1024 || d.sport() == 0 {
-					t.Fatalf("privileged port mapped to %d", d.sport())
+				if d := oracle(t, res.Packet); d.SPort() >= 1024 || d.SPort() == 0 {
+					t.Fatalf("privileged port mapped to %d", d.SPort())
 				}
 			} else if res.Verdict != Reply {
 				t.Fatalf("exhaustion gave %v", res.Verdict)
@@ -282,8 +284,8 @@ func TestPortExhaustion(t *testing.T) {
 
 func TestSessionListing(t *testing.T) {
 	r := newRig(t, nil)
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S", payload: make([]byte, 10)}), Forward)
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S", Payload: make([]byte, 10)}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA"}), Forward)
 	r.advance(5 * time.Second)
 	s := r.sessions()
 	if len(s) != 1 {
@@ -308,7 +310,7 @@ func TestSessionListing(t *testing.T) {
 func TestSweepExpiresWithoutTraffic(t *testing.T) {
 	r := newRig(t, nil)
 	for i := 0; i < 1000; i++ {
-		r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: uint16(10000 + i), dp: 1053}), Forward)
+		r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: uint16(10000 + i), DP: 1053}), Forward)
 	}
 	// Small ticks, like the data plane's: a full pass takes sweepPeriod.
 	for i := 0; i < 301*10+int(sweepPeriod/(100*time.Millisecond)); i++ {

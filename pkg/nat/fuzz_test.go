@@ -18,17 +18,17 @@ import (
 func FuzzTranslate(f *testing.F) {
 	seeds := func(t testing.TB) [][]byte {
 		return [][]byte{
-			udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053, payload: []byte("x")}),
-			udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000}),
-			tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S", mss: 1460}),
-			tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}),
-			icmpPkt(t, pk{src: hostA, dst: srv}, 8, 7, 1),
-			icmpPkt(t, pk{src: srv, dst: extIP}, 0, 7, 1),
-			icmpErrPkt(t, srv, extIP, 3, 3, udpPkt(t, pk{src: extIP, dst: srv, sp: 5000, dp: 1053})),
-			icmpErrPkt(t, hostA, srv, 3, 3, udpPkt(t, pk{src: srv, dst: hostA, sp: 1053, dp: 5000})),
-			udpPkt(t, pk{src: hostB, dst: extIP, sp: 6000, dp: 5000}),
-			udpPkt(t, pk{src: srv, dst: extIP, sp: 1, dp: 8080, id: 9}),
-			tcpPkt(t, pk{src: srv, dst: extIP, sp: 1, dp: 2, flags: "S"}),
+			udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053, Payload: []byte("x")}),
+			udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 5000}),
+			tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S", MSS: 1460}),
+			tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA"}),
+			icmpPkt(t, pk{Src: hostA, Dst: srv}, 8, 7, 1),
+			icmpPkt(t, pk{Src: srv, Dst: extIP}, 0, 7, 1),
+			icmpErrPkt(t, srv, extIP, 3, 3, udpPkt(t, pk{Src: extIP, Dst: srv, SP: 5000, DP: 1053})),
+			icmpErrPkt(t, hostA, srv, 3, 3, udpPkt(t, pk{Src: srv, Dst: hostA, SP: 1053, DP: 5000})),
+			udpPkt(t, pk{Src: hostB, Dst: extIP, SP: 6000, DP: 5000}),
+			udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1, DP: 8080, ID: 9}),
+			tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 1, DP: 2, Flags: "S"}),
 		}
 	}
 	for i, s := range seeds(f) {

@@ -20,11 +20,11 @@ func TestRFC4787_REQ1_EndpointIndependentMapping(t *testing.T) {
 		ip   string
 		port uint16
 	}{{srv, 3478}, {srv2, 3478}, {srv, 3479}, {srv2, 9}} {
-		d := r.must(Outbound, udpPkt(t, pk{src: hostA, dst: dst.ip, sp: 40000, dp: dst.port}), Forward)
-		if d.src() != extIP {
-			t.Fatalf("source %s, want %s", d.src(), extIP)
+		d := r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: dst.ip, SP: 40000, DP: dst.port}), Forward)
+		if d.Src() != extIP {
+			t.Fatalf("source %s, want %s", d.Src(), extIP)
 		}
-		ext = append(ext, d.sport())
+		ext = append(ext, d.SPort())
 	}
 	for _, p := range ext {
 		if p != ext[0] {
@@ -42,8 +42,8 @@ func TestRFC4787_REQ3_NoPortOverloadingAndRangePreservation(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		h := fmt.Sprintf("192.168.1.%d", 20+i)
 		for _, sp := range []uint16{500, 40000} {
-			d := r.must(Outbound, udpPkt(t, pk{src: h, dst: srv, sp: sp, dp: 500}), Forward)
-			p := d.sport()
+			d := r.must(Outbound, udpPkt(t, pk{Src: h, Dst: srv, SP: sp, DP: 500}), Forward)
+			p := d.SPort()
 			if prev, ok := seen[p]; ok {
 				t.Fatalf("external port %d given to %s:%d and %s: port overloading", p, h, sp, prev)
 			}
@@ -73,16 +73,16 @@ func TestRFC4787_REQ5_MappingTimer(t *testing.T) {
 			if tc.timeout == 0 && want != 300*time.Second {
 				t.Fatalf("default UDP timeout %v, want 300s (REQ-5c)", want)
 			}
-			r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+			r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), Forward)
 			r.advance(want - time.Second)
-			r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000}), Forward)
+			r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 5000}), Forward)
 			// The inbound packet refreshed it (allowed by REQ-6); now stay idle.
 			r.advance(want)
 			if n := len(r.sessions()); n != 1 {
 				t.Fatalf("mapping gone after exactly the timeout (%d sessions)", n)
 			}
 			r.advance(2 * time.Second)
-			r.mustDrop(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000}), ReasonNoMapping)
+			r.mustDrop(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 5000}), ReasonNoMapping)
 			if c := r.e.Counters(); c.Sessions != 0 || c.Mappings != 0 {
 				t.Fatalf("after expiry: %d sessions %d mappings", c.Sessions, c.Mappings)
 			}
@@ -92,13 +92,13 @@ func TestRFC4787_REQ5_MappingTimer(t *testing.T) {
 
 func TestRFC4787_REQ6_OutboundRefreshes(t *testing.T) {
 	r := newRig(t, nil)
-	r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), Forward)
 	for i := 0; i < 5; i++ {
 		r.advance(250 * time.Second)
-		r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053}), Forward)
+		r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053}), Forward)
 	}
 	r.advance(250 * time.Second)
-	r.must(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 1053, dp: 5000}), Forward)
+	r.must(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 1053, DP: 5000}), Forward)
 }
 
 func TestRFC4787_REQ8_Filtering(t *testing.T) {
@@ -122,15 +122,15 @@ func TestRFC4787_REQ8_Filtering(t *testing.T) {
 			if tc.f == AddressDependent && DefaultConfig(r.e.Config().LAN).Filtering != AddressDependent {
 				t.Fatal("default filtering is not address-dependent")
 			}
-			r.must(Outbound, udpPkt(t, pk{src: hostA, dst: contacted.src, sp: 5000, dp: contacted.port}), Forward)
+			r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: contacted.src, SP: 5000, DP: contacted.port}), Forward)
 			for _, p := range []probe{contacted, otherPort, otherAddr} {
-				res := r.send(Inbound, udpPkt(t, pk{src: p.src, dst: extIP, sp: p.port, dp: 5000}))
+				res := r.send(Inbound, udpPkt(t, pk{Src: p.src, Dst: extIP, SP: p.port, DP: 5000}))
 				if got := res.Verdict == Forward; got != tc.pass[p] {
 					t.Errorf("from %s:%d: verdict %v (%v), want pass=%v", p.src, p.port, res.Verdict, res.Reason, tc.pass[p])
 				}
 				if res.Verdict == Forward {
-					if d := oracle(t, res.Packet); d.dst() != hostA || d.dport() != 5000 {
-						t.Errorf("delivered to %s:%d", d.dst(), d.dport())
+					if d := oracle(t, res.Packet); d.Dst() != hostA || d.DPort() != 5000 {
+						t.Errorf("delivered to %s:%d", d.Dst(), d.DPort())
 					}
 				}
 			}
@@ -144,39 +144,39 @@ func TestRFC4787_REQ8_Filtering(t *testing.T) {
 func TestRFC4787_REQ9_Hairpinning(t *testing.T) {
 	r := newRig(t, nil)
 	// A has a mapping ext:5000 (it talked to a STUN server and learnt it).
-	r.must(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 3478}), Forward)
+	r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 3478}), Forward)
 	r.e.cfg.Filtering = EndpointIndependent
 	r.e.apply(r.e.cfg)
 	// B sends to A's external address.
-	d := r.must(Outbound, udpPkt(t, pk{src: hostB, dst: extIP, sp: 6000, dp: 5000, payload: []byte("hi")}), Hairpin)
-	if d.dst() != hostA || d.dport() != 5000 {
-		t.Fatalf("hairpin delivered to %s:%d, want %s:5000", d.dst(), d.dport(), hostA)
+	d := r.must(Outbound, udpPkt(t, pk{Src: hostB, Dst: extIP, SP: 6000, DP: 5000, Payload: []byte("hi")}), Hairpin)
+	if d.Dst() != hostA || d.DPort() != 5000 {
+		t.Fatalf("hairpin delivered to %s:%d, want %s:5000", d.Dst(), d.DPort(), hostA)
 	}
-	if d.src() != extIP {
-		t.Fatalf("hairpinned source %s: must be the external address (REQ-9a)", d.src())
+	if d.Src() != extIP {
+		t.Fatalf("hairpinned source %s: must be the external address (REQ-9a)", d.Src())
 	}
-	bExt := d.sport()
+	bExt := d.SPort()
 	// A answers B's external endpoint; it comes back to B.
-	d = r.must(Outbound, udpPkt(t, pk{src: hostA, dst: extIP, sp: 5000, dp: bExt}), Hairpin)
-	if d.dst() != hostB || d.dport() != 6000 || d.src() != extIP || d.sport() != 5000 {
-		t.Fatalf("reply hairpin %s:%d→%s:%d", d.src(), d.sport(), d.dst(), d.dport())
+	d = r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: extIP, SP: 5000, DP: bExt}), Hairpin)
+	if d.Dst() != hostB || d.DPort() != 6000 || d.Src() != extIP || d.SPort() != 5000 {
+		t.Fatalf("reply hairpin %s:%d→%s:%d", d.Src(), d.SPort(), d.Dst(), d.DPort())
 	}
 	r.e.cfg.Hairpin = false
 	r.e.apply(r.e.cfg)
-	r.mustDrop(Outbound, udpPkt(t, pk{src: hostB, dst: extIP, sp: 6000, dp: 5000}), ReasonHairpinDisabled)
+	r.mustDrop(Outbound, udpPkt(t, pk{Src: hostB, Dst: extIP, SP: 6000, DP: 5000}), ReasonHairpinDisabled)
 }
 
 func TestRFC4787_REQ12_ICMPDoesNotTerminateMapping(t *testing.T) {
 	r := newRig(t, nil)
-	out := udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 1053})
+	out := udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053})
 	sent := r.must(Outbound, out, Forward)
 	r.advance(100 * time.Second)
 	// Port unreachable from the server about the translated packet.
-	orig := sent.pkt.Data()[:28]
+	orig := sent.Pkt.Data()[:28]
 	for i := 0; i < 3; i++ {
 		d := r.must(Inbound, icmpErrPkt(t, srv, extIP, 3, 3, orig), Forward)
-		if d.dst() != hostA || d.icmp.TypeCode.Type() != 3 || d.icmp.TypeCode.Code() != 3 {
-			t.Fatalf("error not delivered unchanged: %v to %s", d.icmp.TypeCode, d.dst())
+		if d.Dst() != hostA || d.ICMP.TypeCode.Type() != 3 || d.ICMP.TypeCode.Code() != 3 {
+			t.Fatalf("error not delivered unchanged: %v to %s", d.ICMP.TypeCode, d.Dst())
 		}
 	}
 	s := r.sessions()
@@ -192,15 +192,15 @@ func TestRFC4787_REQ13_FragmentationNeededAndFragmenting(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.WANMTU = 1400 })
 	big := bytes.Repeat([]byte{0xab}, 1450)
 	// DF set: ICMP Fragmentation Needed with the next-hop MTU, from the router.
-	res := r.send(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 9, df: true, payload: big}))
+	res := r.send(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, DF: true, Payload: big}))
 	if res.Verdict != Reply {
 		t.Fatalf("verdict %v, want reply", res.Verdict)
 	}
 	d := oracle(t, res.Packet)
-	if d.src() != router || d.dst() != hostA || d.icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) {
-		t.Fatalf("got %v from %s to %s", d.icmp.TypeCode, d.src(), d.dst())
+	if d.Src() != router || d.Dst() != hostA || d.ICMP.TypeCode != layers.CreateICMPv4TypeCode(3, 4) {
+		t.Fatalf("got %v from %s to %s", d.ICMP.TypeCode, d.Src(), d.Dst())
 	}
-	if mtu := d.icmp.Seq; mtu != 1400 { // next-hop MTU sits in the low half of the "unused" word
+	if mtu := d.ICMP.Seq; mtu != 1400 { // next-hop MTU sits in the low half of the "unused" word
 		t.Fatalf("next-hop MTU %d, want 1400", mtu)
 	}
 	emb := embeddedOracle(t, d)
@@ -209,7 +209,7 @@ func TestRFC4787_REQ13_FragmentationNeededAndFragmenting(t *testing.T) {
 	}
 	// DF clear: fragmented, every fragment valid, and they reassemble to the
 	// translated datagram.
-	res = r.send(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 9, id: 777, payload: big}))
+	res = r.send(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 777, Payload: big}))
 	if res.Verdict != Forward || len(res.More) != 1 {
 		t.Fatalf("verdict %v with %d more packets", res.Verdict, len(res.More))
 	}
@@ -219,8 +219,8 @@ func TestRFC4787_REQ13_FragmentationNeededAndFragmenting(t *testing.T) {
 			t.Fatalf("fragment %d is %d bytes > MTU", i, len(f))
 		}
 		fd := oracle(t, f)
-		if fd.src() != extIP || fd.ip.Id != 777 || int(fd.ip.FragOffset)*8 != len(whole) {
-			t.Fatalf("fragment %d: src %s id %d offset %d", i, fd.src(), fd.ip.Id, fd.ip.FragOffset*8)
+		if fd.Src() != extIP || fd.IP.Id != 777 || int(fd.IP.FragOffset)*8 != len(whole) {
+			t.Fatalf("fragment %d: src %s id %d offset %d", i, fd.Src(), fd.IP.Id, fd.IP.FragOffset*8)
 		}
 		whole = append(whole, f[20:]...)
 	}
@@ -271,7 +271,7 @@ func TestRFC4787_REQ14_FragmentsInAndOutOfOrder(t *testing.T) {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
 			r := newRig(t, nil)
 			payload := bytes.Repeat([]byte("0123456789abcdef"), 70) // 1120 bytes
-			frs := fragments(t, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 9, id: 4242, payload: payload}), 400)
+			frs := fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 4242, Payload: payload}), 400)
 			var got [][]byte
 			for _, i := range order {
 				res := r.send(Outbound, frs[i])
@@ -292,10 +292,10 @@ func TestRFC4787_REQ14_FragmentsInAndOutOfOrder(t *testing.T) {
 			parts := map[int][]byte{}
 			for _, g := range got {
 				d := oracle(t, g)
-				if d.src() != extIP || d.ip.TTL != 63 {
-					t.Fatalf("fragment not translated: src %s ttl %d", d.src(), d.ip.TTL)
+				if d.Src() != extIP || d.IP.TTL != 63 {
+					t.Fatalf("fragment not translated: src %s ttl %d", d.Src(), d.IP.TTL)
 				}
-				parts[int(d.ip.FragOffset)*8] = g[20:]
+				parts[int(d.IP.FragOffset)*8] = g[20:]
 			}
 			var whole []byte
 			for off := 0; off < 1128; off += 400 {
@@ -321,7 +321,7 @@ func TestFragmentMemoryIsBounded(t *testing.T) {
 	r := newRig(t, nil)
 	held, dropped := 0, 0
 	for i := 0; i < 1000; i++ {
-		frs := fragments(t, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 9, id: uint16(i), payload: make([]byte, 100)}), 64)
+		frs := fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: uint16(i), Payload: make([]byte, 100)}), 64)
 		switch r.send(Outbound, frs[1]).Verdict {
 		case Held:
 			held++
@@ -333,14 +333,14 @@ func TestFragmentMemoryIsBounded(t *testing.T) {
 		t.Fatalf("held %d dropped %d, want %d held", held, dropped, maxHeldFrags)
 	}
 	r.advance(31 * time.Second)
-	if r.send(Outbound, fragments(t, udpPkt(t, pk{src: hostA, dst: srv, sp: 5000, dp: 9, id: 5000, payload: make([]byte, 100)}), 64)[1]).Verdict != Held {
+	if r.send(Outbound, fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 5000, Payload: make([]byte, 100)}), 64)[1]).Verdict != Held {
 		t.Fatal("held fragments not expired")
 	}
 }
 
 func TestUDPZeroChecksumStaysZero(t *testing.T) {
 	r := newRig(t, nil)
-	res := r.send(Outbound, udpPkt(t, pk{src: hostA, dst: srv, sp: 4500, dp: 4500, zeroCsum: true, payload: []byte{0, 0, 0, 1, 2, 3, 4, 5, 6, 7}}))
+	res := r.send(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 4500, DP: 4500, ZeroCsum: true, Payload: []byte{0, 0, 0, 1, 2, 3, 4, 5, 6, 7}}))
 	if res.Verdict != Forward {
 		t.Fatal(res.Reason)
 	}
@@ -348,7 +348,7 @@ func TestUDPZeroChecksumStaysZero(t *testing.T) {
 		t.Fatalf("outbound zero UDP checksum became %#04x", c)
 	}
 	oracle(t, res.Packet)
-	res = r.send(Inbound, udpPkt(t, pk{src: srv, dst: extIP, sp: 4500, dp: 4500, zeroCsum: true, payload: []byte{0, 0, 0, 1, 2, 3, 4, 5}}))
+	res = r.send(Inbound, udpPkt(t, pk{Src: srv, Dst: extIP, SP: 4500, DP: 4500, ZeroCsum: true, Payload: []byte{0, 0, 0, 1, 2, 3, 4, 5}}))
 	if res.Verdict != Forward {
 		t.Fatal(res.Reason)
 	}

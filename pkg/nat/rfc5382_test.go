@@ -11,19 +11,19 @@ import (
 
 func TestRFC5382_REQ1_EndpointIndependentMappingTCP(t *testing.T) {
 	r := newRig(t, nil)
-	a := r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
-	b := r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv2, sp: 40000, dp: 80, flags: "S"}), Forward)
-	if a.sport() != b.sport() || a.src() != extIP {
-		t.Fatalf("TCP mapping depends on destination: %d vs %d", a.sport(), b.sport())
+	a := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S"}), Forward)
+	b := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv2, SP: 40000, DP: 80, Flags: "S"}), Forward)
+	if a.SPort() != b.SPort() || a.Src() != extIP {
+		t.Fatalf("TCP mapping depends on destination: %d vs %d", a.SPort(), b.SPort())
 	}
 }
 
 func TestRFC5382_REQ2_SimultaneousOpen(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Filtering = AddressPortDependent })
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 5000, flags: "S"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 5000, Flags: "S"}), Forward)
 	// The peer's own SYN (no ACK) crosses ours: it must pass.
-	d := r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 5000, dp: 40000, flags: "S"}), Forward)
-	if d.dst() != hostA || !d.tcp.SYN || d.tcp.ACK {
+	d := r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 5000, DP: 40000, Flags: "S"}), Forward)
+	if d.Dst() != hostA || !d.TCP.SYN || d.TCP.ACK {
 		t.Fatalf("simultaneous-open SYN not delivered intact")
 	}
 	if s := r.sessions(); len(s) != 1 || s[0].State != "established" {
@@ -36,19 +36,19 @@ func TestRFC5382_REQ2_ThreeWayHandshakeBothDirections(t *testing.T) {
 		c.PortForwards = []PortForward{{Name: "ssh", Proto: 6, ExtStart: 2222, ExtEnd: 2222, Host: mustAddr(hostB), IntStart: 22}}
 	})
 	// LAN-initiated.
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}), Forward)
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "A"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S"}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "A"}), Forward)
 	// WAN-initiated through a port forward.
-	d := r.must(Inbound, tcpPkt(t, pk{src: srv2, dst: extIP, sp: 50000, dp: 2222, flags: "S"}), Forward)
-	if d.dst() != hostB || d.dport() != 22 {
-		t.Fatalf("forward delivered to %s:%d", d.dst(), d.dport())
+	d := r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 2222, Flags: "S"}), Forward)
+	if d.Dst() != hostB || d.DPort() != 22 {
+		t.Fatalf("forward delivered to %s:%d", d.Dst(), d.DPort())
 	}
-	d = r.must(Outbound, tcpPkt(t, pk{src: hostB, dst: srv2, sp: 22, dp: 50000, flags: "SA"}), Forward)
-	if d.sport() != 2222 {
-		t.Fatalf("forwarded connection answered from port %d, want 2222", d.sport())
+	d = r.must(Outbound, tcpPkt(t, pk{Src: hostB, Dst: srv2, SP: 22, DP: 50000, Flags: "SA"}), Forward)
+	if d.SPort() != 2222 {
+		t.Fatalf("forwarded connection answered from port %d, want 2222", d.SPort())
 	}
-	r.must(Inbound, tcpPkt(t, pk{src: srv2, dst: extIP, sp: 50000, dp: 2222, flags: "A"}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 2222, Flags: "A"}), Forward)
 	for _, s := range r.sessions() {
 		if s.State != "established" {
 			t.Fatalf("%v: state %s", s.Remote, s.State)
@@ -59,7 +59,7 @@ func TestRFC5382_REQ2_ThreeWayHandshakeBothDirections(t *testing.T) {
 func TestRFC5382_REQ4_UnsolicitedSYN(t *testing.T) {
 	t.Run("held then port unreachable", func(t *testing.T) {
 		r := newRig(t, nil)
-		syn := tcpPkt(t, pk{src: srv, dst: extIP, sp: 5555, dp: 40000, flags: "S"})
+		syn := tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 5555, DP: 40000, Flags: "S"})
 		r.mustDrop(Inbound, syn, ReasonUnsolicitedSYN)
 		if out := r.advance(6 * time.Second); len(out) != 0 {
 			t.Fatalf("ICMP sent before 6 s")
@@ -69,8 +69,8 @@ func TestRFC5382_REQ4_UnsolicitedSYN(t *testing.T) {
 			t.Fatalf("%d ICMP errors after >6 s, want 1", len(out))
 		}
 		d := oracle(t, out[0])
-		if d.src() != extIP || d.dst() != srv || d.icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 3) {
-			t.Fatalf("got %v %s→%s", d.icmp.TypeCode, d.src(), d.dst())
+		if d.Src() != extIP || d.Dst() != srv || d.ICMP.TypeCode != layers.CreateICMPv4TypeCode(3, 3) {
+			t.Fatalf("got %v %s→%s", d.ICMP.TypeCode, d.Src(), d.Dst())
 		}
 		emb := embeddedOracle(t, d)
 		if emb.SrcIP.String() != srv || emb.DstIP.String() != extIP {
@@ -82,10 +82,10 @@ func TestRFC5382_REQ4_UnsolicitedSYN(t *testing.T) {
 	})
 	t.Run("outbound SYN meanwhile cancels", func(t *testing.T) {
 		r := newRig(t, nil)
-		r.mustDrop(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 5555, dp: 40000, flags: "S"}), ReasonUnsolicitedSYN)
+		r.mustDrop(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 5555, DP: 40000, Flags: "S"}), ReasonUnsolicitedSYN)
 		r.advance(3 * time.Second)
-		d := r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 5555, flags: "S"}), Forward)
-		if d.sport() != 40000 {
+		d := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 5555, Flags: "S"}), Forward)
+		if d.SPort() != 40000 {
 			t.Fatalf("port not preserved for hole punching")
 		}
 		if out := r.advance(10 * time.Second); len(out) != 0 {
@@ -94,7 +94,7 @@ func TestRFC5382_REQ4_UnsolicitedSYN(t *testing.T) {
 	})
 	t.Run("silent policy", func(t *testing.T) {
 		r := newRig(t, func(c *Config) { c.UnsolicitedSYNSilent = true })
-		r.mustDrop(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 5555, dp: 40000, flags: "S"}), ReasonUnsolicitedSYN)
+		r.mustDrop(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 5555, DP: 40000, Flags: "S"}), ReasonUnsolicitedSYN)
 		if out := r.advance(10 * time.Second); len(out) != 0 {
 			t.Fatal("silent policy sent ICMP")
 		}
@@ -124,9 +124,9 @@ func TestRFC5382_REQ5_Timeouts(t *testing.T) {
 			r := newRig(t, nil)
 			for _, s := range tc.steps {
 				if s.dir == Outbound {
-					r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: s.flags}), Forward)
+					r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: s.flags}), Forward)
 				} else {
-					r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: s.flags}), Forward)
+					r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: s.flags}), Forward)
 				}
 			}
 			ss := r.sessions()
@@ -147,10 +147,10 @@ func TestRFC5382_REQ5_Timeouts(t *testing.T) {
 
 func TestRFC5382_ResetThenTrafficReturnsToEstablished(t *testing.T) {
 	r := newRig(t, nil)
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}), Forward)
-	r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "R"}), Forward)
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "A"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S"}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA"}), Forward)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "R"}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "A"}), Forward)
 	if s := r.sessions(); s[0].State != "established" {
 		t.Fatalf("state %s after non-RST in reset state", s[0].State)
 	}
@@ -160,24 +160,24 @@ func TestRFC5382_REQ8_TCPHairpin(t *testing.T) {
 	r := newRig(t, func(c *Config) {
 		c.PortForwards = []PortForward{{Name: "web", Proto: 6, ExtStart: 8080, ExtEnd: 8080, Host: mustAddr(hostA), IntStart: 80}}
 	})
-	d := r.must(Outbound, tcpPkt(t, pk{src: hostB, dst: extIP, sp: 45000, dp: 8080, flags: "S"}), Hairpin)
-	if d.dst() != hostA || d.dport() != 80 || d.src() != extIP {
-		t.Fatalf("hairpin SYN %s:%d→%s:%d", d.src(), d.sport(), d.dst(), d.dport())
+	d := r.must(Outbound, tcpPkt(t, pk{Src: hostB, Dst: extIP, SP: 45000, DP: 8080, Flags: "S"}), Hairpin)
+	if d.Dst() != hostA || d.DPort() != 80 || d.Src() != extIP {
+		t.Fatalf("hairpin SYN %s:%d→%s:%d", d.Src(), d.SPort(), d.Dst(), d.DPort())
 	}
-	bExt := d.sport()
-	d = r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: extIP, sp: 80, dp: bExt, flags: "SA"}), Hairpin)
-	if d.dst() != hostB || d.dport() != 45000 || d.src() != extIP || d.sport() != 8080 {
-		t.Fatalf("hairpin SYN-ACK %s:%d→%s:%d", d.src(), d.sport(), d.dst(), d.dport())
+	bExt := d.SPort()
+	d = r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: extIP, SP: 80, DP: bExt, Flags: "SA"}), Hairpin)
+	if d.Dst() != hostB || d.DPort() != 45000 || d.Src() != extIP || d.SPort() != 8080 {
+		t.Fatalf("hairpin SYN-ACK %s:%d→%s:%d", d.Src(), d.SPort(), d.Dst(), d.DPort())
 	}
 }
 
 func TestRFC5382_REQ9_REQ10_ICMPForTCP(t *testing.T) {
 	r := newRig(t, nil)
-	sent := r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S"}), Forward)
-	r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA"}), Forward)
-	d := r.must(Inbound, icmpErrPkt(t, "198.51.100.99", extIP, 3, 1, sent.pkt.Data()), Forward)
+	sent := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S"}), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA"}), Forward)
+	d := r.must(Inbound, icmpErrPkt(t, "198.51.100.99", extIP, 3, 1, sent.Pkt.Data()), Forward)
 	emb := embeddedOracle(t, d)
-	if d.dst() != hostA || emb.SrcIP.String() != hostA {
+	if d.Dst() != hostA || emb.SrcIP.String() != hostA {
 		t.Fatalf("host unreachable not translated back")
 	}
 	// The embedded TCP header carries the original port again.
@@ -203,12 +203,12 @@ func TestMSSClamp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, func(c *Config) { c.MSSClamp = tc.clamp; c.WANMTU = tc.wanMTU })
-			d := r.must(Outbound, tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S", mss: tc.mss}), Forward)
-			if got := mssOf(d.tcp); got != tc.out {
+			d := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S", MSS: tc.mss}), Forward)
+			if got := mssOf(d.TCP); got != tc.out {
 				t.Fatalf("outbound SYN MSS %d, want %d", got, tc.out)
 			}
-			d = r.must(Inbound, tcpPkt(t, pk{src: srv, dst: extIP, sp: 443, dp: 40000, flags: "SA", mss: tc.mss}), Forward)
-			if got := mssOf(d.tcp); got != tc.out {
+			d = r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 40000, Flags: "SA", MSS: tc.mss}), Forward)
+			if got := mssOf(d.TCP); got != tc.out {
 				t.Fatalf("inbound SYN-ACK MSS %d, want %d", got, tc.out)
 			}
 		})
@@ -228,8 +228,8 @@ func TestMSSClampUnalignedOption(t *testing.T) {
 	// A NOP before MSS puts the value at an odd offset: both straddled
 	// checksum words must be updated.
 	r := newRig(t, func(c *Config) { c.WANMTU = 1400 })
-	b := tcpPkt(t, pk{src: hostA, dst: srv, sp: 40000, dp: 443, flags: "S"})
-	ip := ipLayer(pk{src: hostA, dst: srv}, layers.IPProtocolTCP)
+	b := tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 40000, DP: 443, Flags: "S"})
+	ip := ipLayer(pk{Src: hostA, Dst: srv}, layers.IPProtocolTCP)
 	tc := &layers.TCP{SrcPort: 40000, DstPort: 443, SYN: true, Window: 100, Options: []layers.TCPOption{
 		{OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}},
 		{OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop},
@@ -237,7 +237,7 @@ func TestMSSClampUnalignedOption(t *testing.T) {
 	tc.SetNetworkLayerForChecksum(ip)
 	b = serialize(t, ip, tc)
 	d := r.must(Outbound, b, Forward)
-	if got := mssOf(d.tcp); got != 1360 {
+	if got := mssOf(d.TCP); got != 1360 {
 		t.Fatalf("MSS %d, want 1360", got)
 	}
 }

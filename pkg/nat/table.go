@@ -27,9 +27,9 @@ const (
 
 // Session flags.
 const (
-	flagReplied   = 1 << iota // a WAN→LAN packet matched this session
-	flagInbound               // created by a WAN→LAN packet (port forward, DMZ)
-	flagHeldCheck             // an unsolicited SYN for this tuple may be held
+	flagReplied = 1 << iota // a WAN→LAN packet matched this session
+	flagInbound             // created by a WAN→LAN packet (port forward, DMZ)
+	flagHelper              // a Helper watches this session (ALG)
 )
 
 type session struct {

@@ -1,0 +1,186 @@
+// Package nattest builds packets with gopacket and checks translated
+// packets with gopacket as an independent oracle. It is shared by the
+// engine's and the passthrough's tests.
+package nattest
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+func IP4(s string) net.IP { return net.ParseIP(s).To4() }
+
+type Pkt struct {
+	Src, Dst string
+	SP, DP   uint16
+	TTL      uint8
+	ID       uint16
+	DF       bool
+	Flags    string // TCP: any of "SAFRP"
+	Payload  []byte
+	MSS      uint16 // TCP SYN MSS option when non-zero
+	ZeroCsum bool   // UDP: send with checksum 0
+}
+
+func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+func IPLayer(p Pkt, proto layers.IPProtocol) *layers.IPv4 {
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = 64
+	}
+	l := &layers.IPv4{Version: 4, TTL: ttl, Protocol: proto, Id: p.ID, SrcIP: IP4(p.Src), DstIP: IP4(p.Dst)}
+	if p.DF {
+		l.Flags = layers.IPv4DontFragment
+	}
+	return l
+}
+
+func UDP(t testing.TB, p Pkt) []byte {
+	ip := IPLayer(p, layers.IPProtocolUDP)
+	u := &layers.UDP{SrcPort: layers.UDPPort(p.SP), DstPort: layers.UDPPort(p.DP)}
+	u.SetNetworkLayerForChecksum(ip)
+	b := Serialize(t, ip, u, gopacket.Payload(p.Payload))
+	if p.ZeroCsum {
+		binary.BigEndian.PutUint16(b[20+6:], 0)
+	}
+	return b
+}
+
+func TCP(t testing.TB, p Pkt) []byte {
+	ip := IPLayer(p, layers.IPProtocolTCP)
+	tc := &layers.TCP{SrcPort: layers.TCPPort(p.SP), DstPort: layers.TCPPort(p.DP), Seq: 1000, Window: 65535}
+	for _, f := range p.Flags {
+		switch f {
+		case 'S':
+			tc.SYN = true
+		case 'A':
+			tc.ACK = true
+			tc.Ack = 1
+		case 'F':
+			tc.FIN = true
+		case 'R':
+			tc.RST = true
+		case 'P':
+			tc.PSH = true
+		}
+	}
+	if p.MSS != 0 {
+		tc.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(p.MSS >> 8), byte(p.MSS)}}}
+	}
+	tc.SetNetworkLayerForChecksum(ip)
+	return Serialize(t, ip, tc, gopacket.Payload(p.Payload))
+}
+
+func ICMP(t testing.TB, p Pkt, typ uint8, id, seq uint16) []byte {
+	ip := IPLayer(p, layers.IPProtocolICMPv4)
+	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: id, Seq: seq}
+	return Serialize(t, ip, ic, gopacket.Payload(p.Payload))
+}
+
+// ICMPError builds an ICMP error from src to dst embedding orig.
+func ICMPError(t testing.TB, src, dst string, typ, code uint8, orig []byte) []byte {
+	ip := IPLayer(Pkt{Src: src, Dst: dst}, layers.IPProtocolICMPv4)
+	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code)}
+	return Serialize(t, ip, ic, gopacket.Payload(orig))
+}
+
+// Decoded is what the gopacket oracle saw in a packet.
+type Decoded struct {
+	IP   *layers.IPv4
+	TCP  *layers.TCP
+	UDP  *layers.UDP
+	ICMP *layers.ICMPv4
+	Pkt  gopacket.Packet
+}
+
+func (d Decoded) Src() string { return d.IP.SrcIP.String() }
+func (d Decoded) Dst() string { return d.IP.DstIP.String() }
+func (d Decoded) SPort() uint16 {
+	switch {
+	case d.TCP != nil:
+		return uint16(d.TCP.SrcPort)
+	case d.UDP != nil:
+		return uint16(d.UDP.SrcPort)
+	}
+	return d.ICMP.Id
+}
+func (d Decoded) DPort() uint16 {
+	switch {
+	case d.TCP != nil:
+		return uint16(d.TCP.DstPort)
+	case d.UDP != nil:
+		return uint16(d.UDP.DstPort)
+	}
+	return d.ICMP.Id
+}
+
+// Oracle decodes b with gopacket and fails the test unless it decodes
+// cleanly with every checksum correct.
+func Oracle(t testing.TB, b []byte) Decoded {
+	t.Helper()
+	pkt := gopacket.NewPacket(b, layers.LayerTypeIPv4, gopacket.DecodeOptions{})
+	if el := pkt.ErrorLayer(); el != nil {
+		t.Fatalf("gopacket cannot decode translated packet: %v\n% x", el.Error(), b)
+	}
+	d := Decoded{Pkt: pkt}
+	d.IP, _ = pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if d.IP == nil {
+		t.Fatalf("no IPv4 layer")
+	}
+	if err, res := d.IP.VerifyChecksum(); err != nil || !res.Valid {
+		t.Fatalf("bad IPv4 header checksum: %v %+v", err, res)
+	}
+	d.TCP, _ = pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	d.UDP, _ = pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	d.ICMP, _ = pkt.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	if d.IP.Flags&layers.IPv4MoreFragments != 0 || d.IP.FragOffset != 0 {
+		return d // transport checksums cover the whole datagram
+	}
+	if d.TCP != nil {
+		d.TCP.SetNetworkLayerForChecksum(d.IP)
+		if err, res := d.TCP.VerifyChecksum(); err != nil || !res.Valid {
+			t.Fatalf("bad TCP checksum: %v %+v", err, res)
+		}
+	}
+	if d.UDP != nil {
+		d.UDP.SetNetworkLayerForChecksum(d.IP)
+		if err, res := d.UDP.VerifyChecksum(); err != nil || !res.Valid {
+			t.Fatalf("bad UDP checksum: %v %+v", err, res)
+		}
+	}
+	if d.ICMP != nil {
+		if err, res := d.ICMP.VerifyChecksum(); err != nil || !res.Valid {
+			t.Fatalf("bad ICMP checksum: %v %+v", err, res)
+		}
+	}
+	return d
+}
+
+// EmbeddedOracle decodes the packet embedded in an ICMP error.
+func EmbeddedOracle(t testing.TB, d Decoded) *layers.IPv4 {
+	t.Helper()
+	inner := gopacket.NewPacket(d.ICMP.Payload, layers.LayerTypeIPv4, gopacket.DecodeOptions{})
+	ip, _ := inner.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if ip == nil {
+		t.Fatalf("no embedded IPv4 header")
+	}
+	if err, res := ip.VerifyChecksum(); err != nil || !res.Valid {
+		t.Fatalf("bad embedded IPv4 checksum: %+v", res)
+	}
+	return ip
+}
+
+// Payload is raw bytes as a serializable layer.
+func Payload(b []byte) gopacket.SerializableLayer { return gopacket.Payload(b) }
