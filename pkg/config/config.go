@@ -1,0 +1,326 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// Config is the whole typed router configuration. Obtain one from New,
+// Default, Parse or Store.Load; the zero Config is not meaningful (its
+// booleans and timeouts are not the defaults).
+//
+// Unset optional values are zero: an invalid netip.Addr or netip.Prefix,
+// an empty string, a zero PortRange. List entries are kept sorted by name
+// and empty lists are nil, so two equal configurations are reflect.DeepEqual.
+type Config struct {
+	System      System
+	Interfaces  Interfaces
+	DHCPServer  DHCPServer
+	NAT         NAT
+	Passthrough Passthrough
+	Service     Service
+}
+
+// System holds the router's identity and administrator login.
+type System struct {
+	Hostname string // default "passgate"
+	Admin    Admin
+}
+
+// Admin is the administrator account. There is never a default password:
+// with PasswordHash empty, password login is impossible.
+type Admin struct {
+	PasswordHash string // crypt(3) string such as "$6$salt$hash" or "$2b$10$..."
+}
+
+// Interfaces holds the two ports.
+type Interfaces struct {
+	LAN LAN
+	WAN WAN
+}
+
+// LAN is the home-network port.
+type LAN struct {
+	Device  string       // kernel interface name, e.g. "eth0"
+	Address netip.Prefix // router's own address with the subnet length, e.g. 192.168.1.1/24
+	MTU     int          // default 1500
+}
+
+// WAN is the internet uplink.
+type WAN struct {
+	Device  string
+	Mode    WANMode      // default WANDHCP
+	Address netip.Prefix // static mode: own address and subnet
+	Gateway netip.Addr   // static mode: default gateway
+	MTU     int          // default 1500
+	DNS     []netip.Addr // static mode: DNS servers, in the order given
+}
+
+// WANMode says how the WAN address is obtained.
+type WANMode string
+
+// WAN modes.
+const (
+	WANDHCP   WANMode = "dhcp"
+	WANStatic WANMode = "static"
+)
+
+// DHCPServer holds the DHCP server configuration (only the LAN pool for now).
+type DHCPServer struct {
+	LAN DHCPPool
+}
+
+// DHCPPool is one DHCP server pool. The server runs when RangeStart and
+// RangeEnd are set.
+type DHCPPool struct {
+	RangeStart netip.Addr
+	RangeEnd   netip.Addr
+	LeaseTime  time.Duration // default 12h, whole seconds
+	DNS        []netip.Addr  // offered to clients, in the order given
+	Static     []StaticLease // sorted by Name
+}
+
+// StaticLease pins one host's address. Either field may be unset in an
+// incomplete entry; Validate reports that.
+type StaticLease struct {
+	Name string
+	MAC  MAC
+	IP   netip.Addr
+}
+
+// NAT holds the NAPT engine's behaviour.
+type NAT struct {
+	Filtering          Filtering // default FilterAddressDependent
+	Timeouts           Timeouts
+	Hairpin            bool          // default true
+	MSSClamp           int           // MSSClampAuto (default), MSSClampDisabled or 536..9000
+	PortForwards       []PortForward // sorted by Name
+	DMZ                netip.Addr    // unset: no DMZ host
+	MaxSessions        int           // 0 = automatic (sized from memory)
+	MaxSessionsPerHost int           // 0 = automatic
+}
+
+// MSS clamp special values.
+const (
+	MSSClampAuto     = 0  // clamp to the path MTU of the WAN link
+	MSSClampDisabled = -1 // never rewrite the MSS option
+)
+
+// Filtering is the inbound filtering behaviour (RFC 4787 §5).
+type Filtering string
+
+// Filtering behaviours.
+const (
+	FilterEndpointIndependent  Filtering = "endpoint-independent"
+	FilterAddressDependent     Filtering = "address-dependent"
+	FilterAddressPortDependent Filtering = "address-port-dependent"
+)
+
+// Timeouts are the idle timeouts of NAT mappings, in whole seconds.
+type Timeouts struct {
+	UDP            time.Duration // default 300s (RFC 4787 REQ-5: ≥ 120s)
+	TCPEstablished time.Duration // default 7440s (RFC 5382 REQ-5)
+	TCPTransitory  time.Duration // default 240s
+	ICMP           time.Duration // default 60s (RFC 5508 REQ-2)
+	GRE            time.Duration // default 600s
+	ESP            time.Duration // default 600s
+}
+
+// PortForward sends inbound connections on external ports to a LAN host.
+// Fields may be unset in an incomplete entry; Validate reports that.
+type PortForward struct {
+	Name     string
+	Protocol Protocol
+	Port     PortRange  // external port(s)
+	To       netip.Addr // LAN host
+	ToPort   PortRange  // internal port(s); zero means the same as Port
+}
+
+// InternalPorts returns the internal port range: ToPort if set, else Port.
+func (p PortForward) InternalPorts() PortRange {
+	if p.ToPort.IsZero() {
+		return p.Port
+	}
+	return p.ToPort
+}
+
+// Protocol selects the transport protocol(s) of a port forward.
+type Protocol string
+
+// Port-forward protocols.
+const (
+	ProtoTCP    Protocol = "tcp"
+	ProtoUDP    Protocol = "udp"
+	ProtoTCPUDP Protocol = "tcp-udp"
+)
+
+// HasTCP reports whether p includes TCP.
+func (p Protocol) HasTCP() bool { return p == ProtoTCP || p == ProtoTCPUDP }
+
+// HasUDP reports whether p includes UDP.
+func (p Protocol) HasUDP() bool { return p == ProtoUDP || p == ProtoTCPUDP }
+
+// Passthrough holds the VPN passthrough switches.
+type Passthrough struct {
+	PPTP  bool // default true
+	L2TP  bool // default true
+	IPsec IPsec
+}
+
+// IPsec holds the IPsec passthrough settings.
+type IPsec struct {
+	Enabled bool    // default true
+	ESPMode ESPMode // default ESPSPILearning
+	// IKESharePort shares external UDP 500 between LAN hosts and routes
+	// inbound IKE by initiator SPI (default false).
+	IKESharePort bool
+}
+
+// ESPMode selects how raw ESP is mapped back to LAN hosts.
+type ESPMode string
+
+// ESP modes.
+const (
+	ESPSPILearning  ESPMode = "spi-learning"
+	ESPSingleClient ESPMode = "single-client"
+)
+
+// Service holds the router's own services.
+type Service struct {
+	SSH SSH
+}
+
+// SSH is the SSH server carrying the shell.
+type SSH struct {
+	Listen         SSHListen       // default ListenLAN
+	Port           int             // default 22
+	AuthorizedKeys []AuthorizedKey // sorted by Name
+}
+
+// SSHListen selects where the SSH server accepts connections.
+type SSHListen string
+
+// SSH listen choices.
+const (
+	ListenLAN SSHListen = "lan"
+	ListenWAN SSHListen = "wan"
+	ListenAll SSHListen = "all"
+)
+
+// AuthorizedKey is one OpenSSH public key allowed to log in as admin.
+type AuthorizedKey struct {
+	Name string
+	Key  string // "ssh-ed25519 AAAA... comment", whitespace normalised
+}
+
+// MAC is an Ethernet address.
+type MAC [6]byte
+
+// String formats m as lower-case colon-separated hex.
+func (m MAC) String() string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+// IsZero reports whether m is unset (all zero).
+func (m MAC) IsZero() bool { return m == MAC{} }
+
+// PortRange is an inclusive range of ports; a single port has First == Last.
+// The zero PortRange means "unset".
+type PortRange struct {
+	First, Last uint16
+}
+
+// IsZero reports whether r is unset.
+func (r PortRange) IsZero() bool { return r == PortRange{} }
+
+// Len returns the number of ports in r.
+func (r PortRange) Len() int {
+	if r.IsZero() {
+		return 0
+	}
+	return int(r.Last) - int(r.First) + 1
+}
+
+// Contains reports whether port p is in r.
+func (r PortRange) Contains(p uint16) bool { return !r.IsZero() && r.First <= p && p <= r.Last }
+
+// Overlaps reports whether r and o share a port.
+func (r PortRange) Overlaps(o PortRange) bool {
+	return !r.IsZero() && !o.IsZero() && r.First <= o.Last && o.First <= r.Last
+}
+
+// String formats r as "P" or "P-Q".
+func (r PortRange) String() string {
+	if r.First == r.Last {
+		return fmt.Sprint(r.First)
+	}
+	return fmt.Sprintf("%d-%d", r.First, r.Last)
+}
+
+// New returns a configuration with every value at its default and nothing
+// configured: no interfaces, no DHCP pool, no forwards, no keys. Parse
+// starts from New, and Commands prints only what differs from New.
+func New() *Config {
+	return &Config{
+		System: System{Hostname: "passgate"},
+		Interfaces: Interfaces{
+			LAN: LAN{MTU: 1500},
+			WAN: WAN{Mode: WANDHCP, MTU: 1500},
+		},
+		DHCPServer: DHCPServer{LAN: DHCPPool{LeaseTime: 12 * time.Hour}},
+		NAT: NAT{
+			Filtering: FilterAddressDependent,
+			Timeouts: Timeouts{
+				UDP:            300 * time.Second,
+				TCPEstablished: 7440 * time.Second,
+				TCPTransitory:  240 * time.Second,
+				ICMP:           60 * time.Second,
+				GRE:            600 * time.Second,
+				ESP:            600 * time.Second,
+			},
+			Hairpin:  true,
+			MSSClamp: MSSClampAuto,
+		},
+		Passthrough: Passthrough{
+			PPTP:  true,
+			L2TP:  true,
+			IPsec: IPsec{Enabled: true, ESPMode: ESPSPILearning},
+		},
+		Service: Service{SSH: SSH{Listen: ListenLAN, Port: 22}},
+	}
+}
+
+// Default returns the factory configuration: a working home router with
+// the LAN on eth0 as 192.168.1.1/24, the WAN on eth1 by DHCP, and a DHCP
+// pool 192.168.1.100-192.168.1.199 (12h leases) that offers the router as
+// DNS server. There is no password and no SSH key: the first login is on
+// the serial console.
+func Default() *Config {
+	c := New()
+	c.Interfaces.LAN.Device = "eth0"
+	c.Interfaces.LAN.Address = netip.MustParsePrefix("192.168.1.1/24")
+	c.Interfaces.WAN.Device = "eth1"
+	c.DHCPServer.LAN.RangeStart = netip.MustParseAddr("192.168.1.100")
+	c.DHCPServer.LAN.RangeEnd = netip.MustParseAddr("192.168.1.199")
+	c.DHCPServer.LAN.DNS = []netip.Addr{netip.MustParseAddr("192.168.1.1")}
+	return c
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.Interfaces.WAN.DNS = slices.Clone(c.Interfaces.WAN.DNS)
+	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
+	n.DHCPServer.LAN.Static = slices.Clone(c.DHCPServer.LAN.Static)
+	n.NAT.PortForwards = slices.Clone(c.NAT.PortForwards)
+	n.Service.SSH.AuthorizedKeys = slices.Clone(c.Service.SSH.AuthorizedKeys)
+	return &n
+}
+
+// Equal reports whether c and o hold the same configuration.
+func (c *Config) Equal(o *Config) bool {
+	return reflect.DeepEqual(c, o)
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Parse reads configuration text: one set command per line, starting from
+// New(). Blank lines and comments (# to the end of the line, outside
+// quotes) are ignored; a UTF-8 byte-order mark and CRLF line ends (files
+// edited on a PC) are accepted. Lines are applied in order, so a later
+// line overrides an earlier one. Any error fails the whole parse (no
+// partial configuration); it is an *Error naming the line and column of
+// the offending word, what is wrong and what is allowed. Parse does not
+// run the cross-field checks of Validate.
+func Parse(text string) (*Config, error) {
+	c, _, err := parse(text)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse also returns the number of set lines.
+func parse(text string) (*Config, int, error) {
+	c := New()
+	text = strings.TrimPrefix(text, "\ufeff")
+	n := 0
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		toks, err := Tokenize(line)
+		if err != nil {
+			e := err.(*Error)
+			e.Line = i + 1
+			return nil, 0, e
+		}
+		if len(toks) == 0 {
+			continue
+		}
+		if toks[0].Text != "set" || toks[0].Quoted {
+			msg := fmt.Sprintf("%q is not allowed here; every line must be a set command, e.g. \"set system hostname passgate\"", toks[0].Text)
+			return nil, 0, &Error{Line: i + 1, Column: toks[0].Col, Msg: msg}
+		}
+		words := make([]string, len(toks)-1)
+		for j, t := range toks[1:] {
+			words[j] = t.Text
+		}
+		if e := c.set(words); e != nil {
+			e.Line = i + 1
+			e.Index++ // count "set"
+			if e.Index < len(toks) {
+				e.Column = toks[e.Index].Col
+			} else {
+				e.Column = toks[len(toks)-1].End + 1
+			}
+			return nil, 0, e
+		}
+		n++
+	}
+	return c, n, nil
+}
+
+// ReadFile reads and parses a configuration file such as the one given to
+// "routerd --config FILE". A file written by Store is checked against its
+// sha256 trailer; see Store.Load for the rules.
+func ReadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	c, _, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}

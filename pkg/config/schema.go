@@ -1,0 +1,380 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// The schema is one tree describing the whole configuration language. The
+// walker (Set, Delete, Expand, Complete) and the printer (Commands) are both
+// driven by it, so the two cannot drift apart.
+//
+// Node kinds:
+//
+//	container  keyword followed by one of its children
+//	leaf       keyword followed by its values (args); it may also have
+//	           children, which are alternatives to the values
+//	           ("ipsec enable" or "ipsec esp-mode ...")
+//	multi      repeatable leaf: each set adds one value (dns)
+//	tag        keyword NAME, then either one value (value form:
+//	           authorized-key NAME "KEY") or one or more clauses on the same
+//	           line (port-forward NAME protocol tcp port 80 to A.B.C.D)
+//
+// Clauses are leaves; a clause's "then" children may follow directly after
+// its values (to A.B.C.D port 80).
+type nodeKind uint8
+
+const (
+	kContainer nodeKind = iota
+	kLeaf
+	kMulti
+	kTag
+)
+
+type node struct {
+	word, help string
+	kind       nodeKind
+	args       []*vtype // leaf: values; multi: the value; tag: value after NAME (value form)
+	children   []*node  // container: keywords; leaf: alternatives; tag: clauses
+	then       []*node  // clause: optional clauses right after its values
+	name       *vtype   // tag: the NAME type
+	max        int      // multi: most values allowed
+
+	leaf  *leafBinding  // leaf, and tag in value form
+	multi *multiBinding // multi
+	list  *listBinding  // tag
+}
+
+// leafBinding connects a leaf to its field(s). tag is the entry name for
+// clauses and value-form tags, "" otherwise.
+type leafBinding struct {
+	get   func(c *Config, tag string) []any // nil when at the default (not printed)
+	set   func(c *Config, tag string, vals []any)
+	reset func(c *Config, tag string)
+}
+
+type multiBinding struct {
+	items  func(c *Config) []any
+	add    func(c *Config, v any) bool // false if already present
+	remove func(c *Config, v any) bool // false if absent
+	clear  func(c *Config)
+}
+
+type listBinding struct {
+	names  func(c *Config) []string // sorted
+	has    func(c *Config, name string) bool
+	ensure func(c *Config, name string)
+	drop   func(c *Config, name string)
+	clear  func(c *Config)
+}
+
+// ---- constructors ----
+
+func container(word, help string, children ...*node) *node {
+	return &node{word: word, help: help, kind: kContainer, children: children}
+}
+
+func leaf(word, help string, b leafBinding, args ...*vtype) *node {
+	return &node{word: word, help: help, kind: kLeaf, args: args, leaf: &b}
+}
+
+func multi(word, help string, max int, b multiBinding, arg *vtype) *node {
+	return &node{word: word, help: help, kind: kMulti, args: []*vtype{arg}, multi: &b, max: max}
+}
+
+func tagged(word, help string, name *vtype, b listBinding, clauses ...*node) *node {
+	return &node{word: word, help: help, kind: kTag, name: name, list: &b, children: clauses}
+}
+
+func (n *node) withChildren(children ...*node) *node { n.children = children; return n }
+func (n *node) withThen(then ...*node) *node         { n.then = then; return n }
+func (n *node) withValue(b leafBinding, arg *vtype) *node {
+	n.leaf, n.args = &b, []*vtype{arg}
+	return n
+}
+
+// ---- bindings ----
+
+// field binds a leaf to one field; its default is the field's value in New().
+func field[T comparable](p func(c *Config) *T) leafBinding {
+	def := *p(New())
+	return leafBinding{
+		get: func(c *Config, _ string) []any {
+			if v := *p(c); v != def {
+				return []any{v}
+			}
+			return nil
+		},
+		set:   func(c *Config, _ string, vals []any) { *p(c) = vals[0].(T) },
+		reset: func(c *Config, _ string) { *p(c) = def },
+	}
+}
+
+// pair binds a two-value leaf to two fields that are set together.
+func pair[T comparable](p, q func(c *Config) *T) leafBinding {
+	defP, defQ := *p(New()), *q(New())
+	return leafBinding{
+		get: func(c *Config, _ string) []any {
+			if *p(c) == defP && *q(c) == defQ {
+				return nil
+			}
+			return []any{*p(c), *q(c)}
+		},
+		set:   func(c *Config, _ string, vals []any) { *p(c), *q(c) = vals[0].(T), vals[1].(T) },
+		reset: func(c *Config, _ string) { *p(c), *q(c) = defP, defQ },
+	}
+}
+
+func addrs(p func(c *Config) *[]netip.Addr) multiBinding {
+	return multiBinding{
+		items: func(c *Config) []any {
+			var out []any
+			for _, a := range *p(c) {
+				out = append(out, a)
+			}
+			return out
+		},
+		add: func(c *Config, v any) bool {
+			if slices.Contains(*p(c), v.(netip.Addr)) {
+				return false
+			}
+			*p(c) = append(*p(c), v.(netip.Addr))
+			return true
+		},
+		remove: func(c *Config, v any) bool {
+			i := slices.Index(*p(c), v.(netip.Addr))
+			if i < 0 {
+				return false
+			}
+			*p(c) = slices.Delete(*p(c), i, i+1)
+			if len(*p(c)) == 0 {
+				*p(c) = nil
+			}
+			return true
+		},
+		clear: func(c *Config) { *p(c) = nil },
+	}
+}
+
+// entries binds a tag to a slice of named entries, kept sorted by name
+// (Set inserts in order). Lookups scan linearly and names() sorts, so a
+// Config built by hand with entries out of order still prints correctly.
+// It also returns the lookup used by the entry's field bindings.
+func entries[E any](p func(c *Config) *[]E, key func(e *E) *string) (listBinding, func(c *Config, name string) *E) {
+	find := func(c *Config, name string) int {
+		for i := range *p(c) {
+			if *key(&(*p(c))[i]) == name {
+				return i
+			}
+		}
+		return -1
+	}
+	lookup := func(c *Config, name string) *E {
+		if i := find(c, name); i >= 0 {
+			return &(*p(c))[i]
+		}
+		return nil
+	}
+	b := listBinding{
+		names: func(c *Config) []string {
+			var out []string
+			for i := range *p(c) {
+				out = append(out, *key(&(*p(c))[i]))
+			}
+			slices.Sort(out)
+			return slices.Compact(out)
+		},
+		has: func(c *Config, name string) bool { return find(c, name) >= 0 },
+		ensure: func(c *Config, name string) {
+			if find(c, name) >= 0 {
+				return
+			}
+			i := 0
+			for i < len(*p(c)) && *key(&(*p(c))[i]) < name {
+				i++
+			}
+			var e E
+			*key(&e) = name
+			*p(c) = slices.Insert(*p(c), i, e)
+		},
+		drop: func(c *Config, name string) {
+			if i := find(c, name); i >= 0 {
+				*p(c) = slices.Delete(*p(c), i, i+1)
+				if len(*p(c)) == 0 {
+					*p(c) = nil
+				}
+			}
+		},
+		clear: func(c *Config) { *p(c) = nil },
+	}
+	return b, lookup
+}
+
+// entryField binds a clause (or a value-form tag) to one field of an entry;
+// the default is the zero value.
+func entryField[E any, T comparable](lookup func(c *Config, name string) *E, f func(e *E) *T) leafBinding {
+	var zero T
+	return leafBinding{
+		get: func(c *Config, tag string) []any {
+			if e := lookup(c, tag); e != nil && *f(e) != zero {
+				return []any{*f(e)}
+			}
+			return nil
+		},
+		set: func(c *Config, tag string, vals []any) { *f(lookup(c, tag)) = vals[0].(T) },
+		reset: func(c *Config, tag string) {
+			if e := lookup(c, tag); e != nil {
+				*f(e) = zero
+			}
+		},
+	}
+}
+
+// ---- the tree ----
+
+var (
+	staticList, staticLookup   = entries(func(c *Config) *[]StaticLease { return &c.DHCPServer.LAN.Static }, func(e *StaticLease) *string { return &e.Name })
+	forwardList, forwardLookup = entries(func(c *Config) *[]PortForward { return &c.NAT.PortForwards }, func(e *PortForward) *string { return &e.Name })
+	keyList, keyLookup         = entries(func(c *Config) *[]AuthorizedKey { return &c.Service.SSH.AuthorizedKeys }, func(e *AuthorizedKey) *string { return &e.Name })
+)
+
+const (
+	maxTimeout = 7 * 24 * time.Hour
+	maxDNS     = 4
+)
+
+func timeout(word, help string, p func(c *Config) *time.Duration) *node {
+	return leaf(word, help, field(p), tSeconds(time.Second, maxTimeout, "idle timeout in seconds (or e.g. 5m)"))
+}
+
+func mtu(p func(c *Config) *int) *node {
+	return leaf("mtu", "MTU in bytes (default 1500)", field(p), tInt(576, 9216, "MTU in bytes"))
+}
+
+// schema is the root of the language; its children follow "set"/"delete".
+var schema = container("", "",
+	container("system", "router identity and administrator login",
+		leaf("hostname", "name of this router (default passgate)",
+			field(func(c *Config) *string { return &c.System.Hostname }), tHostname("hostname")),
+		container("admin", "administrator account",
+			leaf("password-hash", "crypt(3) hash of the admin password (there is no default password)",
+				field(func(c *Config) *string { return &c.System.Admin.PasswordHash }), tPasswordHash()),
+		),
+	),
+	container("interfaces", "network ports",
+		container("lan", "LAN port (home network)",
+			leaf("device", "kernel name of the LAN port",
+				field(func(c *Config) *string { return &c.Interfaces.LAN.Device }), tDevice("interface name, e.g. eth0")),
+			leaf("address", "router's LAN address and subnet length",
+				field(func(c *Config) *netip.Prefix { return &c.Interfaces.LAN.Address }), tIfAddr("address/length, e.g. 192.168.1.1/24")),
+			mtu(func(c *Config) *int { return &c.Interfaces.LAN.MTU }),
+		),
+		container("wan", "WAN port (internet uplink)",
+			leaf("device", "kernel name of the WAN port",
+				field(func(c *Config) *string { return &c.Interfaces.WAN.Device }), tDevice("interface name, e.g. eth1")),
+			leaf("mode", "how the WAN address is obtained (default dhcp)",
+				field(func(c *Config) *WANMode { return &c.Interfaces.WAN.Mode }), tChoices(
+					choice{"dhcp", "address from the ISP's DHCP server (default)", WANDHCP},
+					choice{"static", "fixed address, gateway and dns given below", WANStatic},
+				)),
+			leaf("address", "WAN address and subnet length (static mode)",
+				field(func(c *Config) *netip.Prefix { return &c.Interfaces.WAN.Address }), tIfAddr("address/length, e.g. 203.0.113.2/24")),
+			leaf("gateway", "default gateway (static mode)",
+				field(func(c *Config) *netip.Addr { return &c.Interfaces.WAN.Gateway }), tIPv4("gateway address in the WAN subnet")),
+			mtu(func(c *Config) *int { return &c.Interfaces.WAN.MTU }),
+			multi("dns", "DNS server (static mode; repeat the command for more)", maxDNS,
+				addrs(func(c *Config) *[]netip.Addr { return &c.Interfaces.WAN.DNS }), tIPv4("DNS server address")),
+		),
+	),
+	container("dhcp-server", "DHCP server",
+		container("lan", "DHCP server on the LAN",
+			leaf("range", "first and last address handed out",
+				pair(func(c *Config) *netip.Addr { return &c.DHCPServer.LAN.RangeStart },
+					func(c *Config) *netip.Addr { return &c.DHCPServer.LAN.RangeEnd }),
+				tIPv4("first address of the pool"), tIPv4("last address of the pool")),
+			leaf("lease-time", "how long a lease lasts (default 12h)",
+				field(func(c *Config) *time.Duration { return &c.DHCPServer.LAN.LeaseTime }),
+				tDuration(time.Minute, 365*24*time.Hour, "duration, e.g. 12h, 30m, 1d or seconds")),
+			multi("dns", "DNS server offered to clients (repeat the command for more)", maxDNS,
+				addrs(func(c *Config) *[]netip.Addr { return &c.DHCPServer.LAN.DNS }), tIPv4("DNS server address")),
+			tagged("static", "fixed address for one host", tName("name of this host entry"), staticList,
+				leaf("mac", "the host's MAC address",
+					entryField(staticLookup, func(e *StaticLease) *MAC { return &e.MAC }), tMAC("MAC address")),
+				leaf("ip", "address given to the host",
+					entryField(staticLookup, func(e *StaticLease) *netip.Addr { return &e.IP }), tIPv4("address in the LAN subnet")),
+			),
+		),
+	),
+	container("nat", "address and port translation",
+		leaf("filtering", "which inbound packets reach a mapping (default address-dependent)",
+			field(func(c *Config) *Filtering { return &c.NAT.Filtering }), tChoices(
+				choice{"endpoint-independent", "any remote host may send to a mapping (most open)", FilterEndpointIndependent},
+				choice{"address-dependent", "only hosts the LAN side has sent to (default)", FilterAddressDependent},
+				choice{"address-port-dependent", "only the exact host and port sent to (strictest)", FilterAddressPortDependent},
+			)),
+		container("timeout", "idle timeouts of mappings, in seconds",
+			timeout("udp", "UDP (default 300; RFC 4787 wants at least 120)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.UDP }),
+			timeout("tcp-established", "established TCP (default 7440; RFC 5382 wants at least 7440)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.TCPEstablished }),
+			timeout("tcp-transitory", "TCP opening or closing (default 240)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.TCPTransitory }),
+			timeout("icmp", "ICMP queries (default 60; RFC 5508 wants at least 60)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.ICMP }),
+			timeout("gre", "PPTP GRE calls (default 600)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.GRE }),
+			timeout("esp", "IPsec ESP (default 600)", func(c *Config) *time.Duration { return &c.NAT.Timeouts.ESP }),
+		),
+		leaf("hairpin", "LAN hosts may reach each other via the WAN address (default enable)",
+			field(func(c *Config) *bool { return &c.NAT.Hairpin }), tSwitch("hairpinning")),
+		leaf("mss-clamp", "rewrite the TCP MSS of forwarded SYNs (default auto)",
+			field(func(c *Config) *int { return &c.NAT.MSSClamp }), tMSS()),
+		tagged("port-forward", "send inbound connections on a WAN port to a LAN host", tName("name of this forward"), forwardList,
+			leaf("protocol", "transport protocol",
+				entryField(forwardLookup, func(e *PortForward) *Protocol { return &e.Protocol }), tChoices(
+					choice{"tcp", "TCP only", ProtoTCP},
+					choice{"udp", "UDP only", ProtoUDP},
+					choice{"tcp-udp", "both TCP and UDP", ProtoTCPUDP},
+				)),
+			leaf("port", "external port or range on the WAN address",
+				entryField(forwardLookup, func(e *PortForward) *PortRange { return &e.Port }), tPorts("external port, e.g. 8080 or 8000-8010")),
+			leaf("to", "LAN host that receives the connections",
+				entryField(forwardLookup, func(e *PortForward) *netip.Addr { return &e.To }), tIPv4("LAN host address")).withThen(
+				leaf("port", "port or range on the LAN host (default: same as external)",
+					entryField(forwardLookup, func(e *PortForward) *PortRange { return &e.ToPort }), tPorts("internal port, e.g. 80 or 8000-8010")),
+			),
+		),
+		leaf("dmz", "LAN host that receives all unsolicited inbound traffic",
+			field(func(c *Config) *netip.Addr { return &c.NAT.DMZ }), tIPv4("LAN host address")),
+		leaf("max-sessions", "most NAT sessions in total (default 0 = sized from memory)",
+			field(func(c *Config) *int { return &c.NAT.MaxSessions }), tInt(0, 1<<24, "number of sessions; 0 = automatic")),
+		leaf("max-sessions-per-host", "most NAT sessions per LAN host (default 0 = automatic)",
+			field(func(c *Config) *int { return &c.NAT.MaxSessionsPerHost }), tInt(0, 1<<20, "number of sessions; 0 = automatic")),
+	),
+	container("passthrough", "VPN passthrough helpers",
+		leaf("pptp", "PPTP control and GRE calls (default enable)",
+			field(func(c *Config) *bool { return &c.Passthrough.PPTP }), tSwitch("PPTP passthrough")),
+		leaf("l2tp", "L2TP over UDP 1701 (default enable)",
+			field(func(c *Config) *bool { return &c.Passthrough.L2TP }), tSwitch("L2TP passthrough")),
+		leaf("ipsec", "IKE, NAT-T and raw ESP (default enable)",
+			field(func(c *Config) *bool { return &c.Passthrough.IPsec.Enabled }), tSwitch("IPsec passthrough")).withChildren(
+			leaf("esp-mode", "how raw ESP finds its LAN host (default spi-learning)",
+				field(func(c *Config) *ESPMode { return &c.Passthrough.IPsec.ESPMode }), tChoices(
+					choice{"spi-learning", "learn inbound SPIs: several hosts per server (default)", ESPSPILearning},
+					choice{"single-client", "one LAN host per remote server", ESPSingleClient},
+				)),
+			leaf("ike-share-port", "share external UDP 500 and route inbound IKE by initiator SPI (default disable)",
+				field(func(c *Config) *bool { return &c.Passthrough.IPsec.IKESharePort }), tSwitch("IKE port sharing")),
+		),
+	),
+	container("service", "the router's own services",
+		container("ssh", "SSH server for the shell",
+			leaf("listen", "where SSH accepts connections (default lan)",
+				field(func(c *Config) *SSHListen { return &c.Service.SSH.Listen }), tChoices(
+					choice{"lan", "LAN side only (default)", ListenLAN},
+					choice{"wan", "WAN side only", ListenWAN},
+					choice{"all", "both sides", ListenAll},
+				)),
+			leaf("port", "TCP port (default 22)",
+				field(func(c *Config) *int { return &c.Service.SSH.Port }), tInt(1, 65535, "TCP port")),
+			tagged("authorized-key", "public key allowed to log in as admin", tName("name of this key"), keyList).withValue(
+				entryField(keyLookup, func(e *AuthorizedKey) *string { return &e.Key }), tAuthorizedKey()),
+		),
+	),
+)
