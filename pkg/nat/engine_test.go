@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/passgate/passgate/pkg/nat/internal/nattest"
+	"github.com/passgate/passgate/pkg/packet"
 )
 
 func TestTTLDecrementAndTimeExceeded(t *testing.T) {
@@ -203,8 +204,7 @@ func TestMalformedInputDropsWithReason(t *testing.T) {
 func fixLen(b []byte) []byte {
 	b[2], b[3] = byte(len(b)>>8), byte(len(b))
 	b[10], b[11] = 0, 0
-	c := ^foldSum(b[:20])
-	b[10], b[11] = byte(c>>8), byte(c)
+	packet.IPv4(b).UpdateHeaderChecksum()
 	return b
 }
 

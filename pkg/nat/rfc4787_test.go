@@ -8,6 +8,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/passgate/passgate/pkg/nat/internal/nattest"
 )
 
 // RFC 4787 (UDP) requirements, numbered as in the conformance checklist of
@@ -233,45 +235,12 @@ func TestRFC4787_REQ13_FragmentationNeededAndFragmenting(t *testing.T) {
 	}
 }
 
-// fragments splits a packet built by gopacket into IPv4 fragments of at most
-// size payload bytes (a multiple of 8).
-func fragments(t *testing.T, whole []byte, size int) [][]byte {
-	var out [][]byte
-	payload := whole[20:]
-	for off := 0; off < len(payload); off += size {
-		end := min(off+size, len(payload))
-		f := append(append([]byte(nil), whole[:20]...), payload[off:end]...)
-		f[2], f[3] = byte(len(f)>>8), byte(len(f))
-		field := uint16(off / 8)
-		if end < len(payload) {
-			field |= 0x2000
-		}
-		f[6], f[7] = byte(field>>8), byte(field)
-		f[10], f[11] = 0, 0
-		c := ^foldSum(f[:20])
-		f[10], f[11] = byte(c>>8), byte(c)
-		out = append(out, f)
-	}
-	return out
-}
-
-func foldSum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
-}
-
 func TestRFC4787_REQ14_FragmentsInAndOutOfOrder(t *testing.T) {
 	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
 			r := newRig(t, nil)
 			payload := bytes.Repeat([]byte("0123456789abcdef"), 70) // 1120 bytes
-			frs := fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 4242, Payload: payload}), 400)
+			frs := nattest.Fragments(udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 4242, Payload: payload}), 400)
 			var got [][]byte
 			for _, i := range order {
 				res := r.send(Outbound, frs[i])
@@ -321,7 +290,7 @@ func TestFragmentMemoryIsBounded(t *testing.T) {
 	r := newRig(t, nil)
 	held, dropped := 0, 0
 	for i := 0; i < 1000; i++ {
-		frs := fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: uint16(i), Payload: make([]byte, 100)}), 64)
+		frs := nattest.Fragments(udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: uint16(i), Payload: make([]byte, 100)}), 64)
 		switch r.send(Outbound, frs[1]).Verdict {
 		case Held:
 			held++
@@ -333,7 +302,7 @@ func TestFragmentMemoryIsBounded(t *testing.T) {
 		t.Fatalf("held %d dropped %d, want %d held", held, dropped, maxHeldFrags)
 	}
 	r.advance(31 * time.Second)
-	if r.send(Outbound, fragments(t, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 5000, Payload: make([]byte, 100)}), 64)[1]).Verdict != Held {
+	if r.send(Outbound, nattest.Fragments(udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 5000, Payload: make([]byte, 100)}), 64)[1]).Verdict != Held {
 		t.Fatal("held fragments not expired")
 	}
 }

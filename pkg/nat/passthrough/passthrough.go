@@ -252,11 +252,13 @@ func (p *Passthrough) InOther(ip packet.IPv4, now uint32) (uint32, nat.Verdict, 
 	switch ip.Protocol() {
 	case packet.ProtoGRE:
 		if !p.cfg.PPTP {
+			p.cnt.PPTP.Blocked++
 			return 0, nat.Drop, nat.ReasonBlocked
 		}
 		return p.pptp.greIn(p, ip, now)
 	case packet.ProtoESP:
 		if !p.cfg.IPsec {
+			p.cnt.IPsec.Blocked++
 			return 0, nat.Drop, nat.ReasonBlocked
 		}
 		return p.esp.inbound(p, ip, now)

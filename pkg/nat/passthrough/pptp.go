@@ -229,7 +229,7 @@ func (ps *pptpState) feed(p *Passthrough, c *pptpCtrl, dir nat.Dir, s *stream, t
 			ps.field(p, c, dir, s, tcp, doff, i, seq, now)
 		}
 	}
-	if s.pos >= s.length {
+	if s.pos >= 2 && s.pos >= s.length {
 		s.pos = 0
 	}
 }

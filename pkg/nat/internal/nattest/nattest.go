@@ -12,8 +12,10 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
+// IP4 parses a dotted IPv4 address.
 func IP4(s string) net.IP { return net.ParseIP(s).To4() }
 
+// Pkt describes a packet to build; zero fields take defaults.
 type Pkt struct {
 	Src, Dst string
 	SP, DP   uint16
@@ -24,8 +26,10 @@ type Pkt struct {
 	Payload  []byte
 	MSS      uint16 // TCP SYN MSS option when non-zero
 	ZeroCsum bool   // UDP: send with checksum 0
+	Seq      uint32 // TCP sequence number (default 1000)
 }
 
+// Serialize builds a packet from layers with lengths and checksums computed.
 func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
@@ -35,6 +39,7 @@ func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
+// IPLayer is the IPv4 header for p.
 func IPLayer(p Pkt, proto layers.IPProtocol) *layers.IPv4 {
 	ttl := p.TTL
 	if ttl == 0 {
@@ -47,6 +52,7 @@ func IPLayer(p Pkt, proto layers.IPProtocol) *layers.IPv4 {
 	return l
 }
 
+// UDP builds a UDP datagram.
 func UDP(t testing.TB, p Pkt) []byte {
 	ip := IPLayer(p, layers.IPProtocolUDP)
 	u := &layers.UDP{SrcPort: layers.UDPPort(p.SP), DstPort: layers.UDPPort(p.DP)}
@@ -58,9 +64,13 @@ func UDP(t testing.TB, p Pkt) []byte {
 	return b
 }
 
+// TCP builds a TCP segment; Flags is any of "SAFRP".
 func TCP(t testing.TB, p Pkt) []byte {
 	ip := IPLayer(p, layers.IPProtocolTCP)
-	tc := &layers.TCP{SrcPort: layers.TCPPort(p.SP), DstPort: layers.TCPPort(p.DP), Seq: 1000, Window: 65535}
+	tc := &layers.TCP{SrcPort: layers.TCPPort(p.SP), DstPort: layers.TCPPort(p.DP), Seq: p.Seq, Window: 65535}
+	if tc.Seq == 0 {
+		tc.Seq = 1000
+	}
 	for _, f := range p.Flags {
 		switch f {
 		case 'S':
@@ -83,6 +93,7 @@ func TCP(t testing.TB, p Pkt) []byte {
 	return Serialize(t, ip, tc, gopacket.Payload(p.Payload))
 }
 
+// ICMP builds an ICMP query (echo, timestamp).
 func ICMP(t testing.TB, p Pkt, typ uint8, id, seq uint16) []byte {
 	ip := IPLayer(p, layers.IPProtocolICMPv4)
 	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: id, Seq: seq}
@@ -184,3 +195,31 @@ func EmbeddedOracle(t testing.TB, d Decoded) *layers.IPv4 {
 
 // Payload is raw bytes as a serializable layer.
 func Payload(b []byte) gopacket.SerializableLayer { return gopacket.Payload(b) }
+
+// Fragments splits an IPv4 packet without options into fragments carrying
+// at most size payload bytes each (a multiple of 8).
+func Fragments(whole []byte, size int) [][]byte {
+	var out [][]byte
+	payload := whole[20:]
+	for off := 0; off < len(payload); off += size {
+		end := min(off+size, len(payload))
+		f := append(append([]byte(nil), whole[:20]...), payload[off:end]...)
+		binary.BigEndian.PutUint16(f[2:], uint16(len(f)))
+		field := uint16(off / 8)
+		if end < len(payload) {
+			field |= 0x2000
+		}
+		binary.BigEndian.PutUint16(f[6:], field)
+		f[10], f[11] = 0, 0
+		var sum uint32
+		for i := 0; i < 20; i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(f[i:]))
+		}
+		for sum>>16 != 0 {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(f[10:], ^uint16(sum))
+		out = append(out, f)
+	}
+	return out
+}
