@@ -111,3 +111,4 @@ func greOf(t *testing.T, d nattest.Decoded) *layers.GRE {
 func u32(v uint32) *uint32 { return &v }
 
 func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
+func mustAddr(s string) netip.Addr  { return netip.MustParseAddr(s) }
