@@ -6,12 +6,13 @@ BOARD   ?= qemu-arm64
 OUT     ?= out
 PKGS    := ./...
 
-.PHONY: all test unit lint bench fuzz run image clean go-deps
+.PHONY: all test unit lint bench fuzz run image clean distclean go-deps
 
 all: test
 
 go-deps:
 	$(GO) mod download
+	cd firmware/tools && $(GO) mod download
 
 # The whole suite: formatting, vet, unit tests (race detector on the engine),
 # and every end-to-end test that exists.
@@ -40,5 +41,18 @@ fuzz:
 	  done; \
 	done
 
+# SD-card image for a board: make image BOARD=rpi4 (qemu-arm64, rpi3, rpi4, rock-pi-e).
+image: go-deps
+	$(GO) run ./cmd/passgate image -board $(BOARD) -out $(OUT)
+
+# Build the default board and boot it in QEMU, console on this terminal
+# (needs root: the LAN side is a tap in network namespace passgate-lan).
+run: go-deps
+	$(GO) run ./cmd/passgate run -board $(BOARD) -out $(OUT)
+
 clean:
 	rm -rf $(OUT)
+
+# Also drop the downloaded Debian packages and the tool cache.
+distclean: clean
+	rm -rf .cache

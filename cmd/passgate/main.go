@@ -1,0 +1,312 @@
+// Command passgate is the host-side tool: it builds a board's firmware and
+// SD-card image, and boots the router in QEMU.
+//
+//	passgate image [-board B] [-out DIR]   build a flashable SD image
+//	passgate run   [-board B] [-out DIR]   build and boot in QEMU, console on the terminal
+//	passgate check [-board B | -all]       fetch a board's packages and check its files and modules
+//	passgate boards                        list the boards
+//	passgate pin NAME=VERSION              download a Debian package and write its pin file
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/firmware"
+	"github.com/passgate/passgate/firmware/deb"
+	"github.com/passgate/passgate/image"
+	"github.com/passgate/passgate/qemu"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: passgate COMMAND [flags]
+
+commands:
+  image   build the SD-card image for a board (-board, -out)
+  run     build the board and boot it in QEMU with the console on this terminal
+  check   download a board's pinned packages and check its files and modules
+  boards  list the boards
+  pin     NAME=VERSION: download a Debian arm64 package and write its pin file
+
+Run "passgate COMMAND -h" for a command's flags.
+`)
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "image":
+		err = cmdImage(os.Args[2:])
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "check":
+		err = cmdCheck(os.Args[2:])
+	case "boards":
+		cmdBoards()
+	case "pin":
+		err = cmdPin(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "passgate: unknown command %q\n", os.Args[1])
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "passgate: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// buildFlags are shared by image and run.
+type buildFlags struct {
+	board, out, config string
+	debugShell         bool
+}
+
+func (f *buildFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.board, "board", board.Default, "board: "+strings.Join(board.Names(), ", "))
+	fs.StringVar(&f.out, "out", "out", "output directory (a subdirectory per board is used)")
+	fs.StringVar(&f.config, "config", "", "passgate.conf to put on the image (default: a starter configuration)")
+	fs.BoolVar(&f.debugShell, "debug-shell", false, "debug build: u-root shell on the console instead of routerd (start /bin/routerd by hand)")
+}
+
+type built struct {
+	board *board.Board
+	fw    *firmware.Result
+	spec  image.Spec
+	image string
+}
+
+func build(f buildFlags) (*built, error) {
+	b, err := board.Get(f.board)
+	if err != nil {
+		return nil, err
+	}
+	root, err := firmware.FindRoot()
+	if err != nil {
+		return nil, err
+	}
+	outDir, err := filepath.Abs(filepath.Join(f.out, b.Name))
+	if err != nil {
+		return nil, err
+	}
+	logw := prefixWriter("passgate: ")
+	fw, err := firmware.Build(firmware.Options{Board: b, Root: root, OutDir: outDir, DebugShell: f.debugShell, Log: logw})
+	if err != nil {
+		return nil, err
+	}
+	spec := image.Spec{Board: b, Kernel: fw.Kernel, Initramfs: fw.Initramfs}
+	for _, bf := range fw.BootFiles {
+		spec.Files = append(spec.Files, image.File{Src: bf.Src, Dst: bf.Dst})
+	}
+	for _, r := range fw.Raw {
+		spec.Raw = append(spec.Raw, image.Raw{Src: r.Src, Sector: r.Sector, MaxSize: r.MaxSize})
+	}
+	if f.config != "" {
+		if spec.Config, err = os.ReadFile(f.config); err != nil {
+			return nil, err
+		}
+	}
+	img := filepath.Join(outDir, "passgate-"+b.Name+".img")
+	if err := image.Build(spec, img, logw); err != nil {
+		return nil, err
+	}
+	return &built{board: b, fw: fw, spec: spec, image: img}, nil
+}
+
+func cmdImage(args []string) error {
+	fs := flag.NewFlagSet("image", flag.ExitOnError)
+	var f buildFlags
+	f.register(fs)
+	fs.Parse(args)
+	r, err := build(f)
+	if err != nil {
+		return err
+	}
+	rel := relPath(r.image)
+	st, _ := os.Stat(r.image)
+	b := r.board
+	fmt.Printf("\nImage for %s: %s (%d MiB)\n", b.Name, rel, st.Size()>>20)
+	fmt.Printf("  initramfs %.1f MiB compressed, kernel %s\n", float64(r.fw.InitramfsSize)/(1<<20), b.KernelRelease)
+	if b.Boot == board.BootQEMU {
+		fmt.Printf("\nThis board is QEMU: boot it with `passgate run -board %s` (make run).\n", b.Name)
+		return nil
+	}
+	fmt.Printf(`
+Write it to an SD card (this erases the card; find its device with lsblk):
+  sudo dd if=%s of=/dev/sdX bs=4M conv=fsync status=progress
+or
+  sudo bmaptool copy --nobmap %s /dev/sdX
+
+Before the first boot you can edit %s on the card's %s partition from any PC.
+Serial console: %s at %d baud.
+LAN port: %s
+WAN port: %s
+`, rel, rel, board.ConfigFile, board.BootLabel, b.Console, b.Baud, b.LAN.Note, b.WAN.Note)
+	return nil
+}
+
+// LAN namespace and tap used by `passgate run`.
+const (
+	lanNetns = "passgate-lan"
+	lanTap   = "lan0"
+)
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	var f buildFlags
+	f.register(fs)
+	fresh := fs.Bool("fresh", false, "start from the image's default configuration (discard the run disk)")
+	fs.Parse(args)
+	b, err := board.Get(f.board)
+	if err != nil {
+		return err
+	}
+	if b.Boot != board.BootQEMU {
+		return fmt.Errorf("board %s cannot be booted in QEMU yet; use -board %s", b.Name, board.Default)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run needs root: the VM's LAN is a tap device in network namespace " + lanNetns)
+	}
+	r, err := build(f)
+	if err != nil {
+		return err
+	}
+	// The VM's disk is a copy of the image that persists across runs, so
+	// a configuration saved in the router survives `make run` as it
+	// survives a reboot.
+	disk := filepath.Join(filepath.Dir(r.image), "run-disk.img")
+	if _, err := os.Stat(disk); err != nil || *fresh {
+		if err := copyFile(r.image, disk); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "passgate: keeping %s and the configuration saved on it (-fresh starts over)\n", relPath(disk))
+	}
+	if err := qemu.EnsureNetns(lanNetns); err != nil {
+		return err
+	}
+	tap, err := qemu.OpenTapInNetns(lanNetns, lanTap)
+	if err != nil {
+		return fmt.Errorf("%w (is another passgate VM running?)", err)
+	}
+	dhclient := "dhclient -v " + lanTap
+	if _, err := exec.LookPath("dhclient"); err != nil {
+		dhclient += "    (Debian package isc-dhcp-client)"
+	}
+	fmt.Printf(`
+passgate: booting %s in QEMU (software emulation; the console follows)
+  LAN: tap %s in network namespace %s. Be a LAN host from another terminal:
+         sudo ip netns exec %s %s
+         sudo ip netns exec %s ip addr show %s
+  WAN: QEMU user-mode network; its DHCP server gives the router a WAN lease.
+  Disk: %s (passgate.conf on the FAT partition)
+  Quit: Ctrl-A X    (Ctrl-A C toggles the QEMU monitor)
+
+`, b.Name, lanTap, lanNetns, lanNetns, dhclient, lanNetns, lanTap, relPath(disk))
+	vm, err := qemu.Start(qemu.Config{Board: b, Kernel: r.fw.Kernel, Initramfs: r.fw.Initramfs,
+		Disk: disk, LAN: tap, WAN: true, Interactive: true})
+	tap.Close()
+	if err != nil {
+		return err
+	}
+	return vm.Wait()
+}
+
+func cmdCheck(args []string) error {
+	fs := flag.NewFlagSet("check", flag.ExitOnError)
+	name := fs.String("board", board.Default, "board")
+	all := fs.Bool("all", false, "check every board")
+	fs.Parse(args)
+	boards := []string{*name}
+	if *all {
+		boards = board.Names()
+	}
+	for _, n := range boards {
+		b, err := board.Get(n)
+		if err != nil {
+			return err
+		}
+		if err := firmware.Check(firmware.Options{Board: b, Log: prefixWriter("passgate: ")}); err != nil {
+			return err
+		}
+		fmt.Printf("%s: packages verified; kernel, DTBs, firmware and %d modules present\n", n, len(b.Modules))
+	}
+	return nil
+}
+
+func cmdBoards() {
+	for _, b := range board.All() {
+		def := ""
+		if b.Name == board.Default {
+			def = " (default)"
+		}
+		fmt.Printf("%-11s %s%s\n            console %s, LAN %s, WAN %s\n", b.Name, b.Description, def, b.Console, b.LAN.Name, b.WAN.Name)
+	}
+}
+
+func cmdPin(args []string) error {
+	fs := flag.NewFlagSet("pin", flag.ExitOnError)
+	fs.Parse(args)
+	if fs.NArg() != 1 || !strings.Contains(fs.Arg(0), "=") {
+		return errors.New("usage: passgate pin NAME=VERSION (e.g. linux-image-6.1.0-50-arm64=6.1.176-1)")
+	}
+	name, version, _ := strings.Cut(fs.Arg(0), "=")
+	root, err := firmware.FindRoot()
+	if err != nil {
+		return err
+	}
+	f := &deb.Fetcher{CacheDir: filepath.Join(root, ".cache"), Log: prefixWriter("passgate: ")}
+	pin, err := f.FetchUnpinned(name, version)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(root, "firmware", "deb", "pins", deb.PinFileName(name, version))
+	if err := os.WriteFile(path, pin.Format(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s:\n%s\nReview it, name the version in board/board.go, and commit both.\n", relPath(path), pin.Format())
+	return nil
+}
+
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+type prefixWriter string
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintf(os.Stderr, "%s%s\n", string(p), l)
+	}
+	return len(b), nil
+}

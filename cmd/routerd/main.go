@@ -1,0 +1,89 @@
+// Command routerd is the whole router. It runs as u-root init's uinit and
+// must never return: the process started by init is a supervisor that
+// re-executes this binary as a worker (environment ROUTERD_WORKER=1, same
+// arguments), restarts the worker with backoff when it exits or crashes,
+// logs why, and forwards SIGTERM and SIGHUP to it.
+//
+// For now the worker only announces itself and waits; the router proper
+// replaces runWorker.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// workerEnv marks the worker process.
+const workerEnv = "ROUTERD_WORKER"
+
+func main() {
+	if os.Getenv(workerEnv) == "1" {
+		os.Exit(runWorker())
+	}
+	supervise()
+}
+
+// supervise never returns.
+func supervise() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	// Ctrl-C or Ctrl-\ on the console must not kill the supervisor (init
+	// would exit and the kernel panic); the worker, in the same process
+	// group, still gets them from the terminal. They are caught rather
+	// than ignored so that the worker does not inherit SIG_IGN.
+	swallow := make(chan os.Signal, 4)
+	signal.Notify(swallow, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGPIPE)
+	go func() {
+		for range swallow {
+		}
+	}()
+
+	s := &Supervisor{
+		NewWorker: workerCommand,
+		Signals:   sigs,
+	}
+	for {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					fmt.Fprintf(os.Stderr, "routerd: supervisor panic: %v; restarting supervision\n", r)
+					time.Sleep(time.Second)
+				}
+			}()
+			s.Run(context.Background())
+		}()
+	}
+}
+
+// workerCommand re-executes this binary as the worker.
+func workerCommand() *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd
+}
+
+// runWorker is the router. Placeholder: announce and wait for SIGTERM.
+func runWorker() int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	fmt.Printf("routerd: worker started (pid %d)\n", os.Getpid())
+	for sig := range sigs {
+		if sig == syscall.SIGTERM {
+			fmt.Printf("routerd: worker (pid %d) stopping on SIGTERM\n", os.Getpid())
+			return 0
+		}
+		fmt.Printf("routerd: worker (pid %d) got %v\n", os.Getpid(), sig)
+	}
+	return 0
+}

@@ -1,0 +1,433 @@
+// Package firmware builds what a board boots: the kernel Image, the
+// initramfs, and the boot files (device trees, GPU firmware, u-boot).
+//
+// The initramfs is made by u-root's mkuimage (pinned v0.2.0), built for the
+// host once and cached, then run with GOARCH=arm64. It holds:
+//
+//   - u-root's init as /init (PID 1): mounts /proc, /sys, /dev, loads the
+//     kernel modules listed in /lib/modules-load.d/passgate.conf (resolving
+//     dependencies through modules.dep, which we generate with depmod), then
+//     runs /bin/uinit;
+//   - routerd at /bin/routerd, with /bin/uinit pointing at it. routerd is
+//     built by `go build` in this module and added as a file, so the router's
+//     code is compiled exactly as in tests, not rewritten into a busybox;
+//   - the board's modules under /lib/modules/RELEASE;
+//   - no shell, unless Options.DebugShell asks for one.
+//
+// mkuimage and u-root come from the separate module in firmware/tools (its
+// go.mod pins both), so u-root's many dependencies stay out of the router's
+// go.mod; mkuimage resolves u-root's init there, from the Go module cache.
+package firmware
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/firmware/deb"
+)
+
+// ModulePath is the router's Go module path, used to find the repository.
+const ModulePath = "github.com/passgate/passgate"
+
+// MkuimageVersion is the mkuimage release the build uses; firmware/tools
+// must require the same version.
+const MkuimageVersion = "v0.2.0"
+
+// Options control a firmware build.
+type Options struct {
+	Board *board.Board
+	// Root is the repository root (FindRoot finds it).
+	Root string
+	// CacheDir defaults to Root/.cache.
+	CacheDir string
+	// OutDir receives the outputs; default Root/out/BOARD.
+	OutDir string
+	// DebugShell adds u-root's gosh and a few core commands and leaves out
+	// the uinit link, so init starts a shell on the console; routerd is
+	// then started by hand (/bin/routerd).
+	DebugShell bool
+	// Log receives progress lines; nil discards.
+	Log io.Writer
+}
+
+// BootFile is a file for the boot partition.
+type BootFile struct {
+	Src string // absolute path on the host
+	Dst string // path on the boot partition
+}
+
+// RawBlob is written to the disk outside the partitions.
+type RawBlob struct {
+	Src     string
+	Sector  int64
+	MaxSize int64
+}
+
+// Result describes a finished build.
+type Result struct {
+	Board     *board.Board
+	Dir       string
+	Kernel    string // OutDir/Image
+	Initramfs string // OutDir/initramfs.cpio.gz
+	Cmdline   string
+	BootFiles []BootFile // DTBs and firmware (not kernel/initramfs)
+	Raw       []RawBlob
+	Modules   []string // module files in the initramfs
+
+	InitramfsSize     int64 // compressed
+	InitramfsCPIOSize int64 // uncompressed
+}
+
+// FindRoot returns the repository root: the nearest directory at or above
+// the working directory whose go.mod declares ModulePath.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module "+ModulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("not inside the passgate repository (no go.mod declaring %s above the working directory)", ModulePath)
+		}
+		dir = parent
+	}
+}
+
+func (o *Options) fill() error {
+	if o.Board == nil {
+		return errors.New("firmware: no board")
+	}
+	if o.Root == "" {
+		r, err := FindRoot()
+		if err != nil {
+			return err
+		}
+		o.Root = r
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = filepath.Join(o.Root, ".cache")
+	}
+	if o.OutDir == "" {
+		o.OutDir = filepath.Join(o.Root, "out", o.Board.Name)
+	}
+	return nil
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Fetcher returns the package fetcher the build uses.
+func (o *Options) Fetcher() *deb.Fetcher {
+	return &deb.Fetcher{CacheDir: o.CacheDir, Log: o.Log, Arch: o.Board.Arch}
+}
+
+// Build builds kernel, initramfs and boot files for the board.
+func Build(o Options) (*Result, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	b := o.Board
+	start := time.Now()
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockCache(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res, kroot, err := collect(&o)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := copyFile(filepath.Join(kroot, b.KernelImage), res.Kernel); err != nil {
+		return nil, fmt.Errorf("kernel image: %w", err)
+	}
+
+	// 3. Initramfs.
+	work, err := os.MkdirTemp(o.CacheDir, "build-"+b.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	stage := filepath.Join(work, "stage")
+	o.logf("staging %d kernel modules (+ dependencies)", len(b.Modules))
+	res.Modules, err = stageModules(o.Log, kroot, b.KernelRelease, stage, b.Modules)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: %w", b.Name, err)
+	}
+	routerd := filepath.Join(work, "routerd")
+	o.logf("building routerd for linux/%s", b.Arch)
+	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd"); err != nil {
+		return nil, err
+	}
+	mk, err := Mkuimage(o.Root, o.CacheDir, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	cpio := filepath.Join(work, "initramfs.cpio")
+	args := []string{
+		"-o", cpio,
+		"-tmp-dir", work,
+		"-initcmd=init",
+		"-skip-ldd",
+		"-files", routerd + ":bin/routerd",
+		"-files", filepath.Join(stage, "lib", "modules") + ":lib/modules",
+		"-files", filepath.Join(stage, "lib", "modules-load.d") + ":lib/modules-load.d",
+	}
+	cmds := []string{"github.com/u-root/u-root/cmds/core/init"}
+	if o.DebugShell {
+		args = append(args, "-uinitcmd=", "-defaultsh=gosh")
+		for _, c := range []string{"gosh", "ls", "cat", "ps", "dmesg", "ip", "mount"} {
+			cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
+		}
+	} else {
+		args = append(args, "-uinitcmd=/bin/routerd", "-defaultsh=")
+	}
+	o.logf("building the initramfs with mkuimage %s (u-root init + routerd)", MkuimageVersion)
+	cmd := exec.Command(mk, append(args, cmds...)...)
+	cmd.Dir = filepath.Join(o.Root, "firmware", "tools")
+	cmd.Env = goEnv("linux", b.Arch)
+	// mkuimage runs $GOROOT/bin/go; say where it is (a -trimpath build of
+	// mkuimage does not know its GOROOT).
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go env GOROOT: %v", err)
+	}
+	cmd.Env = append(cmd.Env, "GOROOT="+strings.TrimSpace(string(goroot)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("mkuimage: %v\n%s", err, out)
+	}
+	st, err := os.Stat(cpio)
+	if err != nil {
+		return nil, fmt.Errorf("mkuimage wrote no %s: %v", cpio, err)
+	}
+	res.InitramfsCPIOSize = st.Size()
+	res.Initramfs = filepath.Join(o.OutDir, board.InitramfsFile)
+	if res.InitramfsSize, err = gzipFile(cpio, res.Initramfs); err != nil {
+		return nil, err
+	}
+	o.logf("initramfs %s: %.1f MiB compressed (%.1f MiB cpio), built in %v",
+		res.Initramfs, mib(res.InitramfsSize), mib(res.InitramfsCPIOSize), time.Since(start).Round(time.Second))
+	return res, nil
+}
+
+// collect fetches the board's packages and finds every file the build
+// needs in them, without writing outputs. It returns the extracted kernel
+// package's directory.
+func collect(o *Options) (*Result, string, error) {
+	f := o.Fetcher()
+	b := o.Board
+
+	// 1. Kernel package: Image and modules.
+	kroot, err := f.Extract(b.Kernel)
+	if err != nil {
+		return nil, "", err
+	}
+	res := &Result{Board: b, Dir: o.OutDir, Cmdline: b.KernelCmdline()}
+	res.Kernel = filepath.Join(o.OutDir, board.KernelFile)
+	if _, err := os.Stat(filepath.Join(kroot, b.KernelImage)); err != nil {
+		return nil, "", fmt.Errorf("board %s: %s has no kernel image %s", b.Name, b.Kernel, b.KernelImage)
+	}
+
+	// 2. Boot files from the packages.
+	for _, bf := range append(append([]board.File(nil), b.DTBs...), b.Firmware...) {
+		dir, err := f.Extract(bf.Package)
+		if err != nil {
+			return nil, "", err
+		}
+		src := filepath.Join(dir, bf.Src)
+		if _, err := os.Stat(src); err != nil {
+			return nil, "", fmt.Errorf("board %s: %s has no %s", b.Name, bf.Package, bf.Src)
+		}
+		res.BootFiles = append(res.BootFiles, BootFile{Src: src, Dst: bf.Dst})
+	}
+	for _, r := range b.Raw {
+		dir, err := f.Extract(r.Package)
+		if err != nil {
+			return nil, "", err
+		}
+		src := filepath.Join(dir, r.Src)
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, "", fmt.Errorf("board %s: %s has no %s", b.Name, r.Package, r.Src)
+		}
+		if st.Size() > r.MaxSize {
+			return nil, "", fmt.Errorf("board %s: %s is %d bytes, more than the %d reserved at sector %d", b.Name, r.Src, st.Size(), r.MaxSize, r.Sector)
+		}
+		res.Raw = append(res.Raw, RawBlob{Src: src, Sector: r.Sector, MaxSize: r.MaxSize})
+	}
+
+	t, err := depmodTree(o.Log, kroot, b.KernelRelease)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, _, err := t.closure(b.Modules); err != nil {
+		return nil, "", fmt.Errorf("board %s: %w", b.Name, err)
+	}
+	return res, kroot, nil
+}
+
+// Check fetches a board's packages and checks that every file and kernel
+// module the board names exists in them, without building anything.
+func Check(o Options) error {
+	if err := o.fill(); err != nil {
+		return err
+	}
+	unlock, err := lockCache(o.CacheDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, _, err = collect(&o)
+	return err
+}
+
+// lockCache serialises builds that share a cache directory (parallel test
+// packages, a build while tests run).
+func lockCache(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// goEnv is the environment for building Go code for goos/goarch without
+// cgo, outside any go.work.
+func goEnv(goos, goarch string) []string {
+	var env []string
+	for _, e := range os.Environ() {
+		k, _, _ := strings.Cut(e, "=")
+		switch k {
+		case "GOOS", "GOARCH", "CGO_ENABLED", "GOWORK":
+			continue
+		}
+		env = append(env, e)
+	}
+	return append(env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOWORK=off")
+}
+
+func goBuild(dir, goarch, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = goEnv("linux", goarch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s for linux/%s: %v\n%s", pkg, goarch, err, b)
+	}
+	return nil
+}
+
+// Mkuimage returns the path of the host mkuimage binary, building it from
+// firmware/tools (cached under CacheDir/bin, keyed by that module's go.sum)
+// if needed.
+func Mkuimage(root, cacheDir string, log io.Writer) (string, error) {
+	tools := filepath.Join(root, "firmware", "tools")
+	sum, err := os.ReadFile(filepath.Join(tools, "go.sum"))
+	if err != nil {
+		return "", fmt.Errorf("firmware/tools/go.sum: %w", err)
+	}
+	mod, err := os.ReadFile(filepath.Join(tools, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Contains(mod, []byte("github.com/u-root/mkuimage "+MkuimageVersion)) {
+		return "", fmt.Errorf("firmware/tools/go.mod must require github.com/u-root/mkuimage %s", MkuimageVersion)
+	}
+	h := sha256.Sum256(append(mod, sum...))
+	bin := filepath.Join(cacheDir, "bin", "mkuimage-"+MkuimageVersion+"-"+hex.EncodeToString(h[:6]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if log != nil {
+		fmt.Fprintf(log, "building mkuimage %s for the host\n", MkuimageVersion)
+	}
+	tmp := bin + ".tmp"
+	cmd := exec.Command("go", "build", "-trimpath", "-o", tmp, "github.com/u-root/mkuimage/cmd/mkuimage")
+	cmd.Dir = tools
+	cmd.Env = hostEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building mkuimage: %v\n%s", err, out)
+	}
+	return bin, os.Rename(tmp, bin)
+}
+
+// hostEnv is the environment for building host tools.
+func hostEnv() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		k, _, _ := strings.Cut(e, "=")
+		switch k {
+		case "GOOS", "GOARCH", "GOWORK":
+			continue
+		}
+		env = append(env, e)
+	}
+	return append(env, "GOWORK=off")
+}
+
+// gzipFile compresses src into dst (best compression, no name or time in
+// the header so the output is reproducible) and returns dst's size.
+func gzipFile(src, dst string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return 0, err
+	}
+	zw, err := gzip.NewWriterLevel(out, gzip.BestCompression)
+	if err != nil {
+		out.Close()
+		return 0, err
+	}
+	if _, err := io.Copy(zw, in); err != nil {
+		out.Close()
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		out.Close()
+		return 0, err
+	}
+	if err := out.Close(); err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), os.Rename(tmp, dst)
+}

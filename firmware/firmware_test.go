@@ -1,0 +1,96 @@
+package firmware
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/passgate/passgate/board"
+)
+
+// These tests download the pinned Debian packages into the repository's
+// .cache (once; later runs are offline) and run the real build.
+
+// MaxInitramfs is the size budget of the compressed initramfs.
+const MaxInitramfs = 8 << 20
+
+func testLog(t *testing.T) *logWriter { return &logWriter{t} }
+
+type logWriter struct{ t *testing.T }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Every board's kernel modules, device trees and boot firmware exist in the
+// pinned packages.
+func TestBoardsResolveAgainstPackages(t *testing.T) {
+	for _, b := range board.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			if err := Check(Options{Board: b, Log: testLog(t)}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestBuildQEMUInitramfs(t *testing.T) {
+	b, _ := board.Get("qemu-arm64")
+	res, err := Build(Options{Board: b, OutDir: t.TempDir(), Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("initramfs: %d bytes compressed, %d bytes cpio", res.InitramfsSize, res.InitramfsCPIOSize)
+	if res.InitramfsSize > MaxInitramfs {
+		t.Errorf("initramfs is %d bytes compressed, over the %d budget", res.InitramfsSize, MaxInitramfs)
+	}
+	if st, err := os.Stat(res.Kernel); err != nil || st.Size() < 10<<20 {
+		t.Errorf("kernel Image missing or small: %v", err)
+	}
+	entries, err := ListInitramfs(res.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]CPIOEntry{}
+	for _, e := range entries {
+		byName[e.Name] = e
+	}
+	mustLink := func(name, target string) {
+		t.Helper()
+		e, ok := byName[name]
+		if !ok || !e.IsSymlink() || e.Linkname != target {
+			t.Errorf("%s: want symlink to %s, got %+v", name, target, e)
+		}
+	}
+	mustLink("init", "bbin/init")
+	mustLink("bin/uinit", "routerd")
+	if e := byName["bin/routerd"]; !e.IsRegular() || e.Mode&0o111 == 0 || e.Size == 0 {
+		t.Errorf("bin/routerd: want an executable file, got %+v", e)
+	}
+	rel := "lib/modules/" + b.KernelRelease + "/"
+	for _, f := range []string{"modules.dep", "modules.builtin", "kernel/drivers/net/virtio_net.ko",
+		"kernel/drivers/net/net_failover.ko", "kernel/fs/fat/vfat.ko", "kernel/fs/fat/fat.ko"} {
+		if _, ok := byName[rel+f]; !ok {
+			t.Errorf("initramfs lacks %s%s", rel, f)
+		}
+	}
+	if _, ok := byName["lib/modules-load.d/passgate.conf"]; !ok {
+		t.Error("initramfs lacks lib/modules-load.d/passgate.conf")
+	}
+	for _, sh := range []string{"bin/sh", "bin/defaultsh", "bbin/gosh"} {
+		if _, ok := byName[sh]; ok {
+			t.Errorf("initramfs has a shell (%s) without DebugShell", sh)
+		}
+	}
+	// Only the board's modules and their dependencies.
+	n := 0
+	for name := range byName {
+		if strings.HasSuffix(name, ".ko") {
+			n++
+		}
+	}
+	if n != len(res.Modules) || n > 40 {
+		t.Errorf("initramfs has %d modules, build staged %d", n, len(res.Modules))
+	}
+}

@@ -1,0 +1,291 @@
+package image
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/mbr"
+
+	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/firmware/sysdeps"
+)
+
+// fakeSpec builds a Spec for b whose kernel, initramfs, DTBs, firmware and
+// loaders are random bytes of realistic-ish sizes, so the image layout is
+// tested without downloading anything. It returns the host contents by
+// partition path.
+func fakeSpec(t *testing.T, b *board.Board) (Spec, map[string][]byte, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	want := map[string][]byte{}
+	mk := func(name string, size int) string {
+		data := make([]byte, size)
+		rand.Read(data)
+		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+		return p
+	}
+	s := Spec{Board: b}
+	s.Kernel = mk(board.KernelFile, 9<<20+123)
+	s.Initramfs = mk(board.InitramfsFile, 2<<20+7)
+	for _, f := range append(append([]board.File(nil), b.DTBs...), b.Firmware...) {
+		s.Files = append(s.Files, File{Src: mk(f.Dst, 40<<10+len(f.Dst)), Dst: f.Dst})
+	}
+	var raws [][]byte
+	for i, r := range b.Raw {
+		p := mk("raw"+strconv.Itoa(i), 100<<10+i)
+		raws = append(raws, want["raw"+strconv.Itoa(i)])
+		delete(want, "raw"+strconv.Itoa(i))
+		s.Raw = append(s.Raw, Raw{Src: p, Sector: r.Sector, MaxSize: r.MaxSize})
+	}
+	for n, data := range s.GeneratedFiles() {
+		want[n] = data
+	}
+	return s, want, raws
+}
+
+func TestImageLayoutPerBoard(t *testing.T) {
+	if err := sysdeps.Ensure(nil, sysdeps.Mtools); err != nil {
+		t.Fatalf("these tests read the image independently with mtools: %v", err)
+	}
+	for _, b := range board.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			spec, want, raws := fakeSpec(t, b)
+			out := filepath.Join(t.TempDir(), b.Name+".img")
+			var progress bytes.Buffer
+			if err := Build(spec, out, &progress); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(progress.String(), "writing Image") {
+				t.Errorf("no progress for the kernel:\n%s", progress.String())
+			}
+			st, err := os.Stat(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() != spec.Size() {
+				t.Errorf("image is %d bytes, Spec.Size says %d", st.Size(), spec.Size())
+			}
+			checkWithDiskfs(t, out, b, want)
+			checkWithMtools(t, out, b, want)
+			checkRaw(t, out, spec, raws)
+		})
+	}
+}
+
+func checkWithDiskfs(t *testing.T, img string, b *board.Board, want map[string][]byte) {
+	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pt, err := d.GetPartitionTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, ok := pt.(*mbr.Table)
+	if !ok {
+		t.Fatalf("partition table is %T, want MBR", pt)
+	}
+	var used []*mbr.Partition
+	for _, p := range table.Partitions {
+		if p.Type != mbr.Empty {
+			used = append(used, p)
+		}
+	}
+	if len(used) != 1 {
+		t.Fatalf("%d partitions, want 1", len(used))
+	}
+	p := used[0]
+	if !p.Bootable || p.Type != mbr.Fat32LBA || int64(p.Start) != b.BootPartitionStart || int64(p.Size)*512 != DefaultBootSize {
+		t.Errorf("partition = %+v, want bootable FAT32 LBA at %d of %d bytes", p, b.BootPartitionStart, DefaultBootSize)
+	}
+	fs, err := d.GetFilesystem(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := strings.TrimSpace(fs.Label()); l != board.BootLabel {
+		t.Errorf("label %q, want %q", l, board.BootLabel)
+	}
+	for name, data := range want {
+		got, err := readFAT(fs, name)
+		if err != nil {
+			t.Errorf("go-diskfs: %s: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("go-diskfs: %s differs (%d bytes, want %d)", name, len(got), len(data))
+		}
+	}
+}
+
+// readFAT reads a whole file in one Read call of exactly its size:
+// go-diskfs v1.9.4's fat32 File.Read returns bytes past the end of the file
+// when a read starts in the middle of a cluster (as io.ReadAll's second
+// call does), so fs.ReadFile cannot be used for files over 512 bytes.
+func readFAT(fs filesystem.FileSystem, name string) ([]byte, error) {
+	st, err := fs.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+func checkWithMtools(t *testing.T, img string, b *board.Board, want map[string][]byte) {
+	at := img + "@@" + strconv.FormatInt(b.BootPartitionStart*512, 10)
+	env := append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, err := runEnv(env, "mdir", "-i", at, "-/", "-b", "::/")
+	if err != nil {
+		t.Fatalf("mdir: %v\n%s", err, out)
+	}
+	listed := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		listed[strings.ToLower(strings.TrimPrefix(l, "::/"))] = true
+	}
+	for name, data := range want {
+		if !listed[strings.ToLower(name)] {
+			t.Errorf("mdir does not list %s; it lists:\n%s", name, out)
+			continue
+		}
+		got, err := runEnv(env, "mtype", "-i", at, "::/"+name)
+		if err != nil {
+			t.Errorf("mtype %s: %v", name, err)
+			continue
+		}
+		if got != string(data) {
+			t.Errorf("mtype %s: %d bytes differ from the %d written", name, len(got), len(data))
+		}
+	}
+	label, err := runEnv(env, "mlabel", "-i", at, "-s", "::")
+	if err != nil || !strings.Contains(label, board.BootLabel) {
+		t.Errorf("mlabel -s: %q %v", label, err)
+	}
+}
+
+func checkRaw(t *testing.T, img string, s Spec, raws [][]byte) {
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, r := range s.Raw {
+		got := make([]byte, len(raws[i]))
+		if _, err := f.ReadAt(got, r.Sector*512); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, raws[i]) {
+			t.Errorf("raw blob %d not at sector %d", i, r.Sector)
+		}
+	}
+	mbrSector := make([]byte, 512)
+	f.ReadAt(mbrSector, 0)
+	if mbrSector[510] != 0x55 || mbrSector[511] != 0xaa {
+		t.Error("no MBR signature")
+	}
+	if bytes.Equal(mbrSector[440:444], []byte{0, 0, 0, 0}) {
+		t.Error("MBR disk signature is zero (no PARTUUID)")
+	}
+}
+
+func runEnv(env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errb.String(), err
+	}
+	return out.String(), nil
+}
+
+func TestGeneratedFiles(t *testing.T) {
+	pi, _ := board.Get("rpi4")
+	g := (&Spec{Board: pi}).GeneratedFiles()
+	for _, want := range []string{"arm_64bit=1", "kernel=Image", "initramfs initramfs.cpio.gz followkernel"} {
+		if !strings.Contains(string(g["config.txt"]), want) {
+			t.Errorf("config.txt lacks %q", want)
+		}
+	}
+	if c := string(g["cmdline.txt"]); strings.Count(c, "\n") != 1 || !strings.HasPrefix(c, "console=ttyS1,115200") {
+		t.Errorf("cmdline.txt = %q: want one line starting with the console", c)
+	}
+	rock, _ := board.Get("rock-pi-e")
+	g = (&Spec{Board: rock}).GeneratedFiles()
+	ext := string(g["extlinux/extlinux.conf"])
+	for _, want := range []string{"kernel /Image", "initrd /initramfs.cpio.gz", "fdt /rk3328-rock-pi-e.dtb", "append console=ttyS2,1500000"} {
+		if !strings.Contains(ext, want) {
+			t.Errorf("extlinux.conf lacks %q:\n%s", want, ext)
+		}
+	}
+	q, _ := board.Get("qemu-arm64")
+	g = (&Spec{Board: q}).GeneratedFiles()
+	if _, ok := g["config.txt"]; ok {
+		t.Error("qemu image has a Pi config.txt")
+	}
+	conf := string(g[board.ConfigFile])
+	if !strings.Contains(conf, "set interfaces lan device eth0") || !strings.Contains(conf, "set interfaces wan device eth1") {
+		t.Errorf("default config does not use the board's ports:\n%s", conf)
+	}
+	custom := (&Spec{Board: q, Config: []byte("set system hostname x\n")}).GeneratedFiles()
+	if string(custom[board.ConfigFile]) != "set system hostname x\n" {
+		t.Error("Spec.Config is not used")
+	}
+}
+
+func TestBuildRejectsOversizedLoader(t *testing.T) {
+	rock, _ := board.Get("rock-pi-e")
+	spec, _, _ := fakeSpec(t, rock)
+	big := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(big, make([]byte, spec.Raw[0].MaxSize+1), 0o644)
+	spec.Raw[0].Src = big
+	if err := Build(spec, filepath.Join(t.TempDir(), "x.img"), nil); err == nil {
+		t.Fatal("an idbloader larger than its slot was accepted")
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	rock, _ := board.Get("rock-pi-e")
+	spec, _, _ := fakeSpec(t, rock)
+	spec.ModTime = time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)
+	dir := t.TempDir()
+	var sums [2][32]byte
+	for i := range sums {
+		out := filepath.Join(dir, fmt.Sprintf("%d.img", i))
+		if err := Build(spec, out, nil); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[i] = sha256.Sum256(data)
+	}
+	if sums[0] != sums[1] {
+		t.Error("two builds with the same inputs and ModTime differ")
+	}
+}
