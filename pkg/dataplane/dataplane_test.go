@@ -1,0 +1,317 @@
+package dataplane
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/passgate/passgate/pkg/link"
+	"github.com/passgate/passgate/pkg/nat"
+)
+
+var (
+	hostMAC  = net.HardwareAddr{0xae, 0x55, 0x81, 0xe0, 0x95, 0xb2}
+	host2MAC = net.HardwareAddr{0xea, 0x21, 0xef, 0x2e, 0xba, 0x05}
+	gwMAC    = net.HardwareAddr{0xde, 0x02, 0x18, 0xf7, 0x9b, 0xdd}
+	nhMAC    = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0xfe}
+)
+
+const (
+	routerIP = "192.168.1.1"
+	host     = "192.168.1.10"
+	host2    = "192.168.1.11"
+	extIP    = "203.0.113.2"
+	gwIP     = "203.0.113.1"
+	remote   = "198.51.100.10"
+)
+
+type bench struct {
+	t                *testing.T
+	lan, wan, kernel *link.PipeEnd // the test's ends: LAN segment, ISP, router's own stack
+	dp               *Dataplane
+	dhcp             chan []byte
+	cancel           func()
+	done             sync.WaitGroup
+}
+
+func newBench(t *testing.T) *bench {
+	t.Helper()
+	mk := func(a, b string) (*link.PipeEnd, *link.PipeEnd) {
+		x, y, err := link.NewPipe(link.PipeConfig{NameA: a, NameB: b, PollTimeout: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x, y
+	}
+	lanTest, lanRouter := mk("lan-seg", "eth0")
+	wanTest, wanRouter := mk("isp", "eth1")
+	kTest, kRouter := mk("self0-kernel", "self0")
+	e, err := nat.New(nat.DefaultConfig(netip.MustParsePrefix("192.168.1.1/24")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{t: t, lan: lanTest, wan: wanTest, kernel: kTest, dhcp: make(chan []byte, 4)}
+	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
+		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond,
+		WANDHCP: func(p []byte) { b.dhcp <- append([]byte(nil), p...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	b.done.Add(1)
+	go func() { defer b.done.Done(); b.dp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); b.done.Wait() })
+	return b
+}
+
+func (b *bench) lanMAC() net.HardwareAddr { return b.lan.Peer().MAC() }
+func (b *bench) wanMAC() net.HardwareAddr { return b.wan.Peer().MAC() }
+
+func ser(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+func arpFrame(t *testing.T, op uint16, srcMAC net.HardwareAddr, srcIP string, dstMAC net.HardwareAddr, dstIP string) []byte {
+	ethDst := dstMAC
+	if op == layers.ARPRequest {
+		ethDst = layers.EthernetBroadcast
+		dstMAC = make(net.HardwareAddr, 6)
+	}
+	return ser(t, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: ethDst, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: op, SourceHwAddress: srcMAC, SourceProtAddress: net.ParseIP(srcIP).To4(),
+			DstHwAddress: dstMAC, DstProtAddress: net.ParseIP(dstIP).To4()})
+}
+
+func udpFrame(t *testing.T, srcMAC, dstMAC net.HardwareAddr, src, dst string, sp, dp uint16, payload string) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
+	u := &layers.UDP{SrcPort: layers.UDPPort(sp), DstPort: layers.UDPPort(dp)}
+	u.SetNetworkLayerForChecksum(ip)
+	return ser(t, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}, ip, u, gopacket.Payload(payload))
+}
+
+func icmpFrame(t *testing.T, srcMAC, dstMAC net.HardwareAddr, src, dst string, typ uint8) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
+	return ser(t, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}, ip,
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: 1, Seq: 1})
+}
+
+func (b *bench) write(l *link.PipeEnd, frames ...[]byte) {
+	b.t.Helper()
+	if err := link.WriteFrames(l, frames...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// read returns the next frame on l, decoded.
+func (b *bench) read(l *link.PipeEnd) gopacket.Packet {
+	b.t.Helper()
+	fs, err := link.ReadFrames(l, 1, 2*time.Second)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := gopacket.NewPacket(fs[0], layers.LayerTypeEthernet, gopacket.Default)
+	return p
+}
+
+func (b *bench) none(l *link.PipeEnd) {
+	b.t.Helper()
+	if fs, _ := link.ReadFrames(l, 1, 50*time.Millisecond); len(fs) > 0 {
+		b.t.Fatalf("unexpected frame on %s: % x", l.Name(), fs[0])
+	}
+}
+
+func eth(p gopacket.Packet) *layers.Ethernet {
+	return p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+}
+func ip4(p gopacket.Packet) *layers.IPv4 {
+	l, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	return l
+}
+func arpOf(p gopacket.Packet) *layers.ARP {
+	l, _ := p.Layer(layers.LayerTypeARP).(*layers.ARP)
+	return l
+}
+
+// upWAN gives the router its WAN address and answers its gateway ARP.
+func (b *bench) upWAN() {
+	b.t.Helper()
+	b.dp.SetWAN(netip.MustParsePrefix(extIP+"/24"), netip.MustParseAddr(gwIP))
+	p := b.read(b.wan)
+	a := arpOf(p)
+	if a == nil || a.Operation != layers.ARPRequest || net.IP(a.DstProtAddress).String() != gwIP || net.IP(a.SourceProtAddress).String() != extIP {
+		b.t.Fatalf("expected ARP request for the gateway, got %v", p)
+	}
+	b.write(b.wan, arpFrame(b.t, layers.ARPReply, gwMAC, gwIP, b.wanMAC(), extIP))
+	for deadline := time.Now().Add(2 * time.Second); b.dp.ARPEntries("wan")[netip.MustParseAddr(gwIP)] == nil; {
+		if time.Now().After(deadline) {
+			b.t.Fatal("gateway not learnt")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestARPForRouterAndLearning(t *testing.T) {
+	b := newBench(t)
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	a := arpOf(b.read(b.lan))
+	if a == nil || a.Operation != layers.ARPReply || net.HardwareAddr(a.SourceHwAddress).String() != b.lanMAC().String() {
+		t.Fatalf("no ARP reply for the router's address")
+	}
+	if got := b.dp.ARPEntries("lan")[netip.MustParseAddr(host)]; got.String() != hostMAC.String() {
+		t.Fatalf("host not learnt: %v", got)
+	}
+	// The WAN side answers ARP for the WAN address.
+	b.upWAN()
+	b.write(b.wan, arpFrame(t, layers.ARPRequest, gwMAC, gwIP, nil, extIP))
+	a = arpOf(b.read(b.wan))
+	if a == nil || a.Operation != layers.ARPReply || net.HardwareAddr(a.SourceHwAddress).String() != b.wanMAC().String() {
+		t.Fatal("no ARP reply for the WAN address")
+	}
+}
+
+func TestForwardBothWays(t *testing.T) {
+	b := newBench(t)
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	b.read(b.lan)
+	// Before the WAN is up, nothing leaves.
+	b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 5000, 9000, "early"))
+	b.none(b.wan)
+	b.upWAN()
+	b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 5000, 9000, "hello"))
+	p := b.read(b.wan)
+	if e := eth(p); e.DstMAC.String() != gwMAC.String() || e.SrcMAC.String() != b.wanMAC().String() {
+		t.Fatalf("WAN frame %v → %v", e.SrcMAC, e.DstMAC)
+	}
+	if ip := ip4(p); ip.SrcIP.String() != extIP || ip.TTL != 63 {
+		t.Fatalf("not translated: %v", ip.SrcIP)
+	}
+	ext := p.Layer(layers.LayerTypeUDP).(*layers.UDP).SrcPort
+	b.write(b.wan, udpFrame(t, gwMAC, b.wanMAC(), remote, extIP, 9000, uint16(ext), "reply"))
+	p = b.read(b.lan)
+	if e := eth(p); e.DstMAC.String() != hostMAC.String() || e.SrcMAC.String() != b.lanMAC().String() {
+		t.Fatalf("LAN frame %v → %v", e.SrcMAC, e.DstMAC)
+	}
+	if ip4(p).DstIP.String() != host || string(p.ApplicationLayer().Payload()) != "reply" {
+		t.Fatal("reply not delivered")
+	}
+}
+
+func TestInboundToUnknownHostWaitsForARP(t *testing.T) {
+	b := newBench(t)
+	b.upWAN()
+	cfg := nat.DefaultConfig(netip.MustParsePrefix("192.168.1.1/24"))
+	cfg.PortForwards = []nat.PortForward{{Name: "x", Proto: 17, ExtStart: 7000, ExtEnd: 7000, Host: netip.MustParseAddr(host2), IntStart: 7000}}
+	b.dp.Do(func(e *nat.Engine) {
+		if _, err := e.Reconfigure(cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+	b.write(b.wan, udpFrame(t, gwMAC, b.wanMAC(), remote, extIP, 1234, 7000, "knock"))
+	a := arpOf(b.read(b.lan))
+	if a == nil || a.Operation != layers.ARPRequest || net.IP(a.DstProtAddress).String() != host2 {
+		t.Fatal("router did not ARP for the LAN host")
+	}
+	b.write(b.lan, arpFrame(t, layers.ARPReply, host2MAC, host2, b.lanMAC(), routerIP))
+	p := b.read(b.lan)
+	if eth(p).DstMAC.String() != host2MAC.String() || string(p.ApplicationLayer().Payload()) != "knock" {
+		t.Fatal("queued packet not released after ARP")
+	}
+}
+
+func TestRouterOwnTrafficThroughSelf0(t *testing.T) {
+	b := newBench(t)
+	b.upWAN()
+	// The kernel on self0 (MAC = LAN MAC) sends to its default route's
+	// virtual next hop.
+	b.write(b.kernel, udpFrame(t, b.lanMAC(), nhMAC, routerIP, remote, 33000, 123, "ntp"))
+	p := b.read(b.wan)
+	if ip4(p).SrcIP.String() != extIP {
+		t.Fatal("router's own traffic not NAT-ed")
+	}
+	ext := p.Layer(layers.LayerTypeUDP).(*layers.UDP).SrcPort
+	b.write(b.wan, udpFrame(t, gwMAC, b.wanMAC(), remote, extIP, 123, uint16(ext), "time"))
+	p = b.read(b.kernel)
+	if e := eth(p); e.DstMAC.String() != b.lanMAC().String() || e.SrcMAC.String() != nhMAC.String() || ip4(p).DstIP.String() != routerIP {
+		t.Fatalf("reply to the router went %v → %v to %v", e.SrcMAC, e.DstMAC, ip4(p).DstIP)
+	}
+	b.none(b.lan)
+	// LAN traffic for the router's own address goes to self0 unchanged.
+	f := udpFrame(t, hostMAC, b.lanMAC(), host, routerIP, 5353, 53, "dns?")
+	b.write(b.lan, f)
+	p = b.read(b.kernel)
+	if string(p.Data()) != string(f[:len(p.Data())]) || len(p.Data()) != 14+int(ip4(p).Length) {
+		t.Fatalf("frame for the router changed on its way to self0:\n% x\n% x", p.Data(), f)
+	}
+	// The kernel's own frames to LAN hosts and its ARP go out of the LAN port.
+	b.write(b.kernel, arpFrame(t, layers.ARPRequest, b.lanMAC(), routerIP, nil, host))
+	if arpOf(b.read(b.lan)) == nil {
+		t.Fatal("kernel ARP not sent on the LAN")
+	}
+	b.write(b.lan, arpFrame(t, layers.ARPReply, hostMAC, host, b.lanMAC(), routerIP))
+	if arpOf(b.read(b.kernel)) == nil {
+		t.Fatal("ARP reply not given to the kernel")
+	}
+	b.write(b.kernel, udpFrame(t, b.lanMAC(), hostMAC, routerIP, host, 53, 5353, "dns!"))
+	if ip4(b.read(b.lan)).DstIP.String() != host {
+		t.Fatal("kernel's frame to a LAN host not forwarded")
+	}
+}
+
+func TestPingWANAndDHCPClientHook(t *testing.T) {
+	b := newBench(t)
+	// DHCP offers come before the WAN has an address.
+	b.write(b.wan, udpFrame(t, gwMAC, layers.EthernetBroadcast, gwIP, "255.255.255.255", 67, 68, "offer"))
+	select {
+	case m := <-b.dhcp:
+		if string(m) != "offer" {
+			t.Fatalf("DHCP payload %q", m)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("DHCP message not handed to the client")
+	}
+	b.upWAN()
+	b.write(b.wan, icmpFrame(t, gwMAC, b.wanMAC(), remote, extIP, 8))
+	p := b.read(b.wan)
+	if ip4(p).SrcIP.String() != extIP || p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4).TypeCode.Type() != 0 || eth(p).DstMAC.String() != gwMAC.String() {
+		t.Fatal("no echo reply on the WAN")
+	}
+}
+
+func TestGarbageNeverStopsTheLoop(t *testing.T) {
+	b := newBench(t)
+	b.upWAN()
+	// Runts never reach a port (the NIC drops them); anything from 14 bytes on can.
+	junk := [][]byte{make([]byte, 14), append(make([]byte, 12), 0x08, 0x00, 0x45), append(make([]byte, 12), 0x08, 0x06, 0, 1),
+		append(append([]byte(nil), b.lanMAC()...), append(make([]byte, 6), 0x08, 0x00, 0x45, 0, 0, 20, 0, 0, 0, 0, 1, 6)...)}
+	for _, l := range []*link.PipeEnd{b.lan, b.wan, b.kernel} {
+		b.write(l, junk...)
+	}
+	// Still answering afterwards (the kernel's frames, junk included, are
+	// passed to the LAN as they are: skip them).
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	for {
+		fs, err := link.ReadFrames(b.lan, 1, 2*time.Second)
+		if err != nil {
+			t.Fatal("data plane stopped after garbage")
+		}
+		if a := arpOf(gopacket.NewPacket(fs[0], layers.LayerTypeEthernet, gopacket.Default)); a != nil && a.Operation == layers.ARPReply {
+			break
+		}
+	}
+	if c := b.dp.Counters(); c.Truncated == 0 && c.NonIPv4 == 0 {
+		t.Fatalf("garbage not counted: %+v", c)
+	}
+}
