@@ -4,8 +4,8 @@
 // arguments), restarts the worker with backoff when it exits or crashes,
 // logs why, and forwards SIGTERM and SIGHUP to it.
 //
-// For now the worker only announces itself and waits; the router proper
-// replaces runWorker.
+// The worker (router.go) runs the router: configuration, ports, data
+// plane, DHCP server, WAN.
 package main
 
 import (
@@ -70,20 +70,8 @@ func workerCommand() *exec.Cmd {
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), workerEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// If the supervisor is killed (outside init: a test, a service manager),
+	// the worker must not outlive it holding the ports.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	return cmd
-}
-
-// runWorker is the router. Placeholder: announce and wait for SIGTERM.
-func runWorker() int {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
-	fmt.Printf("routerd: worker started (pid %d)\n", os.Getpid())
-	for sig := range sigs {
-		if sig == syscall.SIGTERM {
-			fmt.Printf("routerd: worker (pid %d) stopping on SIGTERM\n", os.Getpid())
-			return 0
-		}
-		fmt.Printf("routerd: worker (pid %d) got %v\n", os.Getpid(), sig)
-	}
-	return 0
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const labConfig = `
+set system hostname lab
+set interfaces lan device eth0
+set interfaces lan address 192.168.1.1/24
+set interfaces wan device eth1
+set interfaces wan mode static
+set interfaces wan address 203.0.113.2/24
+set interfaces wan gateway 203.0.113.1
+set interfaces wan dns 203.0.113.1
+set dhcp-server lan range 192.168.1.100 192.168.1.199
+set dhcp-server lan lease-time 1h
+set dhcp-server lan static lan1 mac 02:00:00:00:01:01 ip 192.168.1.50
+set nat port-forward web protocol tcp port 8080 to 192.168.1.50 port 80
+set nat dmz 192.168.1.51
+set dhcp-server lan static lan2 mac 02:00:00:00:01:02 ip 192.168.1.51
+`
+
+// dhclient and udhcpc are run with small scripts that only configure the
+// address and default route (not the host's resolv.conf).
+const dhclientScript = `
+case "$reason" in BOUND|RENEW|REBIND|REBOOT)
+  ip addr flush dev "$interface"
+  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+  for r in $new_routers; do ip route replace default via "$r"; break; done
+  echo "$new_ip_address" > "$0.addr" ;;
+esac
+`
+
+const udhcpcScript = `
+case "$1" in bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/$subnet" dev "$interface"
+  for r in $router; do ip route replace default via "$r"; break; done
+  echo "$ip" > "$0.addr" ;;
+esac
+`
+
+func TestEndToEnd(t *testing.T) {
+	l := newLab(t, labConfig)
+	l.startRouter()
+	dhclient := l.script("dhclient.sh", dhclientScript)
+	udhcpc := l.script("udhcpc.sh", udhcpcScript)
+
+	t.Run("lan leases: ISC dhclient and busybox udhcpc", func(t *testing.T) {
+		l.mustIn("lan1", "dhclient", "-1", "-v", "-pf", filepath.Join(l.dir, "dhclient.pid"), "-lf", filepath.Join(l.dir, "dhclient.leases"), "-sf", dhclient, "eth0")
+		if a, _ := os.ReadFile(dhclient + ".addr"); strings.TrimSpace(string(a)) != "192.168.1.50" {
+			t.Fatalf("dhclient got %q, want the static lease 192.168.1.50", a)
+		}
+		l.mustIn("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc)
+		if a, _ := os.ReadFile(udhcpc + ".addr"); strings.TrimSpace(string(a)) != "192.168.1.51" {
+			t.Fatalf("udhcpc got %q", a)
+		}
+		// dhclient left running would renew on its own: it was run with -1.
+	})
+
+	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
+	l.start("lan1", "busybox", "httpd", "-f", "-p", "80", "-h", l.webroot("lan1-web"))
+	time.Sleep(300 * time.Millisecond)
+
+	t.Run("icmp: ping through the NAT", func(t *testing.T) {
+		out := l.mustIn("lan1", "ping", "-c", "3", "-W", "2", "198.51.100.10")
+		if !contains(out, " 0% packet loss") {
+			t.Fatalf("ping: %s", out)
+		}
+	})
+	t.Run("tcp: curl through the NAT", func(t *testing.T) {
+		if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+			t.Fatalf("curl: %s", out)
+		}
+	})
+	t.Run("icmp errors: traceroute shows the router", func(t *testing.T) {
+		out := l.mustIn("lan1", "traceroute", "-n", "-q", "1", "-w", "2", "-m", "3", "198.51.100.10")
+		if !regexp.MustCompile(`(?m)^\s*1\s+192\.168\.1\.1\s`).MatchString(out) || !contains(out, "198.51.100.10") {
+			t.Fatalf("traceroute:\n%s", out)
+		}
+	})
+	t.Run("udp: iperf3 through the NAT", func(t *testing.T) {
+		l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
+		time.Sleep(300 * time.Millisecond)
+		out := l.mustIn("lan1", "iperf3", "-c", "198.51.100.10", "-p", "5201", "-u", "-b", "10M", "-t", "1", "--connect-timeout", "3000")
+		if !contains(out, "receiver") {
+			t.Fatalf("iperf3 -u: %s", out)
+		}
+	})
+	t.Run("port forward from the WAN", func(t *testing.T) {
+		if out := l.mustIn("wan", "curl", "-sS", "--max-time", "10", "http://203.0.113.2:8080/index.html"); !contains(out, "hello from lan1-web") {
+			t.Fatalf("curl to the forward: %s", out)
+		}
+	})
+	t.Run("hairpin: lan2 reaches lan1's forward at the public address", func(t *testing.T) {
+		if out := l.mustIn("lan2", "curl", "-sS", "--max-time", "10", "http://203.0.113.2:8080/index.html"); !contains(out, "hello from lan1-web") {
+			t.Fatalf("hairpin curl: %s", out)
+		}
+	})
+	t.Run("dmz: unclaimed UDP goes to the DMZ host", func(t *testing.T) {
+		recv := filepath.Join(l.dir, "dmz.txt")
+		l.start("lan2", "socat", "-u", "UDP4-RECVFROM:9999,reuseaddr", "CREATE:"+recv)
+		time.Sleep(300 * time.Millisecond)
+		l.mustIn("wan", "sh", "-c", "echo knock | socat - UDP4-SENDTO:203.0.113.2:9999")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if b, _ := os.ReadFile(recv); strings.Contains(string(b), "knock") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("DMZ host did not receive the datagram")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	t.Run("RFC 5780 behaviour with coturn", func(t *testing.T) {
+		l.start("wan", "turnserver", "-n", "--stun-only", "--no-cli", "-L", "198.51.100.10", "-L", "198.51.100.11", "--log-file", "stdout", "--no-stdout-log")
+		time.Sleep(time.Second)
+		out := l.mustIn("lan1", "turnutils_natdiscovery", "-m", "-f", "198.51.100.10")
+		t.Logf("turnutils_natdiscovery:\n%s", out)
+		if !contains(out, "Endpoint Independent Mapping") {
+			t.Errorf("mapping is not reported endpoint-independent")
+		}
+		if !contains(out, "Address Dependent Filtering") {
+			t.Errorf("filtering is not reported address-dependent (the default)")
+		}
+	})
+	t.Run("routerd restart keeps leases", func(t *testing.T) {
+		l.stopRouter()
+		leases, err := os.ReadFile(filepath.Join(l.dir, "leases.json"))
+		if err != nil || !contains(string(leases), "02:00:00:00:01:02") {
+			t.Fatalf("lease file after stop: %v %s", err, leases)
+		}
+		l.startRouter()
+		os.Remove(udhcpc + ".addr")
+		l.mustIn("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc)
+		if a, _ := os.ReadFile(udhcpc + ".addr"); strings.TrimSpace(string(a)) != "192.168.1.51" {
+			t.Fatalf("after restart udhcpc got %q", a)
+		}
+		if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+			t.Fatalf("curl after restart: %s", out)
+		}
+	})
+}
+
+// webroot makes a directory with an index.html that names it.
+func (l *lab) webroot(name string) string {
+	d := filepath.Join(l.dir, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "index.html"), []byte(fmt.Sprintf("hello from %s\n", name)), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return d
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/firmware/sysdeps"
+)
+
+// The end-to-end lab: routerd in namespace rtr between a LAN segment (a
+// bridge in namespace sw, with clients lan1 and lan2) and a WAN namespace
+// holding the ISP's gateway and internet servers. Real peers from Debian
+// packages are installed if missing; a missing prerequisite fails the test
+// with its name, it never skips. Everything the lab creates is removed.
+
+var labTools = []sysdeps.Tool{
+	sysdeps.IP,
+	{Bin: "ethtool", Package: "ethtool"},
+	{Bin: "dhclient", Package: "isc-dhcp-client"},
+	{Bin: "busybox", Package: "busybox"},
+	{Bin: "udhcpc", Package: "udhcpc"},
+	{Bin: "dnsmasq", Package: "dnsmasq"},
+	{Bin: "curl", Package: "curl"},
+	{Bin: "iperf3", Package: "iperf3"},
+	{Bin: "turnserver", Package: "coturn"},
+	{Bin: "turnutils_natdiscovery", Package: "coturn"},
+	{Bin: "traceroute", Package: "traceroute"},
+	{Bin: "socat", Package: "socat"},
+	{Bin: "ping", Package: "iputils-ping"},
+}
+
+type lab struct {
+	t      *testing.T
+	prefix string
+	dir    string
+	bin    string // routerd binary
+	mu     sync.Mutex
+	procs  []*exec.Cmd
+	rtr    *exec.Cmd
+	rtrOut *lineBuffer
+	config string
+}
+
+// ns returns the full namespace name of a lab host.
+func (l *lab) ns(name string) string { return l.prefix + name }
+
+func newLab(t *testing.T, config string) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("end-to-end tests need root (network namespaces, AF_PACKET); run make test as root")
+	}
+	if err := sysdeps.Ensure(os.Stderr, labTools...); err != nil {
+		t.Fatalf("end-to-end prerequisites: %v", err)
+	}
+	l := &lab{t: t, prefix: fmt.Sprintf("pg%d-", os.Getpid()%100000), dir: t.TempDir(), config: config}
+	t.Cleanup(l.teardown)
+	l.bin = filepath.Join(l.dir, "routerd")
+	if out, err := exec.Command("go", "build", "-o", l.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build routerd: %v\n%s", err, out)
+	}
+	l.topology()
+	return l
+}
+
+func (l *lab) sh(args ...string) string {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// in runs a command in namespace ns and returns its output.
+func (l *lab) in(ns string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns(ns)}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (l *lab) mustIn(ns string, args ...string) string {
+	l.t.Helper()
+	out, err := l.in(ns, args...)
+	if err != nil {
+		l.t.Fatalf("%s: %s: %v\n%s", ns, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// start runs a long-lived command in ns; it is ended (by PID) at teardown.
+func (l *lab) start(ns string, args ...string) *exec.Cmd {
+	l.t.Helper()
+	c := exec.Command("ip", append([]string{"netns", "exec", l.ns(ns)}, args...)...)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Start(); err != nil {
+		l.t.Fatalf("start %v: %v", args, err)
+	}
+	l.mu.Lock()
+	l.procs = append(l.procs, c)
+	l.mu.Unlock()
+	return c
+}
+
+func (l *lab) topology() {
+	for _, n := range []string{"sw", "rtr", "lan1", "lan2", "wan"} {
+		l.sh("ip", "netns", "add", l.ns(n))
+		l.mustIn(n, "ip", "link", "set", "lo", "up")
+	}
+	l.mustIn("sw", "ip", "link", "add", "br0", "type", "bridge")
+	l.mustIn("sw", "ip", "link", "set", "br0", "up")
+	veth := func(a, aIf, b, bIf, mac string) {
+		l.sh("ip", "link", "add", l.prefix+"t0", "type", "veth", "peer", "name", l.prefix+"t1")
+		l.sh("ip", "link", "set", l.prefix+"t0", "netns", l.ns(a), "name", aIf)
+		l.sh("ip", "link", "set", l.prefix+"t1", "netns", l.ns(b), "name", bIf)
+		if mac != "" {
+			l.mustIn(a, "ip", "link", "set", aIf, "address", mac)
+		}
+		for _, e := range [][2]string{{a, aIf}, {b, bIf}} {
+			// A real NIC never hands over frames with unfinished checksums.
+			l.mustIn(e[0], "ethtool", "-K", e[1], "tx", "off")
+			l.mustIn(e[0], "ip", "link", "set", e[1], "up")
+		}
+		if b == "sw" {
+			l.mustIn("sw", "ip", "link", "set", bIf, "master", "br0")
+		}
+	}
+	veth("rtr", "eth0", "sw", "r0", "")
+	veth("lan1", "eth0", "sw", "l1", "02:00:00:00:01:01")
+	veth("lan2", "eth0", "sw", "l2", "02:00:00:00:01:02")
+	veth("rtr", "eth1", "wan", "eth0", "")
+	for _, a := range []string{"203.0.113.1/24", "198.51.100.10/24", "198.51.100.11/24"} {
+		l.mustIn("wan", "ip", "addr", "add", a, "dev", "eth0")
+	}
+}
+
+func (l *lab) teardown() {
+	l.mu.Lock()
+	procs := l.procs
+	l.mu.Unlock()
+	for _, c := range procs {
+		if c.Process != nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}
+	for _, n := range []string{"sw", "rtr", "lan1", "lan2", "wan"} {
+		exec.Command("ip", "netns", "del", l.ns(n)).Run()
+	}
+}
+
+// lineBuffer collects a process's output and lets a test wait for a line.
+type lineBuffer struct {
+	mu    sync.Mutex
+	lines []string
+	cond  *sync.Cond
+}
+
+func newLineBuffer() *lineBuffer {
+	b := &lineBuffer{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *lineBuffer) feed(r *os.File) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		fmt.Fprintln(os.Stderr, "  routerd| "+s.Text())
+		b.mu.Lock()
+		b.lines = append(b.lines, s.Text())
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	}
+}
+
+// wait returns the first line containing substr, waiting up to timeout.
+func (b *lineBuffer) wait(substr string, timeout time.Duration) (string, bool) {
+	deadline := time.Now().Add(timeout)
+	go func() { time.Sleep(timeout); b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		for _, ln := range b.lines {
+			if strings.Contains(ln, substr) {
+				return ln, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", false
+		}
+		b.cond.Wait()
+	}
+}
+
+func (b *lineBuffer) text() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
+}
+
+// startRouter writes the configuration and starts routerd in rtr, waiting
+// for its ready line.
+func (l *lab) startRouter() {
+	l.t.Helper()
+	cfg := filepath.Join(l.dir, "passgate.conf")
+	if err := os.WriteFile(cfg, []byte(l.config), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	c := exec.Command("ip", "netns", "exec", l.ns("rtr"), l.bin, "--config", cfg)
+	c.Stdout, c.Stderr = pw, pw
+	if err := c.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	pw.Close()
+	l.rtrOut = newLineBuffer()
+	go l.rtrOut.feed(pr)
+	l.mu.Lock()
+	l.procs = append(l.procs, c)
+	l.rtr = c
+	l.mu.Unlock()
+	if _, ok := l.rtrOut.wait("passgate ready:", 20*time.Second); !ok {
+		l.t.Fatalf("routerd did not print its ready line:\n%s", l.rtrOut.text())
+	}
+}
+
+func (l *lab) stopRouter() {
+	l.t.Helper()
+	if l.rtr != nil {
+		// The supervisor never exits by itself (it is init's uinit); killing
+		// it makes the worker get SIGTERM (Pdeathsig).
+		l.rtr.Process.Kill()
+		done := make(chan struct{})
+		go func() { l.rtr.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			l.rtr.Process.Kill()
+			<-done
+		}
+		l.rtr = nil
+	}
+}
+
+// script writes an executable shell script and returns its path.
+func (l *lab) script(name, body string) string {
+	p := filepath.Join(l.dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	return p
+}
+
+func contains(out, s string) bool { return bytes.Contains([]byte(out), []byte(s)) }

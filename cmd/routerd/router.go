@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/dataplane"
+	"github.com/passgate/passgate/pkg/dhcpd"
+	"github.com/passgate/passgate/pkg/link"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/nat/passthrough"
+	"github.com/passgate/passgate/pkg/netconf"
+)
+
+// router is the running router: configuration, data plane, services.
+type router struct {
+	cfgPath  string
+	stateDir string
+	tpacket  int
+	logf     func(format string, args ...any)
+
+	mu   sync.Mutex // serialises reconfiguration
+	cfg  *config.Config
+	eng  *nat.Engine
+	pt   *passthrough.Passthrough
+	dp   *dataplane.Dataplane
+	dhcp *dhcpd.Server
+
+	wanAddr netip.Prefix
+	wanDNS  []netip.Addr
+}
+
+// runWorker is the worker process: it runs the router until SIGTERM and
+// returns the exit status for the supervisor.
+func runWorker() int {
+	fmt.Printf("routerd: worker started (pid %d)\n", os.Getpid())
+	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
+	cfgPath := fs.String("config", "/boot/passgate.conf", "configuration file (set lines)")
+	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
+	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version: 2 (lowest latency) or 3 (highest throughput)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket,
+		logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...) }}
+	if r.stateDir == "" {
+		r.stateDir = filepath.Dir(r.cfgPath)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := r.run(ctx); err != nil {
+		r.logf("%v", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads and validates the configuration file.
+func (r *router) loadConfig() (*config.Config, error) {
+	c, err := config.ReadFile(r.cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", r.cfgPath, err)
+	}
+	errs, warns := c.Validate()
+	for _, w := range warns {
+		r.logf("configuration warning: %v", w)
+	}
+	if len(errs) > 0 {
+		var b strings.Builder
+		for _, e := range errs {
+			fmt.Fprintf(&b, "\n  %v", e)
+		}
+		return nil, fmt.Errorf("configuration %s is invalid:%s", r.cfgPath, b.String())
+	}
+	return c, nil
+}
+
+func (r *router) run(ctx context.Context) error {
+	cfg, err := r.loadConfig()
+	if err != nil {
+		return err
+	}
+	r.cfg = cfg
+	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
+	if err := netconf.SetIPv4Forwarding(false); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		dev string
+		mtu int
+	}{{lan.Device, lan.MTU}, {wan.Device, wan.MTU}} {
+		if err := netconf.PreparePort(p.dev, p.mtu); err != nil {
+			return err
+		}
+	}
+	lanLink, err := link.OpenAFPacket(lan.Device, &link.AFPacketConfig{TPacketVersion: r.tpacket})
+	if err != nil {
+		return err
+	}
+	wanLink, err := link.OpenAFPacket(wan.Device, &link.AFPacketConfig{TPacketVersion: r.tpacket})
+	if err != nil {
+		return err
+	}
+	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
+	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC})
+	if err != nil {
+		return err
+	}
+	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), 0)
+
+	r.eng, err = nat.New(natConfig(cfg, memTotal(), randomSeed()))
+	if err != nil {
+		return err
+	}
+	r.pt, err = passthrough.New(r.eng, passthroughConfig(cfg))
+	if err != nil {
+		return err
+	}
+	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
+		NextHopMAC: nhMAC, Engine: r.eng, Logf: r.logf})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.dp.Run(ctx) }()
+	defer wg.Wait()
+
+	if err := r.startDHCPServer(ctx, &wg); err != nil {
+		return err
+	}
+	r.startWAN(ctx)
+	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			if err := r.reload(); err != nil {
+				r.logf("reload refused, the running configuration stays: %v", err)
+			}
+		}
+	}
+}
+
+func (r *router) wanString() string {
+	if !r.wanAddr.IsValid() {
+		return "waiting"
+	}
+	return r.wanAddr.String()
+}
+
+func (r *router) startDHCPServer(ctx context.Context, wg *sync.WaitGroup) error {
+	dc, ok := dhcpdConfig(r.cfg, r.wanDNS)
+	if !ok {
+		return nil
+	}
+	srv, err := dhcpd.New(dc, dhcpd.Options{LeaseFile: filepath.Join(r.stateDir, "leases.json"), Logf: r.logf})
+	if err != nil {
+		return err
+	}
+	conn, err := dhcpd.Listen(netconf.DefaultSelfName)
+	if err != nil {
+		return err
+	}
+	r.dhcp = srv
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		go func() { <-ctx.Done(); conn.Close() }()
+		err := srv.Serve(ctx, conn, dhcpd.ServeOptions{Neighbor: func(ip netip.Addr, hw net.HardwareAddr) error {
+			return netconf.AddPermanentNeighbor(netconf.DefaultSelfName, ip, hw)
+		}})
+		if err != nil && ctx.Err() == nil {
+			r.logf("dhcp server stopped: %v", err)
+		}
+	}()
+	return nil
+}
+
+// startWAN brings the WAN address up: static now; DHCP through the WAN
+// client.
+func (r *router) startWAN(ctx context.Context) {
+	w := r.cfg.Interfaces.WAN
+	if w.Mode == config.WANStatic {
+		r.setWAN(w.Address, w.Gateway, w.DNS)
+		return
+	}
+	r.startWANDHCP(ctx)
+}
+
+// setWAN installs a WAN address (from a lease or static configuration).
+func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := r.wanAddr != addr
+	r.wanAddr, r.wanDNS = addr, dns
+	n := r.dp.SetWAN(addr, gw)
+	if changed {
+		if n > 0 {
+			r.logf("wan address %s: %d sessions on the old address flushed", r.wanString(), n)
+		}
+		if r.dhcp != nil {
+			if dc, ok := dhcpdConfig(r.cfg, dns); ok {
+				if err := r.dhcp.Reconfigure(dc); err != nil {
+					r.logf("dhcp server: %v", err)
+				}
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration file and applies it; a bad file
+// changes nothing.
+func (r *router) reload() error {
+	cfg, err := r.loadConfig()
+	if err != nil {
+		return err
+	}
+	changes, err := r.apply(cfg)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		r.logf("%s", c)
+	}
+	r.logf("configuration reloaded")
+	return nil
+}
+
+// apply makes cfg the running configuration and says what changed.
+// Interface devices and the LAN address need a restart for now.
+func (r *router) apply(cfg *config.Config) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cfg
+	if cfg.Interfaces.LAN.Device != old.Interfaces.LAN.Device || cfg.Interfaces.WAN.Device != old.Interfaces.WAN.Device ||
+		cfg.Interfaces.LAN.Address != old.Interfaces.LAN.Address || cfg.Interfaces.LAN.MTU != old.Interfaces.LAN.MTU ||
+		cfg.Interfaces.WAN.MTU != old.Interfaces.WAN.MTU {
+		return nil, errors.New("interface devices, MTUs and the LAN address change only with a restart of routerd")
+	}
+	var changes []string
+	var applyErr error
+	nc := natConfig(cfg, memTotal(), r.eng.Config().Seed)
+	r.dp.Do(func(e *nat.Engine) {
+		n, err := e.Reconfigure(nc)
+		if err != nil {
+			applyErr = err
+			return
+		}
+		if n > 0 {
+			changes = append(changes, fmt.Sprintf("nat: %d sessions flushed by the new settings", n))
+		}
+		msgs, err := r.pt.SetConfig(passthroughConfig(cfg))
+		if err != nil {
+			applyErr = err
+			return
+		}
+		changes = append(changes, msgs...)
+	})
+	if applyErr != nil {
+		return nil, applyErr
+	}
+	if r.dhcp != nil {
+		if dc, ok := dhcpdConfig(cfg, r.wanDNS); ok {
+			if err := r.dhcp.Reconfigure(dc); err != nil {
+				changes = append(changes, fmt.Sprintf("dhcp server: %v", err))
+			}
+		}
+	}
+	r.cfg = cfg
+	w := cfg.Interfaces.WAN
+	if w.Mode == config.WANStatic && (w.Address != old.Interfaces.WAN.Address || w.Gateway != old.Interfaces.WAN.Gateway) {
+		r.mu.Unlock()
+		r.setWAN(w.Address, w.Gateway, w.DNS)
+		r.mu.Lock()
+		changes = append(changes, "wan address "+w.Address.String())
+	}
+	return changes, nil
+}
+
+// memTotal reads the machine's RAM size for the default table size.
+func memTotal() uint64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 1 << 30
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) >= 2 && fields[0] == "MemTotal:" {
+			if kb, err := strconv.ParseUint(fields[1], 10, 64); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 1 << 30
+}
+
+func randomSeed() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/nat/passthrough"
+)
+
+const fullConfig = `
+set interfaces lan device eth0
+set interfaces lan address 10.1.0.1/16
+set interfaces lan mtu 1500
+set interfaces wan device eth1
+set interfaces wan mtu 1492
+set dhcp-server lan range 10.1.0.100 10.1.0.199
+set dhcp-server lan lease-time 1h
+set dhcp-server lan static printer mac 00:11:22:33:44:55 ip 10.1.0.51
+set nat filtering address-port-dependent
+set nat timeout udp 600
+set nat timeout tcp-established 8000
+set nat timeout tcp-transitory 300
+set nat timeout icmp 90
+set nat timeout gre 1200
+set nat timeout esp 900
+set nat hairpin disable
+set nat mss-clamp 1400
+set nat port-forward voip protocol tcp-udp port 5060 to 10.1.0.12 port 5061
+set nat port-forward games protocol udp port 27015-27020 to 10.1.0.11
+set nat dmz 10.1.0.20
+set nat max-sessions 50000
+set nat max-sessions-per-host 900
+set passthrough pptp disable
+set passthrough ipsec esp-mode single-client
+set passthrough ipsec ike-share-port enable
+`
+
+func TestSettingsFromConfig(t *testing.T) {
+	c, err := config.Parse(fullConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := natConfig(c, 1<<30, 5)
+	want := nat.Config{
+		LAN: netip.MustParsePrefix("10.1.0.1/16"), Filtering: nat.AddressPortDependent,
+		Timeouts: nat.Timeouts{UDP: 600 * time.Second, TCPEstablished: 8000 * time.Second, TCPTransitory: 300 * time.Second, ICMP: 90 * time.Second},
+		Hairpin:  false, MSSClamp: 1400, WANMTU: 1492, LANMTU: 1500,
+		PortForwards: []nat.PortForward{
+			{Name: "games", Proto: 17, ExtStart: 27015, ExtEnd: 27020, Host: netip.MustParseAddr("10.1.0.11"), IntStart: 27015},
+			{Name: "voip", Proto: 6, ExtStart: 5060, ExtEnd: 5060, Host: netip.MustParseAddr("10.1.0.12"), IntStart: 5061},
+			{Name: "voip", Proto: 17, ExtStart: 5060, ExtEnd: 5060, Host: netip.MustParseAddr("10.1.0.12"), IntStart: 5061},
+		},
+		DMZ: netip.MustParseAddr("10.1.0.20"), MaxSessions: 50000, MaxSessionsPerHost: 900, Seed: 5,
+	}
+	if !slices.Equal(n.PortForwards, want.PortForwards) {
+		t.Fatalf("forwards %+v", n.PortForwards)
+	}
+	n.PortForwards, want.PortForwards = nil, nil
+	if !reflect.DeepEqual(n, want) {
+		t.Fatalf("nat config\n got %+v\nwant %+v", n, want)
+	}
+	if _, err := nat.New(natConfig(c, 1<<30, 5)); err != nil {
+		t.Fatalf("engine refuses the mapped configuration: %v", err)
+	}
+	p := passthroughConfig(c)
+	if p != (passthrough.Config{PPTP: false, L2TP: true, IPsec: true, ESPMode: passthrough.SingleClient, IKESharePort: true,
+		GRETimeout: 1200 * time.Second, ESPTimeout: 900 * time.Second}) {
+		t.Fatalf("passthrough %+v", p)
+	}
+	d, ok := dhcpdConfig(c, []netip.Addr{netip.MustParseAddr("9.9.9.9")})
+	if !ok || d.ServerIP != netip.MustParseAddr("10.1.0.1") || d.Subnet != netip.MustParsePrefix("10.1.0.0/16") ||
+		d.LeaseTime != time.Hour || len(d.Static) != 1 || d.Static[0].MAC.String() != "00:11:22:33:44:55" ||
+		len(d.DNS) != 1 || d.DNS[0] != netip.MustParseAddr("9.9.9.9") {
+		t.Fatalf("dhcpd %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSettingsDefaults(t *testing.T) {
+	c := config.Default()
+	n := natConfig(c, 1<<30, 1)
+	if n.MSSClamp != nat.MSSAuto || n.Filtering != nat.AddressDependent || !n.Hairpin ||
+		n.MaxSessions != nat.MaxSessionsForMemory(1<<30) || n.Timeouts.UDP != 300*time.Second {
+		t.Fatalf("defaults %+v", n)
+	}
+	if _, err := nat.New(n); err != nil {
+		t.Fatal(err)
+	}
+	if p := passthroughConfig(c); !p.PPTP || !p.L2TP || !p.IPsec || p.ESPMode != passthrough.SPILearning {
+		t.Fatalf("passthrough defaults %+v", p)
+	}
+	c.NAT.MSSClamp = config.MSSClampDisabled
+	if natConfig(c, 1<<30, 1).MSSClamp != 0 {
+		t.Fatal("disabled MSS clamp not mapped to 0")
+	}
+}
