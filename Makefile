@@ -26,9 +26,12 @@ lint:
 unit:
 	$(GO) test -count=1 $(PKGS)
 
-# Micro-benchmarks of the packet path (figures go to docs/performance.md).
-bench:
+# Micro-benchmarks of the packet path, then routerd side by side with the
+# kernel's nftables masquerade in network namespaces (needs root).
+# Figures go to docs/performance.md.
+bench: go-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/...
+	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x ./cmd/routerd/
 
 # Run every fuzz target for FUZZTIME each (default 30s); the corpus found is
 # kept under testdata/fuzz.

@@ -36,10 +36,11 @@ var labTools = []sysdeps.Tool{
 	{Bin: "traceroute", Package: "traceroute"},
 	{Bin: "socat", Package: "socat"},
 	{Bin: "ping", Package: "iputils-ping"},
+	{Bin: "nft", Package: "nftables"},
 }
 
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	dir    string
 	bin    string // routerd binary
@@ -53,7 +54,7 @@ type lab struct {
 // ns returns the full namespace name of a lab host.
 func (l *lab) ns(name string) string { return l.prefix + name }
 
-func newLab(t *testing.T, config string) *lab {
+func newLab(t testing.TB, config string) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("end-to-end tests need root (network namespaces, AF_PACKET); run make test as root")

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// BenchmarkSideBySide (make bench) routes the same traffic through the
+// kernel's nftables masquerade and through routerd, in the same namespace
+// topology (veth, TX checksum offload and GRO off, MTU 1500), and prints
+// TCP throughput (iperf3), 64-byte UDP packets per second, new TCP
+// connections per second, the ratio routerd/kernel, and routerd's CPU time
+// per packet and resident memory. It runs once whatever b.N is.
+func BenchmarkSideBySide(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("the side-by-side benchmark needs root (network namespaces)")
+	}
+	kernel := measureSide(b, "kernel")
+	routerd := measureSide(b, "routerd")
+	ratio := func(r, k float64) string {
+		if k == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", r/k)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n| figure | kernel nftables | routerd | routerd/kernel |\n|---|---:|---:|---:|\n")
+	fmt.Fprintf(&sb, "| TCP throughput (iperf3, 1 stream) | %.0f Mbit/s | %.0f Mbit/s | %s |\n", kernel.tcpMbps, routerd.tcpMbps, ratio(routerd.tcpMbps, kernel.tcpMbps))
+	fmt.Fprintf(&sb, "| UDP 64-byte packets delivered | %.0f pps | %.0f pps | %s |\n", kernel.udpPPS, routerd.udpPPS, ratio(routerd.udpPPS, kernel.udpPPS))
+	fmt.Fprintf(&sb, "| new TCP connections | %.0f /s | %.0f /s | %s |\n", kernel.connPS, routerd.connPS, ratio(routerd.connPS, kernel.connPS))
+	fmt.Fprintf(&sb, "\nrouterd: %.0f ns of CPU per forwarded UDP packet (user+system, whole process), %d KiB resident\n", routerd.cpuNsPerPkt, routerd.rssKB)
+	fmt.Print(sb.String())
+	b.ReportMetric(routerd.tcpMbps/kernel.tcpMbps, "tcp-ratio")
+	b.ReportMetric(routerd.udpPPS/kernel.udpPPS, "udp-ratio")
+	b.ReportMetric(routerd.connPS/kernel.connPS, "conn-ratio")
+}
+
+type sideFigures struct {
+	tcpMbps, udpPPS, connPS float64
+	cpuNsPerPkt             float64
+	rssKB                   int
+}
+
+const benchConfig = `
+set interfaces lan device eth0
+set interfaces lan address 192.168.1.1/24
+set interfaces wan device eth1
+set interfaces wan mode static
+set interfaces wan address 203.0.113.2/24
+set interfaces wan gateway 203.0.113.1
+`
+
+func measureSide(b *testing.B, mode string) sideFigures {
+	l := newLab(b, benchConfig)
+	for _, ifc := range []string{"eth0", "eth1"} {
+		l.mustIn("rtr", "ethtool", "-K", ifc, "gro", "off", "gso", "off", "tso", "off")
+	}
+	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
+	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
+	var worker int
+	if mode == "kernel" {
+		l.mustIn("rtr", "ip", "addr", "add", "192.168.1.1/24", "dev", "eth0")
+		l.mustIn("rtr", "ip", "addr", "add", "203.0.113.2/24", "dev", "eth1")
+		l.mustIn("rtr", "ip", "route", "add", "default", "via", "203.0.113.1")
+		l.mustIn("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		l.mustIn("rtr", "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority srcnat; }; add rule ip nat post oifname eth1 masquerade")
+	} else {
+		l.startRouter()
+		worker = workerPID(b, l.rtr.Process.Pid)
+	}
+	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
+	time.Sleep(500 * time.Millisecond)
+	l.mustIn("lan1", "ping", "-c", "1", "-W", "2", "198.51.100.10") // warm ARP on both sides
+
+	var f sideFigures
+	var tcp struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	out := l.mustIn("lan1", "iperf3", "-J", "-c", "198.51.100.10", "-p", "5201", "-t", "5")
+	if err := json.Unmarshal([]byte(out), &tcp); err != nil {
+		b.Fatalf("iperf3 TCP: %v\n%s", err, out)
+	}
+	f.tcpMbps = tcp.End.SumReceived.BitsPerSecond / 1e6
+
+	cpu0 := cpuTime(worker)
+	var udp struct {
+		End struct {
+			Sum struct {
+				Seconds     float64 `json:"seconds"`
+				Packets     float64 `json:"packets"`
+				LostPackets float64 `json:"lost_packets"`
+			} `json:"sum"`
+		} `json:"end"`
+	}
+	out = l.mustIn("lan1", "iperf3", "-J", "-c", "198.51.100.10", "-p", "5201", "-u", "-b", "0", "-l", "64", "-t", "5")
+	if err := json.Unmarshal([]byte(out), &udp); err != nil {
+		b.Fatalf("iperf3 UDP: %v\n%s", err, out)
+	}
+	delivered := udp.End.Sum.Packets - udp.End.Sum.LostPackets
+	if udp.End.Sum.Seconds > 0 {
+		f.udpPPS = delivered / udp.End.Sum.Seconds
+	}
+	if worker != 0 && delivered > 0 {
+		f.cpuNsPerPkt = float64(cpuTime(worker)-cpu0) / delivered
+	}
+	f.connPS = connRate(b, l, 3*time.Second)
+	if worker != 0 {
+		f.rssKB = rssKB(worker)
+	}
+	b.Logf("%s: %+v", mode, f)
+	l.teardown()
+	return f
+}
+
+// workerPID finds routerd's worker, the supervisor's child.
+func workerPID(b *testing.B, sup int) int {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", sup))
+		for _, t := range tasks { // any of the supervisor's threads may have started it
+			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", sup, t.Name()))
+			if f := strings.Fields(string(kids)); len(f) > 0 {
+				pid, _ := strconv.Atoi(f[0])
+				return pid
+			}
+		}
+	}
+	b.Fatal("routerd worker not found")
+	return 0
+}
+
+// cpuTime is a process's user+system CPU time in nanoseconds.
+func cpuTime(pid int) int64 {
+	if pid == 0 {
+		return 0
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(st)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + stime) * int64(time.Second) / 100 // USER_HZ
+}
+
+func rssKB(pid int) int {
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, ln := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(ln); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// inNS runs fn on a thread switched into namespace name.
+func inNS(b *testing.B, name string, fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer orig.Close()
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		b.Fatal(err)
+	}
+	defer netns.Set(orig)
+	fn()
+}
+
+// connRate opens TCP connections from lan1 to a server in wan for d, with a
+// few concurrent clients, and returns completed connections per second
+// (connect, one byte from the server, close).
+func connRate(b *testing.B, l *lab, d time.Duration) float64 {
+	var ln net.Listener
+	inNS(b, l.ns("wan"), func() {
+		var err error
+		if ln, err = net.Listen("tcp4", "198.51.100.10:7000"); err != nil {
+			b.Fatal(err)
+		}
+	})
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte{1})
+			c.Close()
+		}
+	}()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inNS(b, l.ns("lan1"), func() {
+				buf := make([]byte, 1)
+				for time.Now().Before(stop) {
+					c, err := net.DialTimeout("tcp4", "198.51.100.10:7000", time.Second)
+					if err != nil {
+						continue
+					}
+					c.SetReadDeadline(time.Now().Add(time.Second))
+					if _, err := c.Read(buf); err == nil {
+						n.Add(1)
+					}
+					c.Close()
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
