@@ -140,38 +140,59 @@ func ike(spi uint64, exch byte, nonESP bool, body int) []byte {
 	return b
 }
 
-func TestIKEv2NATTTwoClients(t *testing.T) {
+func TestIKENATTThreeClients(t *testing.T) {
+	for _, v := range []struct {
+		name        string
+		version     byte
+		init, float byte // exchange types: before and after the float to 4500
+	}{{"IKEv2", 0x20, 34, 35}, {"IKEv1 main mode", 0x10, 2, 2}} {
+		t.Run(v.name, func(t *testing.T) { ikeNATT(t, v.version, v.init, v.float) })
+	}
+}
+
+func ikeNATT(t *testing.T, version, initExch, floatExch byte) {
 	r := newRig(t, nil)
-	spis := []uint64{0x0348aa7fa06ba5cc, 0x39e1ae804cff5412}
+	msg := func(spi uint64, exch byte, nonESP bool, body int) []byte {
+		m := ike(spi, exch, nonESP, body)
+		off := 17
+		if nonESP {
+			off += 4
+		}
+		m[off] = version
+		return m
+	}
+	spis := []uint64{0x0348aa7fa06ba5cc, 0x39e1ae804cff5412, 0x094ac6144efaf98c}
 	ext500 := map[string]uint16{}
-	for i, h := range lans[:2] {
-		d := r.must(nat.Outbound, nattest.UDP(t, pk{Src: h, Dst: server, SP: 500, DP: 500, Payload: ike(spis[i], 34, false, 200)}), nat.Forward)
+	for i, h := range lans {
+		d := r.must(nat.Outbound, nattest.UDP(t, pk{Src: h, Dst: server, SP: 500, DP: 500, Payload: msg(spis[i], initExch, false, 200)}), nat.Forward)
 		ext500[h] = d.SPort()
 	}
-	if ext500[lan1] != 500 || ext500[lan2] == 500 || ext500[lan2] >= 1024 {
-		t.Fatalf("IKE ports %v: the first client keeps 500, the second gets another port below 1024", ext500)
+	if ext500[lan1] != 500 || ext500[lan2] == 500 || ext500[lan3] == 500 || ext500[lan2] == ext500[lan3] || ext500[lan2] >= 1024 || ext500[lan3] >= 1024 {
+		t.Fatalf("IKE ports %v: the first client keeps 500, the others get distinct ports below 1024", ext500)
 	}
-	for i, h := range lans[:2] {
-		d := r.must(nat.Inbound, nattest.UDP(t, pk{Src: server, Dst: extIP, SP: 500, DP: ext500[h], Payload: ike(spis[i], 34, false, 200)}), nat.Forward)
+	for i, h := range lans {
+		d := r.must(nat.Inbound, nattest.UDP(t, pk{Src: server, Dst: extIP, SP: 500, DP: ext500[h], Payload: msg(spis[i], initExch, false, 200)}), nat.Forward)
 		if d.Dst() != h || d.DPort() != 500 {
-			t.Fatalf("IKE_SA_INIT response to %s:%d", d.Dst(), d.DPort())
+			t.Fatalf("IKE response to %s:%d", d.Dst(), d.DPort())
 		}
 	}
 	// Float to 4500: non-ESP marker, then ESP-in-UDP with zero checksums.
 	ext4500 := map[string]uint16{}
-	for i, h := range lans[:2] {
-		msg := ike(spis[i], 35, true, 300)
-		d := r.must(nat.Outbound, nattest.UDP(t, pk{Src: h, Dst: server, SP: 4500, DP: 4500, Payload: msg}), nat.Forward)
-		if !bytes.Equal(d.UDP.Payload, msg) {
+	seen := map[uint16]bool{}
+	for i, h := range lans {
+		m := msg(spis[i], floatExch, true, 300)
+		d := r.must(nat.Outbound, nattest.UDP(t, pk{Src: h, Dst: server, SP: 4500, DP: 4500, Payload: m}), nat.Forward)
+		if !bytes.Equal(d.UDP.Payload, m) {
 			t.Fatal("IKE on 4500 changed")
 		}
+		if seen[d.SPort()] {
+			t.Fatal("two clients share an external 4500 port")
+		}
+		seen[d.SPort()] = true
 		ext4500[h] = d.SPort()
 	}
-	if ext4500[lan1] == ext4500[lan2] {
-		t.Fatal("two clients share an external 4500 port")
-	}
 	for round := 0; round < 3; round++ {
-		for i, h := range lans[:2] {
+		for i, h := range lans {
 			espInUDP := make([]byte, 120)
 			binary.BigEndian.PutUint32(espInUDP, 0xc2ce918f+uint32(i))
 			res := r.e.Translate(nattest.UDP(t, pk{Src: h, Dst: server, SP: 4500, DP: 4500, Payload: espInUDP, ZeroCsum: true}), nat.Outbound)
@@ -194,7 +215,7 @@ func TestIKEv2NATTTwoClients(t *testing.T) {
 		}
 	}
 	r.advance(125 * time.Second)
-	d := r.must(nat.Inbound, nattest.UDP(t, pk{Src: server, Dst: extIP, SP: 4500, DP: ext4500[lan1], Payload: ike(spis[0], 37, true, 60)}), nat.Forward)
+	d := r.must(nat.Inbound, nattest.UDP(t, pk{Src: server, Dst: extIP, SP: 4500, DP: ext4500[lan1], Payload: msg(spis[0], floatExch, true, 60)}), nat.Forward)
 	if d.Dst() != lan1 {
 		t.Fatal("NAT-T mapping lost")
 	}
@@ -252,15 +273,15 @@ func TestL2TPPortPreservationAndReplyFromOtherPort(t *testing.T) {
 		t.Run(f.String(), func(t *testing.T) {
 			r := newRig(t, func(c *nat.Config, _ *Config) { c.Filtering = f })
 			var ext []uint16
-			for _, h := range lans[:2] {
+			for _, h := range lans {
 				d := r.must(nat.Outbound, nattest.UDP(t, pk{Src: h, Dst: server, SP: 1701, DP: 1701, Payload: []byte{0xc8, 2, 0, 20}}), nat.Forward)
 				ext = append(ext, d.SPort())
 			}
-			if ext[0] != 1701 || ext[1] == 1701 {
+			if ext[0] != 1701 || ext[1] == 1701 || ext[2] == 1701 || ext[1] == ext[2] {
 				t.Fatalf("L2TP ports %v", ext)
 			}
 			// RFC 2661 §8.1: the LNS may answer from another port.
-			for i, h := range lans[:2] {
+			for i, h := range lans {
 				d := r.must(nat.Inbound, nattest.UDP(t, pk{Src: server, Dst: extIP, SP: 34567, DP: ext[i], Payload: []byte{0xc8, 2, 0, 20}}), nat.Forward)
 				if d.Dst() != h || d.DPort() != 1701 {
 					t.Fatalf("reply from another port to %s:%d", d.Dst(), d.DPort())
