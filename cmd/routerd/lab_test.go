@@ -49,6 +49,8 @@ type lab struct {
 	rtr    *exec.Cmd
 	rtrOut *lineBuffer
 	config string
+	// routerArgs are extra routerd flags (e.g. --cpuprofile for make bench).
+	routerArgs []string
 }
 
 // ns returns the full namespace name of a lab host.
@@ -222,7 +224,9 @@ func (l *lab) startRouter() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	c := exec.Command("ip", "netns", "exec", l.ns("rtr"), l.bin, "--config", cfg)
+	args := []string{"netns", "exec", l.ns("rtr"), l.bin, "--config", cfg}
+	args = append(args, l.routerArgs...)
+	c := exec.Command("ip", args...)
 	c.Stdout, c.Stderr = pw, pw
 	if err := c.Start(); err != nil {
 		l.t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func runWorker() int {
 	cfgPath := fs.String("config", "/boot/passgate.conf", "configuration file (set lines)")
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version: 2 (lowest latency) or 3 (highest throughput)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -63,6 +65,15 @@ func runWorker() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			r.logf("cpuprofile: %v", err)
+			return 2
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := r.run(ctx); err != nil {
 		r.logf("%v", err)
 		return 1

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,6 +77,7 @@ func measureSide(b *testing.B, mode string) sideFigures {
 		l.mustIn("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		l.mustIn("rtr", "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority srcnat; }; add rule ip nat post oifname eth1 masquerade")
 	} else {
+		l.routerArgs = strings.Fields(os.Getenv("PASSGATE_ROUTERD_ARGS")) // e.g. --cpuprofile /tmp/routerd.prof --tpacket 3
 		l.startRouter()
 		worker = workerPID(b, l.rtr.Process.Pid)
 	}
@@ -123,6 +125,14 @@ func measureSide(b *testing.B, mode string) sideFigures {
 		f.rssKB = rssKB(worker)
 	}
 	b.Logf("%s: %+v", mode, f)
+	if worker != 0 {
+		// Killing the supervisor gives the worker SIGTERM without a restart,
+		// so a --cpuprofile is complete.
+		l.stopRouter()
+		for deadline := time.Now().Add(5 * time.Second); syscall.Kill(worker, 0) == nil && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	l.teardown()
 	return f
 }
