@@ -1,0 +1,9 @@
+package shell_test
+
+import "testing"
+
+func TestGolden(t *testing.T) {
+	for _, name := range []string{"operational", "configure", "confirmed", "sessions", "keys"} {
+		t.Run(name, func(t *testing.T) { runScript(t, name) })
+	}
+}

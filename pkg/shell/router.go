@@ -1,0 +1,183 @@
+package shell
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+)
+
+// Router is what the shell needs from the router. routerd implements it;
+// the shell depends on nothing else, so it can be tested against a fake.
+//
+// Every method may be called from several sessions at once. The shell
+// serialises its own calls to Commit (one commit at a time per Shell), but
+// an implementation shared by several Shells must serialise them itself.
+type Router interface {
+	// Config returns the committed configuration. The shell never
+	// modifies it (it edits a Clone).
+	Config() *config.Config
+	// Commit applies c live and persists it (config.Store.Save). c has
+	// passed config.Validate without errors. Nothing may be applied when
+	// an error is returned. changes are one-line descriptions of the side
+	// effects for the user, e.g. "pptp passthrough disabled: 2 calls
+	// closed"; they may be empty.
+	Commit(ctx context.Context, c *config.Config) (changes []string, err error)
+	// Revisions lists the configurations Rollback can return
+	// (config.Store.Revisions): 0 is the committed one, 1 the one before
+	// the last commit, and so on.
+	Revisions() []config.RevisionInfo
+	// Rollback returns revision n (config.Store.Revision). It does not
+	// apply it: the shell loads it into the candidate and the user
+	// commits.
+	Rollback(n int) (*config.Config, error)
+
+	// Read-only views.
+	Interfaces(ctx context.Context) ([]Interface, error)
+	DHCPLeases(ctx context.Context) ([]Lease, error)
+	NATSessions(ctx context.Context, f SessionFilter) ([]NATSession, error)
+	Passthrough(ctx context.Context) (Passthrough, error)
+	Counters(ctx context.Context) (Counters, error)
+	// Log returns the router's recent log lines, oldest first.
+	Log(ctx context.Context) ([]LogLine, error)
+	System(ctx context.Context) (SystemInfo, error)
+
+	// Actions.
+
+	// Ping sends count echo requests to host and writes one line per
+	// reply or timeout, then a summary, to w. It returns when ctx ends
+	// (Ctrl-C) and must not use w after returning.
+	Ping(ctx context.Context, host string, count int, w io.Writer) error
+	// Traceroute writes one line per hop to w, as Ping.
+	Traceroute(ctx context.Context, host string, w io.Writer) error
+	// Capture records up to count frames seen on port ("lan" or "wan")
+	// that match filter (free text, "" = everything; the router defines
+	// the syntax) into a pcap file, stopping early when ctx ends, and
+	// returns the file's path.
+	Capture(ctx context.Context, port string, count int, filter string) (path string, err error)
+	// ClearNATSessions removes the NAT sessions that match f and returns
+	// how many it removed.
+	ClearNATSessions(ctx context.Context, f SessionFilter) (int, error)
+	// Reboot restarts the router. It may return before the restart.
+	Reboot() error
+	// FactoryReset replaces the configuration by config.Default() (and
+	// forgets leases and the SSH host key), then restarts.
+	FactoryReset() error
+}
+
+// SessionFilter selects NAT sessions. The zero value selects all.
+type SessionFilter struct {
+	Protocol string     // "tcp", "udp", "icmp", "gre", "esp"; "" = any
+	Host     netip.Addr // matches the internal, external or remote address; invalid = any
+}
+
+// Interface is one line of "show interfaces".
+type Interface struct {
+	Name      string // "lan", "wan"
+	Role      string // "lan" or "wan"
+	Device    string // kernel name, e.g. "eth0"
+	MAC       net.HardwareAddr
+	MTU       int
+	Addresses []netip.Prefix
+	Up        bool // link up
+
+	RxPackets, RxBytes, RxDrops uint64
+	TxPackets, TxBytes, TxDrops uint64
+}
+
+// Lease is one line of "show dhcp leases".
+type Lease struct {
+	IP       netip.Addr
+	MAC      net.HardwareAddr
+	Hostname string
+	Expires  time.Time // zero for a static lease that never expires
+	Static   bool
+}
+
+// NATSession is one NAT session. For ICMP the "ports" are query IDs.
+type NATSession struct {
+	Protocol string // tcp, udp, icmp, gre, esp
+	Internal netip.AddrPort
+	External netip.AddrPort
+	Remote   netip.AddrPort
+	State    string // e.g. "established", "syn-sent", "" when stateless
+	Age      time.Duration
+	Idle     time.Duration
+	Expires  time.Duration // time left before it is removed if idle
+
+	PacketsOut, PacketsIn uint64 // out = LAN to WAN
+	BytesOut, BytesIn     uint64
+}
+
+// Passthrough is "show passthrough": the switches, counters and sessions.
+type Passthrough struct {
+	Protocols []PassthroughProtocol // pptp, l2tp, ipsec
+	Sessions  []PassthroughSession
+	Extra     []Counter // further counters, e.g. "pptp-call-id-rewrites"
+}
+
+// PassthroughProtocol is one protocol's switch and counters.
+type PassthroughProtocol struct {
+	Name    string // "pptp", "l2tp", "ipsec"
+	Enabled bool
+	Mode    string // e.g. "spi-learning" for ipsec; "" if none
+
+	PacketsOut, PacketsIn uint64
+	BytesOut, BytesIn     uint64
+	Blocked               uint64 // dropped because the switch is off
+	Unmatched             uint64 // dropped: no call or SA matches
+	Created, Expired      uint64 // calls or SAs
+}
+
+// PassthroughSession is one passthrough session (PPTP call, ESP SA, IKE).
+type PassthroughSession struct {
+	Protocol  string     // pptp, gre, esp, ike, nat-t, l2tp
+	Host      netip.Addr // LAN host
+	Server    netip.Addr
+	External  string // external port or the call's alias
+	IDs       string // call IDs or SPIs
+	Age, Idle time.Duration
+
+	PacketsOut, PacketsIn uint64
+	BytesOut, BytesIn     uint64
+}
+
+// Counter is one named counter.
+type Counter struct {
+	Name  string
+	Value uint64
+}
+
+// PortCounters are one port's frame counters in the data plane.
+type PortCounters struct {
+	Name                        string
+	RxPackets, RxBytes, RxDrops uint64
+	TxPackets, TxBytes, TxDrops uint64
+}
+
+// Counters is "show counters".
+type Counters struct {
+	Verdicts []Counter // engine verdicts (forwarded, dropped, punted, ...)
+	Drops    []Counter // drop reasons by name; zero counters may be left out
+	Sessions []Counter // e.g. "created", "expired", "current"
+	Ports    []PortCounters
+}
+
+// LogLine is one line of the router's log.
+type LogLine struct {
+	Time time.Time
+	Text string
+}
+
+// SystemInfo is "show system".
+type SystemInfo struct {
+	Hostname     string
+	Version      string
+	Board        string
+	Uptime       time.Duration
+	MemTotal     uint64 // bytes
+	MemAvailable uint64 // bytes
+}

@@ -1,0 +1,423 @@
+// Package shelltest provides a fake shell.Router and a fake clock for
+// tests of the shell and of the transports that carry it (console, sshd).
+package shelltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/shell"
+)
+
+// Clock is a manual clock: time moves only with Advance.
+type Clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	seq    int
+	timers map[int]*timer
+}
+
+type timer struct {
+	at  time.Time
+	seq int
+	f   func()
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t, timers: map[int]*timer{}} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc registers f to run when Advance passes now+d.
+func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	id := c.seq
+	c.timers[id] = &timer{at: c.now.Add(d), seq: id, f: f}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.timers[id]
+		delete(c.timers, id)
+		return ok
+	}
+}
+
+// Advance moves the clock forward by d and runs the timers that fall due,
+// in order, in the calling goroutine. It returns how many ran.
+func (c *Clock) Advance(d time.Duration) int {
+	c.mu.Lock()
+	end := c.now.Add(d)
+	c.mu.Unlock()
+	n := 0
+	for {
+		c.mu.Lock()
+		var next *timer
+		for _, t := range c.timers {
+			if !t.at.After(end) && (next == nil || t.at.Before(next.at) || t.at.Equal(next.at) && t.seq < next.seq) {
+				next = t
+			}
+		}
+		if next == nil {
+			c.now = end
+			c.mu.Unlock()
+			return n
+		}
+		delete(c.timers, next.seq)
+		if next.at.After(c.now) {
+			c.now = next.at
+		}
+		c.mu.Unlock()
+		next.f()
+		n++
+	}
+}
+
+// Pending returns how many timers wait.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// Router is an in-memory shell.Router with canned views. Commits go
+// through a real config.Store when Store is set, else into memory.
+type Router struct {
+	mu    sync.Mutex
+	store *config.Store
+	cfg   *config.Config
+	mem   []*config.Config // without a store: previous configs, newest first
+	clock shell.Clock
+
+	// Canned views; tests may change them before use.
+	Ifaces  []shell.Interface
+	Leases  []shell.Lease
+	NAT     []shell.NATSession
+	PT      shell.Passthrough
+	Cnt     shell.Counters
+	LogRows []shell.LogLine
+	Sys     shell.SystemInfo
+
+	// CommitErr, if set, makes Commit fail.
+	CommitErr error
+
+	// What happened.
+	Commits       int
+	Reboots       int
+	FactoryResets int
+	Cleared       []shell.SessionFilter
+}
+
+// NewRouter returns a Router whose committed configuration is cfg (saved
+// into store first when store is not nil). clock dates leases and log
+// lines.
+func NewRouter(store *config.Store, cfg *config.Config, clock shell.Clock) (*Router, error) {
+	if store != nil {
+		if err := store.Save(cfg); err != nil {
+			return nil, err
+		}
+	}
+	r := &Router{store: store, cfg: cfg.Clone(), clock: clock}
+	r.canned()
+	return r, nil
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func mustAP(s string) netip.AddrPort   { return netip.MustParseAddrPort(s) }
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func (r *Router) canned() {
+	now := r.clock.Now()
+	r.Ifaces = []shell.Interface{
+		{Name: "lan", Role: "lan", Device: "eth0", MAC: mustMAC("52:54:00:12:34:56"), MTU: 1500,
+			Addresses: []netip.Prefix{mustPrefix("192.168.1.1/24")}, Up: true,
+			RxPackets: 123456, RxBytes: 98765432, TxPackets: 234567, TxBytes: 345678901, RxDrops: 3},
+		{Name: "wan", Role: "wan", Device: "eth1", MAC: mustMAC("52:54:00:ab:cd:ef"), MTU: 1500,
+			Addresses: []netip.Prefix{mustPrefix("203.0.113.2/24")}, Up: true,
+			RxPackets: 234000, RxBytes: 345000000, TxPackets: 123000, TxBytes: 98000000, TxDrops: 1},
+	}
+	r.Leases = []shell.Lease{
+		{IP: netip.MustParseAddr("192.168.1.50"), MAC: mustMAC("aa:bb:cc:dd:ee:ff"), Hostname: "laptop", Static: true},
+		{IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01"), Hostname: "phone", Expires: now.Add(11*time.Hour + 58*time.Minute)},
+		{IP: netip.MustParseAddr("192.168.1.101"), MAC: mustMAC("02:00:00:00:00:02"), Expires: now.Add(-time.Minute)},
+	}
+	r.NAT = []shell.NATSession{
+		{Protocol: "tcp", Internal: mustAP("192.168.1.10:51514"), External: mustAP("203.0.113.2:51514"), Remote: mustAP("198.51.100.7:443"),
+			State: "established", Age: 62 * time.Minute, Idle: 3 * time.Second, Expires: 2*time.Hour + 3*time.Minute,
+			PacketsOut: 1200, PacketsIn: 2300, BytesOut: 123456, BytesIn: 3456789},
+		{Protocol: "udp", Internal: mustAP("192.168.1.20:5353"), External: mustAP("203.0.113.2:40000"), Remote: mustAP("192.0.2.53:53"),
+			Age: 5 * time.Second, Idle: 5 * time.Second, Expires: 295 * time.Second, PacketsOut: 1, PacketsIn: 1, BytesOut: 60, BytesIn: 120},
+		{Protocol: "gre", Internal: mustAP("192.168.1.10:0"), External: mustAP("203.0.113.2:0"), Remote: mustAP("198.51.100.1:0"),
+			Age: 10 * time.Minute, Idle: time.Second, Expires: 599 * time.Second, PacketsOut: 900, PacketsIn: 880, BytesOut: 99000, BytesIn: 120000},
+	}
+	r.PT = shell.Passthrough{
+		Protocols: []shell.PassthroughProtocol{
+			{Name: "pptp", Enabled: true, PacketsOut: 900, PacketsIn: 880, BytesOut: 99000, BytesIn: 120000, Created: 2},
+			{Name: "l2tp", Enabled: true},
+			{Name: "ipsec", Enabled: true, Mode: "spi-learning", PacketsOut: 40, PacketsIn: 38, BytesOut: 6400, BytesIn: 6080, Created: 2, Expired: 1},
+		},
+		Sessions: []shell.PassthroughSession{
+			{Protocol: "gre", Host: netip.MustParseAddr("192.168.1.10"), Server: netip.MustParseAddr("198.51.100.1"),
+				External: "alias 0x8001", IDs: "0x0001<>0x4a2f", Age: 10 * time.Minute, Idle: time.Second,
+				PacketsOut: 900, PacketsIn: 880, BytesOut: 99000, BytesIn: 120000},
+			{Protocol: "esp", Host: netip.MustParseAddr("192.168.1.30"), Server: netip.MustParseAddr("192.0.2.9"),
+				External: "-", IDs: "0xc0ffee01/0x0badf00d", Age: 3 * time.Minute, Idle: 2 * time.Second,
+				PacketsOut: 40, PacketsIn: 38, BytesOut: 6400, BytesIn: 6080},
+		},
+		Extra: []shell.Counter{{Name: "pptp-call-id-rewrites", Value: 4}, {Name: "esp-spis-learned", Value: 2}},
+	}
+	r.Cnt = shell.Counters{
+		Verdicts: []shell.Counter{{Name: "forward", Value: 356000}, {Name: "drop", Value: 1234}, {Name: "punt", Value: 5678}},
+		Drops:    []shell.Counter{{Name: "no-mapping", Value: 1200}, {Name: "filtered", Value: 30}, {Name: "blocked", Value: 4}, {Name: "martian", Value: 0}},
+		Sessions: []shell.Counter{{Name: "current", Value: 3}, {Name: "created", Value: 4521}, {Name: "expired", Value: 4518}},
+		Ports: []shell.PortCounters{
+			{Name: "lan", RxPackets: 123456, RxBytes: 98765432, RxDrops: 3, TxPackets: 234567, TxBytes: 345678901},
+			{Name: "wan", RxPackets: 234000, RxBytes: 345000000, TxPackets: 123000, TxBytes: 98000000, TxDrops: 1},
+		},
+	}
+	r.LogRows = []shell.LogLine{
+		{Time: now.Add(-2 * time.Hour), Text: "routerd: worker started"},
+		{Time: now.Add(-2*time.Hour + time.Second), Text: "wan: DHCP lease 203.0.113.2/24 from 203.0.113.1, 1h"},
+		{Time: now.Add(-time.Minute), Text: "dhcpd: 192.168.1.100 to 02:00:00:00:00:01 (phone)"},
+	}
+	r.Sys = shell.SystemInfo{Hostname: "passgate", Version: "0.1.0-test", Board: "qemu-arm64",
+		Uptime: 2*time.Hour + 3*time.Minute + 4*time.Second, MemTotal: 1 << 30, MemAvailable: 700 << 20}
+}
+
+// Config returns the committed configuration.
+func (r *Router) Config() *config.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// Commit stores c and describes the passthrough switches it changed.
+func (r *Router) Commit(ctx context.Context, c *config.Config) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.CommitErr != nil {
+		return nil, r.CommitErr
+	}
+	if r.store != nil {
+		if err := r.store.Save(c); err != nil {
+			return nil, err
+		}
+	} else {
+		r.mem = append([]*config.Config{r.cfg}, r.mem...)
+	}
+	old := r.cfg
+	r.cfg = c.Clone()
+	r.Commits++
+	var ch []string
+	sw := func(name string, was, is bool, closed string) {
+		for i := range r.PT.Protocols {
+			if r.PT.Protocols[i].Name == name {
+				r.PT.Protocols[i].Enabled = is
+			}
+		}
+		switch {
+		case was && !is:
+			ch = append(ch, fmt.Sprintf("%s passthrough disabled%s", name, closed))
+		case !was && is:
+			ch = append(ch, name+" passthrough enabled")
+		}
+	}
+	calls := 0
+	for _, s := range r.PT.Sessions {
+		if s.Protocol == "gre" {
+			calls++
+		}
+	}
+	sw("pptp", old.Passthrough.PPTP, c.Passthrough.PPTP, fmt.Sprintf(": %d calls closed", calls))
+	sw("l2tp", old.Passthrough.L2TP, c.Passthrough.L2TP, "")
+	sw("ipsec", old.Passthrough.IPsec.Enabled, c.Passthrough.IPsec.Enabled, "")
+	if n := len(config.Diff(old, c)); len(ch) == 0 && n > 0 {
+		ch = append(ch, fmt.Sprintf("applied %d changed line(s); established sessions kept", n))
+	}
+	return ch, nil
+}
+
+// Revisions lists the stored configurations.
+func (r *Router) Revisions() []config.RevisionInfo {
+	if r.store != nil {
+		return r.store.Revisions()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ri := []config.RevisionInfo{{N: 0}}
+	for i := range r.mem {
+		ri = append(ri, config.RevisionInfo{N: i + 1})
+	}
+	return ri
+}
+
+// Rollback returns revision n.
+func (r *Router) Rollback(n int) (*config.Config, error) {
+	if r.store != nil {
+		return r.store.Revision(n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case n == 0:
+		return r.cfg.Clone(), nil
+	case n > 0 && n <= len(r.mem):
+		return r.mem[n-1].Clone(), nil
+	}
+	return nil, fmt.Errorf("there is no revision %d", n)
+}
+
+// Interfaces returns the canned interfaces.
+func (r *Router) Interfaces(context.Context) ([]shell.Interface, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Ifaces, nil
+}
+
+// DHCPLeases returns the canned leases.
+func (r *Router) DHCPLeases(context.Context) ([]shell.Lease, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Leases, nil
+}
+
+func match(s shell.NATSession, f shell.SessionFilter) bool {
+	if f.Protocol != "" && s.Protocol != f.Protocol {
+		return false
+	}
+	if f.Host.IsValid() && s.Internal.Addr() != f.Host && s.External.Addr() != f.Host && s.Remote.Addr() != f.Host {
+		return false
+	}
+	return true
+}
+
+// NATSessions returns the canned sessions that match f.
+func (r *Router) NATSessions(_ context.Context, f shell.SessionFilter) ([]shell.NATSession, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []shell.NATSession
+	for _, s := range r.NAT {
+		if match(s, f) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// ClearNATSessions removes the canned sessions that match f.
+func (r *Router) ClearNATSessions(_ context.Context, f shell.SessionFilter) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Cleared = append(r.Cleared, f)
+	var keep []shell.NATSession
+	for _, s := range r.NAT {
+		if !match(s, f) {
+			keep = append(keep, s)
+		}
+	}
+	n := len(r.NAT) - len(keep)
+	r.NAT = keep
+	return n, nil
+}
+
+// Passthrough returns the canned passthrough state.
+func (r *Router) Passthrough(context.Context) (shell.Passthrough, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.PT, nil
+}
+
+// Counters returns the canned counters.
+func (r *Router) Counters(context.Context) (shell.Counters, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Cnt, nil
+}
+
+// Log returns the canned log.
+func (r *Router) Log(context.Context) ([]shell.LogLine, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]shell.LogLine(nil), r.LogRows...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// System returns the canned system information.
+func (r *Router) System(context.Context) (shell.SystemInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.Sys
+	s.Hostname = r.cfg.System.Hostname
+	return s, nil
+}
+
+// Ping answers every request at once; the host "blackhole" never
+// answers, so Ping waits for ctx (Ctrl-C) or 10 seconds.
+func (r *Router) Ping(ctx context.Context, host string, count int, w io.Writer) error {
+	fmt.Fprintf(w, "PING %s: %d requests\n", host, count)
+	if host == "blackhole" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("blackhole: timed out")
+		}
+	}
+	for i := 1; i <= count; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(w, "reply from %s: seq=%d ttl=64 time=1.%d ms\n", host, i, i)
+	}
+	fmt.Fprintf(w, "%d sent, %d received, 0%% loss\n", count, count)
+	return nil
+}
+
+// Traceroute prints two hops.
+func (r *Router) Traceroute(_ context.Context, host string, w io.Writer) error {
+	fmt.Fprintf(w, "traceroute to %s, 30 hops max\n 1  203.0.113.1  1.1 ms\n 2  %s  9.8 ms\n", host, host)
+	return nil
+}
+
+// Capture pretends to record and names a file.
+func (r *Router) Capture(_ context.Context, port string, count int, filter string) (string, error) {
+	return fmt.Sprintf("/run/passgate/capture-%s.pcap", port), nil
+}
+
+// Reboot counts.
+func (r *Router) Reboot() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Reboots++
+	return nil
+}
+
+// FactoryReset counts and returns to the factory configuration.
+func (r *Router) FactoryReset() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.FactoryResets++
+	r.cfg = config.Default()
+	return nil
+}

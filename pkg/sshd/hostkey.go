@@ -1,0 +1,90 @@
+package sshd
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// HostKeyFile is the name of the host key inside the key directory, in
+// OpenSSH's private key format (ssh-keygen -l -f reads it). The public
+// half is written beside it with ".pub" appended.
+const HostKeyFile = "ssh_host_ed25519_key"
+
+// LoadOrCreateHostKey returns the ed25519 host key kept in dir, creating
+// it on first use. The new key is written power-loss safe (temporary file,
+// fsync, rename, fsync of the directory), so a router that loses power
+// while creating it finds either no key (and makes one) or a whole key.
+// A key file that cannot be read as a key is reported, not replaced: the
+// caller decides (logs it; the administrator may delete the file).
+func LoadOrCreateHostKey(dir string) (ssh.Signer, error) {
+	path := filepath.Join(dir, HostKeyFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		s, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("host key %s is damaged (%v); delete it to make a new one", path, err)
+		}
+		return s, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "passgate host key")
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(dir, HostKeyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("saving the host key: %w", err)
+	}
+	// The public key is for people (fingerprint checks); losing it is
+	// harmless, it is derived again from the private key.
+	pub := ssh.MarshalAuthorizedKey(signer.PublicKey())
+	_ = writeAtomic(dir, HostKeyFile+".pub", pub, 0o644)
+	return signer, nil
+}
+
+// writeAtomic replaces dir/name by data: write a temporary file, fsync
+// it, rename it over name, fsync the directory.
+func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

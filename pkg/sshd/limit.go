@@ -1,0 +1,115 @@
+package sshd
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// limiter slows down failed logins per source address. After Free
+// failures, every further login attempt from that address waits for its
+// turn: the turns are Base, 2×Base, 4×Base ... apart (at most Max), so
+// guessing passwords from one address, even over many parallel
+// connections, gets exponentially slower. A success, or Forget of quiet
+// time, clears the address.
+type limiter struct {
+	Free   int           // failures allowed without delay (3)
+	Base   time.Duration // first delay (1s)
+	Max    time.Duration // longest delay (60s)
+	Forget time.Duration // failures are forgotten after this long without one (15m)
+	now    func() time.Time
+
+	mu    sync.Mutex
+	state map[netip.Addr]*failures
+}
+
+type failures struct {
+	n    int       // failures counted
+	last time.Time // last failure
+	next time.Time // earliest time of the next attempt
+}
+
+// maxTracked bounds the table; the oldest entries go first.
+const maxTracked = 4096
+
+func newLimiter() *limiter {
+	return &limiter{Free: 3, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute,
+		now: time.Now, state: map[netip.Addr]*failures{}}
+}
+
+func (l *limiter) delay(n int) time.Duration {
+	if n < l.Free {
+		return 0
+	}
+	d := l.Base
+	for i := l.Free; i < n && d < l.Max; i++ {
+		d *= 2
+	}
+	return min(d, l.Max)
+}
+
+// wait returns how long an attempt from a must wait before it is
+// checked, and books the turn.
+func (l *limiter) wait(a netip.Addr) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.state[a]
+	if f == nil {
+		return 0
+	}
+	if now.Sub(f.last) > l.Forget {
+		delete(l.state, a)
+		return 0
+	}
+	d := l.delay(f.n)
+	if d == 0 {
+		return 0
+	}
+	at := f.next
+	if at.Before(now) {
+		at = now
+	}
+	f.next = at.Add(d)
+	return at.Sub(now)
+}
+
+// fail counts a failure from a and returns the number of failures so far.
+func (l *limiter) fail(a netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.state[a]
+	if f == nil || now.Sub(f.last) > l.Forget {
+		if len(l.state) >= maxTracked {
+			l.evict()
+		}
+		f = &failures{}
+		l.state[a] = f
+	}
+	f.n++
+	f.last = now
+	if next := now.Add(l.delay(f.n)); next.After(f.next) {
+		f.next = next
+	}
+	return f.n
+}
+
+// succeed clears a's failures.
+func (l *limiter) succeed(a netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.state, a)
+}
+
+// evict drops the entry with the oldest failure. l.mu is held.
+func (l *limiter) evict() {
+	var oldest netip.Addr
+	var t time.Time
+	for a, f := range l.state {
+		if t.IsZero() || f.last.Before(t) {
+			oldest, t = a, f.last
+		}
+	}
+	delete(l.state, oldest)
+}
