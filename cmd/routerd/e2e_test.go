@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,7 +49,11 @@ esac
 `
 
 func TestEndToEnd(t *testing.T) {
-	l := newLab(t, labConfig)
+	l := newLab(t, "")
+	key := l.sshKey("admin")
+	l.sshKey("intruder")
+	l.config = labConfig + "set service ssh authorized-key lab \"" + key + "\"\n"
+	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
 	l.startRouter()
 	dhclient := l.script("dhclient.sh", dhclientScript)
 	udhcpc := l.script("udhcpc.sh", udhcpcScript)
@@ -132,6 +137,76 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("filtering is not reported address-dependent (the default)")
 		}
 	})
+	ssh := func(ns, key string, extra ...string) (string, error) {
+		args := []string{"ssh", "-i", filepath.Join(l.dir, key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"}
+		return l.in(ns, append(args, extra...)...)
+	}
+	t.Run("shell over SSH with the OpenSSH client", func(t *testing.T) {
+		out, err := ssh("lan1", "admin", "admin@192.168.1.1", "show system")
+		if err != nil || !contains(out, "lab") {
+			t.Fatalf("ssh show system: %v\n%s", err, out)
+		}
+		if out, err := ssh("lan1", "intruder", "admin@192.168.1.1", "show system"); err == nil {
+			t.Fatalf("a key not in the configuration logged in:\n%s", out)
+		}
+		if out, err := ssh("lan1", "admin", "-o", "PreferredAuthentications=password", "admin@192.168.1.1", "show system"); err == nil {
+			t.Fatalf("password login without a configured hash:\n%s", out)
+		}
+	})
+	t.Run("passthrough switches in the shell change what passes", func(t *testing.T) {
+		// A UDP 1701 (L2TP) and a TCP 1723 (PPTP control) server on the internet.
+		l2tpLog := filepath.Join(l.dir, "l2tp.txt")
+		l.start("wan", "socat", "-u", "UDP4-RECVFROM:1701,bind=198.51.100.10,reuseaddr,fork", "OPEN:"+l2tpLog+",creat,append")
+		l.start("wan", "socat", "TCP4-LISTEN:1723,bind=198.51.100.10,reuseaddr,fork", "EXEC:echo pptp-server")
+		time.Sleep(300 * time.Millisecond)
+		l2tp := func(word string) bool {
+			l.mustIn("lan1", "sh", "-c", "echo "+word+" | socat - UDP4-SENDTO:198.51.100.10:1701,sourceport=1701")
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if b, _ := os.ReadFile(l2tpLog); strings.Contains(string(b), word) {
+					return true
+				}
+			}
+			return false
+		}
+		pptp := func() bool {
+			out, err := l.in("lan1", "socat", "-T", "2", "-", "TCP4:198.51.100.10:1723,connect-timeout=2")
+			return err == nil && contains(out, "pptp-server")
+		}
+		shellCmd := func(cmd string) string {
+			out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", cmd).CombinedOutput()
+			if err != nil {
+				t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
+			}
+			return string(out)
+		}
+		if !l2tp("before") || !pptp() {
+			t.Fatal("L2TP or PPTP does not pass with the switches on")
+		}
+		out := shellCmd("configure; set passthrough l2tp disable; commit")
+		if !contains(out, "l2tp passthrough disabled") {
+			t.Fatalf("commit said:\n%s", out)
+		}
+		if l2tp("while-off") {
+			t.Fatal("L2TP passed with its switch off")
+		}
+		if out, err := ssh("lan1", "admin", "admin@192.168.1.1", "configure; set passthrough pptp disable; commit"); err != nil || !contains(out, "pptp passthrough disabled") {
+			t.Fatalf("ssh commit: %v\n%s", err, out)
+		}
+		if pptp() {
+			t.Fatal("PPTP control connection passed with its switch off")
+		}
+		if out := shellCmd("show passthrough"); !regexp.MustCompile(`(?m)^\s*pptp\s+off\b.*|blocked`).MatchString(out) {
+			t.Logf("show passthrough:\n%s", out)
+		}
+		shellCmd("configure; set passthrough l2tp enable; set passthrough pptp enable; commit")
+		if !l2tp("after") || !pptp() {
+			t.Fatal("L2TP or PPTP does not pass after switching back on")
+		}
+		if b, _ := os.ReadFile(filepath.Join(l.dir, "passgate.conf")); contains(string(b), "disable") {
+			t.Fatalf("the saved configuration still has a switch off:\n%s", b)
+		}
+	})
 	t.Run("routerd restart keeps leases", func(t *testing.T) {
 		l.stopRouter()
 		leases, err := os.ReadFile(filepath.Join(l.dir, "leases.json"))
@@ -160,4 +235,16 @@ func (l *lab) webroot(name string) string {
 		l.t.Fatal(err)
 	}
 	return d
+}
+
+// sshKey makes an ed25519 key pair in the lab directory and returns the
+// public key line.
+func (l *lab) sshKey(name string) string {
+	p := filepath.Join(l.dir, name)
+	l.sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name+"@lab", "-f", p)
+	b, err := os.ReadFile(p + ".pub")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -37,6 +37,8 @@ var labTools = []sysdeps.Tool{
 	{Bin: "socat", Package: "socat"},
 	{Bin: "ping", Package: "iputils-ping"},
 	{Bin: "nft", Package: "nftables"},
+	{Bin: "ssh", Package: "openssh-client"},
+	{Bin: "ssh-keygen", Package: "openssh-client"},
 }
 
 type lab struct {

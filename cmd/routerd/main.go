@@ -22,6 +22,9 @@ import (
 const workerEnv = "ROUTERD_WORKER"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "shell" {
+		os.Exit(shellClient(os.Args[2:]))
+	}
 	if os.Getenv(workerEnv) == "1" {
 		os.Exit(runWorker())
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
@@ -33,7 +34,15 @@ type router struct {
 	cfgPath  string
 	stateDir string
 	tpacket  int
+	board    string
+	console  string // serial device for the shell, "" for none
+	socket   string // control socket for `routerd shell -c`
+	started  time.Time
+	store    *config.Store // nil unless the configuration file is named passgate.conf
+	log      logRing
 	logf     func(format string, args ...any)
+	lanMAC   net.HardwareAddr
+	wanMAC   net.HardwareAddr
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
@@ -55,11 +64,22 @@ func runWorker() int {
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version: 2 (lowest latency) or 3 (highest throughput)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
+	board := fs.String("board", "", "board name shown by show system")
+	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
+	socket := fs.String("socket", defaultSocket, "control socket for 'routerd shell -c'")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
-	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket,
-		logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...) }}
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, board: *board, console: *consoleDev,
+		socket: *socket, started: time.Now()}
+	r.logf = func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		r.log.add(line)
+		fmt.Fprintf(os.Stderr, "routerd: %s\n", line)
+	}
+	if filepath.Base(r.cfgPath) == "passgate.conf" {
+		r.store = config.NewStore(filepath.Dir(r.cfgPath))
+	}
 	if r.stateDir == "" {
 		r.stateDir = filepath.Dir(r.cfgPath)
 	}
@@ -81,9 +101,21 @@ func runWorker() int {
 	return 0
 }
 
-// loadConfig reads and validates the configuration file.
+// loadConfig reads and validates the configuration: through the store
+// (falling back to the backup copy if the file is damaged, and saying so)
+// when the file is named passgate.conf, else the file as it is.
 func (r *router) loadConfig() (*config.Config, error) {
-	c, err := config.ReadFile(r.cfgPath)
+	var c *config.Config
+	var err error
+	if r.store != nil {
+		var notice string
+		c, notice, err = r.store.Load()
+		if notice != "" {
+			r.logf("%s", notice)
+		}
+	} else {
+		c, err = config.ReadFile(r.cfgPath)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("configuration %s: %w", r.cfgPath, err)
 	}
@@ -127,6 +159,7 @@ func (r *router) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
 	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC})
 	if err != nil {
@@ -156,6 +189,7 @@ func (r *router) run(ctx context.Context) error {
 		return err
 	}
 	r.startWAN(ctx)
+	r.startShell(ctx, &wg)
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
 
 	hup := make(chan os.Signal, 1)

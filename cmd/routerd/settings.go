@@ -45,6 +45,12 @@ func natConfig(c *config.Config, memTotal uint64, seed uint64) nat.Config {
 				ExtStart: f.Port.First, ExtEnd: f.Port.Last, Host: f.To, IntStart: in.First})
 		}
 	}
+	if ssh := c.Service.SSH; ssh.Listen == config.ListenWAN || ssh.Listen == config.ListenAll {
+		// SSH from the WAN reaches the router's own stack through a forward
+		// to its LAN address.
+		n.PortForwards = append(n.PortForwards, nat.PortForward{Name: "ssh (router)", Proto: packet.ProtoTCP,
+			ExtStart: uint16(ssh.Port), ExtEnd: uint16(ssh.Port), Host: c.Interfaces.LAN.Address.Addr(), IntStart: uint16(ssh.Port)})
+	}
 	n.DMZ = c.NAT.DMZ
 	n.MaxSessions = c.NAT.MaxSessions
 	if n.MaxSessions == 0 {

@@ -105,6 +105,7 @@ type Dataplane struct {
 
 	cnt   Counters
 	start time.Time
+	caps  [numPorts]*capture
 }
 
 // New checks the configuration and returns a data plane; Run starts it.
@@ -195,6 +196,9 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 			if f.Len != len(f.Data) {
 				d.cnt.Truncated++
 				continue
+			}
+			if d.caps[port] != nil {
+				d.tap(port, f.Data)
 			}
 			switch port {
 			case PortLAN:
@@ -574,6 +578,13 @@ func (d *Dataplane) flush() {
 	for p := range d.out {
 		if len(d.out[p]) == 0 {
 			continue
+		}
+		if d.caps[p] != nil {
+			for _, f := range d.out[p] {
+				if d.caps[p] != nil {
+					d.tap(p, f)
+				}
+			}
 		}
 		if l := d.links[p]; l != nil {
 			if _, err := l.WriteBatch(d.out[p]); err != nil && !errors.Is(err, link.ErrClosed) {

@@ -315,3 +315,33 @@ func TestGarbageNeverStopsTheLoop(t *testing.T) {
 		t.Fatalf("garbage not counted: %+v", c)
 	}
 }
+
+func TestCapture(t *testing.T) {
+	b := newBench(t)
+	var got [][]byte
+	var mu sync.Mutex
+	done, stop, err := b.dp.Capture("lan", 2, func(f []byte) bool { return len(f) > 13 && f[12] == 0x08 && f[13] == 0x06 },
+		func(_ time.Time, f []byte) { mu.Lock(); got = append(got, append([]byte(nil), f...)); mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, _, err := b.dp.Capture("lan", 1, nil, func(time.Time, []byte) {}); err == nil {
+		t.Fatal("second capture on one port accepted")
+	}
+	if _, _, err := b.dp.Capture("dmz", 1, nil, nil); err == nil {
+		t.Fatal("unknown port accepted")
+	}
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	b.read(b.lan)
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("capture did not end after 2 frames")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0][21] != 1 || got[1][21] != 2 { // the request received, the reply sent
+		t.Fatalf("captured %d frames", len(got))
+	}
+}

@@ -135,7 +135,9 @@ func (c *Config) validate() error {
 			int(f.IntStart)+int(f.ExtEnd-f.ExtStart) > 65535 {
 			return fmt.Errorf("nat: port forward %q: bad port range", f.Name)
 		}
-		if !c.LAN.Contains(f.Host) || f.Host == c.LAN.Addr() {
+		// The router's own address is allowed: its services (SSH on the WAN)
+		// are reached that way, through self0.
+		if !c.LAN.Contains(f.Host) {
 			return fmt.Errorf("nat: port forward %q: host %v is not a LAN host", f.Name, f.Host)
 		}
 	}

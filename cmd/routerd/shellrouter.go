@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/nat/passthrough"
+	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/shell"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// logRing keeps the router's recent log lines for `show log`.
+type logRing struct {
+	mu    sync.Mutex
+	lines []shell.LogLine
+}
+
+const logKeep = 500
+
+func (l *logRing) add(text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) >= logKeep {
+		l.lines = append(l.lines[:0], l.lines[len(l.lines)-logKeep/2:]...)
+	}
+	l.lines = append(l.lines, shell.LogLine{Time: time.Now(), Text: text})
+}
+
+func (l *logRing) all() []shell.LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// shellRouter is the shell's view of the running router.
+type shellRouter struct{ r *router }
+
+var _ shell.Router = shellRouter{}
+
+func (s shellRouter) Config() *config.Config {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return s.r.cfg.Clone()
+}
+
+// Commit applies c live and saves it; nothing is applied or saved when it
+// does not validate.
+func (s shellRouter) Commit(ctx context.Context, c *config.Config) ([]string, error) {
+	if errs, _ := c.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("%v", errs[0])
+	}
+	if s.r.store == nil {
+		return nil, fmt.Errorf("the configuration %s cannot be saved: commits need a file named passgate.conf", s.r.cfgPath)
+	}
+	changes, err := s.r.apply(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.r.store.Save(c); err != nil {
+		return changes, fmt.Errorf("applied, but saving failed: %w", err)
+	}
+	return changes, nil
+}
+
+func (s shellRouter) Revisions() []config.RevisionInfo {
+	if s.r.store == nil {
+		return nil
+	}
+	return s.r.store.Revisions()
+}
+
+func (s shellRouter) Rollback(n int) (*config.Config, error) {
+	if s.r.store == nil {
+		return nil, errors.New("no saved revisions: the configuration is not a passgate.conf store")
+	}
+	return s.r.store.Revision(n)
+}
+
+func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) {
+	r := s.r
+	r.mu.Lock()
+	cfg, wan := r.cfg, r.wanAddr
+	r.mu.Unlock()
+	ports := r.dp.Ports()
+	var out []shell.Interface
+	for i, role := range []string{"lan", "wan"} {
+		if i >= len(ports) {
+			break
+		}
+		ifc := shell.Interface{Name: role, Role: role, Up: true, MTU: cfg.Interfaces.LAN.MTU, Device: cfg.Interfaces.LAN.Device,
+			RxPackets: ports[i].RxPackets, RxBytes: ports[i].RxBytes, RxDrops: ports[i].RxDropped,
+			TxPackets: ports[i].TxPackets, TxBytes: ports[i].TxBytes, TxDrops: ports[i].TxDropped}
+		if role == "lan" {
+			ifc.Addresses = []netip.Prefix{cfg.Interfaces.LAN.Address}
+			ifc.MAC = r.lanMAC
+		} else {
+			ifc.MTU, ifc.Device, ifc.MAC = cfg.Interfaces.WAN.MTU, cfg.Interfaces.WAN.Device, r.wanMAC
+			if wan.IsValid() {
+				ifc.Addresses = []netip.Prefix{wan}
+			}
+		}
+		if nif, err := net.InterfaceByName(ifc.Device); err == nil {
+			ifc.Up = nif.Flags&net.FlagUp != 0
+		}
+		out = append(out, ifc)
+	}
+	return out, nil
+}
+
+func (s shellRouter) DHCPLeases(ctx context.Context) ([]shell.Lease, error) {
+	if s.r.dhcp == nil {
+		return nil, nil
+	}
+	var out []shell.Lease
+	for _, l := range s.r.dhcp.Leases() {
+		e := shell.Lease{IP: l.IP, MAC: l.MAC, Hostname: l.Hostname, Expires: l.Expiry, Static: l.Static}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case packet.ProtoTCP:
+		return "tcp"
+	case packet.ProtoUDP:
+		return "udp"
+	case packet.ProtoICMP:
+		return "icmp"
+	case packet.ProtoGRE:
+		return "gre"
+	case packet.ProtoESP:
+		return "esp"
+	}
+	return fmt.Sprint(p)
+}
+
+func matches(f shell.SessionFilter, proto uint8, host netip.Addr) bool {
+	return (f.Protocol == "" || f.Protocol == protoName(proto)) && (!f.Host.IsValid() || f.Host == host)
+}
+
+func (s shellRouter) NATSessions(ctx context.Context, f shell.SessionFilter) ([]shell.NATSession, error) {
+	var out []shell.NATSession
+	s.r.dp.Do(func(e *nat.Engine) {
+		e.Sessions(func(si nat.SessionInfo) bool {
+			if matches(f, si.Protocol, si.Internal.Addr()) {
+				out = append(out, shell.NATSession{Protocol: protoName(si.Protocol), Internal: si.Internal, External: si.External,
+					Remote: si.Remote, State: si.State, Age: si.Age, Idle: si.Idle, Expires: si.Expires,
+					PacketsOut: si.PacketsOut, PacketsIn: si.PacketsIn, BytesOut: si.BytesOut, BytesIn: si.BytesIn})
+			}
+			return len(out) < 10000
+		})
+	})
+	return out, nil
+}
+
+func (s shellRouter) Passthrough(ctx context.Context) (shell.Passthrough, error) {
+	var out shell.Passthrough
+	s.r.dp.Do(func(*nat.Engine) {
+		pt := s.r.pt
+		c, cnt := pt.Config(), pt.Counters()
+		proto := func(name string, on bool, mode string, p passthrough.ProtoCounters) shell.PassthroughProtocol {
+			return shell.PassthroughProtocol{Name: name, Enabled: on, Mode: mode, PacketsOut: p.PacketsOut, PacketsIn: p.PacketsIn,
+				BytesOut: p.BytesOut, BytesIn: p.BytesIn, Blocked: p.Blocked, Unmatched: p.Unmatched, Created: p.Created, Expired: p.Expired}
+		}
+		out.Protocols = []shell.PassthroughProtocol{
+			proto("pptp", c.PPTP, "", cnt.PPTP),
+			proto("l2tp", c.L2TP, "", cnt.L2TP),
+			proto("ipsec", c.IPsec, c.ESPMode.String(), cnt.IPsec),
+		}
+		for _, ps := range pt.Sessions() {
+			out.Sessions = append(out.Sessions, shell.PassthroughSession{Protocol: ps.Protocol, Host: ps.Host, Server: ps.Server,
+				External: ps.External, IDs: ps.IDs, Age: ps.Age, Idle: ps.Idle, PacketsOut: ps.PacketsOut, PacketsIn: ps.PacketsIn,
+				BytesOut: ps.BytesOut, BytesIn: ps.BytesIn})
+		}
+		out.Extra = []shell.Counter{
+			{Name: "pptp-call-id-rewrites", Value: cnt.PPTPRewrites},
+			{Name: "pptp-segments-reordered", Value: cnt.PPTPReordered},
+			{Name: "pptp-streams-unparsable", Value: cnt.PPTPDesync},
+			{Name: "pptp-aliases-exhausted", Value: cnt.PPTPAliasExhausted},
+			{Name: "esp-spis-learnt", Value: cnt.ESPLearned},
+			{Name: "esp-single-client-refused", Value: cnt.ESPConflicts},
+		}
+	})
+	return out, nil
+}
+
+func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
+	var out shell.Counters
+	s.r.dp.Do(func(e *nat.Engine) {
+		c := e.Counters()
+		for v := nat.Drop; v <= nat.Held; v++ {
+			out.Verdicts = append(out.Verdicts, shell.Counter{Name: v.String(), Value: c.Verdicts[v]})
+		}
+		for r := nat.Reason(1); r < nat.NumReasons; r++ {
+			if c.Drops[r] != 0 {
+				out.Drops = append(out.Drops, shell.Counter{Name: r.String(), Value: c.Drops[r]})
+			}
+		}
+		out.Sessions = []shell.Counter{{Name: "current", Value: uint64(c.Sessions)}, {Name: "mappings", Value: uint64(c.Mappings)},
+			{Name: "created", Value: c.SessionsCreated}, {Name: "expired", Value: c.SessionsExpired},
+			{Name: "evicted", Value: c.SessionsEvicted}, {Name: "icmp-errors-sent", Value: c.ICMPErrorsSent},
+			{Name: "fragments-held", Value: c.FragmentsHeld}}
+	})
+	dc := s.r.dp.Counters()
+	for _, x := range []struct {
+		n string
+		v uint64
+	}{{"not-for-us", dc.NotForUs}, {"non-ipv4", dc.NonIPv4}, {"truncated", dc.Truncated}, {"arp-unresolved", dc.ARPUnresolved},
+		{"arp-queue-full", dc.ARPQueueFull}, {"no-wan-route", dc.NoWANRoute}} {
+		if x.v != 0 {
+			out.Drops = append(out.Drops, shell.Counter{Name: x.n, Value: x.v})
+		}
+	}
+	for _, p := range s.r.dp.Ports() {
+		out.Ports = append(out.Ports, shell.PortCounters{Name: p.Name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, RxDrops: p.RxDropped,
+			TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxDrops: p.TxDropped})
+	}
+	return out, nil
+}
+
+func (s shellRouter) Log(ctx context.Context) ([]shell.LogLine, error) { return s.r.log.all(), nil }
+
+func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
+	s.r.mu.Lock()
+	host := s.r.cfg.System.Hostname
+	s.r.mu.Unlock()
+	total, avail := memInfo()
+	return shell.SystemInfo{Hostname: host, Version: version + " (" + runtime.Version() + ")", Board: s.r.board,
+		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: total, MemAvailable: avail}, nil
+}
+
+func (s shellRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {
+	return ping(ctx, host, count, w)
+}
+
+func (s shellRouter) Traceroute(ctx context.Context, host string, w io.Writer) error {
+	return traceroute(ctx, host, w)
+}
+
+// Capture writes a pcap file of frames on a port (lan or wan) and returns
+// its path. filter is empty or a conjunction of "host A", "port N" and
+// "proto tcp|udp|icmp|gre|esp|arp", joined by "and".
+func (s shellRouter) Capture(ctx context.Context, port string, count int, filter string) (string, error) {
+	match, err := parseCaptureFilter(filter)
+	if err != nil {
+		return "", err
+	}
+	if count <= 0 {
+		count = 100
+	}
+	dir := filepath.Join(s.r.stateDir, "captures")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("capture: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s.pcap", port, time.Now().Format("20060102-150405")))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", fmt.Errorf("capture: %w", err)
+	}
+	defer f.Close()
+	pw := pcapgo.NewWriter(f)
+	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		return "", err
+	}
+	var werr error
+	done, stop, err := s.r.dp.Capture(port, count, match, func(ts time.Time, frame []byte) {
+		if werr == nil {
+			werr = pw.WritePacket(gopacketCI(ts, len(frame)), frame)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	defer stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	stop()
+	if werr != nil {
+		return "", fmt.Errorf("capture: writing %s: %w", path, werr)
+	}
+	return path, f.Sync()
+}
+
+func (s shellRouter) ClearNATSessions(ctx context.Context, f shell.SessionFilter) (int, error) {
+	var n int
+	s.r.dp.Do(func(e *nat.Engine) {
+		n = e.Flush(func(si nat.SessionInfo) bool { return matches(f, si.Protocol, si.Internal.Addr()) })
+	})
+	return n, nil
+}
+
+func (s shellRouter) Reboot() error {
+	s.r.logf("rebooting on request from the shell")
+	syscall.Sync()
+	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+}
+
+func (s shellRouter) FactoryReset() error {
+	if s.r.store == nil {
+		return errors.New("no configuration store to reset")
+	}
+	d := config.Default()
+	d.Interfaces.LAN.Device = s.r.cfg.Interfaces.LAN.Device
+	d.Interfaces.WAN.Device = s.r.cfg.Interfaces.WAN.Device
+	if err := s.r.store.Save(d); err != nil {
+		return err
+	}
+	s.r.logf("factory reset: default configuration saved; rebooting")
+	return s.Reboot()
+}
+
+// memInfo reads MemTotal and MemAvailable in bytes.
+func memInfo() (total, avail uint64) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, 0
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		var v uint64
+		if n, _ := fmt.Sscanf(ln, "MemTotal: %d kB", &v); n == 1 {
+			total = v << 10
+		}
+		if n, _ := fmt.Sscanf(ln, "MemAvailable: %d kB", &v); n == 1 {
+			avail = v << 10
+		}
+	}
+	return total, avail
+}
