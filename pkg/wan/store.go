@@ -1,0 +1,143 @@
+package wan
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// LeaseFileName is the file, in DHCPConfig.StateDir, where the client
+// remembers its lease across restarts.
+const LeaseFileName = "wan-dhcp-lease.json"
+
+// maxLeaseFile bounds what is read back: the file is a few hundred bytes.
+const maxLeaseFile = 64 << 10
+
+// memory is the remembered lease, as stored.
+type memory struct {
+	Version  int          `json:"version"`
+	ClientID string       `json:"client_id"` // hex; a different client ignores the file
+	Address  netip.Prefix `json:"address"`
+	Server   netip.Addr   `json:"server"`
+	Obtained time.Time    `json:"obtained"` // wall clock
+	Expiry   time.Time    `json:"expiry"`   // wall clock
+	Released bool         `json:"released,omitempty"`
+}
+
+const memoryVersion = 1
+
+type store struct {
+	dir string
+}
+
+func (s store) path() string { return filepath.Join(s.dir, LeaseFileName) }
+
+// load returns the remembered lease for clientID, or nil with the reason
+// when there is none (missing, damaged or someone else's file).
+func (s store) load(clientID []byte) (*memory, error) {
+	if s.dir == "" {
+		return nil, nil
+	}
+	f, err := os.Open(s.path())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxLeaseFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxLeaseFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", s.path(), maxLeaseFile)
+	}
+	var m memory
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path(), err)
+	}
+	if m.Version != memoryVersion {
+		return nil, fmt.Errorf("%s: unknown version %d", s.path(), m.Version)
+	}
+	if m.ClientID != hex.EncodeToString(clientID) {
+		return nil, fmt.Errorf("%s: lease of another client (id %s)", s.path(), m.ClientID)
+	}
+	if checkPrefix(m.Address) != nil {
+		return nil, fmt.Errorf("%s: bad address %v", s.path(), m.Address)
+	}
+	return &m, nil
+}
+
+// save writes m atomically: temporary file, fsync, rename over the old
+// file, fsync of the directory. A crash leaves either the old or the new
+// file, never a mix.
+func (s store) save(m *memory) error {
+	if s.dir == "" {
+		return nil
+	}
+	m.Version = memoryVersion
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	tmp := s.path() + ".tmp"
+	if err := writeSynced(tmp, data); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, s.path()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(s.dir)
+}
+
+// clear forgets the lease (after a NAK or DECLINE: the address is not ours).
+func (s store) clear() error {
+	if s.dir == "" {
+		return nil
+	}
+	err := os.Remove(s.path())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(s.dir)
+}
+
+func writeSynced(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Some file systems (FAT on some kernels) refuse fsync on a directory.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
