@@ -248,3 +248,59 @@ func (l *lab) sshKey(name string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+const wanDHCPConfig = `
+set system hostname lab
+set interfaces lan device eth0
+set interfaces lan address 192.168.1.1/24
+set interfaces wan device eth1
+set interfaces wan mode dhcp
+set dhcp-server lan range 192.168.1.100 192.168.1.199
+`
+
+// The WAN address from the ISP's DHCP server (dnsmasq), then renumbered:
+// at renewal the server refuses the old address, the router takes the new
+// one, and flows move to it.
+func TestEndToEndWANDHCP(t *testing.T) {
+	l := newLab(t, wanDHCPConfig)
+	dnsmasq := func(addr string) *exec.Cmd {
+		leases := filepath.Join(l.dir, "isp.leases")
+		os.Remove(leases)
+		return l.start("wan", "dnsmasq", "--no-daemon", "--port=0", "--interface=eth0", "--bind-interfaces",
+			"--dhcp-authoritative", "--dhcp-range=203.0.113.100,203.0.113.150,255.255.255.0,2m",
+			"--dhcp-host="+routerWANMAC+","+addr, "--dhcp-option=3,203.0.113.1", "--dhcp-option=6,203.0.113.53",
+			"--dhcp-leasefile="+leases, "--pid-file="+filepath.Join(l.dir, "isp.pid"), "--log-dhcp")
+	}
+	isp := dnsmasq("203.0.113.2")
+	l.startRouter()
+	if _, ok := l.rtrOut.wait("wan 203.0.113.2/24", 30*time.Second); !ok {
+		t.Fatalf("no WAN lease from dnsmasq:\n%s", l.rtrOut.text())
+	}
+	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
+	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
+	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
+	time.Sleep(300 * time.Millisecond)
+	if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+		t.Fatalf("curl over the DHCP WAN: %s", out)
+	}
+	// The LAN DHCP server hands out the DNS server learnt on the WAN.
+	udhcpc := l.script("udhcpc.sh", "case \"$1\" in bound) echo \"$dns\" > \"$0.dns\" ;; esac\n")
+	l.mustIn("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc)
+	if b, _ := os.ReadFile(udhcpc + ".dns"); !contains(string(b), "203.0.113.53") {
+		t.Errorf("LAN clients got DNS %q, want the ISP's 203.0.113.53", b)
+	}
+	// Renumbering: the ISP now reserves .3 for the router.
+	isp.Process.Kill()
+	isp.Wait()
+	dnsmasq("203.0.113.3")
+	if _, ok := l.rtrOut.wait("wan 203.0.113.3/24", 150*time.Second); !ok {
+		t.Fatalf("the router did not move to the new address at renewal:\n%s", l.rtrOut.text())
+	}
+	out, err := l.in("wan", "ping", "-c", "1", "-W", "2", "203.0.113.3")
+	if err != nil {
+		t.Fatalf("the router does not answer on its new WAN address: %s", out)
+	}
+	if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+		t.Fatalf("curl after renumbering: %s", out)
+	}
+}

@@ -144,11 +144,14 @@ func (l *lab) topology() {
 	veth("rtr", "eth0", "sw", "r0", "")
 	veth("lan1", "eth0", "sw", "l1", "02:00:00:00:01:01")
 	veth("lan2", "eth0", "sw", "l2", "02:00:00:00:01:02")
-	veth("rtr", "eth1", "wan", "eth0", "")
+	veth("rtr", "eth1", "wan", "eth0", routerWANMAC)
 	for _, a := range []string{"203.0.113.1/24", "198.51.100.10/24", "198.51.100.11/24"} {
 		l.mustIn("wan", "ip", "addr", "add", a, "dev", "eth0")
 	}
 }
+
+// routerWANMAC is the router's WAN port MAC, known to the ISP's DHCP server.
+const routerWANMAC = "02:00:00:00:02:01"
 
 func (l *lab) teardown() {
 	l.mu.Lock()

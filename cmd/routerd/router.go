@@ -51,8 +51,9 @@ type router struct {
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
 
-	wanAddr netip.Prefix
-	wanDNS  []netip.Addr
+	wanAddr   netip.Prefix
+	wanDNS    []netip.Addr
+	wanFrames wanFrames
 }
 
 // runWorker is the worker process: it runs the router until SIGTERM and
@@ -176,7 +177,7 @@ func (r *router) run(ctx context.Context) error {
 		return err
 	}
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
-		NextHopMAC: nhMAC, Engine: r.eng, Logf: r.logf})
+		NextHopMAC: nhMAC, Engine: r.eng, Logf: r.logf, WANDHCP: r.wanFrames.deliver})
 	if err != nil {
 		return err
 	}
@@ -261,9 +262,7 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	r.wanAddr, r.wanDNS = addr, dns
 	n := r.dp.SetWAN(addr, gw)
 	if changed {
-		if n > 0 {
-			r.logf("wan address %s: %d sessions on the old address flushed", r.wanString(), n)
-		}
+		r.logf("wan address %s (%d sessions on the old address flushed)", r.wanString(), n)
 		if r.dhcp != nil {
 			if dc, ok := dhcpdConfig(r.cfg, dns); ok {
 				if err := r.dhcp.Reconfigure(dc); err != nil {

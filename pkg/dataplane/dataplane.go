@@ -51,10 +51,10 @@ type Config struct {
 	NextHopMAC net.HardwareAddr
 	Engine     *nat.Engine
 
-	// WANDHCP receives DHCP client messages arriving on the WAN port (UDP
-	// from port 67 to port 68); the slice is only valid during the call,
-	// which must not block.
-	WANDHCP func(payload []byte)
+	// WANDHCP receives the frames of DHCP client messages arriving on the
+	// WAN port (UDP from port 67 to port 68); the frame is only valid during
+	// the call, which must not block.
+	WANDHCP func(frame []byte)
 
 	Clock     func() time.Duration // monotonic; default: time since New
 	Batch     int                  // frames per read; default 64
@@ -273,6 +273,27 @@ func (d *Dataplane) SendWAN(frame []byte) error {
 	return err
 }
 
+// ResolveWAN returns the MAC of a WAN neighbour (the DHCP server or the
+// gateway) from the ARP cache, for the DHCP client's unicast renewals; an
+// unknown address is asked for and reported as an error.
+func (d *Dataplane) ResolveWAN(ip netip.Addr) (net.HardwareAddr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := packet.AddrTo4(ip)
+	hop := a
+	if d.wanIP == 0 || a&d.wanMask != d.wanIP&d.wanMask {
+		hop = d.gw
+	}
+	if mac, ok := d.wanARP.lookup(hop, d.cfg.Clock()); ok {
+		return append(net.HardwareAddr(nil), mac[:]...), nil
+	}
+	if hop != 0 && d.wanIP != 0 {
+		d.arpRequest(PortWAN, hop)
+		d.flush()
+	}
+	return nil, fmt.Errorf("dataplane: %v not in the WAN ARP cache yet", packet.AddrFrom4(hop))
+}
+
 // Counters returns the data plane's counters.
 func (d *Dataplane) Counters() Counters {
 	d.mu.Lock()
@@ -347,6 +368,7 @@ func (d *Dataplane) fromWAN(f []byte, now time.Duration) {
 		}
 		ip := f[packet.EthernetHeaderLen:]
 		if d.dhcpToClient(ip) {
+			d.cfg.WANDHCP(f)
 			return
 		}
 		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), now)
@@ -376,7 +398,7 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 	}
 }
 
-// dhcpToClient hands UDP 67→68 datagrams to the WAN DHCP client.
+// dhcpToClient reports UDP 67→68 datagrams for the WAN DHCP client.
 func (d *Dataplane) dhcpToClient(ip []byte) bool {
 	if d.cfg.WANDHCP == nil || len(ip) < packet.IPv4HeaderLen || ip[9] != packet.ProtoUDP {
 		return false
@@ -393,7 +415,6 @@ func (d *Dataplane) dhcpToClient(ip []byte) bool {
 		return false
 	}
 	d.cnt.DHCPClient++
-	d.cfg.WANDHCP(u[packet.UDPHeaderLen:min(len(u), u.Length())])
 	return true
 }
 
