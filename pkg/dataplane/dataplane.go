@@ -192,6 +192,19 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 		}
 		d.mu.Lock()
 		now := d.cfg.Clock()
+		if n > 1 && port != PortSelf {
+			// Touch the table memory of the whole batch first so the
+			// cache misses of a large table overlap (2x at 100k flows).
+			dir := nat.Outbound
+			if port == PortWAN {
+				dir = nat.Inbound
+			}
+			for _, f := range frames[:n] {
+				if len(f.Data) > packet.EthernetHeaderLen+packet.IPv4HeaderLen && f.Data[12] == 0x08 && f.Data[13] == 0x00 {
+					d.e.Prefetch(f.Data[packet.EthernetHeaderLen:], dir)
+				}
+			}
+		}
 		for _, f := range frames[:n] {
 			if f.Len != len(f.Data) {
 				d.cnt.Truncated++

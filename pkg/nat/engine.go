@@ -77,6 +77,7 @@ type Engine struct {
 	cnt     Counters
 
 	lastForwardFlush int
+	sink             uint32 // keeps Prefetch's loads alive
 }
 
 // New returns an engine with configuration c and no external address.

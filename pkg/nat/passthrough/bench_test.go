@@ -57,6 +57,44 @@ func BenchmarkPassthrough(b *testing.B) {
 	}
 }
 
+// BenchmarkPassthroughAlternating translates packets of two calls / SAs in
+// turn, so every lookup misses the last-hit cache and goes to the map.
+func BenchmarkPassthroughAlternating(b *testing.B) {
+	t := &testing.T{}
+	for _, c := range []struct {
+		name string
+		dir  nat.Dir
+		pkts func(r *rig) [2][]byte
+	}{
+		{"gre/in", nat.Inbound, func(r *rig) [2][]byte {
+			c1, c2 := openCtrl(r, lan1, 40000), openCtrl(r, lan2, 40000)
+			a1, a2 := c1.call(7, 1), c2.call(7, 2)
+			return [2][]byte{gre(t, server, extIP, a1, u32(1), nil, make([]byte, 64)), gre(t, server, extIP, a2, u32(1), nil, make([]byte, 64))}
+		}},
+		{"esp/out", nat.Outbound, func(r *rig) [2][]byte {
+			r.espOut(lan1, server, 1, 1)
+			r.espOut(lan2, server, 3, 1)
+			return [2][]byte{esp(t, lan1, server, 1, 2), esp(t, lan2, server, 3, 2)}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := newRig(&testing.T{}, nil)
+			tpl := c.pkts(r)
+			buf := make([]byte, 256)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				p := buf[:len(tpl[i&1])]
+				copy(p, tpl[i&1])
+				i++
+				if r.e.Translate(p, c.dir).Verdict != nat.Forward {
+					b.Fatal("not forwarded")
+				}
+			}
+		})
+	}
+}
+
 func TestPassthroughFastPathDoesNotAllocate(t *testing.T) {
 	r := newRig(t, nil)
 	c := openCtrl(r, lan1, 40000)

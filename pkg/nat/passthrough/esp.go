@@ -37,9 +37,12 @@ type espState struct {
 	out     map[espOutKey]*espSA
 	in      map[espInKey]*espSA
 	unbound map[uint32][]*espSA // per server, oldest first
+	// The last SA hit each way: a burst of one tunnel skips the map.
+	lastOut, lastIn *espSA
 }
 
 func (es *espState) init() {
+	es.lastOut, es.lastIn = nil, nil
 	es.out = make(map[espOutKey]*espSA)
 	es.in = make(map[espInKey]*espSA)
 	es.unbound = make(map[uint32][]*espSA)
@@ -52,7 +55,10 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 		return nat.Drop, nat.ReasonTruncated
 	}
 	k := espOutKey{ip.Src(), ip.Dst(), packet.ESP(pl).SPI()}
-	sa := es.out[k]
+	sa := es.lastOut
+	if sa == nil || sa.spiOut != k.spi || sa.host != k.host || sa.server != k.server {
+		sa = es.out[k]
+	}
 	if sa == nil {
 		if p.cfg.ESPMode == SingleClient {
 			if h, ok := es.owner(k.server); ok && h != k.host {
@@ -66,6 +72,7 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 		es.unbound[k.server] = append(es.unbound[k.server], sa)
 		p.cnt.IPsec.Created++
 	}
+	es.lastOut = sa
 	sa.lastSeen = now
 	sa.pktsOut++
 	sa.bytesOut += uint64(len(ip))
@@ -94,7 +101,10 @@ func (es *espState) inbound(p *Passthrough, ip packet.IPv4, now uint32) (uint32,
 		return 0, nat.Drop, nat.ReasonTruncated
 	}
 	k := espInKey{ip.Src(), packet.ESP(pl).SPI()}
-	sa := es.in[k]
+	sa := es.lastIn
+	if sa == nil || sa.spiIn != k.spi || sa.server != k.server {
+		sa = es.in[k]
+	}
 	if sa == nil {
 		sa = es.bind(p, k, now)
 		if sa == nil {
@@ -102,6 +112,7 @@ func (es *espState) inbound(p *Passthrough, ip packet.IPv4, now uint32) (uint32,
 			return 0, nat.Drop, nat.ReasonNoMapping
 		}
 	}
+	es.lastIn = sa
 	sa.lastSeen = now
 	sa.pktsIn++
 	sa.bytesIn += uint64(len(ip))
@@ -147,6 +158,12 @@ func (es *espState) setUnbound(server uint32, list []*espSA) {
 }
 
 func (es *espState) remove(sa *espSA) {
+	if es.lastOut == sa {
+		es.lastOut = nil
+	}
+	if es.lastIn == sa {
+		es.lastIn = nil
+	}
 	if sa.spiOut != 0 {
 		if es.out[espOutKey{sa.host, sa.server, sa.spiOut}] == sa {
 			delete(es.out, espOutKey{sa.host, sa.server, sa.spiOut})

@@ -99,6 +99,8 @@ type pptpState struct {
 	byAlias map[aliasKey]*pptpCall
 	byPAC   map[pacKey]*pptpCall
 	rnd     uint32
+	// The last call hit each way: a burst of one call skips the map.
+	lastOut, lastIn *pptpCall
 }
 
 func (ps *pptpState) init() {
@@ -358,6 +360,12 @@ func (ps *pptpState) setPAC(call *pptpCall, pac uint16) {
 }
 
 func (ps *pptpState) removeCall(p *Passthrough, call *pptpCall) {
+	if ps.lastOut == call {
+		ps.lastOut = nil
+	}
+	if ps.lastIn == call {
+		ps.lastIn = nil
+	}
 	delete(ps.byAlias, aliasKey{call.server, call.alias})
 	if call.pacKnown {
 		if ps.byPAC[pacKey{call.host, call.server, call.pac}] == call {
@@ -413,11 +421,15 @@ func (ps *pptpState) greOut(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ver
 		p.cnt.PPTP.Unmatched++
 		return nat.Drop, nat.ReasonProtocol // GRE other than PPTP's is not translated
 	}
-	call := ps.byPAC[pacKey{ip.Src(), ip.Dst(), g.CallID()}]
+	call := ps.lastOut
+	if call == nil || call.pac != g.CallID() || call.host != ip.Src() || call.server != ip.Dst() || !call.pacKnown {
+		call = ps.byPAC[pacKey{ip.Src(), ip.Dst(), g.CallID()}]
+	}
 	if call == nil {
 		p.cnt.PPTP.Unmatched++
 		return nat.Drop, nat.ReasonNoSession
 	}
+	ps.lastOut = call
 	call.lastSeen = now
 	call.pktsOut++
 	call.bytesOut += uint64(len(ip))
@@ -434,12 +446,16 @@ func (ps *pptpState) greIn(p *Passthrough, ip packet.IPv4, now uint32) (uint32, 
 		p.cnt.PPTP.Unmatched++
 		return 0, nat.Drop, nat.ReasonProtocol
 	}
-	call := ps.byAlias[aliasKey{ip.Src(), g.CallID()}]
+	call := ps.lastIn
+	if call == nil || call.alias != g.CallID() || call.server != ip.Src() {
+		call = ps.byAlias[aliasKey{ip.Src(), g.CallID()}]
+	}
 	if call == nil || !call.pacKnown {
 		p.cnt.PPTP.Unmatched++
 		return 0, nat.Drop, nat.ReasonNoSession
 	}
 	g.SetCallID(call.orig)
+	ps.lastIn = call
 	call.lastSeen = now
 	call.pktsIn++
 	call.bytesIn += uint64(len(ip))
