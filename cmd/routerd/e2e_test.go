@@ -136,6 +136,13 @@ func TestEndToEnd(t *testing.T) {
 		if !contains(out, "Address Dependent Filtering") {
 			t.Errorf("filtering is not reported address-dependent (the default)")
 		}
+		// Hairpinning: the client sends to its own mapped address and must
+		// receive its request back (RFC 4787 REQ-9).
+		out = l.mustIn("lan1", "turnutils_natdiscovery", "-H", "198.51.100.10")
+		t.Logf("turnutils_natdiscovery -H:\n%s", out)
+		if !contains(out, "Received a request (maybe a successful hairpinning)") {
+			t.Errorf("hairpinning not seen by coturn")
+		}
 	})
 	ssh := func(ns, key string, extra ...string) (string, error) {
 		args := []string{"ssh", "-i", filepath.Join(l.dir, key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

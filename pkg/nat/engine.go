@@ -551,14 +551,18 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 			}
 			return m.intIP, m.intPort, ReasonNone
 		}
-		ok := false
+		// Hairpinned packets come from a LAN host: filtering protects
+		// mappings from outside endpoints, not from the LAN itself, so they
+		// pass whatever the filtering behaviour (LAN hosts reaching each
+		// other through their public mappings, as STUN/ICE peers do).
+		ok := hairpin
 		switch e.cfg.Filtering {
 		case EndpointIndependent:
 			ok = true
 		case AddressDependent:
-			ok = head != none
+			ok = ok || head != none
 		case AddressPortDependent:
-			ok = head != none && e.helper != nil && e.anyPortReply(proto, head)
+			ok = ok || (head != none && e.helper != nil && e.anyPortReply(proto, head))
 		}
 		if ok {
 			return m.intIP, m.intPort, ReasonNone

@@ -168,6 +168,23 @@ func TestRFC4787_REQ9_Hairpinning(t *testing.T) {
 	r.mustDrop(Outbound, udpPkt(t, pk{Src: hostB, Dst: extIP, SP: 6000, DP: 5000}), ReasonHairpinDisabled)
 }
 
+// Filtering protects mappings from outside endpoints; hairpinned packets
+// come from the LAN and pass under every filtering behaviour.
+func TestHairpinIsNotFiltered(t *testing.T) {
+	for _, f := range []Filtering{AddressDependent, AddressPortDependent} {
+		t.Run(f.String(), func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.Filtering = f })
+			r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 3478}), Forward)
+			d := r.must(Outbound, udpPkt(t, pk{Src: hostB, Dst: extIP, SP: 6000, DP: 5000}), Hairpin)
+			if d.Dst() != hostA || d.DPort() != 5000 {
+				t.Fatalf("hairpin to %s:%d", d.Dst(), d.DPort())
+			}
+			// An outside endpoint is still filtered.
+			r.mustDrop(Inbound, udpPkt(t, pk{Src: srv2, Dst: extIP, SP: 3478, DP: 5000}), ReasonFiltered)
+		})
+	}
+}
+
 func TestRFC4787_REQ12_ICMPDoesNotTerminateMapping(t *testing.T) {
 	r := newRig(t, nil)
 	out := udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 1053})
