@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -213,6 +214,46 @@ func TestEndToEnd(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(l.dir, "passgate.conf")); contains(string(b), "disable") {
 			t.Fatalf("the saved configuration still has a switch off:\n%s", b)
 		}
+	})
+	t.Run("SIGHUP reloads; a bad file is refused and the running configuration stays", func(t *testing.T) {
+		cfgPath := filepath.Join(l.dir, "passgate.conf")
+		saved, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Edit by hand the way the saved file says: drop its two checksum
+		// lines (a file that keeps them but changed is refused as damaged).
+		var kept []string
+		for _, ln := range strings.Split(string(saved), "\n") {
+			if !strings.HasPrefix(ln, "# sha256") {
+				kept = append(kept, ln)
+			}
+		}
+		good := []byte(strings.Join(kept, "\n"))
+		if err := os.WriteFile(cfgPath, append(append([]byte(nil), good...), []byte("set nat timeout udp 30x\n")...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.rtr.Process.Signal(syscall.SIGHUP)
+		if ln, ok := l.rtrOut.wait("reload refused", 10*time.Second); !ok || !contains(ln, "30x") {
+			t.Fatalf("bad configuration not refused with its reason:\n%s", l.rtrOut.text())
+		}
+		if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+			t.Fatalf("routing stopped after a refused reload: %s", out)
+		}
+		// A good change is applied: the port forward goes away.
+		changed := strings.Replace(string(good), "set nat port-forward web protocol tcp port 8080 to 192.168.1.50 port 80\n", "", 1)
+		if err := os.WriteFile(cfgPath, []byte(changed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.rtr.Process.Signal(syscall.SIGHUP)
+		if _, ok := l.rtrOut.wait("configuration reloaded", 10*time.Second); !ok {
+			t.Fatalf("good configuration not reloaded:\n%s", l.rtrOut.text())
+		}
+		if out, err := l.in("wan", "curl", "-sS", "--max-time", "3", "http://203.0.113.2:8080/index.html"); err == nil && contains(out, "lan1-web") {
+			t.Fatal("the removed port forward still works after the reload")
+		}
+		os.WriteFile(cfgPath, saved, 0o644)
+		l.rtr.Process.Signal(syscall.SIGHUP)
 	})
 	t.Run("routerd restart keeps leases", func(t *testing.T) {
 		l.stopRouter()

@@ -274,11 +274,21 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 }
 
 // reload re-reads the configuration file and applies it; a bad file
-// changes nothing.
+// changes nothing. Unlike start-up it never falls back to the backup copy:
+// the running configuration is the last good one, and the file is read as
+// written (a hand edit that left the checksum lines in place is accepted
+// if it parses and validates).
 func (r *router) reload() error {
-	cfg, err := r.loadConfig()
+	cfg, err := config.ReadFile(r.cfgPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration %s: %w", r.cfgPath, err)
+	}
+	if errs, warns := cfg.Validate(); len(errs) > 0 {
+		return fmt.Errorf("configuration %s is invalid: %v", r.cfgPath, errs[0])
+	} else {
+		for _, w := range warns {
+			r.logf("configuration warning: %v", w)
+		}
 	}
 	changes, err := r.apply(cfg)
 	if err != nil {
