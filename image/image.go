@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -67,6 +68,24 @@ type Spec struct {
 	// means $SOURCE_DATE_EPOCH if set (reproducible builds), else the
 	// current time. Equal inputs and ModTime give a byte-identical image.
 	ModTime time.Time
+}
+
+// epochMu serialises builds that set SOURCE_DATE_EPOCH in the process
+// environment (the only way to give go-diskfs a fixed clock).
+var epochMu sync.Mutex
+
+func pinSourceDateEpoch(t time.Time) (restore func()) {
+	epochMu.Lock()
+	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
+	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(t.Unix(), 10))
+	return func() {
+		if had {
+			os.Setenv("SOURCE_DATE_EPOCH", old)
+		} else {
+			os.Unsetenv("SOURCE_DATE_EPOCH")
+		}
+		epochMu.Unlock()
+	}
 }
 
 func (s *Spec) modTime() time.Time {
@@ -282,6 +301,13 @@ func Build(s Spec, out string, progress io.Writer) error {
 	if err := d.Partition(table); err != nil {
 		return fmt.Errorf("image: partition table: %w", err)
 	}
+	// go-diskfs stamps new directory entries ("." and "..", which Chtimes
+	// below cannot reach) with SOURCE_DATE_EPOCH if set, else the wall
+	// clock: pin it to the spec's time while the FAT is written.
+	if mt := s.modTime(); !mt.IsZero() {
+		restore := pinSourceDateEpoch(mt)
+		defer restore()
+	}
 	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
 		Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: board.BootLabel, Reproducible: true,
 	})
@@ -308,6 +334,7 @@ func Build(s Spec, out string, progress io.Writer) error {
 		for dir := range dirs {
 			names = append(names, dir)
 		}
+		sort.Strings(names) // map order would make the image differ from build to build
 		for _, e := range entries {
 			names = append(names, e.dst)
 		}
