@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(9)
 	case "real":
-		// The real worker entry point.
+		// The real worker entry point, with the flags the test gives.
+		os.Args = append([]string{os.Args[0]}, strings.Fields(os.Getenv("TEST_WORKER_ARGS"))...)
 		os.Exit(runWorker())
 	}
 	os.Exit(100)
@@ -166,25 +167,23 @@ func TestSignalsAreForwarded(t *testing.T) {
 	}
 }
 
-// The real worker announces itself with the line the boot tests wait for,
-// and stops cleanly on SIGTERM.
-func TestRealWorkerAnnouncesAndStopsOnSIGTERM(t *testing.T) {
-	cmd := testWorker("real")()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+// The real worker announces itself with the line the boot tests wait for
+// and, when it cannot run (here: no configuration file), says why, naming
+// the file, and exits non-zero for the supervisor to restart it.
+func TestRealWorkerAnnouncesAndExplainsAMissingConfiguration(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "passgate.conf")
+	cmd := testWorker("real", "TEST_WORKER_ARGS=--config "+missing+" --socket=")()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if want := fmt.Sprintf("routerd: worker started (pid %d)", cmd.Process.Pid); !strings.HasPrefix(stdout.String(), want) {
+		t.Errorf("worker said %q, want %q", stdout.String(), want)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Fatal("worker without a configuration exited 0")
 	}
-	buf := make([]byte, 200)
-	n, _ := out.Read(buf)
-	if want := fmt.Sprintf("routerd: worker started (pid %d)", cmd.Process.Pid); !strings.HasPrefix(string(buf[:n]), want) {
-		t.Errorf("worker said %q, want %q", buf[:n], want)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("worker on SIGTERM: %v", err)
+	if !strings.Contains(stderr.String(), missing) {
+		t.Errorf("error does not name the missing file:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	}
 }
 
