@@ -215,6 +215,53 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("the saved configuration still has a switch off:\n%s", b)
 		}
 	})
+	t.Run("router tools in the shell: ping, traceroute, capture, show", func(t *testing.T) {
+		run := func(cmd string) string {
+			out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", cmd).CombinedOutput()
+			if err != nil {
+				t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
+			}
+			return string(out)
+		}
+		// From the router's own stack, through its own NAT.
+		if out := run("ping 198.51.100.10 count 2"); !contains(out, "2 received") {
+			t.Errorf("ping from the router:\n%s", out)
+		}
+		if out := run("traceroute 198.51.100.10"); !regexp.MustCompile(`(?m)^\s*1\s+198\.51\.100\.10`).MatchString(out) {
+			t.Errorf("traceroute from the router:\n%s", out)
+		}
+		// A capture of the next ICMP frames on the LAN port.
+		done := make(chan string, 1)
+		go func() { done <- run("capture lan count 2 filter proto icmp") }()
+		time.Sleep(500 * time.Millisecond)
+		l.mustIn("lan1", "ping", "-c", "1", "-W", "2", "198.51.100.10")
+		var out string
+		select {
+		case out = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("capture did not finish")
+		}
+		m := regexp.MustCompile(`/\S+\.pcap`).FindString(out)
+		if m == "" {
+			t.Fatalf("capture did not say where the file is:\n%s", out)
+		}
+		if b, err := os.ReadFile(m); err != nil || len(b) < 24+2*(16+98) || b[0] != 0xd4 || b[1] != 0xc3 {
+			t.Fatalf("capture file %s: %v, %d bytes", m, err, len(b))
+		}
+		for _, c := range []struct{ cmd, want string }{
+			{"show interfaces", "eth1"},
+			{"show dhcp leases", "192.168.1.50"},
+			{"show nat sessions protocol icmp", "198.51.100.10"},
+			{"show passthrough", "ipsec"},
+			{"show counters", "forward"},
+			{"show configuration commands", "set nat dmz 192.168.1.51"},
+			{"show log", "ssh: listening"},
+		} {
+			if out := run(c.cmd); !contains(out, c.want) {
+				t.Errorf("%s: no %q in\n%s", c.cmd, c.want, out)
+			}
+		}
+	})
 	t.Run("SIGHUP reloads; a bad file is refused and the running configuration stays", func(t *testing.T) {
 		cfgPath := filepath.Join(l.dir, "passgate.conf")
 		saved, err := os.ReadFile(cfgPath)

@@ -310,7 +310,11 @@ func (e *Engine) outbound(b []byte) verdict {
 	if hairpin && !e.cfg.Hairpin && !(p.Protocol() == packet.ProtoICMP) {
 		return drop(ReasonHairpinDisabled)
 	}
-	if p.TTL() <= 1 {
+	// The router's own packets (from self0, with its LAN address) are
+	// originated here, not forwarded: no TTL check or decrement, as for
+	// any host's own traffic.
+	own := src == e.lanIP
+	if p.TTL() <= 1 && !own {
 		return e.icmpError(p, packet.ICMPTimeExceeded, 0, 0, e.lanIP)
 	}
 	mtu := e.cfg.WANMTU
@@ -335,7 +339,7 @@ func (e *Engine) outbound(b []byte) verdict {
 		}
 		r = e.outOther(p)
 	}
-	return e.finish(p, r, mtu, src, dst)
+	return e.finish(p, r, mtu, src, dst, !own)
 }
 
 func (e *Engine) inbound(b []byte) verdict {
@@ -372,16 +376,18 @@ func (e *Engine) inbound(b []byte) verdict {
 	}
 	// The router's duties apply to what is actually forwarded; checks that
 	// need the packet as received ran on a copy of its header in inL4.
-	return e.finish(p, r, mtu, src, dst)
+	return e.finish(p, r, mtu, src, dst, true)
 }
 
 // finish applies the forwarding duties to a translated packet: TTL,
 // fragment bookkeeping and fragmentation to the outgoing MTU.
-func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint32) verdict {
+func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint32, decTTL bool) verdict {
 	if r != verdict(Forward) && r != verdict(Hairpin) {
 		return r
 	}
-	p.DecTTL()
+	if decTTL {
+		p.DecTTL()
+	}
 	if p[6]&0x20 != 0 { // MF: a first fragment
 		e.frags.record(e, fragKey{src: origSrc, dst: origDst, id: p.ID(), proto: p.Protocol()},
 			p.Src(), p.Dst(), r.verdict(), mtu)

@@ -321,3 +321,17 @@ func TestSweepExpiresWithoutTraffic(t *testing.T) {
 		t.Fatalf("after expiry: %+v", c)
 	}
 }
+
+// The router's own traffic (from its LAN address, via self0) is originated,
+// not forwarded: its TTL is not checked or decremented.
+func TestRouterOwnTrafficKeepsTTL(t *testing.T) {
+	r := newRig(t, nil)
+	d := r.must(Outbound, udpPkt(t, pk{Src: router, Dst: srv, SP: 33000, DP: 33434, TTL: 1}), Forward)
+	if d.IP.TTL != 1 || d.Src() != extIP {
+		t.Fatalf("router's own packet: TTL %d src %s", d.IP.TTL, d.Src())
+	}
+	d = r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 33000, DP: 33434, TTL: 5}), Forward)
+	if d.IP.TTL != 4 {
+		t.Fatalf("a LAN host's packet kept TTL %d", d.IP.TTL)
+	}
+}
