@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/passgate/passgate/pkg/atomicfile"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 )
 
@@ -59,50 +58,8 @@ type leaseFile struct {
 }
 
 func (f *leaseFile) write(data []byte) error {
-	tmp := f.path + ".tmp"
-	if err := writeSynced(tmp, data); err != nil {
+	if err := atomicfile.WriteHook(f.path, data, 0o644, f.beforeRename); err != nil {
 		return fmt.Errorf("dhcpd: lease file %s: %w", f.path, err)
-	}
-	if f.beforeRename != nil {
-		if err := f.beforeRename(); err != nil {
-			return fmt.Errorf("dhcpd: lease file %s: %w", f.path, err)
-		}
-	}
-	if err := os.Rename(tmp, f.path); err != nil {
-		return fmt.Errorf("dhcpd: lease file %s: %w", f.path, err)
-	}
-	if err := syncDir(filepath.Dir(f.path)); err != nil {
-		return fmt.Errorf("dhcpd: lease file %s: %w", f.path, err)
-	}
-	return nil
-}
-
-func writeSynced(name string, data []byte) error {
-	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(data); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
-}
-
-// syncDir makes a rename in dir durable. Filesystems that cannot fsync a
-// directory say so with EINVAL; there is nothing more to do on those.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
 	}
 	return nil
 }

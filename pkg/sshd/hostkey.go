@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/passgate/passgate/pkg/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -62,29 +63,7 @@ func LoadOrCreateHostKey(dir string) (ssh.Signer, error) {
 	return signer, nil
 }
 
-// writeAtomic replaces dir/name by data: write a temporary file, fsync
-// it, rename it over name, fsync the directory.
+// writeAtomic replaces dir/name by data, power-loss safe.
 func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(filepath.Join(dir, name), data, perm)
 }

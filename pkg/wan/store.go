@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/passgate/passgate/pkg/atomicfile"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -89,16 +89,7 @@ func (s store) save(m *memory) error {
 		return err
 	}
 	data = append(data, '\n')
-	tmp := s.path() + ".tmp"
-	if err := writeSynced(tmp, data); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, s.path()); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(s.dir)
+	return atomicfile.Write(s.path(), data, 0o600)
 }
 
 // clear forgets the lease (after a NAK or DECLINE: the address is not ours).
@@ -106,38 +97,5 @@ func (s store) clear() error {
 	if s.dir == "" {
 		return nil
 	}
-	err := os.Remove(s.path())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return syncDir(s.dir)
-}
-
-func writeSynced(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Some file systems (FAT on some kernels) refuse fsync on a directory.
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return atomicfile.Remove(s.path())
 }
