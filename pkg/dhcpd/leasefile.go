@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/passgate/passgate/pkg/atomicfile"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/passgate/passgate/pkg/atomicfile"
 )
 
 // The lease file is JSON, small and readable on a PC:

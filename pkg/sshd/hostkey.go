@@ -6,12 +6,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/passgate/passgate/pkg/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/passgate/passgate/pkg/atomicfile"
 )
 
 // HostKeyFile is the name of the host key inside the key directory, in

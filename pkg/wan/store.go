@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/passgate/passgate/pkg/atomicfile"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/passgate/passgate/pkg/atomicfile"
 )
 
 // LeaseFileName is the file, in DHCPConfig.StateDir, where the client
