@@ -210,8 +210,11 @@ func (b *Board) Packages() []Package {
 const baseCmdline = "panic=10 oops=panic"
 
 // Modules every board needs: the FAT file system for the boot partition
-// (and its code pages), and TUN/TAP for routerd's self0.
-var commonModules = []string{"vfat", "nls_cp437", "nls_ascii", "nls_utf8", "tun"}
+// (and its code pages), and TUN/TAP for routerd's self0. routerd mounts
+// with Debian's defaults, codepage 437 and iocharset ascii with UTF-8 names
+// (CONFIG_FAT_DEFAULT_UTF8, which needs no NLS module), so nls_utf8 is not
+// loaded: each module costs boot time.
+var commonModules = []string{"vfat", "nls_cp437", "nls_ascii", "tun"}
 
 // USB Ethernet adapters people plug into a Pi for the second port.
 var usbNICModules = []string{"r8152", "ax88179_178a", "cdc_ether"}
@@ -274,7 +277,10 @@ var boards = []*Board{
 		Console: "ttyS1",
 		Baud:    115200,
 		Cmdline: baseCmdline,
-		Modules: cat([]string{"dwc2", "bcm2835", "sdhci-iproc", "smsc95xx", "lan78xx"}, usbNICModules, commonModules),
+		// phy-generic drives the USB PHY node (usb-nop-xceiv) that dwc2
+		// waits for; without it dwc2, and with it the Ethernet port, comes
+		// up only when the kernel gives up deferring (10 s).
+		Modules: cat([]string{"phy-generic", "dwc2", "bcm2835", "sdhci-iproc", "smsc95xx", "lan78xx"}, usbNICModules, commonModules),
 		LAN: Port{Name: "eth0", Driver: "smsc95xx",
 			Note: "the built-in port (smsc95xx on 3B, lan78xx on 3B+) is LAN: it is the one always present"},
 		WAN: Port{Name: "eth1", Driver: "r8152",

@@ -1,18 +1,22 @@
 // Package firmware builds what a board boots: the kernel Image, the
 // initramfs, and the boot files (device trees, GPU firmware, u-boot).
 //
-// The initramfs is made by u-root's mkuimage (pinned v0.2.0), built for the
-// host once and cached, then run with GOARCH=arm64. It holds:
+// The initramfs is one gzip stream holding two newc archives, which the
+// kernel unpacks in order:
 //
-//   - u-root's init as /init (PID 1): mounts /proc, /sys, /dev, loads the
-//     kernel modules listed in /lib/modules-load.d/passgate.conf (resolving
-//     dependencies through modules.dep, which we generate with depmod), then
-//     runs /bin/uinit;
-//   - routerd at /bin/routerd, with /bin/uinit pointing at it. routerd is
-//     built by `go build` in this module and added as a file, so the router's
-//     code is compiled exactly as in tests, not rewritten into a busybox;
-//   - the board's modules under /lib/modules/RELEASE;
-//   - no shell, unless Options.DebugShell asks for one.
+//   - u-root's part, made by u-root's mkuimage (pinned v0.2.0, built for the
+//     host once, run with GOARCH=arm64) and cached, since it changes only
+//     with the u-root pin and the Go toolchain: u-root's init as /init
+//     (PID 1), which mounts /proc, /sys, /dev, loads the kernel modules
+//     listed in /lib/modules-load.d/passgate.conf (resolving dependencies
+//     through modules.dep, which we generate with depmod), then runs
+//     /bin/uinit; no shell, unless Options.DebugShell asks for one;
+//   - the board's part, written by this package: routerd at /bin/routerd
+//     with /bin/uinit pointing at it (routerd is built by `go build` in
+//     this module, so the router's code is compiled exactly as in tests,
+//     not rewritten into a busybox), the board's modules under
+//     /lib/modules/RELEASE, and /etc/passgate-board naming the board, from
+//     which routerd finds its boot partition.
 //
 // mkuimage and u-root come from the separate module in firmware/tools (its
 // go.mod pins both), so u-root's many dependencies stay out of the router's
@@ -20,6 +24,7 @@
 package firmware
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -58,6 +63,12 @@ type Options struct {
 	// the uinit link, so init starts a shell on the console; routerd is
 	// then started by hand (/bin/routerd).
 	DebugShell bool
+	// DebugAgent makes /bin/pgdebug (firmware/debugagent) init's uinit: it
+	// starts a command server on the virtio console hvc0 and then
+	// becomes routerd (exec, same PID), so routerd is still what init
+	// waits for. Boot tests use it to act inside the VM, e.g. to kill
+	// routerd's worker. QEMU only (-device virtconsole; see qemu.Config).
+	DebugAgent bool
 	// Log receives progress lines; nil discards.
 	Log io.Writer
 }
@@ -165,15 +176,27 @@ func Build(o Options) (*Result, error) {
 		return nil, fmt.Errorf("kernel image: %w", err)
 	}
 
-	// 3. Initramfs.
+	// 3. Initramfs: two newc archives in one gzip stream, which the kernel
+	// unpacks in order. The first is u-root's part (init, and the shell of
+	// a debug build), made by mkuimage and cached, as it changes only with
+	// the pinned u-root and the Go toolchain; the second is the board's
+	// part, written here: routerd, the kernel modules, the board's name.
 	work, err := os.MkdirTemp(o.CacheDir, "build-"+b.Name+"-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
+	base, err := urootBase(&o)
+	if err != nil {
+		return nil, err
+	}
+	modules := b.Modules
+	if o.DebugAgent {
+		modules = append(append([]string(nil), modules...), "virtio_console")
+	}
 	stage := filepath.Join(work, "stage")
-	o.logf("staging %d kernel modules (+ dependencies)", len(b.Modules))
-	res.Modules, err = stageModules(o.Log, kroot, b.KernelRelease, stage, b.Modules)
+	o.logf("staging %d kernel modules (+ dependencies)", len(modules))
+	res.Modules, err = stageModules(o.Log, kroot, b.KernelRelease, stage, modules)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", b.Name, err)
 	}
@@ -182,46 +205,53 @@ func Build(o Options) (*Result, error) {
 	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd"); err != nil {
 		return nil, err
 	}
-	mk, err := Mkuimage(o.Root, o.CacheDir, o.Log)
+	var agent string
+	if o.DebugAgent {
+		agent = filepath.Join(work, "pgdebug")
+		if err := goBuild(o.Root, b.Arch, agent, "./firmware/debugagent"); err != nil {
+			return nil, err
+		}
+	}
+	cpio := filepath.Join(work, "initramfs.cpio")
+	if err := copyFile(base, cpio); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(cpio, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
-	cpio := filepath.Join(work, "initramfs.cpio")
-	args := []string{
-		"-o", cpio,
-		"-tmp-dir", work,
-		"-initcmd=init",
-		"-skip-ldd",
-		"-files", routerd + ":bin/routerd",
-		"-files", filepath.Join(stage, "lib", "modules") + ":lib/modules",
-		"-files", filepath.Join(stage, "lib", "modules-load.d") + ":lib/modules-load.d",
-	}
-	cmds := []string{"github.com/u-root/u-root/cmds/core/init"}
-	if o.DebugShell {
-		args = append(args, "-uinitcmd=", "-defaultsh=gosh")
-		for _, c := range []string{"gosh", "ls", "cat", "ps", "dmesg", "ip", "mount"} {
-			cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := newCPIOWriter(bw)
+	add := func(name, src string, perm uint32) {
+		data, err := os.ReadFile(src)
+		if err != nil && w.err == nil {
+			w.err = err
 		}
-	} else {
-		args = append(args, "-uinitcmd=/bin/routerd", "-defaultsh=")
+		w.File(name, perm, data)
 	}
-	o.logf("building the initramfs with mkuimage %s (u-root init + routerd)", MkuimageVersion)
-	cmd := exec.Command(mk, append(args, cmds...)...)
-	cmd.Dir = filepath.Join(o.Root, "firmware", "tools")
-	cmd.Env = goEnv("linux", b.Arch)
-	// mkuimage runs $GOROOT/bin/go; say where it is (a -trimpath build of
-	// mkuimage does not know its GOROOT).
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	add("bin/routerd", routerd, 0o755)
+	switch {
+	case agent != "":
+		add("bin/pgdebug", agent, 0o755)
+		w.Symlink("bin/uinit", "pgdebug")
+	case !o.DebugShell:
+		w.Symlink("bin/uinit", "routerd")
+	}
+	w.File(BoardFile, 0o644, []byte(b.Name+"\n"))
+	w.Tree(filepath.Join(stage, "lib"), "lib")
+	err = w.Close()
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return nil, fmt.Errorf("go env GOROOT: %v", err)
-	}
-	cmd.Env = append(cmd.Env, "GOROOT="+strings.TrimSpace(string(goroot)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mkuimage: %v\n%s", err, out)
+		return nil, fmt.Errorf("writing the initramfs: %w", err)
 	}
 	st, err := os.Stat(cpio)
 	if err != nil {
-		return nil, fmt.Errorf("mkuimage wrote no %s: %v", cpio, err)
+		return nil, err
 	}
 	res.InitramfsCPIOSize = st.Size()
 	res.Initramfs = filepath.Join(o.OutDir, board.InitramfsFile)
@@ -229,8 +259,81 @@ func Build(o Options) (*Result, error) {
 		return nil, err
 	}
 	o.logf("initramfs %s: %.1f MiB compressed (%.1f MiB cpio), built in %v",
-		res.Initramfs, mib(res.InitramfsSize), mib(res.InitramfsCPIOSize), time.Since(start).Round(time.Second))
+		res.Initramfs, mib(res.InitramfsSize), mib(res.InitramfsCPIOSize), time.Since(start).Round(100*time.Millisecond))
 	return res, nil
+}
+
+// BoardFile is where the initramfs names the board it was built for;
+// routerd reads it to find the board's boot partition.
+const BoardFile = "etc/passgate-board"
+
+// urootBase returns u-root's part of the initramfs, an uncompressed newc
+// archive: init as /init, no uinit (the board archive links it), and for a
+// debug build the gosh shell as the default shell plus a few core
+// commands. It is built with mkuimage once per u-root pin, Go toolchain,
+// architecture and command set, and cached under CacheDir/uroot.
+func urootBase(o *Options) (string, error) {
+	args := []string{"-initcmd=init", "-uinitcmd=", "-skip-ldd"}
+	cmds := []string{"github.com/u-root/u-root/cmds/core/init"}
+	if o.DebugShell {
+		args = append(args, "-defaultsh=gosh")
+		for _, c := range []string{"gosh", "ls", "cat", "ps", "kill", "dmesg", "ip", "mount"} {
+			cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
+		}
+	} else {
+		args = append(args, "-defaultsh=")
+	}
+	tools := filepath.Join(o.Root, "firmware", "tools")
+	mod, err := os.ReadFile(filepath.Join(tools, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	sum, err := os.ReadFile(filepath.Join(tools, "go.sum"))
+	if err != nil {
+		return "", err
+	}
+	goversion, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOVERSION: %v", err)
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{mod, sum, goversion, []byte(o.Board.Arch), []byte(strings.Join(args, "\x00")), []byte(strings.Join(cmds, "\x00"))} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	out := filepath.Join(o.CacheDir, "uroot", fmt.Sprintf("base-%s-%s.cpio", o.Board.Arch, hex.EncodeToString(h.Sum(nil)[:8])))
+	if _, err := os.Stat(out); err == nil {
+		o.logf("u-root init from the cache (%s)", filepath.Base(out))
+		return out, nil
+	}
+	mk, err := Mkuimage(o.Root, o.CacheDir, o.Log)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp(o.CacheDir, "uroot-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	tmp := filepath.Join(work, "base.cpio")
+	o.logf("building u-root's init with mkuimage %s (once; cached)", MkuimageVersion)
+	cmd := exec.Command(mk, append(append([]string{"-o", tmp, "-tmp-dir", work}, args...), cmds...)...)
+	cmd.Dir = tools
+	cmd.Env = goEnv("linux", o.Board.Arch)
+	// mkuimage runs $GOROOT/bin/go; say where it is (a -trimpath build of
+	// mkuimage does not know its GOROOT).
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOROOT: %v", err)
+	}
+	cmd.Env = append(cmd.Env, "GOROOT="+strings.TrimSpace(string(goroot)))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("mkuimage: %v\n%s", err, b)
+	}
+	return out, os.Rename(tmp, out)
 }
 
 // collect fetches the board's packages and finds every file the build

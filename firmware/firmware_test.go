@@ -69,7 +69,10 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 		t.Errorf("bin/routerd: want an executable file, got %+v", e)
 	}
 	rel := "lib/modules/" + b.KernelRelease + "/"
-	for _, f := range []string{"modules.dep", "modules.builtin", "kernel/drivers/net/virtio_net.ko",
+	if _, ok := byName[rel+"modules.builtin"]; ok {
+		t.Error("initramfs has modules.builtin, which u-root's loader reads again for every module")
+	}
+	for _, f := range []string{"modules.dep", "kernel/drivers/net/virtio_net.ko",
 		"kernel/drivers/net/net_failover.ko", "kernel/fs/fat/vfat.ko", "kernel/fs/fat/fat.ko"} {
 		if _, ok := byName[rel+f]; !ok {
 			t.Errorf("initramfs lacks %s%s", rel, f)
@@ -77,6 +80,12 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	}
 	if _, ok := byName["lib/modules-load.d/passgate.conf"]; !ok {
 		t.Error("initramfs lacks lib/modules-load.d/passgate.conf")
+	}
+	if e, ok := byName[BoardFile]; !ok || !e.IsRegular() || e.Size != int64(len(b.Name)+1) {
+		t.Errorf("%s: want a file naming the board, got %+v", BoardFile, e)
+	}
+	if _, ok := byName["bin/pgdebug"]; ok {
+		t.Error("initramfs has the debug agent without DebugAgent")
 	}
 	for _, sh := range []string{"bin/sh", "bin/defaultsh", "bbin/gosh"} {
 		if _, ok := byName[sh]; ok {
@@ -92,5 +101,31 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	}
 	if n != len(res.Modules) || n > 40 {
 		t.Errorf("initramfs has %d modules, build staged %d", n, len(res.Modules))
+	}
+}
+
+// The debug agent build: the same image with the agent as uinit, which
+// execs routerd, and the virtio console driver.
+func TestBuildDebugAgentInitramfs(t *testing.T) {
+	b, _ := board.Get("qemu-arm64")
+	res, err := Build(Options{Board: b, OutDir: t.TempDir(), DebugAgent: true, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ListInitramfs(res.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]CPIOEntry{}
+	for _, e := range entries {
+		byName[e.Name] = e
+	}
+	if e := byName["bin/uinit"]; !e.IsSymlink() || e.Linkname != "pgdebug" {
+		t.Errorf("bin/uinit: want a link to the agent, got %+v", e)
+	}
+	for _, f := range []string{"bin/pgdebug", "bin/routerd", "lib/modules/" + b.KernelRelease + "/kernel/drivers/char/virtio_console.ko"} {
+		if e := byName[f]; !e.IsRegular() || e.Size == 0 {
+			t.Errorf("%s missing: %+v", f, e)
+		}
 	}
 }

@@ -143,7 +143,7 @@ func runDepmod(log io.Writer, root, release string) error {
 
 // stageModules copies the modules the board needs (with dependencies) from
 // the extracted kernel package at kroot into stage/lib/modules/RELEASE,
-// generates modules.dep there with depmod, and writes
+// generates modules.dep there with depmod (and keeps only that), and writes
 // stage/lib/modules-load.d/passgate.conf, which u-root's init reads to load
 // them at boot. It returns the module files staged.
 func stageModules(log io.Writer, kroot, release, stage string, modules []string) ([]string, error) {
@@ -164,6 +164,22 @@ func stageModules(log io.Writer, kroot, release, stage string, modules []string)
 	}
 	if err := runDepmod(log, stage, release); err != nil {
 		return nil, err
+	}
+	// u-root's loader reads only modules.dep; it reads modules.builtin too
+	// if present, again for every module it loads, which costs boot time
+	// (the board's list holds no built-in module, see below). The rest of
+	// depmod's output (aliases, symbols, .bin indexes) is for kmod's
+	// modprobe, which the initramfs does not have.
+	ents, err := os.ReadDir(dst)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() && e.Name() != "modules.dep" {
+			if err := os.Remove(filepath.Join(dst, e.Name())); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var load strings.Builder
 	load.WriteString("# Kernel modules u-root's init loads at boot (written by passgate firmware).\n")

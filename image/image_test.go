@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/pkg/config"
 )
 
 // fakeSpec builds a Spec for b whose kernel, initramfs, DTBs, firmware and
@@ -287,5 +289,44 @@ func TestReproducible(t *testing.T) {
 	}
 	if sums[0] != sums[1] {
 		t.Error("two builds with the same inputs and ModTime differ")
+	}
+}
+
+// The passgate.conf every image carries is a valid configuration for its
+// board: parses and validates with pkg/config, uses the board's LAN and WAN
+// ports, LAN 192.168.1.1/24 with a DHCP pool, WAN by DHCP — the factory
+// configuration (config.Default) on the board's ports, which is also what
+// routerd runs when the boot partition is unusable.
+func TestDefaultConfigValidPerBoard(t *testing.T) {
+	for _, b := range board.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			text := string(DefaultConfig(b))
+			c, err := config.Parse(text)
+			if err != nil {
+				t.Fatalf("does not parse: %v\n%s", err, text)
+			}
+			errs, warns := c.Validate()
+			if len(errs) > 0 {
+				t.Fatalf("invalid: %v\n%s", errs, text)
+			}
+			for _, w := range warns {
+				t.Logf("warning: %v", w)
+			}
+			lan, wan, pool := c.Interfaces.LAN, c.Interfaces.WAN, c.DHCPServer.LAN
+			if lan.Device != b.LAN.Name || wan.Device != b.WAN.Name {
+				t.Errorf("ports lan %s wan %s, want the board's %s and %s", lan.Device, wan.Device, b.LAN.Name, b.WAN.Name)
+			}
+			if lan.Address != netip.MustParsePrefix("192.168.1.1/24") || wan.Mode != config.WANDHCP {
+				t.Errorf("lan %v, wan mode %v; want 192.168.1.1/24 and dhcp", lan.Address, wan.Mode)
+			}
+			if !pool.RangeStart.IsValid() || !lan.Address.Contains(pool.RangeStart) || !lan.Address.Contains(pool.RangeEnd) {
+				t.Errorf("DHCP pool %v-%v not inside the LAN", pool.RangeStart, pool.RangeEnd)
+			}
+			want := config.Default()
+			want.Interfaces.LAN.Device, want.Interfaces.WAN.Device = b.LAN.Name, b.WAN.Name
+			if !c.Equal(want) {
+				t.Errorf("differs from the factory configuration on the board's ports:\nimage:\n%s\nfactory:\n%s", c, want)
+			}
+		})
 	}
 }

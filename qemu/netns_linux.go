@@ -56,54 +56,57 @@ func OpenTapInNetns(ns, ifname string) (*os.File, error) {
 	if len(ifname) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("interface name %q too long", ifname)
 	}
+	var f *os.File
+	err := InNetns(ns, func() error {
+		var err error
+		f, err = openTap(ifname)
+		return err
+	})
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, err
+	}
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", ifname, "up").CombinedOutput(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ip -n %s link set %s up: %v\n%s", ns, ifname, err, out)
+	}
+	return f, nil
+}
+
+// InNetns runs fn on an OS thread switched into the network namespace ns
+// and returns its error. Sockets fn creates belong to ns for their whole
+// life, so a listener made there serves ns from any goroutine.
+func InNetns(ns string, fn func() error) error {
 	target, err := os.Open(filepath.Join("/run/netns", ns))
 	if err != nil {
-		return nil, fmt.Errorf("network namespace %s: %w", ns, err)
+		return fmt.Errorf("network namespace %s: %w", ns, err)
 	}
 	defer target.Close()
-
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	// Switch one OS thread into the namespace, open the tap there, and
-	// switch back. If switching back fails the thread stays locked and
-	// dies with the goroutine, so no other goroutine runs in the wrong
-	// namespace.
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 		if err != nil {
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer orig.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("setns into %s: %w", ns, err)}
+			ch <- fmt.Errorf("setns into %s: %w", ns, err)
 			return
 		}
-		f, openErr := openTap(ifname)
+		fnErr := fn()
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			if f != nil {
-				f.Close()
-			}
-			ch <- result{err: fmt.Errorf("setns back from %s: %w", ns, err)}
+			ch <- fmt.Errorf("setns back from %s: %w", ns, err)
 			return // thread stays locked: it is discarded
 		}
 		runtime.UnlockOSThread()
-		ch <- result{f, openErr}
+		ch <- fnErr
 	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
-	}
-	if out, err := exec.Command("ip", "-n", ns, "link", "set", ifname, "up").CombinedOutput(); err != nil {
-		r.f.Close()
-		return nil, fmt.Errorf("ip -n %s link set %s up: %v\n%s", ns, ifname, err, out)
-	}
-	return r.f, nil
+	return <-ch
 }
 
 func openTap(name string) (*os.File, error) {

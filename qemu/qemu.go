@@ -9,6 +9,13 @@
 // (LAN 00:02.0 = eth0, WAN 00:03.0 = eth1, matching the board definition)
 // and the board's SD image is attached as a virtio disk (/dev/vda), so a
 // configuration saved by routerd survives a reboot, as on real hardware.
+// The WAN can also be a tap in a namespace that plays the ISP (tests), and
+// a debug console (a virtio console on a Unix socket) reaches the debug
+// agent of a firmware DebugAgent build.
+//
+// rpi3 boots on -M raspi3b with its own kernel, device tree and
+// initramfs, the SD image as its SD card (/dev/mmcblk0) and two USB
+// Ethernet devices as its ports (eth0, eth1).
 package qemu
 
 import (
@@ -17,10 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +44,12 @@ const Binary = "qemu-system-aarch64"
 const (
 	LANMAC = "52:54:00:50:47:01"
 	WANMAC = "52:54:00:50:47:02"
+	// The USB NICs of a Raspberry Pi machine use universally administered
+	// addresses (from the documentation range 00:00:5e:00:53:xx, RFC
+	// 7042): the kernel names CDC Ethernet devices with locally
+	// administered ones usb0, usb1 instead of eth0, eth1.
+	LANUSBMAC = "00:00:5e:00:53:01"
+	WANUSBMAC = "00:00:5e:00:53:02"
 )
 
 // Config describes one VM.
@@ -51,11 +66,21 @@ type Config struct {
 	// MemoryMiB defaults to 512, SMP to 2.
 	MemoryMiB int
 	SMP       int
+	// DTB is the device tree for machines that need one from the board
+	// (raspi3b); QEMU makes its own for virt.
+	DTB string
 	// LAN is the tap device (from OpenTapInNetns) for the LAN NIC; nil
 	// leaves the LAN NIC unconnected.
 	LAN *os.File
-	// WAN connects the WAN NIC to QEMU's user-mode network.
-	WAN bool
+	// WAN connects the WAN NIC to QEMU's user-mode network, unless WANTap
+	// is set: then the WAN NIC is that tap (a namespace playing the ISP).
+	WAN    bool
+	WANTap *os.File
+	// DebugConsole is a Unix socket path: QEMU listens there and connects
+	// it to a virtio console, hvc0 in the guest, where the debug agent of
+	// a firmware.Options.DebugAgent build serves commands (VM.Debug).
+	// virt only.
+	DebugConsole string
 	// Interactive puts the serial console and QEMU's monitor on the
 	// terminal (-nographic: Ctrl-A X quits, Ctrl-A C switches to the
 	// monitor) and lets the guest reboot. Otherwise the console goes to
@@ -65,14 +90,31 @@ type Config struct {
 }
 
 // Args returns QEMU's command line (without the binary) and the files to
-// pass as ExtraFiles (the LAN tap becomes fd 3).
+// pass as ExtraFiles (the taps become fds 3, 4).
+//
+// virt (qemu-arm64): virtio NICs on fixed PCI slots, the SD image as a
+// virtio disk. raspi3b (rpi3): the Pi 3's own device tree and kernel, the
+// console on the PL011 (ttyAMA0: QEMU's first serial port; the board's
+// GPIO mini UART is its second), the NICs as USB CDC Ethernet devices on
+// the Pi's dwc2 controller (the Pi 3's SMSC/Microchip Ethernet is not
+// emulated; cdc_ether is in the board's module list for USB adapters), and
+// the SD image as the SD card (QEMU needs its size to be a power of two).
 func (c *Config) Args() ([]string, []*os.File, error) {
 	b := c.Board
 	if b == nil {
 		return nil, nil, errors.New("qemu: no board")
 	}
-	if b.QEMUMachine != "virt" {
-		return nil, nil, fmt.Errorf("qemu: booting board %s (QEMU machine %q) is not supported yet; use qemu-arm64", b.Name, b.QEMUMachine)
+	switch b.QEMUMachine {
+	case "virt", "raspi3b":
+	default:
+		return nil, nil, fmt.Errorf("qemu: board %s has no QEMU machine that boots it; use qemu-arm64 or rpi3", b.Name)
+	}
+	raspi := b.QEMUMachine == "raspi3b"
+	if raspi && c.DTB == "" {
+		return nil, nil, fmt.Errorf("qemu: board %s needs its device tree (Config.DTB) on %s", b.Name, b.QEMUMachine)
+	}
+	if raspi && c.DebugConsole != "" {
+		return nil, nil, fmt.Errorf("qemu: a debug console needs virtio, which %s does not have", b.QEMUMachine)
 	}
 	mem, smp := c.MemoryMiB, c.SMP
 	if mem == 0 {
@@ -84,43 +126,76 @@ func (c *Config) Args() ([]string, []*os.File, error) {
 	cmdline := c.Cmdline
 	if cmdline == "" {
 		cmdline = b.KernelCmdline()
+		if raspi {
+			// QEMU's firmware mailbox is partial: the Pi's power domain
+			// driver never binds, and fw_devlink would hold dwc2 (USB, so
+			// both NICs) back until it gives up after 10 s.
+			cmdline = withConsole(cmdline, "ttyAMA0") + " fw_devlink=permissive"
+		}
 	}
-	args := []string{
-		"-accel", "tcg",
-		"-M", b.QEMUMachine,
-		"-cpu", b.QEMUCPU,
-		"-smp", strconv.Itoa(smp),
-		"-m", strconv.Itoa(mem),
+	args := []string{"-accel", "tcg", "-M", b.QEMUMachine}
+	if raspi {
+		// The machine fixes its CPUs (4 Cortex-A53) and RAM (1 GiB).
+		args = append(args, "-dtb", c.DTB)
+	} else {
+		args = append(args, "-cpu", b.QEMUCPU, "-smp", strconv.Itoa(smp), "-m", strconv.Itoa(mem))
+	}
+	args = append(args,
 		"-kernel", c.Kernel,
 		"-initrd", c.Initramfs,
 		"-append", cmdline,
 		"-nodefaults",
-		"-device", "virtio-rng-pci",
+	)
+	if !raspi {
+		args = append(args, "-device", "virtio-rng-pci")
 	}
 	var files []*os.File
-	// romfile= keeps QEMU from loading iPXE boot ROMs for the NICs: the
-	// kernel is loaded directly, and Debian's ipxe-qemu is only a
-	// recommended package that a minimal install lacks.
-	// LAN first (slot 2 -> eth0), WAN second (slot 3 -> eth1).
+	tap := func(id string, f *os.File) {
+		files = append(files, f)
+		args = append(args, "-netdev", fmt.Sprintf("tap,id=%s,fd=%d", id, 2+len(files)))
+	}
+	// LAN first (slot 2 or USB port 1 -> eth0), WAN second (eth1).
 	if c.LAN != nil {
-		files = append(files, c.LAN)
-		args = append(args, "-netdev", fmt.Sprintf("tap,id=lan,fd=%d", 2+len(files)))
+		tap("lan", c.LAN)
 	} else {
 		args = append(args, "-netdev", "hubport,id=lan,hubid=9")
 	}
-	args = append(args, "-device", "virtio-net-pci,netdev=lan,mac="+LANMAC+",addr=0x2,romfile=")
-	if c.WAN {
-		args = append(args, "-netdev", "user,id=wan")
+	if raspi {
+		args = append(args, "-device", "usb-net,netdev=lan,mac="+LANUSBMAC)
 	} else {
+		args = append(args, "-device", "virtio-net-pci,netdev=lan,mac="+LANMAC+",addr=0x2"+virtioNetOpts)
+	}
+	switch {
+	case c.WANTap != nil:
+		tap("wan", c.WANTap)
+	case c.WAN:
+		args = append(args, "-netdev", "user,id=wan")
+	default:
 		args = append(args, "-netdev", "hubport,id=wan,hubid=8")
 	}
-	args = append(args, "-device", "virtio-net-pci,netdev=wan,mac="+WANMAC+",addr=0x3,romfile=")
+	if raspi {
+		args = append(args, "-device", "usb-net,netdev=wan,mac="+WANUSBMAC)
+	} else {
+		args = append(args, "-device", "virtio-net-pci,netdev=wan,mac="+WANMAC+",addr=0x3"+virtioNetOpts)
+	}
 	if c.Disk != "" {
 		drive := "file=" + c.Disk + ",format=raw,if=none,id=sd"
+		if raspi {
+			drive = "file=" + c.Disk + ",format=raw,if=sd"
+		}
 		if c.DiskSnapshot {
 			drive += ",snapshot=on"
 		}
-		args = append(args, "-drive", drive, "-device", "virtio-blk-pci,drive=sd,addr=0x4")
+		args = append(args, "-drive", drive)
+		if !raspi {
+			args = append(args, "-device", "virtio-blk-pci,drive=sd,addr=0x4")
+		}
+	}
+	if c.DebugConsole != "" {
+		args = append(args,
+			"-device", "virtio-serial-pci,addr=0x5",
+			"-chardev", "socket,id=debug,path="+c.DebugConsole+",server=on,wait=off",
+			"-device", "virtconsole,chardev=debug")
 	}
 	if c.Interactive {
 		args = append(args, "-nographic", "-serial", "mon:stdio")
@@ -130,10 +205,73 @@ func (c *Config) Args() ([]string, []*os.File, error) {
 	return args, files, nil
 }
 
+// PadSD copies an SD image to dst, grown (sparsely) to the next power of
+// two, which QEMU requires of an SD card.
+func PadSD(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	size := int64(1 << 20)
+	for size < st.Size() {
+		size *= 2
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Truncate(size); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// virtioNetOpts are the options of both virtio NICs.
+//
+// romfile= keeps QEMU from loading iPXE boot ROMs for the NICs: the
+// kernel is loaded directly, and Debian's ipxe-qemu is only a recommended
+// package that a minimal install lacks.
+//
+// guest_csum=off makes the NICs deliver frames with complete checksums,
+// as a physical NIC receives them from the wire. With it on, frames from
+// a host namespace arrive as the host kernel left them, TCP and UDP
+// checksums not yet filled in (CHECKSUM_PARTIAL, which AF_PACKET only
+// flags with TP_STATUS_CSUMNOTREADY), and routerd would forward them
+// unfinished, so LAN hosts in a namespace could not use TCP through the
+// VM.
+const virtioNetOpts = ",romfile=,guest_csum=off"
+
+// withConsole replaces the console= parameter of a kernel command line.
+func withConsole(cmdline, console string) string {
+	f := strings.Fields(cmdline)
+	out := []string{"console=" + console}
+	for _, w := range f {
+		if !strings.HasPrefix(w, "console=") {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 // VM is a running QEMU.
 type VM struct {
 	Cmd     *exec.Cmd
 	Started time.Time
+
+	debugPath string
+	debugMu   sync.Mutex
+	debug     net.Conn
+	debugIn   *bufio.Reader
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -160,7 +298,7 @@ func Start(c Config) (*VM, error) {
 	}
 	cmd := exec.Command(Binary, args...)
 	cmd.ExtraFiles = files
-	vm := &VM{Cmd: cmd}
+	vm := &VM{Cmd: cmd, debugPath: c.DebugConsole}
 	vm.cond = sync.NewCond(&vm.mu)
 	var pipe io.ReadCloser
 	if c.Interactive {
@@ -237,6 +375,55 @@ func (vm *VM) Kill() {
 		vm.Cmd.Process.Kill()
 	}
 	vm.Wait()
+	vm.debugMu.Lock()
+	if vm.debug != nil {
+		vm.debug.Close()
+	}
+	vm.debugMu.Unlock()
+}
+
+// Debug runs one command through the debug agent in the guest (a
+// firmware DebugAgent image booted with Config.DebugConsole; see
+// firmware/debugagent for the commands) and returns its output.
+func (vm *VM) Debug(command string, timeout time.Duration) (string, error) {
+	if vm.debugPath == "" {
+		return "", errors.New("qemu: the VM has no debug console")
+	}
+	vm.debugMu.Lock()
+	defer vm.debugMu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for vm.debug == nil {
+		c, err := net.Dial("unix", vm.debugPath)
+		if err == nil {
+			vm.debug, vm.debugIn = c, bufio.NewReader(c)
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("qemu: debug console %s: %w", vm.debugPath, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	vm.debug.SetDeadline(deadline)
+	if _, err := io.WriteString(vm.debug, command+"\n"); err != nil {
+		return "", fmt.Errorf("qemu: debug console: %w", err)
+	}
+	var out strings.Builder
+	for {
+		line, err := vm.debugIn.ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if rest, ok := strings.CutPrefix(line, "pgdebug: done "); ok {
+			if rest != "0" {
+				return out.String(), fmt.Errorf("qemu: debug command %q failed: %s", command, strings.TrimSpace(out.String()))
+			}
+			return out.String(), nil
+		}
+		if line != "pgdebug: ready" && line != "" {
+			out.WriteString(line + "\n")
+		}
+		if err != nil {
+			return out.String(), fmt.Errorf("qemu: debug command %q: %w (output so far: %q)", command, err, out.String())
+		}
+	}
 }
 
 // Lines returns the console lines seen so far.

@@ -71,6 +71,7 @@ func main() {
 type buildFlags struct {
 	board, out, config string
 	debugShell         bool
+	debugAgent         bool
 }
 
 func (f *buildFlags) register(fs *flag.FlagSet) {
@@ -78,6 +79,7 @@ func (f *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "out", "out", "output directory (a subdirectory per board is used)")
 	fs.StringVar(&f.config, "config", "", "passgate.conf to put on the image (default: a starter configuration)")
 	fs.BoolVar(&f.debugShell, "debug-shell", false, "debug build: u-root shell on the console instead of routerd (start /bin/routerd by hand)")
+	fs.BoolVar(&f.debugAgent, "debug-agent", false, "debug build (qemu-arm64): routerd as usual, plus a command agent on a virtio console (ps, kill, cat)")
 }
 
 type built struct {
@@ -101,7 +103,8 @@ func build(f buildFlags) (*built, error) {
 		return nil, err
 	}
 	logw := prefixWriter("passgate: ")
-	fw, err := firmware.Build(firmware.Options{Board: b, Root: root, OutDir: outDir, DebugShell: f.debugShell, Log: logw})
+	fw, err := firmware.Build(firmware.Options{Board: b, Root: root, OutDir: outDir, DebugShell: f.debugShell,
+		DebugAgent: f.debugAgent, Log: logw})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +156,9 @@ Serial console: %s at %d baud.
 LAN port: %s
 WAN port: %s
 `, rel, rel, board.ConfigFile, board.BootLabel, b.Console, b.Baud, b.LAN.Note, b.WAN.Note)
+	if b.QEMUMachine != "" {
+		fmt.Printf("To try it first in QEMU (machine %s): passgate run -board %s (make run BOARD=%s).\n", b.QEMUMachine, b.Name, b.Name)
+	}
 	return nil
 }
 
@@ -172,8 +178,8 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	if b.Boot != board.BootQEMU {
-		return fmt.Errorf("board %s cannot be booted in QEMU yet; use -board %s", b.Name, board.Default)
+	if b.QEMUMachine == "" {
+		return fmt.Errorf("board %s has no QEMU machine to boot on; use -board %s (or rpi3)", b.Name, board.Default)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: the VM's LAN is a tap device in network namespace " + lanNetns)
@@ -187,40 +193,78 @@ func cmdRun(args []string) error {
 	// survives a reboot.
 	disk := filepath.Join(filepath.Dir(r.image), "run-disk.img")
 	if _, err := os.Stat(disk); err != nil || *fresh {
-		if err := copyFile(r.image, disk); err != nil {
+		// QEMU wants an SD card (raspi3b) sized a power of two.
+		if err := qemu.PadSD(r.image, disk+".tmp"); err != nil {
+			return err
+		}
+		if err := os.Rename(disk+".tmp", disk); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintf(os.Stderr, "passgate: keeping %s and the configuration saved on it (-fresh starts over)\n", relPath(disk))
 	}
+	var dtb string
+	if b.QEMUMachine == "raspi3b" {
+		for _, f := range r.fw.BootFiles {
+			if f.Dst == "bcm2837-rpi-3-b.dtb" {
+				dtb = f.Src
+			}
+		}
+	}
 	if err := qemu.EnsureNetns(lanNetns); err != nil {
 		return err
+	}
+	// `ip netns exec` puts /etc/netns/NAME/resolv.conf over /etc/resolv.conf,
+	// so the DNS server dhclient learns in the namespace does not replace
+	// the host's.
+	if err := os.MkdirAll(filepath.Join("/etc/netns", lanNetns), 0o755); err != nil {
+		return err
+	}
+	if rc := filepath.Join("/etc/netns", lanNetns, "resolv.conf"); !exists(rc) {
+		if err := os.WriteFile(rc, []byte("# resolv.conf of network namespace "+lanNetns+" (passgate run)\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	tap, err := qemu.OpenTapInNetns(lanNetns, lanTap)
 	if err != nil {
 		return fmt.Errorf("%w (is another passgate VM running?)", err)
 	}
-	dhclient := "dhclient -v " + lanTap
+	dhclient := fmt.Sprintf("dhclient -v -1 -pf /run/dhclient.%[1]s.pid -lf /run/dhclient.%[1]s.leases %[2]s", lanNetns, lanTap)
 	if _, err := exec.LookPath("dhclient"); err != nil {
 		dhclient += "    (Debian package isc-dhcp-client)"
 	}
+	machine := "virt"
+	if dtb != "" {
+		machine = "raspi3b, ports on USB Ethernet"
+	}
 	fmt.Printf(`
-passgate: booting %s in QEMU (software emulation; the console follows)
+passgate: booting %s in QEMU (%s; software emulation). The console follows;
+routerd prints "passgate ready: lan ADDRESS wan ADDRESS" when it answers on
+the LAN (wan "waiting" until the WAN has an address).
   LAN: tap %s in network namespace %s. Be a LAN host from another terminal:
          sudo ip netns exec %s %s
-         sudo ip netns exec %s ip addr show %s
-  WAN: QEMU user-mode network; its DHCP server gives the router a WAN lease.
+         sudo ip netns exec %s curl -I http://deb.debian.org/
+  WAN: QEMU user-mode network (NAT to this machine's network); its DHCP
+       server gives the router a WAN lease.
   Disk: %s (passgate.conf on the FAT partition)
   Quit: Ctrl-A X    (Ctrl-A C toggles the QEMU monitor)
 
-`, b.Name, lanTap, lanNetns, lanNetns, dhclient, lanNetns, lanTap, relPath(disk))
-	vm, err := qemu.Start(qemu.Config{Board: b, Kernel: r.fw.Kernel, Initramfs: r.fw.Initramfs,
-		Disk: disk, LAN: tap, WAN: true, Interactive: true})
+`, b.Name, machine, lanTap, lanNetns, lanNetns, dhclient, lanNetns, relPath(disk))
+	var debugSock string
+	if f.debugAgent {
+		debugSock = filepath.Join(filepath.Dir(r.image), "debug.sock")
+		os.Remove(debugSock)
+		fmt.Printf("  Debug agent: socat - UNIX-CONNECT:%s  (ps, kill SIGNAL PID, cat FILE, /path/to/program ARGS)\n\n", relPath(debugSock))
+	}
+	vm, err := qemu.Start(qemu.Config{Board: b, Kernel: r.fw.Kernel, Initramfs: r.fw.Initramfs, DTB: dtb,
+		Disk: disk, LAN: tap, WAN: true, Interactive: true, DebugConsole: debugSock})
 	tap.Close()
 	if err != nil {
 		return err
 	}
-	return vm.Wait()
+	err = vm.Wait()
+	fmt.Printf("\npassgate: QEMU ended. The namespace %s stays (with anything still running in it); remove it with: sudo ip netns del %s\n", lanNetns, lanNetns)
+	return err
 }
 
 func cmdCheck(args []string) error {
@@ -290,16 +334,9 @@ func relPath(p string) string {
 	return p
 }
 
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 type prefixWriter string

@@ -1,0 +1,666 @@
+// Package interop is the VPN interoperability lab: real, unmodified VPN
+// software from Debian bookworm (pptpd/pptp-linux/pppd, xl2tpd,
+// strongSwan, libreswan, OpenVPN, WireGuard) connecting two LAN clients
+// to one server through routerd, and for comparison through the Linux
+// kernel's nftables masquerade.
+//
+// The host kernel of the build machines has neither ESP nor PPP, so the
+// whole lab runs inside an x86_64 QEMU VM (software emulation, -accel
+// tcg) that boots Debian's linux-image-amd64 kernel with a debootstrap
+// minbase userland packed as an initramfs. Inside the VM the lab builds
+// the same namespace topology as cmd/routerd's end-to-end lab (lan1 and
+// lan2 on a bridge in sw, routerd in rtr, the servers in wan). The
+// scenario scripts, routerd and the per-run keys reach the VM through a
+// 9p shared directory, and the results come back through it.
+//
+// The VM image is cached under .cache/interop/<key>, where the key hashes
+// the package list, the kernel package, the init script and the module
+// list, so a second run skips debootstrap.
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/passgate/passgate/firmware/sysdeps"
+)
+
+// Suite is the Debian release of the VM's userland and kernel.
+const Suite = "bookworm"
+
+// KernelMeta is the meta package whose dependency names the kernel.
+const KernelMeta = "linux-image-amd64"
+
+// Packages are installed into the VM with debootstrap --include.
+// libreswan conflicts with strongSwan's packages, so it is not among them:
+// its .deb is unpacked beside them (only its programs under
+// /usr/libexec/ipsec are used) and its libraries are listed here.
+var Packages = []string{
+	// base tools
+	"kmod", "iproute2", "iputils-ping", "socat", "nftables", "conntrack", "ethtool", "procps",
+	// VPN software
+	"ppp", "pptpd", "pptp-linux", "xl2tpd",
+	"strongswan-charon", "strongswan-swanctl",
+	"openvpn", "wireguard-tools",
+	// libreswan's run-time dependencies (libreswan itself: LibreswanPackage)
+	"libnss3-tools", "libunbound8", "libldns3", "libevent-core-2.1-7", "libevent-pthreads-2.1-7",
+	"libcurl3-nss", "libldap-2.5-0", "libcap-ng0", "dns-root-data",
+}
+
+// LibreswanPackage is unpacked into the image next to strongSwan.
+const LibreswanPackage = "libreswan"
+
+// builderVersion changes the cache key when the way the image is put
+// together changes.
+const builderVersion = "interop-image-3"
+
+//go:embed files/init
+var initScript []byte
+
+//go:embed files/modules
+var moduleList []byte
+
+// moduleDirs are the module trees (under kernel/) copied into the image
+// whole, so that modules the kernel requests on demand (crypto
+// algorithms, conntrack helpers, nft expressions) are there; the modules
+// in files/modules and the dependencies of all of them are added.
+var moduleDirs = []string{
+	"net/", "crypto/", "lib/", "arch/", "fs/9p/", "fs/netfs/", "fs/fscache/",
+	"drivers/virtio/", "drivers/char/hw_random/", "drivers/net/ppp/", "drivers/net/wireguard/",
+	"drivers/net/veth.ko", "drivers/net/tun.ko", "drivers/net/dummy.ko",
+}
+
+// moduleSkip are subtrees of moduleDirs that the lab does not need.
+var moduleSkip = []string{
+	"net/wireless/", "net/mac80211/", "net/bluetooth/", "net/mac802154/", "net/ieee802154/",
+	"net/nfc/", "net/rfkill/", "net/ceph/", "net/sunrpc/", "net/rds/", "net/tipc/", "net/sctp/",
+	"net/dccp/", "net/smc/", "net/rxrpc/", "net/batman-adv/", "net/openvswitch/", "net/sched/",
+	"net/atm/", "net/can/", "net/dsa/", "net/qrtr/", "net/vmw_vsock/", "net/9p/9pnet_rdma",
+	"net/9p/9pnet_xen",
+}
+
+// Image is a built (or cached) VM: a kernel and an initramfs.
+type Image struct {
+	Dir      string // the cache directory holding both
+	Kernel   string
+	Initrd   string
+	Versions string // dpkg versions of the lab's software, one "package version" a line
+	Key      string
+	// Built is false when the image came from the cache.
+	Built     bool
+	BuildTime time.Duration
+}
+
+// HostTools are the programs the image build and the VM need on the host.
+var HostTools = []sysdeps.Tool{
+	{Bin: "qemu-system-x86_64", Package: "qemu-system-x86"},
+	{Bin: "debootstrap", Package: "debootstrap"},
+	sysdeps.DpkgDeb,
+	sysdeps.Depmod,
+	sysdeps.AptGet,
+	{Bin: "apt-cache", Package: "apt"},
+}
+
+// RepoRoot finds the module root (the directory holding go.mod) above dir.
+func RepoRoot(dir string) (string, error) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		d = p
+	}
+}
+
+// kernelPackage asks apt which versioned kernel package the meta package
+// depends on (e.g. linux-image-6.1.0-56-amd64).
+func kernelPackage() (string, error) {
+	out, err := exec.Command("apt-cache", "depends", "--important", KernelMeta).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("linux-image-")) {
+		if uout, uerr := exec.Command("apt-get", "update", "-q").CombinedOutput(); uerr != nil {
+			return "", fmt.Errorf("apt-get update: %v\n%s", uerr, uout)
+		}
+		out, err = exec.Command("apt-cache", "depends", "--important", KernelMeta).CombinedOutput()
+	}
+	if err != nil {
+		return "", fmt.Errorf("apt-cache depends %s: %v\n%s", KernelMeta, err, out)
+	}
+	for _, ln := range strings.Split(string(out), "\n") {
+		f := strings.Fields(ln)
+		if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("apt-cache depends %s names no linux-image package:\n%s", KernelMeta, out)
+}
+
+// Mirror returns the Debian mirror the host's apt uses for Suite
+// (PASSGATE_DEBIAN_MIRROR overrides it).
+func Mirror() string {
+	if m := os.Getenv("PASSGATE_DEBIAN_MIRROR"); m != "" {
+		return m
+	}
+	var files []string
+	files = append(files, "/etc/apt/sources.list")
+	more, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	files = append(files, more...)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var uris []string
+		suiteOK := false
+		for _, ln := range strings.Split(string(b), "\n") {
+			ln = strings.TrimSpace(ln)
+			f := strings.Fields(ln)
+			switch {
+			case len(f) >= 3 && f[0] == "deb" && !strings.HasPrefix(f[1], "[") && f[2] == Suite && strings.HasSuffix(strings.TrimRight(f[1], "/"), "/debian"):
+				return f[1]
+			case len(f) >= 2 && f[0] == "URIs:":
+				uris = f[1:]
+			case len(f) >= 2 && f[0] == "Suites:":
+				for _, s := range f[1:] {
+					if s == Suite {
+						suiteOK = true
+					}
+				}
+			}
+		}
+		if suiteOK {
+			for _, u := range uris {
+				if strings.HasSuffix(strings.TrimRight(u, "/"), "/debian") {
+					return u
+				}
+			}
+		}
+	}
+	return "http://deb.debian.org/debian"
+}
+
+// cacheKey hashes everything that goes into the image.
+func cacheKey(kernelPkg string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n", builderVersion, Suite, kernelPkg, LibreswanPackage, strings.Join(Packages, " "))
+	fmt.Fprintf(h, "%s\n%s\n%s\n", strings.Join(moduleDirs, " "), strings.Join(moduleSkip, " "), moduleList)
+	h.Write(initScript)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// BuildImage returns the cached image for the current package list, or
+// builds it (debootstrap, kernel, libreswan, modules, initramfs) under
+// cacheRoot. Progress goes to log.
+func BuildImage(cacheRoot string, log io.Writer) (*Image, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("interop: building the VM image needs root (debootstrap)")
+	}
+	if err := sysdeps.Ensure(log, HostTools...); err != nil {
+		return nil, fmt.Errorf("interop: host prerequisites: %w", err)
+	}
+	kpkg, err := kernelPackage()
+	if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	key := cacheKey(kpkg)
+	dir := filepath.Join(cacheRoot, "interop", key)
+	img := &Image{Dir: dir, Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "lab.cpio.gz"), Key: key}
+	if v, err := os.ReadFile(filepath.Join(dir, "versions.txt")); err == nil {
+		if _, err := os.Stat(img.Initrd); err == nil {
+			img.Versions = string(v)
+			fmt.Fprintf(log, "interop: VM image %s from the cache (%s)\n", key, dir)
+			return img, nil
+		}
+	}
+	start := time.Now()
+	if err := os.MkdirAll(filepath.Join(cacheRoot, "interop"), 0o755); err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp(filepath.Join(cacheRoot, "interop"), "build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if err := build(work, kpkg, log); err != nil {
+		return nil, fmt.Errorf("interop: building the VM image: %w", err)
+	}
+	out := filepath.Join(work, "out")
+	os.RemoveAll(dir)
+	if err := os.Rename(out, dir); err != nil {
+		return nil, err
+	}
+	v, _ := os.ReadFile(filepath.Join(dir, "versions.txt"))
+	img.Versions = string(v)
+	img.Built = true
+	img.BuildTime = time.Since(start)
+	fmt.Fprintf(log, "interop: built VM image %s in %v\n", key, img.BuildTime.Round(time.Second))
+	return img, nil
+}
+
+func run(log io.Writer, dir string, name string, args ...string) error {
+	c := exec.Command(name, args...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	var buf bytes.Buffer
+	c.Stdout, c.Stderr = &buf, &buf
+	if err := c.Run(); err != nil {
+		tail := buf.String()
+		if len(tail) > 4000 {
+			tail = "…" + tail[len(tail)-4000:]
+		}
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail)
+	}
+	return nil
+}
+
+func build(work, kpkg string, log io.Writer) error {
+	root := filepath.Join(work, "root")
+	mirror := Mirror()
+	fmt.Fprintf(log, "interop: debootstrap --variant=minbase %s from %s (%d packages)\n", Suite, mirror, len(Packages))
+	t := time.Now()
+	if err := run(log, work, "debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), Suite, root, mirror); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "interop: debootstrap took %v\n", time.Since(t).Round(time.Second))
+
+	debs := filepath.Join(work, "debs")
+	os.MkdirAll(debs, 0o755)
+	if err := run(log, debs, "apt-get", "download", kpkg, LibreswanPackage); err != nil {
+		if uerr := run(log, debs, "apt-get", "update", "-q"); uerr != nil {
+			return uerr
+		}
+		if err := run(log, debs, "apt-get", "download", kpkg, LibreswanPackage); err != nil {
+			return err
+		}
+	}
+	find := func(prefix string) (string, error) {
+		m, _ := filepath.Glob(filepath.Join(debs, prefix+"_*.deb"))
+		if len(m) != 1 {
+			return "", fmt.Errorf("apt-get download left %d files named %s_*.deb", len(m), prefix)
+		}
+		return m[0], nil
+	}
+	kdeb, err := find(kpkg)
+	if err != nil {
+		return err
+	}
+	ldeb, err := find(LibreswanPackage)
+	if err != nil {
+		return err
+	}
+
+	// libreswan: its programs under /usr/libexec/ipsec (strongSwan's are
+	// under /usr/lib/ipsec, so nothing collides).
+	lsw := filepath.Join(work, "libreswan")
+	if err := run(log, work, "dpkg-deb", "-x", ldeb, lsw); err != nil {
+		return err
+	}
+	if err := run(log, work, "cp", "-a", filepath.Join(lsw, "usr/libexec/ipsec"), filepath.Join(root, "usr/libexec/")); err != nil {
+		return err
+	}
+	lver, err := debVersion(ldeb)
+	if err != nil {
+		return err
+	}
+
+	// The kernel and the modules the lab needs.
+	kern := filepath.Join(work, "kernel")
+	if err := run(log, work, "dpkg-deb", "-x", kdeb, kern); err != nil {
+		return err
+	}
+	kver := strings.TrimSuffix(strings.TrimPrefix(kpkg, "linux-image-"), "")
+	vmlinuz := filepath.Join(kern, "boot", "vmlinuz-"+kver)
+	if _, err := os.Stat(vmlinuz); err != nil {
+		return fmt.Errorf("kernel package %s has no boot/vmlinuz-%s", kpkg, kver)
+	}
+	kdebVer, err := debVersion(kdeb)
+	if err != nil {
+		return err
+	}
+	nmods, err := installModules(log, kern, root, kver)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "interop: %d kernel modules of %s\n", nmods, kpkg)
+
+	// The lab's own files.
+	if err := os.MkdirAll(filepath.Join(root, "etc/interop"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "init"), initScript, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/interop/modules"), moduleList, 0o644); err != nil {
+		return err
+	}
+	// Versions of the lab's software, for docs/interop.md.
+	q := exec.Command("chroot", root, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n")
+	qout, err := q.Output()
+	if err != nil {
+		return fmt.Errorf("dpkg-query in the image: %v", err)
+	}
+	want := map[string]bool{"pptpd": true, "pptp-linux": true, "ppp": true, "xl2tpd": true, "strongswan-charon": true,
+		"strongswan-swanctl": true, "openvpn": true, "wireguard-tools": true, "nftables": true, "conntrack": true, "iproute2": true}
+	var vers []string
+	vers = append(vers, kpkg+" "+kdebVer, LibreswanPackage+" "+lver)
+	for _, ln := range strings.Split(string(qout), "\n") {
+		if f := strings.Fields(ln); len(f) == 2 && want[f[0]] {
+			vers = append(vers, ln)
+		}
+	}
+	versions := strings.Join(vers, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/interop/versions"), []byte(versions), 0o644); err != nil {
+		return err
+	}
+	// Neither pppd nor pluto needs Debian's defaults; the scenario
+	// scripts write what they use.
+	os.WriteFile(filepath.Join(root, "etc/ppp/options"), []byte("# interop lab: options are on the command line\n"), 0o644)
+
+	for _, p := range []string{"usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "usr/share/lintian",
+		"var/cache/apt", "var/lib/apt/lists", "var/cache/debconf", "var/log"} {
+		os.RemoveAll(filepath.Join(root, p))
+	}
+	os.MkdirAll(filepath.Join(root, "var/log"), 0o755)
+
+	out := filepath.Join(work, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := run(log, work, "cp", vmlinuz, filepath.Join(out, "vmlinuz")); err != nil {
+		return err
+	}
+	t = time.Now()
+	n, err := packInitramfs(root, filepath.Join(out, "lab.cpio.gz"))
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(filepath.Join(out, "lab.cpio.gz"))
+	fmt.Fprintf(log, "interop: initramfs %d files, %d MiB (gzip), packed in %v\n", n, st.Size()>>20, time.Since(t).Round(time.Second))
+	return os.WriteFile(filepath.Join(out, "versions.txt"), []byte(versions), 0o644)
+}
+
+func debVersion(deb string) (string, error) {
+	out, err := exec.Command("dpkg-deb", "-f", deb, "Version").Output()
+	if err != nil {
+		return "", fmt.Errorf("dpkg-deb -f %s Version: %v", deb, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// installModules copies the lab's modules (moduleDirs plus files/modules,
+// closed over their dependencies) from the unpacked kernel package into
+// root and runs depmod there.
+func installModules(log io.Writer, kern, root, kver string) (int, error) {
+	src := filepath.Join(kern, "lib/modules", kver)
+	if err := run(log, kern, "depmod", "-b", kern, kver); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(filepath.Join(src, "modules.dep"))
+	if err != nil {
+		return 0, err
+	}
+	deps := map[string][]string{} // path -> dependency paths
+	byName := map[string]string{} // module name -> path
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		mod, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		deps[mod] = strings.Fields(rest)
+		base := strings.TrimSuffix(filepath.Base(mod), ".ko")
+		byName[strings.ReplaceAll(base, "-", "_")] = mod
+	}
+	f.Close()
+	want := map[string]bool{}
+	var add func(string)
+	add = func(m string) {
+		if want[m] {
+			return
+		}
+		want[m] = true
+		for _, d := range deps[m] {
+			add(d)
+		}
+	}
+	for m := range deps {
+		rel := strings.TrimPrefix(m, "kernel/")
+		in := false
+		for _, d := range moduleDirs {
+			if strings.HasPrefix(rel, d) {
+				in = true
+			}
+		}
+		for _, d := range moduleSkip {
+			if strings.HasPrefix(rel, d) {
+				in = false
+			}
+		}
+		if in {
+			add(m)
+		}
+	}
+	for _, name := range strings.Fields(string(moduleList)) {
+		p, ok := byName[strings.ReplaceAll(name, "-", "_")]
+		if !ok {
+			// Built into the kernel is fine; unknown is not.
+			b, _ := os.ReadFile(filepath.Join(src, "modules.builtin"))
+			if !bytes.Contains(b, []byte("/"+name+".ko")) {
+				return 0, fmt.Errorf("module %s (files/modules) is neither a module nor built into kernel %s", name, kver)
+			}
+			continue
+		}
+		add(p)
+	}
+	dst := filepath.Join(root, "lib/modules", kver)
+	var paths []string
+	for m := range want {
+		paths = append(paths, m)
+	}
+	sort.Strings(paths)
+	for _, m := range paths {
+		if err := copyFile(filepath.Join(src, m), filepath.Join(dst, m)); err != nil {
+			return 0, err
+		}
+	}
+	for _, meta := range []string{"modules.order", "modules.builtin", "modules.builtin.modinfo"} {
+		if _, err := os.Stat(filepath.Join(src, meta)); err == nil {
+			if err := copyFile(filepath.Join(src, meta), filepath.Join(dst, meta)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(paths), run(log, root, "depmod", "-b", root, kver)
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// packInitramfs writes root as a gzip-compressed newc cpio archive (the
+// format the kernel unpacks into its rootfs) and returns the entry count.
+// Hard links become separate files.
+func packInitramfs(root, out string) (int, error) {
+	f, err := os.Create(out)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, gzip.DefaultCompression)
+	if err != nil {
+		return 0, err
+	}
+	cw := &cpioWriter{w: zw}
+	n := 0
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		n++
+		return cw.add(rel, p, fi)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := cw.trailer(); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, err
+	}
+	return n, f.Close()
+}
+
+type cpioWriter struct {
+	w   io.Writer
+	ino uint32
+	off int64
+}
+
+func (c *cpioWriter) write(b []byte) error {
+	n, err := c.w.Write(b)
+	c.off += int64(n)
+	return err
+}
+
+func (c *cpioWriter) pad() error {
+	if r := c.off % 4; r != 0 {
+		return c.write(make([]byte, 4-r))
+	}
+	return nil
+}
+
+func (c *cpioWriter) header(name string, mode uint32, uid, gid uint32, mtime int64, size int64, rdevMaj, rdevMin uint32) error {
+	c.ino++
+	h := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
+		c.ino, mode, uid, gid, 1, uint32(mtime), uint32(size), 0, 0, rdevMaj, rdevMin, len(name)+1, 0)
+	if err := c.write([]byte(h)); err != nil {
+		return err
+	}
+	if err := c.write(append([]byte(name), 0)); err != nil {
+		return err
+	}
+	return c.pad()
+}
+
+// Linux mode bits of the file types (cpio uses the st_mode layout).
+const (
+	sIFSOCK = 0o140000
+	sIFLNK  = 0o120000
+	sIFREG  = 0o100000
+	sIFBLK  = 0o060000
+	sIFDIR  = 0o040000
+	sIFCHR  = 0o020000
+	sIFIFO  = 0o010000
+)
+
+func (c *cpioWriter) add(name, path string, fi fs.FileInfo) error {
+	perm := uint32(fi.Mode().Perm())
+	if fi.Mode()&fs.ModeSetuid != 0 {
+		perm |= 0o4000
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		perm |= 0o2000
+	}
+	if fi.Mode()&fs.ModeSticky != 0 {
+		perm |= 0o1000
+	}
+	uid, gid, rdev := statOwner(fi)
+	mt := fi.ModTime().Unix()
+	switch {
+	case fi.Mode().IsDir():
+		return c.header(name, sIFDIR|perm, uid, gid, mt, 0, 0, 0)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		if err := c.header(name, sIFLNK|0o777, uid, gid, mt, int64(len(target)), 0, 0); err != nil {
+			return err
+		}
+		if err := c.write([]byte(target)); err != nil {
+			return err
+		}
+		return c.pad()
+	case fi.Mode().IsRegular():
+		if err := c.header(name, sIFREG|perm, uid, gid, mt, fi.Size(), 0, 0); err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(c.w, f)
+		f.Close()
+		c.off += n
+		if err != nil {
+			return err
+		}
+		if n != fi.Size() {
+			return fmt.Errorf("%s changed size while packing", path)
+		}
+		return c.pad()
+	case fi.Mode()&fs.ModeCharDevice != 0:
+		return c.header(name, sIFCHR|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
+	case fi.Mode()&fs.ModeDevice != 0:
+		return c.header(name, sIFBLK|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
+	case fi.Mode()&fs.ModeNamedPipe != 0:
+		return c.header(name, sIFIFO|perm, uid, gid, mt, 0, 0, 0)
+	case fi.Mode()&fs.ModeSocket != 0:
+		return nil
+	}
+	return fmt.Errorf("%s: unsupported file type %v", path, fi.Mode())
+}
+
+func (c *cpioWriter) trailer() error {
+	if err := c.header("TRAILER!!!", 0, 0, 0, 0, 0, 0, 0); err != nil {
+		return err
+	}
+	if r := c.off % 512; r != 0 {
+		return c.write(make([]byte, 512-r))
+	}
+	return nil
+}
+
+func devMajor(d uint64) uint32 { return uint32((d>>8)&0xfff) | uint32((d>>32)&^0xfff) }
+func devMinor(d uint64) uint32 { return uint32(d&0xff) | uint32((d>>12)&^0xff) }
