@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +50,7 @@ type lab struct {
 	bin    string // routerd binary
 	mu     sync.Mutex
 	procs  []*exec.Cmd
+	pids   []int // daemons the lab's commands left running
 	rtr    *exec.Cmd
 	rtrOut *lineBuffer
 	config string
@@ -163,9 +166,28 @@ func (l *lab) teardown() {
 			c.Wait()
 		}
 	}
+	for _, pid := range l.pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
 	for _, n := range []string{"sw", "rtr", "lan1", "lan2", "wan"} {
 		exec.Command("ip", "netns", "del", l.ns(n)).Run()
 	}
+}
+
+// adoptPIDFile records the daemon whose PID a command wrote to path, to end
+// it at teardown.
+func (l *lab) adoptPIDFile(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatalf("pid file %s: %v", path, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		l.t.Fatalf("pid file %s: %v", path, err)
+	}
+	l.mu.Lock()
+	l.pids = append(l.pids, pid)
+	l.mu.Unlock()
 }
 
 // lineBuffer collects a process's output and lets a test wait for a line.

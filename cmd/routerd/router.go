@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/dhcpd"
@@ -61,28 +62,50 @@ type router struct {
 func runWorker() int {
 	fmt.Printf("routerd: worker started (pid %d)\n", os.Getpid())
 	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
-	cfgPath := fs.String("config", "/boot/passgate.conf", "configuration file (set lines)")
+	cfgPath := fs.String("config", "", "configuration file (set lines); default: passgate.conf on the board's boot partition, which routerd mounts on /boot")
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version: 2 (lowest latency) or 3 (highest throughput)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
-	board := fs.String("board", "", "board name shown by show system")
+	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
 	socket := fs.String("socket", defaultSocket, "control socket for 'routerd shell -c'")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
-	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, board: *board, console: *consoleDev,
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now()}
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		r.log.add(line)
 		fmt.Fprintf(os.Stderr, "routerd: %s\n", line)
 	}
-	if filepath.Base(r.cfgPath) == "passgate.conf" {
-		r.store = config.NewStore(filepath.Dir(r.cfgPath))
+	if name := boardName(); name != "" {
+		// In the firmware: the board names the serial console for the shell.
+		if r.board == "" {
+			r.board = name
+		}
+		if b, err := board.Get(name); err == nil && r.console == "" && b.Console != "" {
+			r.console = "/dev/" + b.Console
+		}
+	}
+	if r.cfgPath == "" {
+		// On a board (boot.go): mount the boot partition, or fall back to
+		// the factory configuration in RAM.
+		cfg, state, err := prepareBoot(r.board, r.logf)
+		if err != nil {
+			r.logf("%v", err)
+			return 2
+		}
+		r.cfgPath = cfg
+		if r.stateDir == "" {
+			r.stateDir = state
+		}
 	}
 	if r.stateDir == "" {
 		r.stateDir = filepath.Dir(r.cfgPath)
+	}
+	if filepath.Base(r.cfgPath) == "passgate.conf" {
+		r.store = config.NewStore(filepath.Dir(r.cfgPath))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
