@@ -400,3 +400,22 @@ func TestEndToEndWANDHCP(t *testing.T) {
 		t.Fatalf("curl after renumbering: %s", out)
 	}
 }
+
+// A port that appears after routerd starts (a USB NIC, a late module):
+// routerd says what it waits for and comes up when the port is there,
+// instead of exiting.
+func TestEndToEndLatePort(t *testing.T) {
+	l := newLab(t, labConfig)
+	l.mustIn("rtr", "ip", "link", "set", "eth1", "down")
+	l.mustIn("rtr", "ip", "link", "set", "eth1", "name", "late1")
+	l.launchRouter()
+	if _, ok := l.rtrOut.wait("waiting for port eth1", 10*time.Second); !ok {
+		t.Fatalf("routerd did not say it waits for eth1:\n%s", l.rtrOut.text())
+	}
+	l.mustIn("rtr", "ip", "link", "set", "late1", "name", "eth1")
+	l.mustIn("rtr", "ip", "link", "set", "eth1", "up")
+	l.waitReady()
+	if contains(l.rtrOut.text(), "restarting") {
+		t.Fatalf("the worker was restarted while waiting:\n%s", l.rtrOut.text())
+	}
+}

@@ -177,9 +177,16 @@ func (l *lab) teardown() {
 // adoptPIDFile records the daemon whose PID a command wrote to path, to end
 // it at teardown.
 func (l *lab) adoptPIDFile(path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		l.t.Fatalf("pid file %s: %v", path, err)
+	// The daemon writes the file after its parent has returned.
+	var b []byte
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, err = os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("pid file %s: %v", path, err)
+		}
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
@@ -243,6 +250,13 @@ func (b *lineBuffer) text() string {
 // for its ready line.
 func (l *lab) startRouter() {
 	l.t.Helper()
+	l.launchRouter()
+	l.waitReady()
+}
+
+// launchRouter starts routerd without waiting for it to be ready.
+func (l *lab) launchRouter() {
+	l.t.Helper()
 	cfg := filepath.Join(l.dir, "passgate.conf")
 	if err := os.WriteFile(cfg, []byte(l.config), 0o644); err != nil {
 		l.t.Fatal(err)
@@ -265,6 +279,10 @@ func (l *lab) startRouter() {
 	l.procs = append(l.procs, c)
 	l.rtr = c
 	l.mu.Unlock()
+}
+
+func (l *lab) waitReady() {
+	l.t.Helper()
 	if _, ok := l.rtrOut.wait("passgate ready:", 20*time.Second); !ok {
 		l.t.Fatalf("routerd did not print its ready line:\n%s", l.rtrOut.text())
 	}

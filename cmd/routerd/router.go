@@ -171,6 +171,9 @@ func (r *router) run(ctx context.Context) error {
 		dev string
 		mtu int
 	}{{lan.Device, lan.MTU}, {wan.Device, wan.MTU}} {
+		if err := r.waitForPort(ctx, p.dev); err != nil {
+			return err
+		}
 		if err := netconf.PreparePort(p.dev, p.mtu); err != nil {
 			return err
 		}
@@ -397,4 +400,26 @@ func randomSeed() uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
+}
+
+// waitForPort waits until the interface exists: a USB NIC or a module can
+// appear seconds after routerd starts. It says once what it is waiting
+// for and gives up only when ctx ends.
+func (r *router) waitForPort(ctx context.Context, dev string) error {
+	for i := 0; ; i++ {
+		if _, err := net.InterfaceByName(dev); err == nil {
+			if i > 0 {
+				r.logf("port %s appeared", dev)
+			}
+			return nil
+		}
+		if i == 0 {
+			r.logf("waiting for port %s (configured in %s) to appear", dev, r.cfgPath)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("port %s did not appear", dev)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
