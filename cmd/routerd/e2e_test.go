@@ -225,6 +225,21 @@ func TestEndToEnd(t *testing.T) {
 			return string(out)
 		}
 		// From the router's own stack, through its own NAT.
+		// A commit that moves the LAN is saved for the next start; the rest
+		// of it applies now and the router keeps routing.
+		if out := run("configure; set interfaces lan address 10.9.0.1/24; set dhcp-server lan range 10.9.0.100 10.9.0.150; delete dhcp-server lan static; delete nat port-forward; delete nat dmz; set nat timeout udp 400; commit"); !contains(out, "the LAN address and the WAN mode take effect") {
+			t.Errorf("commit moving the LAN said:\n%s", out)
+		}
+		if out := run("show configuration commands"); !contains(out, "set interfaces lan address 10.9.0.1/24") || !contains(out, "set nat timeout udp 400") {
+			t.Errorf("committed configuration:\n%s", out)
+		}
+		if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
+			t.Fatalf("routing stopped after a commit that moves the LAN: %s", out)
+		}
+		run("configure; rollback 1; commit")
+		if out := run("show configuration commands"); !contains(out, "set interfaces lan address 192.168.1.1/24") {
+			t.Fatalf("rollback did not restore the LAN:\n%s", out)
+		}
 		if out := run("ping 198.51.100.10 count 2"); !contains(out, "2 received") {
 			t.Errorf("ping from the router:\n%s", out)
 		}

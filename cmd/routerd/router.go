@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -52,6 +51,7 @@ type router struct {
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
 
+	running   config.Interfaces // the port settings in effect (changes need a restart)
 	wanAddr   netip.Prefix
 	wanDNS    []netip.Addr
 	wanFrames wanFrames
@@ -163,6 +163,7 @@ func (r *router) run(ctx context.Context) error {
 		return err
 	}
 	r.cfg = cfg
+	r.running = cfg.Interfaces
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
 	if err := netconf.SetIPv4Forwarding(false); err != nil {
 		return err
@@ -333,14 +334,20 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cfg
-	if cfg.Interfaces.LAN.Device != old.Interfaces.LAN.Device || cfg.Interfaces.WAN.Device != old.Interfaces.WAN.Device ||
-		cfg.Interfaces.LAN.Address != old.Interfaces.LAN.Address || cfg.Interfaces.LAN.MTU != old.Interfaces.LAN.MTU ||
-		cfg.Interfaces.WAN.MTU != old.Interfaces.WAN.MTU {
-		return nil, errors.New("interface devices, MTUs and the LAN address change only with a restart of routerd")
-	}
 	var changes []string
+	// The ports, their MTUs, the LAN address and the WAN mode are plumbed
+	// at start (self0, rings, the WAN client): a change to them is saved
+	// and takes effect after a restart; everything else applies now, with
+	// the running port settings.
+	live := cfg.Clone()
+	run, want := r.running, cfg.Interfaces
+	if want.LAN != run.LAN || want.WAN.Device != run.WAN.Device || want.WAN.MTU != run.WAN.MTU || want.WAN.Mode != run.WAN.Mode {
+		live.Interfaces.LAN = run.LAN
+		live.Interfaces.WAN.Device, live.Interfaces.WAN.MTU, live.Interfaces.WAN.Mode = run.WAN.Device, run.WAN.MTU, run.WAN.Mode
+		changes = append(changes, "interfaces: ports, MTUs, the LAN address and the WAN mode take effect after a restart (reboot)")
+	}
 	var applyErr error
-	nc := natConfig(cfg, memTotal(), r.eng.Config().Seed)
+	nc := natConfig(live, memTotal(), r.eng.Config().Seed)
 	r.dp.Do(func(e *nat.Engine) {
 		n, err := e.Reconfigure(nc)
 		if err != nil {
@@ -350,7 +357,7 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		if n > 0 {
 			changes = append(changes, fmt.Sprintf("nat: %d sessions flushed by the new settings", n))
 		}
-		msgs, err := r.pt.SetConfig(passthroughConfig(cfg))
+		msgs, err := r.pt.SetConfig(passthroughConfig(live))
 		if err != nil {
 			applyErr = err
 			return
@@ -361,14 +368,14 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		return nil, applyErr
 	}
 	if r.dhcp != nil {
-		if dc, ok := dhcpdConfig(cfg, r.wanDNS); ok {
+		if dc, ok := dhcpdConfig(live, r.wanDNS); ok {
 			if err := r.dhcp.Reconfigure(dc); err != nil {
-				changes = append(changes, fmt.Sprintf("dhcp server: %v", err))
+				changes = append(changes, fmt.Sprintf("dhcp server: %v (kept the running pool)", err))
 			}
 		}
 	}
 	r.cfg = cfg
-	w := cfg.Interfaces.WAN
+	w := live.Interfaces.WAN
 	if w.Mode == config.WANStatic && (w.Address != old.Interfaces.WAN.Address || w.Gateway != old.Interfaces.WAN.Gateway) {
 		r.mu.Unlock()
 		r.setWAN(w.Address, w.Gateway, w.DNS)
