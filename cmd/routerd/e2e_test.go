@@ -434,3 +434,22 @@ func TestEndToEndLatePort(t *testing.T) {
 		t.Fatalf("the worker was restarted while waiting:\n%s", l.rtrOut.text())
 	}
 }
+
+// A start-up failure after the data plane is running (here: UDP 67 taken
+// by another program) must end the worker with the reason, for the
+// supervisor to retry, not hang; once the port is free the router comes up.
+func TestEndToEndStartupFailureIsRetried(t *testing.T) {
+	l := newLab(t, labConfig)
+	squatter := l.start("rtr", "socat", "-u", "UDP4-RECVFROM:67,reuseaddr=0,fork", "OPEN:/dev/null")
+	time.Sleep(300 * time.Millisecond)
+	l.launchRouter()
+	if _, ok := l.rtrOut.wait("restarting in", 20*time.Second); !ok {
+		t.Fatalf("the worker did not end and get restarted:\n%s", l.rtrOut.text())
+	}
+	if !contains(l.rtrOut.text(), "67") {
+		t.Errorf("the reason (port 67 in use) was not logged:\n%s", l.rtrOut.text())
+	}
+	squatter.Process.Kill()
+	squatter.Wait()
+	l.waitReady()
+}

@@ -157,7 +157,12 @@ func (r *router) loadConfig() (*config.Config, error) {
 	return c, nil
 }
 
-func (r *router) run(ctx context.Context) error {
+func (r *router) run(parent context.Context) error {
+	// Everything started below stops with ctx; on an error return the
+	// deferred cancel runs before the deferred Wait (LIFO), so a failed
+	// start-up exits for the supervisor to retry instead of hanging.
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	cfg, err := r.loadConfig()
 	if err != nil {
 		return err
@@ -212,6 +217,7 @@ func (r *router) run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
 	defer wg.Wait()
+	defer cancel()
 
 	if err := r.startDHCPServer(ctx, &wg); err != nil {
 		return err
