@@ -6,7 +6,7 @@ BOARD   ?= qemu-arm64
 OUT     ?= out
 PKGS    := ./...
 
-.PHONY: all test unit lint bench fuzz run image clean distclean go-deps
+.PHONY: all test unit lint bench fuzz run image interop clean distclean go-deps
 
 all: test
 
@@ -14,17 +14,25 @@ go-deps:
 	$(GO) mod download
 	cd firmware/tools && $(GO) mod download
 
-# The whole suite: formatting, vet, unit tests (race detector on the engine),
-# and every end-to-end test that exists.
-test: go-deps lint unit
+# The whole suite: formatting, vet, unit and end-to-end tests (namespaces,
+# QEMU boot tests), then the VPN interop lab.
+test: go-deps lint unit interop
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags interop ./qemu/interop/
 
 unit:
 	$(GO) test -count=1 $(PKGS)
+
+# VPN interop lab: real VPN clients (PPTP, L2TP/IPsec, IKEv1/IKEv2 with raw
+# ESP and NAT-T, OpenVPN, WireGuard) through routerd and through the kernel's
+# nftables NAT, in an x86_64 QEMU VM (root; about 7 minutes; the VM image is
+# cached under .cache/interop). Prints the table of docs/interop.md.
+interop: go-deps
+	$(GO) test -tags interop -count=1 -v -timeout 45m -run TestInterop ./qemu/interop/
 
 # Micro-benchmarks of the packet path, then routerd side by side with the
 # kernel's nftables masquerade in network namespaces (needs root).

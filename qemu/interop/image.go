@@ -252,9 +252,28 @@ func BuildImage(cacheRoot string, log io.Writer) (*Image, error) {
 	v, _ := os.ReadFile(filepath.Join(dir, "versions.txt"))
 	img.Versions = string(v)
 	img.Built = true
+	pruneCache(filepath.Join(cacheRoot, "interop"), key)
 	img.BuildTime = time.Since(start)
 	fmt.Fprintf(log, "interop: built VM image %s in %v\n", key, img.BuildTime.Round(time.Second))
 	return img, nil
+}
+
+// pruneCache removes images of other keys and build directories left by
+// interrupted builds (older than a day), so the cache holds one image.
+func pruneCache(dir, keep string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case n == keep:
+		case len(n) == 16 && strings.Trim(n, "0123456789abcdef") == "":
+			os.RemoveAll(filepath.Join(dir, n))
+		case strings.HasPrefix(n, "build-"):
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+				os.RemoveAll(filepath.Join(dir, n))
+			}
+		}
+	}
 }
 
 func run(log io.Writer, dir string, name string, args ...string) error {

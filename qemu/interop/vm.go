@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
-	"time"
 )
 
 // VMConfig is one boot of the lab VM.
@@ -71,8 +69,7 @@ func (c *VMConfig) Run(ctx context.Context) error {
 	}
 }
 
-// logWriter timestamps nothing; it tees to several writers and ignores
-// errors of the secondary ones.
+// teeWriter writes to several writers; only the first one's errors count.
 type teeWriter []io.Writer
 
 func (t teeWriter) Write(b []byte) (int, error) {
@@ -86,6 +83,3 @@ func (t teeWriter) Write(b []byte) (int, error) {
 
 // Tee returns a writer writing to all of ws.
 func Tee(ws ...io.Writer) io.Writer { return teeWriter(ws) }
-
-var _ = os.Stderr
-var _ = time.Second

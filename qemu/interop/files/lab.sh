@@ -102,6 +102,9 @@ pingboth() {
 
 result() { # CASE VERDICT DETAIL
 	echo "RESULT $NAT $1 $2 $3" | tee -a $RES
+	# The NAT's view at the end of every case, as evidence.
+	mkdir -p $L/logs/$NAT-$1
+	natstate >$L/logs/$NAT-$1/nat-state.txt 2>&1
 	if [ "$2" = FAIL ] || [ "$KEEP_LOGS" = all ]; then
 		mkdir -p $L/logs/$NAT-$1
 		cp -r $W/c/. $L/logs/$NAT-$1/ 2>/dev/null
@@ -225,9 +228,19 @@ kernel_up() {
 # natstate prints the NAT's view (sessions / conntrack) for failure logs.
 natstate() {
 	case $NAT in
-	routerd) rshell "show passthrough" 2>&1 | head -40 ;;
-	kernel) ip netns exec rtr conntrack -L 2>&1 | head -40 ;;
+	routerd) rshell "show passthrough" 2>&1 | head -60 ;;
+	kernel)
+		ip netns exec rtr conntrack -L 2>&1 | head -60
+		ip netns exec rtr conntrack -S 2>&1
+		;;
 	esac
+}
+
+# natnote: for the kernel, conntrack's insert_failed and drop counters
+# (a second raw-ESP client's packets clash on the reply tuple there).
+natnote() {
+	[ "$NAT" = kernel ] || return 0
+	ip netns exec rtr conntrack -S 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "insert_failed") f += kv[2]; if (kv[1] == "drop") d += kv[2] } } END { printf "; conntrack insert_failed=%d drop=%d", f, d }'
 }
 
 # natflush forgets every flow between cases.
@@ -375,12 +388,13 @@ lsw_case() {
 	lsw lan2 --name c --initiate >$W/c/lan2-initiate.log 2>&1 &
 	_i2=$!
 	wait $_i1 $_i2
+	sleep 1 # the responder installs its SAs after the last message
 	_up=0
 	for n in 1 2; do
 		ip -n lan$n xfrm state | grep -q "proto esp" && _up=$((_up + 1))
 	done
 	if ! pingboth lan1 10.99.1.10 lan2 10.99.2.10 172.16.0.1; then
-		result $1 FAIL "tunnels up $_up/2; ping $PING_DETAIL"
+		result $1 FAIL "tunnels up $_up/2; ping $PING_DETAIL$(natnote)"
 		return
 	fi
 	_encap=$(ip -n lan1 xfrm state | grep -c "encap type espinudp")

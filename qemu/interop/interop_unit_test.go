@@ -1,0 +1,167 @@
+package interop
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParseResultsAndTable(t *testing.T) {
+	in := `RESULT routerd raw-esp PASS ping lan1:4/4,lan2:4/4; esp raw
+TIME routerd raw-esp 14
+RESULT kernel raw-esp FAIL tunnels up 2/2; ping lan1:4/4,lan2:0/4
+TIME kernel raw-esp 13
+RESULT kernel switch-pptp N/A routerd's switch
+TIME kernel all 21
+LAB-DONE
+`
+	r := ParseResults(strings.NewReader(in))
+	if !r.Done || len(r.Results) != 3 {
+		t.Fatalf("parsed %+v", r)
+	}
+	x, ok := r.Get("kernel", "raw-esp")
+	if !ok || x.Verdict != "FAIL" || x.Detail != "tunnels up 2/2; ping lan1:4/4,lan2:0/4" || x.Seconds != 13 {
+		t.Fatalf("kernel raw-esp = %+v", x)
+	}
+	if r.Times["kernel all"] != 21 {
+		t.Errorf("times %v", r.Times)
+	}
+	tab := r.Table(Cases[:1])
+	for _, want := range []string{"| raw-esp |", "**PASS** ping lan1:4/4,lan2:4/4; esp raw", "**FAIL** tunnels up 2/2"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+	if r := ParseResults(strings.NewReader("RESULT routerd pptp PASS x\n")); r.Done {
+		t.Error("a results file without LAB-DONE counts as finished")
+	}
+}
+
+// Every case has its function in the lab script, and the script has no
+// case the Go side does not know.
+func TestCasesMatchScript(t *testing.T) {
+	s := string(labScript)
+	for _, c := range Cases {
+		fn := "case_" + strings.ReplaceAll(c.Name, "-", "_") + "()"
+		if !strings.Contains(s, fn) {
+			t.Errorf("files/lab.sh has no %s", fn)
+		}
+	}
+	n := strings.Count(s, "\ncase_")
+	if n != len(Cases) {
+		t.Errorf("files/lab.sh defines %d case functions, Cases has %d", n, len(Cases))
+	}
+}
+
+func TestCacheKey(t *testing.T) {
+	a := cacheKey("linux-image-6.1.0-56-amd64")
+	if a != cacheKey("linux-image-6.1.0-56-amd64") || len(a) != 16 {
+		t.Fatalf("key %q not stable", a)
+	}
+	if a == cacheKey("linux-image-6.1.0-57-amd64") {
+		t.Error("the kernel package does not change the key")
+	}
+	old := Packages
+	Packages = append(append([]string(nil), old...), "tcpdump")
+	defer func() { Packages = old }()
+	if a == cacheKey("linux-image-6.1.0-56-amd64") {
+		t.Error("the package list does not change the key")
+	}
+}
+
+func TestVMArgs(t *testing.T) {
+	c := VMConfig{Image: &Image{Kernel: "K", Initrd: "I"}, Share: "/s"}
+	s := strings.Join(c.Args(), " ")
+	for _, want := range []string{"-accel tcg", "-m 2048", "-smp 2", "-kernel K", "-initrd I", "console=ttyS0",
+		"-virtfs local,path=/s,mount_tag=lab,security_model=none", "-no-reboot", "virtio-rng-pci"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("args lack %q: %s", want, s)
+		}
+	}
+}
+
+func TestMirrorOverride(t *testing.T) {
+	t.Setenv("PASSGATE_DEBIAN_MIRROR", "http://mirror.example/debian")
+	if m := Mirror(); m != "http://mirror.example/debian" {
+		t.Errorf("Mirror() = %q", m)
+	}
+}
+
+// The initramfs writer produces a newc archive the kernel can unpack:
+// read it back with a minimal reader.
+func TestPackInitramfs(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/x"), 0o755)
+	os.WriteFile(filepath.Join(root, "init"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/x/odd"), []byte("12345"), 0o600)
+	os.Symlink("etc/x", filepath.Join(root, "link"))
+	out := filepath.Join(t.TempDir(), "a.cpio.gz")
+	n, err := packInitramfs(root, out)
+	if err != nil || n != 5 {
+		t.Fatalf("packInitramfs: %d entries, %v", n, err)
+	}
+	f, _ := os.Open(out)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(zr)
+	if len(b)%512 != 0 {
+		t.Errorf("archive length %d is not padded to 512", len(b))
+	}
+	got := map[string]string{}
+	modes := map[string]uint64{}
+	for off := 0; ; {
+		h := b[off : off+110]
+		if !bytes.HasPrefix(h, []byte("070701")) {
+			t.Fatalf("bad magic at %d", off)
+		}
+		field := func(i int) uint64 {
+			v, _ := strconv.ParseUint(string(h[6+8*i:14+8*i]), 16, 32)
+			return v
+		}
+		mode, size, nlen := field(1), field(6), field(11)
+		name := string(b[off+110 : off+110+int(nlen)-1])
+		off = (off + 110 + int(nlen) + 3) &^ 3
+		data := string(b[off : off+int(size)])
+		off = (off + int(size) + 3) &^ 3
+		if name == "TRAILER!!!" {
+			break
+		}
+		got[name], modes[name] = data, mode
+	}
+	if got["init"] != "#!/bin/sh\necho hi\n" || modes["init"] != 0o100755 {
+		t.Errorf("init: %q mode %o", got["init"], modes["init"])
+	}
+	if got["etc/x/odd"] != "12345" || modes["etc/x/odd"] != 0o100600 {
+		t.Errorf("odd file: %q %o", got["etc/x/odd"], modes["etc/x/odd"])
+	}
+	if got["link"] != "etc/x" || modes["link"]&0o170000 != 0o120000 {
+		t.Errorf("symlink: %q %o", got["link"], modes["link"])
+	}
+	if modes["etc"] != 0o40755 {
+		t.Errorf("dir mode %o", modes["etc"])
+	}
+}
+
+func TestOpenVPNKeys(t *testing.T) {
+	d := t.TempDir()
+	if err := writeOpenVPNKeys(d); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"server", "c1", "c2"} {
+		fp, err := os.ReadFile(filepath.Join(d, n+".fp"))
+		if err != nil || len(strings.TrimSpace(string(fp))) != 32*3-1 {
+			t.Errorf("%s fingerprint %q %v", n, fp, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(d, n+".crt")); !bytes.Contains(b, []byte("BEGIN CERTIFICATE")) {
+			t.Errorf("%s.crt", n)
+		}
+	}
+}
