@@ -308,6 +308,10 @@ func (s shellRouter) ClearNATSessions(ctx context.Context, f shell.SessionFilter
 	var n int
 	s.r.dp.Do(func(e *nat.Engine) {
 		n = e.Flush(func(si nat.SessionInfo) bool { return matches(f, si.Protocol, si.Internal.Addr()) })
+		// The passthrough's own state: PPTP calls, ESP SAs, shared IKE.
+		n += s.r.pt.Clear(func(proto string, host netip.Addr) bool {
+			return (f.Protocol == "" || f.Protocol == proto) && (!f.Host.IsValid() || f.Host == host)
+		})
 	})
 	return n, nil
 }

@@ -10,6 +10,7 @@ package passthrough
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/passgate/passgate/pkg/nat"
@@ -280,3 +281,38 @@ func (p *Passthrough) Tick(now uint32) {
 }
 
 func seconds(d time.Duration) uint32 { return uint32((d + time.Second - 1) / time.Second) }
+
+// Clear removes the passthrough state that match selects — PPTP calls
+// ("gre"), ESP SAs ("esp") and shared-port IKE SAs ("ike"), by LAN host —
+// for `clear nat sessions`, and returns how many went.
+func (p *Passthrough) Clear(match func(proto string, host netip.Addr) bool) int {
+	n := 0
+	for _, call := range p.pptp.byAlias {
+		if match("gre", packet.AddrFrom4(call.host)) {
+			p.pptp.removeCall(p, call)
+			n++
+		}
+	}
+	var sas []*espSA
+	for _, sa := range p.esp.out {
+		sas = append(sas, sa)
+	}
+	for _, sa := range p.esp.in {
+		if sa.spiOut == 0 {
+			sas = append(sas, sa)
+		}
+	}
+	for _, sa := range sas {
+		if match("esp", packet.AddrFrom4(sa.host)) {
+			p.esp.remove(sa)
+			n++
+		}
+	}
+	for k, sa := range p.ike.sas {
+		if match("ike", packet.AddrFrom4(sa.host)) {
+			delete(p.ike.sas, k)
+			n++
+		}
+	}
+	return n
+}

@@ -1,6 +1,7 @@
 package passthrough
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -102,4 +103,25 @@ func TestDefaultsAllEnabled(t *testing.T) {
 	if _, err := New(newRig(t, nil).e, bad); err == nil {
 		t.Fatal("GRE timeout below 600 s accepted")
 	}
+}
+
+func TestClearRemovesPassthroughState(t *testing.T) {
+	r := newRig(t, nil)
+	c := openCtrl(r, lan1, 40000)
+	a := c.call(5, 6)
+	r.espOut(lan1, server, 1, 1)
+	r.espIn(server, 2, 1, lan1)
+	r.espOut(lan2, server, 3, 1)
+	r.espIn(server, 4, 1, lan2)
+	n := r.p.Clear(func(proto string, host netip.Addr) bool { return proto == "esp" && host == mustAddr(lan1) })
+	if n != 1 {
+		t.Fatalf("cleared %d, want lan1's one ESP SA", n)
+	}
+	r.mustDrop(nat.Inbound, esp(t, server, extIP, 2, 2), nat.ReasonNoMapping)
+	r.espIn(server, 4, 2, lan2)
+	c.greRoundTrip(5, 6, a, 1)
+	if n := r.p.Clear(func(string, netip.Addr) bool { return true }); n != 2 {
+		t.Fatalf("cleared %d, want the call and lan2's SA", n)
+	}
+	r.mustDrop(nat.Inbound, gre(t, server, extIP, a, u32(2), nil, []byte("x")), nat.ReasonNoSession)
 }
