@@ -29,8 +29,7 @@ type espSA struct {
 	host, server      uint32
 	spiOut, spiIn     uint32 // spiIn 0: not bound yet
 	created, lastSeen uint32
-	pktsOut, pktsIn   uint64
-	bytesOut, bytesIn uint64
+	traffic
 }
 
 type espState struct {
@@ -74,10 +73,8 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 	}
 	es.lastOut = sa
 	sa.lastSeen = now
-	sa.pktsOut++
-	sa.bytesOut += uint64(len(ip))
-	p.cnt.IPsec.PacketsOut++
-	p.cnt.IPsec.BytesOut += uint64(len(ip))
+	sa.out(len(ip))
+	p.cnt.IPsec.countOut(len(ip))
 	return nat.Forward, 0
 }
 
@@ -114,10 +111,8 @@ func (es *espState) inbound(p *Passthrough, ip packet.IPv4, now uint32) (uint32,
 	}
 	es.lastIn = sa
 	sa.lastSeen = now
-	sa.pktsIn++
-	sa.bytesIn += uint64(len(ip))
-	p.cnt.IPsec.PacketsIn++
-	p.cnt.IPsec.BytesIn += uint64(len(ip))
+	sa.in(len(ip))
+	p.cnt.IPsec.countIn(len(ip))
 	return sa.host, nat.Forward, 0
 }
 

@@ -24,8 +24,7 @@ type ikeSA struct {
 	host, server      uint32
 	spi               uint64
 	created, lastSeen uint32
-	pktsOut, pktsIn   uint64
-	bytesOut, bytesIn uint64
+	traffic
 }
 
 type ikeState struct{ sas map[ikeKey]*ikeSA }
@@ -51,10 +50,8 @@ func (p *Passthrough) OutShared(ip packet.IPv4, udp packet.UDP, now uint32) (nat
 		p.cnt.IPsec.Created++
 	}
 	sa.lastSeen = now
-	sa.pktsOut++
-	sa.bytesOut += uint64(len(ip))
-	p.cnt.IPsec.PacketsOut++
-	p.cnt.IPsec.BytesOut += uint64(len(ip))
+	sa.out(len(ip))
+	p.cnt.IPsec.countOut(len(ip))
 	return nat.Forward, 0
 }
 
@@ -71,10 +68,8 @@ func (p *Passthrough) InShared(ip packet.IPv4, udp packet.UDP, now uint32) (uint
 		return 0, nat.Drop, nat.ReasonNoMapping
 	}
 	sa.lastSeen = now
-	sa.pktsIn++
-	sa.bytesIn += uint64(len(ip))
-	p.cnt.IPsec.PacketsIn++
-	p.cnt.IPsec.BytesIn += uint64(len(ip))
+	sa.in(len(ip))
+	p.cnt.IPsec.countIn(len(ip))
 	return sa.host, nat.Forward, 0
 }
 

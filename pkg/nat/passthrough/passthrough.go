@@ -76,6 +76,19 @@ type ProtoCounters struct {
 	Created, Expired      uint64 // calls or SAs
 }
 
+// traffic counts one call's, SA's or protocol's packets and bytes.
+type traffic struct {
+	pktsOut, pktsIn   uint64
+	bytesOut, bytesIn uint64
+}
+
+func (t *traffic) out(n int) { t.pktsOut++; t.bytesOut += uint64(n) }
+func (t *traffic) in(n int)  { t.pktsIn++; t.bytesIn += uint64(n) }
+
+// countOut/countIn add a packet to a protocol's counters.
+func (c *ProtoCounters) countOut(n int) { c.PacketsOut++; c.BytesOut += uint64(n) }
+func (c *ProtoCounters) countIn(n int)  { c.PacketsIn++; c.BytesIn += uint64(n) }
+
 // Counters are the passthrough's cumulative counters.
 type Counters struct {
 	PPTP  ProtoCounters // control messages rewritten are in PPTPRewrites; GRE packets here

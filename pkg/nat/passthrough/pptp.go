@@ -65,8 +65,7 @@ type pptpCall struct {
 	orig, alias, pac  uint16
 	pacKnown          bool
 	created, lastSeen uint32
-	pktsOut, pktsIn   uint64
-	bytesOut, bytesIn uint64
+	traffic
 }
 
 type rewriteLog struct {
@@ -431,10 +430,8 @@ func (ps *pptpState) greOut(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ver
 	}
 	ps.lastOut = call
 	call.lastSeen = now
-	call.pktsOut++
-	call.bytesOut += uint64(len(ip))
-	p.cnt.PPTP.PacketsOut++
-	p.cnt.PPTP.BytesOut += uint64(len(ip))
+	call.out(len(ip))
+	p.cnt.PPTP.countOut(len(ip))
 	return nat.Forward, 0
 }
 
@@ -457,9 +454,7 @@ func (ps *pptpState) greIn(p *Passthrough, ip packet.IPv4, now uint32) (uint32, 
 	g.SetCallID(call.orig)
 	ps.lastIn = call
 	call.lastSeen = now
-	call.pktsIn++
-	call.bytesIn += uint64(len(ip))
-	p.cnt.PPTP.PacketsIn++
-	p.cnt.PPTP.BytesIn += uint64(len(ip))
+	call.in(len(ip))
+	p.cnt.PPTP.countIn(len(ip))
 	return call.host, nat.Forward, 0
 }
