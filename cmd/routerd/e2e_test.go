@@ -205,8 +205,10 @@ func TestEndToEnd(t *testing.T) {
 		if pptp() {
 			t.Fatal("PPTP control connection passed with its switch off")
 		}
-		if out := shellCmd("show passthrough"); !regexp.MustCompile(`(?m)^\s*pptp\s+off\b.*|blocked`).MatchString(out) {
-			t.Logf("show passthrough:\n%s", out)
+		out = shellCmd("show passthrough")
+		if !regexp.MustCompile(`(?m)^pptp\s+disabled`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^l2tp\s+disabled\s.*\n.*blocked [1-9]`).MatchString(out) {
+			t.Errorf("show passthrough does not show both switches off and L2TP's blocked datagram:\n%s", out)
 		}
 		shellCmd("configure; set passthrough l2tp enable; set passthrough pptp enable; commit")
 		if !l2tp("after") || !pptp() {
