@@ -1,14 +1,46 @@
 # passgate — the two commands a user needs are `make run` and `make test`.
-# Both install what they need themselves (Debian packages, Go modules).
+# Both install what they need themselves: Debian packages in one step
+# (`make deps`), then Go modules.
 
 GO      ?= go
 BOARD   ?= qemu-arm64
 OUT     ?= out
 PKGS    := ./...
 
-.PHONY: all test unit lint bench fuzz run image interop clean distclean go-deps
+.PHONY: all deps test unit lint bench fuzz run image interop clean distclean go-deps
 
 all: test
+
+# Every Debian package the project needs: building, testing, `make run`,
+# images and the labs. internal/sysdeps names the program each provides and
+# its test keeps this list, the code and README.md in step. Tests and tools
+# only check for these programs and name `make deps` when one is missing:
+# none of them runs apt, so parallel test packages never meet at dpkg's lock.
+DEBIAN_PACKAGES := \
+	mtools kmod dpkg apt cpio \
+	qemu-system-arm qemu-system-x86 debootstrap \
+	iproute2 ethtool isc-dhcp-client busybox udhcpc dnsmasq curl iperf3 \
+	coturn traceroute socat iputils-ping nftables openssh-client
+
+# One apt-get install of what is missing (apt-get update first, only then);
+# dpkg's lock is waited for, so an unattended upgrade running at the same
+# time delays the install instead of breaking it. Mirrors are the machine's
+# own apt sources.
+APT := apt-get -q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -qx 'install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make deps: missing Debian packages: $$missing"; \
+	  echo "make deps: run it as root (or: sudo apt-get install --no-install-recommends $$missing)"; \
+	  exit 1; \
+	fi; \
+	echo "make deps: installing Debian packages: $$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$(APT) update && $(APT) install -y --no-install-recommends $$missing
 
 go-deps:
 	$(GO) mod download
@@ -16,7 +48,7 @@ go-deps:
 
 # The whole suite: formatting, vet, unit and end-to-end tests (namespaces,
 # QEMU boot tests), then the VPN interop lab.
-test: go-deps lint unit interop
+test: deps go-deps lint unit interop
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -24,20 +56,20 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags interop ./qemu/interop/
 
-unit:
+unit: deps
 	$(GO) test -count=1 $(PKGS)
 
 # VPN interop lab: real VPN clients (PPTP, L2TP/IPsec, IKEv1/IKEv2 with raw
 # ESP and NAT-T, OpenVPN, WireGuard) through routerd and through the kernel's
 # nftables NAT, in an x86_64 QEMU VM (root; about 7 minutes; the VM image is
 # cached under .cache/interop). Prints the table of docs/interop.md.
-interop: go-deps
+interop: deps go-deps
 	$(GO) test -tags interop -count=1 -v -timeout 45m -run TestInterop ./qemu/interop/
 
 # Micro-benchmarks of the packet path, then routerd side by side with the
 # kernel's nftables masquerade in network namespaces (needs root).
 # Figures go to docs/performance.md.
-bench: go-deps
+bench: deps go-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/...
 	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x ./cmd/routerd/
 
@@ -53,12 +85,12 @@ fuzz:
 	done
 
 # SD-card image for a board: make image BOARD=rpi4 (qemu-arm64, rpi3, rpi4, rock-pi-e).
-image: go-deps
+image: deps go-deps
 	$(GO) run ./cmd/passgate image -board $(BOARD) -out $(OUT)
 
 # Build the default board and boot it in QEMU, console on this terminal
 # (needs root: the LAN side is a tap in network namespace passgate-lan).
-run: go-deps
+run: deps go-deps
 	$(GO) run ./cmd/passgate run -board $(BOARD) -out $(OUT)
 
 clean:

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // Archives written by cpioWriter read back, also concatenated (as the
@@ -72,8 +74,10 @@ func TestCPIOWriterRoundTrip(t *testing.T) {
 		t.Errorf("lib/b = %+v", e)
 	}
 
-	// GNU cpio (if installed) reads the board's archive too.
-	if _, err := exec.LookPath("cpio"); err == nil {
+	// GNU cpio reads the board's archive too.
+	if err := sysdeps.Require(sysdeps.Cpio); err != nil {
+		t.Fatalf("GNU cpio is the independent reader of the archive: %v", err)
+	} else {
 		cmd := exec.Command("cpio", "-it", "--quiet")
 		cmd.Stdin = bytes.NewReader(second.Bytes())
 		out, err := cmd.Output()

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // modName normalises a module name or file path to the kernel's form:
@@ -132,7 +132,7 @@ func loadDepTable(dir string) (*depTable, error) {
 }
 
 func runDepmod(log io.Writer, root, release string) error {
-	if err := sysdeps.Ensure(log, sysdeps.Depmod); err != nil {
+	if err := sysdeps.Require(sysdeps.Depmod); err != nil {
 		return err
 	}
 	if out, err := exec.Command("depmod", "-b", root, release).CombinedOutput(); err != nil {

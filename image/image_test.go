@@ -20,7 +20,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 
 	"github.com/passgate/passgate/board"
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 	"github.com/passgate/passgate/pkg/config"
 )
 
@@ -62,7 +62,7 @@ func fakeSpec(t *testing.T, b *board.Board) (Spec, map[string][]byte, [][]byte) 
 }
 
 func TestImageLayoutPerBoard(t *testing.T) {
-	if err := sysdeps.Ensure(nil, sysdeps.Mtools); err != nil {
+	if err := sysdeps.Require(sysdeps.Mtools); err != nil {
 		t.Fatalf("these tests read the image independently with mtools: %v", err)
 	}
 	for _, b := range board.All() {

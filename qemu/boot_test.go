@@ -20,8 +20,8 @@ import (
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/firmware"
-	"github.com/passgate/passgate/firmware/sysdeps"
 	"github.com/passgate/passgate/image"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 func TestArgsQEMUArm64(t *testing.T) {
@@ -123,8 +123,7 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the boot tests need root (network namespaces and tap devices for the VM's ports); run `make test` as root")
 	}
-	if err := sysdeps.Ensure(&logWriter{t}, sysdeps.QEMU, sysdeps.IP,
-		sysdeps.Tool{Bin: "udhcpc", Package: "udhcpc"}, sysdeps.Tool{Bin: "curl", Package: "curl"}); err != nil {
+	if err := sysdeps.Require(sysdeps.QEMU, sysdeps.IP, sysdeps.Udhcpc, sysdeps.Curl); err != nil {
 		t.Fatalf("boot test prerequisites: %v", err)
 	}
 }

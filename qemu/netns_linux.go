@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // EnsureNetns creates the named network namespace (as `ip netns add` does,
@@ -20,7 +20,7 @@ func EnsureNetns(name string) error {
 	if err := requireRoot("network namespaces"); err != nil {
 		return err
 	}
-	if err := sysdeps.Ensure(nil, sysdeps.IP); err != nil {
+	if err := sysdeps.Require(sysdeps.IP); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join("/run/netns", name)); err != nil {

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/board"
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // Binary is the QEMU system emulator used.
@@ -286,10 +286,10 @@ type Line struct {
 	Text string
 }
 
-// Start starts QEMU (installing Debian's qemu-system-arm first if it is
+// Start starts QEMU (an error names `make deps` when qemu-system-arm is
 // missing).
 func Start(c Config) (*VM, error) {
-	if err := sysdeps.Ensure(os.Stderr, sysdeps.QEMU); err != nil {
+	if err := sysdeps.Require(sysdeps.QEMU); err != nil {
 		return nil, err
 	}
 	args, files, err := c.Args()

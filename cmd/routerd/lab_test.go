@@ -15,32 +15,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // The end-to-end lab: routerd in namespace rtr between a LAN segment (a
 // bridge in namespace sw, with clients lan1 and lan2) and a WAN namespace
 // holding the ISP's gateway and internet servers. Real peers from Debian
-// packages are installed if missing; a missing prerequisite fails the test
+// packages (installed by `make deps`); a missing prerequisite fails the test
 // with its name, it never skips. Everything the lab creates is removed.
 
 var labTools = []sysdeps.Tool{
-	sysdeps.IP,
-	{Bin: "ethtool", Package: "ethtool"},
-	{Bin: "dhclient", Package: "isc-dhcp-client"},
-	{Bin: "busybox", Package: "busybox"},
-	{Bin: "udhcpc", Package: "udhcpc"},
-	{Bin: "dnsmasq", Package: "dnsmasq"},
-	{Bin: "curl", Package: "curl"},
-	{Bin: "iperf3", Package: "iperf3"},
-	{Bin: "turnserver", Package: "coturn"},
-	{Bin: "turnutils_natdiscovery", Package: "coturn"},
-	{Bin: "traceroute", Package: "traceroute"},
-	{Bin: "socat", Package: "socat"},
-	{Bin: "ping", Package: "iputils-ping"},
-	{Bin: "nft", Package: "nftables"},
-	{Bin: "ssh", Package: "openssh-client"},
-	{Bin: "ssh-keygen", Package: "openssh-client"},
+	sysdeps.IP, sysdeps.Ethtool, sysdeps.Dhclient, sysdeps.Busybox, sysdeps.Udhcpc,
+	sysdeps.Dnsmasq, sysdeps.Curl, sysdeps.Iperf3, sysdeps.Turnserver, sysdeps.NATDiscovery,
+	sysdeps.Traceroute, sysdeps.Socat, sysdeps.Ping, sysdeps.Nft, sysdeps.SSH, sysdeps.SSHKeygen,
 }
 
 type lab struct {
@@ -66,7 +53,7 @@ func newLab(t testing.TB, config string) *lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("end-to-end tests need root (network namespaces, AF_PACKET); run make test as root")
 	}
-	if err := sysdeps.Ensure(os.Stderr, labTools...); err != nil {
+	if err := sysdeps.Require(labTools...); err != nil {
 		t.Fatalf("end-to-end prerequisites: %v", err)
 	}
 	l := &lab{t: t, prefix: fmt.Sprintf("pg%d-", os.Getpid()%100000), dir: t.TempDir(), config: config}

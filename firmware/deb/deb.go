@@ -33,7 +33,7 @@ import (
 	"strings"
 
 	"github.com/passgate/passgate/board"
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // Suite is the Debian release every pinned package comes from.
@@ -309,7 +309,7 @@ func (f *Fetcher) Extract(pkg board.Package) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := sysdeps.Ensure(f.Log, sysdeps.DpkgDeb); err != nil {
+	if err := sysdeps.Require(sysdeps.DpkgDeb); err != nil {
 		return "", err
 	}
 	f.logf("extracting %s", pkg)
@@ -440,7 +440,7 @@ func (f *Fetcher) aptUpdate() error {
 // download runs apt-get download into a fresh temporary directory under
 // dir and returns the path of the .deb it wrote.
 func (f *Fetcher) download(name, version, dir string) (string, error) {
-	if err := sysdeps.Ensure(f.Log, sysdeps.AptGet); err != nil {
+	if err := sysdeps.Require(sysdeps.AptGet); err != nil {
 		return "", err
 	}
 	if err := f.setupApt(); err != nil {

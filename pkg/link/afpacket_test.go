@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // These tests need root and iproute2's ip: they create a network namespace
@@ -32,8 +34,8 @@ func vethNS(tb testing.TB) string {
 	if os.Geteuid() != 0 {
 		tb.Fatalf("prerequisite missing: AF_PACKET tests must run as root (they create a network namespace and veth pair); euid is %d", os.Geteuid())
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Fatalf("prerequisite missing: the ip command (Debian package iproute2) is needed to create the test namespace: %v", err)
+	if err := sysdeps.Require(sysdeps.IP); err != nil {
+		tb.Fatalf("prerequisite missing: the test namespace is made with ip: %v", err)
 	}
 	ns := fmt.Sprintf("pgl-%d-%d", os.Getpid(), nsSeq.Add(1))
 	ipCmd(tb, "netns", "add", ns)

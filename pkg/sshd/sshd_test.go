@@ -20,44 +20,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/passgate/passgate/internal/sysdeps"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/shell"
 	"github.com/passgate/passgate/pkg/shell/shelltest"
 	"github.com/passgate/passgate/pkg/sshd"
 )
 
-// The tests drive the server with the real OpenSSH client. It is required:
-// when it is missing the tests install Debian's openssh-client, and fail
-// (never skip) if that is not possible.
-var (
-	sshOnce sync.Once
-	sshPath string
-	sshErr  error
-)
-
+// The tests drive the server with the real OpenSSH client (Debian package
+// openssh-client, installed by `make deps`); without it they fail, never skip.
 func requireSSH(t *testing.T) string {
 	t.Helper()
-	sshOnce.Do(func() {
-		if p, err := exec.LookPath("ssh"); err == nil {
-			sshPath = p
-			return
-		}
-		var log bytes.Buffer
-		for _, args := range [][]string{{"update"}, {"install", "-y", "--no-install-recommends", "openssh-client"}} {
-			cmd := exec.Command("apt-get", args...)
-			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Run(); err != nil {
-				sshErr = fmt.Errorf("apt-get %s: %v\n%s", args[0], err, log.String())
-				return
-			}
-		}
-		sshPath, sshErr = exec.LookPath("ssh")
-	})
-	if sshErr != nil || sshPath == "" {
-		t.Fatalf("these tests need the OpenSSH client (Debian package openssh-client), and it could not be installed: %v", sshErr)
+	if err := sysdeps.Require(sysdeps.SSH); err != nil {
+		t.Fatalf("these tests drive the server with the OpenSSH client: %v", err)
 	}
-	return sshPath
+	p, _ := exec.LookPath(sysdeps.SSH.Bin)
+	return p
 }
 
 type logBuf struct {

@@ -36,7 +36,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passgate/passgate/firmware/sysdeps"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // Suite is the Debian release of the VM's userland and kernel.
@@ -107,12 +107,11 @@ type Image struct {
 
 // HostTools are the programs the image build and the VM need on the host.
 var HostTools = []sysdeps.Tool{
-	{Bin: "qemu-system-x86_64", Package: "qemu-system-x86"},
-	{Bin: "debootstrap", Package: "debootstrap"},
+	sysdeps.QEMUx86,
+	sysdeps.Debootstrap,
 	sysdeps.DpkgDeb,
 	sysdeps.Depmod,
 	sysdeps.AptGet,
-	{Bin: "apt-cache", Package: "apt"},
 }
 
 // RepoRoot finds the module root (the directory holding go.mod) above dir.
@@ -215,7 +214,7 @@ func BuildImage(cacheRoot string, log io.Writer) (*Image, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("interop: building the VM image needs root (debootstrap)")
 	}
-	if err := sysdeps.Ensure(log, HostTools...); err != nil {
+	if err := sysdeps.Require(HostTools...); err != nil {
 		return nil, fmt.Errorf("interop: host prerequisites: %w", err)
 	}
 	kpkg, err := kernelPackage()

@@ -1,0 +1,91 @@
+// Package sysdeps names the host programs that building, testing, `make run`,
+// the images and the labs need, each with the Debian package that provides
+// it, and checks that they are installed.
+//
+// It never installs anything: `make deps` is the one prerequisites step (one
+// apt-get install of the Makefile's DEBIAN_PACKAGES, which a test keeps in
+// step with Catalogue). Tests run in parallel packages, so a test that
+// installed packages itself would race another one for the dpkg lock.
+// A missing program is an error that names it, its package and `make deps`;
+// nothing is ever skipped silently.
+package sysdeps
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// Tool is one program and the Debian package that provides it.
+type Tool struct {
+	Bin     string // looked up in PATH
+	Package string // Debian package
+}
+
+// The catalogue: every host program the project runs.
+var (
+	// Images and firmware.
+	Mtools  = Tool{"mdir", "mtools"}
+	Depmod  = Tool{"depmod", "kmod"}
+	DpkgDeb = Tool{"dpkg-deb", "dpkg"}
+	AptGet  = Tool{"apt-get", "apt"}
+	Cpio    = Tool{"cpio", "cpio"}
+
+	// QEMU for the boards and the interop VM.
+	QEMU        = Tool{"qemu-system-aarch64", "qemu-system-arm"}
+	QEMUx86     = Tool{"qemu-system-x86_64", "qemu-system-x86"}
+	Debootstrap = Tool{"debootstrap", "debootstrap"}
+
+	// Network namespaces and the peers of the end-to-end tests.
+	IP           = Tool{"ip", "iproute2"}
+	Ethtool      = Tool{"ethtool", "ethtool"}
+	Dhclient     = Tool{"dhclient", "isc-dhcp-client"}
+	Busybox      = Tool{"busybox", "busybox"}
+	Udhcpc       = Tool{"udhcpc", "udhcpc"}
+	Dnsmasq      = Tool{"dnsmasq", "dnsmasq"}
+	Curl         = Tool{"curl", "curl"}
+	Iperf3       = Tool{"iperf3", "iperf3"}
+	Turnserver   = Tool{"turnserver", "coturn"}
+	NATDiscovery = Tool{"turnutils_natdiscovery", "coturn"}
+	Traceroute   = Tool{"traceroute", "traceroute"}
+	Socat        = Tool{"socat", "socat"}
+	Ping         = Tool{"ping", "iputils-ping"}
+	Nft          = Tool{"nft", "nftables"}
+	SSH          = Tool{"ssh", "openssh-client"}
+	SSHKeygen    = Tool{"ssh-keygen", "openssh-client"}
+)
+
+// Catalogue lists every tool above; `make deps` installs their packages.
+func Catalogue() []Tool {
+	return []Tool{
+		Mtools, Depmod, DpkgDeb, AptGet, Cpio,
+		QEMU, QEMUx86, Debootstrap,
+		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
+		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
+	}
+}
+
+// Require returns nil when every tool is in PATH, and otherwise an error
+// that names each missing program, its Debian package and `make deps`.
+func Require(tools ...Tool) error {
+	var missing []Tool
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.Bin); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var progs, pkgs []string
+	seen := map[string]bool{}
+	for _, t := range missing {
+		progs = append(progs, t.Bin)
+		if !seen[t.Package] {
+			seen[t.Package] = true
+			pkgs = append(pkgs, t.Package)
+		}
+	}
+	return fmt.Errorf("missing %s (Debian package %s): run `make deps` as root, which installs every package the project needs",
+		strings.Join(progs, ", "), strings.Join(pkgs, ", "))
+}
