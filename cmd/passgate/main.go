@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/passgate/passgate/firmware"
 	"github.com/passgate/passgate/firmware/deb"
 	"github.com/passgate/passgate/image"
+	"github.com/passgate/passgate/internal/sysdeps"
 	"github.com/passgate/passgate/qemu"
 )
 
@@ -230,8 +230,8 @@ func cmdRun(args []string) error {
 		return fmt.Errorf("%w (is another passgate VM running?)", err)
 	}
 	dhclient := fmt.Sprintf("dhclient -v -1 -pf /run/dhclient.%[1]s.pid -lf /run/dhclient.%[1]s.leases %[2]s", lanNetns, lanTap)
-	if _, err := exec.LookPath("dhclient"); err != nil {
-		dhclient += "    (Debian package isc-dhcp-client)"
+	if err := sysdeps.Require(sysdeps.Dhclient); err != nil {
+		dhclient += "    (" + err.Error() + ")"
 	}
 	machine := "virt"
 	if dtb != "" {
@@ -243,7 +243,7 @@ routerd prints "passgate ready: lan ADDRESS wan ADDRESS" when it answers on
 the LAN (wan "waiting" until the WAN has an address).
   LAN: tap %s in network namespace %s. Be a LAN host from another terminal:
          sudo ip netns exec %s %s
-         sudo ip netns exec %s curl -I http://deb.debian.org/
+         sudo ip netns exec %s curl -I http://NAME/    (any web site you choose)
   WAN: QEMU user-mode network (NAT to this machine's network); its DHCP
        server gives the router a WAN lease.
   Disk: %s (passgate.conf on the FAT partition)

@@ -122,16 +122,6 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// ListenAndServe listens on addr (e.g. "192.168.1.1:22") and serves until
-// ctx ends.
-func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln)
-}
-
 // Serve accepts connections on ln until ctx ends (then it closes ln and
 // every connection and returns ctx's error) or ln fails.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
