@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/internal/bootconfig"
 	"github.com/passgate/passgate/internal/logring"
 	"github.com/passgate/passgate/internal/meminfo"
 	"github.com/passgate/passgate/pkg/config"
@@ -79,7 +80,7 @@ func runWorker() int {
 		r.log.Add(line)
 		fmt.Fprintf(os.Stderr, "routerd: %s\n", line)
 	}
-	if name := boardName(); name != "" {
+	if name := bootconfig.BoardName(); name != "" {
 		// In the firmware: the board names the serial console for the shell.
 		if r.board == "" {
 			r.board = name
@@ -89,9 +90,9 @@ func runWorker() int {
 		}
 	}
 	if r.cfgPath == "" {
-		// On a board (boot.go): mount the boot partition, or fall back to
-		// the factory configuration in RAM.
-		cfg, state, err := prepareBoot(r.board, r.logf)
+		// On a board (internal/bootconfig): mount the boot partition, or
+		// fall back to the factory configuration in RAM.
+		cfg, state, err := bootconfig.Prepare(r.board, r.logf)
 		if err != nil {
 			r.logf("%v", err)
 			return 2
