@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/passgate/passgate/internal/supervisor"
 )
 
 // workerEnv marks the worker process.
@@ -46,9 +48,12 @@ func supervise() {
 		}
 	}()
 
-	s := &Supervisor{
+	s := &supervisor.Supervisor{
 		NewWorker: workerCommand,
 		Signals:   sigs,
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
+		},
 	}
 	for {
 		func() {

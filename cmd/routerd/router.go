@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,13 +12,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/internal/bootconfig"
+	"github.com/passgate/passgate/internal/logring"
+	"github.com/passgate/passgate/internal/meminfo"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/dhcpd"
@@ -39,7 +40,7 @@ type router struct {
 	socket   string // control socket for `routerd shell -c`
 	started  time.Time
 	store    *config.Store // nil unless the configuration file is named passgate.conf
-	log      logRing
+	log      *logring.Ring // recent lines for `show log`
 	logf     func(format string, args ...any)
 	lanMAC   net.HardwareAddr
 	wanMAC   net.HardwareAddr
@@ -73,13 +74,13 @@ func runWorker() int {
 		return 2
 	}
 	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, board: *boardFlag, console: *consoleDev,
-		socket: *socket, started: time.Now()}
+		socket: *socket, started: time.Now(), log: logring.New(500)}
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
-		r.log.add(line)
+		r.log.Add(line)
 		fmt.Fprintf(os.Stderr, "routerd: %s\n", line)
 	}
-	if name := boardName(); name != "" {
+	if name := bootconfig.BoardName(); name != "" {
 		// In the firmware: the board names the serial console for the shell.
 		if r.board == "" {
 			r.board = name
@@ -89,9 +90,9 @@ func runWorker() int {
 		}
 	}
 	if r.cfgPath == "" {
-		// On a board (boot.go): mount the boot partition, or fall back to
-		// the factory configuration in RAM.
-		cfg, state, err := prepareBoot(r.board, r.logf)
+		// On a board (internal/bootconfig): mount the boot partition, or
+		// fall back to the factory configuration in RAM.
+		cfg, state, err := bootconfig.Prepare(r.board, r.logf)
 		if err != nil {
 			r.logf("%v", err)
 			return 2
@@ -200,7 +201,8 @@ func (r *router) run(parent context.Context) error {
 	}
 	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), 0)
 
-	r.eng, err = nat.New(natConfig(cfg, memTotal(), randomSeed()))
+	mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
+	r.eng, err = nat.New(natConfig(cfg, mem.Total, randomSeed()))
 	if err != nil {
 		return err
 	}
@@ -353,7 +355,8 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		changes = append(changes, "interfaces: ports, MTUs, the LAN address and the WAN mode take effect after a restart (reboot)")
 	}
 	var applyErr error
-	nc := natConfig(live, memTotal(), r.eng.Config().Seed)
+	mem, _ := meminfo.Read()
+	nc := natConfig(live, mem.Total, r.eng.Config().Seed)
 	r.dp.Do(func(e *nat.Engine) {
 		n, err := e.Reconfigure(nc)
 		if err != nil {
@@ -389,24 +392,6 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		changes = append(changes, "wan address "+w.Address.String())
 	}
 	return changes, nil
-}
-
-// memTotal reads the machine's RAM size for the default table size.
-func memTotal() uint64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 1 << 30
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if fields := strings.Fields(s.Text()); len(fields) >= 2 && fields[0] == "MemTotal:" {
-			if kb, err := strconv.ParseUint(fields[1], 10, 64); err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 1 << 30
 }
 
 func randomSeed() uint64 {

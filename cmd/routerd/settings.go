@@ -12,7 +12,8 @@ import (
 )
 
 // natConfig maps the configuration language onto the engine's settings.
-// memTotal (bytes of RAM) sizes the session table when max-sessions is 0.
+// memTotal (bytes of RAM; 0 when unknown, taken as 1 GiB) sizes the
+// session table when max-sessions is 0.
 func natConfig(c *config.Config, memTotal uint64, seed uint64) nat.Config {
 	n := nat.DefaultConfig(c.Interfaces.LAN.Address)
 	switch c.NAT.Filtering {
@@ -54,6 +55,9 @@ func natConfig(c *config.Config, memTotal uint64, seed uint64) nat.Config {
 	n.DMZ = c.NAT.DMZ
 	n.MaxSessions = c.NAT.MaxSessions
 	if n.MaxSessions == 0 {
+		if memTotal == 0 {
+			memTotal = 1 << 30
+		}
 		n.MaxSessions = nat.MaxSessionsForMemory(memTotal)
 	}
 	n.MaxSessionsPerHost = c.NAT.MaxSessionsPerHost

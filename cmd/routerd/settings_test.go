@@ -100,4 +100,10 @@ func TestSettingsDefaults(t *testing.T) {
 	if natConfig(c, 1<<30, 1).MSSClamp != 0 {
 		t.Fatal("disabled MSS clamp not mapped to 0")
 	}
+	// The table follows the RAM; RAM of unknown size counts as 1 GiB.
+	for mem, want := range map[uint64]int{0: nat.MaxSessionsForMemory(1 << 30), 4 << 30: nat.MaxSessionsForMemory(4 << 30)} {
+		if got := natConfig(c, mem, 1).MaxSessions; got != want {
+			t.Errorf("memory %d: max sessions %d, want %d", mem, got, want)
+		}
+	}
 }

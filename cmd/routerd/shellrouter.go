@@ -10,15 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/passgate/passgate/internal/capfilter"
+	"github.com/passgate/passgate/internal/diag"
+	"github.com/passgate/passgate/internal/meminfo"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
@@ -28,29 +29,6 @@ import (
 
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
-
-// logRing keeps the router's recent log lines for `show log`.
-type logRing struct {
-	mu    sync.Mutex
-	lines []shell.LogLine
-}
-
-const logKeep = 500
-
-func (l *logRing) add(text string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lines) >= logKeep {
-		l.lines = append(l.lines[:0], l.lines[len(l.lines)-logKeep/2:]...)
-	}
-	l.lines = append(l.lines, shell.LogLine{Time: time.Now(), Text: text})
-}
-
-func (l *logRing) all() []shell.LogLine {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.lines)
-}
 
 // shellRouter is the shell's view of the running router.
 type shellRouter struct{ r *router }
@@ -239,30 +217,36 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 	return out, nil
 }
 
-func (s shellRouter) Log(ctx context.Context) ([]shell.LogLine, error) { return s.r.log.all(), nil }
+func (s shellRouter) Log(ctx context.Context) ([]shell.LogLine, error) {
+	var out []shell.LogLine
+	for _, l := range s.r.log.Lines() {
+		out = append(out, shell.LogLine{Time: l.Time, Text: l.Text})
+	}
+	return out, nil
+}
 
 func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	s.r.mu.Lock()
 	host := s.r.cfg.System.Hostname
 	s.r.mu.Unlock()
-	total, avail := memInfo()
+	mem, _ := meminfo.Read() // unknown figures show as 0
 	return shell.SystemInfo{Hostname: host, Version: version + " (" + runtime.Version() + ")", Board: s.r.board,
-		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: total, MemAvailable: avail}, nil
+		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: mem.Total, MemAvailable: mem.Available}, nil
 }
 
 func (s shellRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {
-	return ping(ctx, host, count, w)
+	return diag.Ping(ctx, host, count, w)
 }
 
 func (s shellRouter) Traceroute(ctx context.Context, host string, w io.Writer) error {
-	return traceroute(ctx, host, w)
+	return diag.Traceroute(ctx, host, w)
 }
 
 // Capture writes a pcap file of frames on a port (lan or wan) and returns
 // its path. filter is empty or a conjunction of "host A", "port N" and
 // "proto tcp|udp|icmp|gre|esp|arp", joined by "and".
 func (s shellRouter) Capture(ctx context.Context, port string, count int, filter string) (string, error) {
-	match, err := parseCaptureFilter(filter)
+	match, err := capfilter.Parse(filter)
 	if err != nil {
 		return "", err
 	}
@@ -286,7 +270,7 @@ func (s shellRouter) Capture(ctx context.Context, port string, count int, filter
 	var werr error
 	done, stop, err := s.r.dp.Capture(port, count, match, func(ts time.Time, frame []byte) {
 		if werr == nil {
-			werr = pw.WritePacket(gopacketCI(ts, len(frame)), frame)
+			werr = pw.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}, frame)
 		}
 	})
 	if err != nil {
@@ -334,22 +318,4 @@ func (s shellRouter) FactoryReset() error {
 	}
 	s.r.logf("factory reset: default configuration saved; rebooting")
 	return s.Reboot()
-}
-
-// memInfo reads MemTotal and MemAvailable in bytes.
-func memInfo() (total, avail uint64) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, 0
-	}
-	for _, ln := range strings.Split(string(b), "\n") {
-		var v uint64
-		if n, _ := fmt.Sscanf(ln, "MemTotal: %d kB", &v); n == 1 {
-			total = v << 10
-		}
-		if n, _ := fmt.Sscanf(ln, "MemAvailable: %d kB", &v); n == 1 {
-			avail = v << 10
-		}
-	}
-	return total, avail
 }

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"context"
@@ -34,10 +34,6 @@ func TestMain(m *testing.M) {
 			os.Exit(7)
 		}
 		os.Exit(9)
-	case "real":
-		// The real worker entry point, with the flags the test gives.
-		os.Args = append([]string{os.Args[0]}, strings.Fields(os.Getenv("TEST_WORKER_ARGS"))...)
-		os.Exit(runWorker())
 	}
 	os.Exit(100)
 }
@@ -164,26 +160,6 @@ func TestSignalsAreForwarded(t *testing.T) {
 	joined := strings.Join(r.lines, "\n")
 	if !strings.Contains(joined, "forwarding hangup") || !strings.Contains(joined, "exited with status 7") {
 		t.Errorf("SIGHUP not forwarded to the worker; log:\n%s", joined)
-	}
-}
-
-// The real worker announces itself with the line the boot tests wait for
-// and, when it cannot run (here: no configuration file), says why, naming
-// the file, and exits non-zero for the supervisor to restart it.
-func TestRealWorkerAnnouncesAndExplainsAMissingConfiguration(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "passgate.conf")
-	cmd := testWorker("real", "TEST_WORKER_ARGS=--config "+missing+" --socket=")()
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if want := fmt.Sprintf("routerd: worker started (pid %d)", cmd.Process.Pid); !strings.HasPrefix(stdout.String(), want) {
-		t.Errorf("worker said %q, want %q", stdout.String(), want)
-	}
-	if err == nil {
-		t.Fatal("worker without a configuration exited 0")
-	}
-	if !strings.Contains(stderr.String(), missing) {
-		t.Errorf("error does not name the missing file:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	}
 }
 

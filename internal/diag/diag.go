@@ -1,4 +1,8 @@
-package main
+// Package diag runs the shell's ping and traceroute. They use the router's
+// own stack (self0) through raw ICMP sockets, so their packets are NAT-ed
+// like any LAN host's: what they show is what a LAN host would see. Both
+// need CAP_NET_RAW.
+package diag
 
 import (
 	"context"
@@ -8,34 +12,32 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
 	"github.com/passgate/passgate/pkg/packet"
 )
 
-// ping and traceroute run from the router's own stack (self0), so their
-// packets are NAT-ed like any LAN host's: what they show is what a LAN
-// host would see.
-
-func resolve(host string) (netip.Addr, error) {
+// resolve takes an IPv4 address or a name with an IPv4 address.
+func resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
 		return a, nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", host)
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
 	if err != nil || len(ips) == 0 {
 		return netip.Addr{}, fmt.Errorf("cannot resolve %q; give an IPv4 address", host)
 	}
 	return ips[0], nil
 }
 
-func ping(ctx context.Context, host string, count int, w io.Writer) error {
-	dst, err := resolve(host)
+// Ping sends count (default 4) ICMP echo requests to host, one a second,
+// and writes each reply and a summary to w. Lost replies are reported, not
+// errors; the error is for a host that cannot be resolved or a socket
+// that cannot be opened.
+func Ping(ctx context.Context, host string, count int, w io.Writer) error {
+	dst, err := resolve(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -92,10 +94,10 @@ func ping(ctx context.Context, host string, count int, w io.Writer) error {
 	return nil
 }
 
-// traceroute sends ICMP echo requests with growing TTLs and prints who
-// answers each hop.
-func traceroute(ctx context.Context, host string, w io.Writer) error {
-	dst, err := resolve(host)
+// Traceroute sends ICMP echo requests with growing TTLs (up to 30) and
+// writes who answers each hop to w, until host itself answers.
+func Traceroute(ctx context.Context, host string, w io.Writer) error {
+	dst, err := resolve(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -161,86 +163,4 @@ func echoOf(b []byte, id, seq int) bool {
 	}
 	e := b[hl:]
 	return e[0] == 8 && int(binary.BigEndian.Uint16(e[4:])) == id && int(binary.BigEndian.Uint16(e[6:])) == seq
-}
-
-func gopacketCI(ts time.Time, n int) gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: n, Length: n}
-}
-
-// parseCaptureFilter understands "host A", "port N" and "proto NAME"
-// terms joined by "and"; an empty filter matches everything.
-func parseCaptureFilter(s string) (func([]byte) bool, error) {
-	words := strings.Fields(s)
-	var terms []func(packet.IPv4, []byte) bool
-	wantARP := false
-	for i := 0; i < len(words); i++ {
-		if words[i] == "and" {
-			continue
-		}
-		if i+1 >= len(words) {
-			return nil, fmt.Errorf("capture filter: %q needs a value; use host A.B.C.D, port N or proto tcp|udp|icmp|gre|esp|arp, joined by and", words[i])
-		}
-		kw, v := words[i], words[i+1]
-		i++
-		switch kw {
-		case "host":
-			a, err := netip.ParseAddr(v)
-			if err != nil || !a.Is4() {
-				return nil, fmt.Errorf("capture filter: %q is not an IPv4 address", v)
-			}
-			h := packet.AddrTo4(a)
-			terms = append(terms, func(p packet.IPv4, _ []byte) bool { return p.Src() == h || p.Dst() == h })
-		case "port":
-			n, err := strconv.ParseUint(v, 10, 16)
-			if err != nil {
-				return nil, fmt.Errorf("capture filter: %q is not a port", v)
-			}
-			port := uint16(n)
-			terms = append(terms, func(p packet.IPv4, l4 []byte) bool {
-				return (p.Protocol() == packet.ProtoTCP || p.Protocol() == packet.ProtoUDP) && len(l4) >= 4 &&
-					(binary.BigEndian.Uint16(l4) == port || binary.BigEndian.Uint16(l4[2:]) == port)
-			})
-		case "proto":
-			if v == "arp" {
-				wantARP = true
-				continue
-			}
-			num := map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "gre": 47, "esp": 50}[v]
-			if num == 0 {
-				return nil, fmt.Errorf("capture filter: unknown protocol %q; use tcp, udp, icmp, gre, esp or arp", v)
-			}
-			terms = append(terms, func(p packet.IPv4, _ []byte) bool { return p.Protocol() == num })
-		default:
-			return nil, fmt.Errorf("capture filter: unknown term %q; use host A.B.C.D, port N or proto NAME, joined by and", kw)
-		}
-	}
-	if len(terms) == 0 && !wantARP {
-		return nil, nil
-	}
-	return func(f []byte) bool {
-		if len(f) < 14 {
-			return false
-		}
-		switch binary.BigEndian.Uint16(f[12:]) {
-		case packet.EtherTypeARP:
-			return wantARP && len(terms) == 0
-		case packet.EtherTypeIPv4:
-			if wantARP {
-				return false
-			}
-		default:
-			return false
-		}
-		p := packet.IPv4(f[14:])
-		if p.Check() != packet.IPv4OK {
-			return false
-		}
-		l4 := p[p.HeaderLen():p.TotalLen()]
-		for _, t := range terms {
-			if !t(p, l4) {
-				return false
-			}
-		}
-		return true
-	}, nil
 }

@@ -1,4 +1,7 @@
-package main
+// Package supervisor keeps one worker process running: it restarts the
+// worker with backoff whenever it ends, says why it ended, and forwards
+// signals to it. routerd's first process is a Supervisor of its worker.
+package supervisor
 
 import (
 	"context"
@@ -11,8 +14,8 @@ import (
 )
 
 // Supervisor keeps one worker process running. routerd is u-root init's
-// uinit: if it returned, init would exit and the kernel would panic, so the
-// supervisor never gives up. It restarts the worker whenever it exits, for
+// uinit: if it returned, init would exit and the kernel would panic, so a
+// Supervisor never gives up. It restarts the worker whenever it exits, for
 // whatever reason, after an exponential backoff (MinBackoff doubling up to
 // MaxBackoff; back to MinBackoff once a worker has run for StableAfter),
 // logs why the worker ended, and forwards the signals it receives.
@@ -28,7 +31,7 @@ type Supervisor struct {
 	// A signal that arrives while no worker runs is dropped.
 	Signals <-chan os.Signal
 
-	// Logf logs one line (default: stderr with a "routerd: " prefix).
+	// Logf logs one line (default: stderr with a "supervisor: " prefix).
 	Logf func(format string, args ...any)
 
 	// Sleep waits d or until ctx is done; tests replace it.
@@ -50,7 +53,7 @@ func (s *Supervisor) defaults() {
 	}
 	if s.Logf == nil {
 		s.Logf = func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
+			fmt.Fprintf(os.Stderr, "supervisor: "+format+"\n", args...)
 		}
 	}
 	if s.Sleep == nil {

@@ -1,0 +1,97 @@
+package diag
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// quoted builds what an ICMP error quotes: an IPv4 header (with options
+// when optLen > 0) and the first 8 bytes of an ICMP message.
+func quoted(t *testing.T, typ uint8, id, seq uint16, optLen int) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolICMPv4,
+		SrcIP: net.IPv4(192, 168, 1, 1), DstIP: net.IPv4(203, 0, 113, 1)}
+	if optLen > 0 {
+		ip.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}[:optLen]
+	}
+	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: id, Seq: seq}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, ic); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestEchoOf(t *testing.T) {
+	udp := quoted(t, 8, 7, 3, 0)
+	udp[9] = 17
+	cases := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"our echo", quoted(t, 8, 7, 3, 0), true},
+		{"our echo behind IP options", quoted(t, 8, 7, 3, 4), true},
+		{"another id", quoted(t, 8, 8, 3, 0), false},
+		{"another hop's seq", quoted(t, 8, 7, 4, 0), false},
+		{"an echo reply", quoted(t, 0, 7, 3, 0), false},
+		{"not ICMP", udp, false},
+		{"short quote", quoted(t, 8, 7, 3, 0)[:27], false},
+		{"options cut off", quoted(t, 8, 7, 3, 4)[:30], false},
+	}
+	for _, c := range cases {
+		if got := echoOf(c.b, 7, 3); got != c.want {
+			t.Errorf("%s: echoOf = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	ctx := context.Background()
+	if a, err := resolve(ctx, "192.0.2.7"); err != nil || a.String() != "192.0.2.7" {
+		t.Errorf("resolve(192.0.2.7) = %v, %v", a, err)
+	}
+	for _, h := range []string{"2001:db8::1", "no-such-host.invalid"} {
+		if a, err := resolve(ctx, h); err == nil || !strings.Contains(err.Error(), "give an IPv4 address") {
+			t.Errorf("resolve(%q) = %v, %v; want an error asking for an IPv4 address", h, a, err)
+		}
+	}
+}
+
+func needRaw(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raw ICMP sockets need root")
+	}
+}
+
+func TestPingLoopback(t *testing.T) {
+	needRaw(t)
+	var out strings.Builder
+	if err := Ping(context.Background(), "127.0.0.1", 1, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "from 127.0.0.1: seq=1") || !strings.Contains(s, "1 sent, 1 received") {
+		t.Errorf("ping output:\n%s", s)
+	}
+}
+
+func TestTracerouteLoopback(t *testing.T) {
+	needRaw(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := Traceroute(ctx, "127.0.0.1", &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], " 1  127.0.0.1  ") {
+		t.Errorf("traceroute output:\n%s\nwant the header and one hop, 127.0.0.1", out.String())
+	}
+}
