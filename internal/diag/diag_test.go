@@ -67,7 +67,7 @@ func TestResolve(t *testing.T) {
 
 func needRaw(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("raw ICMP sockets need root")
+		t.Fatal("ping and traceroute use raw ICMP sockets: run the tests as root (make test does)")
 	}
 }
 
