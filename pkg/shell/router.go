@@ -159,7 +159,7 @@ type Counter struct {
 
 // PortCounters are one port's frame counters in the data plane.
 type PortCounters struct {
-	Name                        string
+	Name                        string // "lan", "wan", ...; may be followed by " (device)"
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64
 }
