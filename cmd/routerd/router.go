@@ -56,6 +56,8 @@ type router struct {
 	wanAddr   netip.Prefix
 	wanDNS    []netip.Addr
 	wanFrames wanFrames
+
+	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
 }
 
 // runWorker is the worker process: it runs the router until SIGTERM and
@@ -255,7 +257,7 @@ func (r *router) startDHCPServer(ctx context.Context, wg *sync.WaitGroup) error 
 	if !ok {
 		return nil
 	}
-	srv, err := dhcpd.New(dc, dhcpd.Options{LeaseFile: filepath.Join(r.stateDir, "leases.json"), Logf: r.logf})
+	srv, err := dhcpd.New(dc, dhcpd.Options{LeaseFile: filepath.Join(r.stateDir, leaseFileName), Logf: r.logf})
 	if err != nil {
 		return err
 	}

@@ -133,15 +133,21 @@ func protoName(p uint8) string {
 	return fmt.Sprint(p)
 }
 
-func matches(f shell.SessionFilter, proto uint8, host netip.Addr) bool {
-	return (f.Protocol == "" || f.Protocol == protoName(proto)) && (!f.Host.IsValid() || f.Host == host)
+// matches reports whether f selects the session: its protocol, and a host
+// that is its internal, external or remote address (shell.SessionFilter).
+func matches(f shell.SessionFilter, si nat.SessionInfo) bool {
+	if f.Protocol != "" && f.Protocol != protoName(si.Protocol) {
+		return false
+	}
+	h := f.Host
+	return !h.IsValid() || si.Internal.Addr() == h || si.External.Addr() == h || si.Remote.Addr() == h
 }
 
 func (s shellRouter) NATSessions(ctx context.Context, f shell.SessionFilter) ([]shell.NATSession, error) {
 	var out []shell.NATSession
 	s.r.dp.Do(func(e *nat.Engine) {
 		e.Sessions(func(si nat.SessionInfo) bool {
-			if matches(f, si.Protocol, si.Internal.Addr()) {
+			if matches(f, si) {
 				out = append(out, shell.NATSession{Protocol: protoName(si.Protocol), Internal: si.Internal, External: si.External,
 					Remote: si.Remote, State: si.State, Age: si.Age, Idle: si.Idle, Expires: si.Expires,
 					PacketsOut: si.PacketsOut, PacketsIn: si.PacketsIn, BytesOut: si.BytesOut, BytesIn: si.BytesIn})
@@ -291,8 +297,9 @@ func (s shellRouter) Capture(ctx context.Context, port string, count int, filter
 func (s shellRouter) ClearNATSessions(ctx context.Context, f shell.SessionFilter) (int, error) {
 	var n int
 	s.r.dp.Do(func(e *nat.Engine) {
-		n = e.Flush(func(si nat.SessionInfo) bool { return matches(f, si.Protocol, si.Internal.Addr()) })
-		// The passthrough's own state: PPTP calls, ESP SAs, shared IKE.
+		n = e.Flush(func(si nat.SessionInfo) bool { return matches(f, si) })
+		// The passthrough's own state: PPTP calls, ESP SAs, shared IKE
+		// (passthrough.Clear names only their LAN host).
 		n += s.r.pt.Clear(func(proto string, host netip.Addr) bool {
 			return (f.Protocol == "" || f.Protocol == proto) && (!f.Host.IsValid() || f.Host == host)
 		})
@@ -302,6 +309,9 @@ func (s shellRouter) ClearNATSessions(ctx context.Context, f shell.SessionFilter
 
 func (s shellRouter) Reboot() error {
 	s.r.logf("rebooting on request from the shell")
+	if s.r.reboot != nil {
+		return s.r.reboot()
+	}
 	syscall.Sync()
 	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 }
@@ -310,11 +320,17 @@ func (s shellRouter) FactoryReset() error {
 	if s.r.store == nil {
 		return errors.New("no configuration store to reset")
 	}
+	// The devices are the board's, not the user's: keep them.
 	d := config.Default()
+	s.r.mu.Lock()
 	d.Interfaces.LAN.Device = s.r.cfg.Interfaces.LAN.Device
 	d.Interfaces.WAN.Device = s.r.cfg.Interfaces.WAN.Device
+	s.r.mu.Unlock()
 	if err := s.r.store.Save(d); err != nil {
 		return err
+	}
+	if err := s.r.forgetState(); err != nil {
+		return fmt.Errorf("factory reset: the default configuration is saved, but %w", err)
 	}
 	s.r.logf("factory reset: default configuration saved; rebooting")
 	return s.Reboot()

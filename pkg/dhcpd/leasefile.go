@@ -148,6 +148,19 @@ func (s *Server) load() {
 	}
 }
 
+// RemoveLeaseFile deletes the lease file at path and the damaged copy
+// New may have kept beside it (path+".bad"), durably; missing files are
+// fine. It is for a factory reset when no Server runs; a running Server
+// uses Forget.
+func RemoveLeaseFile(path string) error {
+	for _, p := range []string{path, path + ".bad"} {
+		if err := atomicfile.Remove(p); err != nil {
+			return fmt.Errorf("dhcpd: removing lease file %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func readLeaseFile(p string) (*fileData, error) {
 	fh, err := os.Open(p)
 	if err != nil {

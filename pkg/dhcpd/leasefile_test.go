@@ -288,3 +288,61 @@ func TestPersistFailureKeepsServing(t *testing.T) {
 		t.Errorf("log %q: want the error with the file name", h.logs)
 	}
 }
+
+func TestForgetDropsLeasesAndTheFile(t *testing.T) {
+	p := leasePath(t)
+	h := newHarness(t, testConfig(), p)
+	a, b := newClient("02:00:00:00:00:0a"), newClient("02:00:00:00:00:0b")
+	h.dora(a)
+	ipB := h.dora(b)
+	h.send(b, b.release()) // remembered as .101's last owner
+	if err := os.WriteFile(p+".bad", []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	if ls := h.s.Leases(); len(ls) != 0 {
+		t.Errorf("after Forget %d leases: %+v", len(ls), ls)
+	}
+	for _, f := range []string{p, p + ".bad"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there after Forget (%v)", f, err)
+		}
+	}
+	// A restart finds nothing, and b is no longer remembered as the
+	// owner of its old address: it gets the first pool address.
+	if ls := h.newServer(testConfig(), p).Leases(); len(ls) != 0 {
+		t.Errorf("restart after Forget: %d leases", len(ls))
+	}
+	if ipB != ip("192.168.1.101") {
+		t.Fatalf("b got %v before Forget, want 192.168.1.101", ipB)
+	}
+	if got := h.dora(b); got != ip("192.168.1.100") {
+		t.Errorf("b after Forget got %v, want 192.168.1.100 (its old address is forgotten)", got)
+	}
+	// The server goes on persisting.
+	if d := readFile(t, p); len(d.Leases) != 1 || d.Leases[0].MAC != "02:00:00:00:00:0b" {
+		t.Errorf("lease file after Forget and a new lease: %+v", d.Leases)
+	}
+}
+
+func TestRemoveLeaseFile(t *testing.T) {
+	p := leasePath(t)
+	if err := RemoveLeaseFile(p); err != nil {
+		t.Errorf("missing file: %v", err)
+	}
+	for _, f := range []string{p, p + ".bad"} {
+		if err := os.WriteFile(f, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveLeaseFile(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p, p + ".bad"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there (%v)", f, err)
+		}
+	}
+}

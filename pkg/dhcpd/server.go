@@ -256,6 +256,24 @@ func (s *Server) Leases() []Lease {
 	return out
 }
 
+// Forget drops every lease (bound, offered and declined addresses) and
+// what the server remembers of earlier clients, and deletes the lease
+// file and a damaged copy kept beside it: a factory reset. The server
+// keeps serving; leases granted afterwards are persisted as usual.
+func (s *Server) Forget() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.byIP)
+	clear(s.byClient)
+	clear(s.recentByIP)
+	clear(s.recentByClient)
+	s.nextExpiry = time.Time{}
+	if s.file == nil {
+		return nil
+	}
+	return RemoveLeaseFile(s.file.path)
+}
+
 func (s *Server) view(b *binding) Lease {
 	return Lease{
 		IP:       b.ip,

@@ -85,7 +85,7 @@ var revisionArg = &argSpec{ph: "<N>", help: "revision", optional: true, choices:
 func sessionOpts() []*optSpec {
 	return []*optSpec{
 		{word: "protocol", help: "only sessions of this protocol", arg: protoArg},
-		{word: "host", help: "only sessions with this address (LAN host or remote)", arg: addrArg},
+		{word: "host", help: "only sessions with this address (LAN host, external or remote)", arg: addrArg},
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 // Router is what the shell needs from the router. routerd implements it;
 // the shell depends on nothing else, so it can be tested against a fake.
+// pkg/shell/shellcontract states the behaviour documented here as tests
+// that both the fake (shelltest.Router) and routerd pass.
 //
 // Every method may be called from several sessions at once. The shell
 // serialises its own calls to Commit (one commit at a time per Shell), but
@@ -38,6 +40,7 @@ type Router interface {
 	// Read-only views.
 	Interfaces(ctx context.Context) ([]Interface, error)
 	DHCPLeases(ctx context.Context) ([]Lease, error)
+	// NATSessions lists the NAT sessions that match f.
 	NATSessions(ctx context.Context, f SessionFilter) ([]NATSession, error)
 	Passthrough(ctx context.Context) (Passthrough, error)
 	Counters(ctx context.Context) (Counters, error)
@@ -63,8 +66,11 @@ type Router interface {
 	ClearNATSessions(ctx context.Context, f SessionFilter) (int, error)
 	// Reboot restarts the router. It may return before the restart.
 	Reboot() error
-	// FactoryReset replaces the configuration by config.Default() (and
-	// forgets leases and the SSH host key), then restarts.
+	// FactoryReset replaces the configuration by config.Default(),
+	// keeping the interfaces' device names (they are the board's), and
+	// saves it; forgets the DHCP leases and the SSH host key (the next
+	// start makes a new one); then restarts. DHCPLeases is empty as soon
+	// as it returns.
 	FactoryReset() error
 }
 
@@ -153,7 +159,7 @@ type Counter struct {
 
 // PortCounters are one port's frame counters in the data plane.
 type PortCounters struct {
-	Name                        string
+	Name                        string // "lan", "wan", ...; may be followed by " (device)"
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64
 }

@@ -64,6 +64,18 @@ func LoadOrCreateHostKey(dir string) (ssh.Signer, error) {
 	return signer, nil
 }
 
+// RemoveHostKey deletes the host key kept in dir and its public half,
+// durably (a factory reset): the next LoadOrCreateHostKey makes a new
+// key. Missing files are fine.
+func RemoveHostKey(dir string) error {
+	for _, name := range []string{HostKeyFile, HostKeyFile + ".pub"} {
+		if err := atomicfile.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("removing the host key: %w", err)
+		}
+	}
+	return nil
+}
+
 // writeAtomic replaces dir/name by data, power-loss safe.
 func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
 	return atomicfile.Write(filepath.Join(dir, name), data, perm)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -95,7 +96,11 @@ func (c *Clock) Pending() int {
 }
 
 // Router is an in-memory shell.Router with canned views. Commits go
-// through a real config.Store when Store is set, else into memory.
+// through a real config.Store when one is given, else into memory. It
+// keeps the promises of shell.Router that pkg/shell/shellcontract states
+// (the canned sessions are filtered and cleared as documented; Interfaces
+// shows the committed ports; a factory reset forgets the leases and the
+// host key); Restart plays the restart Reboot and FactoryReset ask for.
 type Router struct {
 	mu    sync.Mutex
 	store *config.Store
@@ -111,14 +116,18 @@ type Router struct {
 	Cnt     shell.Counters
 	LogRows []shell.LogLine
 	Sys     shell.SystemInfo
+	// HostKey stands for the SSH host key: FactoryReset forgets it and
+	// Restart makes a new one.
+	HostKey []byte
 
 	// CommitErr, if set, makes Commit fail.
 	CommitErr error
 
 	// What happened.
 	Commits       int
-	Reboots       int
+	Reboots       int // restarts asked for, by Reboot and FactoryReset
 	FactoryResets int
+	keys          int // host keys made
 	Cleared       []shell.SessionFilter
 }
 
@@ -186,6 +195,8 @@ func (r *Router) canned() {
 		},
 		Extra: []shell.Counter{{Name: "pptp-call-id-rewrites", Value: 4}, {Name: "esp-spis-learned", Value: 2}},
 	}
+	r.switches()
+	r.newHostKey()
 	r.Cnt = shell.Counters{
 		Verdicts: []shell.Counter{{Name: "forward", Value: 356000}, {Name: "drop", Value: 1234}, {Name: "punt", Value: 5678}},
 		Drops:    []shell.Counter{{Name: "no-mapping", Value: 1200}, {Name: "filtered", Value: 30}, {Name: "blocked", Value: 4}, {Name: "martian", Value: 0}},
@@ -229,12 +240,8 @@ func (r *Router) Commit(ctx context.Context, c *config.Config) ([]string, error)
 	r.cfg = c.Clone()
 	r.Commits++
 	var ch []string
+	r.switches()
 	sw := func(name string, was, is bool, closed string) {
-		for i := range r.PT.Protocols {
-			if r.PT.Protocols[i].Name == name {
-				r.PT.Protocols[i].Enabled = is
-			}
-		}
 		switch {
 		case was && !is:
 			ch = append(ch, fmt.Sprintf("%s passthrough disabled%s", name, closed))
@@ -255,6 +262,22 @@ func (r *Router) Commit(ctx context.Context, c *config.Config) ([]string, error)
 		ch = append(ch, fmt.Sprintf("applied %d changed line(s); established sessions kept", n))
 	}
 	return ch, nil
+}
+
+// switches sets the passthrough switches of PT from the committed
+// configuration.
+func (r *Router) switches() {
+	on := map[string]bool{"pptp": r.cfg.Passthrough.PPTP, "l2tp": r.cfg.Passthrough.L2TP, "ipsec": r.cfg.Passthrough.IPsec.Enabled}
+	for i, p := range r.PT.Protocols {
+		if v, ok := on[p.Name]; ok {
+			r.PT.Protocols[i].Enabled = v
+		}
+	}
+}
+
+func (r *Router) newHostKey() {
+	r.keys++
+	r.HostKey = fmt.Appendf(nil, "fake ssh host key %d", r.keys)
 }
 
 // Revisions lists the stored configurations.
@@ -287,11 +310,26 @@ func (r *Router) Rollback(n int) (*config.Config, error) {
 	return nil, fmt.Errorf("there is no revision %d", n)
 }
 
-// Interfaces returns the canned interfaces.
+// Interfaces returns the canned interfaces with the committed
+// configuration's devices, MTUs, LAN address and static WAN address.
 func (r *Router) Interfaces(context.Context) ([]shell.Interface, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.Ifaces, nil
+	out := slices.Clone(r.Ifaces)
+	ifc := r.cfg.Interfaces
+	for i := range out {
+		switch out[i].Name {
+		case "lan":
+			out[i].Device, out[i].MTU = ifc.LAN.Device, ifc.LAN.MTU
+			out[i].Addresses = []netip.Prefix{ifc.LAN.Address}
+		case "wan":
+			out[i].Device, out[i].MTU = ifc.WAN.Device, ifc.WAN.MTU
+			if ifc.WAN.Mode == config.WANStatic {
+				out[i].Addresses = []netip.Prefix{ifc.WAN.Address}
+			}
+		}
+	}
+	return out, nil
 }
 
 // DHCPLeases returns the canned leases.
@@ -347,11 +385,19 @@ func (r *Router) Passthrough(context.Context) (shell.Passthrough, error) {
 	return r.PT, nil
 }
 
-// Counters returns the canned counters.
+// Counters returns the canned counters, with the session counter
+// "current" counting the sessions in NAT.
 func (r *Router) Counters(context.Context) (shell.Counters, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.Cnt, nil
+	c := r.Cnt
+	c.Sessions = slices.Clone(c.Sessions)
+	for i := range c.Sessions {
+		if c.Sessions[i].Name == "current" {
+			c.Sessions[i].Value = uint64(len(r.NAT))
+		}
+	}
+	return c, nil
 }
 
 // Log returns the canned log.
@@ -413,11 +459,48 @@ func (r *Router) Reboot() error {
 	return nil
 }
 
-// FactoryReset counts and returns to the factory configuration.
+// FactoryReset commits (and saves) the factory configuration with the
+// running devices, forgets the leases and the host key, and counts a
+// restart.
 func (r *Router) FactoryReset() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	d := config.Default()
+	d.Interfaces.LAN.Device = r.cfg.Interfaces.LAN.Device
+	d.Interfaces.WAN.Device = r.cfg.Interfaces.WAN.Device
+	if r.store != nil {
+		if err := r.store.Save(d); err != nil {
+			return err
+		}
+	} else {
+		r.mem = append([]*config.Config{r.cfg}, r.mem...)
+	}
 	r.FactoryResets++
-	r.cfg = config.Default()
+	r.Reboots++
+	r.cfg = d
+	r.switches()
+	r.Leases = nil
+	r.HostKey = nil
+	return nil
+}
+
+// Restart plays a restart: the committed configuration is read back from
+// the store (when there is one), the NAT sessions are gone, and a host
+// key is made if there is none. The leases stay.
+func (r *Router) Restart() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store != nil {
+		c, _, err := r.store.Load()
+		if err != nil {
+			return err
+		}
+		r.cfg = c
+	}
+	r.switches()
+	r.NAT = nil
+	if r.HostKey == nil {
+		r.newHostKey()
+	}
 	return nil
 }
