@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passgate/passgate/internal/cpio"
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -525,7 +525,8 @@ func copyFile(src, dst string) error {
 
 // packInitramfs writes root as a gzip-compressed newc cpio archive (the
 // format the kernel unpacks into its rootfs) and returns the entry count.
-// Hard links become separate files.
+// Owners, times and device nodes are kept; hard links become separate
+// files.
 func packInitramfs(root, out string) (int, error) {
 	f, err := os.Create(out)
 	if err != nil {
@@ -537,28 +538,11 @@ func packInitramfs(root, out string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cw := &cpioWriter{w: zw}
-	n := 0
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		n++
-		return cw.add(rel, p, fi)
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := cw.trailer(); err != nil {
-		return 0, err
+	cw := cpio.NewWriter(zw)
+	cw.HostMetadata = true
+	cw.Tree(root, "")
+	if err := cw.Close(); err != nil {
+		return 0, fmt.Errorf("packing %s: %w", root, err)
 	}
 	if err := zw.Close(); err != nil {
 		return 0, err
@@ -566,119 +550,5 @@ func packInitramfs(root, out string) (int, error) {
 	if err := bw.Flush(); err != nil {
 		return 0, err
 	}
-	return n, f.Close()
+	return cw.Count(), f.Close()
 }
-
-type cpioWriter struct {
-	w   io.Writer
-	ino uint32
-	off int64
-}
-
-func (c *cpioWriter) write(b []byte) error {
-	n, err := c.w.Write(b)
-	c.off += int64(n)
-	return err
-}
-
-func (c *cpioWriter) pad() error {
-	if r := c.off % 4; r != 0 {
-		return c.write(make([]byte, 4-r))
-	}
-	return nil
-}
-
-func (c *cpioWriter) header(name string, mode uint32, uid, gid uint32, mtime int64, size int64, rdevMaj, rdevMin uint32) error {
-	c.ino++
-	h := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		c.ino, mode, uid, gid, 1, uint32(mtime), uint32(size), 0, 0, rdevMaj, rdevMin, len(name)+1, 0)
-	if err := c.write([]byte(h)); err != nil {
-		return err
-	}
-	if err := c.write(append([]byte(name), 0)); err != nil {
-		return err
-	}
-	return c.pad()
-}
-
-// Linux mode bits of the file types (cpio uses the st_mode layout).
-const (
-	sIFSOCK = 0o140000
-	sIFLNK  = 0o120000
-	sIFREG  = 0o100000
-	sIFBLK  = 0o060000
-	sIFDIR  = 0o040000
-	sIFCHR  = 0o020000
-	sIFIFO  = 0o010000
-)
-
-func (c *cpioWriter) add(name, path string, fi fs.FileInfo) error {
-	perm := uint32(fi.Mode().Perm())
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		perm |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		perm |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		perm |= 0o1000
-	}
-	uid, gid, rdev := statOwner(fi)
-	mt := fi.ModTime().Unix()
-	switch {
-	case fi.Mode().IsDir():
-		return c.header(name, sIFDIR|perm, uid, gid, mt, 0, 0, 0)
-	case fi.Mode()&fs.ModeSymlink != 0:
-		target, err := os.Readlink(path)
-		if err != nil {
-			return err
-		}
-		if err := c.header(name, sIFLNK|0o777, uid, gid, mt, int64(len(target)), 0, 0); err != nil {
-			return err
-		}
-		if err := c.write([]byte(target)); err != nil {
-			return err
-		}
-		return c.pad()
-	case fi.Mode().IsRegular():
-		if err := c.header(name, sIFREG|perm, uid, gid, mt, fi.Size(), 0, 0); err != nil {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(c.w, f)
-		f.Close()
-		c.off += n
-		if err != nil {
-			return err
-		}
-		if n != fi.Size() {
-			return fmt.Errorf("%s changed size while packing", path)
-		}
-		return c.pad()
-	case fi.Mode()&fs.ModeCharDevice != 0:
-		return c.header(name, sIFCHR|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
-	case fi.Mode()&fs.ModeDevice != 0:
-		return c.header(name, sIFBLK|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
-	case fi.Mode()&fs.ModeNamedPipe != 0:
-		return c.header(name, sIFIFO|perm, uid, gid, mt, 0, 0, 0)
-	case fi.Mode()&fs.ModeSocket != 0:
-		return nil
-	}
-	return fmt.Errorf("%s: unsupported file type %v", path, fi.Mode())
-}
-
-func (c *cpioWriter) trailer() error {
-	if err := c.header("TRAILER!!!", 0, 0, 0, 0, 0, 0, 0); err != nil {
-		return err
-	}
-	if r := c.off % 512; r != 0 {
-		return c.write(make([]byte, 512-r))
-	}
-	return nil
-}
-
-func devMajor(d uint64) uint32 { return uint32((d>>8)&0xfff) | uint32((d>>32)&^0xfff) }
-func devMinor(d uint64) uint32 { return uint32(d&0xff) | uint32((d>>12)&^0xff) }
