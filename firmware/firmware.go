@@ -42,6 +42,7 @@ import (
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/firmware/deb"
 	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/internal/kmod"
 )
 
 // ModulePath is the router's Go module path, used to find the repository.
@@ -197,7 +198,7 @@ func Build(o Options) (*Result, error) {
 	}
 	stage := filepath.Join(work, "stage")
 	o.logf("staging %d kernel modules (+ dependencies)", len(modules))
-	res.Modules, err = stageModules(o.Log, kroot, b.KernelRelease, stage, modules)
+	res.Modules, err = stageModules(kroot, b.KernelRelease, stage, modules)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", b.Name, err)
 	}
@@ -376,11 +377,11 @@ func collect(o *Options) (*Result, string, error) {
 		res.Raw = append(res.Raw, RawBlob{Src: src, Sector: r.Sector, MaxSize: r.MaxSize})
 	}
 
-	t, err := depmodTree(o.Log, kroot, b.KernelRelease)
+	t, err := kmod.Load(kroot, b.KernelRelease)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, _, err := t.closure(b.Modules); err != nil {
+	if _, _, err := t.Closure(b.Modules); err != nil {
 		return nil, "", fmt.Errorf("board %s: %w", b.Name, err)
 	}
 	return res, kroot, nil

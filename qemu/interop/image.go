@@ -31,11 +31,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/internal/kmod"
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -355,7 +355,7 @@ func build(work, kpkg string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nmods, err := installModules(log, kern, root, kver)
+	nmods, err := installModules(kern, root, kver)
 	if err != nil {
 		return err
 	}
@@ -428,99 +428,27 @@ func debVersion(deb string) (string, error) {
 // installModules copies the lab's modules (moduleDirs plus files/modules,
 // closed over their dependencies) from the unpacked kernel package into
 // root and runs depmod there.
-func installModules(log io.Writer, kern, root, kver string) (int, error) {
-	src := filepath.Join(kern, "lib/modules", kver)
-	if err := run(log, kern, "depmod", "-b", kern, kver); err != nil {
-		return 0, err
-	}
-	f, err := os.Open(filepath.Join(src, "modules.dep"))
+func installModules(kern, root, kver string) (int, error) {
+	t, err := kmod.Load(kern, kver)
 	if err != nil {
 		return 0, err
 	}
-	deps := map[string][]string{} // path -> dependency paths
-	byName := map[string]string{} // module name -> path
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		mod, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		deps[mod] = strings.Fields(rest)
-		base := strings.TrimSuffix(filepath.Base(mod), ".ko")
-		byName[strings.ReplaceAll(base, "-", "_")] = mod
-	}
-	f.Close()
-	want := map[string]bool{}
-	var add func(string)
-	add = func(m string) {
-		if want[m] {
-			return
-		}
-		want[m] = true
-		for _, d := range deps[m] {
-			add(d)
-		}
-	}
-	for m := range deps {
-		rel := strings.TrimPrefix(m, "kernel/")
+	inDirs := func(p string) bool {
+		rel := strings.TrimPrefix(p, "kernel/")
 		in := false
 		for _, d := range moduleDirs {
-			if strings.HasPrefix(rel, d) {
-				in = true
-			}
+			in = in || strings.HasPrefix(rel, d)
 		}
 		for _, d := range moduleSkip {
-			if strings.HasPrefix(rel, d) {
-				in = false
-			}
+			in = in && !strings.HasPrefix(rel, d)
 		}
-		if in {
-			add(m)
-		}
+		return in
 	}
-	for _, name := range strings.Fields(string(moduleList)) {
-		p, ok := byName[strings.ReplaceAll(name, "-", "_")]
-		if !ok {
-			// Built into the kernel is fine; unknown is not.
-			b, _ := os.ReadFile(filepath.Join(src, "modules.builtin"))
-			if !bytes.Contains(b, []byte("/"+name+".ko")) {
-				return 0, fmt.Errorf("module %s (files/modules) is neither a module nor built into kernel %s", name, kver)
-			}
-			continue
-		}
-		add(p)
-	}
-	dst := filepath.Join(root, "lib/modules", kver)
-	var paths []string
-	for m := range want {
-		paths = append(paths, m)
-	}
-	sort.Strings(paths)
-	for _, m := range paths {
-		if err := copyFile(filepath.Join(src, m), filepath.Join(dst, m)); err != nil {
-			return 0, err
-		}
-	}
-	for _, meta := range []string{"modules.order", "modules.builtin", "modules.builtin.modinfo"} {
-		if _, err := os.Stat(filepath.Join(src, meta)); err == nil {
-			if err := copyFile(filepath.Join(src, meta), filepath.Join(dst, meta)); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return len(paths), run(log, root, "depmod", "-b", root, kver)
-}
-
-func copyFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(src)
+	files, _, err := t.Closure(append(t.Paths(inDirs), strings.Fields(string(moduleList))...))
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("files/modules, kernel %s: %w", kver, err)
 	}
-	return os.WriteFile(dst, b, 0o644)
+	return len(files), kmod.Install(kern, root, kver, files)
 }
 
 // packInitramfs writes root as a gzip-compressed newc cpio archive (the
