@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passgate/passgate/internal/aptsources"
 	"github.com/passgate/passgate/internal/cpio"
 	"github.com/passgate/passgate/internal/kmod"
 	"github.com/passgate/passgate/internal/sysdeps"
@@ -155,47 +156,17 @@ func kernelPackage() (string, error) {
 }
 
 // Mirror returns the Debian mirror the host's apt uses for Suite
-// (PASSGATE_DEBIAN_MIRROR overrides it).
-func Mirror() string {
+// (PASSGATE_DEBIAN_MIRROR overrides it); a host whose apt sources name
+// none is an error that says what line to add.
+func Mirror() (string, error) {
 	if m := os.Getenv("PASSGATE_DEBIAN_MIRROR"); m != "" {
-		return m
+		return m, nil
 	}
-	var files []string
-	files = append(files, "/etc/apt/sources.list")
-	more, _ := filepath.Glob("/etc/apt/sources.list.d/*")
-	files = append(files, more...)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var uris []string
-		suiteOK := false
-		for _, ln := range strings.Split(string(b), "\n") {
-			ln = strings.TrimSpace(ln)
-			f := strings.Fields(ln)
-			switch {
-			case len(f) >= 3 && f[0] == "deb" && !strings.HasPrefix(f[1], "[") && f[2] == Suite && strings.HasSuffix(strings.TrimRight(f[1], "/"), "/debian"):
-				return f[1]
-			case len(f) >= 2 && f[0] == "URIs:":
-				uris = f[1:]
-			case len(f) >= 2 && f[0] == "Suites:":
-				for _, s := range f[1:] {
-					if s == Suite {
-						suiteOK = true
-					}
-				}
-			}
-		}
-		if suiteOK {
-			for _, u := range uris {
-				if strings.HasSuffix(strings.TrimRight(u, "/"), "/debian") {
-					return u
-				}
-			}
-		}
+	m, err := aptsources.Debian("/", Suite, false)
+	if err != nil {
+		return "", fmt.Errorf("interop: the mirror for debootstrap: %w", err)
 	}
-	return "http://deb.debian.org/debian"
+	return m.Archive[0], nil
 }
 
 // cacheKey hashes everything that goes into the image.
@@ -293,7 +264,10 @@ func run(log io.Writer, dir string, name string, args ...string) error {
 
 func build(work, kpkg string, log io.Writer) error {
 	root := filepath.Join(work, "root")
-	mirror := Mirror()
+	mirror, err := Mirror()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(log, "interop: debootstrap --variant=minbase %s from %s (%d packages)\n", Suite, mirror, len(Packages))
 	t := time.Now()
 	if err := run(log, work, "debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), Suite, root, mirror); err != nil {

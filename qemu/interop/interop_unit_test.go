@@ -87,8 +87,8 @@ func TestVMArgs(t *testing.T) {
 
 func TestMirrorOverride(t *testing.T) {
 	t.Setenv("PASSGATE_DEBIAN_MIRROR", "http://mirror.example/debian")
-	if m := Mirror(); m != "http://mirror.example/debian" {
-		t.Errorf("Mirror() = %q", m)
+	if m, err := Mirror(); m != "http://mirror.example/debian" || err != nil {
+		t.Errorf("Mirror() = %q, %v", m, err)
 	}
 }
 
