@@ -41,6 +41,8 @@ import (
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/firmware/deb"
+	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/internal/kmod"
 )
 
 // ModulePath is the router's Go module path, used to find the repository.
@@ -196,7 +198,7 @@ func Build(o Options) (*Result, error) {
 	}
 	stage := filepath.Join(work, "stage")
 	o.logf("staging %d kernel modules (+ dependencies)", len(modules))
-	res.Modules, err = stageModules(o.Log, kroot, b.KernelRelease, stage, modules)
+	res.Modules, err = stageModules(kroot, b.KernelRelease, stage, modules)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", b.Name, err)
 	}
@@ -212,27 +214,20 @@ func Build(o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	cpio := filepath.Join(work, "initramfs.cpio")
-	if err := copyFile(base, cpio); err != nil {
+	archive := filepath.Join(work, "initramfs.cpio")
+	if err := copyFile(base, archive); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(cpio, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	w := newCPIOWriter(bw)
-	add := func(name, src string, perm uint32) {
-		data, err := os.ReadFile(src)
-		if err != nil && w.err == nil {
-			w.err = err
-		}
-		w.File(name, perm, data)
-	}
-	add("bin/routerd", routerd, 0o755)
+	w := cpio.NewWriter(bw)
+	w.AddFile("bin/routerd", routerd, 0o755)
 	switch {
 	case agent != "":
-		add("bin/pgdebug", agent, 0o755)
+		w.AddFile("bin/pgdebug", agent, 0o755)
 		w.Symlink("bin/uinit", "pgdebug")
 	case !o.DebugShell:
 		w.Symlink("bin/uinit", "routerd")
@@ -249,13 +244,13 @@ func Build(o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing the initramfs: %w", err)
 	}
-	st, err := os.Stat(cpio)
+	st, err := os.Stat(archive)
 	if err != nil {
 		return nil, err
 	}
 	res.InitramfsCPIOSize = st.Size()
 	res.Initramfs = filepath.Join(o.OutDir, board.InitramfsFile)
-	if res.InitramfsSize, err = gzipFile(cpio, res.Initramfs); err != nil {
+	if res.InitramfsSize, err = gzipFile(archive, res.Initramfs); err != nil {
 		return nil, err
 	}
 	o.logf("initramfs %s: %.1f MiB compressed (%.1f MiB cpio), built in %v",
@@ -382,11 +377,11 @@ func collect(o *Options) (*Result, string, error) {
 		res.Raw = append(res.Raw, RawBlob{Src: src, Sector: r.Sector, MaxSize: r.MaxSize})
 	}
 
-	t, err := depmodTree(o.Log, kroot, b.KernelRelease)
+	t, err := kmod.Load(kroot, b.KernelRelease)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, _, err := t.closure(b.Modules); err != nil {
+	if _, _, err := t.Closure(b.Modules); err != nil {
 		return nil, "", fmt.Errorf("board %s: %w", b.Name, err)
 	}
 	return res, kroot, nil

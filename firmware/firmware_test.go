@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/internal/cpio"
 )
 
 // These tests download the pinned Debian packages into the repository's
@@ -48,11 +49,11 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	if st, err := os.Stat(res.Kernel); err != nil || st.Size() < 10<<20 {
 		t.Errorf("kernel Image missing or small: %v", err)
 	}
-	entries, err := ListInitramfs(res.Initramfs)
+	entries, err := cpio.ListGzip(res.Initramfs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]CPIOEntry{}
+	byName := map[string]cpio.Entry{}
 	for _, e := range entries {
 		byName[e.Name] = e
 	}
@@ -112,11 +113,11 @@ func TestBuildDebugAgentInitramfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := ListInitramfs(res.Initramfs)
+	entries, err := cpio.ListGzip(res.Initramfs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]CPIOEntry{}
+	byName := map[string]cpio.Entry{}
 	for _, e := range entries {
 		byName[e.Name] = e
 	}

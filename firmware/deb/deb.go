@@ -8,7 +8,8 @@
 // adding a foreign architecture to its dpkg. apt verifies the mirror's signed
 // index; the pin then makes the build reproducible and catches a package that
 // changed under the same version. A cached, verified .deb is reused without
-// any network access, so a second build is offline.
+// any network access, so a second build is offline. The mirrors are the
+// build host's own, read from its apt sources (internal/aptsources).
 //
 // Pins live in pins/NAME_VERSION.pin and are compiled into the binary.
 // To pin a new version, run `passgate pin NAME=VERSION` (see cmd/passgate),
@@ -33,6 +34,7 @@ import (
 	"strings"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/internal/aptsources"
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -183,7 +185,8 @@ type Fetcher struct {
 	// Log receives one line per step that takes time; nil discards.
 	Log io.Writer
 	// Mirror and SecurityMirror override the Debian mirrors; by default
-	// they are read from the host's apt sources, else deb.debian.org.
+	// they are the host's (internal/aptsources), and a host whose apt
+	// sources name none is an error that says what to add.
 	Mirror, SecurityMirror string
 	// Arch is the apt architecture; default arm64.
 	Arch string
@@ -371,15 +374,18 @@ func (f *Fetcher) aptOptions() []string {
 }
 
 // SourcesList returns the sources.list the private apt uses.
-func (f *Fetcher) SourcesList() string {
+func (f *Fetcher) SourcesList() (string, error) {
 	main, sec := f.Mirror, f.SecurityMirror
 	if main == "" || sec == "" {
-		hm, hs := HostMirrors()
+		m, err := aptsources.Debian("/", Suite, sec == "")
+		if err != nil {
+			return "", fmt.Errorf("the Debian mirrors for the %s packages: %w", f.archOrDefault(), err)
+		}
 		if main == "" {
-			main = hm
+			main = m.Archive[0]
 		}
 		if sec == "" {
-			sec = hs
+			sec = m.Security
 		}
 	}
 	opt := ""
@@ -389,7 +395,7 @@ func (f *Fetcher) SourcesList() string {
 	comps := "main non-free-firmware"
 	return fmt.Sprintf("# written by passgate firmware/deb; private to this cache\n"+
 		"deb %s%s %s %s\ndeb %s%s %s-updates %s\ndeb %s%s %s-security %s\n",
-		opt, main, Suite, comps, opt, main, Suite, comps, opt, sec, Suite, comps)
+		opt, main, Suite, comps, opt, main, Suite, comps, opt, sec, Suite, comps), nil
 }
 
 func (f *Fetcher) setupApt() error {
@@ -406,7 +412,10 @@ func (f *Fetcher) setupApt() error {
 		}
 	}
 	src := filepath.Join(d, "etc", "sources.list")
-	want := f.SourcesList()
+	want, err := f.SourcesList()
+	if err != nil {
+		return err
+	}
 	if old, err := os.ReadFile(src); err != nil || string(old) != want {
 		if err := os.WriteFile(src, []byte(want), 0o644); err != nil {
 			return err
@@ -491,56 +500,4 @@ func (f *Fetcher) archOrDefault() string {
 		return "arm64"
 	}
 	return f.Arch
-}
-
-// HostMirrors returns the Debian archive and security mirror URIs the host's
-// apt uses (from /etc/apt/sources.list and sources.list.d), falling back to
-// deb.debian.org.
-func HostMirrors() (archive, security string) {
-	var texts []string
-	if b, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
-		texts = append(texts, string(b))
-	}
-	for _, pat := range []string{"/etc/apt/sources.list.d/*.list", "/etc/apt/sources.list.d/*.sources"} {
-		m, _ := filepath.Glob(pat)
-		for _, p := range m {
-			if b, err := os.ReadFile(p); err == nil {
-				texts = append(texts, string(b))
-			}
-		}
-	}
-	archive, security = parseMirrors(strings.Join(texts, "\n"))
-	if archive == "" {
-		archive = "http://deb.debian.org/debian"
-	}
-	if security == "" {
-		security = "http://deb.debian.org/debian-security"
-	}
-	return archive, security
-}
-
-var uriRE = regexp.MustCompile(`(?i)\bhttps?://[^\s\]]+`)
-
-// parseMirrors finds the first .../debian and .../debian-security URIs in
-// one-line or deb822 apt sources, ignoring comments.
-func parseMirrors(text string) (archive, security string) {
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = line[:i]
-		}
-		for _, u := range uriRE.FindAllString(line, -1) {
-			u = strings.TrimRight(u, "/")
-			switch {
-			case strings.HasSuffix(u, "/debian-security") && security == "":
-				security = u
-			case strings.HasSuffix(u, "/debian") && archive == "":
-				archive = u
-			}
-		}
-	}
-	return archive, security
 }

@@ -93,31 +93,12 @@ func TestUnpinnedPackageError(t *testing.T) {
 	}
 }
 
-func TestParseMirrors(t *testing.T) {
-	deb822 := `Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
-URIs: http://mirror.example/debian
-Suites: bookworm bookworm-updates
-Components: main
-
-Types: deb
-URIs: http://mirror.example/debian-security/
-Suites: bookworm-security
-`
-	a, s := parseMirrors(deb822)
-	if a != "http://mirror.example/debian" || s != "http://mirror.example/debian-security" {
-		t.Errorf("deb822: got %q %q", a, s)
-	}
-	oneLine := "deb [arch=amd64] https://m.example/debian bookworm main\n# deb http://x/debian-security bookworm-security main\n"
-	a, s = parseMirrors(oneLine)
-	if a != "https://m.example/debian" || s != "" {
-		t.Errorf("one-line: got %q %q", a, s)
-	}
-}
-
 func TestSourcesListHasFirmwareComponent(t *testing.T) {
 	f := &Fetcher{Mirror: "http://m/debian", SecurityMirror: "http://m/debian-security"}
-	sl := f.SourcesList()
+	sl, err := f.SourcesList()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"http://m/debian bookworm main non-free-firmware", "bookworm-updates", "http://m/debian-security bookworm-security"} {
 		if !strings.Contains(sl, want) {
 			t.Errorf("sources.list lacks %q:\n%s", want, sl)

@@ -1,47 +1,117 @@
-// Package atomicfile replaces small state files (DHCP leases, the WAN
-// lease, the SSH host key) so that a power cut at any moment leaves either
-// the old or the new content: the data goes to NAME.tmp, which is fsynced,
-// renamed over NAME, and the directory is fsynced.
+// Package atomicfile replaces small state files (the configuration, DHCP
+// leases, the WAN lease, the SSH host key) so that a power cut at any
+// moment leaves either the old or the new content: the data goes to
+// NAME.tmp, which is fsynced, renamed over NAME, and the directory is
+// fsynced.
+//
+// Replace does this on an FS, so that tests can substitute one that
+// models durability and crashes at every step; Write does it on the
+// operating system's file system.
 package atomicfile
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"syscall"
 )
 
-// Write replaces path with data.
-func Write(path string, data []byte, perm os.FileMode) error {
-	return WriteHook(path, data, perm, nil)
+// TmpSuffix names the temporary file beside the one being replaced.
+const TmpSuffix = ".tmp"
+
+// FS is the file operations Replace needs. Names are slash-separated and
+// relative to the FS's directory ("." is the directory itself).
+type FS interface {
+	// Create creates or truncates name for writing.
+	Create(name string) (File, error)
+	// Rename replaces newname by oldname.
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	// SyncDir makes renames, creations and removals in dir durable.
+	SyncDir(dir string) error
 }
 
-// WriteHook is Write with a hook that runs after the temporary file is
-// durable and before the rename; an error from it aborts the write there,
-// leaving the temporary file, as a crash at that moment would. Tests use it.
-func WriteHook(path string, data []byte, perm os.FileMode, beforeRename func() error) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+// File is a file open for writing.
+type File interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// Replace replaces name in fsys with data: it writes and fsyncs
+// name.tmp, runs beforeRename (if not nil), renames name.tmp over name
+// and fsyncs the directory. An error from beforeRename is returned as it
+// is and leaves the temporary file, as a crash at that moment would;
+// other errors name the step and remove the temporary file.
+func Replace(fsys FS, name string, data []byte, beforeRename func() error) error {
+	tmp := name + TmpSuffix
+	f, err := fsys.Create(tmp)
 	if err != nil {
-		return err
+		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return err
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return fmt.Errorf("fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		fsys.Remove(tmp)
+		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if beforeRename != nil {
 		if err := beforeRename(); err != nil {
 			return err
 		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
+	if err := fsys.Rename(tmp, name); err != nil {
+		fsys.Remove(tmp)
+		return fmt.Errorf("rename %s to %s: %w", tmp, name, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	if err := fsys.SyncDir(path.Dir(name)); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", path.Dir(name), err)
+	}
+	return nil
+}
+
+// Dir is the operating system's FS rooted at the directory Path; Create
+// makes files with permissions Perm.
+type Dir struct {
+	Path string
+	Perm os.FileMode
+}
+
+// Join returns the host path of name.
+func (d Dir) Join(name string) string { return filepath.Join(d.Path, filepath.FromSlash(name)) }
+
+func (d Dir) Create(name string) (File, error) {
+	return os.OpenFile(d.Join(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, d.Perm)
+}
+
+func (d Dir) Rename(oldname, newname string) error {
+	return os.Rename(d.Join(oldname), d.Join(newname))
+}
+
+func (d Dir) Remove(name string) error { return os.Remove(d.Join(name)) }
+
+func (d Dir) SyncDir(dir string) error { return SyncDir(d.Join(dir)) }
+
+// Write replaces the host file path with data.
+func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteHook(path, data, perm, nil)
+}
+
+// WriteHook is Write with a hook that runs after the temporary file is
+// durable and before the rename (see Replace). Tests use it.
+func WriteHook(path string, data []byte, perm os.FileMode, beforeRename func() error) error {
+	return Replace(Dir{filepath.Dir(path), perm}, filepath.Base(path), data, beforeRename)
 }
 
 // Remove deletes path (a missing file is fine) and makes that durable.

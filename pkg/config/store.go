@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/passgate/passgate/pkg/atomicfile"
 )
 
 // File names inside a Store's directory.
@@ -20,7 +22,6 @@ const (
 	BackupName  = "passgate.conf.bak" // the configuration before the last commit
 	RevisionDir = "revisions"         // older configurations, revisions/0001.conf ...
 	DefaultKeep = 20                  // revisions kept when Store.Keep is 0
-	tmpSuffix   = ".tmp"
 )
 
 // Lines Store adds around String(). A file that carries checkedLine must
@@ -262,31 +263,28 @@ func (s *Store) Save(c *Config) error {
 	}
 	prev := s.current()
 
-	tmp := FileName + tmpSuffix
-	if err := s.write(tmp, data); err != nil {
-		return err
-	}
-	if got, err := s.fs.ReadFile(tmp); err != nil || !bytes.Equal(got, data) {
-		return fmt.Errorf("config: save %s: the file reads back differently from what was written (failing storage?): %v", s.path(tmp), err)
-	}
-	if prev.data != nil {
-		if bak, err := s.fs.ReadFile(BackupName); err != nil || !bytes.Equal(bak, prev.data) {
-			if err := s.write(BackupName+tmpSuffix, prev.data); err != nil {
-				return err
-			}
-			if err := s.rename(BackupName+tmpSuffix, BackupName); err != nil {
-				return err
-			}
-			if err := s.syncDir("."); err != nil {
-				return err
-			}
+	// The hook runs once passgate.conf.tmp is durable.
+	var hookErr error
+	err := atomicfile.Replace(s.fs, FileName, data, func() error {
+		tmp := FileName + atomicfile.TmpSuffix
+		if got, err := s.fs.ReadFile(tmp); err != nil || !bytes.Equal(got, data) {
+			hookErr = fmt.Errorf("config: save %s: the file reads back differently from what was written (failing storage?): %v", s.path(tmp), err)
+			return hookErr
 		}
-	}
-	if err := s.rename(tmp, FileName); err != nil {
-		return err
-	}
-	if err := s.syncDir("."); err != nil {
-		return err
+		if prev.data == nil {
+			return nil
+		}
+		if bak, err := s.fs.ReadFile(BackupName); err == nil && bytes.Equal(bak, prev.data) {
+			return nil
+		}
+		hookErr = s.replace(BackupName, prev.data)
+		return hookErr
+	})
+	if err != nil {
+		if err == hookErr {
+			return err
+		}
+		return fmt.Errorf("config: save %s: %w", s.path(FileName), err)
 	}
 	if prev.data != nil {
 		if err := s.archive(prev.data); err != nil {
@@ -296,28 +294,10 @@ func (s *Store) Save(c *Config) error {
 	return nil
 }
 
-func (s *Store) write(name string, data []byte) error {
-	f, err := s.fs.Create(name)
-	if err != nil {
+// replace replaces name with data through atomicfile.
+func (s *Store) replace(name string, data []byte) error {
+	if err := atomicfile.Replace(s.fs, name, data, nil); err != nil {
 		return fmt.Errorf("config: save %s: %w", s.path(name), err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("config: save %s: %w", s.path(name), err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("config: save %s: fsync: %w", s.path(name), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("config: save %s: %w", s.path(name), err)
-	}
-	return nil
-}
-
-func (s *Store) rename(from, to string) error {
-	if err := s.fs.Rename(from, to); err != nil {
-		return fmt.Errorf("config: save: rename %s to %s: %w", s.path(from), s.path(to), err)
 	}
 	return nil
 }
@@ -365,10 +345,7 @@ func (s *Store) archive(data []byte) error {
 		next = seqs[0] + 1
 	}
 	name := revisionName(next)
-	if err := s.write(name+tmpSuffix, data); err != nil {
-		return err
-	}
-	if err := s.rename(name+tmpSuffix, name); err != nil {
+	if err := s.replace(name, data); err != nil {
 		return err
 	}
 	seqs = append([]int{next}, seqs...)
@@ -379,7 +356,7 @@ func (s *Store) archive(data []byte) error {
 	}
 	if names, err := s.fs.ReadDir(RevisionDir); err == nil {
 		for _, n := range names {
-			if strings.HasSuffix(n, tmpSuffix) {
+			if strings.HasSuffix(n, atomicfile.TmpSuffix) {
 				s.fs.Remove(RevisionDir + "/" + n) // left by an earlier crash
 			}
 		}

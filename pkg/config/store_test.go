@@ -709,16 +709,16 @@ func TestSaveIOErrors(t *testing.T) {
 		want    string // error text
 		loadNew bool
 	}{
-		{"create passgate.conf.tmp", "config: save /boot/passgate.conf.tmp: injected I/O error", false},
-		{"write passgate.conf.tmp (second half)", "config: save /boot/passgate.conf.tmp: injected I/O error", false},
-		{"fsync passgate.conf.tmp", "config: save /boot/passgate.conf.tmp: fsync: injected I/O error", false},
-		{"close passgate.conf.tmp", "config: save /boot/passgate.conf.tmp: injected I/O error", false},
-		{"fsync passgate.conf.bak.tmp", "config: save /boot/passgate.conf.bak.tmp: fsync: injected I/O error", false},
-		{"rename passgate.conf.bak.tmp", "config: save: rename /boot/passgate.conf.bak.tmp to /boot/passgate.conf.bak: injected I/O error", false},
-		{"rename passgate.conf.tmp", "config: save: rename /boot/passgate.conf.tmp to /boot/passgate.conf: injected I/O error", false},
-		{"fsync dir .", "config: save: fsync directory /boot: injected I/O error", false},
-		{"create revisions/", "config: saved /boot/passgate.conf, but previous configuration not archived: config: save /boot/revisions/0002.conf.tmp: injected I/O error", true},
-		{"fsync dir revisions", "config: saved /boot/passgate.conf, but previous configuration not archived: config: save: fsync directory /boot/revisions: injected I/O error", true},
+		{"create passgate.conf.tmp", "config: save /boot/passgate.conf: create passgate.conf.tmp: injected I/O error", false},
+		{"write passgate.conf.tmp (second half)", "config: save /boot/passgate.conf: write passgate.conf.tmp: injected I/O error", false},
+		{"fsync passgate.conf.tmp", "config: save /boot/passgate.conf: fsync passgate.conf.tmp: injected I/O error", false},
+		{"close passgate.conf.tmp", "config: save /boot/passgate.conf: close passgate.conf.tmp: injected I/O error", false},
+		{"fsync passgate.conf.bak.tmp", "config: save /boot/passgate.conf.bak: fsync passgate.conf.bak.tmp: injected I/O error", false},
+		{"rename passgate.conf.bak.tmp", "config: save /boot/passgate.conf.bak: rename passgate.conf.bak.tmp to passgate.conf.bak: injected I/O error", false},
+		{"rename passgate.conf.tmp", "config: save /boot/passgate.conf: rename passgate.conf.tmp to passgate.conf: injected I/O error", false},
+		{"fsync dir .", "config: save /boot/passgate.conf.bak: fsync directory .: injected I/O error", false},
+		{"create revisions/", "config: saved /boot/passgate.conf, but previous configuration not archived: config: save /boot/revisions/0002.conf: create revisions/0002.conf.tmp: injected I/O error", true},
+		{"fsync dir revisions", "config: saved /boot/passgate.conf, but previous configuration not archived: config: save /boot/revisions/0002.conf: fsync directory revisions: injected I/O error", true},
 	}
 	for _, tt := range tests {
 		m, s := storeWith(t, configNamed(t, "older"), old)

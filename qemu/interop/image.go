@@ -28,14 +28,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/passgate/passgate/internal/aptsources"
+	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/internal/kmod"
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -155,47 +156,17 @@ func kernelPackage() (string, error) {
 }
 
 // Mirror returns the Debian mirror the host's apt uses for Suite
-// (PASSGATE_DEBIAN_MIRROR overrides it).
-func Mirror() string {
+// (PASSGATE_DEBIAN_MIRROR overrides it); a host whose apt sources name
+// none is an error that says what line to add.
+func Mirror() (string, error) {
 	if m := os.Getenv("PASSGATE_DEBIAN_MIRROR"); m != "" {
-		return m
+		return m, nil
 	}
-	var files []string
-	files = append(files, "/etc/apt/sources.list")
-	more, _ := filepath.Glob("/etc/apt/sources.list.d/*")
-	files = append(files, more...)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var uris []string
-		suiteOK := false
-		for _, ln := range strings.Split(string(b), "\n") {
-			ln = strings.TrimSpace(ln)
-			f := strings.Fields(ln)
-			switch {
-			case len(f) >= 3 && f[0] == "deb" && !strings.HasPrefix(f[1], "[") && f[2] == Suite && strings.HasSuffix(strings.TrimRight(f[1], "/"), "/debian"):
-				return f[1]
-			case len(f) >= 2 && f[0] == "URIs:":
-				uris = f[1:]
-			case len(f) >= 2 && f[0] == "Suites:":
-				for _, s := range f[1:] {
-					if s == Suite {
-						suiteOK = true
-					}
-				}
-			}
-		}
-		if suiteOK {
-			for _, u := range uris {
-				if strings.HasSuffix(strings.TrimRight(u, "/"), "/debian") {
-					return u
-				}
-			}
-		}
+	m, err := aptsources.Debian("/", Suite, false)
+	if err != nil {
+		return "", fmt.Errorf("interop: the mirror for debootstrap: %w", err)
 	}
-	return "http://deb.debian.org/debian"
+	return m.Archive[0], nil
 }
 
 // cacheKey hashes everything that goes into the image.
@@ -293,7 +264,10 @@ func run(log io.Writer, dir string, name string, args ...string) error {
 
 func build(work, kpkg string, log io.Writer) error {
 	root := filepath.Join(work, "root")
-	mirror := Mirror()
+	mirror, err := Mirror()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(log, "interop: debootstrap --variant=minbase %s from %s (%d packages)\n", Suite, mirror, len(Packages))
 	t := time.Now()
 	if err := run(log, work, "debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), Suite, root, mirror); err != nil {
@@ -355,7 +329,7 @@ func build(work, kpkg string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nmods, err := installModules(log, kern, root, kver)
+	nmods, err := installModules(kern, root, kver)
 	if err != nil {
 		return err
 	}
@@ -428,104 +402,33 @@ func debVersion(deb string) (string, error) {
 // installModules copies the lab's modules (moduleDirs plus files/modules,
 // closed over their dependencies) from the unpacked kernel package into
 // root and runs depmod there.
-func installModules(log io.Writer, kern, root, kver string) (int, error) {
-	src := filepath.Join(kern, "lib/modules", kver)
-	if err := run(log, kern, "depmod", "-b", kern, kver); err != nil {
-		return 0, err
-	}
-	f, err := os.Open(filepath.Join(src, "modules.dep"))
+func installModules(kern, root, kver string) (int, error) {
+	t, err := kmod.Load(kern, kver)
 	if err != nil {
 		return 0, err
 	}
-	deps := map[string][]string{} // path -> dependency paths
-	byName := map[string]string{} // module name -> path
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		mod, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		deps[mod] = strings.Fields(rest)
-		base := strings.TrimSuffix(filepath.Base(mod), ".ko")
-		byName[strings.ReplaceAll(base, "-", "_")] = mod
-	}
-	f.Close()
-	want := map[string]bool{}
-	var add func(string)
-	add = func(m string) {
-		if want[m] {
-			return
-		}
-		want[m] = true
-		for _, d := range deps[m] {
-			add(d)
-		}
-	}
-	for m := range deps {
-		rel := strings.TrimPrefix(m, "kernel/")
+	inDirs := func(p string) bool {
+		rel := strings.TrimPrefix(p, "kernel/")
 		in := false
 		for _, d := range moduleDirs {
-			if strings.HasPrefix(rel, d) {
-				in = true
-			}
+			in = in || strings.HasPrefix(rel, d)
 		}
 		for _, d := range moduleSkip {
-			if strings.HasPrefix(rel, d) {
-				in = false
-			}
+			in = in && !strings.HasPrefix(rel, d)
 		}
-		if in {
-			add(m)
-		}
+		return in
 	}
-	for _, name := range strings.Fields(string(moduleList)) {
-		p, ok := byName[strings.ReplaceAll(name, "-", "_")]
-		if !ok {
-			// Built into the kernel is fine; unknown is not.
-			b, _ := os.ReadFile(filepath.Join(src, "modules.builtin"))
-			if !bytes.Contains(b, []byte("/"+name+".ko")) {
-				return 0, fmt.Errorf("module %s (files/modules) is neither a module nor built into kernel %s", name, kver)
-			}
-			continue
-		}
-		add(p)
-	}
-	dst := filepath.Join(root, "lib/modules", kver)
-	var paths []string
-	for m := range want {
-		paths = append(paths, m)
-	}
-	sort.Strings(paths)
-	for _, m := range paths {
-		if err := copyFile(filepath.Join(src, m), filepath.Join(dst, m)); err != nil {
-			return 0, err
-		}
-	}
-	for _, meta := range []string{"modules.order", "modules.builtin", "modules.builtin.modinfo"} {
-		if _, err := os.Stat(filepath.Join(src, meta)); err == nil {
-			if err := copyFile(filepath.Join(src, meta), filepath.Join(dst, meta)); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return len(paths), run(log, root, "depmod", "-b", root, kver)
-}
-
-func copyFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(src)
+	files, _, err := t.Closure(append(t.Paths(inDirs), strings.Fields(string(moduleList))...))
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("files/modules, kernel %s: %w", kver, err)
 	}
-	return os.WriteFile(dst, b, 0o644)
+	return len(files), kmod.Install(kern, root, kver, files)
 }
 
 // packInitramfs writes root as a gzip-compressed newc cpio archive (the
 // format the kernel unpacks into its rootfs) and returns the entry count.
-// Hard links become separate files.
+// Owners, times and device nodes are kept; hard links become separate
+// files.
 func packInitramfs(root, out string) (int, error) {
 	f, err := os.Create(out)
 	if err != nil {
@@ -537,28 +440,11 @@ func packInitramfs(root, out string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cw := &cpioWriter{w: zw}
-	n := 0
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		n++
-		return cw.add(rel, p, fi)
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := cw.trailer(); err != nil {
-		return 0, err
+	cw := cpio.NewWriter(zw)
+	cw.HostMetadata = true
+	cw.Tree(root, "")
+	if err := cw.Close(); err != nil {
+		return 0, fmt.Errorf("packing %s: %w", root, err)
 	}
 	if err := zw.Close(); err != nil {
 		return 0, err
@@ -566,119 +452,5 @@ func packInitramfs(root, out string) (int, error) {
 	if err := bw.Flush(); err != nil {
 		return 0, err
 	}
-	return n, f.Close()
+	return cw.Count(), f.Close()
 }
-
-type cpioWriter struct {
-	w   io.Writer
-	ino uint32
-	off int64
-}
-
-func (c *cpioWriter) write(b []byte) error {
-	n, err := c.w.Write(b)
-	c.off += int64(n)
-	return err
-}
-
-func (c *cpioWriter) pad() error {
-	if r := c.off % 4; r != 0 {
-		return c.write(make([]byte, 4-r))
-	}
-	return nil
-}
-
-func (c *cpioWriter) header(name string, mode uint32, uid, gid uint32, mtime int64, size int64, rdevMaj, rdevMin uint32) error {
-	c.ino++
-	h := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		c.ino, mode, uid, gid, 1, uint32(mtime), uint32(size), 0, 0, rdevMaj, rdevMin, len(name)+1, 0)
-	if err := c.write([]byte(h)); err != nil {
-		return err
-	}
-	if err := c.write(append([]byte(name), 0)); err != nil {
-		return err
-	}
-	return c.pad()
-}
-
-// Linux mode bits of the file types (cpio uses the st_mode layout).
-const (
-	sIFSOCK = 0o140000
-	sIFLNK  = 0o120000
-	sIFREG  = 0o100000
-	sIFBLK  = 0o060000
-	sIFDIR  = 0o040000
-	sIFCHR  = 0o020000
-	sIFIFO  = 0o010000
-)
-
-func (c *cpioWriter) add(name, path string, fi fs.FileInfo) error {
-	perm := uint32(fi.Mode().Perm())
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		perm |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		perm |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		perm |= 0o1000
-	}
-	uid, gid, rdev := statOwner(fi)
-	mt := fi.ModTime().Unix()
-	switch {
-	case fi.Mode().IsDir():
-		return c.header(name, sIFDIR|perm, uid, gid, mt, 0, 0, 0)
-	case fi.Mode()&fs.ModeSymlink != 0:
-		target, err := os.Readlink(path)
-		if err != nil {
-			return err
-		}
-		if err := c.header(name, sIFLNK|0o777, uid, gid, mt, int64(len(target)), 0, 0); err != nil {
-			return err
-		}
-		if err := c.write([]byte(target)); err != nil {
-			return err
-		}
-		return c.pad()
-	case fi.Mode().IsRegular():
-		if err := c.header(name, sIFREG|perm, uid, gid, mt, fi.Size(), 0, 0); err != nil {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(c.w, f)
-		f.Close()
-		c.off += n
-		if err != nil {
-			return err
-		}
-		if n != fi.Size() {
-			return fmt.Errorf("%s changed size while packing", path)
-		}
-		return c.pad()
-	case fi.Mode()&fs.ModeCharDevice != 0:
-		return c.header(name, sIFCHR|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
-	case fi.Mode()&fs.ModeDevice != 0:
-		return c.header(name, sIFBLK|perm, uid, gid, mt, 0, devMajor(rdev), devMinor(rdev))
-	case fi.Mode()&fs.ModeNamedPipe != 0:
-		return c.header(name, sIFIFO|perm, uid, gid, mt, 0, 0, 0)
-	case fi.Mode()&fs.ModeSocket != 0:
-		return nil
-	}
-	return fmt.Errorf("%s: unsupported file type %v", path, fi.Mode())
-}
-
-func (c *cpioWriter) trailer() error {
-	if err := c.header("TRAILER!!!", 0, 0, 0, 0, 0, 0, 0); err != nil {
-		return err
-	}
-	if r := c.off % 512; r != 0 {
-		return c.write(make([]byte, 512-r))
-	}
-	return nil
-}
-
-func devMajor(d uint64) uint32 { return uint32((d>>8)&0xfff) | uint32((d>>32)&^0xfff) }
-func devMinor(d uint64) uint32 { return uint32(d&0xff) | uint32((d>>12)&^0xff) }
