@@ -433,11 +433,11 @@ func (f *Fetcher) haveLists() bool {
 }
 
 func (f *Fetcher) aptUpdate() error {
-	f.logf("apt-get update (private arm64 package lists in %s)", f.aptDir())
+	f.logf("apt-get update (private %s package lists in %s)", f.archOrDefault(), f.aptDir())
 	cmd := exec.Command("apt-get", append(f.aptOptions(), "-q", "update")...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("apt-get update for the arm64 package lists failed: %v\n%s", err, out)
+		return fmt.Errorf("apt-get update for the %s package lists failed: %v\n%s", f.archOrDefault(), err, out)
 	}
 	// apt-get update exits 0 when a mirror was unreachable; the lists tell.
 	if !f.haveLists() {
@@ -446,26 +446,64 @@ func (f *Fetcher) aptUpdate() error {
 	return nil
 }
 
-// download runs apt-get download into a fresh temporary directory under
-// dir and returns the path of the .deb it wrote.
-func (f *Fetcher) download(name, version, dir string) (string, error) {
+// ready sets up the private apt state and fetches its package lists once.
+func (f *Fetcher) ready() error {
 	if err := sysdeps.Require(sysdeps.AptGet); err != nil {
-		return "", err
+		return err
 	}
 	if err := f.setupApt(); err != nil {
-		return "", err
+		return err
 	}
 	if !f.haveLists() {
-		if err := f.aptUpdate(); err != nil {
-			return "", err
+		return f.aptUpdate()
+	}
+	return nil
+}
+
+// Depends lists the packages that name depends on in the private package
+// lists (apt-cache depends --important): e.g. the versioned kernel package
+// behind a meta package.
+func (f *Fetcher) Depends(name string) ([]string, error) {
+	if err := f.ready(); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command("apt-cache", append(f.aptOptions(), "depends", "--important", name)...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("apt-cache depends %s (arch %s): %v\n%s", name, f.archOrDefault(), err, out)
+	}
+	var deps []string
+	for _, ln := range strings.Split(string(out), "\n") {
+		if fs := strings.Fields(ln); len(fs) == 2 && (fs[0] == "Depends:" || fs[0] == "|Depends:") {
+			deps = append(deps, fs[1])
 		}
+	}
+	return deps, nil
+}
+
+// Download fetches the current version of a package (unpinned: for what
+// follows the suite, like the interop VM's kernel) into a fresh directory
+// under dir and returns the .deb's path.
+func (f *Fetcher) Download(name, dir string) (string, error) {
+	return f.download(name, "", dir)
+}
+
+// download runs apt-get download (of version, or of the current version
+// when it is "") into a fresh temporary directory under dir and returns
+// the path of the .deb it wrote.
+func (f *Fetcher) download(name, version, dir string) (string, error) {
+	if err := f.ready(); err != nil {
+		return "", err
 	}
 	tmp, err := os.MkdirTemp(dir, ".download-")
 	if err != nil {
 		return "", err
 	}
+	what := name
+	if version != "" {
+		what += "=" + version
+	}
 	try := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", append(f.aptOptions(), "-q", "download", name+"="+version)...)
+		cmd := exec.Command("apt-get", append(f.aptOptions(), "-q", "download", what)...)
 		cmd.Dir = tmp
 		return cmd.CombinedOutput()
 	}
@@ -480,8 +518,8 @@ func (f *Fetcher) download(name, version, dir string) (string, error) {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		msg := fmt.Sprintf("apt-get download %s=%s (arch %s) failed: %v\n%s", name, version, f.archOrDefault(), err, out)
-		if bytes.Contains(out, []byte("not found")) || bytes.Contains(out, []byte("Unable to locate")) {
+		msg := fmt.Sprintf("apt-get download %s (arch %s) failed: %v\n%s", what, f.archOrDefault(), err, out)
+		if version != "" && (bytes.Contains(out, []byte("not found")) || bytes.Contains(out, []byte("Unable to locate"))) {
 			msg += "\nThe mirror no longer offers this version (Debian drops superseded versions). " +
 				"Pick the current one (the board package names it) and pin it with `go run ./cmd/passgate pin NAME=VERSION`."
 		}
@@ -490,7 +528,7 @@ func (f *Fetcher) download(name, version, dir string) (string, error) {
 	m, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(m) != 1 {
 		os.RemoveAll(tmp)
-		return "", fmt.Errorf("apt-get download %s=%s produced %d .deb files, want 1\n%s", name, version, len(m), out)
+		return "", fmt.Errorf("apt-get download %s produced %d .deb files, want 1\n%s", what, len(m), out)
 	}
 	return m[0], nil
 }

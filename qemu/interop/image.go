@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passgate/passgate/firmware/deb"
 	"github.com/passgate/passgate/internal/aptsources"
 	"github.com/passgate/passgate/internal/cpio"
 	"github.com/passgate/passgate/internal/kmod"
@@ -133,26 +134,27 @@ func RepoRoot(dir string) (string, error) {
 	}
 }
 
-// kernelPackage asks apt which versioned kernel package the meta package
-// depends on (e.g. linux-image-6.1.0-56-amd64).
-func kernelPackage() (string, error) {
-	out, err := exec.Command("apt-cache", "depends", "--important", KernelMeta).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("linux-image-")) {
-		if uout, uerr := exec.Command("apt-get", "update", "-q").CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("apt-get update: %v\n%s", uerr, uout)
-		}
-		out, err = exec.Command("apt-cache", "depends", "--important", KernelMeta).CombinedOutput()
-	}
+// fetcher downloads the VM's kernel and libreswan with a private apt state
+// under cacheRoot (amd64 package lists of its own), so the build never
+// runs the host's apt-get update nor needs the host's package lists.
+func fetcher(cacheRoot string, log io.Writer) *deb.Fetcher {
+	return &deb.Fetcher{CacheDir: filepath.Join(cacheRoot, "interop-apt"), Arch: "amd64", Log: log,
+		Mirror: os.Getenv("PASSGATE_DEBIAN_MIRROR")}
+}
+
+// kernelPackage asks the private apt which versioned kernel package the
+// meta package depends on (e.g. linux-image-6.1.0-56-amd64).
+func kernelPackage(f *deb.Fetcher) (string, error) {
+	deps, err := f.Depends(KernelMeta)
 	if err != nil {
-		return "", fmt.Errorf("apt-cache depends %s: %v\n%s", KernelMeta, err, out)
+		return "", err
 	}
-	for _, ln := range strings.Split(string(out), "\n") {
-		f := strings.Fields(ln)
-		if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
-			return f[1], nil
+	for _, d := range deps {
+		if strings.HasPrefix(d, "linux-image-") {
+			return d, nil
 		}
 	}
-	return "", fmt.Errorf("apt-cache depends %s names no linux-image package:\n%s", KernelMeta, out)
+	return "", fmt.Errorf("%s depends on no linux-image package (depends: %s)", KernelMeta, strings.Join(deps, " "))
 }
 
 // Mirror returns the Debian mirror the host's apt uses for Suite
@@ -188,7 +190,8 @@ func BuildImage(cacheRoot string, log io.Writer) (*Image, error) {
 	if err := sysdeps.Require(HostTools...); err != nil {
 		return nil, fmt.Errorf("interop: host prerequisites: %w", err)
 	}
-	kpkg, err := kernelPackage()
+	apt := fetcher(cacheRoot, log)
+	kpkg, err := kernelPackage(apt)
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
@@ -211,7 +214,7 @@ func BuildImage(cacheRoot string, log io.Writer) (*Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	if err := build(work, kpkg, log); err != nil {
+	if err := build(work, kpkg, apt, log); err != nil {
 		return nil, fmt.Errorf("interop: building the VM image: %w", err)
 	}
 	out := filepath.Join(work, "out")
@@ -262,7 +265,7 @@ func run(log io.Writer, dir string, name string, args ...string) error {
 	return nil
 }
 
-func build(work, kpkg string, log io.Writer) error {
+func build(work, kpkg string, apt *deb.Fetcher, log io.Writer) error {
 	root := filepath.Join(work, "root")
 	mirror, err := Mirror()
 	if err != nil {
@@ -277,26 +280,11 @@ func build(work, kpkg string, log io.Writer) error {
 
 	debs := filepath.Join(work, "debs")
 	os.MkdirAll(debs, 0o755)
-	if err := run(log, debs, "apt-get", "download", kpkg, LibreswanPackage); err != nil {
-		if uerr := run(log, debs, "apt-get", "update", "-q"); uerr != nil {
-			return uerr
-		}
-		if err := run(log, debs, "apt-get", "download", kpkg, LibreswanPackage); err != nil {
-			return err
-		}
-	}
-	find := func(prefix string) (string, error) {
-		m, _ := filepath.Glob(filepath.Join(debs, prefix+"_*.deb"))
-		if len(m) != 1 {
-			return "", fmt.Errorf("apt-get download left %d files named %s_*.deb", len(m), prefix)
-		}
-		return m[0], nil
-	}
-	kdeb, err := find(kpkg)
+	kdeb, err := apt.Download(kpkg, debs)
 	if err != nil {
 		return err
 	}
-	ldeb, err := find(LibreswanPackage)
+	ldeb, err := apt.Download(LibreswanPackage, debs)
 	if err != nil {
 		return err
 	}
