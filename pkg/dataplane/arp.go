@@ -159,3 +159,55 @@ func buildARP(b []byte, op uint16, srcMAC []byte, srcIP uint32, dstMAC []byte, d
 	binary.BigEndian.PutUint32(a[24:], dstIP)
 	return b
 }
+
+func (d *Dataplane) arpRequest(port int, ip uint32) {
+	b := d.alloc(packet.EthernetHeaderLen + packet.ARPLen)
+	if port == PortWAN {
+		buildARP(b, packet.ARPRequest, d.wanMAC[:], d.wanIP, nil, ip)
+	} else {
+		buildARP(b, packet.ARPRequest, d.lanMAC[:], d.lanIP, nil, ip)
+	}
+	d.cnt.ARPRequests++
+	d.out[port] = append(d.out[port], b)
+}
+
+func (d *Dataplane) arpFromLAN(f []byte, now time.Duration) {
+	d.cnt.ARPIn++
+	a := packet.ARP(f[packet.EthernetHeaderLen:])
+	if !a.Valid() {
+		d.cnt.Truncated++
+		return
+	}
+	sip := a.SenderIP()
+	if sip&d.lanMask == d.lanIP&d.lanMask && sip != d.lanIP {
+		d.out[PortLAN] = append(d.out[PortLAN], d.lanARP.learn(sip, a.SenderMAC(), now)...)
+	}
+	switch {
+	case a.Op() == packet.ARPRequest && a.TargetIP() == d.lanIP && sip != d.lanIP:
+		b := d.alloc(packet.EthernetHeaderLen + packet.ARPLen)
+		buildARP(b, packet.ARPReply, d.lanMAC[:], d.lanIP, a.SenderMAC(), sip)
+		d.cnt.ARPRepliesSent++
+		d.out[PortLAN] = append(d.out[PortLAN], b)
+	case a.Op() == packet.ARPReply && d.links[PortSelf] != nil:
+		// The kernel on self0 may have asked too (it talks to LAN hosts).
+		d.out[PortSelf] = append(d.out[PortSelf], f)
+	}
+}
+
+func (d *Dataplane) arpFromWAN(f []byte, now time.Duration) {
+	d.cnt.ARPIn++
+	a := packet.ARP(f[packet.EthernetHeaderLen:])
+	if !a.Valid() || d.wanIP == 0 {
+		return
+	}
+	sip := a.SenderIP()
+	if sip&d.wanMask == d.wanIP&d.wanMask && sip != d.wanIP {
+		d.out[PortWAN] = append(d.out[PortWAN], d.wanARP.learn(sip, a.SenderMAC(), now)...)
+	}
+	if a.Op() == packet.ARPRequest && a.TargetIP() == d.wanIP {
+		b := d.alloc(packet.EthernetHeaderLen + packet.ARPLen)
+		buildARP(b, packet.ARPReply, d.wanMAC[:], d.wanIP, a.SenderMAC(), sip)
+		d.cnt.ARPRepliesSent++
+		d.out[PortWAN] = append(d.out[PortWAN], b)
+	}
+}
