@@ -38,8 +38,8 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 				dir = nat.Inbound
 			}
 			for _, f := range frames[:n] {
-				if len(f.Data) > packet.EthernetHeaderLen+packet.IPv4HeaderLen && f.Data[12] == 0x08 && f.Data[13] == 0x00 {
-					d.e.Prefetch(f.Data[packet.EthernetHeaderLen:], dir)
+				if len(f.Data) > packet.EthernetHeaderLen+packet.IPv4HeaderLen && packet.Ethernet(f.Data).EtherType() == packet.EtherTypeIPv4 {
+					d.e.Prefetch(packet.Ethernet(f.Data).Payload(), dir)
 				}
 			}
 		}
@@ -65,7 +65,8 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 	}
 }
 
-func isBroadcastMAC(m []byte) bool { return m[0]&1 != 0 }
+// isGroupMAC reports a broadcast or multicast destination (the I/G bit).
+func isGroupMAC(m []byte) bool { return m[0]&1 != 0 }
 
 func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
 	if len(f) < packet.EthernetHeaderLen {
@@ -77,11 +78,11 @@ func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
 	case packet.EtherTypeARP:
 		d.arpFromLAN(f, now)
 	case packet.EtherTypeIPv4:
-		if [6]byte(eth.Dst()) != d.lanMAC && !isBroadcastMAC(eth.Dst()) {
+		if [6]byte(eth.Dst()) != d.lanMAC && !isGroupMAC(eth.Dst()) {
 			d.cnt.NotForUs++
 			return
 		}
-		d.route(PortLAN, f, d.e.Translate(f[packet.EthernetHeaderLen:], nat.Outbound), now)
+		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -97,11 +98,11 @@ func (d *Dataplane) fromWAN(f []byte, now time.Duration) {
 	case packet.EtherTypeARP:
 		d.arpFromWAN(f, now)
 	case packet.EtherTypeIPv4:
-		if [6]byte(eth.Dst()) != d.wanMAC && !isBroadcastMAC(eth.Dst()) {
+		if [6]byte(eth.Dst()) != d.wanMAC && !isGroupMAC(eth.Dst()) {
 			d.cnt.NotForUs++
 			return
 		}
-		ip := f[packet.EthernetHeaderLen:]
+		ip := eth.Payload()
 		if d.dhcpToClient(ip) {
 			d.cfg.WANDHCP(f)
 			return
@@ -124,7 +125,7 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 		d.out[PortLAN] = append(d.out[PortLAN], f) // the kernel asking for or answering LAN hosts
 	case packet.EtherTypeIPv4:
 		if [6]byte(eth.Dst()) == d.nhMAC {
-			d.route(PortSelf, f, d.e.Translate(f[packet.EthernetHeaderLen:], nat.Outbound), now)
+			d.route(PortSelf, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
 			return
 		}
 		d.out[PortLAN] = append(d.out[PortLAN], f) // to a LAN host or broadcast
@@ -135,10 +136,10 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 
 // dhcpToClient reports UDP 67→68 datagrams for the WAN DHCP client.
 func (d *Dataplane) dhcpToClient(ip []byte) bool {
-	if d.cfg.WANDHCP == nil || len(ip) < packet.IPv4HeaderLen || ip[9] != packet.ProtoUDP {
+	p := packet.IPv4(ip)
+	if d.cfg.WANDHCP == nil || len(p) < packet.IPv4HeaderLen || p.Protocol() != packet.ProtoUDP {
 		return false
 	}
-	p := packet.IPv4(ip)
 	if p.Check() != packet.IPv4OK || p.IsFragment() {
 		return false
 	}

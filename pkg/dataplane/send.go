@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"errors"
 	"time"
 
@@ -61,10 +60,9 @@ func (d *Dataplane) alloc(n int) []byte {
 	return b
 }
 
+// setEth writes the Ethernet header of an IPv4 frame.
 func setEth(b []byte, dst, src [6]byte) {
-	copy(b[0:6], dst[:])
-	copy(b[6:12], src[:])
-	binary.BigEndian.PutUint16(b[12:], packet.EtherTypeIPv4)
+	packet.Ethernet(b).PutHeader(dst, src, packet.EtherTypeIPv4)
 }
 
 func (d *Dataplane) toWAN(p, in []byte, now time.Duration) {
@@ -121,8 +119,7 @@ func (d *Dataplane) send(port int, t *arpTable, hop uint32, b []byte, src [6]byt
 // reply sends an engine-built answer back out of the port it answers.
 func (d *Dataplane) reply(from int, in, p []byte) {
 	b := d.frameFor(p, in)
-	var srcMAC [6]byte
-	copy(srcMAC[:], in[6:12])
+	srcMAC := [6]byte(packet.Ethernet(in).Src())
 	switch from {
 	case PortLAN:
 		setEth(b, srcMAC, d.lanMAC)

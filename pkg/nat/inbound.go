@@ -1,8 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
-
 	"github.com/passgate/passgate/pkg/packet"
 )
 
@@ -53,11 +51,10 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 		return drop(ReasonTruncated)
 	}
 	src := p.Src()
-	sp := binary.BigEndian.Uint16(l4[0:])
-	dp := binary.BigEndian.Uint16(l4[2:])
+	sp, dp := packet.Ports(l4).Src(), packet.Ports(l4).Dst()
 	var flags uint8
 	if proto == packet.ProtoTCP {
-		flags = l4[13]
+		flags = packet.TCP(l4).Flags()
 	} else if e.helper != nil && !hairpin && e.helper.ShareUDP(sp, dp) {
 		return e.inShared(p, l4)
 	}
@@ -96,19 +93,9 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 		}
 	}
 	if proto == packet.ProtoTCP && flags&packet.TCPSyn != 0 && e.mss != 0 {
-		clampMSS(packet.TCP(l4), e.mss)
+		packet.TCP(l4).ClampMSS(e.mss)
 	}
-	dst := p.Dst()
-	p.SetDst(intIP)
-	if proto == packet.ProtoTCP {
-		c := packet.Update32(binary.BigEndian.Uint16(l4[16:]), dst, intIP)
-		binary.BigEndian.PutUint16(l4[2:], intPort)
-		binary.BigEndian.PutUint16(l4[16:], packet.Update16(c, dp, intPort))
-	} else {
-		c := packet.UpdateUDP32(binary.BigEndian.Uint16(l4[6:]), dst, intIP)
-		binary.BigEndian.PutUint16(l4[2:], intPort)
-		binary.BigEndian.PutUint16(l4[6:], packet.UpdateUDP(c, dp, intPort))
-	}
+	rewriteEndpoint(p, l4, true, intIP, intPort)
 	if claimed != nil {
 		if v, r := e.helper.TCP(Inbound, e.flowOf(claimed), tcpStateOf(claimed.state), p, packet.TCP(l4), e.now); v != Forward {
 			return verdict(v) | verdict(r)<<8

@@ -1,8 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
-
 	"github.com/passgate/passgate/pkg/packet"
 )
 
@@ -74,11 +72,10 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 		return drop(ReasonTruncated)
 	}
 	src, dst := p.Src(), p.Dst()
-	sp := binary.BigEndian.Uint16(l4[0:])
-	dp := binary.BigEndian.Uint16(l4[2:])
+	sp, dp := packet.Ports(l4).Src(), packet.Ports(l4).Dst()
 	var flags uint8
 	if proto == packet.ProtoTCP {
-		flags = l4[13]
+		flags = packet.TCP(l4).Flags()
 	} else if e.helper != nil && !hairpin && e.helper.ShareUDP(sp, dp) {
 		return e.outShared(p, l4)
 	}
@@ -98,27 +95,17 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 	if proto == packet.ProtoTCP {
 		s.state = tcpOut(s.state, flags)
 		if flags&packet.TCPSyn != 0 && e.mss != 0 {
-			clampMSS(packet.TCP(l4), e.mss)
+			packet.TCP(l4).ClampMSS(e.mss)
 		}
 	}
 	s.lastSeen = e.now
 	s.pktsOut++
 	s.bytesOut += uint64(len(p))
-	ext := s.extPort
-	p.SetSrc(e.ext)
-	if proto == packet.ProtoTCP {
-		c := packet.Update32(binary.BigEndian.Uint16(l4[16:]), src, e.ext)
-		binary.BigEndian.PutUint16(l4[0:], ext)
-		binary.BigEndian.PutUint16(l4[16:], packet.Update16(c, sp, ext))
-		if s.flags&flagHelper != 0 {
-			if v, r := e.helper.TCP(Outbound, e.flowOf(s), tcpStateOf(s.state), p, packet.TCP(l4), e.now); v != Forward {
-				return verdict(v) | verdict(r)<<8
-			}
+	rewriteEndpoint(p, l4, false, e.ext, s.extPort)
+	if s.flags&flagHelper != 0 { // claimed TCP sessions only
+		if v, r := e.helper.TCP(Outbound, e.flowOf(s), tcpStateOf(s.state), p, packet.TCP(l4), e.now); v != Forward {
+			return verdict(v) | verdict(r)<<8
 		}
-	} else {
-		c := packet.UpdateUDP32(binary.BigEndian.Uint16(l4[6:]), src, e.ext)
-		binary.BigEndian.PutUint16(l4[0:], ext)
-		binary.BigEndian.PutUint16(l4[6:], packet.UpdateUDP(c, sp, ext))
 	}
 	if hairpin {
 		r := e.inL4(p, true)

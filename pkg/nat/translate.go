@@ -1,8 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
-
 	"github.com/passgate/passgate/pkg/packet"
 )
 
@@ -51,7 +49,7 @@ func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint
 	if decTTL {
 		p.DecTTL()
 	}
-	if p[6]&0x20 != 0 { // MF: a first fragment
+	if p.MF() { // a first fragment (later ones went to laterFragment)
 		e.frags.record(e, fragKey{src: origSrc, dst: origDst, id: p.ID(), proto: p.Protocol()},
 			p.Src(), p.Dst(), r.verdict(), mtu)
 	}
@@ -62,22 +60,29 @@ func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint
 	return r
 }
 
-// clampMSS lowers the MSS option of a SYN to mss, updating the checksum.
-func clampMSS(t packet.TCP, mss uint16) {
-	off := t.MSSOption()
-	if off < 0 || binary.BigEndian.Uint16(t[off:]) <= mss {
-		return
-	}
-	c := t.Checksum()
-	if off&1 == 0 {
-		c = packet.Update16(c, binary.BigEndian.Uint16(t[off:]), mss)
-		binary.BigEndian.PutUint16(t[off:], mss)
+// rewriteEndpoint changes one endpoint of a TCP or UDP packet, the
+// destination if dst, else the source, to ip:port. The IPv4 header
+// checksum and the transport checksum (over the pseudo-header address and
+// the port) are updated incrementally (RFC 1624); a zero UDP checksum
+// stays zero. l4 is p's transport header, already checked to be complete.
+func rewriteEndpoint(p packet.IPv4, l4 []byte, dst bool, ip uint32, port uint16) {
+	ports := packet.Ports(l4)
+	var oldIP uint32
+	var oldPort uint16
+	if dst {
+		oldIP, oldPort = p.Dst(), ports.Dst()
+		p.SetDst(ip)
+		ports.SetDst(port)
 	} else {
-		// The option is not 16-bit aligned: update the two words it straddles.
-		w1, w2 := binary.BigEndian.Uint16(t[off-1:]), binary.BigEndian.Uint16(t[off+1:])
-		binary.BigEndian.PutUint16(t[off:], mss)
-		c = packet.Update16(c, w1, binary.BigEndian.Uint16(t[off-1:]))
-		c = packet.Update16(c, w2, binary.BigEndian.Uint16(t[off+1:]))
+		oldIP, oldPort = p.Src(), ports.Src()
+		p.SetSrc(ip)
+		ports.SetSrc(port)
 	}
-	t.SetChecksum(c)
+	if p.Protocol() == packet.ProtoTCP {
+		t := packet.TCP(l4)
+		t.SetChecksum(packet.UpdateAddrPort(t.Checksum(), oldIP, ip, oldPort, port))
+	} else {
+		u := packet.UDP(l4)
+		u.SetChecksum(packet.UpdateUDPAddrPort(u.Checksum(), oldIP, ip, oldPort, port))
+	}
 }
