@@ -299,9 +299,10 @@ func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from u
 	return verdict(Reply)
 }
 
-// buildICMPError writes an ICMP error about orig into buf (at least 576
-// bytes) and returns it: IPv4 header from "from" to orig's source, as much
-// of orig as fits in 576 bytes (RFC 1812 §4.3.2.3).
+// buildICMPError writes an ICMP error about orig into buf and returns it:
+// IPv4 header from "from" to orig's source, as much of orig as fits in 576
+// bytes (RFC 1812 §4.3.2.3). buf holds the headers and what is quoted (576
+// bytes always suffice).
 func buildICMPError(buf []byte, orig packet.IPv4, typ, code uint8, mtu uint16, from uint32, id uint16) []byte {
 	n := min(len(orig), 576-packet.IPv4HeaderLen-packet.ICMPHeaderLen)
 	b := buf[:packet.IPv4HeaderLen+packet.ICMPHeaderLen+n]

@@ -22,7 +22,7 @@ func (e *Engine) remove(i uint32) {
 	}
 }
 
-// Flush removes the sessions for which keep returns false (all if keep is
+// Flush removes the sessions for which drop returns true (all if drop is
 // nil) and returns how many it removed.
 func (e *Engine) Flush(drop func(SessionInfo) bool) int {
 	n := 0
