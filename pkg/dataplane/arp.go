@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/passgate/passgate/pkg/packet"
@@ -50,7 +49,7 @@ func (t *arpTable) lookup(ip uint32, now time.Duration) ([6]byte, bool) {
 
 // learn records ip at mac and returns the frames that were waiting for it.
 func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) [][]byte {
-	if ip == 0 || mac[0]&1 != 0 {
+	if ip == 0 || isGroupMAC(mac) {
 		return nil
 	}
 	if _, ok := t.entries[ip]; !ok && len(t.entries) >= t.max {
@@ -72,7 +71,7 @@ func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) [][]byte {
 	delete(t.pending, ip)
 	t.nPend -= len(q.frames)
 	for _, f := range q.frames {
-		copy(f[0:6], m[:])
+		copy(packet.Ethernet(f).Dst(), m[:])
 	}
 	return q.frames
 }
@@ -134,28 +133,63 @@ func (t *arpTable) expire(now time.Duration) (dropped int) {
 	return dropped
 }
 
-// buildARP writes an ARP packet in an Ethernet frame into b (≥ 42 bytes).
-func buildARP(b []byte, op uint16, srcMAC []byte, srcIP uint32, dstMAC []byte, dstIP uint32) []byte {
-	b = b[:packet.EthernetHeaderLen+packet.ARPLen]
-	if op == packet.ARPRequest {
-		copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	} else {
-		copy(b[0:6], dstMAC)
+var broadcastMAC = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// sendARP queues an ARP packet from the router's address on port: a
+// broadcast request for targetIP, or a reply to targetMAC.
+func (d *Dataplane) sendARP(port int, op uint16, targetMAC [6]byte, targetIP uint32) {
+	mac, ip := d.lanMAC, d.lanIP
+	if port == PortWAN {
+		mac, ip = d.wanMAC, d.wanIP
 	}
-	copy(b[6:12], srcMAC)
-	binary.BigEndian.PutUint16(b[12:], packet.EtherTypeARP)
-	a := b[14:]
-	binary.BigEndian.PutUint16(a[0:], 1)
-	binary.BigEndian.PutUint16(a[2:], packet.EtherTypeIPv4)
-	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:], op)
-	copy(a[8:14], srcMAC)
-	binary.BigEndian.PutUint32(a[14:], srcIP)
+	dst := targetMAC
 	if op == packet.ARPRequest {
-		clear(a[18:24])
-	} else {
-		copy(a[18:24], dstMAC)
+		dst, targetMAC = broadcastMAC, [6]byte{}
 	}
-	binary.BigEndian.PutUint32(a[24:], dstIP)
-	return b
+	b := d.alloc(packet.EthernetHeaderLen + packet.ARPLen)
+	packet.Ethernet(b).PutHeader(dst, mac, packet.EtherTypeARP)
+	packet.ARP(packet.Ethernet(b).Payload()).Put(op, mac, ip, targetMAC, targetIP)
+	d.out[port] = append(d.out[port], b)
+}
+
+func (d *Dataplane) arpRequest(port int, ip uint32) {
+	d.cnt.ARPRequests++
+	d.sendARP(port, packet.ARPRequest, [6]byte{}, ip)
+}
+
+func (d *Dataplane) arpFromLAN(f []byte, now time.Duration) {
+	d.cnt.ARPIn++
+	a := packet.ARP(packet.Ethernet(f).Payload())
+	if !a.Valid() {
+		d.cnt.Truncated++
+		return
+	}
+	sip := a.SenderIP()
+	if sip&d.lanMask == d.lanIP&d.lanMask && sip != d.lanIP {
+		d.out[PortLAN] = append(d.out[PortLAN], d.lanARP.learn(sip, a.SenderMAC(), now)...)
+	}
+	switch {
+	case a.Op() == packet.ARPRequest && a.TargetIP() == d.lanIP && sip != d.lanIP:
+		d.cnt.ARPRepliesSent++
+		d.sendARP(PortLAN, packet.ARPReply, [6]byte(a.SenderMAC()), sip)
+	case a.Op() == packet.ARPReply && d.links[PortSelf] != nil:
+		// The kernel on self0 may have asked too (it talks to LAN hosts).
+		d.out[PortSelf] = append(d.out[PortSelf], f)
+	}
+}
+
+func (d *Dataplane) arpFromWAN(f []byte, now time.Duration) {
+	d.cnt.ARPIn++
+	a := packet.ARP(packet.Ethernet(f).Payload())
+	if !a.Valid() || d.wanIP == 0 {
+		return
+	}
+	sip := a.SenderIP()
+	if sip&d.wanMask == d.wanIP&d.wanMask && sip != d.wanIP {
+		d.out[PortWAN] = append(d.out[PortWAN], d.wanARP.learn(sip, a.SenderMAC(), now)...)
+	}
+	if a.Op() == packet.ARPRequest && a.TargetIP() == d.wanIP {
+		d.cnt.ARPRepliesSent++
+		d.sendARP(PortWAN, packet.ARPReply, [6]byte(a.SenderMAC()), sip)
+	}
 }

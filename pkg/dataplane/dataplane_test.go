@@ -155,6 +155,9 @@ func (b *bench) upWAN() {
 	if a == nil || a.Operation != layers.ARPRequest || net.IP(a.DstProtAddress).String() != gwIP || net.IP(a.SourceProtAddress).String() != extIP {
 		b.t.Fatalf("expected ARP request for the gateway, got %v", p)
 	}
+	if eth(p).DstMAC.String() != "ff:ff:ff:ff:ff:ff" || net.HardwareAddr(a.DstHwAddress).String() != "00:00:00:00:00:00" {
+		b.t.Fatalf("an ARP request goes to the broadcast address and asks for an unknown MAC: %v", p)
+	}
 	b.write(b.wan, arpFrame(b.t, layers.ARPReply, gwMAC, gwIP, b.wanMAC(), extIP))
 	for deadline := time.Now().Add(2 * time.Second); b.dp.ARPEntries("wan")[netip.MustParseAddr(gwIP)] == nil; {
 		if time.Now().After(deadline) {
@@ -167,9 +170,15 @@ func (b *bench) upWAN() {
 func TestARPForRouterAndLearning(t *testing.T) {
 	b := newBench(t)
 	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
-	a := arpOf(b.read(b.lan))
-	if a == nil || a.Operation != layers.ARPReply || net.HardwareAddr(a.SourceHwAddress).String() != b.lanMAC().String() {
+	reply := b.read(b.lan)
+	a := arpOf(reply)
+	if a == nil || a.Operation != layers.ARPReply || net.HardwareAddr(a.SourceHwAddress).String() != b.lanMAC().String() ||
+		net.IP(a.SourceProtAddress).String() != routerIP {
 		t.Fatalf("no ARP reply for the router's address")
+	}
+	if net.HardwareAddr(a.DstHwAddress).String() != hostMAC.String() || net.IP(a.DstProtAddress).String() != host ||
+		eth(reply).DstMAC.String() != hostMAC.String() || eth(reply).SrcMAC.String() != b.lanMAC().String() {
+		t.Fatalf("ARP reply not addressed to the asking host: %v", reply)
 	}
 	if got := b.dp.ARPEntries("lan")[netip.MustParseAddr(host)]; got.String() != hostMAC.String() {
 		t.Fatalf("host not learnt: %v", got)

@@ -7,7 +7,7 @@
 // arrived on, rewrites it in place and returns a verdict. It does no I/O,
 // reads no clock (Tick tells it the time) and does not log. It is not safe
 // for concurrent use: its owner (the data plane) serialises every call,
-// including the read-only Sessions and Counters views.
+// including the read-only Sessions and Counters listings.
 package nat
 
 import (

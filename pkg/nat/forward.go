@@ -1,10 +1,6 @@
 package nat
 
-import (
-	"net/netip"
-
-	"github.com/passgate/passgate/pkg/packet"
-)
+import "github.com/passgate/passgate/pkg/packet"
 
 // Port forwards are static mappings: permanent, endpoint-independent
 // filtering, and the same external port for the host's own outbound traffic
@@ -108,15 +104,4 @@ func (e *Engine) Reconfigure(c Config) (int, error) {
 func (e *Engine) applyAll() int {
 	e.apply(e.cfg)
 	return e.lastForwardFlush
-}
-
-// ForwardFor reports which LAN endpoint a port forward sends an external
-// port to, for the shell's listing.
-func (e *Engine) ForwardFor(proto uint8, ext uint16) (netip.AddrPort, bool) {
-	mi := e.t.mappingByExt(proto, ext)
-	if mi == none || !e.t.maps[mi].static {
-		return netip.AddrPort{}, false
-	}
-	m := &e.t.maps[mi]
-	return netip.AddrPortFrom(packet.AddrFrom4(m.intIP), m.intPort), true
 }

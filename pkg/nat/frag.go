@@ -1,8 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
-
 	"github.com/passgate/passgate/pkg/packet"
 )
 
@@ -183,7 +181,7 @@ func (e *Engine) fragmentResult(r verdict, mtu int) verdict {
 		later[ln] = 0
 		ln++
 	}
-	later[0] = 0x40 | byte(ln/4)
+	packet.IPv4(later[:]).SetHeaderLen(ln)
 	baseOff := p.FragOffset()
 	mf := p.MF()
 	f.pieces = f.pieces[:0]
@@ -202,13 +200,10 @@ func (e *Engine) fragmentResult(r verdict, mtu int) verdict {
 		copy(b, hdr)
 		copy(b[len(hdr):], payload[off:off+n])
 		off += n
-		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-		field := uint16((baseOff + off - n) / 8)
-		if off < len(payload) || mf {
-			field |= 0x2000
-		}
-		binary.BigEndian.PutUint16(b[6:], field)
-		packet.IPv4(b).UpdateHeaderChecksum()
+		q := packet.IPv4(b)
+		q.SetTotalLen(len(b))
+		q.SetFragment(baseOff+off-n, off < len(payload) || mf)
+		q.UpdateHeaderChecksum()
 		f.pieces = append(f.pieces, b)
 	}
 	// Released held fragments (already in e.more) go after the pieces.

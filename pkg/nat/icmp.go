@@ -93,13 +93,10 @@ func (e *Engine) echoReply(p packet.IPv4, c packet.ICMP) verdict {
 		return drop(ReasonICMPBad)
 	}
 	src, dst := p.Src(), p.Dst()
-	binary.BigEndian.PutUint32(p[12:], dst)
-	binary.BigEndian.PutUint32(p[16:], src)
-	p[8] = 64
-	p.UpdateHeaderChecksum()
-	old := binary.BigEndian.Uint16(c[0:])
-	c[0] = packet.ICMPEchoReply
-	c.SetChecksum(packet.Update16(c.Checksum(), old, binary.BigEndian.Uint16(c[0:])))
+	p.SetSrc(dst)
+	p.SetDst(src)
+	p.SetTTL(64)
+	c.SetType(packet.ICMPEchoReply)
 	e.pkt = p
 	return verdict(Reply)
 }
@@ -113,7 +110,7 @@ func embedded(c packet.ICMP) (packet.IPv4, []byte, bool) {
 		return nil, nil, false
 	}
 	emb := packet.IPv4(c[packet.ICMPHeaderLen:])
-	if emb[0]>>4 != 4 {
+	if emb.Version() != 4 {
 		return nil, nil, false
 	}
 	hl := emb.HeaderLen()
@@ -140,42 +137,38 @@ func (w rewriter) put32(off int, v uint32) {
 	w.c.SetChecksum(packet.Update32(w.c.Checksum(), old, v))
 }
 
-// rewriteEmbedded changes the embedded packet's address at addrOff (12 for
-// source, 16 for destination) to ip and its port/identifier (source or
-// destination side) to port, fixing the embedded IP, transport and outer
-// ICMP checksums.
+// rewriteEmbedded changes the embedded packet's source (src) or
+// destination address to ip and that side's port (for an embedded ICMP
+// query, its identifier) to port, fixing the embedded IP, transport and
+// outer ICMP checksums. The rewriter works on offsets inside c so that
+// every write keeps the ICMP checksum in step.
 func rewriteEmbedded(c packet.ICMP, emb packet.IPv4, l4 []byte, src bool, ip uint32, port uint16) {
 	w := rewriter{c}
 	base := packet.ICMPHeaderLen
-	addrOff, portOff := 16, 2
+	addrOff, portOff := 16, 2 // in the IPv4 header, in the transport header
+	oldIP, oldPort := emb.Dst(), packet.Ports(l4).Dst()
 	if src {
 		addrOff, portOff = 12, 0
+		oldIP, oldPort = emb.Src(), packet.Ports(l4).Src()
 	}
-	oldIP := binary.BigEndian.Uint32(emb[addrOff:])
 	w.put32(base+addrOff, ip)
 	w.put16(base+10, packet.Update32(emb.Checksum(), oldIP, ip))
 	l4base := base + emb.HeaderLen()
 	switch emb.Protocol() {
 	case packet.ProtoTCP, packet.ProtoUDP:
-		oldPort := binary.BigEndian.Uint16(l4[portOff:])
 		w.put16(l4base+portOff, port)
-		csOff := 16
+		// Only 8 bytes of the transport header may be quoted: the TCP
+		// checksum is then missing and left alone.
 		if emb.Protocol() == packet.ProtoUDP {
-			csOff = 6
-		}
-		if len(l4) >= csOff+2 {
-			cs := binary.BigEndian.Uint16(l4[csOff:])
-			if emb.Protocol() == packet.ProtoUDP {
-				cs = packet.UpdateUDP(packet.UpdateUDP32(cs, oldIP, ip), oldPort, port)
-			} else {
-				cs = packet.Update16(packet.Update32(cs, oldIP, ip), oldPort, port)
-			}
-			w.put16(l4base+csOff, cs)
+			w.put16(l4base+6, packet.UpdateUDPAddrPort(packet.UDP(l4).Checksum(), oldIP, ip, oldPort, port))
+		} else if len(l4) >= packet.TCPHeaderLen-2 {
+			w.put16(l4base+16, packet.UpdateAddrPort(packet.TCP(l4).Checksum(), oldIP, ip, oldPort, port))
 		}
 	case packet.ProtoICMP:
-		oldID := binary.BigEndian.Uint16(l4[4:])
+		q := packet.ICMP(l4)
+		oldID := q.ID()
 		w.put16(l4base+4, port)
-		w.put16(l4base+2, packet.Update16(binary.BigEndian.Uint16(l4[2:]), oldID, port))
+		w.put16(l4base+2, packet.Update16(q.Checksum(), oldID, port))
 	}
 }
 
@@ -184,13 +177,13 @@ func rewriteEmbedded(c packet.ICMP, emb packet.IPv4, l4 []byte, src bool, ip uin
 func embeddedPorts(emb packet.IPv4, l4 []byte) (sp, dp uint16, ok bool) {
 	switch emb.Protocol() {
 	case packet.ProtoTCP, packet.ProtoUDP:
-		return binary.BigEndian.Uint16(l4[0:]), binary.BigEndian.Uint16(l4[2:]), true
+		return packet.Ports(l4).Src(), packet.Ports(l4).Dst(), true
 	case packet.ProtoICMP:
-		if !packet.IsQuery(l4[0]) {
+		q := packet.ICMP(l4)
+		if !packet.IsQuery(q.Type()) {
 			return 0, 0, false // never translate errors about errors
 		}
-		id := binary.BigEndian.Uint16(l4[4:])
-		return id, id, true
+		return q.ID(), q.ID(), true
 	}
 	return 0, 0, false
 }
@@ -296,7 +289,7 @@ func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from u
 		return drop(r)
 	}
 	hl := orig.HeaderLen()
-	if orig.Protocol() == packet.ProtoICMP && len(orig) > hl && !packet.IsQuery(orig[hl]) {
+	if orig.Protocol() == packet.ProtoICMP && len(orig) > hl && !packet.IsQuery(packet.ICMP(orig[hl:]).Type()) {
 		return drop(r)
 	}
 	e.ipID++
@@ -306,26 +299,15 @@ func (e *Engine) icmpError(orig packet.IPv4, typ, code uint8, mtu uint16, from u
 	return verdict(Reply)
 }
 
-// buildICMPError writes an ICMP error about orig into buf (at least 576
-// bytes) and returns it: IPv4 header from "from" to orig's source, as much
-// of orig as fits in 576 bytes (RFC 1812 §4.3.2.3).
+// buildICMPError writes an ICMP error about orig into buf and returns it:
+// IPv4 header from "from" to orig's source, as much of orig as fits in 576
+// bytes (RFC 1812 §4.3.2.3). buf holds the headers and what is quoted (576
+// bytes always suffice).
 func buildICMPError(buf []byte, orig packet.IPv4, typ, code uint8, mtu uint16, from uint32, id uint16) []byte {
 	n := min(len(orig), 576-packet.IPv4HeaderLen-packet.ICMPHeaderLen)
 	b := buf[:packet.IPv4HeaderLen+packet.ICMPHeaderLen+n]
-	clear(b[:packet.IPv4HeaderLen+packet.ICMPHeaderLen])
-	b[0] = 0x45
-	b[1] = 0xc0
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[4:], id)
-	b[8] = 64
-	b[9] = packet.ProtoICMP
-	binary.BigEndian.PutUint32(b[12:], from)
-	binary.BigEndian.PutUint32(b[16:], orig.Src())
-	packet.IPv4(b).UpdateHeaderChecksum()
-	c := packet.ICMP(b[packet.IPv4HeaderLen:])
-	c[0], c[1] = typ, code
-	binary.BigEndian.PutUint16(c[6:], mtu)
-	copy(c[packet.ICMPHeaderLen:], orig[:n])
-	c.SetChecksum(packet.Checksum(c))
+	// TOS 0xc0: internetwork control precedence, as routers send errors.
+	packet.IPv4(b).PutHeader(packet.IPv4Header{TOS: 0xc0, ID: id, TTL: 64, Protocol: packet.ProtoICMP, Src: from, Dst: orig.Src()})
+	packet.ICMP(b[packet.IPv4HeaderLen:]).PutError(typ, code, mtu, orig[:n])
 	return b
 }

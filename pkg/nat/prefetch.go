@@ -1,6 +1,6 @@
 package nat
 
-import "encoding/binary"
+import "github.com/passgate/passgate/pkg/packet"
 
 // Prefetch touches the table memory a packet's translation will read — its
 // index slot and session record — without changing anything. The data
@@ -9,18 +9,18 @@ import "encoding/binary"
 // another. It does no validation: a malformed packet just prefetches
 // nothing useful.
 func (e *Engine) Prefetch(b []byte, dir Dir) {
-	if len(b) < 20 || b[0]>>4 != 4 {
+	p := packet.IPv4(b)
+	if len(p) < packet.IPv4HeaderLen || p.Version() != 4 {
 		return
 	}
-	hl := int(b[0]&0x0f) * 4
-	proto := b[9]
-	if (proto != 6 && proto != 17) || len(b) < hl+4 || binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
+	hl := p.HeaderLen()
+	proto := p.Protocol()
+	if (proto != packet.ProtoTCP && proto != packet.ProtoUDP) || len(p) < hl+4 || p.FragOffset() != 0 {
 		return
 	}
-	src := binary.BigEndian.Uint32(b[12:])
-	dst := binary.BigEndian.Uint32(b[16:])
-	sp := binary.BigEndian.Uint16(b[hl:])
-	dp := binary.BigEndian.Uint16(b[hl+2:])
+	src, dst := p.Src(), p.Dst()
+	ports := packet.Ports(p[hl:])
+	sp, dp := ports.Src(), ports.Dst()
 	t := e.t
 	var v uint32
 	if dir == Outbound {

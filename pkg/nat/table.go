@@ -145,7 +145,9 @@ func (t *table) lookupOut(proto uint8, ip uint32, port uint16, rip uint32, rport
 	}
 }
 
-// inHead returns the index slot of the inbound chain for (proto, ext, rip).
+// inSlot returns the index slot of the inbound chain for (proto, ext, rip)
+// and the chain's head session, or the empty slot that ends the probe and
+// none.
 func (t *table) inSlot(proto uint8, ext uint16, rip uint32) (uint64, uint32) {
 	h := t.hashIn(proto, ext, rip) & t.mask
 	for {

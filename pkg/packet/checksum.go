@@ -1,8 +1,9 @@
 // Package packet holds zero-copy views over packet headers (Ethernet, ARP,
 // IPv4, TCP, UDP, ICMP, GRE, ESP, IKE) and the Internet checksum helpers,
 // including RFC 1624 incremental updates. Views are byte slices with
-// accessor methods: they never copy and never allocate. Callers check
-// lengths (with the Valid/Len helpers) before using a view's accessors.
+// accessor methods, setters that keep checksums in step, and Put builders
+// that write a whole header: they never copy and never allocate. Callers
+// check lengths (with the Valid/Len helpers) before using a view.
 package packet
 
 import "encoding/binary"
@@ -69,6 +70,18 @@ func Update32(hc uint16, old, new uint32) uint16 {
 	return ^uint16(s)
 }
 
+// UpdateAddrPort is the checksum hc after a 32-bit address and a 16-bit
+// port it covers changed together (a NAT rewriting one endpoint of a TCP
+// segment: the address through the pseudo-header, the port in the header),
+// folded once (RFC 1624, equation 3).
+func UpdateAddrPort(hc uint16, oldAddr, newAddr uint32, oldPort, newPort uint16) uint16 {
+	s := uint32(^hc) + (^oldAddr >> 16) + (^oldAddr & 0xffff) + (newAddr >> 16) + (newAddr & 0xffff) +
+		uint32(^oldPort) + uint32(newPort)
+	s = (s & 0xffff) + (s >> 16)
+	s = (s & 0xffff) + (s >> 16)
+	return ^uint16(s)
+}
+
 // UpdateUDP is Update16 for a UDP checksum field: a zero checksum means
 // "no checksum" and stays zero (RFC 768, RFC 3948 §2.1), and a computed zero
 // is transmitted as 0xffff.
@@ -88,6 +101,18 @@ func UpdateUDP32(hc uint16, old, new uint32) uint16 {
 		return 0
 	}
 	if c := Update32(hc, old, new); c != 0 {
+		return c
+	}
+	return 0xffff
+}
+
+// UpdateUDPAddrPort is UpdateAddrPort with the UDP zero-checksum rules of
+// UpdateUDP.
+func UpdateUDPAddrPort(hc uint16, oldAddr, newAddr uint32, oldPort, newPort uint16) uint16 {
+	if hc == 0 {
+		return 0
+	}
+	if c := UpdateAddrPort(hc, oldAddr, newAddr, oldPort, newPort); c != 0 {
 		return c
 	}
 	return 0xffff

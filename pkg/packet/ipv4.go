@@ -61,6 +61,7 @@ func (p IPv4) Check() IPv4Error {
 	return IPv4OK
 }
 
+func (p IPv4) Version() uint8       { return p[0] >> 4 }
 func (p IPv4) HeaderLen() int       { return int(p[0]&0x0f) * 4 }
 func (p IPv4) TOS() uint8           { return p[1] }
 func (p IPv4) TotalLen() int        { return int(binary.BigEndian.Uint16(p[2:])) }
@@ -96,6 +97,59 @@ func (p IPv4) DecTTL() {
 	old := binary.BigEndian.Uint16(p[8:])
 	p[8]--
 	p.SetChecksum(Update16(p.Checksum(), old, binary.BigEndian.Uint16(p[8:])))
+}
+
+// SetTTL sets the TTL and updates the header checksum.
+func (p IPv4) SetTTL(ttl uint8) {
+	old := binary.BigEndian.Uint16(p[8:])
+	p[8] = ttl
+	p.SetChecksum(Update16(p.Checksum(), old, binary.BigEndian.Uint16(p[8:])))
+}
+
+// SetHeaderLen, SetTotalLen and SetFragment write their fields and leave
+// the header checksum stale: they are for building headers (fragments),
+// which end with UpdateHeaderChecksum.
+
+// SetHeaderLen sets version 4 and a header length of n bytes (a multiple
+// of 4, 20 to 60).
+func (p IPv4) SetHeaderLen(n int) { p[0] = 0x40 | byte(n/4) }
+
+// SetTotalLen sets the total length field.
+func (p IPv4) SetTotalLen(n int) { binary.BigEndian.PutUint16(p[2:], uint16(n)) }
+
+// SetFragment sets the fragment offset (in bytes, a multiple of 8) and the
+// MF flag; DF is cleared.
+func (p IPv4) SetFragment(off int, mf bool) {
+	v := uint16(off / 8)
+	if mf {
+		v |= 0x2000
+	}
+	binary.BigEndian.PutUint16(p[6:], v)
+}
+
+// IPv4Header holds the fields of an IPv4 header that PutHeader writes.
+type IPv4Header struct {
+	TOS      uint8
+	ID       uint16
+	TTL      uint8
+	Protocol uint8
+	Src, Dst uint32
+}
+
+// PutHeader writes h as a 20-byte header without options at the start of
+// p, for a packet of len(p) bytes: version 4, no flags, fragment offset 0,
+// and the header checksum.
+func (p IPv4) PutHeader(h IPv4Header) {
+	p[0] = 0x45
+	p[1] = h.TOS
+	p.SetTotalLen(len(p))
+	binary.BigEndian.PutUint16(p[4:], h.ID)
+	binary.BigEndian.PutUint16(p[6:], 0)
+	p[8] = h.TTL
+	p[9] = h.Protocol
+	binary.BigEndian.PutUint32(p[12:], h.Src)
+	binary.BigEndian.PutUint32(p[16:], h.Dst)
+	p.UpdateHeaderChecksum()
 }
 
 // UpdateHeaderChecksum recomputes the header checksum from scratch.

@@ -18,6 +18,16 @@ const (
 	TCPAck = 0x10
 )
 
+// Ports is a view of the source and destination ports that open a TCP or
+// UDP header (or the first bytes of one quoted in an ICMP error). Its
+// setters write the field only: the caller owns the checksum.
+type Ports []byte
+
+func (p Ports) Src() uint16     { return binary.BigEndian.Uint16(p[0:]) }
+func (p Ports) Dst() uint16     { return binary.BigEndian.Uint16(p[2:]) }
+func (p Ports) SetSrc(v uint16) { binary.BigEndian.PutUint16(p[0:], v) }
+func (p Ports) SetDst(v uint16) { binary.BigEndian.PutUint16(p[2:], v) }
+
 // TCP is a view of a TCP segment.
 type TCP []byte
 
@@ -74,6 +84,28 @@ func (t TCP) MSSOption() int {
 	return -1
 }
 
+// ClampMSS lowers the MSS option to mss if it is larger, updating the
+// checksum, and reports whether it changed the segment. The option may sit
+// at any offset: an odd one straddles two checksum words.
+func (t TCP) ClampMSS(mss uint16) bool {
+	off := t.MSSOption()
+	if off < 0 || binary.BigEndian.Uint16(t[off:]) <= mss {
+		return false
+	}
+	c := t.Checksum()
+	if off&1 == 0 {
+		c = Update16(c, binary.BigEndian.Uint16(t[off:]), mss)
+		binary.BigEndian.PutUint16(t[off:], mss)
+	} else {
+		w1, w2 := binary.BigEndian.Uint16(t[off-1:]), binary.BigEndian.Uint16(t[off+1:])
+		binary.BigEndian.PutUint16(t[off:], mss)
+		c = Update16(c, w1, binary.BigEndian.Uint16(t[off-1:]))
+		c = Update16(c, w2, binary.BigEndian.Uint16(t[off+1:]))
+	}
+	t.SetChecksum(c)
+	return true
+}
+
 // UDP is a view of a UDP datagram.
 type UDP []byte
 
@@ -96,6 +128,21 @@ func (u UDP) SetDstPort(p uint16) {
 	old := u.DstPort()
 	binary.BigEndian.PutUint16(u[2:], p)
 	u.SetChecksum(UpdateUDP(u.Checksum(), old, p))
+}
+
+// PutHeader writes the header of a datagram of len(u) bytes from srcPort
+// to dstPort, carried from srcIP to dstIP, with its checksum computed over
+// the payload already in u (a computed zero is sent as 0xffff, RFC 768).
+func (u UDP) PutHeader(srcPort, dstPort uint16, srcIP, dstIP uint32) {
+	binary.BigEndian.PutUint16(u[0:], srcPort)
+	binary.BigEndian.PutUint16(u[2:], dstPort)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	u.SetChecksum(0)
+	c := Fold(Sum(u, PseudoHeaderSum(srcIP, dstIP, ProtoUDP, len(u))))
+	if c == 0 {
+		c = 0xffff
+	}
+	u.SetChecksum(c)
 }
 
 // ICMP types used by the router.
@@ -133,6 +180,24 @@ func (c ICMP) SetID(id uint16) {
 	old := c.ID()
 	binary.BigEndian.PutUint16(c[4:], id)
 	c.SetChecksum(Update16(c.Checksum(), old, id))
+}
+
+// SetType rewrites the message type, updating the checksum.
+func (c ICMP) SetType(t uint8) {
+	old := binary.BigEndian.Uint16(c[0:])
+	c[0] = t
+	c.SetChecksum(Update16(c.Checksum(), old, binary.BigEndian.Uint16(c[0:])))
+}
+
+// PutError writes an ICMP error message of type typ and code filling c:
+// the header (mtu is the next-hop MTU of "fragmentation needed", RFC 1191,
+// else 0), as much of orig as fits after it, and the checksum.
+func (c ICMP) PutError(typ, code uint8, mtu uint16, orig []byte) {
+	c[0], c[1] = typ, code
+	binary.BigEndian.PutUint32(c[2:], 0) // checksum and unused
+	binary.BigEndian.PutUint16(c[6:], mtu)
+	copy(c[ICMPHeaderLen:], orig)
+	c.SetChecksum(Checksum(c))
 }
 
 // IsQuery reports whether an ICMP type is a query or query reply that

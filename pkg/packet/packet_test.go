@@ -178,25 +178,6 @@ func TestMSSOption(t *testing.T) {
 	}
 }
 
-func TestClassifyNATT(t *testing.T) {
-	ike := make([]byte, 4+IKEHeaderLen)
-	cases := []struct {
-		p    []byte
-		want NATTKind
-	}{
-		{[]byte{0xff}, NATTKeepalive},
-		{ike, NATTIKE},
-		{make([]byte, 8), NATTInvalid}, // marker but no IKE header
-		{[]byte{0, 0, 0, 1, 0, 0, 0, 1}, NATTESP},
-		{[]byte{1, 2, 3}, NATTInvalid},
-	}
-	for i, c := range cases {
-		if got := ClassifyNATT(c.p); got != c.want {
-			t.Errorf("case %d: %v, want %v", i, got, c.want)
-		}
-	}
-}
-
 func TestEnhancedGREHeaderLen(t *testing.T) {
 	base := []byte{0x30, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 2}
 	if n := GRE(base).EnhancedHeaderLen(); n != 16 {

@@ -3,7 +3,6 @@ package wan
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -20,20 +19,15 @@ const (
 	ServerPort = 67
 )
 
-// Frame layout constants.
+// Frame layout: Ethernet II, an IPv4 header without options, UDP.
 const (
-	ethHeaderLen  = 14
-	ipHeaderLen   = 20
-	udpHeaderLen  = 8
-	frameOverhead = ethHeaderLen + ipHeaderLen + udpHeaderLen
+	frameOverhead = packet.EthernetHeaderLen + packet.IPv4HeaderLen + packet.UDPHeaderLen
 	ipTTL         = 64
-	protoUDP      = 17
-	etherTypeIPv4 = 0x0800
 )
 
 // MaxMessageLen is the largest DHCP message FrameConn sends or accepts: what
 // fits in one unfragmented IPv4 datagram on a 1500-byte link.
-const MaxMessageLen = 1500 - ipHeaderLen - udpHeaderLen
+const MaxMessageLen = 1500 - packet.IPv4HeaderLen - packet.UDPHeaderLen
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
@@ -70,36 +64,14 @@ func AppendClientFrame(b []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip
 	start := len(b)
 	b = append(b, make([]byte, frameOverhead)...)
 	b = append(b, msg...)
-	f := b[start:]
-
-	copy(f[0:6], dstMAC)
-	copy(f[6:12], srcMAC)
-	binary.BigEndian.PutUint16(f[12:14], etherTypeIPv4)
-
-	ip := f[ethHeaderLen:]
-	ipLen := ipHeaderLen + udpHeaderLen + len(msg)
-	ip[0] = 0x45
-	ip[1] = 0
-	binary.BigEndian.PutUint16(ip[2:4], uint16(ipLen))
-	// ip[4:8]: identification 0, no flags, offset 0.
-	ip[8] = ipTTL
-	ip[9] = protoUDP
-	s4, d4 := src.As4(), dst.As4()
-	copy(ip[12:16], s4[:])
-	copy(ip[16:20], d4[:])
-	binary.BigEndian.PutUint16(ip[10:12], packet.Checksum(ip[:ipHeaderLen]))
-
-	udp := ip[ipHeaderLen:]
-	udpLen := udpHeaderLen + len(msg)
-	binary.BigEndian.PutUint16(udp[0:2], ClientPort)
-	binary.BigEndian.PutUint16(udp[2:4], ServerPort)
-	binary.BigEndian.PutUint16(udp[4:6], uint16(udpLen))
-	sum := packet.PseudoHeaderSum(binary.BigEndian.Uint32(s4[:]), binary.BigEndian.Uint32(d4[:]), protoUDP, udpLen)
-	cs := packet.Fold(packet.Sum(udp[:udpLen], sum))
-	if cs == 0 {
-		cs = 0xffff // RFC 768: a computed zero is sent as all ones
-	}
-	binary.BigEndian.PutUint16(udp[6:8], cs)
+	eth := packet.Ethernet(b[start:])
+	var from [6]byte
+	copy(from[:], srcMAC)
+	eth.PutHeader([6]byte(dstMAC), from, packet.EtherTypeIPv4)
+	ip := packet.IPv4(eth.Payload())
+	s4, d4 := packet.AddrTo4(src), packet.AddrTo4(dst)
+	packet.UDP(ip[packet.IPv4HeaderLen:]).PutHeader(ClientPort, ServerPort, s4, d4)
+	ip.PutHeader(packet.IPv4Header{TTL: ipTTL, Protocol: packet.ProtoUDP, Src: s4, Dst: d4})
 	return b
 }
 
@@ -114,53 +86,53 @@ func AppendClientFrame(b []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip
 // It returns ErrNotDHCP for frames that are not for the DHCP client and
 // ErrBadFrame (wrapped, with detail) for damaged ones.
 func ParseServerFrame(frame []byte, mac net.HardwareAddr) ([]byte, error) {
-	if len(frame) < ethHeaderLen {
+	eth := packet.Ethernet(frame)
+	if len(eth) < packet.EthernetHeaderLen {
 		return nil, ErrNotDHCP
 	}
-	if dst := frame[0:6]; !bytes.Equal(dst, broadcastMAC) && !bytes.Equal(dst, mac) {
+	if dst := eth.Dst(); !bytes.Equal(dst, broadcastMAC) && !bytes.Equal(dst, mac) {
 		return nil, ErrNotDHCP
 	}
-	if binary.BigEndian.Uint16(frame[12:14]) != etherTypeIPv4 {
+	if eth.EtherType() != packet.EtherTypeIPv4 {
 		return nil, ErrNotDHCP
 	}
-	ip := frame[ethHeaderLen:]
-	if len(ip) < ipHeaderLen || ip[0]>>4 != 4 || ip[9] != protoUDP {
+	ip := packet.IPv4(eth.Payload())
+	if len(ip) < packet.IPv4HeaderLen || ip.Version() != 4 || ip.Protocol() != packet.ProtoUDP {
 		return nil, ErrNotDHCP
 	}
-	ihl := int(ip[0]&0x0f) * 4
-	if ihl < ipHeaderLen || len(ip) < ihl+udpHeaderLen {
+	ihl := ip.HeaderLen()
+	if ihl < packet.IPv4HeaderLen || len(ip) < ihl+packet.UDPHeaderLen {
 		return nil, ErrNotDHCP
 	}
-	fragOff := binary.BigEndian.Uint16(ip[6:8]) & 0x1fff
-	if fragOff != 0 {
+	if ip.FragOffset() != 0 {
 		return nil, ErrNotDHCP // a later fragment: no UDP header to look at
 	}
-	udp := ip[ihl:]
-	if binary.BigEndian.Uint16(udp[0:2]) != ServerPort || binary.BigEndian.Uint16(udp[2:4]) != ClientPort {
+	udp := packet.UDP(ip[ihl:])
+	if udp.SrcPort() != ServerPort || udp.DstPort() != ClientPort {
 		return nil, ErrNotDHCP
 	}
 	// From here on the frame is meant for us; problems make it ErrBadFrame.
-	if binary.BigEndian.Uint16(ip[6:8])&0x2000 != 0 {
+	if ip.MF() {
 		return nil, fmt.Errorf("%w: fragmented datagram", ErrBadFrame)
 	}
-	totalLen := int(binary.BigEndian.Uint16(ip[2:4]))
-	if totalLen < ihl+udpHeaderLen || totalLen > len(ip) {
+	totalLen := ip.TotalLen()
+	if totalLen < ihl+packet.UDPHeaderLen || totalLen > len(ip) {
 		return nil, fmt.Errorf("%w: IPv4 total length %d, %d bytes present", ErrBadFrame, totalLen, len(ip))
 	}
 	if packet.Checksum(ip[:ihl]) != 0 {
 		return nil, fmt.Errorf("%w: IPv4 header checksum", ErrBadFrame)
 	}
-	udpLen := int(binary.BigEndian.Uint16(udp[4:6]))
-	if udpLen < udpHeaderLen || udpLen > totalLen-ihl {
+	udpLen := udp.Length()
+	if udpLen < packet.UDPHeaderLen || udpLen > totalLen-ihl {
 		return nil, fmt.Errorf("%w: UDP length %d", ErrBadFrame, udpLen)
 	}
-	if binary.BigEndian.Uint16(udp[6:8]) != 0 {
-		sum := packet.PseudoHeaderSum(binary.BigEndian.Uint32(ip[12:16]), binary.BigEndian.Uint32(ip[16:20]), protoUDP, udpLen)
+	if udp.Checksum() != 0 {
+		sum := packet.PseudoHeaderSum(ip.Src(), ip.Dst(), packet.ProtoUDP, udpLen)
 		if packet.Fold(packet.Sum(udp[:udpLen], sum)) != 0 {
 			return nil, fmt.Errorf("%w: UDP checksum", ErrBadFrame)
 		}
 	}
-	return udp[udpHeaderLen:udpLen], nil
+	return udp[packet.UDPHeaderLen:udpLen], nil
 }
 
 // FrameConn is a Transport over Ethernet frames on the WAN port, for the data

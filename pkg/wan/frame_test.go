@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/passgate/passgate/pkg/packet"
 )
 
 var (
@@ -319,9 +320,9 @@ func FuzzParseServerFrame(f *testing.F) {
 		// Make some inputs look like server frames to get past the cheap checks.
 		if len(b) > 40 && b[0]&1 == 1 {
 			copy(b, broadcastMAC)
-			binary.BigEndian.PutUint16(b[12:], etherTypeIPv4)
+			binary.BigEndian.PutUint16(b[12:], packet.EtherTypeIPv4)
 			b[14] = 0x45
-			b[14+9] = protoUDP
+			b[14+9] = packet.ProtoUDP
 			binary.BigEndian.PutUint16(b[34:], ServerPort)
 			binary.BigEndian.PutUint16(b[36:], ClientPort)
 		}

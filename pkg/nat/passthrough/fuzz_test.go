@@ -142,26 +142,3 @@ func FuzzESPAndIKE(f *testing.F) {
 		_ = r.p.Sessions()
 	})
 }
-
-func FuzzClassifyNATT(f *testing.F) {
-	f.Add([]byte{0xff})
-	f.Add(ike(1, 35, true, 10))
-	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		k := packet.ClassifyNATT(b)
-		switch k {
-		case packet.NATTKeepalive:
-			if len(b) != 1 || b[0] != 0xff {
-				t.Fatal("keepalive misclassified")
-			}
-		case packet.NATTIKE:
-			if len(b) < 32 || binary.BigEndian.Uint32(b) != 0 {
-				t.Fatal("IKE misclassified")
-			}
-		case packet.NATTESP:
-			if len(b) < 8 || binary.BigEndian.Uint32(b) == 0 {
-				t.Fatal("ESP misclassified")
-			}
-		}
-	})
-}

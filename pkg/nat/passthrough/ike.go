@@ -1,8 +1,6 @@
 package passthrough
 
 import (
-	"encoding/binary"
-
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 )
@@ -33,12 +31,12 @@ func (is *ikeState) init() { is.sas = make(map[ikeKey]*ikeSA) }
 
 // OutShared implements nat.Helper.
 func (p *Passthrough) OutShared(ip packet.IPv4, udp packet.UDP, now uint32) (nat.Verdict, nat.Reason) {
-	pl := udp[packet.UDPHeaderLen:]
+	pl := packet.IKE(udp.Payload())
 	if len(pl) < packet.IKEHeaderLen {
 		p.cnt.IPsec.Unmatched++
 		return nat.Drop, nat.ReasonTruncated
 	}
-	k := ikeKey{ip.Dst(), binary.BigEndian.Uint64(pl)}
+	k := ikeKey{ip.Dst(), pl.InitiatorSPI()}
 	sa := p.ike.sas[k]
 	if sa == nil || sa.host != ip.Src() {
 		if sa != nil && now-sa.lastSeen <= seconds(p.cfg.ESPTimeout) {
@@ -57,12 +55,12 @@ func (p *Passthrough) OutShared(ip packet.IPv4, udp packet.UDP, now uint32) (nat
 
 // InShared implements nat.Helper.
 func (p *Passthrough) InShared(ip packet.IPv4, udp packet.UDP, now uint32) (uint32, nat.Verdict, nat.Reason) {
-	pl := udp[packet.UDPHeaderLen:]
+	pl := packet.IKE(udp.Payload())
 	if len(pl) < packet.IKEHeaderLen {
 		p.cnt.IPsec.Unmatched++
 		return 0, nat.Drop, nat.ReasonTruncated
 	}
-	sa := p.ike.sas[ikeKey{ip.Src(), binary.BigEndian.Uint64(pl)}]
+	sa := p.ike.sas[ikeKey{ip.Src(), pl.InitiatorSPI()}]
 	if sa == nil {
 		p.cnt.IPsec.Unmatched++
 		return 0, nat.Drop, nat.ReasonNoMapping

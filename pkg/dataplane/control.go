@@ -1,0 +1,126 @@
+package dataplane
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// Tick runs the timers: the engine's (expiry, held SYN errors), ARP queues
+// and the gateway's ARP entry.
+func (d *Dataplane) Tick() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.cfg.Clock()
+	for _, p := range d.e.Tick(now) {
+		d.toWAN(p, nil, now)
+	}
+	d.cnt.ARPUnresolved += uint64(d.lanARP.expire(now) + d.wanARP.expire(now))
+	if d.gw != 0 {
+		if _, ok := d.wanARP.lookup(d.gw, now-d.wanARP.ttl/2); !ok && now-d.lastGWQuery >= arpRetry {
+			d.lastGWQuery = now
+			d.arpRequest(PortWAN, d.gw)
+		}
+	}
+	d.flush()
+}
+
+// Do runs fn with the engine while no packet is being processed (for the
+// control plane: configuration, listings, counters).
+func (d *Dataplane) Do(fn func(e *nat.Engine)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn(d.e)
+	d.flush()
+}
+
+// SetWAN installs the WAN address and gateway (from DHCP or static
+// configuration); an invalid prefix removes them. Sessions bound to the
+// old address are flushed; the count is returned.
+func (d *Dataplane) SetWAN(addr netip.Prefix, gw netip.Addr) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !addr.IsValid() {
+		d.wanIP, d.wanMask, d.gw = 0, 0, 0
+		return d.e.SetExternal(netip.Addr{})
+	}
+	d.wanIP = packet.AddrTo4(addr.Addr())
+	d.wanMask = ^uint32(0) << (32 - addr.Bits())
+	d.gw = packet.AddrTo4(gw)
+	n := d.e.SetExternal(addr.Addr())
+	if d.gw != 0 {
+		d.lastGWQuery = d.cfg.Clock()
+		d.arpRequest(PortWAN, d.gw)
+		d.flush()
+	}
+	return n
+}
+
+// SendWAN transmits a complete Ethernet frame on the WAN port (the DHCP
+// client's messages).
+func (d *Dataplane) SendWAN(frame []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err := d.links[PortWAN].WriteBatch([][]byte{frame})
+	return err
+}
+
+// ResolveWAN returns the MAC of a WAN neighbour (the DHCP server or the
+// gateway) from the ARP cache, for the DHCP client's unicast renewals; an
+// unknown address is asked for and reported as an error.
+func (d *Dataplane) ResolveWAN(ip netip.Addr) (net.HardwareAddr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := packet.AddrTo4(ip)
+	hop := a
+	if d.wanIP == 0 || a&d.wanMask != d.wanIP&d.wanMask {
+		hop = d.gw
+	}
+	if mac, ok := d.wanARP.lookup(hop, d.cfg.Clock()); ok {
+		return append(net.HardwareAddr(nil), mac[:]...), nil
+	}
+	if hop != 0 && d.wanIP != 0 {
+		d.arpRequest(PortWAN, hop)
+		d.flush()
+	}
+	return nil, fmt.Errorf("dataplane: %v not in the WAN ARP cache yet", packet.AddrFrom4(hop))
+}
+
+// Counters returns the data plane's counters.
+func (d *Dataplane) Counters() Counters {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cnt
+}
+
+// Ports returns every port's link counters.
+func (d *Dataplane) Ports() []PortStats {
+	var out []PortStats
+	for p, l := range d.links {
+		if l != nil {
+			out = append(out, PortStats{Name: portNames[p] + " (" + l.Name() + ")", Stats: l.Stats()})
+		}
+	}
+	return out
+}
+
+// ARPEntries lists a side's ARP cache ("lan" or "wan").
+func (d *Dataplane) ARPEntries(side string) map[netip.Addr]net.HardwareAddr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.lanARP
+	if side == "wan" {
+		t = d.wanARP
+	}
+	out := make(map[netip.Addr]net.HardwareAddr)
+	now := d.cfg.Clock()
+	for ip, e := range t.entries {
+		if _, ok := t.lookup(ip, now); ok {
+			out[packet.AddrFrom4(ip)] = append(net.HardwareAddr(nil), e.mac[:]...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,155 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/passgate/passgate/pkg/link"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
+	frames := make([]link.Frame, d.cfg.Batch)
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := l.ReadBatch(frames)
+		if errors.Is(err, link.ErrClosed) {
+			return
+		}
+		if err != nil {
+			d.cfg.Logf("dataplane: %s: read: %v (retrying in %v)", l.Name(), err, backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		if n == 0 {
+			continue
+		}
+		d.mu.Lock()
+		now := d.cfg.Clock()
+		if n > 1 && port != PortSelf {
+			// Touch the table memory of the whole batch first so the
+			// cache misses of a large table overlap (2x at 100k flows).
+			dir := nat.Outbound
+			if port == PortWAN {
+				dir = nat.Inbound
+			}
+			for _, f := range frames[:n] {
+				if len(f.Data) > packet.EthernetHeaderLen+packet.IPv4HeaderLen && packet.Ethernet(f.Data).EtherType() == packet.EtherTypeIPv4 {
+					d.e.Prefetch(packet.Ethernet(f.Data).Payload(), dir)
+				}
+			}
+		}
+		for _, f := range frames[:n] {
+			if f.Len != len(f.Data) {
+				d.cnt.Truncated++
+				continue
+			}
+			if d.caps[port] != nil {
+				d.tap(port, f.Data)
+			}
+			switch port {
+			case PortLAN:
+				d.fromLAN(f.Data, now)
+			case PortWAN:
+				d.fromWAN(f.Data, now)
+			case PortSelf:
+				d.fromSelf(f.Data, now)
+			}
+		}
+		d.flush()
+		d.mu.Unlock()
+	}
+}
+
+// isGroupMAC reports a broadcast or multicast destination (the I/G bit).
+func isGroupMAC(m []byte) bool { return m[0]&1 != 0 }
+
+func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
+	if len(f) < packet.EthernetHeaderLen {
+		d.cnt.Truncated++
+		return
+	}
+	eth := packet.Ethernet(f)
+	switch eth.EtherType() {
+	case packet.EtherTypeARP:
+		d.arpFromLAN(f, now)
+	case packet.EtherTypeIPv4:
+		if [6]byte(eth.Dst()) != d.lanMAC && !isGroupMAC(eth.Dst()) {
+			d.cnt.NotForUs++
+			return
+		}
+		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
+	default:
+		d.cnt.NonIPv4++
+	}
+}
+
+func (d *Dataplane) fromWAN(f []byte, now time.Duration) {
+	if len(f) < packet.EthernetHeaderLen {
+		d.cnt.Truncated++
+		return
+	}
+	eth := packet.Ethernet(f)
+	switch eth.EtherType() {
+	case packet.EtherTypeARP:
+		d.arpFromWAN(f, now)
+	case packet.EtherTypeIPv4:
+		if [6]byte(eth.Dst()) != d.wanMAC && !isGroupMAC(eth.Dst()) {
+			d.cnt.NotForUs++
+			return
+		}
+		ip := eth.Payload()
+		if d.dhcpToClient(ip) {
+			d.cfg.WANDHCP(f)
+			return
+		}
+		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), now)
+	default:
+		d.cnt.NonIPv4++
+	}
+}
+
+func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
+	if len(f) < packet.EthernetHeaderLen {
+		d.cnt.Truncated++
+		return
+	}
+	d.cnt.FromSelf++
+	eth := packet.Ethernet(f)
+	switch eth.EtherType() {
+	case packet.EtherTypeARP:
+		d.out[PortLAN] = append(d.out[PortLAN], f) // the kernel asking for or answering LAN hosts
+	case packet.EtherTypeIPv4:
+		if [6]byte(eth.Dst()) == d.nhMAC {
+			d.route(PortSelf, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
+			return
+		}
+		d.out[PortLAN] = append(d.out[PortLAN], f) // to a LAN host or broadcast
+	default:
+		d.cnt.NonIPv4++
+	}
+}
+
+// dhcpToClient reports UDP 67→68 datagrams for the WAN DHCP client.
+func (d *Dataplane) dhcpToClient(ip []byte) bool {
+	p := packet.IPv4(ip)
+	if d.cfg.WANDHCP == nil || len(p) < packet.IPv4HeaderLen || p.Protocol() != packet.ProtoUDP {
+		return false
+	}
+	if p.Check() != packet.IPv4OK || p.IsFragment() {
+		return false
+	}
+	u := packet.UDP(p.Payload())
+	if len(u) < packet.UDPHeaderLen || u.DstPort() != 68 || u.SrcPort() != 67 {
+		return false
+	}
+	if dst := p.Dst(); dst != 0xffffffff && dst != d.wanIP && d.wanIP != 0 {
+		return false
+	}
+	d.cnt.DHCPClient++
+	return true
+}

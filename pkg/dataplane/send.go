@@ -1,0 +1,156 @@
+package dataplane
+
+import (
+	"errors"
+	"time"
+
+	"github.com/passgate/passgate/pkg/link"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// route sends the engine's result for a frame that arrived on port from.
+func (d *Dataplane) route(from int, f []byte, r nat.Result, now time.Duration) {
+	switch r.Verdict {
+	case nat.Local:
+		d.cnt.ToSelf++
+		if d.links[PortSelf] != nil {
+			d.out[PortSelf] = append(d.out[PortSelf], f[:packet.EthernetHeaderLen+len(r.Packet)])
+		}
+		return
+	case nat.Drop, nat.Held:
+		return
+	}
+	for i := -1; i < len(r.More); i++ {
+		p := r.Packet
+		if i >= 0 {
+			p = r.More[i]
+		}
+		switch {
+		case r.Verdict == nat.Reply:
+			d.reply(from, f, p)
+		case r.Verdict == nat.Hairpin || (r.Verdict == nat.Forward && from == PortWAN):
+			d.toLAN(p, f, now)
+		default:
+			d.toWAN(p, f, now)
+		}
+	}
+}
+
+// frameFor returns a frame buffer holding p after a 14-byte header: the
+// input frame itself when p still sits in it, else a copy in the arena.
+func (d *Dataplane) frameFor(p, in []byte) []byte {
+	if in != nil && len(in) >= packet.EthernetHeaderLen+len(p) && len(p) > 0 &&
+		&in[packet.EthernetHeaderLen] == &p[0] {
+		return in[:packet.EthernetHeaderLen+len(p)]
+	}
+	b := d.alloc(packet.EthernetHeaderLen + len(p))
+	copy(b[packet.EthernetHeaderLen:], p)
+	return b
+}
+
+// alloc takes n bytes of the output arena, writing out what is queued
+// first if it is full. Arena frames live until the next flush.
+func (d *Dataplane) alloc(n int) []byte {
+	if d.arenaPos+n > len(d.arena) {
+		d.flush()
+	}
+	b := d.arena[d.arenaPos : d.arenaPos+n]
+	d.arenaPos += n
+	return b
+}
+
+// setEth writes the Ethernet header of an IPv4 frame.
+func setEth(b []byte, dst, src [6]byte) {
+	packet.Ethernet(b).PutHeader(dst, src, packet.EtherTypeIPv4)
+}
+
+func (d *Dataplane) toWAN(p, in []byte, now time.Duration) {
+	if d.wanIP == 0 || len(p) < packet.IPv4HeaderLen {
+		d.cnt.NoWANRoute++
+		return
+	}
+	hop := packet.IPv4(p).Dst()
+	if hop&d.wanMask != d.wanIP&d.wanMask {
+		hop = d.gw
+	}
+	if hop == 0 {
+		d.cnt.NoWANRoute++
+		return
+	}
+	b := d.frameFor(p, in)
+	d.send(PortWAN, d.wanARP, hop, b, d.wanMAC, now)
+}
+
+func (d *Dataplane) toLAN(p, in []byte, now time.Duration) {
+	if len(p) < packet.IPv4HeaderLen {
+		return
+	}
+	b := d.frameFor(p, in)
+	dst := packet.IPv4(p).Dst()
+	if dst == d.lanIP { // a reply to the router's own traffic
+		d.cnt.ToSelf++
+		if d.links[PortSelf] != nil {
+			setEth(b, d.lanMAC, d.nhMAC)
+			d.out[PortSelf] = append(d.out[PortSelf], b)
+		}
+		return
+	}
+	d.send(PortLAN, d.lanARP, dst, b, d.lanMAC, now)
+}
+
+// send resolves hop with ARP and queues b (header rewritten) for port.
+func (d *Dataplane) send(port int, t *arpTable, hop uint32, b []byte, src [6]byte, now time.Duration) {
+	if mac, ok := t.lookup(hop, now); ok {
+		setEth(b, mac, src)
+		d.out[port] = append(d.out[port], b)
+		return
+	}
+	setEth(b, [6]byte{}, src)
+	query, queued := t.queue(hop, b, now)
+	if !queued {
+		d.cnt.ARPQueueFull++
+	}
+	if query {
+		d.arpRequest(port, hop)
+	}
+}
+
+// reply sends an engine-built answer back out of the port it answers.
+func (d *Dataplane) reply(from int, in, p []byte) {
+	b := d.frameFor(p, in)
+	srcMAC := [6]byte(packet.Ethernet(in).Src())
+	switch from {
+	case PortLAN:
+		setEth(b, srcMAC, d.lanMAC)
+	case PortWAN:
+		setEth(b, srcMAC, d.wanMAC)
+	case PortSelf:
+		setEth(b, d.lanMAC, d.nhMAC)
+	}
+	d.out[from] = append(d.out[from], b)
+}
+
+// flush writes every port's queued frames and resets the arena.
+func (d *Dataplane) flush() {
+	for p := range d.out {
+		if len(d.out[p]) == 0 {
+			continue
+		}
+		if d.caps[p] != nil {
+			for _, f := range d.out[p] {
+				if d.caps[p] != nil {
+					d.tap(p, f)
+				}
+			}
+		}
+		if l := d.links[p]; l != nil {
+			if _, err := l.WriteBatch(d.out[p]); err != nil && !errors.Is(err, link.ErrClosed) {
+				d.cfg.Logf("dataplane: %s: write: %v", l.Name(), err)
+			}
+		}
+		clear(d.out[p])
+		d.out[p] = d.out[p][:0]
+	}
+	d.arenaPos = 0
+}

@@ -1,0 +1,182 @@
+package nat
+
+import "github.com/passgate/passgate/pkg/packet"
+
+// remove deletes session i and releases its mapping when unused.
+func (e *Engine) remove(i uint32) {
+	s := e.t.s(i)
+	if s.flags&flagHelper != 0 && e.helper != nil {
+		e.helper.Closed(e.flowOf(s))
+	}
+	mi, host := s.mapping, s.intIP
+	e.t.unlink(i)
+	m := &e.t.maps[mi]
+	m.refs--
+	if m.refs == 0 && !m.static {
+		e.t.removeMapping(mi)
+	}
+	if c := e.perHost[host]; c <= 1 {
+		delete(e.perHost, host)
+	} else {
+		e.perHost[host] = c - 1
+	}
+}
+
+// Flush removes the sessions for which drop returns true (all if drop is
+// nil) and returns how many it removed.
+func (e *Engine) Flush(drop func(SessionInfo) bool) int {
+	n := 0
+	for i := uint32(0); i < e.t.hwm; i++ {
+		s := e.t.s(i)
+		if s.proto == 0 {
+			continue
+		}
+		if drop == nil || drop(e.info(s)) {
+			e.remove(i)
+			n++
+		}
+	}
+	return n
+}
+
+// newSession creates a session for an outbound 5-tuple, reusing the
+// internal endpoint's mapping (endpoint-independent mapping) or allocating
+// one. fl carries flagInbound for forwarded connections.
+func (e *Engine) newSession(proto uint8, ip uint32, port uint16, rip uint32, rport uint16, tcpFlags, fl uint8) (uint32, Reason) {
+	return e.create(proto, ip, port, rip, rport, tcpFlags, fl, 0, false)
+}
+
+// newSessionAt is newSession for a DMZ host, which must get external port ext.
+func (e *Engine) newSessionAt(proto uint8, ip uint32, port uint16, rip uint32, rport uint16, tcpFlags uint8, ext uint16) (uint32, Reason) {
+	return e.create(proto, ip, port, rip, rport, tcpFlags, flagInbound, ext, true)
+}
+
+func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport uint16, tcpFlags, fl uint8, wantExt uint16, exact bool) (uint32, Reason) {
+	if proto == packet.ProtoTCP && tcpFlags&packet.TCPRst != 0 {
+		return none, ReasonNoSession
+	}
+	if e.helper != nil && fl&flagInbound == 0 && e.helper.Blocked(proto, rport) {
+		return none, ReasonBlocked
+	}
+	if e.perHost[ip] >= e.hostMax {
+		return none, ReasonHostLimit
+	}
+	if e.t.count >= e.t.max && !e.evict() {
+		return none, ReasonTableFull
+	}
+	mi := e.t.lookupMapping(proto, ip, port)
+	if mi == none {
+		var ext uint16
+		var ok bool
+		if exact {
+			ext, ok = wantExt, e.t.extPorts[protoIndex(proto)][wantExt] == 0
+		} else {
+			ext, ok = e.allocPort(proto, port)
+		}
+		if !ok {
+			return none, ReasonPortsExhausted
+		}
+		mi = e.t.addMapping(proto, ip, port, ext, false)
+	}
+	if exact && e.t.maps[mi].extPort != wantExt {
+		return none, ReasonNoMapping // the DMZ host's endpoint is mapped elsewhere
+	}
+	i := e.t.alloc()
+	if i == none { // cannot happen after the count check, but never index past the slab
+		if e.t.maps[mi].refs == 0 && !e.t.maps[mi].static {
+			e.t.removeMapping(mi)
+		}
+		return none, ReasonTableFull
+	}
+	m := &e.t.maps[mi]
+	m.refs++
+	s := e.t.s(i)
+	*s = session{
+		intIP: ip, remIP: rip, intPort: port, remPort: rport, extPort: m.extPort,
+		proto: proto, flags: fl, lastSeen: e.now, created: e.now, mapping: mi,
+	}
+	switch proto {
+	case packet.ProtoTCP:
+		s.state = tcpNew(tcpFlags, fl&flagInbound != 0)
+		if e.helper != nil && fl&flagInbound == 0 && e.helper.ClaimTCP(rport) {
+			s.flags |= flagHelper
+		}
+		if e.pending.n > 0 && fl&flagInbound == 0 {
+			e.pending.cancel(m.extPort, rip, rport)
+		}
+	case packet.ProtoUDP:
+		s.state = stUDP
+	default:
+		s.state = stICMP
+	}
+	e.t.link(i)
+	e.perHost[ip]++
+	e.cnt.SessionsCreated++
+	return i, ReasonNone
+}
+
+// evict frees a slot when the table is full, preferring sessions that never
+// saw a reply; it looks at a bounded sample after the sweep cursor.
+func (e *Engine) evict() bool {
+	const sample = 64
+	for k := 0; k < sample && e.t.hwm > 0; k++ {
+		if e.sweep >= e.t.hwm {
+			e.sweep = 0
+		}
+		i := e.sweep
+		e.sweep++
+		s := e.t.s(i)
+		if s.proto == 0 {
+			continue
+		}
+		if e.expired(s) {
+			e.remove(i)
+			e.cnt.SessionsExpired++
+			return true
+		}
+		if s.flags&(flagReplied|flagInbound) == 0 {
+			e.remove(i)
+			e.cnt.SessionsEvicted++
+			return true
+		}
+	}
+	return false
+}
+
+// allocPort picks an external port for a new mapping: the internal port if
+// it is free (port preservation), else a random free port in the same range
+// (0–1023 or 1024–65535, RFC 4787 REQ-3a). ICMP identifiers use the whole
+// 16-bit space. Ports are never overloaded.
+func (e *Engine) allocPort(proto uint8, want uint16) (uint16, bool) {
+	arr := &e.t.extPorts[protoIndex(proto)]
+	reserved := func(p uint16) bool { return proto == packet.ProtoUDP && p == 68 }
+	if (want != 0 || proto == packet.ProtoICMP) && arr[want] == 0 && !reserved(want) {
+		return want, true
+	}
+	lo, hi := uint32(1024), uint32(65535)
+	switch {
+	case proto == packet.ProtoICMP:
+		lo = 0
+	case want < 1024:
+		lo, hi = 1, 1023
+	}
+	n := hi - lo + 1
+	start := uint32(e.random() % uint64(n))
+	for k := uint32(0); k < n; k++ {
+		p := uint16(lo + (start+k)%n)
+		if arr[p] == 0 && !reserved(p) {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+func (e *Engine) random() uint64 {
+	// xorshift64*
+	x := e.rng
+	x ^= x >> 12
+	x ^= x << 25
+	x ^= x >> 27
+	e.rng = x
+	return x * 0x2545f4914f6cdd1d
+}

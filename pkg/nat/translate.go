@@ -1,0 +1,88 @@
+package nat
+
+import (
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// Translate processes one IPv4 packet (starting at the IPv4 header) that
+// arrived on side dir. The packet is rewritten in place.
+func (e *Engine) Translate(b []byte, dir Dir) Result {
+	e.more = e.moreBuf[:0]
+	e.pkt = nil
+	var v verdict
+	if dir == Outbound {
+		v = e.outbound(b)
+	} else {
+		v = e.inbound(b)
+	}
+	r := Result{Verdict: v.verdict(), Reason: v.reason(), Packet: e.pkt}
+	if len(e.more) > 0 {
+		r.More = e.more
+	}
+	e.cnt.Verdicts[r.Verdict%numVerdicts]++
+	if r.Verdict == Drop {
+		e.cnt.Drops[r.Reason%NumReasons]++
+	}
+	return r
+}
+
+// verdict is the internal, two-byte form of a result: the Verdict in the
+// low byte and the drop Reason in the high byte. The packet to send is in
+// e.pkt (and e.more).
+type verdict uint16
+
+func (v verdict) verdict() Verdict { return Verdict(v) }
+func (v verdict) reason() Reason   { return Reason(v >> 8) }
+
+func drop(r Reason) verdict { return verdict(Drop) | verdict(r)<<8 }
+
+func isMartian(a uint32) bool {
+	return a == 0 || a>>24 == 127 || a>>28 == 0xe || a == 0xffffffff
+}
+
+// finish applies the forwarding duties to a translated packet: TTL,
+// fragment bookkeeping and fragmentation to the outgoing MTU.
+func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint32, decTTL bool) verdict {
+	if r != verdict(Forward) && r != verdict(Hairpin) {
+		return r
+	}
+	if decTTL {
+		p.DecTTL()
+	}
+	if p.MF() { // a first fragment (later ones went to laterFragment)
+		e.frags.record(e, fragKey{src: origSrc, dst: origDst, id: p.ID(), proto: p.Protocol()},
+			p.Src(), p.Dst(), r.verdict(), mtu)
+	}
+	e.pkt = p
+	if len(p) > mtu {
+		return e.fragmentResult(r, mtu)
+	}
+	return r
+}
+
+// rewriteEndpoint changes one endpoint of a TCP or UDP packet, the
+// destination if dst, else the source, to ip:port. The IPv4 header
+// checksum and the transport checksum (over the pseudo-header address and
+// the port) are updated incrementally (RFC 1624); a zero UDP checksum
+// stays zero. l4 is p's transport header, already checked to be complete.
+func rewriteEndpoint(p packet.IPv4, l4 []byte, dst bool, ip uint32, port uint16) {
+	ports := packet.Ports(l4)
+	var oldIP uint32
+	var oldPort uint16
+	if dst {
+		oldIP, oldPort = p.Dst(), ports.Dst()
+		p.SetDst(ip)
+		ports.SetDst(port)
+	} else {
+		oldIP, oldPort = p.Src(), ports.Src()
+		p.SetSrc(ip)
+		ports.SetSrc(port)
+	}
+	if p.Protocol() == packet.ProtoTCP {
+		t := packet.TCP(l4)
+		t.SetChecksum(packet.UpdateAddrPort(t.Checksum(), oldIP, ip, oldPort, port))
+	} else {
+		u := packet.UDP(l4)
+		u.SetChecksum(packet.UpdateUDPAddrPort(u.Checksum(), oldIP, ip, oldPort, port))
+	}
+}
