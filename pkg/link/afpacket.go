@@ -41,7 +41,8 @@ type AFPacketConfig struct {
 	// PollTimeout is how long ReadBatch waits for a frame; 0 means
 	// DefaultPollTimeout, negative means until a frame arrives or Close.
 	PollTimeout time.Duration
-	// TPacketVersion is 3 (TPACKET_V3, the default) or 2.
+	// TPacketVersion is 2 or 3 (TPACKET_V2 or V3); 0 means 3. routerd asks
+	// for 2 unless told otherwise (--tpacket): docs/architecture.md says why.
 	//
 	// V3 packs frames into blocks and wakes the reader once per block:
 	// the highest throughput (about 1.7x V2 through a veth pair), but at
