@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -125,5 +126,27 @@ func TestTailLines(t *testing.T) {
 	}
 	if got := headLines("a\nb\nc\n", 2); got != "a\nb\n" {
 		t.Errorf("headLines = %q", got)
+	}
+}
+
+// The logs kept are the regular files; FIFOs (xl2tpd's control) are left.
+func TestCopyFiles(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.WriteFile(filepath.Join(src, "a.log"), []byte("a"), 0o600)
+	os.WriteFile(filepath.Join(src, "sub", "b.conf"), []byte("b"), 0o600)
+	if err := syscall.Mkfifo(filepath.Join(src, "ctl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFiles(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"a.log": "a", "sub/b.conf": "b"} {
+		if b, err := os.ReadFile(filepath.Join(dst, p)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "ctl")); err == nil {
+		t.Error("the FIFO was copied")
 	}
 }

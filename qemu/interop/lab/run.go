@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,7 +133,9 @@ func (l *Lab) keepLogs(name string, o Outcome, keep string) {
 	state := l.nat.state()
 	os.WriteFile(filepath.Join(dst, "nat-state.txt"), []byte(state), 0o644)
 	if o.Verdict == Fail || keep == "all" {
-		cmd("cp", "-r", l.dir+"/.", dst+"/")
+		if err := copyFiles(l.dir, dst); err != nil {
+			say("keeping the logs of %s: %v", name, err)
+		}
 	}
 	if o.Verdict != Fail {
 		return
@@ -146,6 +149,28 @@ func (l *Lab) keepLogs(name string, o Outcome, keep string) {
 		fmt.Printf("----- %s %s: tail of %s\n%s", l.NAT, name, filepath.Base(f), tailLines(string(b), 25))
 	}
 	fmt.Printf("----- %s %s: NAT state\n%s", l.NAT, name, state)
+}
+
+// copyFiles copies the regular files under src to dst (not the daemons'
+// sockets and FIFOs: the 9p share refuses to create them).
+func copyFiles(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		case !d.Type().IsRegular():
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
 }
 
 // tailLines is the last n lines of s.
