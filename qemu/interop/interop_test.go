@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/passgate/passgate/qemu/interop/lab"
 )
 
 // TestInterop is `make interop`: it builds (or takes from .cache) the lab
-// VM, builds routerd, boots the VM and runs every case through routerd and
+// VM, builds routerd and the in-VM lab program (labagent), boots the VM and runs every case through routerd and
 // through the kernel's nftables masquerade, then prints the side-by-side
 // table. Every case must pass through routerd; the kernel's results are
 // compared with what is expected of it (it cannot do raw ESP for two
@@ -21,7 +23,7 @@ import (
 //
 // INTEROP_CASES / INTEROP_NATS (space-separated) choose a subset while
 // working on the lab; INTEROP_OUT keeps the shared directory (logs,
-// console, results, table) in that directory instead of a temporary one.
+// console, results.json, table.md) in that directory instead of a temporary one.
 func TestInterop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the interop lab needs root (debootstrap, QEMU's 9p share as root); run make interop as root")
@@ -42,33 +44,27 @@ func TestInterop(t *testing.T) {
 	} else {
 		os.RemoveAll(share)
 	}
-	routerd := filepath.Join(share+".bin", "routerd")
-	os.MkdirAll(filepath.Dir(routerd), 0o755)
-	defer os.RemoveAll(filepath.Dir(routerd))
-	if err := BuildRouterd(repo, routerd); err != nil {
-		t.Fatal(err)
-	}
-	cases := Cases
-	if s := os.Getenv("INTEROP_CASES"); s != "" {
-		cases = nil
-		for _, n := range strings.Fields(s) {
-			found := false
-			for _, c := range Cases {
-				if c.Name == n {
-					cases, found = append(cases, c), true
-				}
-			}
-			if !found {
-				t.Fatalf("INTEROP_CASES: no case %q (have %s)", n, strings.Join(CaseNames(Cases), " "))
-			}
+	bin := share + ".bin"
+	os.MkdirAll(bin, 0o755)
+	defer os.RemoveAll(bin)
+	routerd, agent := filepath.Join(bin, lab.RouterdFile), filepath.Join(bin, lab.AgentFile)
+	for pkg, dst := range map[string]string{RouterdPackage: routerd, AgentPackage: agent} {
+		if err := BuildStatic(repo, pkg, dst); err != nil {
+			t.Fatal(err)
 		}
 	}
-	nats := NATs
+	cases := lab.Cases
+	if s := os.Getenv("INTEROP_CASES"); s != "" {
+		if cases, err = lab.Select(strings.Fields(s)); err != nil {
+			t.Fatalf("INTEROP_CASES: %v (have %s)", err, strings.Join(lab.CaseNames(lab.Cases), " "))
+		}
+	}
+	nats := lab.NATs
 	if s := os.Getenv("INTEROP_NATS"); s != "" {
 		nats = strings.Fields(s)
 	}
 	rep, err := Run(context.Background(), Options{
-		Image: img, Routerd: routerd, NATs: nats, Cases: cases, Console: os.Stderr,
+		Image: img, Routerd: routerd, Agent: agent, NATs: nats, Cases: cases, Console: os.Stderr,
 		Share: share, Timeout: 40 * time.Minute, KeepLogs: os.Getenv("INTEROP_KEEP_LOGS"),
 	})
 	if rep != nil {
@@ -90,9 +86,9 @@ func TestInterop(t *testing.T) {
 				continue
 			}
 			switch {
-			case nat == "routerd" && r.Verdict != "PASS":
+			case nat == "routerd" && r.Verdict != lab.Pass:
 				t.Errorf("routerd %s: %s %s", c.Name, r.Verdict, r.Detail)
-			case nat == "kernel" && c.RouterdOnly && r.Verdict != "N/A":
+			case nat == "kernel" && c.RouterdOnly && r.Verdict != lab.NA:
 				t.Errorf("kernel %s: %s, want N/A", c.Name, r.Verdict)
 			case nat == "kernel" && c.KernelExpected != "" && r.Verdict != c.KernelExpected:
 				t.Errorf("kernel %s: %s, expected %s (%s)", c.Name, r.Verdict, c.KernelExpected, r.Detail)

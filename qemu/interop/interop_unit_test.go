@@ -9,52 +9,49 @@ import (
 	"testing"
 
 	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/qemu/interop/lab"
 )
 
-func TestParseResultsAndTable(t *testing.T) {
-	in := `RESULT routerd raw-esp PASS ping lan1:4/4,lan2:4/4; esp raw
-TIME routerd raw-esp 14
-RESULT kernel raw-esp FAIL tunnels up 2/2; ping lan1:4/4,lan2:0/4
-TIME kernel raw-esp 13
-RESULT kernel switch-pptp N/A routerd's switch
-TIME kernel all 21
-LAB-DONE
-`
-	r := ParseResults(strings.NewReader(in))
-	if !r.Done || len(r.Results) != 3 {
-		t.Fatalf("parsed %+v", r)
+// The results the VM writes come back whole into the Report, and the
+// table shows each NAT's verdict and detail per case.
+func TestResultsAndTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), lab.ResultsFile)
+	in := lab.Results{
+		Results: []lab.Result{
+			{NAT: "routerd", Case: "raw-esp", Verdict: lab.Pass, Detail: "ping lan1:4/4,lan2:4/4; esp raw", Seconds: 14},
+			{NAT: "kernel", Case: "raw-esp", Verdict: lab.Fail, Detail: "tunnels up 2/2; ping lan1:4/4,lan2:0/4", Seconds: 13},
+			{NAT: "kernel", Case: "switch-pptp", Verdict: lab.NA, Detail: "routerd's switch"},
+		},
+		NATSeconds: map[string]int{"kernel": 21},
+		Done:       true,
+	}
+	if err := lab.WriteJSON(path, in); err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	if err := lab.ReadJSON(path, &r.Results); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Done || len(r.Results.Results) != 3 {
+		t.Fatalf("read %+v", r.Results)
 	}
 	x, ok := r.Get("kernel", "raw-esp")
-	if !ok || x.Verdict != "FAIL" || x.Detail != "tunnels up 2/2; ping lan1:4/4,lan2:0/4" || x.Seconds != 13 {
+	if !ok || x.Verdict != lab.Fail || x.Detail != "tunnels up 2/2; ping lan1:4/4,lan2:0/4" || x.Seconds != 13 {
 		t.Fatalf("kernel raw-esp = %+v", x)
 	}
-	if r.Times["kernel all"] != 21 {
-		t.Errorf("times %v", r.Times)
+	if got := strings.Join(r.SortedTimes(), ", "); got != "kernel all 21s, kernel raw-esp 13s, kernel switch-pptp 0s, routerd raw-esp 14s" {
+		t.Errorf("times %q", got)
 	}
-	tab := r.Table(Cases[:1])
-	for _, want := range []string{"| raw-esp |", "**PASS** ping lan1:4/4,lan2:4/4; esp raw", "**FAIL** tunnels up 2/2"} {
+	sw, _ := lab.Find("switch-pptp")
+	tab := r.Table(append(lab.Cases[:1:1], sw, lab.Cases[2]))
+	for _, want := range []string{"| raw-esp |", "**PASS** ping lan1:4/4,lan2:4/4; esp raw", "**FAIL** tunnels up 2/2",
+		"| n/a routerd's switch |", "| pptp | PPTP (pptp-linux + pppd ↔ pptpd, MS-CHAPv2, MPPE-128); one hangs up, the other stays up | not run | not run |"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
 	}
-	if r := ParseResults(strings.NewReader("RESULT routerd pptp PASS x\n")); r.Done {
-		t.Error("a results file without LAB-DONE counts as finished")
-	}
-}
-
-// Every case has its function in the lab script, and the script has no
-// case the Go side does not know.
-func TestCasesMatchScript(t *testing.T) {
-	s := string(labScript)
-	for _, c := range Cases {
-		fn := "case_" + strings.ReplaceAll(c.Name, "-", "_") + "()"
-		if !strings.Contains(s, fn) {
-			t.Errorf("files/lab.sh has no %s", fn)
-		}
-	}
-	n := strings.Count(s, "\ncase_")
-	if n != len(Cases) {
-		t.Errorf("files/lab.sh defines %d case functions, Cases has %d", n, len(Cases))
+	if err := lab.ReadJSON(filepath.Join(t.TempDir(), "none.json"), &r.Results); err == nil {
+		t.Error("a missing results file reads without error")
 	}
 }
 

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	_ "embed"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -17,109 +15,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/passgate/passgate/qemu/interop/lab"
 )
 
-//go:embed files/lab.sh
-var labScript []byte
-
-// NATs are the NATs the lab compares, in table order.
-var NATs = []string{"routerd", "kernel"}
-
-// Case is one scenario of the lab.
-type Case struct {
-	Name string
-	What string
-	// RouterdOnly cases test routerd's switches; the kernel has none.
-	RouterdOnly bool
-	// KernelExpected is the outcome expected of the kernel NAT: "PASS",
-	// "FAIL" or "" when either is acceptable (informational).
-	KernelExpected string
-}
-
-// Cases lists the lab's scenarios in the order they run (files/lab.sh has
-// a case_<name> function for each).
-var Cases = []Case{
-	{Name: "raw-esp", What: "IKEv2 + raw ESP (libreswan, encapsulation=no), two clients to one server", KernelExpected: "FAIL"},
-	{Name: "ikev2-natt-rekey", What: "IKEv2 NAT-T, ESP in UDP 4500 (strongSwan), CHILD_SA and IKE_SA rekey"},
-	{Name: "pptp", What: "PPTP (pptp-linux + pppd ↔ pptpd, MS-CHAPv2, MPPE-128); one hangs up, the other stays up"},
-	{Name: "l2tp-ipsec", What: "L2TP/IPsec: xl2tpd over strongSwan IKEv1 main mode, transport mode, NAT-T"},
-	{Name: "ikev1-natt", What: "IKEv1 main mode with NAT-T float 500 → 4500 (libreswan)"},
-	{Name: "openvpn", What: "OpenVPN 2.6 UDP, TLS with --peer-fingerprint, both clients from port 1194"},
-	{Name: "wireguard", What: "WireGuard (kernel), both clients from port 51820"},
-	{Name: "l2tp", What: "plain L2TP (xl2tpd + pppd, no IPsec), both clients from port 1701"},
-	{Name: "switch-pptp", What: "pptp switch off: no call, blocked counted; on again: connects", RouterdOnly: true},
-	{Name: "switch-l2tp", What: "l2tp switch off: no tunnel, blocked counted; on again: connects", RouterdOnly: true},
-	{Name: "switch-ipsec", What: "ipsec switch off: IKE fails, blocked counted; on again: connects", RouterdOnly: true},
-}
-
-// CaseNames returns the names of cs.
-func CaseNames(cs []Case) []string {
-	var n []string
-	for _, c := range cs {
-		n = append(n, c.Name)
-	}
-	return n
-}
-
-// Result is one RESULT line of the lab.
-type Result struct {
-	NAT, Case, Verdict, Detail string
-	Seconds                    int
-}
-
-// Report is what one lab run produced.
+// Report is what one lab run produced: the results the VM handed back
+// and what the host measured.
 type Report struct {
-	Results  []Result
-	Times    map[string]int // "nat all" and "nat case" → seconds
-	Done     bool           // the lab script reached its end
+	lab.Results
 	Versions string
 	Dpkg     string
-	Boot     time.Duration // VM start to the lab script's start
+	Boot     time.Duration // VM start to the lab's start
 	Total    time.Duration // VM start to power-off
 }
 
-// Get returns the result of case c under nat.
-func (r *Report) Get(nat, c string) (Result, bool) {
-	for _, x := range r.Results {
-		if x.NAT == nat && x.Case == c {
-			return x, true
-		}
-	}
-	return Result{}, false
-}
-
-// ParseResults reads results.txt.
-func ParseResults(rd io.Reader) *Report {
-	r := &Report{Times: map[string]int{}}
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		ln := sc.Text()
-		f := strings.Fields(ln)
-		switch {
-		case len(f) >= 4 && f[0] == "RESULT":
-			_, detail, _ := strings.Cut(ln, " "+f[3])
-			r.Results = append(r.Results, Result{NAT: f[1], Case: f[2], Verdict: f[3], Detail: strings.TrimSpace(detail)})
-		case len(f) == 4 && f[0] == "TIME":
-			n, _ := strconv.Atoi(f[3])
-			r.Times[f[1]+" "+f[2]] = n
-			for i := range r.Results {
-				if r.Results[i].NAT == f[1] && r.Results[i].Case == f[2] {
-					r.Results[i].Seconds = n
-				}
-			}
-		case ln == "LAB-DONE":
-			r.Done = true
-		}
-	}
-	return r
-}
-
 // Table renders the side-by-side table (Markdown) of the cases run.
-func (r *Report) Table(cases []Case) string {
+func (r *Report) Table(cases []lab.Case) string {
 	var b strings.Builder
 	b.WriteString("| case | what | routerd | kernel nftables masquerade + pptp helper |\n|---|---|---|---|\n")
 	cell := func(nat, c string) string {
@@ -127,8 +40,8 @@ func (r *Report) Table(cases []Case) string {
 		if !ok {
 			return "not run"
 		}
-		s := "**" + x.Verdict + "**"
-		if x.Verdict == "N/A" {
+		s := "**" + string(x.Verdict) + "**"
+		if x.Verdict == lab.NA {
 			s = "n/a"
 		}
 		if x.Detail != "" {
@@ -146,8 +59,9 @@ func (r *Report) Table(cases []Case) string {
 type Options struct {
 	Image   *Image
 	Routerd string // a static routerd binary
+	Agent   string // a static labagent binary
 	NATs    []string
-	Cases   []Case
+	Cases   []lab.Case
 	Console io.Writer
 	// Share is the directory shared with the VM; it keeps the logs.
 	Share   string
@@ -157,30 +71,30 @@ type Options struct {
 }
 
 // Run prepares the shared directory, boots the VM and returns the
-// parsed results. An error means the lab could not run (the results may
-// still be partly there).
+// results it handed back. An error means the lab could not run (the
+// results may still be partly there).
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := os.MkdirAll(o.Share, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(o.Share, "run.sh"), labScript, 0o755); err != nil {
+	for src, name := range map[string]string{o.Routerd: lab.RouterdFile, o.Agent: lab.AgentFile} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s binary: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(o.Share, name), b, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeOpenVPNKeys(filepath.Join(o.Share, lab.OpenVPNDir)); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(o.Routerd)
-	if err != nil {
-		return nil, fmt.Errorf("routerd binary: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(o.Share, "routerd"), b, 0o755); err != nil {
+	params := lab.Params{NATs: o.NATs, Cases: lab.CaseNames(o.Cases), KeepLogs: o.KeepLogs}
+	if err := lab.WriteJSON(filepath.Join(o.Share, lab.ParamsFile), params); err != nil {
 		return nil, err
 	}
-	if err := writeOpenVPNKeys(filepath.Join(o.Share, "openvpn")); err != nil {
-		return nil, err
-	}
-	params := fmt.Sprintf("NATS=%q\nCASES=%q\nKEEP_LOGS=%q\n", strings.Join(o.NATs, " "), strings.Join(CaseNames(o.Cases), " "), o.KeepLogs)
-	if err := os.WriteFile(filepath.Join(o.Share, "params"), []byte(params), 0o644); err != nil {
-		return nil, err
-	}
-	os.Remove(filepath.Join(o.Share, "results.txt"))
+	results := filepath.Join(o.Share, lab.ResultsFile)
+	os.Remove(results)
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Minute
@@ -197,26 +111,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
 	runErr := vm.Run(ctx)
 	total := time.Since(start)
-	f, err := os.Open(filepath.Join(o.Share, "results.txt"))
-	if err != nil {
+	r := &Report{Total: total, Boot: bootSeen.at}
+	if err := lab.ReadJSON(results, &r.Results); err != nil {
 		if runErr != nil {
 			return nil, runErr
 		}
-		return nil, fmt.Errorf("the lab wrote no results (see %s)", filepath.Join(o.Share, "console.log"))
+		return nil, fmt.Errorf("the lab wrote no results (%v; see %s)", err, filepath.Join(o.Share, "console.log"))
 	}
-	defer f.Close()
-	r := ParseResults(f)
-	r.Total = total
-	r.Boot = bootSeen.at
-	v, _ := os.ReadFile(filepath.Join(o.Share, "versions.txt"))
+	v, _ := os.ReadFile(filepath.Join(o.Share, lab.VersionsFile))
 	r.Versions = string(v)
-	d, _ := os.ReadFile(filepath.Join(o.Share, "dpkg.txt"))
+	d, _ := os.ReadFile(filepath.Join(o.Share, lab.DpkgFile))
 	r.Dpkg = string(d)
 	if runErr != nil {
 		return r, runErr
 	}
 	if !r.Done {
-		return r, fmt.Errorf("the lab script did not finish (see %s)", filepath.Join(o.Share, "console.log"))
+		return r, fmt.Errorf("the lab did not finish (see %s)", filepath.Join(o.Share, "console.log"))
 	}
 	return r, nil
 }
@@ -242,13 +152,20 @@ func (w *watchWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// BuildRouterd builds a static routerd from the module at repo into dst.
-func BuildRouterd(repo, dst string) error {
-	c := exec.Command("go", "build", "-trimpath", "-o", dst, "./cmd/routerd")
+// The programs the host test builds for the VM.
+const (
+	RouterdPackage = "./cmd/routerd"
+	AgentPackage   = "./qemu/interop/labagent"
+)
+
+// BuildStatic builds the main package pkg of the module at repo into dst
+// as a static linux/amd64 binary (the VM's architecture).
+func BuildStatic(repo, pkg, dst string) error {
+	c := exec.Command("go", "build", "-trimpath", "-o", dst, pkg)
 	c.Dir = repo
 	c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := c.CombinedOutput(); err != nil {
-		return fmt.Errorf("build routerd: %v\n%s", err, out)
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 	}
 	return nil
 }
@@ -303,14 +220,4 @@ func writeOpenVPNKeys(dir string) error {
 		}
 	}
 	return nil
-}
-
-// SortedTimes lists the per-case times for a report.
-func (r *Report) SortedTimes() []string {
-	var s []string
-	for k, v := range r.Times {
-		s = append(s, fmt.Sprintf("%s %ds", k, v))
-	}
-	sort.Strings(s)
-	return s
 }

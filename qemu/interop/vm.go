@@ -13,7 +13,7 @@ import (
 type VMConfig struct {
 	Image *Image
 	// Share is the host directory mounted at /lab in the guest (9p); the
-	// guest's init runs /lab/run.sh.
+	// guest's init runs /lab/labagent.
 	Share     string
 	MemoryMiB int // default 2048
 	SMP       int // default 2
@@ -45,7 +45,7 @@ func (c *VMConfig) Args() []string {
 }
 
 // Run boots the VM and waits until it powers off (the guest's init does
-// that after run.sh) or ctx ends, in which case QEMU is killed.
+// that after labagent) or ctx ends, in which case QEMU is killed.
 func (c *VMConfig) Run(ctx context.Context) error {
 	cmd := exec.Command("qemu-system-x86_64", c.Args()...)
 	cmd.Stdin = nil

@@ -1,0 +1,152 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Every case is complete and named once; Select keeps the order asked
+// and refuses unknown names.
+func TestCases(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Cases {
+		if c.Name == "" || c.What == "" || c.Run == nil {
+			t.Errorf("case %+v is incomplete", c)
+		}
+		if seen[c.Name] {
+			t.Errorf("case %s twice", c.Name)
+		}
+		seen[c.Name] = true
+		if c.RouterdOnly && c.KernelExpected != "" {
+			t.Errorf("%s: routerd-only with a kernel expectation", c.Name)
+		}
+	}
+	cs, err := Select([]string{"wireguard", "raw-esp"})
+	if err != nil || len(cs) != 2 || cs[0].Name != "wireguard" || cs[1].Name != "raw-esp" {
+		t.Errorf("Select = %v, %v", CaseNames(cs), err)
+	}
+	if _, err := Select([]string{"raw-esp", "gre"}); err == nil || !strings.Contains(err.Error(), "gre") {
+		t.Errorf("Select of an unknown case: %v", err)
+	}
+}
+
+// renderString renders template name with data.
+func renderString(t *testing.T, name string, data any) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := render(p, name, data); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// The templates give each peer its own settings and share the rest.
+func TestTemplates(t *testing.T) {
+	srv, cl := ikev2Conns(rekey{IKE: "40s", Child: "25s"})
+	l2srv, l2cl := l2tpConns()
+	lsrv, lcl := lswConfigs("no", "yes")
+	tests := []struct {
+		name     string
+		data     any
+		want     []string
+		dontWant []string
+	}{
+		{"swanctl.conf", cl(lanClients[1]), []string{"local_addrs = 192.168.1.11", "remote_addrs = 203.0.113.1", "id = server.lab",
+			"\n        rekey_time = 40s", "rekey_time = 25s", "life_time = 0", "local_ts = 10.99.2.10/32"}, []string{"mode = transport"}},
+		{"swanctl.conf", srv, []string{"srv {", "remote_ts = 10.99.0.0/16", "remote {\n            auth = psk\n        }"}, []string{"remote_addrs", "rekey_time"}},
+		{"swanctl.conf", l2cl(lanClients[1]), []string{"version = 1", "mode = transport", "local_ts = dynamic[udp/1702]", "esp_proposals = aes128-sha256\n"}, nil},
+		{"swanctl.conf", l2srv, []string{"remote_ts = dynamic[udp]\n"}, []string{"remote_addrs"}},
+		{"ipsec.conf", lsrv, []string{"ikev1-policy=accept", "conn c1\n", "conn c2\n", "rightid=@c2.lab", "encapsulation=yes", "ikev2=no"}, []string{"retransmit-timeout"}},
+		{"ipsec.conf", lcl[0], []string{"conn c\n", "left=192.168.1.10", "rightsubnet=172.16.0.0/24", "retransmit-timeout=30s"}, []string{"conn c1"}},
+		{"ppp.options", pppOptions{Role: "pptpd", Log: "/x.log"}, []string{"name pptpd\n", "require-mppe-128", "lcp-echo-interval 0\nlogfile /x.log\n"}, []string{"noccp"}},
+		{"ppp.options", pppOptions{Role: "lac", User: "u", Log: "/y.log"}, []string{"name u\nnoauth\n", "noipdefault"}, []string{"require-chap"}},
+		{"xl2tpd.conf", xl2tpdConf{LNS: true, Port: 1701, PPPOptions: "/o"}, []string{"listen-addr = 203.0.113.1", "[lns default]", "pppoptfile = /o"}, []string{"[lac t]"}},
+		{"xl2tpd.conf", xl2tpdConf{Port: 1702, User: "u", PPPOptions: "/o"}, []string{"port = 1702", "[lac t]", "name = u", "redial = yes"}, []string{"listen-addr"}},
+		{"openvpn.conf", openvpnConf{Server: true, Cert: "/s.crt", Key: "/s.key", Peers: []string{"AA", "BB"}}, []string{"server 10.8.0.0", "<peer-fingerprint>\nAA\nBB\n</peer-fingerprint>", "keepalive"}, []string{"lport"}},
+		{"openvpn.conf", openvpnConf{Cert: "/c.crt", Key: "/c.key", Peers: []string{"CC"}}, []string{"client\n", "lport 1194", "peer-fingerprint CC\n", "explicit-exit-notify 1"}, []string{"keepalive"}},
+		{"strongswan.conf", map[string]string{"Vici": "/v", "Log": "/l"}, []string{"socket = unix:///v", "path = /l"}, nil},
+		{"passgate.conf", nil, []string{"set passthrough ipsec esp-mode spi-learning"}, nil},
+		{"kernel-nat.nft", nil, []string{"masquerade", `ct helper set "pptp"`}, nil},
+		{"pptpd.conf", map[string]string{"Options": "/o"}, []string{"option /o\n", "remoteip 192.168.50.10-30"}, nil},
+	}
+	for _, tt := range tests {
+		out := renderString(t, tt.name, tt.data)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %q:\n%s", tt.name, w, out)
+			}
+		}
+		for _, w := range tt.dontWant {
+			if strings.Contains(out, w) {
+				t.Errorf("%s has %q:\n%s", tt.name, w, out)
+			}
+		}
+	}
+	if err := render(filepath.Join(t.TempDir(), "x"), "pptpd.conf", map[string]string{}); err == nil {
+		t.Error("a template renders with a missing key")
+	}
+}
+
+func TestParseBlocked(t *testing.T) {
+	show := `Protocol  Switch    Mode
+pptp      disabled  -
+  out 0/0 B  in 0/0 B  blocked 5  unmatched 0  created 0  expired 0
+l2tp      enabled   -
+  out 2/100 B  in 0/0 B  blocked 6  unmatched 0  created 1  expired 0
+ipsec     enabled   spi-learning
+  out 0/0 B  in 0/0 B  blocked 0  unmatched 0  created 0  expired 0
+`
+	for _, tt := range []struct {
+		proto string
+		n     int
+		ok    bool
+	}{{"pptp", 5, true}, {"l2tp", 6, true}, {"ipsec", 0, true}, {"gre", 0, false}} {
+		n, ok := parseBlocked(show, tt.proto)
+		if n != tt.n || ok != tt.ok {
+			t.Errorf("parseBlocked(%s) = %d, %v; want %d, %v", tt.proto, n, ok, tt.n, tt.ok)
+		}
+	}
+}
+
+func TestConntrackCounters(t *testing.T) {
+	s := "cpu=0 found=0 invalid=3 insert=0 insert_failed=2 drop=2 early_drop=0 error=0\n" +
+		"cpu=1 found=1 invalid=0 insert=0 insert_failed=3 drop=4 early_drop=1 error=0\n"
+	if f, d := conntrackCounters(s); f != 5 || d != 6 {
+		t.Errorf("conntrackCounters = %d, %d; want 5, 6", f, d)
+	}
+}
+
+func TestTailLines(t *testing.T) {
+	if got := tailLines("a\nb\nc\n", 2); got != "b\nc\n" {
+		t.Errorf("tailLines = %q", got)
+	}
+	if got := headLines("a\nb\nc\n", 2); got != "a\nb\n" {
+		t.Errorf("headLines = %q", got)
+	}
+}
+
+// The logs kept are the regular files; FIFOs (xl2tpd's control) are left.
+func TestCopyFiles(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.WriteFile(filepath.Join(src, "a.log"), []byte("a"), 0o600)
+	os.WriteFile(filepath.Join(src, "sub", "b.conf"), []byte("b"), 0o600)
+	if err := syscall.Mkfifo(filepath.Join(src, "ctl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFiles(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"a.log": "a", "sub/b.conf": "b"} {
+		if b, err := os.ReadFile(filepath.Join(dst, p)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "ctl")); err == nil {
+		t.Error("the FIFO was copied")
+	}
+}
