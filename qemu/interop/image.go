@@ -9,8 +9,8 @@
 // tcg) that boots Debian's linux-image-amd64 kernel with a debootstrap
 // minbase userland packed as an initramfs. Inside the VM the lab builds
 // the same namespace topology as cmd/routerd's end-to-end lab (lan1 and
-// lan2 on a bridge in sw, routerd in rtr, the servers in wan). The
-// the lab program, routerd and the per-run keys reach the VM through a
+// lan2 on a bridge in sw, routerd in rtr, the servers in wan).
+// The lab program, routerd and the per-run keys reach the VM through a
 // 9p shared directory, and the results come back through it.
 //
 // The VM image is cached under .cache/interop/<key>, where the key hashes
