@@ -17,6 +17,14 @@ func (e *Engine) inbound(b []byte) verdict {
 	if isMartian(src) || src == e.ext {
 		return drop(ReasonMartian)
 	}
+	// Ingress filtering: no WAN packet may claim a LAN source, the router's
+	// own LAN address included.
+	if src&e.lanMask == e.lanNet {
+		return drop(ReasonLANSourceFromWAN)
+	}
+	if p.HeaderLen() > packet.IPv4HeaderLen && sourceRouted(p) {
+		return drop(ReasonSourceRoute)
+	}
 	mtu := e.cfg.LANMTU
 	if p.FragOffset() != 0 {
 		if p.TTL() <= 1 {

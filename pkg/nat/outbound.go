@@ -10,6 +10,9 @@ func (e *Engine) outbound(b []byte) verdict {
 		return drop(ipv4Reason(err))
 	}
 	p = p[:p.TotalLen()]
+	if p.HeaderLen() > packet.IPv4HeaderLen && sourceRouted(p) {
+		return drop(ReasonSourceRoute)
+	}
 	src, dst := p.Src(), p.Dst()
 	if dst == e.lanIP || dst == e.lanBcast || dst>>28 == 0xe || dst == 0xffffffff {
 		e.pkt = p
