@@ -37,6 +37,9 @@ func (e *Engine) inbound(b []byte) verdict {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		r = e.inL4(p, false)
 	case packet.ProtoICMP:
+		if len(p) > mtu && p.DF() {
+			return e.inICMPTooBig(p)
+		}
 		r = e.inICMP(p)
 	default:
 		r = e.inOther(p)
@@ -47,6 +50,22 @@ func (e *Engine) inbound(b []byte) verdict {
 	// The router's duties apply to what is actually forwarded; checks that
 	// need the packet as received ran on a copy of its header in inL4.
 	return e.finish(p, r, mtu, src, dst, true)
+}
+
+// inICMPTooBig handles an inbound ICMP message larger than the LAN MTU with
+// DF set. It is translated only to learn whether it would be forwarded (an
+// echo request to the router is answered as usual; what matches nothing is
+// dropped); if so, nothing is forwarded and "fragmentation needed" with the
+// LAN MTU goes back to the sender, quoting the packet as it was received —
+// the duty inDuties does for TCP and UDP. This path is rare: the copy of the
+// quoted part lives here, off the per-packet path.
+func (e *Engine) inICMPTooBig(p packet.IPv4) verdict {
+	var orig [576 - packet.IPv4HeaderLen - packet.ICMPHeaderLen]byte
+	n := copy(orig[:], p)
+	if r := e.inICMP(p); r != verdict(Forward) {
+		return r
+	}
+	return e.icmpError(packet.IPv4(orig[:n]), packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(e.cfg.LANMTU), e.ext)
 }
 
 // inL4 translates an inbound TCP or UDP packet addressed to the external
