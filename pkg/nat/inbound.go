@@ -100,7 +100,11 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 			claimed = s
 		}
 		if proto == packet.ProtoTCP {
-			s.state = tcpIn(s.state, flags)
+			if s.state != stSynIn {
+				s.state = tcpIn(s.state, flags)
+			} else {
+				s.state = synInIn(s, packet.TCP(l4), flags)
+			}
 		}
 		s.flags |= flagReplied
 		s.lastSeen = e.now // inbound refresh: RFC 4787 REQ-6 allows it
@@ -172,8 +176,13 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 		}
 		return 0, 0, ReasonFiltered
 	}
-	if e.dmz != 0 && !hairpin && !(proto == packet.ProtoTCP && flags&packet.TCPSyn == 0) {
-		// The DMZ host gets what nothing else claims, on the same port.
+	if e.dmz != 0 && !hairpin {
+		// The DMZ host gets what nothing else claims, on the same port. As
+		// on a forward, only a SYN opens a TCP connection: a SYN-ACK or any
+		// other segment answers nothing the DMZ host sent.
+		if proto == packet.ProtoTCP && flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) != packet.TCPSyn {
+			return 0, 0, ReasonNoSession
+		}
 		i, r := e.newSessionAt(proto, e.dmz, dp, src, sp, flags, dp)
 		if i == none {
 			return 0, 0, r
