@@ -34,6 +34,15 @@ func (e *Engine) outbound(b []byte) verdict {
 	if hairpin && !e.cfg.Hairpin && !(p.Protocol() == packet.ProtoICMP) {
 		return drop(ReasonHairpinDisabled)
 	}
+	if hairpin && p.Protocol() == packet.ProtoICMP && p.FragOffset() == 0 && len(p) >= p.HeaderLen()+packet.ICMPHeaderLen {
+		// Of ICMP to the external address, the router answers echo and
+		// translates errors about hairpinned packets; any other query
+		// (timestamp) would leave the WAN port addressed to the router
+		// itself.
+		if typ := packet.ICMP(p[p.HeaderLen():]).Type(); typ != packet.ICMPEcho && !packet.IsError(typ) {
+			return drop(ReasonICMPType)
+		}
+	}
 	// The router's own packets (from self0, with its LAN address) are
 	// originated here, not forwarded: no TTL check or decrement, as for
 	// any host's own traffic.
@@ -89,6 +98,9 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 		i = none
 	}
 	if i == none {
+		if proto == packet.ProtoTCP && flags&packet.TCPRst != 0 {
+			return e.outResetNoSession(p, l4, src, sp, hairpin)
+		}
 		var r Reason
 		if i, r = e.newSession(proto, src, sp, dst, dp, flags, 0); i == none {
 			return e.refuse(p, r)
@@ -114,6 +126,27 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 			return verdict(v) | verdict(r)<<8
 		}
 	}
+	if hairpin {
+		r := e.inL4(p, true)
+		if r == verdict(Forward) {
+			r = verdict(Hairpin)
+		}
+		return r
+	}
+	return verdict(Forward)
+}
+
+// outResetNoSession handles a LAN host's RST for a connection the NAT has
+// no session for. It answers a segment that the filtering behaviour let in
+// through the host's mapping (a remote without a session with it): the RST
+// goes out through that mapping, and creates no session (a RST opens
+// nothing). Without a mapping it is dropped.
+func (e *Engine) outResetNoSession(p packet.IPv4, l4 []byte, src uint32, sp uint16, hairpin bool) verdict {
+	mi := e.t.lookupMapping(packet.ProtoTCP, src, sp)
+	if mi == none {
+		return drop(ReasonNoSession)
+	}
+	rewriteEndpoint(p, l4, false, e.ext, e.t.maps[mi].extPort)
 	if hairpin {
 		r := e.inL4(p, true)
 		if r == verdict(Forward) {
