@@ -154,6 +154,17 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 			}
 			return m.intIP, m.intPort, ReasonNone
 		}
+		if !hairpin && e.dmz != 0 && m.intIP == e.dmz &&
+			(proto != packet.ProtoTCP || flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn) {
+			// The DMZ host gets all unsolicited inbound traffic: its
+			// mappings (one remote's session on a DMZ port makes one) take
+			// new remotes as a port without a mapping would.
+			i, r := e.newSession(proto, m.intIP, m.intPort, src, sp, flags, flagInbound)
+			if i == none {
+				return 0, 0, r
+			}
+			return m.intIP, m.intPort, ReasonNone
+		}
 		// Hairpinned packets come from a LAN host: filtering protects
 		// mappings from outside endpoints, not from the LAN itself, so they
 		// pass whatever the filtering behaviour (LAN hosts reaching each

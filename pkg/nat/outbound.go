@@ -101,8 +101,15 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 		if proto == packet.ProtoTCP && flags&packet.TCPRst != 0 {
 			return e.outResetNoSession(p, l4, src, sp, hairpin)
 		}
+		// A SYN-ACK without a session answers a SYN that the filtering
+		// behaviour let in: the connection was opened from the WAN, and is
+		// treated as such (state.go, session.go).
+		var fl uint8
+		if proto == packet.ProtoTCP && flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn|packet.TCPAck {
+			fl = flagInbound
+		}
 		var r Reason
-		if i, r = e.newSession(proto, src, sp, dst, dp, flags, 0); i == none {
+		if i, r = e.newSession(proto, src, sp, dst, dp, flags, fl); i == none {
 			return e.refuse(p, r)
 		}
 	}

@@ -34,11 +34,14 @@ const (
 var stateNames = [numStates]string{"udp", "icmp", "syn-sent", "syn-received", "established", "fin-out", "fin-in", "closing", "reset"}
 
 // tcpNew is the state of a session created by a packet with these flags.
-// Outbound packets other than a SYN may create a session (a connection
-// picked up mid-stream, e.g. after a restart): it starts established.
+// A session opened from the WAN starts in synIn: by an inbound SYN (port
+// forward, DMZ) or by the LAN host's SYN-ACK answering a SYN that the
+// filtering behaviour let in. Other outbound packets than a SYN may create
+// a session (a connection picked up mid-stream, e.g. after a restart): it
+// starts established.
 func tcpNew(flags uint8, inbound bool) uint8 {
 	switch {
-	case flags&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn && inbound:
+	case flags&packet.TCPSyn != 0 && inbound:
 		return stSynIn
 	case flags&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn:
 		return stSynOut
