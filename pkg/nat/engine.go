@@ -61,6 +61,7 @@ type Engine struct {
 	t       *table
 	helper  Helper
 	perHost map[uint32]uint32
+	in      inboundState // sessions opened from the WAN (session.go)
 	hostMax uint32
 	rng     uint64
 	ipID    uint16

@@ -17,6 +17,14 @@ func (e *Engine) inbound(b []byte) verdict {
 	if isMartian(src) || src == e.ext {
 		return drop(ReasonMartian)
 	}
+	// Ingress filtering: no WAN packet may claim a LAN source, the router's
+	// own LAN address included.
+	if src&e.lanMask == e.lanNet {
+		return drop(ReasonLANSourceFromWAN)
+	}
+	if p.HeaderLen() > packet.IPv4HeaderLen && sourceRouted(p) {
+		return drop(ReasonSourceRoute)
+	}
 	mtu := e.cfg.LANMTU
 	if p.FragOffset() != 0 {
 		if p.TTL() <= 1 {
@@ -29,6 +37,9 @@ func (e *Engine) inbound(b []byte) verdict {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		r = e.inL4(p, false)
 	case packet.ProtoICMP:
+		if len(p) > mtu && p.DF() {
+			return e.inICMPTooBig(p)
+		}
 		r = e.inICMP(p)
 	default:
 		r = e.inOther(p)
@@ -39,6 +50,22 @@ func (e *Engine) inbound(b []byte) verdict {
 	// The router's duties apply to what is actually forwarded; checks that
 	// need the packet as received ran on a copy of its header in inL4.
 	return e.finish(p, r, mtu, src, dst, true)
+}
+
+// inICMPTooBig handles an inbound ICMP message larger than the LAN MTU with
+// DF set. It is translated only to learn whether it would be forwarded (an
+// echo request to the router is answered as usual; what matches nothing is
+// dropped); if so, nothing is forwarded and "fragmentation needed" with the
+// LAN MTU goes back to the sender, quoting the packet as it was received —
+// the duty inDuties does for TCP and UDP. This path is rare: the copy of the
+// quoted part lives here, off the per-packet path.
+func (e *Engine) inICMPTooBig(p packet.IPv4) verdict {
+	var orig [576 - packet.IPv4HeaderLen - packet.ICMPHeaderLen]byte
+	n := copy(orig[:], p)
+	if r := e.inICMP(p); r != verdict(Forward) {
+		return r
+	}
+	return e.icmpError(packet.IPv4(orig[:n]), packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(e.cfg.LANMTU), e.ext)
 }
 
 // inL4 translates an inbound TCP or UDP packet addressed to the external
@@ -73,7 +100,11 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 			claimed = s
 		}
 		if proto == packet.ProtoTCP {
-			s.state = tcpIn(s.state, flags)
+			if s.state != stSynIn {
+				s.state = tcpIn(s.state, flags)
+			} else {
+				s.state = synInIn(s, packet.TCP(l4), flags)
+			}
 		}
 		s.flags |= flagReplied
 		s.lastSeen = e.now // inbound refresh: RFC 4787 REQ-6 allows it
@@ -123,6 +154,17 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 			}
 			return m.intIP, m.intPort, ReasonNone
 		}
+		if !hairpin && e.dmz != 0 && m.intIP == e.dmz &&
+			(proto != packet.ProtoTCP || flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn) {
+			// The DMZ host gets all unsolicited inbound traffic: its
+			// mappings (one remote's session on a DMZ port makes one) take
+			// new remotes as a port without a mapping would.
+			i, r := e.newSession(proto, m.intIP, m.intPort, src, sp, flags, flagInbound)
+			if i == none {
+				return 0, 0, r
+			}
+			return m.intIP, m.intPort, ReasonNone
+		}
 		// Hairpinned packets come from a LAN host: filtering protects
 		// mappings from outside endpoints, not from the LAN itself, so they
 		// pass whatever the filtering behaviour (LAN hosts reaching each
@@ -145,8 +187,13 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 		}
 		return 0, 0, ReasonFiltered
 	}
-	if e.dmz != 0 && !hairpin && !(proto == packet.ProtoTCP && flags&packet.TCPSyn == 0) {
-		// The DMZ host gets what nothing else claims, on the same port.
+	if e.dmz != 0 && !hairpin {
+		// The DMZ host gets what nothing else claims, on the same port. As
+		// on a forward, only a SYN opens a TCP connection: a SYN-ACK or any
+		// other segment answers nothing the DMZ host sent.
+		if proto == packet.ProtoTCP && flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) != packet.TCPSyn {
+			return 0, 0, ReasonNoSession
+		}
 		i, r := e.newSessionAt(proto, e.dmz, dp, src, sp, flags, dp)
 		if i == none {
 			return 0, 0, r

@@ -10,6 +10,9 @@ func (e *Engine) outbound(b []byte) verdict {
 		return drop(ipv4Reason(err))
 	}
 	p = p[:p.TotalLen()]
+	if p.HeaderLen() > packet.IPv4HeaderLen && sourceRouted(p) {
+		return drop(ReasonSourceRoute)
+	}
 	src, dst := p.Src(), p.Dst()
 	if dst == e.lanIP || dst == e.lanBcast || dst>>28 == 0xe || dst == 0xffffffff {
 		e.pkt = p
@@ -30,6 +33,15 @@ func (e *Engine) outbound(b []byte) verdict {
 	hairpin := dst == e.ext
 	if hairpin && !e.cfg.Hairpin && !(p.Protocol() == packet.ProtoICMP) {
 		return drop(ReasonHairpinDisabled)
+	}
+	if hairpin && p.Protocol() == packet.ProtoICMP && p.FragOffset() == 0 && len(p) >= p.HeaderLen()+packet.ICMPHeaderLen {
+		// Of ICMP to the external address, the router answers echo and
+		// translates errors about hairpinned packets; any other query
+		// (timestamp) would leave the WAN port addressed to the router
+		// itself.
+		if typ := packet.ICMP(p[p.HeaderLen():]).Type(); typ != packet.ICMPEcho && !packet.IsError(typ) {
+			return drop(ReasonICMPType)
+		}
 	}
 	// The router's own packets (from self0, with its LAN address) are
 	// originated here, not forwarded: no TTL check or decrement, as for
@@ -86,14 +98,28 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 		i = none
 	}
 	if i == none {
+		if proto == packet.ProtoTCP && flags&packet.TCPRst != 0 {
+			return e.outResetNoSession(p, l4, src, sp, hairpin)
+		}
+		// A SYN-ACK without a session answers a SYN that the filtering
+		// behaviour let in: the connection was opened from the WAN, and is
+		// treated as such (state.go, session.go).
+		var fl uint8
+		if proto == packet.ProtoTCP && flags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn|packet.TCPAck {
+			fl = flagInbound
+		}
 		var r Reason
-		if i, r = e.newSession(proto, src, sp, dst, dp, flags, 0); i == none {
+		if i, r = e.newSession(proto, src, sp, dst, dp, flags, fl); i == none {
 			return e.refuse(p, r)
 		}
 	}
 	s := e.t.s(i)
 	if proto == packet.ProtoTCP {
-		s.state = tcpOut(s.state, flags)
+		if s.state != stSynIn {
+			s.state = tcpOut(s.state, flags)
+		} else {
+			synInOut(s, packet.TCP(l4), flags)
+		}
 		if flags&packet.TCPSyn != 0 && e.mss != 0 {
 			packet.TCP(l4).ClampMSS(e.mss)
 		}
@@ -107,6 +133,27 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 			return verdict(v) | verdict(r)<<8
 		}
 	}
+	if hairpin {
+		r := e.inL4(p, true)
+		if r == verdict(Forward) {
+			r = verdict(Hairpin)
+		}
+		return r
+	}
+	return verdict(Forward)
+}
+
+// outResetNoSession handles a LAN host's RST for a connection the NAT has
+// no session for. It answers a segment that the filtering behaviour let in
+// through the host's mapping (a remote without a session with it): the RST
+// goes out through that mapping, and creates no session (a RST opens
+// nothing). Without a mapping it is dropped.
+func (e *Engine) outResetNoSession(p packet.IPv4, l4 []byte, src uint32, sp uint16, hairpin bool) verdict {
+	mi := e.t.lookupMapping(packet.ProtoTCP, src, sp)
+	if mi == none {
+		return drop(ReasonNoSession)
+	}
+	rewriteEndpoint(p, l4, false, e.ext, e.t.maps[mi].extPort)
 	if hairpin {
 		r := e.inL4(p, true)
 		if r == verdict(Forward) {

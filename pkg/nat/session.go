@@ -9,16 +9,20 @@ func (e *Engine) remove(i uint32) {
 		e.helper.Closed(e.flowOf(s))
 	}
 	mi, host := s.mapping, s.intIP
+	quota := e.perHost
+	if s.flags&flagInbound != 0 {
+		quota = e.in.perHost
+	}
 	e.t.unlink(i)
 	m := &e.t.maps[mi]
 	m.refs--
 	if m.refs == 0 && !m.static {
 		e.t.removeMapping(mi)
 	}
-	if c := e.perHost[host]; c <= 1 {
-		delete(e.perHost, host)
+	if c := quota[host]; c <= 1 {
+		delete(quota, host)
 	} else {
-		e.perHost[host] = c - 1
+		quota[host] = c - 1
 	}
 }
 
@@ -58,7 +62,13 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 	if e.helper != nil && fl&flagInbound == 0 && e.helper.Blocked(proto, rport) {
 		return none, ReasonBlocked
 	}
-	if e.perHost[ip] >= e.hostMax {
+	inbound := fl&flagInbound != 0
+	if inbound {
+		if e.in.perHost[ip] >= e.inboundMax() {
+			return none, ReasonInboundLimit
+		}
+		e.in.makeRoom(e)
+	} else if e.perHost[ip] >= e.hostMax {
 		return none, ReasonHostLimit
 	}
 	if e.t.count >= e.t.max && !e.evict() {
@@ -110,14 +120,24 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 		s.state = stICMP
 	}
 	e.t.link(i)
-	e.perHost[ip]++
+	if inbound {
+		e.in.perHost[ip]++
+		e.in.push(i)
+	} else {
+		e.perHost[ip]++
+	}
 	e.cnt.SessionsCreated++
 	return i, ReasonNone
 }
 
-// evict frees a slot when the table is full, preferring sessions that never
-// saw a reply; it looks at a bounded sample after the sweep cursor.
+// evict frees a slot when the table is full. Unconfirmed sessions opened
+// from the WAN go first (the oldest, from the ring); then sessions the LAN
+// opened that never saw a reply, found in a bounded sample after the sweep
+// cursor. Confirmed sessions opened from the WAN are never evicted.
 func (e *Engine) evict() bool {
+	if e.in.evictOldest(e) {
+		return true
+	}
 	const sample = 64
 	for k := 0; k < sample && e.t.hwm > 0; k++ {
 		if e.sweep >= e.t.hwm {
@@ -179,4 +199,105 @@ func (e *Engine) random() uint64 {
 	x ^= x >> 27
 	e.rng = x
 	return x * 0x2545f4914f6cdd1d
+}
+
+// Sessions opened from the WAN (port forwards, the DMZ) are kept apart from
+// the LAN host's own, so that no WAN sender can use up a host's quota or
+// hold table space for long:
+//
+//   - They count against their own per-host quota, inboundMax (a quarter
+//     of the per-host limit), never against the host's quota for the flows
+//     it opens itself.
+//   - Until the remote confirms them they are "unconfirmed": TCP until the
+//     remote acknowledges the LAN side's SYN-ACK (state syn-received, on
+//     the transitory timer; state.go), UDP until the LAN host sends
+//     something back. At most unconfirmedMax of them exist in the whole
+//     table: each is remembered in a ring in creation order, and a new one
+//     evicts the oldest. A forged-SYN flood therefore churns the ring
+//     instead of filling the table, and a real client's handshake survives
+//     unless the flood sends unconfirmedMax SYNs within one round trip.
+//   - When the table is full they are evicted first.
+type inboundState struct {
+	perHost map[uint32]uint32 // LAN host → sessions opened from the WAN
+	ring    []uint32          // session indexes, oldest first from head; may be stale
+	head, n int
+}
+
+// inboundMax is the per-host limit on sessions opened from the WAN.
+func (e *Engine) inboundMax() uint32 { return max(e.hostMax/4, 1) }
+
+// unconfirmedMax is the table-wide limit on unconfirmed sessions opened from
+// the WAN: half of one host's inbound quota, so that a flood at one host
+// leaves it room for confirmed connections.
+func (e *Engine) unconfirmedMax() int { return int(max(e.inboundMax()/2, 1)) }
+
+// unconfirmed reports whether s was opened from the WAN and not confirmed
+// yet. A free slot (proto 0, flags 0) is not.
+func unconfirmed(s *session) bool {
+	return s.flags&flagInbound != 0 && (s.state == stSynIn || (s.proto == packet.ProtoUDP && s.pktsOut == 0))
+}
+
+// pop takes the oldest entry off the ring and evicts its session if that is
+// (still) an unconfirmed session opened from the WAN. Entries go stale when
+// their session is confirmed, expires or is flushed; a slot reused by a
+// newer unconfirmed session is evicted in its place, which keeps the
+// invariant that every unconfirmed session has an entry of its own, so at
+// most len(ring) exist. It reports whether it evicted a session.
+func (q *inboundState) pop(e *Engine) bool {
+	i := q.ring[q.head]
+	q.head++
+	if q.head == len(q.ring) {
+		q.head = 0
+	}
+	q.n--
+	if i >= e.t.hwm || !unconfirmed(e.t.s(i)) {
+		return false
+	}
+	e.remove(i)
+	e.cnt.SessionsEvicted++
+	return true
+}
+
+// makeRoom prepares the ring for a new entry: it is (re)sized to
+// unconfirmedMax when the configuration changed it, and its oldest entry
+// is taken off when it is full. Before the first session opened from the
+// WAN it allocates the quota map and the ring; after that it allocates only
+// when a reconfiguration changes the ring's size.
+func (q *inboundState) makeRoom(e *Engine) {
+	if q.perHost == nil {
+		q.perHost = make(map[uint32]uint32)
+	}
+	if want := e.unconfirmedMax(); len(q.ring) != want {
+		// Shrinking evicts the oldest unconfirmed sessions beyond the new
+		// size (bounded by the old size, once per reconfiguration).
+		for q.n > want {
+			q.pop(e)
+		}
+		ring := make([]uint32, want)
+		for k := 0; k < q.n; k++ {
+			ring[k] = q.ring[(q.head+k)%len(q.ring)]
+		}
+		q.ring, q.head = ring, 0
+	}
+	if q.n == len(q.ring) {
+		q.pop(e)
+	}
+}
+
+// push remembers session i as the newest unconfirmed one; makeRoom made room.
+func (q *inboundState) push(i uint32) {
+	q.ring[(q.head+q.n)%len(q.ring)] = i
+	q.n++
+}
+
+// evictOldest evicts the oldest unconfirmed session opened from the WAN,
+// looking at a bounded number of ring entries (stale ones are dropped on
+// the way). It reports whether it evicted one.
+func (q *inboundState) evictOldest(e *Engine) bool {
+	for k := 0; k < 16 && q.n > 0; k++ {
+		if q.pop(e) {
+			return true
+		}
+	}
+	return false
 }

@@ -48,6 +48,7 @@ type session struct {
 	mapping  uint32
 	pktsOut  uint32
 	pktsIn   uint32
+	synAck   uint32 // opened from the WAN, syn-received: the LAN side's SYN sequence number (state.go)
 	bytesOut uint64
 	bytesIn  uint64
 }

@@ -36,6 +36,36 @@ func (v verdict) reason() Reason   { return Reason(v >> 8) }
 
 func drop(r Reason) verdict { return verdict(Drop) | verdict(r)<<8 }
 
+// IPv4 source route options (RFC 791): routers drop packets carrying them
+// by default (RFC 7126 §4.3, §4.4).
+const (
+	optLSRR = 131
+	optSSRR = 137
+)
+
+// sourceRouted reports whether p's header carries a loose or strict source
+// route option. The walk is bounded by the header's 40 bytes of options; it
+// stops at the end-of-list option or a malformed length.
+func sourceRouted(p packet.IPv4) bool {
+	hl := p.HeaderLen()
+	for i := packet.IPv4HeaderLen; i < hl; {
+		switch p[i] {
+		case 0:
+			return false
+		case 1:
+			i++
+			continue
+		case optLSRR, optSSRR:
+			return true
+		}
+		if i+1 >= hl || p[i+1] < 2 {
+			return false
+		}
+		i += int(p[i+1])
+	}
+	return false
+}
+
 func isMartian(a uint32) bool {
 	return a == 0 || a>>24 == 127 || a>>28 == 0xe || a == 0xffffffff
 }
