@@ -458,7 +458,9 @@ func (ps *pptpState) greOut(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ver
 		return nat.Drop, nat.ReasonNoSession
 	}
 	ps.lastOut = call
-	ps.seen(call, now)
+	if call.lastSeen != now { // at most once a second per call
+		ps.seen(call, now)
+	}
 	call.out(len(ip))
 	p.cnt.PPTP.countOut(len(ip))
 	return nat.Forward, 0
@@ -482,7 +484,9 @@ func (ps *pptpState) greIn(p *Passthrough, ip packet.IPv4, now uint32) (uint32, 
 	}
 	g.SetCallID(call.orig)
 	ps.lastIn = call
-	ps.seen(call, now)
+	if call.lastSeen != now { // at most once a second per call
+		ps.seen(call, now)
+	}
 	call.in(len(ip))
 	p.cnt.PPTP.countIn(len(ip))
 	return call.host, nat.Forward, 0

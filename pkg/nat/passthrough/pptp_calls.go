@@ -220,11 +220,9 @@ func (ps *pptpState) unlink(call *pptpCall) {
 	call.older, call.newer = nil, nil
 }
 
-// seen records GRE traffic of a call at time now.
+// seen records GRE traffic of a call at time now (callers check that
+// lastSeen changes, so the hot path is one comparison).
 func (ps *pptpState) seen(call *pptpCall, now uint32) {
-	if call.lastSeen == now {
-		return
-	}
 	call.lastSeen = now
 	if ps.newest != call {
 		ps.unlink(call)
