@@ -100,6 +100,23 @@ func (e *Engine) installForwards() int {
 	return flushed
 }
 
+// forwardBusy reports whether the internal endpoint of a port forward
+// already has a session with remote rip:rport (through another forward to
+// the same endpoint): the host could not tell two such connections apart,
+// so the second is refused. An expired one is removed instead.
+func (e *Engine) forwardBusy(proto uint8, ip uint32, port uint16, rip uint32, rport uint16) bool {
+	i := e.t.lookupOut(proto, ip, port, rip, rport)
+	if i == none {
+		return false
+	}
+	if e.expired(e.t.s(i)) {
+		e.remove(i)
+		e.cnt.SessionsExpired++
+		return false
+	}
+	return true
+}
+
 // flushMapping removes mapping mi and all its sessions.
 func (e *Engine) flushMapping(mi uint32) int {
 	n := 0
