@@ -287,7 +287,7 @@ func (t *table) unlink(i uint32) {
 	s := t.s(i)
 	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
 	if h = findSlot(t.out, h, i+1); h != noSlot {
-		t.deleteSlot(t.out, h, t.homeOut)
+		deleteSlot(t.out, h, t.homeOut)
 	}
 
 	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
@@ -295,7 +295,7 @@ func (t *table) unlink(i uint32) {
 		// not indexed (cannot happen); nothing to unlink there
 	} else if head == i {
 		if s.inNext == none {
-			t.deleteSlot(t.in, slot, t.homeIn)
+			deleteSlot(t.in, slot, t.homeIn)
 		} else {
 			t.in[slot] = s.inNext + 1
 		}
@@ -324,7 +324,7 @@ func (t *table) homeIn(v uint32) uint64 {
 
 // deleteSlot empties slot i of a linear-probing index and shifts later
 // entries of the cluster back so that lookups never need tombstones.
-func (t *table) deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
+func deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
 	mask := uint64(len(idx) - 1)
 	j := i
 	for {
@@ -443,7 +443,7 @@ func (t *table) removeMapping(i uint32) {
 	if !m.alias {
 		h := t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
 		if h = findSlot(t.mapIdx, h, i+1); h != noSlot {
-			t.deleteSlot(t.mapIdx, h, t.homeMap)
+			deleteSlot(t.mapIdx, h, t.homeMap)
 		}
 	}
 	t.extPorts[protoIndex(m.proto)][m.extPort] = 0
