@@ -213,6 +213,7 @@ func (c *Config) checkNAT(v *validator) {
 			}
 		}
 	}
+	c.checkForwardedPorts(v)
 	if n.DMZ.IsValid() && lan.ok {
 		switch {
 		case n.DMZ == lan.self:
@@ -243,5 +244,47 @@ func (c *Config) checkNAT(v *validator) {
 func (c *Config) checkServices(v *validator) {
 	if len(c.Service.SSH.AuthorizedKeys) == 0 && c.System.Admin.PasswordHash == "" {
 		v.warn("service ssh", `has no authorized-key and system admin has no password-hash, so nobody can log in over SSH (the serial console still works); add e.g. set service ssh authorized-key laptop "ssh-ed25519 AAAA... you@laptop"`)
+	}
+}
+
+// Port forwards are permanent mappings that hold their external ports; the
+// LAN's own connections are mapped to the ports 1024-65535 left free (one
+// per internal address and port). These match the engine's limits
+// (nat.MinDynamicPorts); pkg/config does not import pkg/nat.
+const (
+	minDynamicPorts   = 8192
+	maxForwardedPorts = 65535 - 1024 + 1 - minDynamicPorts
+)
+
+// checkForwardedPorts refuses port forwards that leave too few external
+// ports for the LAN's own connections: such a configuration would refuse
+// every other host's new connections of that protocol.
+func (c *Config) checkForwardedPorts(v *validator) {
+	dyn := func(r PortRange) int {
+		if r.IsZero() || r.Last < 1024 {
+			return 0
+		}
+		return int(r.Last) - int(max(r.First, 1024)) + 1
+	}
+	var tcp, udp int
+	for _, f := range c.NAT.PortForwards {
+		if f.Protocol.HasTCP() {
+			tcp += dyn(f.Port)
+		}
+		if f.Protocol.HasUDP() {
+			udp += dyn(f.Port)
+		}
+	}
+	if ssh := c.Service.SSH; ssh.Listen != ListenLAN && ssh.Port >= 1024 {
+		tcp++ // the router's own SSH on the WAN is a forward too
+	}
+	for _, p := range []struct {
+		name string
+		n    int
+	}{{"tcp", tcp}, {"udp", udp}} {
+		if p.n > maxForwardedPorts {
+			v.err("nat port-forward", "the forwards take %d of the %d %s ports 1024-65535, but at most %d may be forwarded: %d must stay free for the LAN's own connections; forward fewer ports, or send all unsolicited traffic to one host with set nat dmz",
+				p.n, 65535-1024+1, p.name, maxForwardedPorts, minDynamicPorts)
+		}
 	}
 }

@@ -112,6 +112,22 @@ func MaxSessionsForMemory(total uint64) int {
 	return int(min(max(n, 16<<10), 4<<20))
 }
 
+// MinDynamicPorts is how many external ports of 1024-65535 per protocol
+// port forwards must leave free: the LAN's own connections are mapped to
+// them (one per internal address and port; a busy household uses a few
+// thousand). MaxForwardedPorts is what remains for forwards.
+const (
+	MinDynamicPorts   = 8192
+	MaxForwardedPorts = 65535 - 1024 + 1 - MinDynamicPorts
+)
+
+func protoName(p uint8) string {
+	if p == 6 {
+		return "tcp"
+	}
+	return "udp"
+}
+
 func (c *Config) validate() error {
 	if !c.LAN.IsValid() || !c.LAN.Addr().Is4() {
 		return fmt.Errorf("nat: LAN prefix %v is not an IPv4 prefix", c.LAN)
@@ -127,6 +143,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("nat: timeout %v is below 1 s", d)
 		}
 	}
+	var taken [2][65536 / 64]uint64 // external ports per protocol (TCP, UDP)
+	var dynTaken [2]int             // of them, in the dynamic range 1024-65535
 	for _, f := range c.PortForwards {
 		if f.Proto != 6 && f.Proto != 17 {
 			return fmt.Errorf("nat: port forward %q: protocol %d is not tcp or udp", f.Name, f.Proto)
@@ -139,6 +157,24 @@ func (c *Config) validate() error {
 		// are reached that way, through self0.
 		if !c.LAN.Contains(f.Host) {
 			return fmt.Errorf("nat: port forward %q: host %v is not a LAN host", f.Name, f.Host)
+		}
+		pi := protoIndex(f.Proto)
+		for p := uint32(f.ExtStart); p <= uint32(f.ExtEnd); p++ {
+			w, bit := p/64, uint64(1)<<(p%64)
+			if taken[pi][w]&bit != 0 {
+				return fmt.Errorf("nat: port forward %q: external %s port %d is already forwarded; an external port goes to one host only",
+					f.Name, protoName(f.Proto), p)
+			}
+			taken[pi][w] |= bit
+			if p >= 1024 {
+				dynTaken[pi]++
+			}
+		}
+	}
+	for pi, n := range dynTaken {
+		if n > MaxForwardedPorts {
+			return fmt.Errorf("nat: port forwards take %d of the %d %s ports 1024-65535; at most %d may be forwarded, so that %d stay free for the LAN's own connections (to send all unsolicited traffic to one host, use the dmz)",
+				n, 65535-1024+1, protoName([]uint8{6, 17}[pi]), MaxForwardedPorts, MinDynamicPorts)
 		}
 	}
 	if c.DMZ.IsValid() && (!c.LAN.Contains(c.DMZ) || c.DMZ == c.LAN.Addr()) {

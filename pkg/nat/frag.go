@@ -10,12 +10,33 @@ import (
 // later fragments. Later fragments that arrive before their first fragment
 // are held in a small fixed pool and released when it arrives (RFC 4787
 // REQ-14: out-of-order fragments, with bounded memory).
+//
+// The pool is shared fairly (REQ-14 again: one host must not be able to
+// stop others' fragments):
+//   - a train is freed as soon as its datagram is complete (the payload
+//     bytes forwarded reach the length the last fragment gives), so a host
+//     sending fragmented datagrams holds a train only while one is in
+//     flight, whatever its rate;
+//   - one source address holds at most maxFragTrainsPerSource trains (a
+//     new one replaces its own oldest); held fragments fill free slots,
+//     and when none is free a source holding fewer than maxHeldPerSource
+//     replaces another source's oldest;
+//   - when the pool is full, a new train replaces the least recently used
+//     one (fragments of one datagram arrive together, so a train that has
+//     seen nothing while thousands of others arrived is the one to lose);
+//   - incomplete trains expire fragTimeout after their last fragment.
+// Trains sit in a fixed array found through a keyed open-addressed index
+// and kept on two intrusive lists (by last use, and per source), so every
+// operation is O(1) and Tick's cost is the number of trains it expires.
 
 const (
-	maxFragTrains  = 4096
-	fragTimeout    = 30 // seconds since a train's last fragment
-	maxHeldFrags   = 32
-	maxHeldFragLen = 2048
+	maxFragTrains          = 4096
+	maxFragTrainsPerSource = 64
+	fragTimeout            = 30 // seconds since a train's last fragment
+	maxHeldFrags           = 32
+	maxHeldPerSource       = 4
+	maxHeldFragLen         = 2048
+	fragSlots              = 2 * maxFragTrains // index slots: load ≤ 0.5
 )
 
 type fragKey struct {
@@ -26,9 +47,24 @@ type fragKey struct {
 
 type fragEntry struct {
 	newSrc, newDst uint32
-	seen           uint32
 	verdict        Verdict
 	mtu            uint16
+}
+
+type fragTrain struct {
+	key fragKey
+	fragEntry
+	seen         uint32
+	got, total   uint32 // payload bytes forwarded; payload length once the last fragment is seen, else 0
+	prev, next   uint32 // LRU list (least recently used first), or next free
+	sprev, snext uint32 // the source's trains, oldest first
+	src          uint32 // the source's record
+}
+
+type fragSource struct {
+	addr       uint32
+	n          uint32 // trains; 0 = record free
+	head, tail uint32
 }
 
 type heldFrag struct {
@@ -40,7 +76,16 @@ type heldFrag struct {
 }
 
 type fragTable struct {
-	trains map[fragKey]fragEntry
+	trains     []fragTrain
+	idx        []uint32 // train index + 1
+	srcs       []fragSource
+	srcIdx     []uint32 // source record index + 1
+	free       uint32   // free trains, linked through next
+	srcFree    []uint32
+	head, tail uint32 // LRU list
+	n          int
+	seed       uint64
+
 	held   []heldFrag
 	nHeld  int
 	buf    []byte   // output buffer for fragmentation, allocated on first use
@@ -49,19 +94,199 @@ type fragTable struct {
 }
 
 func (f *fragTable) init() {
-	f.trains = make(map[fragKey]fragEntry, 64)
+	f.trains = make([]fragTrain, maxFragTrains)
+	for i := range f.trains {
+		f.trains[i].next = uint32(i + 1)
+	}
+	f.trains[maxFragTrains-1].next = none
+	f.idx = make([]uint32, fragSlots)
+	f.srcs = make([]fragSource, maxFragTrains)
+	f.srcIdx = make([]uint32, fragSlots)
+	f.srcFree = make([]uint32, maxFragTrains)
+	for i := range f.srcFree {
+		f.srcFree[i] = uint32(maxFragTrains - 1 - i)
+	}
+	f.head, f.tail = none, none
 	f.held = make([]heldFrag, maxHeldFrags)
 	f.pieces = make([][]byte, 0, 160)
 	f.out = make([][]byte, 0, 160+maxHeldFrags)
 }
 
-func (f *fragTable) expire(now uint32) {
-	if len(f.trains) > 0 {
-		for k, v := range f.trains {
-			if now-v.seen > fragTimeout {
-				delete(f.trains, k)
-			}
+func (f *fragTable) hashKey(k fragKey) uint64 {
+	return mix(uint64(k.src)<<32|uint64(k.dst)^f.seed, uint64(k.id)<<8|uint64(k.proto)|1<<43) & (fragSlots - 1)
+}
+
+func (f *fragTable) hashSrc(a uint32) uint64 {
+	return mix(uint64(a)^f.seed, 1<<44) & (fragSlots - 1)
+}
+
+func (f *fragTable) homeTrain(v uint32) uint64 { return f.hashKey(f.trains[v-1].key) }
+func (f *fragTable) homeSrc(v uint32) uint64   { return f.hashSrc(f.srcs[v-1].addr) }
+
+// lookup returns the train of k, or none.
+func (f *fragTable) lookup(k fragKey) uint32 {
+	h := f.hashKey(k)
+	for n := fragSlots; n > 0; n-- {
+		v := f.idx[h]
+		if v == 0 {
+			return none
 		}
+		if f.trains[v-1].key == k {
+			return v - 1
+		}
+		h = (h + 1) & (fragSlots - 1)
+	}
+	return none
+}
+
+// source returns the record of source address a, creating it, or none if
+// no record is free (cannot happen: a record per train at most).
+func (f *fragTable) source(a uint32) uint32 {
+	h := f.hashSrc(a)
+	for n := fragSlots; n > 0; n-- {
+		v := f.srcIdx[h]
+		if v == 0 {
+			nf := len(f.srcFree)
+			if nf == 0 {
+				return none
+			}
+			si := f.srcFree[nf-1]
+			f.srcFree = f.srcFree[:nf-1]
+			f.srcs[si] = fragSource{addr: a, head: none, tail: none}
+			f.srcIdx[h] = si + 1
+			return si
+		}
+		if f.srcs[v-1].addr == a {
+			return v - 1
+		}
+		h = (h + 1) & (fragSlots - 1)
+	}
+	return none
+}
+
+func (f *fragTable) unlinkLRU(i uint32) {
+	t := &f.trains[i]
+	if t.prev != none {
+		f.trains[t.prev].next = t.next
+	} else {
+		f.head = t.next
+	}
+	if t.next != none {
+		f.trains[t.next].prev = t.prev
+	} else {
+		f.tail = t.prev
+	}
+}
+
+func (f *fragTable) appendLRU(i uint32) {
+	t := &f.trains[i]
+	t.prev, t.next = f.tail, none
+	if f.tail != none {
+		f.trains[f.tail].next = i
+	} else {
+		f.head = i
+	}
+	f.tail = i
+}
+
+// touch marks train i as just used.
+func (f *fragTable) touch(i uint32, now uint32) {
+	f.trains[i].seen = now
+	if f.tail != i {
+		f.unlinkLRU(i)
+		f.appendLRU(i)
+	}
+}
+
+// remove frees train i.
+func (f *fragTable) remove(i uint32) {
+	t := &f.trains[i]
+	if h := findSlot(f.idx, f.hashKey(t.key), i+1); h != noSlot {
+		deleteSlot(f.idx, h, f.homeTrain)
+	}
+	f.unlinkLRU(i)
+	s := &f.srcs[t.src]
+	if t.sprev != none {
+		f.trains[t.sprev].snext = t.snext
+	} else {
+		s.head = t.snext
+	}
+	if t.snext != none {
+		f.trains[t.snext].sprev = t.sprev
+	} else {
+		s.tail = t.sprev
+	}
+	if s.n--; s.n == 0 {
+		if h := findSlot(f.srcIdx, f.hashSrc(s.addr), t.src+1); h != noSlot {
+			deleteSlot(f.srcIdx, h, f.homeSrc)
+		}
+		f.srcFree = append(f.srcFree, t.src)
+	}
+	*t = fragTrain{next: f.free}
+	f.free = i
+	f.n--
+}
+
+// add creates the train of k (which has none) and returns it, or none.
+func (f *fragTable) add(k fragKey, now uint32) uint32 {
+	if f.n >= maxFragTrains {
+		f.remove(f.head) // least recently used
+	}
+	si := f.source(k.src)
+	if si == none {
+		return none
+	}
+	if f.srcs[si].n >= maxFragTrainsPerSource {
+		f.remove(f.srcs[si].head) // the source's oldest; its record stays (n ≥ 1)
+	}
+	// A free train and index slot exist now (n < maxFragTrains, load
+	// ≤ 0.5); the checks only keep a broken invariant from corrupting.
+	i := f.free
+	h := freeSlot(f.idx, f.hashKey(k))
+	if i == none || h == noSlot {
+		if f.srcs[si].n == 0 {
+			if hs := findSlot(f.srcIdx, f.hashSrc(k.src), si+1); hs != noSlot {
+				deleteSlot(f.srcIdx, hs, f.homeSrc)
+			}
+			f.srcFree = append(f.srcFree, si)
+		}
+		return none
+	}
+	f.free = f.trains[i].next
+	f.idx[h] = i + 1
+	s := &f.srcs[si]
+	f.trains[i] = fragTrain{key: k, seen: now, src: si, sprev: s.tail, snext: none}
+	if s.tail != none {
+		f.trains[s.tail].snext = i
+	} else {
+		s.head = i
+	}
+	s.tail = i
+	s.n++
+	f.appendLRU(i)
+	f.n++
+	return i
+}
+
+// account adds a forwarded fragment's payload to train i and frees the
+// train when its datagram is complete; it reports whether it did.
+func (f *fragTable) account(i uint32, p packet.IPv4) bool {
+	t := &f.trains[i]
+	payload := uint32(len(p) - p.HeaderLen())
+	t.got += payload
+	if !p.MF() {
+		t.total = uint32(p.FragOffset()) + payload
+	}
+	if t.total != 0 && t.got >= t.total {
+		f.remove(i)
+		return true
+	}
+	return false
+}
+
+func (f *fragTable) expire(now uint32) {
+	for f.head != none && now-f.trains[f.head].seen > fragTimeout {
+		f.remove(f.head)
 	}
 	if f.nHeld > 0 {
 		for i := range f.held {
@@ -73,22 +298,32 @@ func (f *fragTable) expire(now uint32) {
 	}
 }
 
-// record remembers the translation of a first fragment and releases the
-// held later fragments of the same train into e.more.
-func (f *fragTable) record(e *Engine, k fragKey, newSrc, newDst uint32, v Verdict, mtu int) {
-	if _, ok := f.trains[k]; !ok && len(f.trains) >= maxFragTrains {
-		f.expire(e.now)
-		if len(f.trains) >= maxFragTrains {
+// record remembers the translation of a first fragment (first, already
+// translated) and releases the held later fragments of the same train
+// into e.more.
+func (f *fragTable) record(e *Engine, k fragKey, first packet.IPv4, v Verdict, mtu int) {
+	if f.seed == 0 {
+		f.seed = e.t.seed ^ 0x6a09e667f3bcc909 | 1
+	}
+	i := f.lookup(k)
+	if i == none {
+		if i = f.add(k, e.now); i == none {
 			return // later fragments of this train will be dropped
 		}
+	} else {
+		f.touch(i, e.now)
 	}
-	ent := fragEntry{newSrc: newSrc, newDst: newDst, seen: e.now, verdict: v, mtu: uint16(mtu)}
-	f.trains[k] = ent
+	t := &f.trains[i]
+	t.fragEntry = fragEntry{newSrc: first.Src(), newDst: first.Dst(), verdict: v, mtu: uint16(mtu)}
+	ent := t.fragEntry
+	if f.account(i, first) {
+		i = none // complete already (a repeated first fragment)
+	}
 	if f.nHeld == 0 {
 		return
 	}
-	for i := range f.held {
-		h := &f.held[i]
+	for j := range f.held {
+		h := &f.held[j]
 		if !h.used || h.key != k {
 			continue
 		}
@@ -100,6 +335,9 @@ func (f *fragTable) record(e *Engine, k fragKey, newSrc, newDst uint32, v Verdic
 		}
 		rewriteFragment(p, ent)
 		e.more = append(e.more, p)
+		if i != none && f.account(i, p) {
+			i = none // complete; the rest (duplicates) still go out
+		}
 	}
 }
 
@@ -117,12 +355,13 @@ func rewriteFragment(p packet.IPv4, ent fragEntry) {
 func (e *Engine) laterFragment(p packet.IPv4, mtu int) verdict {
 	f := &e.frags
 	k := fragKey{src: p.Src(), dst: p.Dst(), id: p.ID(), proto: p.Protocol()}
-	if ent, ok := f.trains[k]; ok && e.now-ent.seen <= fragTimeout {
+	if i := f.lookup(k); i != none && e.now-f.trains[i].seen <= fragTimeout {
 		if p.TTL() <= 1 {
 			return drop(ReasonTTL)
 		}
-		ent.seen = e.now
-		f.trains[k] = ent
+		ent := f.trains[i].fragEntry
+		f.touch(i, e.now)
+		f.account(i, p)
 		rewriteFragment(p, ent)
 		e.pkt = p
 		if len(p) > int(ent.mtu) {
@@ -130,18 +369,40 @@ func (e *Engine) laterFragment(p packet.IPv4, mtu int) verdict {
 		}
 		return verdict(ent.verdict)
 	}
-	if f.nHeld >= maxHeldFrags || len(p) > maxHeldFragLen {
+	if len(p) > maxHeldFragLen {
 		return drop(ReasonFragment)
 	}
-	for i := range f.held {
-		if h := &f.held[i]; !h.used {
-			h.used, h.key, h.seen, h.n = true, k, e.now, copy(h.buf[:], p)
-			f.nHeld++
-			e.cnt.FragmentsHeld++
-			return verdict(Held)
+	// A free slot; when there is none, a source still under its share
+	// takes the oldest held fragment of another source, and a source at
+	// its share is refused (so one source cannot keep the pool).
+	free, oldest, own := -1, -1, 0
+	for j := range f.held {
+		h := &f.held[j]
+		switch {
+		case !h.used:
+			if free < 0 {
+				free = j
+			}
+		case h.key.src == k.src:
+			own++
+		case oldest < 0 || h.seen < f.held[oldest].seen:
+			oldest = j
 		}
 	}
-	return drop(ReasonFragment)
+	slot := free
+	if slot < 0 && own < maxHeldPerSource {
+		slot = oldest
+	}
+	if slot < 0 {
+		return drop(ReasonFragment)
+	}
+	h := &f.held[slot]
+	if !h.used {
+		f.nHeld++
+	}
+	h.used, h.key, h.seen, h.n = true, k, e.now, copy(h.buf[:], p)
+	e.cnt.FragmentsHeld++
+	return verdict(Held)
 }
 
 // fragmentResult splits e.pkt (already translated) into fragments that

@@ -148,7 +148,10 @@ func (e *Engine) admitInbound(p packet.IPv4, proto uint8, dp uint16, src uint32,
 				// Only a SYN opens a forwarded connection.
 				return 0, 0, ReasonNoSession
 			}
-			i, r := e.newSession(proto, m.intIP, m.intPort, src, sp, flags, flagInbound)
+			if e.forwardBusy(proto, m.intIP, m.intPort, src, sp) {
+				return 0, 0, ReasonNoSession
+			}
+			i, r := e.newSessionAt(proto, m.intIP, m.intPort, src, sp, flags, m.extPort)
 			if i == none {
 				return 0, 0, r
 			}

@@ -74,7 +74,7 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 	if e.t.count >= e.t.max && !e.evict() {
 		return none, ReasonTableFull
 	}
-	mi := e.t.lookupMapping(proto, ip, port)
+	mi := e.t.mappingFor(proto, ip, port, wantExt, exact)
 	if mi == none {
 		var ext uint16
 		var ok bool
@@ -86,7 +86,9 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 		if !ok {
 			return none, ReasonPortsExhausted
 		}
-		mi = e.t.addMapping(proto, ip, port, ext, false)
+		if mi = e.t.addMapping(proto, ip, port, ext, false); mi == none {
+			return none, ReasonTableFull
+		}
 	}
 	if exact && e.t.maps[mi].extPort != wantExt {
 		return none, ReasonNoMapping // the DMZ host's endpoint is mapped elsewhere

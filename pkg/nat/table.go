@@ -18,11 +18,19 @@ import "math/bits"
 // by (proto, internal addr:port) through a third index, and by external port
 // through a direct array per protocol. Everything is addressed by index, so
 // nothing on the lookup path allocates or chases Go pointers.
+//
+// Every index is sized for everything it can hold, at load ≤ 0.5: the
+// session indexes for max sessions, the mapping index for one dynamic
+// mapping per session plus the port forwards' static mappings (at most one
+// per external port and protocol, 3×65,536 in all). Probe loops are still
+// bounded by the index length, so a broken invariant shows as a refused
+// packet (ReasonTableFull), never as a frozen engine.
 
 const (
 	chunkShift = 12
 	chunkSize  = 1 << chunkShift
 	none       = ^uint32(0)
+	noSlot     = ^uint64(0)
 )
 
 // Session flags.
@@ -59,7 +67,13 @@ type mapping struct {
 	extPort uint16
 	proto   uint8 // 0 when free
 	static  bool  // port forward: permanent, endpoint-independent filtering
-	refs    uint32
+	// alias: a port forward to an internal endpoint that another forward
+	// (the one with the lowest external port, the primary) also reaches.
+	// Only the primary is in mapIdx, so the host's own new connections from
+	// that endpoint leave on the primary's port; sessions opened through an
+	// alias keep the alias's port (replies leave on the port the remote used).
+	alias bool
+	refs  uint32
 }
 
 // protoIndex maps TCP/UDP/ICMP to 0/1/2 for the external port arrays.
@@ -95,16 +109,37 @@ func newTable(max int, seed uint64) *table {
 		max = 16
 	}
 	slots := uint64(1) << bits.Len64(uint64(max)*2-1) // ≥ 2×max: load ≤ 0.5
-	mslots := uint64(1) << bits.Len64(uint64(min(max, 3*65536))*2-1)
-	return &table{
-		free:    none,
-		max:     uint32(max),
-		out:     make([]uint32, slots),
-		in:      make([]uint32, slots),
-		mask:    slots - 1,
-		seed:    seed | 1,
-		mapIdx:  make([]uint32, mslots),
-		mapMask: mslots - 1,
+	t := &table{
+		free: none,
+		max:  uint32(max),
+		out:  make([]uint32, slots),
+		in:   make([]uint32, slots),
+		mask: slots - 1,
+		seed: seed | 1,
+	}
+	t.mapCapacity(0)
+	return t
+}
+
+// maxMappings is the most mappings that can exist at once: each holds its
+// own external port of its protocol.
+const maxMappings = 3 * 65536
+
+// mapCapacity sizes the mapping index for one dynamic mapping per session
+// plus statics indexed static mappings (load ≤ 0.5), rehashing the indexed
+// mappings when it grows. It never shrinks, so it is safe at any time.
+func (t *table) mapCapacity(statics int) {
+	n := min(uint64(t.max)+uint64(statics), maxMappings)
+	slots := uint64(1) << bits.Len64(n*2-1)
+	if slots <= uint64(len(t.mapIdx)) {
+		return
+	}
+	t.mapIdx = make([]uint32, slots)
+	t.mapMask = slots - 1
+	for i := range t.maps {
+		if m := &t.maps[i]; m.proto != 0 && !m.alias {
+			t.insertMapIdx(uint32(i))
+		}
 	}
 }
 
@@ -133,7 +168,7 @@ func (t *table) hashMap(proto uint8, ip uint32, port uint16) uint64 {
 // lookupOut returns the session for an outbound 5-tuple, or none.
 func (t *table) lookupOut(proto uint8, ip uint32, port uint16, rip uint32, rport uint16) uint32 {
 	h := t.hashOut(proto, ip, port, rip, rport) & t.mask
-	for {
+	for n := t.mask; ; n-- {
 		v := t.out[h]
 		if v == 0 {
 			return none
@@ -141,6 +176,9 @@ func (t *table) lookupOut(proto uint8, ip uint32, port uint16, rip uint32, rport
 		s := t.s(v - 1)
 		if s.intIP == ip && s.remIP == rip && s.intPort == port && s.remPort == rport && s.proto == proto {
 			return v - 1
+		}
+		if n == 0 {
+			return none
 		}
 		h = (h + 1) & t.mask
 	}
@@ -151,7 +189,7 @@ func (t *table) lookupOut(proto uint8, ip uint32, port uint16, rip uint32, rport
 // none.
 func (t *table) inSlot(proto uint8, ext uint16, rip uint32) (uint64, uint32) {
 	h := t.hashIn(proto, ext, rip) & t.mask
-	for {
+	for n := t.mask; ; n-- {
 		v := t.in[h]
 		if v == 0 {
 			return h, none
@@ -159,6 +197,9 @@ func (t *table) inSlot(proto uint8, ext uint16, rip uint32) (uint64, uint32) {
 		s := t.s(v - 1)
 		if s.remIP == rip && s.extPort == ext && s.proto == proto {
 			return h, v - 1
+		}
+		if n == 0 {
+			return noSlot, none // full: cannot happen while count ≤ max
 		}
 		h = (h + 1) & t.mask
 	}
@@ -198,37 +239,69 @@ func (t *table) alloc() uint32 {
 	return i
 }
 
-// link inserts a filled session into both indexes.
+// link inserts a filled session into both indexes. Both have at least
+// 2×max slots and hold at most max entries, so a free slot always exists;
+// the probes are bounded all the same.
 func (t *table) link(i uint32) {
 	s := t.s(i)
 	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
-	for t.out[h] != 0 {
-		h = (h + 1) & t.mask
+	if h = freeSlot(t.out, h); h != noSlot {
+		t.out[h] = i + 1
 	}
-	t.out[h] = i + 1
 	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
 	s.inNext = head
-	t.in[slot] = i + 1
+	if slot != noSlot {
+		t.in[slot] = i + 1
+	}
+}
+
+// freeSlot returns the first empty slot of idx probing from h, or noSlot
+// after one full round.
+func freeSlot(idx []uint32, h uint64) uint64 {
+	mask := uint64(len(idx) - 1)
+	for n := len(idx); n > 0; n-- {
+		if idx[h] == 0 {
+			return h
+		}
+		h = (h + 1) & mask
+	}
+	return noSlot
+}
+
+// findSlot returns the slot of idx holding v probing from h, or noSlot.
+func findSlot(idx []uint32, h uint64, v uint32) uint64 {
+	mask := uint64(len(idx) - 1)
+	for n := len(idx); n > 0; n-- {
+		switch idx[h] {
+		case v:
+			return h
+		case 0:
+			return noSlot
+		}
+		h = (h + 1) & mask
+	}
+	return noSlot
 }
 
 // unlink removes a session from both indexes and frees its slot.
 func (t *table) unlink(i uint32) {
 	s := t.s(i)
 	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
-	for t.out[h] != i+1 {
-		h = (h + 1) & t.mask
+	if h = findSlot(t.out, h, i+1); h != noSlot {
+		deleteSlot(t.out, h, t.homeOut)
 	}
-	t.deleteSlot(t.out, h, t.homeOut)
 
 	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
-	if head == i {
+	if slot == noSlot {
+		// not indexed (cannot happen); nothing to unlink there
+	} else if head == i {
 		if s.inNext == none {
-			t.deleteSlot(t.in, slot, t.homeIn)
+			deleteSlot(t.in, slot, t.homeIn)
 		} else {
 			t.in[slot] = s.inNext + 1
 		}
 	} else {
-		for p := head; p != none; p = t.s(p).inNext {
+		for p, n := head, t.max; p != none && n > 0; p, n = t.s(p).inNext, n-1 {
 			if ps := t.s(p); ps.inNext == i {
 				ps.inNext = s.inNext
 				break
@@ -252,12 +325,15 @@ func (t *table) homeIn(v uint32) uint64 {
 
 // deleteSlot empties slot i of a linear-probing index and shifts later
 // entries of the cluster back so that lookups never need tombstones.
-func (t *table) deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
+func deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
 	mask := uint64(len(idx) - 1)
 	j := i
 	for {
 		idx[i] = 0
-		for {
+		for n := len(idx); ; n-- {
+			if n == 0 {
+				return // every other slot full: cannot happen at load ≤ 0.5
+			}
 			j = (j + 1) & mask
 			if idx[j] == 0 {
 				return
@@ -282,7 +358,7 @@ func (t *table) deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
 
 func (t *table) lookupMapping(proto uint8, ip uint32, port uint16) uint32 {
 	h := t.hashMap(proto, ip, port) & t.mapMask
-	for {
+	for n := t.mapMask; ; n-- {
 		v := t.mapIdx[h]
 		if v == 0 {
 			return none
@@ -291,15 +367,55 @@ func (t *table) lookupMapping(proto uint8, ip uint32, port uint16) uint32 {
 		if m.intIP == ip && m.intPort == port && m.proto == proto {
 			return v - 1
 		}
+		if n == 0 {
+			return none
+		}
 		h = (h + 1) & t.mapMask
 	}
+}
+
+// mappingFor is the mapping a new session of (proto, ip, port) joins: with
+// exact, the one with external port ext if the endpoint has one there (a
+// port-forward alias or primary), else the endpoint's indexed mapping.
+func (t *table) mappingFor(proto uint8, ip uint32, port, ext uint16, exact bool) uint32 {
+	if exact {
+		if mi := t.mappingAt(proto, ip, port, ext); mi != none {
+			return mi
+		}
+	}
+	return t.lookupMapping(proto, ip, port)
+}
+
+// mappingAt returns the mapping of (proto, ip, port) with external port
+// ext, which may be a port-forward alias, or none.
+func (t *table) mappingAt(proto uint8, ip uint32, port, ext uint16) uint32 {
+	if mi := t.mappingByExt(proto, ext); mi != none {
+		if m := &t.maps[mi]; m.intIP == ip && m.intPort == port {
+			return mi
+		}
+	}
+	return none
 }
 
 func (t *table) mappingByExt(proto uint8, ext uint16) uint32 {
 	return t.extPorts[protoIndex(proto)][ext] - 1 // none when 0
 }
 
+// addMapping installs a mapping and returns its index, or none when the
+// mapping index has no free slot (cannot happen while it is sized by
+// mapCapacity; the caller refuses the packet). An alias is not indexed by
+// internal endpoint.
 func (t *table) addMapping(proto uint8, ip uint32, port, ext uint16, static bool) uint32 {
+	return t.addMappingAlias(proto, ip, port, ext, static, false)
+}
+
+func (t *table) addMappingAlias(proto uint8, ip uint32, port, ext uint16, static, alias bool) uint32 {
+	var h uint64
+	if !alias {
+		if h = freeSlot(t.mapIdx, t.hashMap(proto, ip, port)&t.mapMask); h == noSlot {
+			return none
+		}
+	}
 	var i uint32
 	if n := len(t.mapFree); n > 0 {
 		i = t.mapFree[n-1]
@@ -308,23 +424,29 @@ func (t *table) addMapping(proto uint8, ip uint32, port, ext uint16, static bool
 		i = uint32(len(t.maps))
 		t.maps = append(t.maps, mapping{})
 	}
-	t.maps[i] = mapping{intIP: ip, intPort: port, extPort: ext, proto: proto, static: static}
-	h := t.hashMap(proto, ip, port) & t.mapMask
-	for t.mapIdx[h] != 0 {
-		h = (h + 1) & t.mapMask
+	t.maps[i] = mapping{intIP: ip, intPort: port, extPort: ext, proto: proto, static: static, alias: alias}
+	if !alias {
+		t.mapIdx[h] = i + 1
 	}
-	t.mapIdx[h] = i + 1
 	t.extPorts[protoIndex(proto)][ext] = i + 1
 	return i
 }
 
+func (t *table) insertMapIdx(i uint32) {
+	m := &t.maps[i]
+	if h := freeSlot(t.mapIdx, t.hashMap(m.proto, m.intIP, m.intPort)&t.mapMask); h != noSlot {
+		t.mapIdx[h] = i + 1
+	}
+}
+
 func (t *table) removeMapping(i uint32) {
 	m := &t.maps[i]
-	h := t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
-	for t.mapIdx[h] != i+1 {
-		h = (h + 1) & t.mapMask
+	if !m.alias {
+		h := t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
+		if h = findSlot(t.mapIdx, h, i+1); h != noSlot {
+			deleteSlot(t.mapIdx, h, t.homeMap)
+		}
 	}
-	t.deleteSlot(t.mapIdx, h, t.homeMap)
 	t.extPorts[protoIndex(m.proto)][m.extPort] = 0
 	*m = mapping{}
 	t.mapFree = append(t.mapFree, i)

@@ -81,7 +81,7 @@ func (e *Engine) finish(p packet.IPv4, r verdict, mtu int, origSrc, origDst uint
 	}
 	if p.MF() { // a first fragment (later ones went to laterFragment)
 		e.frags.record(e, fragKey{src: origSrc, dst: origDst, id: p.ID(), proto: p.Protocol()},
-			p.Src(), p.Dst(), r.verdict(), mtu)
+			p, r.verdict(), mtu)
 	}
 	e.pkt = p
 	if len(p) > mtu {
