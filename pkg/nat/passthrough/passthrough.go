@@ -321,9 +321,9 @@ func (p *Passthrough) Clear(match func(proto string, host netip.Addr) bool) int 
 			n++
 		}
 	}
-	for k, sa := range p.ike.sas {
+	for _, sa := range p.ike.sas {
 		if match("ike", packet.AddrFrom4(sa.host)) {
-			delete(p.ike.sas, k)
+			p.ike.remove(sa)
 			n++
 		}
 	}
