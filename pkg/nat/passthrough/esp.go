@@ -17,7 +17,9 @@ import (
 // Learning is serialised per server: at most one SA toward a server is
 // learning at a time (it holds the server's lock). Another new SA toward
 // that server waits — its packets are dropped and counted (ESPSerialised)
-// — until the learner's binding is confirmed or its wait runs out, so the
+// — until the learner's binding is confirmed (a round trip, and a clock
+// second with no unknown SPI from the server) or its wait runs out
+// (ESPUnboundTimeout with neither a bind nor an unknown SPI), so the
 // server can only be answering one not-yet-learnt SA and an unknown
 // inbound SPI has exactly one candidate. A forged inbound packet can
 // therefore only bind to the learner; while the learner is on probation
