@@ -72,9 +72,9 @@ func BenchmarkPassthroughAlternating(b *testing.B) {
 			return [2][]byte{gre(t, server, extIP, a1, u32(1), nil, make([]byte, 64)), gre(t, server, extIP, a2, u32(1), nil, make([]byte, 64))}
 		}},
 		{"esp/out", nat.Outbound, func(r *rig) [2][]byte {
-			r.espOut(lan1, server, 1, 1)
-			r.espOut(lan2, server, 3, 1)
-			return [2][]byte{esp(t, lan1, server, 1, 2), esp(t, lan2, server, 3, 2)}
+			r.espUp(lan1, server, 1, 2) // one at a time: learning is serialised
+			r.espUp(lan2, server, 3, 4)
+			return [2][]byte{esp(t, lan1, server, 1, 3), esp(t, lan2, server, 3, 3)}
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,6 +1,8 @@
 package passthrough
 
 import (
+	"time"
+
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 )
@@ -9,11 +11,41 @@ import (
 // receiver and covered by the ICV, so a NAT can neither rewrite it nor see
 // the pairing of a host's outbound and inbound SPIs (it is negotiated
 // inside encrypted IKE). SPI learning: an outbound SPI toward a server
-// opens an SA record without an inbound SPI; the first unknown inbound SPI
-// from that server is bound to the oldest such record (the client that
-// started first is answered first). A bound inbound SPI always goes to its
-// host; an unknown inbound SPI with no unbound record is dropped. Rekeys
-// bring new SPIs, which are learnt the same way; old SAs idle out.
+// opens an SA record without an inbound SPI; an unknown inbound SPI from
+// that server is bound to it.
+//
+// Learning is serialised per server: at most one SA toward a server is
+// learning at a time (it holds the server's lock). Another new SA toward
+// that server waits — its packets are dropped and counted (ESPSerialised)
+// — until the learner's binding is confirmed (a round trip, and a clock
+// second with no unknown SPI from the server) or its wait runs out
+// (ESPUnboundTimeout with neither a bind nor an unknown SPI), so the
+// server can only be answering one not-yet-learnt SA and an unknown
+// inbound SPI has exactly one candidate. A forged inbound packet can
+// therefore only bind to the learner; while the learner is on probation
+// (from a bind until a round trip — an outbound packet, then an inbound
+// one on its SPIs — follows) further unknown SPIs from the server bind to
+// it too (at most espMaxIn), so the server's real reply still reaches its
+// client. A bound SA whose host keeps sending while nothing has come back
+// for espRelearn learns again (a wrong binding heals). The worst a forger
+// achieves is delaying one tunnel; no client ever receives another's SA.
+//
+// Single-client mode allows one LAN host per server; an unknown inbound
+// SPI from the server goes to that host without creating any record.
+//
+// Records come only from LAN packets and are capped per host and in total;
+// expiry pops idle lists ordered by last use.
+
+const (
+	espMaxPerHost = 32   // SAs per LAN host: 16 tunnels mid-rekey
+	espMaxTotal   = 4096 // SAs in all
+	espMaxIn      = 4    // inbound SPIs one SA may hold (forged ones included)
+	// espRelearn: a bound SA whose host keeps sending (espRelearnPkts
+	// packets) while no inbound packet has arrived on its SPIs for this
+	// long learns again.
+	espRelearn     = 10 * time.Second
+	espRelearnPkts = 16
+)
 
 type espOutKey struct {
 	host, server uint32
@@ -27,24 +59,91 @@ type espInKey struct {
 
 type espSA struct {
 	host, server      uint32
-	spiOut, spiIn     uint32 // spiIn 0: not bound yet
+	spiOut, spiIn     uint32 // spiIn 0: not bound yet; the latest SPI learnt
+	more              [espMaxIn - 1]uint32
+	nMore             uint8
 	created, lastSeen uint32
+	lastIn            uint32 // last inbound packet on one of its SPIs
+	learnSince        uint32 // took the server's lock, or last bound an SPI
+	rtOut             bool   // on probation: an outbound packet since the last bind
+	rtDone            bool   // and an inbound one after it: a round trip
+	relearning        bool   // learning again after espRelearn without inbound
+	outSinceIn        uint16 // outbound packets since the last inbound one (saturating)
+	srv               *espServer
+	links             lruLinks[espSA]
 	traffic
 }
+
+// espServer is a server with SAs from the LAN.
+type espServer struct {
+	n     int    // SAs toward it
+	host  uint32 // single-client mode: its one LAN host
+	learn *espSA // the SA holding the learning lock, or nil
+	// lastUnknown: the last inbound packet from the server with an SPI we
+	// do not know. The lock is not released within a second of one: the
+	// server may be answering the learner on an SPI not learnt yet.
+	lastUnknown uint32
+}
+
+// ESPLimitCounters count what the serialised SPI learning and the caps on
+// ESP and shared-port IKE records refused.
+type ESPLimitCounters struct {
+	ESPSerialised uint64 // outbound ESP dropped: another SA toward the server is learning
+	ESPHostLimit  uint64 // new SA refused: the host has espMaxPerHost SAs
+	ESPTableFull  uint64 // new SA refused: espMaxTotal SAs
+	ESPRelearned  uint64 // bound SAs that started learning again
+	ESPNoRecord   uint64 // single-client mode: unknown inbound SPIs delivered without a record
+	ESPInFull     uint64 // unknown inbound SPI dropped: the learner holds espMaxIn SPIs
+	IKEHostLimit  uint64 // shared-port IKE SA refused: the host has ikeMaxPerHost
+	IKETableFull  uint64 // shared-port IKE SA refused: ikeMaxTotal
+}
+
+// ESPLimits returns the counters of the ESP and shared-IKE limits.
+func (p *Passthrough) ESPLimits() ESPLimitCounters { return p.esp.lim }
 
 type espState struct {
 	out     map[espOutKey]*espSA
 	in      map[espInKey]*espSA
-	unbound map[uint32][]*espSA // per server, oldest first
+	servers map[uint32]*espServer
+	hosts   map[uint32]int // SAs per LAN host
+	unbound lruList[espSA] // learning mode, no inbound SPI yet
+	bound   lruList[espSA]
 	// The last SA hit each way: a burst of one tunnel skips the map.
 	lastOut, lastIn *espSA
+	lim             ESPLimitCounters
 }
+
+func espLinks(sa *espSA) *lruLinks[espSA] { return &sa.links }
 
 func (es *espState) init() {
 	es.lastOut, es.lastIn = nil, nil
 	es.out = make(map[espOutKey]*espSA)
 	es.in = make(map[espInKey]*espSA)
-	es.unbound = make(map[uint32][]*espSA)
+	es.servers = make(map[uint32]*espServer)
+	es.hosts = make(map[uint32]int)
+	es.unbound = lruList[espSA]{links: espLinks}
+	es.bound = lruList[espSA]{links: espLinks}
+}
+
+// holder returns the SA holding srv's learning lock, releasing a lock
+// held past the unbound wait (no bind, or no round trip after one) with no
+// unknown SPI from the server in that time either.
+func holder(srv *espServer, now uint32) *espSA {
+	l := srv.learn
+	if l == nil {
+		return nil
+	}
+	if l.rtDone && now != srv.lastUnknown {
+		// A round trip, and in this second the server sent no SPI we do
+		// not know: the binding is confirmed.
+		srv.learn, l.rtOut, l.rtDone, l.relearning = nil, false, false, false
+		return nil
+	}
+	if now-l.learnSince > seconds(ESPUnboundTimeout) && now-srv.lastUnknown > seconds(ESPUnboundTimeout) {
+		srv.learn = nil
+		return nil
+	}
+	return l
 }
 
 func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Verdict, nat.Reason) {
@@ -58,37 +157,104 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 	if sa == nil || sa.spiOut != k.spi || sa.host != k.host || sa.server != k.server {
 		sa = es.out[k]
 	}
-	if sa == nil {
-		if p.cfg.ESPMode == SingleClient {
-			if h, ok := es.owner(k.server); ok && h != k.host {
-				p.cnt.ESPConflicts++
-				p.cnt.IPsec.Blocked++
-				return nat.Drop, nat.ReasonBlocked
+	single := p.cfg.ESPMode == SingleClient
+	switch {
+	case sa == nil:
+		var r nat.Reason
+		if sa, r = es.create(p, k, now); sa == nil {
+			return nat.Drop, r
+		}
+	case single:
+	case sa.srv.learn == sa:
+		if holder(sa.srv, now) == sa && sa.spiIn != 0 {
+			sa.rtOut = true
+			if !sa.relearning && es.silent(sa, now) {
+				// Learning, full of SPIs none of which carries anything
+				// back: its oldest SPI may make room for the real one.
+				sa.relearning = true
+				es.lim.ESPRelearned++
 			}
 		}
-		sa = &espSA{host: k.host, server: k.server, spiOut: k.spi, created: now}
-		es.out[k] = sa
-		es.unbound[k.server] = append(es.unbound[k.server], sa)
-		p.cnt.IPsec.Created++
+	case sa.spiIn == 0:
+		// Waiting: it may learn once the server's lock is free.
+		if holder(sa.srv, now) != nil {
+			es.lim.ESPSerialised++
+			p.cnt.IPsec.Unmatched++
+			return nat.Drop, nat.ReasonBlocked
+		}
+		sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone = sa, now, false, false
+	case es.silent(sa, now):
+		// Its host sends and nothing has come back: perhaps its binding
+		// was wrong (forged); learn again, keeping the SPIs it has.
+		if holder(sa.srv, now) == nil {
+			sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone, sa.relearning = sa, now, false, false, true
+			es.lim.ESPRelearned++
+		}
+	}
+	if sa.outSinceIn < 0xffff {
+		sa.outSinceIn++
 	}
 	es.lastOut = sa
-	sa.lastSeen = now
+	if sa.lastSeen != now {
+		sa.lastSeen = now
+		sa.links.on.touch(sa)
+	}
 	sa.out(len(ip))
 	p.cnt.IPsec.countOut(len(ip))
 	return nat.Forward, 0
 }
 
-// owner returns the LAN host that has ESP SAs with server (single-client mode).
-func (es *espState) owner(server uint32) (uint32, bool) {
-	for _, sa := range es.unbound[server] {
-		return sa.host, true
-	}
-	for _, sa := range es.out {
-		if sa.server == server {
-			return sa.host, true
+// silent reports whether sa's host keeps sending and nothing comes back.
+func (es *espState) silent(sa *espSA, now uint32) bool {
+	return sa.outSinceIn >= espRelearnPkts && now-sa.lastIn >= seconds(espRelearn) && now-sa.learnSince >= seconds(espRelearn)
+}
+
+// create opens an SA for a new outbound SPI, or says why not.
+func (es *espState) create(p *Passthrough, k espOutKey, now uint32) (*espSA, nat.Reason) {
+	srv := es.servers[k.server]
+	single := p.cfg.ESPMode == SingleClient
+	if srv != nil {
+		if single && srv.n > 0 && srv.host != k.host {
+			p.cnt.ESPConflicts++
+			p.cnt.IPsec.Blocked++
+			return nil, nat.ReasonBlocked
+		}
+		if !single && holder(srv, now) != nil {
+			es.lim.ESPSerialised++
+			p.cnt.IPsec.Unmatched++
+			return nil, nat.ReasonBlocked
 		}
 	}
-	return 0, false
+	if es.hosts[k.host] >= espMaxPerHost {
+		es.lim.ESPHostLimit++
+		p.cnt.IPsec.Unmatched++
+		return nil, nat.ReasonHostLimit
+	}
+	if len(es.out) >= espMaxTotal {
+		es.lim.ESPTableFull++
+		p.cnt.IPsec.Unmatched++
+		return nil, nat.ReasonTableFull
+	}
+	if srv == nil {
+		srv = &espServer{}
+		es.servers[k.server] = srv
+	}
+	sa := &espSA{host: k.host, server: k.server, spiOut: k.spi, created: now, lastSeen: now,
+		lastIn: now, learnSince: now, srv: srv}
+	srv.n++
+	srv.host = k.host
+	es.hosts[k.host]++
+	es.out[k] = sa
+	if single {
+		es.bound.pushBack(sa) // one host per server: any inbound SPI is its
+	} else {
+		es.unbound.pushBack(sa)
+	}
+	if srv.learn == nil {
+		srv.learn = sa
+	}
+	p.cnt.IPsec.Created++
+	return sa, 0
 }
 
 func (es *espState) inbound(p *Passthrough, ip packet.IPv4, now uint32) (uint32, nat.Verdict, nat.Reason) {
@@ -105,51 +271,73 @@ func (es *espState) inbound(p *Passthrough, ip packet.IPv4, now uint32) (uint32,
 	if sa == nil {
 		sa = es.bind(p, k, now)
 		if sa == nil {
+			if srv := es.servers[k.server]; srv != nil && p.cfg.ESPMode == SingleClient {
+				// Its one host; no record from a WAN packet.
+				es.lim.ESPNoRecord++
+				p.cnt.IPsec.countIn(len(ip))
+				return srv.host, nat.Forward, 0
+			}
 			p.cnt.IPsec.Unmatched++
 			return 0, nat.Drop, nat.ReasonNoMapping
 		}
+	} else if sa.rtOut {
+		sa.rtDone = true
 	}
 	es.lastIn = sa
-	sa.lastSeen = now
+	sa.lastIn, sa.outSinceIn = now, 0
+	if sa.lastSeen != now {
+		sa.lastSeen = now
+		sa.links.on.touch(sa)
+	}
 	sa.in(len(ip))
 	p.cnt.IPsec.countIn(len(ip))
 	return sa.host, nat.Forward, 0
 }
 
-// bind learns an unknown inbound SPI: it goes to the oldest live unbound
-// SA toward that server (single-client mode: to the server's one host).
+// bind learns an unknown inbound SPI: it goes to the SA holding the
+// server's learning lock, if any — the one SA the server can be answering
+// without our knowing its SPI.
 func (es *espState) bind(p *Passthrough, k espInKey, now uint32) *espSA {
-	list := es.unbound[k.server]
-	unboundTmo := seconds(ESPUnboundTimeout)
-	for len(list) > 0 {
-		sa := list[0]
-		list = list[1:]
-		if now-sa.lastSeen > unboundTmo || es.out[espOutKey{sa.host, sa.server, sa.spiOut}] != sa {
-			continue // stale or already gone
-		}
+	srv := es.servers[k.server]
+	if srv == nil {
+		return nil
+	}
+	sa := holder(srv, now)
+	srv.lastUnknown = now
+	if sa == nil {
+		return nil
+	}
+	switch {
+	case sa.spiIn == 0:
 		sa.spiIn = k.spi
-		es.in[k] = sa
-		es.setUnbound(k.server, list)
-		p.cnt.ESPLearned++
-		return sa
-	}
-	es.setUnbound(k.server, list)
-	if p.cfg.ESPMode == SingleClient {
-		if h, ok := es.owner(k.server); ok {
-			sa := &espSA{host: h, server: k.server, spiIn: k.spi, created: now}
-			es.in[k] = sa
-			return sa
+		if sa.links.on == &es.unbound {
+			es.unbound.unlink(sa)
+			es.bound.pushBack(sa)
 		}
+	case int(sa.nMore) < len(sa.more):
+		sa.more[sa.nMore] = sa.spiIn
+		sa.nMore++
+		sa.spiIn = k.spi
+	case !sa.relearning:
+		// Full (forged SPIs?): an SPI once learnt is never handed to
+		// another host while the SA lives, so nothing is forgotten.
+		es.lim.ESPInFull++
+		return nil
+	default:
+		// Relearning, so nothing came in on any of its SPIs for
+		// espRelearn: forget the oldest extra one.
+		delete(es.in, espInKey{sa.server, sa.more[0]})
+		copy(sa.more[:], sa.more[1:])
+		sa.more[len(sa.more)-1] = sa.spiIn
+		sa.spiIn = k.spi
 	}
-	return nil
-}
-
-func (es *espState) setUnbound(server uint32, list []*espSA) {
-	if len(list) == 0 {
-		delete(es.unbound, server)
-	} else {
-		es.unbound[server] = list
+	es.in[k] = sa
+	sa.learnSince, sa.rtOut, sa.rtDone = now, false, false
+	if p.cfg.ESPMode == SingleClient {
+		srv.learn = nil // nothing to serialise with one host
 	}
+	p.cnt.ESPLearned++
+	return sa
 }
 
 func (es *espState) remove(sa *espSA) {
@@ -159,55 +347,50 @@ func (es *espState) remove(sa *espSA) {
 	if es.lastIn == sa {
 		es.lastIn = nil
 	}
-	if sa.spiOut != 0 {
-		if es.out[espOutKey{sa.host, sa.server, sa.spiOut}] == sa {
-			delete(es.out, espOutKey{sa.host, sa.server, sa.spiOut})
-		}
+	if sa.links.on != nil {
+		sa.links.on.unlink(sa)
 	}
+	k := espOutKey{sa.host, sa.server, sa.spiOut}
+	if es.out[k] != sa {
+		return // already gone
+	}
+	delete(es.out, k)
 	if sa.spiIn != 0 {
-		if es.in[espInKey{sa.server, sa.spiIn}] == sa {
-			delete(es.in, espInKey{sa.server, sa.spiIn})
-		}
+		delete(es.in, espInKey{sa.server, sa.spiIn})
+	}
+	for _, spi := range sa.more[:sa.nMore] {
+		delete(es.in, espInKey{sa.server, spi})
+	}
+	if n := es.hosts[sa.host] - 1; n > 0 {
+		es.hosts[sa.host] = n
 	} else {
-		list := es.unbound[sa.server]
-		for i, x := range list {
-			if x == sa {
-				es.setUnbound(sa.server, append(list[:i:i], list[i+1:]...))
-				break
-			}
-		}
+		delete(es.hosts, sa.host)
+	}
+	srv := sa.srv
+	if srv.learn == sa {
+		srv.learn = nil
+	}
+	if srv.n--; srv.n == 0 {
+		delete(es.servers, sa.server)
 	}
 }
 
+// expire pops idle SAs off the front of each list (ordered by last use);
+// at most tickBudget per list and Tick.
 func (es *espState) expire(p *Passthrough, now uint32) {
-	bound, unbound := seconds(p.cfg.ESPTimeout), seconds(ESPUnboundTimeout)
-	check := func(sa *espSA) {
-		tmo := bound
-		if sa.spiIn == 0 {
-			tmo = unbound
-		}
-		if now-sa.lastSeen > tmo {
-			es.remove(sa)
+	for _, l := range []struct {
+		list *lruList[espSA]
+		tmo  uint32
+	}{{&es.unbound, seconds(ESPUnboundTimeout)}, {&es.bound, seconds(p.cfg.ESPTimeout)}} {
+		for i := 0; i < tickBudget && l.list.head != nil && now-l.list.head.lastSeen > l.tmo; i++ {
+			es.remove(l.list.head)
 			p.cnt.IPsec.Expired++
-		}
-	}
-	for _, sa := range es.out {
-		check(sa)
-	}
-	for _, sa := range es.in {
-		if sa.spiOut == 0 {
-			check(sa)
 		}
 	}
 }
 
 func (es *espState) flushAll(p *Passthrough) int {
 	n := len(es.out)
-	for _, sa := range es.in {
-		if sa.spiOut == 0 {
-			n++
-		}
-	}
 	es.init()
 	return n
 }

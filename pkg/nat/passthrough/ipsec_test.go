@@ -48,22 +48,25 @@ func TestRawESPThreeClientsOneServer(t *testing.T) {
 	r := newRig(t, nil)
 	out := []uint32{0xff0af349, 0x0fdd62cf, 0x11111111}
 	in := []uint32{0xcaca5d34, 0x841306d7, 0x22222222}
+	// All three start at once. Learning is serialised per server: while
+	// lan1's SA learns its inbound SPI, the others' packets are held back.
+	r.espOut(lan1, server, out[0], 1)
+	r.mustDrop(nat.Outbound, esp(t, lan2, server, out[1], 1), nat.ReasonBlocked)
+	r.mustDrop(nat.Outbound, esp(t, lan3, server, out[2], 1), nat.ReasonBlocked)
+	// Each reply binds to the one learning client; after a round trip the
+	// next client's retransmission goes out and learns in turn.
 	for i, h := range lans {
-		r.espOut(h, server, out[i], 1)
-	}
-	// Replies arrive in the order the clients started: each binds to its client.
-	for i, h := range lans {
-		r.espIn(server, in[i], 1, h)
+		r.espUp(h, server, out[i], in[i])
 	}
 	// Interleaved traffic, any order, stays with its client.
-	for seq := uint32(2); seq < 5; seq++ {
+	for seq := uint32(5); seq < 8; seq++ {
 		for i := len(lans) - 1; i >= 0; i-- {
 			r.espIn(server, in[i], seq, lans[i])
 			r.espOut(lans[i], server, out[i], seq)
 		}
 	}
-	if c := r.p.Counters(); c.ESPLearned != 3 || c.IPsec.Created != 3 {
-		t.Fatalf("learned %d created %d", c.ESPLearned, c.IPsec.Created)
+	if c := r.p.Counters(); c.ESPLearned != 3 || c.IPsec.Created != 3 || r.p.ESPLimits().ESPSerialised != 2 {
+		t.Fatalf("learned %d created %d serialised %d", c.ESPLearned, c.IPsec.Created, r.p.ESPLimits().ESPSerialised)
 	}
 	// An unknown SPI with nothing to learn is dropped, never guessed.
 	r.mustDrop(nat.Inbound, esp(t, server, extIP, 0x99999999, 1), nat.ReasonNoMapping)
@@ -71,10 +74,8 @@ func TestRawESPThreeClientsOneServer(t *testing.T) {
 
 func TestRawESPInterleavedRekeys(t *testing.T) {
 	r := newRig(t, nil)
-	r.espOut(lan1, server, 0xa1, 1)
-	r.espOut(lan2, server, 0xa2, 1)
-	r.espIn(server, 0xb1, 1, lan1)
-	r.espIn(server, 0xb2, 1, lan2)
+	r.espUp(lan1, server, 0xa1, 0xb1)
+	r.espUp(lan2, server, 0xa2, 0xb2)
 	// lan2 rekeys first: new outbound SPI; the server answers on a new SPI.
 	r.espOut(lan2, server, 0xa2+0x100, 1)
 	// Old SAs still carry traffic during the rekey and are never misrouted,
@@ -82,6 +83,10 @@ func TestRawESPInterleavedRekeys(t *testing.T) {
 	r.espIn(server, 0xb1, 2, lan1)
 	r.espIn(server, 0xb2, 2, lan2)
 	r.espIn(server, 0xb2+0x100, 1, lan2)
+	// lan2's new SA carries a round trip: its binding is confirmed.
+	r.espOut(lan2, server, 0xa2+0x100, 2)
+	r.espIn(server, 0xb2+0x100, 2, lan2)
+	r.advance(time.Second)
 	// Now lan1 rekeys; its new inbound SPI is learnt.
 	r.espOut(lan1, server, 0xa1+0x100, 1)
 	r.espIn(server, 0xb1+0x100, 1, lan1)

@@ -21,9 +21,10 @@ import (
 type ESPMode uint8
 
 const (
-	// SPILearning binds each unknown inbound SPI from a server to the oldest
-	// outbound SA toward that server that has no inbound SPI yet, so several
-	// LAN hosts can use raw ESP with one server.
+	// SPILearning binds each unknown inbound SPI from a server to the one
+	// outbound SA toward that server that is learning (learning is
+	// serialised per server, see esp.go), so several LAN hosts can use raw
+	// ESP with one server.
 	SPILearning ESPMode = iota
 	// SingleClient allows one LAN host per server, like Linux and most
 	// routers: every inbound SPI from the server goes to that host.
@@ -321,9 +322,9 @@ func (p *Passthrough) Clear(match func(proto string, host netip.Addr) bool) int 
 			n++
 		}
 	}
-	for k, sa := range p.ike.sas {
+	for _, sa := range p.ike.sas {
 		if match("ike", packet.AddrFrom4(sa.host)) {
-			delete(p.ike.sas, k)
+			p.ike.remove(sa)
 			n++
 		}
 	}

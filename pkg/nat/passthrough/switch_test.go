@@ -109,10 +109,8 @@ func TestClearRemovesPassthroughState(t *testing.T) {
 	r := newRig(t, nil)
 	c := openCtrl(r, lan1, 40000)
 	a := c.call(5, 6)
-	r.espOut(lan1, server, 1, 1)
-	r.espIn(server, 2, 1, lan1)
-	r.espOut(lan2, server, 3, 1)
-	r.espIn(server, 4, 1, lan2)
+	r.espUp(lan1, server, 1, 2)
+	r.espUp(lan2, server, 3, 4)
 	n := r.p.Clear(func(proto string, host netip.Addr) bool { return proto == "esp" && host == mustAddr(lan1) })
 	if n != 1 {
 		t.Fatalf("cleared %d, want lan1's one ESP SA", n)
