@@ -27,6 +27,7 @@ type Pkt struct {
 	MSS      uint16 // TCP SYN MSS option when non-zero
 	ZeroCsum bool   // UDP: send with checksum 0
 	Seq      uint32 // TCP sequence number (default 1000)
+	Ack      uint32 // TCP acknowledgment number with "A" (default 1)
 }
 
 // Serialize builds a packet from layers with lengths and checksums computed.
@@ -78,6 +79,9 @@ func TCP(t testing.TB, p Pkt) []byte {
 		case 'A':
 			tc.ACK = true
 			tc.Ack = 1
+			if p.Ack != 0 {
+				tc.Ack = p.Ack
+			}
 		case 'F':
 			tc.FIN = true
 		case 'R':
