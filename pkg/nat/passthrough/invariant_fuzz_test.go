@@ -59,16 +59,19 @@ type model struct {
 	callOwner map[uint16]string
 	// pptp is each LAN host's control connection, once set up.
 	pptp map[string]*fuzzCtrl
-	// espSent is when the ESP server last received each outbound SPI: it
-	// answers only SAs that are alive, i.e. that sent within the last
-	// espAlive (with the SA's inbound SPI). A reply on an SA the client
-	// has long left is not an owner's traffic the NAT could know.
+	// espSent is when the ESP server last received each outbound SPI. It
+	// answers an SA (with the SA's inbound SPI) only within espReply of
+	// the client's latest packet on it, as the far end of a tunnel does: a
+	// reply a round trip after a request, or a stream whose client keeps
+	// acknowledging. Server traffic on an SA the client has left for
+	// longer is nothing the NAT could attribute, and SPI learning (the only
+	// way to demultiplex raw ESP) does not claim to.
 	espSent map[uint32]time.Duration
-	// espFirst is when the server first received each outbound SPI, and
-	// espAnswered the SAs it has answered: a real server answers a new SA
-	// within a round trip (espFirstReply) or never.
-	espFirst    map[uint32]time.Duration
-	espAnswered map[uint32]bool
+	// espPending are the SAs whose latest client packet the server has not
+	// answered yet: it answers each before the clock moves on (a far end
+	// that stays silent while its SA is used is outside what SPI learning
+	// can tell apart from a forgery; docs/architecture.md says so).
+	espPending map[int]bool
 	// maxSessions is the table's cap.
 	maxSessions int
 }
@@ -81,11 +84,10 @@ type fuzzCtrl struct {
 }
 
 const (
-	espAlive      = 20 * time.Second
-	espFirstReply = 2 * time.Second
-	fwdExtPort    = 8080
-	fwdIntPort    = 80
-	attacker      = "198.51.100.66"
+	espReply   = 2 * time.Second
+	fwdExtPort = 8080
+	fwdIntPort = 80
+	attacker   = "198.51.100.66"
 )
 
 func newModel(t *testing.T) *model {
@@ -96,8 +98,7 @@ func newModel(t *testing.T) *model {
 			Host: netip.MustParseAddr(lan3), IntStart: fwdIntPort}}
 	})
 	m := &model{t: t, r: r, owner: map[ownerKey]endpoint{}, callOwner: map[uint16]string{},
-		pptp: map[string]*fuzzCtrl{}, espSent: map[uint32]time.Duration{},
-		espFirst: map[uint32]time.Duration{}, espAnswered: map[uint32]bool{}, maxSessions: 512}
+		pptp: map[string]*fuzzCtrl{}, espSent: map[uint32]time.Duration{}, espPending: map[int]bool{}, maxSessions: 512}
 	m.owner[ownerKey{packet.ProtoTCP, fwdExtPort}] = endpoint{lan3, fwdIntPort}
 	return m
 }
@@ -158,17 +159,13 @@ func (m *model) step(op, a, b, c byte) {
 		d, ok := m.out(esp(t, host, server, spi, uint32(c)+1))
 		if ok && d.Dst() == server {
 			m.espSent[spi] = m.r.now
-			if _, seen := m.espFirst[spi]; !seen {
-				m.espFirst[spi] = m.r.now
-			}
+			m.espPending[hi*2+int(b)%2] = true
 		}
 	case 9: // ESP from the server: only for SAs it has seen
 		k := int(b) % 2
-		out := espOutSPI(hi, k)
-		at, ok := m.espSent[out]
-		if ok && m.r.now-at < espAlive && (m.espAnswered[out] || m.r.now-m.espFirst[out] <= espFirstReply) {
-			m.espAnswered[out] = true
+		if at, ok := m.espSent[espOutSPI(hi, k)]; ok && m.r.now-at <= espReply {
 			m.inESP(server, espInSPI(hi, k), hi, c)
+			delete(m.espPending, hi*2+k)
 		}
 	case 10: // forged ESP from the server's address or an attacker
 		src := server
@@ -181,6 +178,12 @@ func (m *model) step(op, a, b, c byte) {
 		}
 		m.in(esp(t, src, extIP, spi, 1))
 	case 11: // time passes: a little, or past every transitory timeout
+		for sa := 0; sa < 2*len(lans); sa++ { // the ESP server answers first
+			if m.espPending[sa] {
+				m.inESP(server, espInSPI(sa/2, sa%2), sa/2, c)
+				delete(m.espPending, sa)
+			}
+		}
 		d := time.Duration(c%16) * time.Second
 		if b&0x0f == 0 {
 			d = time.Duration(c) * 10 * time.Second
