@@ -185,6 +185,23 @@ func (s shellRouter) Passthrough(ctx context.Context) (shell.Passthrough, error)
 			{Name: "esp-spis-learnt", Value: cnt.ESPLearned},
 			{Name: "esp-single-client-refused", Value: cnt.ESPConflicts},
 		}
+		// What the limits against abuse refused (docs/architecture.md).
+		pl, el := pt.PPTPLimitCounters(), pt.ESPLimits()
+		out.Extra = append(out.Extra,
+			shell.Counter{Name: "pptp-calls-refused-per-connection", Value: pl.RefusedPerConnection},
+			shell.Counter{Name: "pptp-calls-refused-per-host", Value: pl.RefusedPerHost},
+			shell.Counter{Name: "pptp-calls-refused-table-full", Value: pl.RefusedTotal},
+			shell.Counter{Name: "pptp-forged-rst-ignored", Value: pl.IgnoredRST},
+			shell.Counter{Name: "pptp-forged-syn-ignored", Value: pl.IgnoredSYN},
+			shell.Counter{Name: "pptp-unsynced-data-dropped", Value: pl.Unsynced},
+			shell.Counter{Name: "esp-waiting-for-another-sa", Value: el.ESPSerialised},
+			shell.Counter{Name: "esp-sa-refused-per-host", Value: el.ESPHostLimit},
+			shell.Counter{Name: "esp-sa-refused-table-full", Value: el.ESPTableFull},
+			shell.Counter{Name: "esp-sa-relearned", Value: el.ESPRelearned},
+			shell.Counter{Name: "esp-inbound-spi-refused", Value: el.ESPInFull},
+			shell.Counter{Name: "ike-shared-refused-per-host", Value: el.IKEHostLimit},
+			shell.Counter{Name: "ike-shared-refused-table-full", Value: el.IKETableFull},
+		)
 	})
 	return out, nil
 }
