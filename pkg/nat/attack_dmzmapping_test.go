@@ -13,7 +13,7 @@ func TestAttack_DMZPortServesOneRemote(t *testing.T) {
 			t.Fatalf("SYN from %s delivered to %s:%d", src, d.Dst(), d.DPort())
 		}
 		r.must(Outbound, tcpPkt(t, pk{Src: hostC, Dst: src, SP: 443, DP: 50000, Flags: "SA", Seq: 100}), Forward)
-		r.must(Inbound, withAck(tcpPkt(t, pk{Src: src, Dst: extIP, SP: 50000, DP: 443, Flags: "A", Seq: 1001}), 101), Forward)
+		r.must(Inbound, tcpPkt(t, pk{Src: src, Dst: extIP, SP: 50000, DP: 443, Flags: "A", Seq: 1001, Ack: 101}), Forward)
 		d = r.must(Inbound, udpPkt(t, pk{Src: src, Dst: extIP, SP: 27005, DP: 27015}), Forward)
 		if d.Dst() != hostC || d.DPort() != 27015 {
 			t.Fatalf("UDP from %s delivered to %s:%d", src, d.Dst(), d.DPort())
@@ -48,7 +48,7 @@ func TestAttack_ForgedSYNToOpenMapping(t *testing.T) {
 	// A real peer's handshake is established.
 	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 40001, DP: ext, Flags: "S"}), Forward)
 	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv2, SP: 6881, DP: 40001, Flags: "SA", Seq: 100}), Forward)
-	r.must(Inbound, withAck(tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 40001, DP: ext, Flags: "A", Seq: 1001}), 101), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 40001, DP: ext, Flags: "A", Seq: 1001, Ack: 101}), Forward)
 	for _, s := range r.sessions() {
 		if s.Remote.Addr().String() == srv2 && s.State != "established" {
 			t.Fatalf("the real peer's connection is %s", s.State)

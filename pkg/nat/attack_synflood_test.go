@@ -1,24 +1,10 @@
 package nat
 
 import (
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/passgate/passgate/pkg/packet"
 )
-
-// withAck sets a TCP segment's acknowledgment number (the builder's "A"
-// flag always acknowledges 1) and fixes its checksum.
-func withAck(b []byte, ack uint32) []byte {
-	p := packet.IPv4(b)
-	l4 := b[p.HeaderLen():]
-	binary.BigEndian.PutUint32(l4[8:], ack)
-	packet.TCP(l4).SetChecksum(0)
-	packet.TCP(l4).SetChecksum(packet.Fold(packet.Sum(l4, packet.PseudoHeaderSum(p.Src(), p.Dst(), packet.ProtoTCP, len(l4)))))
-	return b
-}
 
 // spoofed is the i-th forged WAN source address (TEST-NET-2 and -3 and
 // public space, never the server the tests use).
@@ -82,7 +68,7 @@ func TestAttack_ForgedSYNsHoldTable(t *testing.T) {
 	// completed handshake is established.
 	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 8080, Flags: "S"}), Forward)
 	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv2, SP: 80, DP: 50000, Flags: "SA", Seq: 9000}), Forward)
-	r.must(Inbound, withAck(tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 8080, Flags: "A", Seq: 1001}), 9001), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 8080, Flags: "A", Seq: 1001, Ack: 9001}), Forward)
 
 	// After the transitory timeout only the real connection and the hosts'
 	// own flows are left.
@@ -117,7 +103,7 @@ func TestAttack_CompletedInboundFloodKeepsHostQuota(t *testing.T) {
 		}
 		admitted++
 		r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: src, SP: 80, DP: 40000, Flags: "SA", Seq: 5000}), Forward)
-		r.must(Inbound, withAck(tcpPkt(t, pk{Src: src, Dst: extIP, SP: 40000, DP: 8080, Flags: "A", Seq: 1001}), 5001), Forward)
+		r.must(Inbound, tcpPkt(t, pk{Src: src, Dst: extIP, SP: 40000, DP: 8080, Flags: "A", Seq: 1001, Ack: 5001}), Forward)
 	}
 	if admitted >= hostMax {
 		t.Fatalf("%d connections from the WAN admitted: the per-host inbound quota did not hold", admitted)
@@ -142,7 +128,7 @@ func TestAttack_DMZSynAckEstablishes(t *testing.T) {
 	r.must(Outbound, tcpPkt(t, pk{Src: hostC, Dst: srv, SP: 5556, DP: 443, Flags: "SA", Seq: 70000}), Forward)
 	// A blind attacker's ACK (it never saw the SYN-ACK) and a RST followed
 	// by another segment do not establish it.
-	r.must(Inbound, withAck(tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5556, Flags: "A", Seq: 1001}), 12345), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5556, Flags: "A", Seq: 1001, Ack: 12345}), Forward)
 	r.send(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5556, Flags: "R", Seq: 1001}))
 	r.send(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5556, Flags: "A", Seq: 1001}))
 	if s := r.sessions(); len(s) != 1 || s[0].State != "syn-received" {
@@ -156,7 +142,7 @@ func TestAttack_DMZSynAckEstablishes(t *testing.T) {
 	// The real handshake establishes it.
 	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5557, Flags: "S"}), Forward)
 	r.must(Outbound, tcpPkt(t, pk{Src: hostC, Dst: srv, SP: 5557, DP: 443, Flags: "SA", Seq: 70000}), Forward)
-	r.must(Inbound, withAck(tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5557, Flags: "A", Seq: 1001}), 70001), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv, Dst: extIP, SP: 443, DP: 5557, Flags: "A", Seq: 1001, Ack: 70001}), Forward)
 	if s := r.sessions(); len(s) != 1 || s[0].State != "established" {
 		t.Fatalf("after the real handshake: %+v", s)
 	}
@@ -195,7 +181,7 @@ func TestForwardHandshakeThroughHairpin(t *testing.T) {
 	d := r.must(Outbound, tcpPkt(t, pk{Src: hostB, Dst: extIP, SP: 45000, DP: 8080, Flags: "S"}), Hairpin)
 	bExt := d.SPort()
 	r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: extIP, SP: 80, DP: bExt, Flags: "SA", Seq: 4000}), Hairpin)
-	r.must(Outbound, withAck(tcpPkt(t, pk{Src: hostB, Dst: extIP, SP: 45000, DP: 8080, Flags: "A", Seq: 1001}), 4001), Hairpin)
+	r.must(Outbound, tcpPkt(t, pk{Src: hostB, Dst: extIP, SP: 45000, DP: 8080, Flags: "A", Seq: 1001, Ack: 4001}), Hairpin)
 	for _, s := range r.sessions() {
 		if s.State != "established" {
 			t.Fatalf("%v → %v: %s", s.Internal, s.Remote, s.State)

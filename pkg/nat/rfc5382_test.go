@@ -50,7 +50,7 @@ func TestRFC5382_REQ2_ThreeWayHandshakeBothDirections(t *testing.T) {
 	}
 	// The client's ACK acknowledges the server's SYN-ACK (sequence number
 	// 1000): only that establishes a connection opened from the WAN.
-	r.must(Inbound, withAck(tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 2222, Flags: "A"}), 1001), Forward)
+	r.must(Inbound, tcpPkt(t, pk{Src: srv2, Dst: extIP, SP: 50000, DP: 2222, Flags: "A", Ack: 1001}), Forward)
 	for _, s := range r.sessions() {
 		if s.State != "established" {
 			t.Fatalf("%v: state %s", s.Remote, s.State)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/internal/nattest"
 )
@@ -16,27 +13,10 @@ import (
 // Attacks on the PPTP ALG: a LAN host that wants another host's GRE, or
 // anyone on the WAN who knows a control connection's addresses and ports.
 
-// tcpSeg builds a TCP segment with an explicit acknowledgment number
-// (nattest.TCP always acknowledges 1).
+// tcpSeg builds a TCP segment acknowledging ack (with the "A" flag).
 func tcpSeg(t testing.TB, p pk, ack uint32) []byte {
-	ip := nattest.IPLayer(p, layers.IPProtocolTCP)
-	tc := &layers.TCP{SrcPort: layers.TCPPort(p.SP), DstPort: layers.TCPPort(p.DP), Seq: p.Seq, Ack: ack, Window: 65535}
-	for _, f := range p.Flags {
-		switch f {
-		case 'S':
-			tc.SYN = true
-		case 'A':
-			tc.ACK = true
-		case 'F':
-			tc.FIN = true
-		case 'R':
-			tc.RST = true
-		case 'P':
-			tc.PSH = true
-		}
-	}
-	tc.SetNetworkLayerForChecksum(ip)
-	return nattest.Serialize(t, ip, tc, gopacket.Payload(p.Payload))
+	p.Ack = ack
+	return nattest.TCP(t, p)
 }
 
 // try sends payload from the client at its next sequence number without
