@@ -114,7 +114,7 @@ type pptpState struct {
 	rnd     uint32
 	// The last call hit each way: a burst of one call skips the map.
 	lastOut, lastIn *pptpCall
-	oldest, newest  *pptpCall // the expiry list
+	expiry          lruList[pptpCall]
 	lim             PPTPLimitCounters
 }
 
@@ -124,6 +124,7 @@ func (ps *pptpState) init() {
 	ps.byPAC = make(map[pacKey]*pptpCall)
 	ps.perHost = make(map[uint32]int)
 	ps.rnd = 0x2545f491
+	ps.expiry = lruList[pptpCall]{links: func(c *pptpCall) *lruLinks[pptpCall] { return &c.links }}
 }
 
 func a4(a netip.Addr) uint32 { return packet.AddrTo4(a) }

@@ -49,7 +49,7 @@ type pptpCall struct {
 	orig, alias, pac  uint16
 	pacKnown          bool
 	created, lastSeen uint32
-	older, newer      *pptpCall // the expiry list, oldest lastSeen first
+	links             lruLinks[pptpCall] // the expiry list, oldest lastSeen first
 	traffic
 }
 
@@ -126,7 +126,7 @@ func (ps *pptpState) newCall(p *Passthrough, c *pptpCtrl, orig uint16, now uint3
 	ps.byAlias[aliasKey{server, alias}] = call
 	c.calls = append(c.calls, call)
 	ps.perHost[call.host]++
-	ps.push(call)
+	ps.expiry.pushBack(call)
 	p.cnt.PPTP.Created++
 	return call, nat.ReasonNone
 }
@@ -147,6 +147,7 @@ func (ps *pptpState) removeCall(p *Passthrough, call *pptpCall) {
 	if ps.lastIn == call {
 		ps.lastIn = nil
 	}
+	ps.expiry.unlink(call) // first: expire's loop must always make progress
 	if ps.byAlias[aliasKey{call.server, call.alias}] != call {
 		return // already removed
 	}
@@ -159,7 +160,6 @@ func (ps *pptpState) removeCall(p *Passthrough, call *pptpCall) {
 	} else {
 		delete(ps.perHost, call.host)
 	}
-	ps.unlink(call)
 	c := call.ctrl
 	for i := len(c.calls) - 1; i >= 0; i-- {
 		if c.calls[i] == call {
@@ -196,43 +196,16 @@ func (ps *pptpState) flushAll(p *Passthrough) int {
 // moves to the end when its lastSeen changes, at most once a second, so
 // expiry looks only at the calls that expire (and one more).
 
-func (ps *pptpState) push(call *pptpCall) {
-	call.older, call.newer = ps.newest, nil
-	if ps.newest != nil {
-		ps.newest.newer = call
-	} else {
-		ps.oldest = call
-	}
-	ps.newest = call
-}
-
-func (ps *pptpState) unlink(call *pptpCall) {
-	if call.older != nil {
-		call.older.newer = call.newer
-	} else {
-		ps.oldest = call.newer
-	}
-	if call.newer != nil {
-		call.newer.older = call.older
-	} else {
-		ps.newest = call.older
-	}
-	call.older, call.newer = nil, nil
-}
-
 // seen records GRE traffic of a call at time now (callers check that
 // lastSeen changes, so the hot path is one comparison).
 func (ps *pptpState) seen(call *pptpCall, now uint32) {
 	call.lastSeen = now
-	if ps.newest != call {
-		ps.unlink(call)
-		ps.push(call)
-	}
+	ps.expiry.touch(call)
 }
 
 func (ps *pptpState) expire(p *Passthrough, now uint32) {
 	tmo := seconds(p.cfg.GRETimeout)
-	for call := ps.oldest; call != nil && now-call.lastSeen > tmo; call = ps.oldest {
+	for call := ps.expiry.head; call != nil && now-call.lastSeen > tmo; call = ps.expiry.head {
 		ps.removeCall(p, call)
 		p.cnt.PPTP.Expired++
 	}

@@ -101,7 +101,7 @@ func TestPPTPCostWithTenThousandCalls(t *testing.T) {
 	}
 	// Everything idle for longer than the GRE timeout goes in one tick.
 	r.advance(r.p.cfg.GRETimeout + time.Second)
-	if n := len(r.p.pptp.byAlias) + len(r.p.pptp.byPAC) + len(r.p.pptp.perHost); n != 0 || r.p.pptp.oldest != nil {
+	if n := len(r.p.pptp.byAlias) + len(r.p.pptp.byPAC) + len(r.p.pptp.perHost); n != 0 || r.p.pptp.expiry.head != nil || r.p.pptp.expiry.n != 0 {
 		t.Fatalf("%d entries left after the GRE timeout", n)
 	}
 }

@@ -1,7 +1,7 @@
 package passthrough
 
-// lruLinks are the intrusive links of an ESP or shared-IKE SA in one
-// idle list; the list is ordered by lastSeen (seconds), so expiry pops
+// lruLinks are the intrusive links of a PPTP call, an ESP or a shared-IKE
+// SA in one idle list; the list is ordered by lastSeen (seconds), so expiry pops
 // from the front and stops at the first record still live: O(1) per
 // record, no scan, no copying.
 type lruLinks[T any] struct {
