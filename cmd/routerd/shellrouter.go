@@ -198,7 +198,7 @@ func (s shellRouter) Passthrough(ctx context.Context) (shell.Passthrough, error)
 			shell.Counter{Name: "esp-sa-refused-per-host", Value: el.ESPHostLimit},
 			shell.Counter{Name: "esp-sa-refused-table-full", Value: el.ESPTableFull},
 			shell.Counter{Name: "esp-sa-relearned", Value: el.ESPRelearned},
-			shell.Counter{Name: "esp-inbound-spi-refused", Value: el.ESPInFull},
+			shell.Counter{Name: "esp-inbound-spi-replaced", Value: el.ESPInReplaced},
 			shell.Counter{Name: "ike-shared-refused-per-host", Value: el.IKEHostLimit},
 			shell.Counter{Name: "ike-shared-refused-table-full", Value: el.IKETableFull},
 		)

@@ -24,6 +24,17 @@ type Helper interface {
 	// InOther is OutOther for inbound packets: on Forward the engine
 	// delivers to the returned LAN address.
 	InOther(p packet.IPv4, now uint32) (lan uint32, v Verdict, r Reason)
+	// InError names the LAN host that sent the packet quoted in an ICMP
+	// error from the WAN, for a protocol OutOther handles: remote is the
+	// quoted packet's destination and l4 its first bytes (at least 8, so
+	// GRE's Call ID and ESP's SPI are there). ok is false when no call or
+	// SA owns it, or when more than one might (RFC 5508 REQ-4).
+	InError(proto uint8, remote uint32, l4 []byte) (lan uint32, ok bool)
+	// Unclaimed reports whether no LAN host has passthrough state with
+	// remote for proto (no PPTP control connection or call, no ESP SA):
+	// then a packet of proto the helper refused, to or from remote, is
+	// nobody's and the engine gives it to the DMZ host.
+	Unclaimed(proto uint8, remote uint32) bool
 
 	// ClaimTCP reports whether new outbound TCP sessions to dport carry a
 	// control protocol the helper must see (PPTP on 1723).
@@ -104,11 +115,29 @@ func (e *Engine) outOther(p packet.IPv4) verdict {
 		return drop(ReasonProtocol)
 	}
 	v, r := e.helper.OutOther(p, e.now)
-	if v != Forward {
+	if v != Forward && !e.dmzOther(p.Src(), p.Dst(), p.Protocol(), r) {
 		return verdict(v) | verdict(r)<<8
 	}
 	p.SetSrc(e.ext)
 	return verdict(Forward)
+}
+
+// dmzOther reports whether a packet of another protocol between LAN host
+// host and remote, which the helper refused for reason r, is the DMZ
+// host's: the DMZ host gets all unsolicited inbound traffic, GRE and ESP
+// included, and its answers go out — but never a packet the helper
+// refused by policy or limit (r), nor one of a remote that a LAN host has
+// a PPTP call or ESP SA with (Unclaimed), so the DMZ cannot take another
+// host's tunnel. Nothing is recorded: the helper owns that state.
+func (e *Engine) dmzOther(host, remote uint32, proto uint8, r Reason) bool {
+	if e.dmz == 0 || host != e.dmz {
+		return false
+	}
+	switch r {
+	case ReasonNoSession, ReasonNoMapping, ReasonProtocol:
+		return e.helper.Unclaimed(proto, remote)
+	}
+	return false
 }
 
 func (e *Engine) inOther(p packet.IPv4) verdict {
@@ -117,7 +146,10 @@ func (e *Engine) inOther(p packet.IPv4) verdict {
 	}
 	lan, v, r := e.helper.InOther(p, e.now)
 	if v != Forward {
-		return verdict(v) | verdict(r)<<8
+		if !e.dmzOther(e.dmz, p.Src(), p.Protocol(), r) {
+			return verdict(v) | verdict(r)<<8
+		}
+		lan = e.dmz
 	}
 	if r := e.inDuties(p); r != verdict(Forward) {
 		return r

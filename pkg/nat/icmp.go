@@ -209,6 +209,15 @@ func (e *Engine) matchInError(emb packet.IPv4, l4 []byte) (uint32, uint16, bool)
 	if emb.Src() != e.ext {
 		return 0, 0, false
 	}
+	if proto := emb.Protocol(); proto == packet.ProtoGRE || proto == packet.ProtoESP {
+		// No ports: the helper knows the call (by the server's Call ID)
+		// or the SA (by its outbound SPI). Only the address changes.
+		if e.helper == nil {
+			return 0, 0, false
+		}
+		lan, ok := e.helper.InError(proto, emb.Dst(), l4)
+		return lan, 0, ok
+	}
 	sp, dp, ok := embeddedPorts(emb, l4)
 	if !ok {
 		return 0, 0, false

@@ -15,20 +15,25 @@ import (
 // that server is bound to it.
 //
 // Learning is serialised per server: at most one SA toward a server is
-// learning at a time (it holds the server's lock). Another new SA toward
-// that server waits — its packets are dropped and counted (ESPSerialised)
-// — until the learner's binding is confirmed (a round trip, and a clock
-// second with no unknown SPI from the server) or its wait runs out
-// (ESPUnboundTimeout with neither a bind nor an unknown SPI), so the
-// server can only be answering one not-yet-learnt SA and an unknown
-// inbound SPI has exactly one candidate. A forged inbound packet can
-// therefore only bind to the learner; while the learner is on probation
-// (from a bind until a round trip — an outbound packet, then an inbound
-// one on its SPIs — follows) further unknown SPIs from the server bind to
-// it too (at most espMaxIn), so the server's real reply still reaches its
-// client. A bound SA whose host keeps sending while nothing has come back
-// for espRelearn learns again (a wrong binding heals). The worst a forger
-// achieves is delaying one tunnel; no client ever receives another's SA.
+// learning at a time (it holds the server's lock). An SA sends only while
+// it holds the lock until its binding is confirmed — a round trip (an
+// outbound packet, then an inbound one on its SPIs, with no SPI bound in
+// between) and then a clock second with no unknown SPI from the server.
+// Another SA toward that server that is not confirmed waits — its packets
+// are dropped and counted (ESPSerialised) — until the lock is free: the
+// holder is confirmed, or its wait runs out (ESPUnboundTimeout with
+// neither a bind nor an unknown SPI). So the server can only be answering
+// one SA whose inbound SPI we may not know, and an unknown inbound SPI has
+// exactly one candidate: the holder. A forged inbound packet can therefore
+// only bind to the holder; the server's real reply binds to it too (the
+// holder keeps at most espMaxIn SPIs, the oldest replaced first, and the
+// real reply is repeated while its client sends, so it comes back). An SA
+// whose lock ran out unconfirmed keeps its SPIs but sends again only once
+// it holds the lock again, so a reply that was lost to forged SPIs is
+// never answered toward the next holder. A confirmed SA whose host keeps
+// sending while nothing has come back for espRelearn learns again (a wrong
+// binding heals). The worst a forger achieves is delaying tunnels toward
+// one server while it keeps forging; no client ever receives another's SA.
 //
 // Single-client mode allows one LAN host per server; an unknown inbound
 // SPI from the server goes to that host without creating any record.
@@ -39,7 +44,7 @@ import (
 const (
 	espMaxPerHost = 32   // SAs per LAN host: 16 tunnels mid-rekey
 	espMaxTotal   = 4096 // SAs in all
-	espMaxIn      = 4    // inbound SPIs one SA may hold (forged ones included)
+	espMaxIn      = 4    // inbound SPIs one SA may hold (forged ones included); the oldest goes first
 	// espRelearn: a bound SA whose host keeps sending (espRelearnPkts
 	// packets) while no inbound packet has arrived on its SPIs for this
 	// long learns again.
@@ -67,6 +72,7 @@ type espSA struct {
 	learnSince        uint32 // took the server's lock, or last bound an SPI
 	rtOut             bool   // on probation: an outbound packet since the last bind
 	rtDone            bool   // and an inbound one after it: a round trip
+	confirmed         bool   // released the lock after a round trip: sends without it
 	relearning        bool   // learning again after espRelearn without inbound
 	outSinceIn        uint16 // outbound packets since the last inbound one (saturating)
 	srv               *espServer
@@ -93,7 +99,7 @@ type ESPLimitCounters struct {
 	ESPTableFull  uint64 // new SA refused: espMaxTotal SAs
 	ESPRelearned  uint64 // bound SAs that started learning again
 	ESPNoRecord   uint64 // single-client mode: unknown inbound SPIs delivered without a record
-	ESPInFull     uint64 // unknown inbound SPI dropped: the learner holds espMaxIn SPIs
+	ESPInReplaced uint64 // the learner held espMaxIn SPIs: its oldest was forgotten for a new one
 	IKEHostLimit  uint64 // shared-port IKE SA refused: the host has ikeMaxPerHost
 	IKETableFull  uint64 // shared-port IKE SA refused: ikeMaxTotal
 }
@@ -106,8 +112,12 @@ type espState struct {
 	in      map[espInKey]*espSA
 	servers map[uint32]*espServer
 	hosts   map[uint32]int // SAs per LAN host
-	unbound lruList[espSA] // learning mode, no inbound SPI yet
-	bound   lruList[espSA]
+	// outOwners counts the SAs with each (server, outbound SPI): ICMP
+	// errors about outbound ESP name no host, so they go to an SA only
+	// when it is the one with that SPI.
+	outOwners map[espInKey]ownerRef[espSA]
+	unbound   lruList[espSA] // learning mode, no inbound SPI yet
+	bound     lruList[espSA]
 	// The last SA hit each way: a burst of one tunnel skips the map.
 	lastOut, lastIn *espSA
 	lim             ESPLimitCounters
@@ -121,6 +131,7 @@ func (es *espState) init() {
 	es.in = make(map[espInKey]*espSA)
 	es.servers = make(map[uint32]*espServer)
 	es.hosts = make(map[uint32]int)
+	es.outOwners = make(map[espInKey]ownerRef[espSA])
 	es.unbound = lruList[espSA]{links: espLinks}
 	es.bound = lruList[espSA]{links: espLinks}
 }
@@ -136,7 +147,7 @@ func holder(srv *espServer, now uint32) *espSA {
 	if l.rtDone && now != srv.lastUnknown {
 		// A round trip, and in this second the server sent no SPI we do
 		// not know: the binding is confirmed.
-		srv.learn, l.rtOut, l.rtDone, l.relearning = nil, false, false, false
+		srv.learn, l.rtOut, l.rtDone, l.relearning, l.confirmed = nil, false, false, false, true
 		return nil
 	}
 	if now-l.learnSince > seconds(ESPUnboundTimeout) && now-srv.lastUnknown > seconds(ESPUnboundTimeout) {
@@ -165,29 +176,29 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 			return nat.Drop, r
 		}
 	case single:
-	case sa.srv.learn == sa:
-		if holder(sa.srv, now) == sa && sa.spiIn != 0 {
+	case sa.srv.learn == sa && holder(sa.srv, now) == sa:
+		if sa.spiIn != 0 {
 			sa.rtOut = true
-			if !sa.relearning && es.silent(sa, now) {
-				// Learning, full of SPIs none of which carries anything
-				// back: its oldest SPI may make room for the real one.
+			if sa.confirmed && !sa.relearning && es.silent(sa, now) {
 				sa.relearning = true
 				es.lim.ESPRelearned++
 			}
 		}
-	case sa.spiIn == 0:
-		// Waiting: it may learn once the server's lock is free.
+	case !sa.confirmed:
+		// Not bound, or bound without a confirmed round trip: it sends
+		// only while holding the server's lock, so the server is never
+		// answering two SAs whose SPIs we may not know.
 		if holder(sa.srv, now) != nil {
 			es.lim.ESPSerialised++
 			p.cnt.IPsec.Unmatched++
 			return nat.Drop, nat.ReasonBlocked
 		}
-		sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone = sa, now, false, false
+		sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone = sa, now, sa.spiIn != 0, false
 	case es.silent(sa, now):
 		// Its host sends and nothing has come back: perhaps its binding
 		// was wrong (forged); learn again, keeping the SPIs it has.
 		if holder(sa.srv, now) == nil {
-			sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone, sa.relearning = sa, now, false, false, true
+			sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone, sa.relearning = sa, now, true, false, true
 			es.lim.ESPRelearned++
 		}
 	}
@@ -245,6 +256,7 @@ func (es *espState) create(p *Passthrough, k espOutKey, now uint32) (*espSA, nat
 	srv.host = k.host
 	es.hosts[k.host]++
 	es.out[k] = sa
+	ref(es.outOwners, espInKey{k.server, k.spi}, sa)
 	if single {
 		es.bound.pushBack(sa) // one host per server: any inbound SPI is its
 	} else {
@@ -318,18 +330,16 @@ func (es *espState) bind(p *Passthrough, k espInKey, now uint32) *espSA {
 		sa.more[sa.nMore] = sa.spiIn
 		sa.nMore++
 		sa.spiIn = k.spi
-	case !sa.relearning:
-		// Full (forged SPIs?): an SPI once learnt is never handed to
-		// another host while the SA lives, so nothing is forgotten.
-		es.lim.ESPInFull++
-		return nil
 	default:
-		// Relearning, so nothing came in on any of its SPIs for
-		// espRelearn: forget the oldest extra one.
+		// Full (forged SPIs?): forget the oldest. While it holds the lock
+		// the holder gets every unknown SPI from the server, so a real one
+		// forgotten comes back to it; it is not confirmed until a round
+		// trip follows the last SPI it learnt.
 		delete(es.in, espInKey{sa.server, sa.more[0]})
 		copy(sa.more[:], sa.more[1:])
 		sa.more[len(sa.more)-1] = sa.spiIn
 		sa.spiIn = k.spi
+		es.lim.ESPInReplaced++
 	}
 	es.in[k] = sa
 	sa.learnSince, sa.rtOut, sa.rtDone = now, false, false
@@ -355,6 +365,7 @@ func (es *espState) remove(sa *espSA) {
 		return // already gone
 	}
 	delete(es.out, k)
+	unref(es.outOwners, espInKey{sa.server, sa.spiOut}, sa)
 	if sa.spiIn != 0 {
 		delete(es.in, espInKey{sa.server, sa.spiIn})
 	}
@@ -373,6 +384,14 @@ func (es *espState) remove(sa *espSA) {
 	if srv.n--; srv.n == 0 {
 		delete(es.servers, sa.server)
 	}
+}
+
+// errorOwner: the host of the one SA toward server with outbound SPI spi.
+func (es *espState) errorOwner(server, spi uint32) (uint32, bool) {
+	if r := es.outOwners[espInKey{server, spi}]; r.n == 1 && r.only != nil {
+		return r.only.host, true
+	}
+	return 0, false
 }
 
 // expire pops idle SAs off the front of each list (ordered by last use);

@@ -270,3 +270,47 @@ func BenchmarkESPUnboundFlood(b *testing.B) {
 		}
 	})
 }
+
+// The invariant fuzzer's find: forged SPIs fill the learner around the
+// server's real reply, the learner's lock runs out without a round trip,
+// and later the server's reply to the first client (repeated as that
+// client sends again) must not bind to the next learner.
+func TestAttack_ESPForgedFillThenNextLearner(t *testing.T) {
+	const a1, a3, b1, b3 = 0x1001, 0x1003, 0xb0001, 0xb0003
+	for _, forged := range []int{1, 4, 8} {
+		t.Run(fmt.Sprintf("%d forged", forged), func(t *testing.T) {
+			r := newRig(t, nil)
+			w := &espWatch{r: r, owner: map[uint32]string{b1: lan1, b3: lan3}, got: map[string]int{}, reached: map[string]bool{}}
+			w.out(lan3, a3)
+			for i := 0; i < forged; i++ {
+				w.in(0xdead0000 + uint32(i))
+			}
+			w.in(b3) // the server's real reply, after the forgeries
+			for i := 0; i < forged; i++ {
+				w.in(0xbeef0000 + uint32(i)) // and more of them
+			}
+			r.advance(13 * time.Second)
+			r.advance(28 * time.Second)
+			// Both clients send; the server answers each one it heard.
+			for sec := 0; sec < 40; sec++ {
+				w.reached = map[string]bool{}
+				w.out(lan1, a1)
+				w.out(lan3, a3)
+				if w.reached[lan3] {
+					w.in(b3)
+				}
+				if w.reached[lan1] {
+					w.in(b1)
+				}
+				r.advance(time.Second)
+			}
+			before := w.got[lan1] + w.got[lan3]
+			w.in(b1)
+			w.in(b3)
+			if w.got[lan1]+w.got[lan3] != before+2 {
+				t.Fatalf("tunnels not healed: lan1 got %d, lan3 got %d", w.got[lan1], w.got[lan3])
+			}
+			t.Logf("lan1 got %d, lan3 got %d; limits %+v", w.got[lan1], w.got[lan3], r.p.ESPLimits())
+		})
+	}
+}

@@ -9,6 +9,7 @@
 package passthrough
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -279,6 +280,39 @@ func (p *Passthrough) InOther(ip packet.IPv4, now uint32) (uint32, nat.Verdict, 
 		return p.esp.inbound(p, ip, now)
 	}
 	return 0, nat.Drop, nat.ReasonProtocol
+}
+
+// InError implements nat.Helper: the host of an ICMP error about outbound
+// GRE (by the server's Call ID, which outbound GRE carries) or ESP (by the
+// SA's outbound SPI). Path-MTU discovery of raw ESP and PPTP tunnels needs
+// these "fragmentation needed" errors.
+func (p *Passthrough) InError(proto uint8, remote uint32, l4 []byte) (uint32, bool) {
+	switch proto {
+	case packet.ProtoGRE:
+		g := packet.GRE(l4)
+		if len(g) < 8 || g[1]&0x07 != 1 || binary.BigEndian.Uint16(g[2:]) != packet.GREProtoPPP {
+			return 0, false
+		}
+		return p.pptp.errorOwner(remote, g.CallID())
+	case packet.ProtoESP:
+		if len(l4) < packet.ESPHeaderLen {
+			return 0, false
+		}
+		return p.esp.errorOwner(remote, packet.ESP(l4).SPI())
+	}
+	return 0, false
+}
+
+// Unclaimed implements nat.Helper: no LAN host has a PPTP control
+// connection with remote (for GRE) or an ESP SA toward it (for ESP).
+func (p *Passthrough) Unclaimed(proto uint8, remote uint32) bool {
+	switch proto {
+	case packet.ProtoGRE:
+		return p.pptp.perServer[remote] == 0
+	case packet.ProtoESP:
+		return p.esp.servers[remote] == nil
+	}
+	return true
 }
 
 // ShareUDP implements nat.Helper: IKE between port 500s when sharing is on.

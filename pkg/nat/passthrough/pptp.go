@@ -110,8 +110,13 @@ type pptpState struct {
 	ctrls   map[ctrlKey]*pptpCtrl
 	byAlias map[aliasKey]*pptpCall
 	byPAC   map[pacKey]*pptpCall
-	perHost map[uint32]int // calls per LAN host
-	rnd     uint32
+	// pacOwners counts the calls to each (server, server Call ID): ICMP
+	// errors about outbound GRE name no host, so they go to a call only
+	// when it is the one call with that ID.
+	pacOwners map[aliasKey]ownerRef[pptpCall]
+	perServer map[uint32]int // control connections per server
+	perHost   map[uint32]int // calls per LAN host
+	rnd       uint32
 	// The last call hit each way: a burst of one call skips the map.
 	lastOut, lastIn *pptpCall
 	expiry          lruList[pptpCall]
@@ -122,6 +127,8 @@ func (ps *pptpState) init() {
 	ps.ctrls = make(map[ctrlKey]*pptpCtrl)
 	ps.byAlias = make(map[aliasKey]*pptpCall)
 	ps.byPAC = make(map[pacKey]*pptpCall)
+	ps.pacOwners = make(map[aliasKey]ownerRef[pptpCall])
+	ps.perServer = make(map[uint32]int)
 	ps.perHost = make(map[uint32]int)
 	ps.rnd = 0x2545f491
 	ps.expiry = lruList[pptpCall]{links: func(c *pptpCall) *lruLinks[pptpCall] { return &c.links }}
@@ -141,6 +148,7 @@ func (p *Passthrough) TCP(dir nat.Dir, f nat.Flow, st nat.TCPState, ip packet.IP
 		}
 		c = &pptpCtrl{key: k}
 		ps.ctrls[k] = c
+		ps.perServer[k.server]++
 	}
 	doff := tcp.DataOffset()
 	if doff < packet.TCPHeaderLen || doff > len(tcp) {
@@ -254,7 +262,7 @@ func (p *Passthrough) Closed(f nat.Flow) {
 	k := ctrlKey{host: a4(f.Internal.Addr()), hport: f.Internal.Port(), server: a4(f.Remote.Addr()), sport: f.Remote.Port()}
 	if c := p.pptp.ctrls[k]; c != nil {
 		p.pptp.closeCalls(p, c)
-		delete(p.pptp.ctrls, k)
+		p.pptp.forget(k)
 	}
 }
 

@@ -132,11 +132,23 @@ func (ps *pptpState) newCall(p *Passthrough, c *pptpCtrl, orig uint16, now uint3
 }
 
 func (ps *pptpState) setPAC(call *pptpCall, pac uint16) {
-	if call.pacKnown && ps.byPAC[pacKey{call.host, call.server, call.pac}] == call {
-		delete(ps.byPAC, pacKey{call.host, call.server, call.pac})
+	if call.pacKnown {
+		if ps.byPAC[pacKey{call.host, call.server, call.pac}] == call {
+			delete(ps.byPAC, pacKey{call.host, call.server, call.pac})
+		}
+		unref(ps.pacOwners, aliasKey{call.server, call.pac}, call)
 	}
 	call.pac, call.pacKnown = pac, true
 	ps.byPAC[pacKey{call.host, call.server, pac}] = call
+	ref(ps.pacOwners, aliasKey{call.server, pac}, call)
+}
+
+// errorOwner: the host of the one call to server with server Call ID pac.
+func (ps *pptpState) errorOwner(server uint32, pac uint16) (uint32, bool) {
+	if r := ps.pacOwners[aliasKey{server, pac}]; r.n == 1 && r.only != nil {
+		return r.only.host, true
+	}
+	return 0, false
 }
 
 // removeCall forgets a call: O(calls of its control connection).
@@ -152,8 +164,11 @@ func (ps *pptpState) removeCall(p *Passthrough, call *pptpCall) {
 		return // already removed
 	}
 	delete(ps.byAlias, aliasKey{call.server, call.alias})
-	if call.pacKnown && ps.byPAC[pacKey{call.host, call.server, call.pac}] == call {
-		delete(ps.byPAC, pacKey{call.host, call.server, call.pac})
+	if call.pacKnown {
+		if ps.byPAC[pacKey{call.host, call.server, call.pac}] == call {
+			delete(ps.byPAC, pacKey{call.host, call.server, call.pac})
+		}
+		unref(ps.pacOwners, aliasKey{call.server, call.pac}, call)
 	}
 	if n := ps.perHost[call.host] - 1; n > 0 {
 		ps.perHost[call.host] = n
@@ -183,11 +198,21 @@ func (ps *pptpState) closeCalls(p *Passthrough, c *pptpCtrl) int {
 	return n
 }
 
+// forget removes a control connection whose calls are closed.
+func (ps *pptpState) forget(k ctrlKey) {
+	delete(ps.ctrls, k)
+	if n := ps.perServer[k.server] - 1; n > 0 {
+		ps.perServer[k.server] = n
+	} else {
+		delete(ps.perServer, k.server)
+	}
+}
+
 func (ps *pptpState) flushAll(p *Passthrough) int {
 	n := 0
 	for k, c := range ps.ctrls {
 		n += ps.closeCalls(p, c)
-		delete(ps.ctrls, k)
+		ps.forget(k)
 	}
 	return n
 }
