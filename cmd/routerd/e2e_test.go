@@ -418,6 +418,33 @@ func TestEndToEndWANDHCP(t *testing.T) {
 	}
 }
 
+// The ISP's router hands out an address inside the LAN's own prefix (a
+// second router behind a consumer router on 192.168.1.0/24): routerd takes
+// the lease but says so loudly, on the console and in show interfaces,
+// with the fix (RFC 4787 REQ-7).
+func TestEndToEndWANLeaseInsideLAN(t *testing.T) {
+	l := newLab(t, wanDHCPConfig)
+	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
+	l.mustIn("wan", "ip", "addr", "add", "192.168.1.254/24", "dev", "eth0")
+	leases := filepath.Join(l.dir, "isp.leases")
+	l.start("wan", "dnsmasq", "--no-daemon", "--port=0", "--interface=eth0", "--bind-interfaces",
+		"--dhcp-authoritative", "--dhcp-range=192.168.1.100,192.168.1.150,255.255.255.0,2m",
+		"--dhcp-option=3,192.168.1.254", "--dhcp-leasefile="+leases, "--pid-file="+filepath.Join(l.dir, "isp.pid"))
+	l.startRouter()
+	if _, ok := l.rtrOut.wait("WARNING: the WAN address 192.168.1.1", 30*time.Second); !ok {
+		t.Fatalf("no warning on the console about the WAN lease inside the LAN:\n%s", l.rtrOut.text())
+	}
+	out := l.rtrOut.text()
+	for _, want := range []string{"overlaps the LAN 192.168.1.0/24", "the WAN gateway 192.168.1.254 is inside the LAN", "set interfaces lan address 192.168.77.1/24"} {
+		if !contains(out, want) {
+			t.Errorf("the warning lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", "show interfaces").CombinedOutput(); err != nil || !contains(string(out), "PROBLEM: the WAN address 192.168.1.1") {
+		t.Errorf("show interfaces does not show the problem (%v):\n%s", err, out)
+	}
+}
+
 // A port that appears after routerd starts (a USB NIC, a late module):
 // routerd says what it waits for and comes up when the port is there,
 // instead of exiting.

@@ -28,6 +28,7 @@ import (
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/netconf"
+	"github.com/passgate/passgate/pkg/wan"
 )
 
 // router is the running router: configuration, data plane, services.
@@ -55,6 +56,7 @@ type router struct {
 	running   config.Interfaces // the port settings in effect (changes need a restart)
 	wanAddr   netip.Prefix
 	wanDNS    []netip.Addr
+	wanIssue  string // the WAN address overlaps the LAN (wan.LANConflict), or ""
 	wanFrames wanFrames
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
@@ -297,6 +299,13 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	defer r.mu.Unlock()
 	changed := r.wanAddr != addr
 	r.wanAddr, r.wanDNS = addr, dns
+	issue := wan.LANConflict(addr, gw, r.running.LAN.Address)
+	if issue != "" && issue != r.wanIssue {
+		// Loudly: on the console as well as in the log.
+		r.logf("WARNING: %s", issue)
+		fmt.Printf("passgate: WARNING: %s\n", issue)
+	}
+	r.wanIssue = issue
 	n := r.dp.SetWAN(addr, gw)
 	if changed {
 		r.logf("wan address %s (%d sessions on the old address flushed)", r.wanString(), n)

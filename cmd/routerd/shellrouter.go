@@ -77,7 +77,7 @@ func (s shellRouter) Rollback(n int) (*config.Config, error) {
 func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) {
 	r := s.r
 	r.mu.Lock()
-	cfg, wan := r.cfg, r.wanAddr
+	cfg, wan, issue := r.cfg, r.wanAddr, r.wanIssue
 	r.mu.Unlock()
 	ports := r.dp.Ports()
 	var out []shell.Interface
@@ -96,6 +96,7 @@ func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) 
 			if wan.IsValid() {
 				ifc.Addresses = []netip.Prefix{wan}
 			}
+			ifc.Problem = issue
 		}
 		if nif, err := net.InterfaceByName(ifc.Device); err == nil {
 			ifc.Up = nif.Flags&net.FlagUp != 0

@@ -321,6 +321,9 @@ func cmdShowInterfaces(s *session, _ *call) error {
 		}
 		t.note("rx %d packets (%sB), %d dropped", i.RxPackets, size(i.RxBytes), i.RxDrops)
 		t.note("tx %d packets (%sB), %d dropped", i.TxPackets, size(i.TxBytes), i.TxDrops)
+		if i.Problem != "" {
+			t.note("PROBLEM: %s", i.Problem)
+		}
 	}
 	s.printf("%s", t)
 	return nil

@@ -88,7 +88,8 @@ type Interface struct {
 	MAC       net.HardwareAddr
 	MTU       int
 	Addresses []netip.Prefix
-	Up        bool // link up
+	Up        bool   // link up
+	Problem   string // what is wrong with it, in words for the owner ("" if nothing)
 
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64
