@@ -445,6 +445,51 @@ func TestEndToEndWANLeaseInsideLAN(t *testing.T) {
 	}
 }
 
+// A LAN device cannot send with another device's address (to take its
+// mappings or reset its connections) nor from many addresses at once (to
+// multiply its session quota): the source guard drops and counts it.
+func TestEndToEndLANSourceGuard(t *testing.T) {
+	l := newLab(t, labConfig)
+	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
+	l.startRouter()
+	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
+	curl := func(ns, src string) bool {
+		out, err := l.in(ns, "curl", "-sS", "--max-time", "3", "--interface", src, "http://198.51.100.10:8000/index.html")
+		return err == nil && contains(out, "hello from internet")
+	}
+	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
+	l.mustIn("lan2", "ip", "addr", "add", "192.168.1.20/24", "dev", "eth0")
+	for _, ns := range []string{"lan1", "lan2"} {
+		l.mustIn(ns, "ip", "route", "add", "default", "via", "192.168.1.1")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if !curl("lan1", "192.168.1.10") || !curl("lan2", "192.168.1.20") {
+		t.Fatal("the two devices cannot reach the internet from their own addresses")
+	}
+	// lan2 takes lan1's address as well.
+	l.mustIn("lan2", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
+	if curl("lan2", "192.168.1.10") {
+		t.Error("lan2 reached the internet with lan1's address")
+	}
+	if !curl("lan1", "192.168.1.10") {
+		t.Error("lan1 lost its traffic to the spoofer")
+	}
+	// lan2 adds addresses: a second one works, a third does not.
+	for _, a := range []string{"192.168.1.21", "192.168.1.22"} {
+		l.mustIn("lan2", "ip", "addr", "add", a+"/24", "dev", "eth0")
+	}
+	if !curl("lan2", "192.168.1.21") {
+		t.Error("lan2's second address does not work")
+	}
+	if curl("lan2", "192.168.1.22") {
+		t.Error("lan2's third address works")
+	}
+	out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", "show counters").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`lan-source-spoofed\s+[1-9]`).Match(out) || !regexp.MustCompile(`lan-device-address-limit\s+[1-9]`).Match(out) {
+		t.Errorf("show counters does not count the refused packets (%v):\n%s", err, out)
+	}
+}
+
 // A port that appears after routerd starts (a USB NIC, a late module):
 // routerd says what it waits for and comes up when the port is there,
 // instead of exiting.

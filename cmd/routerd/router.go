@@ -28,6 +28,7 @@ import (
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/netconf"
+	"github.com/passgate/passgate/pkg/srcguard"
 	"github.com/passgate/passgate/pkg/wan"
 )
 
@@ -215,7 +216,7 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
-		NextHopMAC: nhMAC, Engine: r.eng, Logf: r.logf, WANDHCP: r.wanFrames.deliver})
+		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver})
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func (r *router) startDHCPServer(ctx context.Context, wg *sync.WaitGroup) error 
 	if !ok {
 		return nil
 	}
-	srv, err := dhcpd.New(dc, dhcpd.Options{LeaseFile: filepath.Join(r.stateDir, leaseFileName), Logf: r.logf})
+	srv, err := dhcpd.New(dc, dhcpd.Options{LeaseFile: filepath.Join(r.stateDir, leaseFileName), Logf: r.logf, OnLease: r.dp.Lease})
 	if err != nil {
 		return err
 	}

@@ -124,3 +124,13 @@ func (d *Dataplane) ARPEntries(side string) map[netip.Addr]net.HardwareAddr {
 	}
 	return out
 }
+
+// Lease tells the source guard that the LAN DHCP server leased ip to mac.
+func (d *Dataplane) Lease(ip netip.Addr, mac net.HardwareAddr) {
+	if d.cfg.Guard == nil || !ip.Is4() || len(mac) != 6 {
+		return
+	}
+	d.mu.Lock()
+	d.cfg.Guard.Lease(packet.AddrTo4(ip), [6]byte(mac), d.cfg.Clock())
+	d.mu.Unlock()
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/srcguard"
 )
 
 // Port indexes.
@@ -49,6 +50,10 @@ type Config struct {
 	// points at: frames from self0 to it are routed through the NAT.
 	NextHopMAC net.HardwareAddr
 	Engine     *nat.Engine
+	// Guard binds LAN source addresses to devices (nil: none); a LAN
+	// packet from an address another device holds, or beyond a device's
+	// share, is dropped and counted.
+	Guard *srcguard.Guard
 
 	// WANDHCP receives the frames of DHCP client messages arriving on the
 	// WAN port (UDP from port 67 to port 68); the frame is only valid during
@@ -75,6 +80,8 @@ type Counters struct {
 	FromSelf       uint64
 	DHCPClient     uint64 // WAN DHCP messages handed to the client
 	NoWANRoute     uint64 // no WAN address or gateway yet
+	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
+	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
 }
 
 // PortStats is one port's link counters.

@@ -8,6 +8,7 @@ import (
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/srcguard"
 )
 
 func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
@@ -82,10 +83,36 @@ func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
 			d.cnt.NotForUs++
 			return
 		}
+		if d.cfg.Guard != nil && !d.lanSourceOK(eth, now) {
+			return
+		}
 		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
 	default:
 		d.cnt.NonIPv4++
 	}
+}
+
+// lanSourceOK asks the source guard whether the frame's sender may use its
+// IPv4 source address. Addresses outside the LAN prefix, unspecified, or
+// the router's own are left to the engine, which judges them.
+func (d *Dataplane) lanSourceOK(eth packet.Ethernet, now time.Duration) bool {
+	ip := packet.IPv4(eth.Payload())
+	if len(ip) < packet.IPv4HeaderLen {
+		return true
+	}
+	src := ip.Src()
+	if src == 0 || src == d.lanIP || src&d.lanMask != d.lanIP&d.lanMask {
+		return true
+	}
+	switch d.cfg.Guard.Check(src, [6]byte(eth.Src()), now) {
+	case srcguard.Conflict:
+		d.cnt.LANSpoofed++
+		return false
+	case srcguard.TooMany:
+		d.cnt.LANAddrLimit++
+		return false
+	}
+	return true
 }
 
 func (d *Dataplane) fromWAN(f []byte, now time.Duration) {

@@ -97,6 +97,10 @@ type Options struct {
 	// DeclineHold is how long an address a client DECLINEd stays out of
 	// use; 0 means DefaultDeclineHold.
 	DeclineHold time.Duration
+	// OnLease, if set, is told of every ACK: ip is now mac's. It is
+	// called with the server's lock held and must not call back into it
+	// (the data plane's LAN source guard takes the binding).
+	OnLease func(ip netip.Addr, mac net.HardwareAddr)
 }
 
 // binding is the state of one address.
@@ -693,6 +697,9 @@ func (s *Server) request(r *request, now time.Time) (*dhcpv4.DHCPv4, error) {
 	})
 	s.persistLocked()
 	s.counters.Acks++
+	if s.opts.OnLease != nil {
+		s.opts.OnLease(ip, r.mac)
+	}
 	return s.reply(r, dhcpv4.MessageTypeAck, ip, true), nil
 }
 
