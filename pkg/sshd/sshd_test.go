@@ -410,6 +410,25 @@ func TestPasswordWithHash(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	// yescrypt (mkpasswd's default; -R 1 here, to be quick) and SHA-256
+	// crypt: fixed vectors made by Debian's mkpasswd (pkg/passhash).
+	for _, h := range []string{
+		"$y$j75$4Ii0Net8lO7GXeAviDmPx/$CsXawhaduFcNbfizJBnCUL1u2Lock4qbkfzOpev73M6",
+		"$5$passgate5salt$y0DOOC13c41plXNAmVjCnDsnuqCFCcMe3DWjqfxPWy8",
+	} {
+		out2.Reset()
+		if err := r.sh.Run(context.Background(), "configure; set system admin password-hash "+config.Quote(h)+"; commit", &out2); err != nil {
+			t.Fatalf("setting %s: %v\n%s", h[:3], err, out2.String())
+		}
+		out, errOut, code := r.runSSH("", r.askpass(testPassword), r.passwordArgs("show system")...)
+		if code != 0 || !strings.Contains(out, "Hostname") {
+			t.Errorf("%s hash, right password: exit %d\n%s", h[:3], code, errOut)
+		}
+		if c, err := goClient(r.addr, ssh.Password(testPassword+"!")); err == nil {
+			c.Close()
+			t.Errorf("%s hash: a wrong password was accepted", h[:3])
+		}
+	}
 	if !strings.Contains(strings.Join(r.loginFailures(), "\n"), "wrong password") {
 		t.Errorf("wrong passwords not reported: %q", r.loginFailures())
 	}
