@@ -29,6 +29,8 @@ type loggedIn struct {
 func newLoggedIn(conn ssh.Conn, idle time.Duration, onIdle func()) *loggedIn {
 	l := &loggedIn{conn: conn, idle: idle, onIdle: onIdle, chans: map[ssh.Channel]struct{}{}}
 	l.touch()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.timer = time.AfterFunc(idle, l.check)
 	return l
 }
@@ -37,13 +39,13 @@ func (l *loggedIn) touch() { l.last.Store(time.Now().UnixNano()) }
 
 // check runs when the idle time may have passed.
 func (l *loggedIn) check() {
-	quiet := time.Since(time.Unix(0, l.last.Load()))
-	if quiet < l.idle {
-		l.timer.Reset(l.idle - quiet)
-		return
-	}
 	l.mu.Lock()
 	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if quiet := time.Since(time.Unix(0, l.last.Load())); quiet < l.idle {
+		l.timer.Reset(l.idle - quiet)
 		l.mu.Unlock()
 		return
 	}
