@@ -421,7 +421,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 			kind = penaltyNone // shutting down: nobody's fault
 		case gc.timedOut.Load():
 			kind = penaltyGrace
-			s.logf("ssh: %s did not log in within %s; closed", c.RemoteAddr(), s.o.LoginGraceTime)
+			s.gate.timedOut(fmt.Sprintf("%s did not log in within %s; closed", c.RemoteAddr(), s.o.LoginGraceTime))
 		case tried:
 			kind = penaltyAuthFail
 		}

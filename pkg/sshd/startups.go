@@ -126,6 +126,7 @@ type gate struct {
 	inFlight map[netip.Addr]int
 	penalty  map[netip.Addr]*penalty
 	refusals refusalLog
+	timeouts refusalLog
 }
 
 func newGate(st Startups, perSource int, pen Penalties, logf func(string, ...any)) *gate {
@@ -161,7 +162,7 @@ func (g *gate) admit(a netip.Addr) string {
 		}
 	}
 	if why != "" {
-		g.refusals.note(now, why, g.logf)
+		g.refusals.note(now, "refused a connection: "+why, g.logf)
 		return why
 	}
 	g.total++
@@ -229,22 +230,31 @@ func (g *gate) penalised(a netip.Addr) bool {
 	return p != nil && p.active && g.now().Before(p.until)
 }
 
-// refusalLog logs refused connections: the first at once, then a count at
-// most once a minute, so that a flood does not flood the log.
+// refusalLog logs a kind of event that a flood repeats (refused
+// connections, logins timed out): the first at once, then a count at most
+// once a minute, so that a flood does not flood the log.
 type refusalLog struct {
 	last    time.Time
 	skipped int
 }
 
-func (r *refusalLog) note(now time.Time, why string, logf func(string, ...any)) {
+func (r *refusalLog) note(now time.Time, line string, logf func(string, ...any)) {
 	if !r.last.IsZero() && now.Sub(r.last) < time.Minute {
 		r.skipped++
 		return
 	}
 	if r.skipped > 0 {
-		logf("ssh: refused a connection: %s (and %d other refusals in the last %s)", why, r.skipped, now.Sub(r.last).Round(time.Second))
+		logf("ssh: %s (and %d more like it in the last %s)", line, r.skipped, now.Sub(r.last).Round(time.Second))
 	} else {
-		logf("ssh: refused a connection: %s", why)
+		logf("ssh: %s", line)
 	}
 	r.last, r.skipped = now, 0
+}
+
+// timedOut logs a connection that did not log in in time, at most once a
+// minute.
+func (g *gate) timedOut(line string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.timeouts.note(g.now(), line, g.logf)
 }

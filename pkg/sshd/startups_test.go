@@ -223,8 +223,16 @@ func TestGateRefusalLogIsBounded(t *testing.T) {
 	}
 	g.now = g.now.Add(time.Minute)
 	g.admit(a)
-	if len(g.log) != 2 || !strings.Contains(g.log[1], "and 9999 other refusals") {
+	if len(g.log) != 2 || !strings.Contains(g.log[1], "and 9999 more like it in the last 1m10s") {
 		t.Errorf("the summary line: %q", g.log)
+	}
+	// Logins that time out, from a crowd of sources: the same.
+	for i := range 1000 {
+		g.timedOut(fmt.Sprintf("198.51.100.%d:4000 did not log in within 30s; closed", i%256))
+		g.now = g.now.Add(10 * time.Millisecond)
+	}
+	if len(g.log) != 3 || !strings.Contains(g.log[2], "did not log in within 30s") {
+		t.Errorf("%d log lines for 1000 timeouts in 10 s: %q", len(g.log)-2, g.log[2:])
 	}
 }
 
