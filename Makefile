@@ -20,7 +20,8 @@ DEBIAN_PACKAGES := \
 	mtools kmod dpkg apt cpio \
 	qemu-system-arm qemu-system-x86 debootstrap \
 	iproute2 ethtool isc-dhcp-client busybox udhcpc dnsmasq curl iperf3 \
-	coturn traceroute socat iputils-ping nftables openssh-client
+	coturn traceroute socat iputils-ping nftables openssh-client \
+	ssh-audit whois
 
 # One apt-get install of what is missing (apt-get update first, only then);
 # dpkg's lock is waited for, so an unattended upgrade running at the same

@@ -4,6 +4,8 @@ go 1.26.0
 
 require (
 	github.com/diskfs/go-diskfs v1.9.4
+	github.com/go-crypt/crypt v0.14.15
+	github.com/go-crypt/x v0.4.17
 	github.com/gopacket/gopacket v1.7.7
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
 	github.com/vishvananda/netlink v1.3.1

@@ -118,6 +118,8 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
+	info := ssh.HostKeyInfo()
+	r.sshKey.Store(&info)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

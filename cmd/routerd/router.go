@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type router struct {
 	logf     func(format string, args ...any)
 	lanMAC   net.HardwareAddr
 	wanMAC   net.HardwareAddr
+	sshKey   atomic.Pointer[string] // the SSH host key for show system (sshd.Server.HostKeyInfo)
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config

@@ -255,8 +255,12 @@ func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	host := s.r.cfg.System.Hostname
 	s.r.mu.Unlock()
 	mem, _ := meminfo.Read() // unknown figures show as 0
-	return shell.SystemInfo{Hostname: host, Version: version + " (" + runtime.Version() + ")", Board: s.r.board,
-		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: mem.Total, MemAvailable: mem.Available}, nil
+	si := shell.SystemInfo{Hostname: host, Version: version + " (" + runtime.Version() + ")", Board: s.r.board,
+		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: mem.Total, MemAvailable: mem.Available}
+	if k := s.r.sshKey.Load(); k != nil {
+		si.SSHHostKey = *k
+	}
+	return si, nil
 }
 
 func (s shellRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {

@@ -28,6 +28,8 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 	if srv, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config, HostKeyDir: r.stateDir, Logf: r.logf}); err != nil {
 		r.logf("ssh: %v", err)
 	} else {
+		info := srv.HostKeyInfo()
+		r.sshKey.Store(&info)
 		for _, addr := range r.sshAddrs() {
 			ln, err := net.Listen("tcp4", addr)
 			if err != nil {

@@ -53,6 +53,8 @@ var (
 	Nft          = Tool{"nft", "nftables"}
 	SSH          = Tool{"ssh", "openssh-client"}
 	SSHKeygen    = Tool{"ssh-keygen", "openssh-client"}
+	SSHAudit     = Tool{"ssh-audit", "ssh-audit"}
+	Mkpasswd     = Tool{"mkpasswd", "whois"}
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -62,6 +64,7 @@ func Catalogue() []Tool {
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
+		SSHAudit, Mkpasswd,
 	}
 }
 

@@ -12,7 +12,11 @@ import (
 const (
 	keyLaptop = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINO4J61IEWzU3fsaXBK9tx7gNnJL76zT3g3U3ab+V1jH admin@laptop"
 	keyPhone  = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICGZUGlPPAx+vmRXIUMFK6AIKC1AW70bdsQs8zkWoElb phone"
-	hash6     = "$6$saltsalt$Xq0vN7b3b2qk4Zr1m8yK9sUuTtV5wW6xXyYzZ0a1b2c3d4e5f6g7h8i9j0k"
+	hash6     = "$6$passgate$9.JouSTjwIF8lYy2.mmfgq1nvjXX1z25hw2Cyp1ElxTVpOFkOSX9oHuxceZrUrEy82TCvC2RfpOpB0BQXjRCA."
+	// made by Debian's mkpasswd: its default (yescrypt), -m sha-256, -m bcrypt
+	hashY = "$y$j9T$ZJElARxWmxpsYu6WUgcpJ1$wjwcmkamQepAoPi/nzctvPpYkh56Uv7hXYJqivOLGr/"
+	hash5 = "$5$passgate5salt$y0DOOC13c41plXNAmVjCnDsnuqCFCcMe3DWjqfxPWy8"
+	hash2 = "$2b$05$sneZO83.00nBlvOlKb2JgecbVfot0JcGi4QeJa4PmGOXCuH7y9fGG"
 )
 
 func addr(s string) netip.Addr     { return netip.MustParseAddr(s) }
@@ -37,7 +41,9 @@ func TestParseValid(t *testing.T) {
 	}{
 		{"set system hostname gw.home", func(c *Config) any { return c.System.Hostname }, "gw.home"},
 		{`set system admin password-hash "` + hash6 + `"`, func(c *Config) any { return c.System.Admin.PasswordHash }, hash6},
-		{`set system admin password-hash "$2b$10$abcdefghijklmnopqrstuv"`, func(c *Config) any { return c.System.Admin.PasswordHash }, "$2b$10$abcdefghijklmnopqrstuv"},
+		{`set system admin password-hash "` + hash2 + `"`, func(c *Config) any { return c.System.Admin.PasswordHash }, hash2},
+		{`set system admin password-hash "` + hashY + `"`, func(c *Config) any { return c.System.Admin.PasswordHash }, hashY},
+		{`set system admin password-hash "` + hash5 + `"`, func(c *Config) any { return c.System.Admin.PasswordHash }, hash5},
 		{"set interfaces lan device eth0.10", func(c *Config) any { return c.Interfaces.LAN.Device }, "eth0.10"},
 		{"set interfaces lan address 10.0.0.1/8", func(c *Config) any { return c.Interfaces.LAN.Address }, prefix("10.0.0.1/8")},
 		{"set interfaces lan mtu 9000", func(c *Config) any { return c.Interfaces.LAN.MTU }, 9000},
@@ -100,7 +106,8 @@ func TestParseValid(t *testing.T) {
 		// Comments, blank lines, CRLF, a BOM, tabs and abbreviations.
 		{"\ufeff# comment\r\n\r\n\tset nat hairpin disable # trailing\r\n", func(c *Config) any { return c.NAT.Hairpin }, false},
 		{"set nat hair dis#comment right after a value", func(c *Config) any { return c.NAT.Hairpin }, false},
-		{`set system admin password-hash "$1$a#b$c"   # a # inside quotes is not a comment`, func(c *Config) any { return c.System.Admin.PasswordHash }, "$1$a#b$c"},
+		{`set service ssh authorized-key p "` + keyPhone + ` #2"   # a # inside quotes is not a comment`, func(c *Config) any { return c.Service.SSH.AuthorizedKeys },
+			[]AuthorizedKey{{"p", keyPhone + " #2"}}},
 		{"set n t u 200", func(c *Config) any { return c.NAT.Timeouts.UDP }, 200 * time.Second},
 		// A later line overrides an earlier one.
 		{"set interfaces lan mtu 1400\nset interfaces lan mtu 1300", func(c *Config) any { return c.Interfaces.LAN.MTU }, 1300},
@@ -129,7 +136,11 @@ func TestParseInvalid(t *testing.T) {
 		{"set system hostname", `line 1, column 21: incomplete command after "hostname"; give <HOSTNAME> (hostname)`},
 		{"set system hostname -bad", `line 1, column 21: "-bad" is not a hostname; use letters, digits and '-' (not first or last), e.g. passgate`},
 		{"set system hostname a b", `line 1, column 23: unexpected "b"; the command is complete after "a"`},
-		{`set system admin password-hash hunter2`, `line 1, column 32: "hunter2" is not a password hash; give a crypt(3) string such as "$6$salt$hash" (sha512-crypt), "$y$..." (yescrypt) or "$2b$..." (bcrypt); a plain password is never stored`},
+		{`set system admin password-hash hunter2`, `line 1, column 32: "hunter2" is not a password hash (a plain password is never stored); give yescrypt "$y$..." (mkpasswd's default), SHA-512 crypt "$6$..." (mkpasswd -m sha-512, or openssl passwd -6), SHA-256 crypt "$5$..." or bcrypt "$2b$..."; make one with: mkpasswd -m sha-512 (Debian package whois) or openssl passwd -6`},
+		// Weak hashes are refused (mkpasswd -m md5crypt), and so are those
+		// SSH cannot verify (mkpasswd -m gost-yescrypt).
+		{`set system admin password-hash "$1$y4t6wp8Z$FDTWkZkwqnlrv3xTORg2Y/"`, `line 1, column 32: "$1$y4t6wp8Z$FDTWkZkwqnlrv3xTORg2Y/" is an MD5-crypt hash, which is weak and refused; give yescrypt "$y$..." (mkpasswd's default), SHA-512 crypt "$6$..." (mkpasswd -m sha-512, or openssl passwd -6), SHA-256 crypt "$5$..." or bcrypt "$2b$..."; make one with: mkpasswd -m sha-512 (Debian package whois) or openssl passwd -6`},
+		{`set system admin password-hash "$gy$j9T$nygfeatAnXqeb8yxGGJFn0$MPXYUlQje1uWaZpoEoOauYbiPLzw3iNLKK6d5QSSKG4"`, `line 1, column 32: "$gy$j9T$nygfeatAnXqeb8yxGGJFn0$MPXYUlQje1uWaZpoEoOauYbiPLzw3iNLKK6d5QSSKG4" is a "$gy$" hash, which the router cannot verify; give yescrypt "$y$..." (mkpasswd's default), SHA-512 crypt "$6$..." (mkpasswd -m sha-512, or openssl passwd -6), SHA-256 crypt "$5$..." or bcrypt "$2b$..."; make one with: mkpasswd -m sha-512 (Debian package whois) or openssl passwd -6`},
 		{`set system admin password-hash "$6$abc`, `line 1, column 32: unterminated quoted string; close it with "`},
 		{"set interfaces lan device eth0/1", `line 1, column 27: "eth0/1" is not an interface name; use up to 15 letters, digits, '.', '_' or '-', e.g. eth0`},
 		{"set interfaces lan address 192.168.1.1", `line 1, column 28: "192.168.1.1" has no subnet length; use e.g. 192.168.1.1/24`},

@@ -167,3 +167,20 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// A hash that cannot verify (a Config built in Go; the parser refuses
+// them) does not hide the "nobody can log in" warning.
+func TestUnverifiableHashStillWarns(t *testing.T) {
+	for _, h := range []string{"", "$1$y4t6wp8Z$FDTWkZkwqnlrv3xTORg2Y/", "$y$j9T$broken", "hunter2", hash6} {
+		c := validBase(t)
+		if err := c.Delete([]string{"service", "ssh", "authorized-key"}); err != nil {
+			t.Fatal(err)
+		}
+		c.System.Admin.PasswordHash = h
+		_, warns := c.Validate()
+		warned := strings.Contains(strings.Join(issueStrings(warns), "\n"), "nobody can log in over SSH")
+		if want := h != hash6; warned != want {
+			t.Errorf("hash %q: warned %v, want %v", h, warned, want)
+		}
+	}
+}

@@ -187,4 +187,8 @@ type SystemInfo struct {
 	Uptime       time.Duration
 	MemTotal     uint64 // bytes
 	MemAvailable uint64 // bytes
+	// SSHHostKey is the SSH host key's type and fingerprint as ssh-keygen
+	// -l prints it, e.g. "ssh-ed25519 SHA256:...", with a note when it
+	// is lost at reboot ("" when SSH has no key).
+	SSHHostKey string
 }

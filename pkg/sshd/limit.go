@@ -29,7 +29,7 @@ type failures struct {
 	next time.Time // earliest time of the next attempt
 }
 
-// maxTracked bounds the table; the oldest entries go first.
+// maxTracked bounds the table; when it is full an arbitrary entry goes.
 const maxTracked = 4096
 
 func newLimiter() *limiter {
@@ -102,14 +102,11 @@ func (l *limiter) succeed(a netip.Addr) {
 	delete(l.state, a)
 }
 
-// evict drops the entry with the oldest failure. l.mu is held.
+// evict drops an arbitrary entry (O(1): a flood of addresses must not
+// make each failure scan the table). l.mu is held.
 func (l *limiter) evict() {
-	var oldest netip.Addr
-	var t time.Time
-	for a, f := range l.state {
-		if t.IsZero() || f.last.Before(t) {
-			oldest, t = a, f.last
-		}
+	for a := range l.state {
+		delete(l.state, a)
+		return
 	}
-	delete(l.state, oldest)
 }

@@ -2,9 +2,6 @@ package sshd
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -67,36 +64,5 @@ func TestLimiterBounded(t *testing.T) {
 	}
 	if n := len(l.state); n > maxTracked {
 		t.Errorf("%d addresses tracked", n)
-	}
-}
-
-func TestHostKeyFile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "sub")
-	s1, err := LoadOrCreateHostKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := LoadOrCreateHostKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(s1.PublicKey().Marshal()) != string(s2.PublicKey().Marshal()) {
-		t.Error("the key changed")
-	}
-	names, _ := filepath.Glob(filepath.Join(dir, "*"))
-	for _, n := range names {
-		if strings.HasSuffix(n, ".tmp") {
-			t.Errorf("temporary file left: %s", n)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, HostKeyFile+".pub")); err != nil {
-		t.Error(err)
-	}
-	// A damaged key is reported, not silently replaced.
-	if err := os.WriteFile(filepath.Join(dir, HostKeyFile), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadOrCreateHostKey(dir); err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Errorf("damaged key: %v", err)
 	}
 }

@@ -2,12 +2,23 @@
 // administrator over the network (golang.org/x/crypto/ssh).
 //
 //   - Host key: ed25519, made on first start and kept in a directory the
-//     caller names (beside the configuration); see LoadOrCreateHostKey.
+//     caller names (beside the configuration); a damaged key is replaced,
+//     and a key that cannot be kept is held in memory, loudly (hostkey.go).
+//   - Algorithms pinned to a modern set (KeyExchanges, Ciphers, MACs):
+//     ssh-audit reports no failure and no warning.
 //   - Login: user "admin" only. Public keys from the configuration's
 //     "service ssh authorized-key" entries; a password only when "system
-//     admin password-hash" is set (bcrypt or SHA-512 crypt). There is no
-//     default password, and no password method is offered without a hash.
-//   - Failed logins are logged and slowed down per source address.
+//     admin password-hash" is set (pkg/passhash: yescrypt, SHA-512 or
+//     SHA-256 crypt, bcrypt). There is no default password, and no
+//     password method is offered without a hash.
+//   - Before login, whoever reaches the port cannot lock the admin out
+//     (startups.go, after OpenSSH's MaxStartups, PerSourceMaxStartups and
+//     PerSourcePenalties): a few logins in progress per source, random
+//     early drop when many are, a 30 s grace time, and sources whose
+//     connections time out or fail are shut out for a while. Failed
+//     logins are logged and slowed down per source address (limit.go).
+//   - After login: an idle timeout, and caps on sessions per connection,
+//     sessions in all and logged-in connections (loggedin.go).
 //   - Sessions: "shell" (interactive with a pty, or a script without one)
 //     and "exec" (one command line); no port forwarding, no subsystems.
 //     Several sessions may run at once; they share one shell.Shell, which
@@ -25,6 +36,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,13 +45,27 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/passhash"
 	"github.com/passgate/passgate/pkg/shell"
 )
 
 // User is the only login name accepted.
 const User = "admin"
 
-// Options configure a Server.
+// The algorithms offered, pinned to a modern set (OpenSSH's current
+// defaults and the ssh-audit hardening guides): hybrid post-quantum and
+// X25519 key exchange, AEAD ciphers only, encrypt-then-MAC MACs only (no
+// MAC is used with an AEAD cipher; they are listed for clients that would
+// pick no AEAD cipher, which none of OpenSSH since 6.5 does). x/crypto adds
+// "kex-strict-s-v00@openssh.com" (the Terrapin fix) itself. The host key
+// is ssh-ed25519 only.
+var (
+	KeyExchanges = []string{ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519}
+	Ciphers      = []string{ssh.CipherChaCha20Poly1305, ssh.CipherAES256GCM, ssh.CipherAES128GCM}
+	MACs         = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM}
+)
+
+// Options configure a Server. Zero values take the defaults named.
 type Options struct {
 	// Shell runs the sessions (required).
 	Shell *shell.Shell
@@ -61,41 +87,69 @@ type Options struct {
 	FreeFailures int
 	FailDelay    time.Duration
 	MaxFailDelay time.Duration
-	// HandshakeTimeout bounds the time from connecting to logging in
-	// (default 60s).
-	HandshakeTimeout time.Duration
-	// MaxPending is the number of connections that may be logging in at
-	// once; more are closed at once (default 16).
-	MaxPending int
+
+	// Before login (startups.go): LoginGraceTime bounds the time from
+	// connecting to logged in, accepting the host key and typing the
+	// password included (default 30s). MaxStartups ("10:30:100") and
+	// PerSourceMaxStartups (4) bound the connections logging in, in all
+	// and per source; Penalties (OpenSSH's defaults) shut out a source
+	// whose connections time out or fail.
+	LoginGraceTime       time.Duration
+	MaxStartups          Startups
+	PerSourceMaxStartups int
+	Penalties            Penalties
+
+	// After login: a connection with no session data either way for
+	// IdleTimeout is closed (default 15m). MaxSessions sessions per
+	// connection (default 10, OpenSSH's), MaxSessionsTotal in all
+	// (default 32), MaxLogins logged-in connections in all (default 16).
+	IdleTimeout      time.Duration
+	MaxSessions      int
+	MaxSessionsTotal int
+	MaxLogins        int
 }
 
 // Server is an SSH server for the shell.
 type Server struct {
-	o       Options
-	signer  ssh.Signer
-	limit   *limiter
-	pending atomic.Int32
+	o        Options
+	hostKey  *HostKey
+	limit    *limiter
+	gate     *gate
+	pwSem    chan struct{} // one password verification at a time
+	logins   atomic.Int32
+	sessions atomic.Int32
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
 
-// New returns a Server; it loads the host key or creates it.
+// New returns a Server; it loads the host key or creates it (see
+// LoadOrCreateHostKey: a damaged or unsavable key is replaced, and said
+// in the log, rather than leaving the router without SSH).
 func New(o Options) (*Server, error) {
 	if o.Shell == nil || o.Config == nil || o.HostKeyDir == "" {
 		return nil, errors.New("sshd: Shell, Config and HostKeyDir are required")
 	}
-	signer, err := LoadOrCreateHostKey(o.HostKeyDir)
+	hk, err := LoadOrCreateHostKey(o.HostKeyDir)
 	if err != nil {
 		return nil, err
 	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = time.Minute
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
-	if o.MaxPending <= 0 {
-		o.MaxPending = 16
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
 	}
+	def(&o.LoginGraceTime, 30*time.Second)
+	def(&o.IdleTimeout, 15*time.Minute)
+	defInt(&o.MaxSessions, 10)
+	defInt(&o.MaxSessionsTotal, 32)
+	defInt(&o.MaxLogins, 16)
 	l := newLimiter()
 	if o.FreeFailures > 0 {
 		l.Free = o.FreeFailures
@@ -106,15 +160,30 @@ func New(o Options) (*Server, error) {
 	if o.MaxFailDelay > 0 {
 		l.Max = o.MaxFailDelay
 	}
-	return &Server{o: o, signer: signer, limit: l, conns: map[net.Conn]struct{}{}}, nil
+	s := &Server{o: o, hostKey: hk, limit: l, pwSem: make(chan struct{}, 1), conns: map[net.Conn]struct{}{}}
+	s.gate = newGate(o.MaxStartups, o.PerSourceMaxStartups, o.Penalties, s.logf)
+	for _, n := range hk.Notices {
+		s.logf("ssh: WARNING: %s", n)
+	}
+	return s, nil
 }
 
 // PublicKey returns the host key's public half.
-func (s *Server) PublicKey() ssh.PublicKey { return s.signer.PublicKey() }
+func (s *Server) PublicKey() ssh.PublicKey { return s.hostKey.Signer.PublicKey() }
 
 // Fingerprint returns the host key's SHA256 fingerprint as ssh-keygen -l
 // prints it.
-func (s *Server) Fingerprint() string { return ssh.FingerprintSHA256(s.signer.PublicKey()) }
+func (s *Server) Fingerprint() string { return s.hostKey.Fingerprint() }
+
+// HostKeyInfo describes the host key for "show system": its type and
+// fingerprint, and whether it is lost at the next boot.
+func (s *Server) HostKeyInfo() string {
+	info := s.PublicKey().Type() + " " + s.Fingerprint()
+	if s.hostKey.Ephemeral {
+		info += " (in RAM: a new key at every boot)"
+	}
+	return info
+}
 
 func (s *Server) logf(format string, args ...any) {
 	if s.o.Logf != nil {
@@ -153,16 +222,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		if !s.track(c, true) {
+		// Admission is decided here, before any goroutine or buffer is
+		// spent on the connection.
+		ip := addrOf(c.RemoteAddr())
+		if why := s.gate.admit(ip); why != "" {
 			c.Close()
 			continue
 		}
+		s.track(c, true)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.track(c, false)
 			defer c.Close()
-			s.handle(ctx, c)
+			s.handle(ctx, c, ip)
 		}()
 	}
 }
@@ -174,7 +247,7 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (s *Server) track(c net.Conn, add bool) bool {
+func (s *Server) track(c net.Conn, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if add {
@@ -182,7 +255,6 @@ func (s *Server) track(c net.Conn, add bool) bool {
 	} else {
 		delete(s.conns, c)
 	}
-	return true
 }
 
 func addrOf(a net.Addr) netip.Addr {
@@ -215,7 +287,9 @@ func (a *attempt) add(user, reason string) {
 			return
 		}
 	}
-	a.reasons = append(a.reasons, reason)
+	if len(a.reasons) < 8 {
+		a.reasons = append(a.reasons, reason)
+	}
 }
 
 // sleep waits d (the rate limit) unless ctx ends first.
@@ -231,6 +305,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// verify checks a password, one at a time: a yescrypt check takes 16 MiB
+// or more, and parallel guesses must not add up.
+func (s *Server) verify(ctx context.Context, hash, password string) bool {
+	select {
+	case s.pwSem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-s.pwSem }()
+	return passhash.Verify(hash, password)
+}
+
 // serverConfig builds the SSH configuration of one connection from the
 // configuration in force now.
 func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *ssh.ServerConfig {
@@ -242,6 +328,11 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 		hash = cfg.System.Admin.PasswordHash
 	}
 	sc := &ssh.ServerConfig{
+		Config: ssh.Config{
+			KeyExchanges: KeyExchanges,
+			Ciphers:      Ciphers,
+			MACs:         MACs,
+		},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-passgate",
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -261,10 +352,12 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 			return nil, errors.New("key not authorized")
 		},
 	}
-	if hash != "" {
+	// No password method without a hash that can verify (the
+	// configuration refuses others; this guards a Config built in Go).
+	if passhash.Check(hash) == nil {
 		sc.PasswordCallback = func(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 			sleep(ctx, s.limit.wait(ip))
-			if meta.User() == User && checkPassword(hash, string(pw)) {
+			if meta.User() == User && s.verify(ctx, hash, string(pw)) {
 				return &ssh.Permissions{Extensions: map[string]string{"login": "password"}}, nil
 			}
 			reason := "wrong password"
@@ -280,7 +373,7 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 			return nil, errors.New("wrong password")
 		}
 	}
-	sc.AddHostKey(s.signer)
+	sc.AddHostKey(s.hostKey.Signer)
 	return sc
 }
 
@@ -291,24 +384,49 @@ func (s *Server) failed(remote net.Addr, user, reason string) {
 	}
 }
 
-func (s *Server) handle(ctx context.Context, c net.Conn) {
-	if s.pending.Add(1) > int32(s.o.MaxPending) {
-		s.pending.Add(-1)
-		s.logf("ssh: too many logins in progress; closed the connection from %s", c.RemoteAddr())
-		return
+// graceConn notes whether a read hit the login deadline.
+type graceConn struct {
+	net.Conn
+	timedOut atomic.Bool
+}
+
+func (g *graceConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		g.timedOut.Store(true)
 	}
-	ip := addrOf(c.RemoteAddr())
+	return n, err
+}
+
+// handle serves one admitted connection: the login, under the gate's
+// count and the grace time, then the sessions.
+func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 	at := &attempt{}
-	c.SetDeadline(time.Now().Add(s.o.HandshakeTimeout))
-	conn, chans, reqs, err := ssh.NewServerConn(c, s.serverConfig(ctx, ip, at))
-	s.pending.Add(-1)
+	deadline := time.Now().Add(s.o.LoginGraceTime)
+	c.SetDeadline(deadline)
+	gc := &graceConn{Conn: c}
+	loginCtx, cancel := context.WithDeadline(ctx, deadline)
+	conn, chans, reqs, err := ssh.NewServerConn(gc, s.serverConfig(loginCtx, ip, at))
+	cancel()
 	if err != nil {
 		at.mu.Lock()
 		tried, passwords := len(at.reasons) > 0, at.passwords
 		user, reasons := at.user, strings.Join(at.reasons, "; ")
 		at.mu.Unlock()
 		var authErr *ssh.ServerAuthError
-		if (tried || errors.As(err, &authErr)) && passwords == 0 && ctx.Err() == nil {
+		tried = tried || errors.As(err, &authErr)
+		kind := penaltyNoAuth
+		switch {
+		case ctx.Err() != nil:
+			kind = penaltyNone // shutting down: nobody's fault
+		case gc.timedOut.Load():
+			kind = penaltyGrace
+			s.gate.timedOut(fmt.Sprintf("%s did not log in within %s; closed", c.RemoteAddr(), s.o.LoginGraceTime))
+		case tried:
+			kind = penaltyAuthFail
+		}
+		s.gate.release(ip, kind)
+		if tried && passwords == 0 && ctx.Err() == nil {
 			// A connection that gave up without logging in counts once
 			// (wrong passwords were counted one by one).
 			n := s.limit.fail(ip)
@@ -321,9 +439,20 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	}
 	defer conn.Close()
 	c.SetDeadline(time.Time{})
+	s.gate.release(ip, penaltyCleared)
 	s.limit.succeed(ip)
 	who := fmt.Sprintf("ssh %s from %s", conn.User(), conn.RemoteAddr())
+	if n := s.logins.Add(1); n > int32(s.o.MaxLogins) {
+		s.logins.Add(-1)
+		s.logf("ssh: %s logged in, but %d connections are logged in already (at most %d); closed", who, n-1, s.o.MaxLogins)
+		return
+	}
+	defer s.logins.Add(-1)
 	s.logf("ssh: %s logged in (%s)", who, conn.Permissions.Extensions["login"])
+	lc := newLoggedIn(conn, s.o.IdleTimeout, func() {
+		s.logf("ssh: %s idle for %s; logged out", who, s.o.IdleTimeout)
+	})
+	defer lc.stop()
 	go ssh.DiscardRequests(reqs) // no port forwarding, no keepalive replies needed
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -331,10 +460,23 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 			nc.Reject(ssh.Prohibited, "only sessions are served here")
 			continue
 		}
+		if !lc.addSession(s.o.MaxSessions) {
+			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", s.o.MaxSessions))
+			continue
+		}
+		if n := s.sessions.Add(1); n > int32(s.o.MaxSessionsTotal) {
+			s.sessions.Add(-1)
+			lc.endSession()
+			s.logf("ssh: %s: refused a session: %d sessions are open (at most %d)", who, n-1, s.o.MaxSessionsTotal)
+			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("%d sessions are open on the router (at most %d)", n-1, s.o.MaxSessionsTotal))
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.session(ctx, nc, who)
+			defer s.sessions.Add(-1)
+			defer lc.endSession()
+			s.session(ctx, nc, who, lc)
 		}()
 	}
 	wg.Wait()
@@ -366,12 +508,15 @@ func (p *ptyState) resize(cols, rows uint32) {
 }
 
 // session serves one session channel.
-func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string) {
-	ch, reqs, err := nc.Accept()
+func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string, lc *loggedIn) {
+	raw, reqs, err := nc.Accept()
 	if err != nil {
 		return
 	}
-	defer ch.Close()
+	defer raw.Close()
+	lc.addChannel(raw)
+	defer lc.removeChannel(raw)
+	var ch ssh.Channel = activeChannel{raw, lc} // data either way is activity
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pty *ptyState
@@ -388,6 +533,7 @@ func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string) {
 		}()
 	}
 	for req := range reqs {
+		lc.touch()
 		switch req.Type {
 		case "pty-req":
 			var p struct {

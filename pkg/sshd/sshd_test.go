@@ -100,12 +100,18 @@ type rig struct {
 	fmu      sync.Mutex
 	cancel   context.CancelFunc
 	done     chan error
+	tune     func(*sshd.Options) // changes the server's options (nil: none)
 }
 
 // newRig starts a server on 127.0.0.1 with a random port. edit changes
 // the configuration before the router starts.
 func newRig(t *testing.T, edit func(c *config.Config, key clientKey)) *rig {
-	r := &rig{t: t, dir: t.TempDir(), keyDir: t.TempDir()}
+	return newRigWith(t, edit, nil)
+}
+
+// newRigWith is newRig with the server's options changed by tune.
+func newRigWith(t *testing.T, edit func(c *config.Config, key clientKey), tune func(*sshd.Options)) *rig {
+	r := &rig{t: t, dir: t.TempDir(), keyDir: t.TempDir(), tune: tune}
 	r.key = newClientKey(t, r.dir, "id_admin")
 	cfg := config.Default()
 	if err := cfg.Set([]string{"service", "ssh", "authorized-key", "laptop", r.key.authorized}); err != nil {
@@ -130,7 +136,7 @@ func newRig(t *testing.T, edit func(c *config.Config, key clientKey)) *rig {
 func (r *rig) start(listen string) {
 	t := r.t
 	var err error
-	r.srv, err = sshd.New(sshd.Options{
+	o := sshd.Options{
 		Shell: r.sh, Config: r.router.Config, HostKeyDir: r.keyDir, Logf: r.log.logf,
 		OnLoginFailure: func(remote net.Addr, user, reason string) {
 			r.fmu.Lock()
@@ -138,7 +144,11 @@ func (r *rig) start(listen string) {
 			r.fmu.Unlock()
 		},
 		FailDelay: 10 * time.Millisecond, MaxFailDelay: 50 * time.Millisecond,
-	})
+	}
+	if r.tune != nil {
+		r.tune(&o)
+	}
+	r.srv, err = sshd.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,6 +410,25 @@ func TestPasswordWithHash(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	// yescrypt (mkpasswd's default; -R 1 here, to be quick) and SHA-256
+	// crypt: fixed vectors made by Debian's mkpasswd (pkg/passhash).
+	for _, h := range []string{
+		"$y$j75$4Ii0Net8lO7GXeAviDmPx/$CsXawhaduFcNbfizJBnCUL1u2Lock4qbkfzOpev73M6",
+		"$5$passgate5salt$y0DOOC13c41plXNAmVjCnDsnuqCFCcMe3DWjqfxPWy8",
+	} {
+		out2.Reset()
+		if err := r.sh.Run(context.Background(), "configure; set system admin password-hash "+config.Quote(h)+"; commit", &out2); err != nil {
+			t.Fatalf("setting %s: %v\n%s", h[:3], err, out2.String())
+		}
+		out, errOut, code := r.runSSH("", r.askpass(testPassword), r.passwordArgs("show system")...)
+		if code != 0 || !strings.Contains(out, "Hostname") {
+			t.Errorf("%s hash, right password: exit %d\n%s", h[:3], code, errOut)
+		}
+		if c, err := goClient(r.addr, ssh.Password(testPassword+"!")); err == nil {
+			c.Close()
+			t.Errorf("%s hash: a wrong password was accepted", h[:3])
+		}
+	}
 	if !strings.Contains(strings.Join(r.loginFailures(), "\n"), "wrong password") {
 		t.Errorf("wrong passwords not reported: %q", r.loginFailures())
 	}
@@ -499,7 +528,10 @@ func TestRateLimit(t *testing.T) {
 	r.stop()
 	var err error
 	r.srv, err = sshd.New(sshd.Options{Shell: r.sh, Config: r.router.Config, HostKeyDir: r.keyDir, Logf: r.log.logf,
-		FreeFailures: 2, FailDelay: 300 * time.Millisecond, MaxFailDelay: time.Second})
+		FreeFailures: 2, FailDelay: 300 * time.Millisecond, MaxFailDelay: time.Second,
+		// The penalties would shut the address out after three failed
+		// connections (TestPenalties); this test is about the delays.
+		Penalties: sshd.Penalties{Min: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,5 +567,41 @@ func TestRateLimit(t *testing.T) {
 	}
 	if _, err := try(testPassword); err != nil {
 		t.Errorf("after a success: %v", err)
+	}
+}
+
+// Defect 10 of issue 12: a damaged host key used to disable SSH. Now the
+// server starts with a new key, logs it with its fingerprint, and clients
+// see a changed host key (as they must).
+func TestServerWithDamagedHostKeyServes(t *testing.T) {
+	requireSSH(t)
+	r := newRig(t, nil)
+	if _, errOut, code := r.runSSH("", nil, r.keyArgs(r.key, "show system")...); code != 0 {
+		t.Fatalf("first login: %d %s", code, errOut)
+	}
+	old := r.srv.Fingerprint()
+	r.stop()
+	if err := os.WriteFile(filepath.Join(r.keyDir, sshd.HostKeyFile), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.start("127.0.0.1:0")
+	fp := r.srv.Fingerprint()
+	if fp == old {
+		t.Fatal("same key after the damage")
+	}
+	log := r.log.String()
+	if !strings.Contains(log, "ssh: WARNING: host key "+filepath.Join(r.keyDir, sshd.HostKeyFile)+" is damaged") || !strings.Contains(log, "made a new host key "+fp) {
+		t.Errorf("the replacement is not logged with its fingerprint:\n%s", log)
+	}
+	if !strings.Contains(r.srv.HostKeyInfo(), "ssh-ed25519 "+fp) {
+		t.Errorf("HostKeyInfo %q", r.srv.HostKeyInfo())
+	}
+	args := r.sshArgs("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-i", r.key.file, "admin@127.0.0.1", "show system")
+	if _, errOut, code := r.runSSH("", nil, args...); code != 255 || !strings.Contains(errOut, "IDENTIFICATION HAS CHANGED") {
+		t.Errorf("the client was not told the host key changed: exit %d\n%s", code, errOut)
+	}
+	os.Remove(filepath.Join(r.dir, "known_hosts"))
+	if out, errOut, code := r.runSSH("", nil, r.keyArgs(r.key, "show system")...); code != 0 || !strings.Contains(out, "Hostname") {
+		t.Errorf("login with the new key: exit %d\n%s", code, errOut)
 	}
 }

@@ -3,6 +3,8 @@ package shellcontract
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
@@ -31,6 +33,7 @@ func Run(t *testing.T, newHarness NewHarness) {
 	t.Run("Counters", func(t *testing.T) { testCounters(t, start(t)) })
 	t.Run("Reboot", func(t *testing.T) { testReboot(t, start(t)) })
 	t.Run("FactoryReset", func(t *testing.T) { testFactoryReset(t, start(t)) })
+	t.Run("SystemSSHKey", func(t *testing.T) { testSystemSSHKey(t, start(t)) })
 }
 
 // traffic is the sessions the session tests open: two LAN hosts, one
@@ -444,4 +447,32 @@ func testFactoryReset(t *testing.T, h Harness) {
 	if k := h.HostKey(t); k == nil || bytes.Equal(k, key) {
 		t.Errorf("after a factory reset the SSH host key is %s", map[bool]string{true: "none", false: "the old one"}[k == nil])
 	}
+}
+
+// "show system" shows the fingerprint of the SSH host key the router
+// presents (SHA256 over the key's encoding, as ssh-keygen -l prints it),
+// before and after a reboot.
+func testSystemSSHKey(t *testing.T, h Harness) {
+	check := func(when string) {
+		t.Helper()
+		key := h.HostKey(t)
+		if key == nil {
+			t.Fatalf("%s: the router has no SSH host key", when)
+		}
+		sum := sha256.Sum256(key)
+		want := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+		si, err := h.Router().System(context.Background())
+		if err != nil {
+			t.Fatalf("%s: System: %v", when, err)
+		}
+		if !strings.HasPrefix(si.SSHHostKey, "ssh-ed25519 "+want) {
+			t.Errorf("%s: SSHHostKey %q, want the key's fingerprint ssh-ed25519 %s", when, si.SSHHostKey, want)
+		}
+	}
+	check("running")
+	if err := h.Router().Reboot(); err != nil {
+		t.Fatal(err)
+	}
+	h.Restart(t)
+	check("after a reboot")
 }

@@ -4,6 +4,8 @@ package shelltest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -415,6 +417,11 @@ func (r *Router) System(context.Context) (shell.SystemInfo, error) {
 	defer r.mu.Unlock()
 	s := r.Sys
 	s.Hostname = r.cfg.System.Hostname
+	if s.SSHHostKey == "" && r.HostKey != nil {
+		// The fake key's "fingerprint", shaped as ssh-keygen -l prints one.
+		sum := sha256.Sum256(r.HostKey)
+		s.SSHHostKey = "ssh-ed25519 SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+	}
 	return s, nil
 }
 
