@@ -25,7 +25,9 @@ const (
 )
 
 // Lines Store adds around String(). A file that carries checkedLine must
-// end with a matching trailer; a file without either was written by hand.
+// end with a trailer (else it was truncated); a trailer that does not
+// match marks a hand edit (load.go: decode); a file without either was
+// written by hand.
 const (
 	savedPrefix   = "# saved "
 	checkedLine   = `# sha256-checked: to edit this file by hand, delete this line and the "# sha256" line at the end`
