@@ -220,7 +220,10 @@ func (s *Store) readUsable(name string) (*Config, []byte, fileInfo, error) {
 			what = "a hand edit (its checksum no longer matches) that is invalid"
 		}
 		more := ""
-		if len(errs) > 1 {
+		switch {
+		case len(errs) == 2:
+			more = " (and 1 more problem)"
+		case len(errs) > 2:
 			more = fmt.Sprintf(" (and %d more problems)", len(errs)-1)
 		}
 		return nil, nil, info, &fileError{kind: ErrInvalid, err: errs[0], msg: fmt.Sprintf("%s: %v%s", what, errs[0], more)}
@@ -260,6 +263,18 @@ type Loaded struct {
 
 // Fallback reports whether a file other than passgate.conf is used.
 func (l Loaded) Fallback() bool { return l.File != FileName }
+
+// Reason says what is wrong with passgate.conf when another file is used,
+// e.g. "passgate.conf is missing"; "" otherwise.
+func (l Loaded) Reason() string {
+	if l.Problem == nil {
+		return ""
+	}
+	return FileName + " " + describe(l.Problem)
+}
+
+// File is the path of the store's passgate.conf.
+func (s *Store) File() string { return s.path(FileName) }
 
 // Load returns the stored configuration. If passgate.conf is missing or
 // cannot be used (bad checksum, truncated, a line that does not parse, not

@@ -186,4 +186,8 @@ type SystemInfo struct {
 	Uptime       time.Duration
 	MemTotal     uint64 // bytes
 	MemAvailable uint64 // bytes
+	// Config says where the running configuration comes from when it is
+	// not passgate.conf as saved (a fallback to a backup or to RAM, a
+	// hand edit) and whether commits can be saved; "" when all is well.
+	Config string
 }

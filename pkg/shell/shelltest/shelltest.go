@@ -409,12 +409,19 @@ func (r *Router) Log(context.Context) ([]shell.LogLine, error) {
 	return out, nil
 }
 
-// System returns the canned system information.
+// System returns the canned system information. Without a canned
+// Config, the store's says where the configuration comes from (a hand
+// edit or a fallback, until the next commit), as routerd's does.
 func (r *Router) System(context.Context) (shell.SystemInfo, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.Sys
 	s.Hostname = r.cfg.System.Hostname
+	if s.Config == "" && r.store != nil {
+		if l, err := r.store.LoadInfo(); err == nil {
+			s.Config = l.Notice
+		}
+	}
 	return s, nil
 }
 
