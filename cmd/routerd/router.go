@@ -43,12 +43,12 @@ type router struct {
 	// runFile: cfgPath is a fallback copy in RAM, run as it is; commits
 	// still go to store, the boot partition (configfile.go).
 	runFile    bool
-	noSave     string // why commits cannot be saved ("" when they can)
-	configNote string // where the running configuration comes from, if not passgate.conf as saved; under mu
-	log      *logring.Ring // recent lines for `show log`
-	logf     func(format string, args ...any)
-	lanMAC   net.HardwareAddr
-	wanMAC   net.HardwareAddr
+	noSave     string        // why commits cannot be saved ("" when they can)
+	configNote string        // where the running configuration comes from, if not passgate.conf as saved; under mu
+	log        *logring.Ring // recent lines for `show log`
+	logf       func(format string, args ...any)
+	lanMAC     net.HardwareAddr
+	wanMAC     net.HardwareAddr
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
