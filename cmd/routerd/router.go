@@ -40,15 +40,10 @@ type router struct {
 	socket   string // control socket for `routerd shell -c`
 	started  time.Time
 	store    *config.Store // nil unless the configuration file is named passgate.conf
-	// runFile: cfgPath is a fallback copy in RAM, run as it is; commits
-	// still go to store, the boot partition (configfile.go).
-	runFile    bool
-	noSave     string        // why commits cannot be saved ("" when they can)
-	configNote string        // where the running configuration comes from, if not passgate.conf as saved; under mu
-	log        *logring.Ring // recent lines for `show log`
-	logf       func(format string, args ...any)
-	lanMAC     net.HardwareAddr
-	wanMAC     net.HardwareAddr
+	log      *logring.Ring // recent lines for `show log`
+	logf     func(format string, args ...any)
+	lanMAC   net.HardwareAddr
+	wanMAC   net.HardwareAddr
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
@@ -63,6 +58,13 @@ type router struct {
 	wanFrames wanFrames
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
+
+	// Where the configuration comes from (configfile.go). runFile:
+	// cfgPath is a fallback copy in RAM, run as it is, while commits go
+	// to store, the boot partition.
+	runFile    bool
+	noSave     string // why commits cannot be saved ("" when they can)
+	configNote string // where the configuration comes from, if not passgate.conf as saved; under mu
 }
 
 // runWorker is the worker process: it runs the router until SIGTERM and
