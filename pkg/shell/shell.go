@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -213,7 +212,7 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 	for !s.exit {
 		line, err := s.readLine(s.prompt(), true)
 		switch {
-		case errors.Is(err, errInterrupted):
+		case errors.Is(err, errInterrupted), errors.Is(err, errLineTooLong):
 			continue
 		case errors.Is(err, io.EOF):
 			s.leave()
@@ -256,21 +255,31 @@ func (sh *Shell) Run(ctx context.Context, line string, w io.Writer) error {
 func (sh *Shell) RunScript(ctx context.Context, r io.Reader, w io.Writer) error {
 	s := sh.newSession(ctx, nil, w, TermInfo{}, false)
 	defer s.close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64*1024)
-	for !s.exit && sc.Scan() {
+	lines := newScriptLines(r)
+	for !s.exit {
+		line, err := lines.next()
+		switch {
+		case errors.Is(err, io.EOF):
+			s.leave()
+			return s.out.err
+		case errors.Is(err, errLineTooLong):
+			s.report(err, nil)
+		case err != nil:
+			s.leave()
+			return err
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.execLine(strings.TrimSuffix(sc.Text(), "\r")); err != nil {
+		if err == nil {
+			err = s.execLine(line)
+		}
+		if err != nil {
 			s.leave()
 			return fmt.Errorf("%w: %v", ErrFailed, err)
 		}
 	}
 	s.leave()
-	if err := sc.Err(); err != nil {
-		return err
-	}
 	return s.out.err
 }
 
@@ -288,6 +297,10 @@ func (s *session) leave() {
 // execLine runs the commands of one line; it stops at the first error
 // and returns it (already reported).
 func (s *session) execLine(line string) error {
+	s.line = ""
+	if err := s.checkLine(line); err != nil {
+		return err
+	}
 	s.line = line
 	segs, err := splitLine(line)
 	if err != nil {
@@ -569,6 +582,9 @@ func (s *session) readLine(prompt string, help bool) (string, error) {
 		}
 		switch s.ed.handle(s.dec.feed(b)) {
 		case actSubmit:
+			if s.ed.over {
+				return "", s.submitTooLong()
+			}
 			s.ed.finish()
 			return s.ed.line(), nil
 		case actInterrupt:
@@ -591,6 +607,10 @@ func (s *session) readLine(prompt string, help bool) (string, error) {
 			} else {
 				s.ed.insert('?')
 			}
+		case actReject:
+			s.sayReject()
+		case actTooLong:
+			s.sayTooLong()
 		}
 		if s.out.err != nil {
 			return "", s.out.err
