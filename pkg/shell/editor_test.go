@@ -98,6 +98,7 @@ func TestEditorKeys(t *testing.T) {
 		{name: "stray continuation refused", input: "a\x80b", line: "ab", pos: 2, actions: []action{actReject}},
 		{name: "invalid byte refused", input: "a\xffb", line: "ab", pos: 2, actions: []action{actReject}},
 		{name: "NUL ignored", input: "a\x00b", line: "ab", pos: 2},
+		{name: "XON and XOFF ignored", input: "a\x11\x13b", line: "ab", pos: 2},
 		{name: "other controls refused, said once a line", input: "a\x07\x1fb", line: "ab", pos: 2, actions: []action{actReject}},
 		{name: "C1 control refused", input: "a\xc2\x9bb", line: "ab", pos: 2, actions: []action{actReject}},
 		{name: "zero-width space refused", input: "a\u200bb", line: "ab", pos: 2, actions: []action{actReject}},

@@ -130,6 +130,8 @@ func (d *decoder) feed(b byte) key {
 		return key{kind: keyEnter}
 	case 0:
 		return key{} // NUL (telnet's CR NUL, break)
+	case 0x11, 0x13:
+		return key{} // XON, XOFF: a terminal's flow control, not typed
 	case '\t':
 		return key{kind: keyTab}
 	case 0x7f, 0x08:
