@@ -235,7 +235,8 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 // line ends. Several commands may be separated by ";" and run in one
 // session: "configure; set nat hairpin disable; commit". Execution stops at
 // the first failing command; the error, already written to w with a caret
-// under the offending word, is then returned wrapped in ErrFailed.
+// under the offending word, is then returned wrapped in ErrFailed. A line
+// longer than config.MaxLine bytes is refused as a whole.
 // Uncommitted configuration changes are dropped at the end (with a
 // warning).
 func (sh *Shell) Run(ctx context.Context, line string, w io.Writer) error {
@@ -251,28 +252,28 @@ func (sh *Shell) Run(ctx context.Context, line string, w io.Writer) error {
 
 // RunScript executes the lines of r in one session, as Run does one line
 // (for "echo 'show system' | ssh router" and routerd shell < file). It
-// stops at the first failing command or at "exit".
+// stops at the first failing command or at "exit", and at a line longer
+// than config.MaxLine bytes, which it refuses without running any of it.
 func (sh *Shell) RunScript(ctx context.Context, r io.Reader, w io.Writer) error {
 	s := sh.newSession(ctx, nil, w, TermInfo{}, false)
 	defer s.close()
 	lines := newScriptLines(r)
 	for !s.exit {
 		line, err := lines.next()
-		switch {
-		case errors.Is(err, io.EOF):
-			s.leave()
-			return s.out.err
-		case errors.Is(err, errLineTooLong):
-			s.report(err, nil)
-		case err != nil:
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
 			s.leave()
 			return err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
 		if err == nil {
 			err = s.execLine(line)
+		} else {
+			s.report(err, nil) // over config.MaxLine: nothing of it runs
 		}
 		if err != nil {
 			s.leave()
