@@ -130,7 +130,7 @@ func (e *chooser) prepare(boardName string) (Choice, error) {
 	if err := e.mount(e.mountPoint, device, board.BootLabel); err != nil {
 		e.logf("boot partition not mounted: %v", err)
 		ch, ferr := e.fallback(b, nil, "", "the boot partition is not available")
-		ch.NoSave = fmt.Sprintf("the configuration cannot be saved: the boot partition is not mounted (%v); the router runs %s from RAM until the SD card is fixed and the router restarted", err, e.factoryText(b))
+		ch.NoSave = fmt.Sprintf("the configuration cannot be saved: the boot partition is not mounted (%v); insert or fix the SD card and restart the router to commit", err)
 		return ch, ferr
 	}
 	ch := Choice{Config: filepath.Join(e.mountPoint, board.ConfigFile), StateDir: e.mountPoint, Store: e.mountPoint}
