@@ -287,7 +287,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Edit by hand the way the saved file says: drop its two checksum
-		// lines (a file that keeps them but changed is refused as damaged).
+		// lines (a file that keeps them is taken as a hand edit too).
 		var kept []string
 		for _, ln := range strings.Split(string(saved), "\n") {
 			if !strings.HasPrefix(ln, "# sha256") {

@@ -63,6 +63,13 @@ type router struct {
 	wanFrames wanFrames
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
+
+	// Where the configuration comes from (configfile.go). runFile:
+	// cfgPath is a fallback copy in RAM, run as it is, while commits go
+	// to store, the boot partition.
+	runFile    bool
+	noSave     string // why commits cannot be saved ("" when they can)
+	configNote string // where the configuration comes from, if not passgate.conf as saved; under mu
 }
 
 // runWorker is the worker process: it runs the router until SIGTERM and
@@ -99,20 +106,17 @@ func runWorker() int {
 	if r.cfgPath == "" {
 		// On a board (internal/bootconfig): mount the boot partition, or
 		// fall back to the factory configuration in RAM.
-		cfg, state, err := bootconfig.Prepare(r.board, r.logf)
+		ch, err := bootconfig.Prepare(r.board, r.logf)
 		if err != nil {
 			r.logf("%v", err)
 			return 2
 		}
-		r.cfgPath = cfg
-		if r.stateDir == "" {
-			r.stateDir = state
-		}
+		r.useBootChoice(ch)
 	}
 	if r.stateDir == "" {
 		r.stateDir = filepath.Dir(r.cfgPath)
 	}
-	if filepath.Base(r.cfgPath) == "passgate.conf" {
+	if r.store == nil && r.noSave == "" && filepath.Base(r.cfgPath) == "passgate.conf" {
 		r.store = config.NewStore(filepath.Dir(r.cfgPath))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -139,11 +143,13 @@ func runWorker() int {
 func (r *router) loadConfig() (*config.Config, error) {
 	var c *config.Config
 	var err error
-	if r.store != nil {
-		var notice string
-		c, notice, err = r.store.Load()
-		if notice != "" {
-			r.logf("%s", notice)
+	if r.store != nil && !r.runFile {
+		var l config.Loaded
+		l, err = r.store.LoadInfo()
+		c = l.Config
+		if l.Notice != "" {
+			r.logf("%s", l.Notice)
+			r.setConfigNote(l.Notice)
 		}
 	} else {
 		c, err = config.ReadFile(r.cfgPath)
@@ -328,12 +334,15 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 // written (a hand edit that left the checksum lines in place is accepted
 // if it parses and validates).
 func (r *router) reload() error {
-	cfg, err := config.ReadFile(r.cfgPath)
+	r.mu.Lock()
+	path := r.cfgPath // a commit after a fallback moves it (configfile.go)
+	r.mu.Unlock()
+	cfg, err := config.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("configuration %s: %w", r.cfgPath, err)
+		return fmt.Errorf("configuration %s: %w", path, err)
 	}
 	if errs, warns := cfg.Validate(); len(errs) > 0 {
-		return fmt.Errorf("configuration %s is invalid: %v", r.cfgPath, errs[0])
+		return fmt.Errorf("configuration %s is invalid: %v", path, errs[0])
 	} else {
 		for _, w := range warns {
 			r.logf("configuration warning: %v", w)

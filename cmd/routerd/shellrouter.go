@@ -47,16 +47,17 @@ func (s shellRouter) Commit(ctx context.Context, c *config.Config) ([]string, er
 	if errs, _ := c.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("%v", errs[0])
 	}
-	if s.r.store == nil {
-		return nil, fmt.Errorf("the configuration %s cannot be saved: commits need a file named passgate.conf", s.r.cfgPath)
+	if err := s.r.saveProblem(); err != nil {
+		return nil, err
 	}
 	changes, err := s.r.apply(c)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.r.store.Save(c); err != nil {
-		return changes, fmt.Errorf("applied, but saving failed: %w", err)
+		return changes, fmt.Errorf("applied, but saving failed: %w", saveError(err))
 	}
+	s.r.committed()
 	return changes, nil
 }
 
@@ -252,11 +253,12 @@ func (s shellRouter) Log(ctx context.Context) ([]shell.LogLine, error) {
 
 func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	s.r.mu.Lock()
-	host := s.r.cfg.System.Hostname
+	host, note := s.r.cfg.System.Hostname, s.r.configNote
 	s.r.mu.Unlock()
 	mem, _ := meminfo.Read() // unknown figures show as 0
 	si := shell.SystemInfo{Hostname: host, Version: version + " (" + runtime.Version() + ")", Board: s.r.board,
-		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: mem.Total, MemAvailable: mem.Available}
+		Uptime: time.Since(s.r.started).Truncate(time.Second), MemTotal: mem.Total, MemAvailable: mem.Available,
+		Config: note}
 	if k := s.r.sshKey.Load(); k != nil {
 		si.SSHHostKey = *k
 	}

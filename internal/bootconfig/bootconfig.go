@@ -7,8 +7,11 @@
 // damaged SD-card partition, so when the partition cannot be mounted, or
 // holds no usable configuration, routerd runs the last good backup from
 // the partition or else the factory configuration for the board from a
-// copy in RAM, and says why on the console; it never writes to the
-// partition to repair it.
+// copy in RAM, and says why on the console. Prepare never writes to the
+// partition; commits save to the partition's passgate.conf even then, so
+// the first commit repairs the card (Choice.Store). When the partition is
+// not mounted or is read-only, Choice.NoSave says why commits cannot be
+// saved, and routerd refuses them rather than keep them in RAM.
 //
 // routerd learns its board from /etc/passgate-board, a file the firmware
 // build writes into the initramfs (firmware.BoardFile). Outside the
@@ -23,6 +26,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/internal/bootpart"
@@ -50,19 +55,39 @@ func BoardName() string {
 	return strings.TrimSpace(string(b))
 }
 
+// Choice is the configuration Prepare chose for the board.
+type Choice struct {
+	// Config is the configuration file to run: /boot/passgate.conf, or a
+	// copy in RAM when the partition holds no usable one.
+	Config string
+	// StateDir keeps the router's state (DHCP leases, SSH host key): the
+	// partition when it is mounted, else RAM.
+	StateDir string
+	// Store is the directory whose passgate.conf commits write: the
+	// mounted partition, also when Config is a copy in RAM, so that the
+	// first commit repairs the card. "" when the partition is not mounted.
+	Store string
+	// NoSave says why commits cannot be saved (no partition, or a
+	// read-only one); "" when they can.
+	NoSave string
+	// Note says where the running configuration comes from when it is
+	// not the partition's passgate.conf ("show system"); "" otherwise.
+	Note string
+}
+
 // Prepare mounts the boot partition of board boardName on /boot and
-// returns the configuration file to run and the directory that keeps the
-// router's state (DHCP leases): /boot/passgate.conf and /boot when all is
-// well. When the partition cannot be found or mounted, or its
-// configuration is missing or invalid, it logs why and returns a
-// configuration in RAM (the last good backup from the partition if there
-// is one, else the factory configuration on the board's ports), and
-// nothing on the partition is changed. err is set only when no
-// configuration can be provided at all: not running from passgate
-// firmware (boardName "") or RAM not writable.
-func Prepare(boardName string, logf func(string, ...any)) (cfgPath, stateDir string, err error) {
+// chooses the configuration to run: /boot/passgate.conf, with the state
+// in /boot, when all is well. When the partition cannot be found or
+// mounted, or its configuration is missing or unusable, it logs why and
+// runs a configuration in RAM (the backup or revision config.Store.Load
+// falls back to, else the factory configuration on the board's ports);
+// nothing on the partition is changed, but commits go to the partition
+// (Choice.Store). err is set only when no configuration can be provided at
+// all: not running from passgate firmware (boardName "") or RAM not
+// writable.
+func Prepare(boardName string, logf func(string, ...any)) (Choice, error) {
 	if boardName == "" {
-		return "", "", fmt.Errorf("no --config given and %s does not exist (not passgate firmware): run routerd --config FILE", BoardFile)
+		return Choice{}, fmt.Errorf("no --config given and %s does not exist (not passgate firmware): run routerd --config FILE", BoardFile)
 	}
 	c := &chooser{
 		mountPoint: bootMount,
@@ -70,9 +95,17 @@ func Prepare(boardName string, logf func(string, ...any)) (cfgPath, stateDir str
 		mount: func(dir, device, label string) error {
 			return bootpart.Mount(dir, device, label, logf)
 		},
-		logf: logf,
+		readOnly: readOnly,
+		logf:     logf,
 	}
 	return c.prepare(boardName)
+}
+
+// readOnly reports whether the file system holding dir is mounted
+// read-only (a write-protected card).
+func readOnly(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_RDONLY != 0
 }
 
 // chooser is what Prepare touches, replaceable in tests.
@@ -80,10 +113,11 @@ type chooser struct {
 	mountPoint string                                // /boot
 	runDir     string                                // /run/passgate
 	mount      func(dir, device, label string) error // bootpart.Mount
+	readOnly   func(dir string) bool
 	logf       func(string, ...any)
 }
 
-func (e *chooser) prepare(boardName string) (cfgPath, stateDir string, err error) {
+func (e *chooser) prepare(boardName string) (Choice, error) {
 	b, berr := board.Get(boardName)
 	if berr != nil {
 		e.logf("boot: %v; looking for the partition labelled %s only", berr, board.BootLabel)
@@ -95,78 +129,69 @@ func (e *chooser) prepare(boardName string) (cfgPath, stateDir string, err error
 	}
 	if err := e.mount(e.mountPoint, device, board.BootLabel); err != nil {
 		e.logf("boot partition not mounted: %v", err)
-		return e.fallback(b, nil, "the boot partition is not available")
+		ch, ferr := e.fallback(b, nil, "", "the boot partition is not available")
+		ch.NoSave = fmt.Sprintf("the configuration cannot be saved: the boot partition is not mounted (%v); insert or fix the SD card and restart the router to commit", err)
+		return ch, ferr
 	}
-	store := config.NewStore(e.mountPoint)
-	c, notice, lerr := store.Load()
-	conf := filepath.Join(e.mountPoint, board.ConfigFile)
+	ch := Choice{Config: filepath.Join(e.mountPoint, board.ConfigFile), StateDir: e.mountPoint, Store: e.mountPoint}
+	if e.readOnly != nil && e.readOnly(e.mountPoint) {
+		ch.NoSave = "the configuration cannot be saved: the boot partition is read-only (a write-protected SD card); unlock the card and restart the router to commit"
+	}
+	l, lerr := config.NewStore(e.mountPoint).LoadInfo()
 	switch {
 	case errors.Is(lerr, fs.ErrNotExist):
 		e.logf("the boot partition has no %s", board.ConfigFile)
-		return e.fallbackState(b, nil, "no configuration on the boot partition")
+		return e.fallbackState(ch, b, nil, "", "no configuration on the boot partition")
 	case lerr != nil:
 		e.logf("%v", lerr)
-		return e.fallbackState(b, nil, "the configuration on the boot partition cannot be used")
+		return e.fallbackState(ch, b, nil, "", "the configuration on the boot partition cannot be used")
+	case l.Fallback():
+		e.logf("%s", l.Notice)
+		return e.fallbackState(ch, b, l.Config, "the backup "+l.File, l.Reason())
 	}
-	if notice != "" {
-		e.logf("%s", notice)
-	}
-	if errs := validationErrors(c); errs != "" {
-		if notice != "" {
-			e.logf("that backup is invalid:%s", errs)
-			return e.fallbackState(b, nil, "no valid configuration on the boot partition")
-		}
-		e.logf("%s is invalid:%s", conf, errs)
-		bak, err := config.ReadFile(filepath.Join(e.mountPoint, config.BackupName))
-		if err != nil || validationErrors(bak) != "" {
-			return e.fallbackState(b, nil, "no valid configuration on the boot partition")
-		}
-		return e.fallbackState(b, bak, "running the backup "+config.BackupName)
-	}
-	if notice != "" {
-		return e.fallbackState(b, c, board.ConfigFile+" cannot be used")
-	}
-	return conf, e.mountPoint, nil
+	// A hand edit is said by routerd, which loads the file through the
+	// store again.
+	return ch, nil
 }
 
-func validationErrors(c *config.Config) string {
-	errs, _ := c.Validate()
-	var s strings.Builder
-	for _, x := range errs {
-		fmt.Fprintf(&s, "\n  %v", x)
+// fallbackState runs c, or the factory configuration, from RAM with the
+// state and the commits still on the mounted partition (ch).
+func (e *chooser) fallbackState(ch Choice, b *board.Board, c *config.Config, what, why string) (Choice, error) {
+	fb, err := e.fallback(b, c, what, why)
+	ch.Config, ch.Note = fb.Config, fb.Note
+	if ch.NoSave == "" {
+		ch.Note += "; the next commit writes a new " + board.ConfigFile + " on the boot partition"
 	}
-	return s.String()
+	return ch, err
 }
 
-// fallbackState is fallback with the state (leases) still kept on the
-// mounted partition.
-func (e *chooser) fallbackState(b *board.Board, c *config.Config, why string) (string, string, error) {
-	p, _, err := e.fallback(b, c, why)
-	return p, e.mountPoint, err
+func (e *chooser) factoryText(b *board.Board) string {
+	c := factoryConfig(b)
+	return fmt.Sprintf("the factory configuration (LAN %s %v, WAN %s by %s)",
+		c.Interfaces.LAN.Device, c.Interfaces.LAN.Address, c.Interfaces.WAN.Device, c.Interfaces.WAN.Mode)
 }
 
-// fallback writes c, or the board's factory configuration if c is nil, to
-// RAM and returns its path; state is kept in RAM too.
-func (e *chooser) fallback(b *board.Board, c *config.Config, why string) (string, string, error) {
-	what := "the configuration found on the boot partition"
+// fallback writes c (described by what), or the board's factory
+// configuration if c is nil, to RAM and chooses it, with the state in RAM
+// too. why says why.
+func (e *chooser) fallback(b *board.Board, c *config.Config, what, why string) (Choice, error) {
 	if c == nil {
 		c = factoryConfig(b)
-		what = fmt.Sprintf("the factory configuration (LAN %s %v, WAN %s by %s)",
-			c.Interfaces.LAN.Device, c.Interfaces.LAN.Address, c.Interfaces.WAN.Device, c.Interfaces.WAN.Mode)
+		what = e.factoryText(b)
 	}
 	if err := os.MkdirAll(e.runDir, 0o755); err != nil {
-		return "", "", fmt.Errorf("fallback configuration: %w", err)
+		return Choice{}, fmt.Errorf("fallback configuration: %w", err)
 	}
 	p := filepath.Join(e.runDir, board.ConfigFile)
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, []byte(c.String()), 0o644); err != nil {
-		return "", "", fmt.Errorf("fallback configuration: %w", err)
+		return Choice{}, fmt.Errorf("fallback configuration: %w", err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
-		return "", "", fmt.Errorf("fallback configuration: %w", err)
+		return Choice{}, fmt.Errorf("fallback configuration: %w", err)
 	}
 	e.logf("%s: running %s from RAM (%s); nothing on the boot partition was changed", why, what, p)
-	return p, e.runDir, nil
+	return Choice{Config: p, StateDir: e.runDir, Note: fmt.Sprintf("running %s from RAM: %s", what, why)}, nil
 }
 
 // factoryConfig is config.Default() on the board's LAN and WAN ports.

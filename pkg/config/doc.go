@@ -56,5 +56,9 @@
 // Store keeps passgate.conf (with a sha256 trailer so truncation is
 // detected), passgate.conf.bak and revisions/NNNN.conf in one directory;
 // see Store.Save for the crash-safe sequence and Store.Load for the
-// fallback rules. The FS interface lets tests crash a save after any step.
+// fallback rules. Files are read as a PC leaves them (CR LF or CR line
+// ends, a UTF-8 byte-order mark) and a hand edit that kept the checksum
+// lines is taken when it reads and validates (load.go); a file holds at
+// most MaxFileSize bytes and a line MaxLine. The FS interface lets tests
+// crash a save after any step.
 package config

@@ -26,7 +26,9 @@ func DirFS(dir string) FS { return osFS{atomicfile.Dir{Path: dir, Perm: 0o644}} 
 
 type osFS struct{ atomicfile.Dir }
 
-func (d osFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(d.Join(name)) }
+// ReadFile reads at most MaxFileSize+1 bytes: decode refuses a larger
+// file without it being read whole.
+func (d osFS) ReadFile(name string) ([]byte, error) { return readBounded(d.Join(name)) }
 
 func (d osFS) ReadDir(dir string) ([]string, error) {
 	ents, err := os.ReadDir(d.Join(dir))

@@ -24,6 +24,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("set n po w t 1.2.3.4 po 80-90\r\nset p i e s\n")
 	f.Add(`set service ssh authorized-key "a b" "x\"y\\z"`)
 	f.Add("set dhcp-server lan lease-time 1d2h3m4s\nset nat mss-clamp a")
+	f.Add("\ufeffset system hostname mac\rset nat hairpin disable\r\n")
+	f.Add("set system hostname " + strings.Repeat("h", 64))
+	f.Add("# " + strings.Repeat("x", MaxLine) + "\nset nat dmz 192.168.1.2")
 	f.Fuzz(func(t *testing.T, text string) {
 		for _, line := range strings.Split(text, "\n") {
 			toks, err := Tokenize(line)

@@ -2,14 +2,19 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"strings"
+	"unicode/utf8"
 )
+
+// LineTooLong is the message for a line longer than MaxLine, in a
+// configuration file or on the shell's command line.
+var LineTooLong = fmt.Sprintf("the line is longer than %d bytes, the most one line may hold", MaxLine)
 
 // Parse reads configuration text: one set command per line, starting from
 // New(). Blank lines and comments (# to the end of the line, outside
-// quotes) are ignored; a UTF-8 byte-order mark and CRLF line ends (files
-// edited on a PC) are accepted. Lines are applied in order, so a later
+// quotes) are ignored; a UTF-8 byte-order mark and CR LF or CR line ends
+// (files edited on a PC) are accepted. A line may hold at most MaxLine
+// bytes. Lines are applied in order, so a later
 // line overrides an earlier one. Any error fails the whole parse (no
 // partial configuration); it is an *Error naming the line and column of
 // the offending word, what is wrong and what is allowed. Parse does not
@@ -26,9 +31,14 @@ func Parse(text string) (*Config, error) {
 func parse(text string) (*Config, int, error) {
 	c := New()
 	text = strings.TrimPrefix(text, "\ufeff")
+	if strings.IndexByte(text, '\r') >= 0 {
+		text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
+	}
 	n := 0
 	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSuffix(line, "\r")
+		if len(line) > MaxLine {
+			return nil, 0, &Error{Line: i + 1, Column: utf8.RuneCountInString(line[:MaxLine]) + 1, Msg: LineTooLong}
+		}
 		toks, err := Tokenize(line)
 		if err != nil {
 			e := err.(*Error)
@@ -65,7 +75,7 @@ func parse(text string) (*Config, int, error) {
 // "routerd --config FILE". A file written by Store is checked against its
 // sha256 trailer; see Store.Load for the rules.
 func ReadFile(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}

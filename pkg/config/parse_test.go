@@ -136,6 +136,11 @@ func TestParseInvalid(t *testing.T) {
 		{"set system hostname", `line 1, column 21: incomplete command after "hostname"; give <HOSTNAME> (hostname)`},
 		{"set system hostname -bad", `line 1, column 21: "-bad" is not a hostname; use letters, digits and '-' (not first or last), e.g. passgate`},
 		{"set system hostname a b", `line 1, column 23: unexpected "b"; the command is complete after "a"`},
+		{"set system hostname " + strings.Repeat("a", 64), `line 1, column 21: the hostname is 64 characters long; at most 63 are allowed (253 with dots, 63 between them)`},
+		{"set system hostname gw." + strings.Repeat("b", 64) + ".lan", `line 1, column 21: the part "` + strings.Repeat("b", 64) + `" of the hostname is 64 characters long; at most 63 are allowed between dots`},
+		{"set system hostname " + strings.Repeat("a.", 126) + "ab", `line 1, column 21: the hostname is 254 characters long; at most 253 are allowed (63 between dots)`},
+		{"set system hostname " + strings.Repeat("é", 64), `line 1, column 21: "` + strings.Repeat("é", 64) + `" is not a hostname; use letters, digits and '-' (not first or last), e.g. passgate`},
+		{"set system hostname x\n# " + strings.Repeat("x", 5000), `line 2, column 4097: the line is longer than 4096 bytes, the most one line may hold`},
 		{`set system admin password-hash hunter2`, `line 1, column 32: "hunter2" is not a password hash (a plain password is never stored); give yescrypt "$y$..." (mkpasswd's default), SHA-512 crypt "$6$..." (mkpasswd -m sha-512, or openssl passwd -6), SHA-256 crypt "$5$..." or bcrypt "$2b$..."; make one with: mkpasswd -m sha-512 (Debian package whois) or openssl passwd -6`},
 		// Weak hashes are refused (mkpasswd -m md5crypt), and so are those
 		// SSH cannot verify (mkpasswd -m gost-yescrypt).

@@ -25,7 +25,9 @@ const (
 )
 
 // Lines Store adds around String(). A file that carries checkedLine must
-// end with a matching trailer; a file without either was written by hand.
+// end with a trailer (else it was truncated); a trailer that does not
+// match marks a hand edit (load.go: decode); a file without either was
+// written by hand.
 const (
 	savedPrefix   = "# saved "
 	checkedLine   = `# sha256-checked: to edit this file by hand, delete this line and the "# sha256" line at the end`
@@ -84,97 +86,38 @@ func encode(c *Config, saved time.Time) []byte {
 	return b.Bytes()
 }
 
-// splitTrailer separates a final "# sha256 <hex>" line from the body.
-func splitTrailer(data []byte) (body []byte, sum string, ok bool) {
-	if len(data) == 0 || data[len(data)-1] != '\n' {
-		return data, "", false
-	}
-	start := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
-	last := string(data[start : len(data)-1])
-	hexsum, found := strings.CutPrefix(last, trailerPrefix)
-	if !found || len(hexsum) != 64 || strings.ToLower(hexsum) != hexsum {
-		return data, "", false
-	}
-	if _, err := hex.DecodeString(hexsum); err != nil {
-		return data, "", false
-	}
-	return data[:start], hexsum, true
-}
-
-func hasLine(body []byte, line string) bool {
-	for _, l := range strings.Split(string(body), "\n") {
-		if strings.TrimSuffix(l, "\r") == line {
-			return true
-		}
-	}
-	return false
-}
-
-func savedTime(body []byte) time.Time {
-	for _, l := range strings.SplitN(string(body), "\n", 4) {
-		if v, ok := strings.CutPrefix(l, savedPrefix); ok {
-			if t, err := time.Parse(time.RFC3339, strings.TrimSpace(v)); err == nil {
-				return t
-			}
-		}
-	}
-	return time.Time{}
-}
-
-// decode checks and parses a stored or hand-written file. A trailer, if
-// present, must match; a file marked as checked must have one; a file
-// without trailer must hold at least one set command (an empty file is
-// what a power cut often leaves behind).
-func decode(data []byte) (*Config, time.Time, error) {
-	body, sum, hasSum := splitTrailer(data)
-	if hasSum {
-		got := sha256.Sum256(body)
-		if hex.EncodeToString(got[:]) != sum {
-			return nil, time.Time{}, fmt.Errorf("%w: the sha256 checksum does not match (the file was truncated or corrupted)", ErrDamaged)
-		}
-	} else if hasLine(body, checkedLine) {
-		return nil, time.Time{}, fmt.Errorf("%w: the \"# sha256\" line at the end is missing (the file was truncated)", ErrDamaged)
-	}
-	c, n, err := parse(string(body))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrDamaged, err)
-	}
-	if !hasSum && n == 0 {
-		return nil, time.Time{}, fmt.Errorf("%w: the file holds no set command (empty or truncated)", ErrDamaged)
-	}
-	return c, savedTime(body), nil
-}
-
 // read loads and checks one file of the store.
 func (s *Store) read(name string) (*Config, []byte, time.Time, error) {
 	data, err := s.fs.ReadFile(name)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	c, saved, err := decode(data)
+	c, info, err := decode(data)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	return c, data, saved, nil
+	return c, data, info.saved, nil
 }
 
-// current finds the configuration in use: passgate.conf if valid, else
-// the backup, else the newest valid revision. name is "" if none is valid;
-// mainErr says what is wrong with passgate.conf.
+// current finds the configuration in use: passgate.conf if usable (it
+// decodes and validates; a hand edit counts), else the backup, else the
+// newest usable revision. name is "" if none is usable; mainErr says what
+// is wrong with passgate.conf.
 type current struct {
-	cfg     *Config
-	data    []byte
-	name    string
-	saved   time.Time
-	mainErr error
-	anyFile bool // some configuration file exists at all
+	cfg      *Config
+	data     []byte
+	name     string
+	saved    time.Time
+	handEdit bool // passgate.conf is used as edited by hand
+	mainErr  error
+	anyFile  bool // some configuration file exists at all
 }
 
 func (s *Store) current() current {
 	var cur current
-	c, data, saved, err := s.read(FileName)
+	c, data, info, err := s.readUsable(FileName)
 	if err == nil {
-		return current{cfg: c, data: data, name: FileName, saved: saved, anyFile: true}
+		return current{cfg: c, data: data, name: FileName, saved: info.saved, handEdit: info.handEdit, anyFile: true}
 	}
 	cur.mainErr = err
 	cur.anyFile = !errors.Is(err, fs.ErrNotExist)
@@ -183,9 +126,9 @@ func (s *Store) current() current {
 		names = append(names, revisionName(seq))
 	}
 	for _, name := range names {
-		c, data, saved, err := s.read(name)
+		c, data, info, err := s.readUsable(name)
 		if err == nil {
-			cur.cfg, cur.data, cur.name, cur.saved, cur.anyFile = c, data, name, saved, true
+			cur.cfg, cur.data, cur.name, cur.saved, cur.anyFile = c, data, name, info.saved, true
 			return cur
 		}
 		cur.anyFile = cur.anyFile || !errors.Is(err, fs.ErrNotExist)
@@ -205,30 +148,6 @@ func savedText(t time.Time) string {
 		return ""
 	}
 	return " (saved " + t.UTC().Format(time.RFC3339) + ")"
-}
-
-// Load returns the stored configuration. If passgate.conf is missing or
-// damaged (bad checksum, truncated, or a line that does not parse), Load
-// falls back to passgate.conf.bak, then to the newest valid revision, and
-// says so in notice, which the caller must show to the user; notice is ""
-// when passgate.conf itself was used. If no configuration file exists at
-// all (first boot) the error wraps fs.ErrNotExist; if files exist but none
-// is valid, the error says what is wrong with passgate.conf.
-func (s *Store) Load() (c *Config, notice string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.current()
-	switch {
-	case cur.name == FileName:
-		return cur.cfg, "", nil
-	case cur.cfg != nil:
-		notice = fmt.Sprintf("%s %s; loaded the backup %s%s instead. Check it and commit to write a new %s.",
-			FileName, describe(cur.mainErr), cur.name, savedText(cur.saved), FileName)
-		return cur.cfg, notice, nil
-	case !cur.anyFile:
-		return nil, "", fmt.Errorf("config: load %s: no configuration: %w", s.path(FileName), fs.ErrNotExist)
-	}
-	return nil, "", fmt.Errorf("config: load %s: %s, and there is no valid backup", s.path(FileName), strings.TrimPrefix(describe(cur.mainErr), "is "))
 }
 
 // Save commits c: afterwards passgate.conf holds c, passgate.conf.bak the

@@ -434,9 +434,9 @@ func TestLoadFallback(t *testing.T) {
 		{"missing", nil,
 			"passgate.conf is missing; loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
 		{"checksum mismatch", flipped,
-			"passgate.conf is damaged: the sha256 checksum does not match (the file was truncated or corrupted); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
+			"passgate.conf is damaged: the sha256 checksum does not match and line 5, column 15: control character U+0000 is not allowed (the file was corrupted, or edited by hand with a mistake); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
 		{"trailer cut off", good[:bytes.LastIndex(good, []byte(trailerPrefix))],
-			`passgate.conf is damaged: the "# sha256" line at the end is missing (the file was truncated); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf.`},
+			`passgate.conf is damaged: the "# sha256" line at the end is missing (the file was truncated; to edit the file by hand, keep both checksum lines or delete both); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf.`},
 		{"empty", []byte{},
 			"passgate.conf is damaged: the file holds no set command (empty or truncated); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
 		{"zero-filled", make([]byte, 300),
@@ -467,12 +467,18 @@ func TestLoadFallback(t *testing.T) {
 }
 
 // TestTruncationAlwaysDetected cuts the saved file at every byte: no
-// prefix is ever accepted as the configuration.
+// prefix is ever accepted as the configuration, except the whole file
+// without its final newline (nothing of the configuration is lost; editors
+// drop that newline).
 func TestTruncationAlwaysDetected(t *testing.T) {
 	older, old := configNamed(t, "older"), configNamed(t, "old")
 	m, s := storeWith(t, older, old)
 	full := bytes.Clone(m.live[FileName].data)
-	for i := 0; i < len(full); i++ {
+	m.live[FileName].data = full[:len(full)-1]
+	if got, notice, err := s.Load(); err != nil || !got.Equal(old) || notice != "" {
+		t.Fatalf("without the final newline: got %v, notice %q, err %v; want the file as saved", got, notice, err)
+	}
+	for i := 0; i < len(full)-1; i++ {
 		m.live[FileName].data = full[:i]
 		got, notice, err := s.Load()
 		if err != nil || !got.Equal(older) || notice == "" {
@@ -483,18 +489,20 @@ func TestTruncationAlwaysDetected(t *testing.T) {
 
 func TestLoadHandWritten(t *testing.T) {
 	// A file without trailer (edited on a PC, CRLF, BOM) is accepted.
-	m := memFSFrom(map[string][]byte{FileName: []byte("\ufeff# my router\r\nset system hostname pc-edited\r\nset nat dmz 192.168.1.9\r\n")})
+	m := memFSFrom(map[string][]byte{FileName: []byte("\ufeff# my router\r\n" + strings.ReplaceAll(Default().String(), "\n", "\r\n") +
+		"set system hostname pc-edited\r\nset nat dmz 192.168.1.9\r\n")})
 	got, notice, err := testStore(m).Load()
 	if err != nil || notice != "" || got.System.Hostname != "pc-edited" || got.NAT.DMZ != addr("192.168.1.9") {
 		t.Fatalf("got %v, %q, %v", got, notice, err)
 	}
-	// A stored file edited by hand but still carrying the old trailer is damaged.
+	// A stored file edited by hand but still carrying the old trailer is
+	// taken as edited, with a notice (TestLoadVariants has the details).
 	_, s := storeWith(t, configNamed(t, "stored"))
 	data, _ := s.fs.ReadFile(FileName)
 	edited := bytes.Replace(data, []byte("hostname stored"), []byte("hostname edited"), 1)
 	m = memFSFrom(map[string][]byte{FileName: edited})
-	if _, _, err := testStore(m).Load(); err == nil || !errors.Is(err, ErrDamaged) && !strings.Contains(err.Error(), "checksum") {
-		t.Fatalf("stale trailer accepted: %v", err)
+	if got, notice, err := testStore(m).Load(); err != nil || got.System.Hostname != "edited" || !strings.Contains(notice, "edited by hand") {
+		t.Fatalf("stale trailer: %v, %q, %v; want the edit taken with a notice", got, notice, err)
 	}
 	// ... and accepted once the marker and trailer lines are deleted.
 	var kept []string

@@ -396,17 +396,27 @@ func tHostname(help string) *vtype {
 		help: help,
 		parse: func(s string) (any, error) {
 			bad := errf("%q is not a hostname; use letters, digits and '-' (not first or last), e.g. passgate", s)
-			if len(s) == 0 || len(s) > 253 {
-				return nil, bad
-			}
-			for _, label := range strings.Split(s, ".") {
-				if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			labels := strings.Split(s, ".")
+			for _, label := range labels {
+				if len(label) == 0 || label[0] == '-' || label[len(label)-1] == '-' {
 					return nil, bad
 				}
 				for i := 0; i < len(label); i++ {
 					if !isAlnum(label[i]) && label[i] != '-' {
 						return nil, bad
 					}
+				}
+			}
+			// Only ASCII is left: bytes are characters.
+			switch {
+			case len(s) > 253:
+				return nil, errf("the hostname is %d characters long; at most 253 are allowed (63 between dots)", len(s))
+			case len(labels) == 1 && len(s) > 63:
+				return nil, errf("the hostname is %d characters long; at most 63 are allowed (253 with dots, 63 between them)", len(s))
+			}
+			for _, label := range labels {
+				if len(label) > 63 {
+					return nil, errf("the part %q of the hostname is %d characters long; at most 63 are allowed between dots", label, len(label))
 				}
 			}
 			return s, nil

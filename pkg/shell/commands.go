@@ -517,6 +517,7 @@ func cmdShowSystem(s *session, _ *call) error {
 	row("SSH key", si.SSHHostKey)
 	row("Time", s.sh.clock.Now().Local().Format("2006-01-02 15:04:05 MST"))
 	row("Pending", s.sh.pendingInfo())
+	row("Config", si.Config)
 	return nil
 }
 

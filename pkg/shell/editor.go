@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+
+	"github.com/passgate/passgate/pkg/config"
 )
 
 // termOut writes to the session's terminal. Text written with Write has
@@ -67,6 +70,14 @@ type editor struct {
 	hpos    int    // index into hist while browsing; len(hist) = the new line
 	saved   []rune // the new line while browsing history
 	lastTab bool   // the previous key was Tab
+
+	// over: the line reached config.MaxLine bytes; what follows is
+	// dropped and the line is not run (input.go).
+	over bool
+	// rejected: a character was refused on this line (and said once);
+	// reject is the last one (-1: invalid UTF-8).
+	rejected bool
+	reject   rune
 }
 
 // action is what a key asks the session to do.
@@ -80,6 +91,8 @@ const (
 	actComplete         // Tab
 	actList             // second Tab in a row
 	actHelp             // "?" outside quotes
+	actReject           // a character was refused: say so (reject)
+	actTooLong          // the line reached config.MaxLine: say so
 )
 
 // start begins a new line with prompt p and draws it.
@@ -89,6 +102,7 @@ func (e *editor) start(p string) {
 	e.hpos = len(e.hist)
 	e.saved = nil
 	e.lastTab = false
+	e.over, e.rejected = false, false
 	e.refresh()
 }
 
@@ -107,14 +121,17 @@ func (e *editor) avail() int {
 // scroll adjusts off so that the cursor is visible.
 func (e *editor) scroll() {
 	a := e.avail()
-	if e.pos < e.off {
+	switch {
+	case e.pos < e.off:
 		e.off = e.pos
-	}
-	if e.pos-e.off > a {
-		e.off = e.pos - a
+	case e.pos-e.off > a:
+		// Jump by half a screen, so that typing (or a paste) at the end
+		// of a long line redraws it once per a/2 characters, not at each.
+		e.off = max(e.pos-a, min(e.pos-a/2, len(e.buf)-a/2))
+		return
 	}
 	// Show as much as fits when the line got shorter.
-	if e.off > 0 && len(e.buf)-e.off < a {
+	if e.off > 0 && len(e.buf)-e.off < a/2 {
 		e.off = max(0, min(e.pos, len(e.buf)-a))
 	}
 }
@@ -195,6 +212,19 @@ func (e *editor) inQuotes() bool {
 	return in
 }
 
+// fits reports whether r may be added without the line exceeding
+// config.MaxLine bytes.
+func (e *editor) fits(r rune) bool {
+	if utf8.UTFMax*(len(e.buf)+1) <= config.MaxLine {
+		return true
+	}
+	n := utf8.RuneLen(r)
+	for _, x := range e.buf {
+		n += utf8.RuneLen(x)
+	}
+	return n <= config.MaxLine
+}
+
 // addHistory records a submitted line.
 func (e *editor) addHistory(l string) {
 	if strings.TrimSpace(l) == "" {
@@ -211,14 +241,39 @@ func (e *editor) addHistory(l string) {
 
 // handle applies one key and says what the session must do.
 func (e *editor) handle(k key) action {
+	if k.dropped {
+		// Invalid UTF-8 came before this key: say so, unless the key has
+		// an action of its own (then it goes unsaid: a rare case).
+		k.dropped = false
+		a := e.handle(k)
+		if a == actNone && !e.over && !e.rejected {
+			e.rejected, e.reject = true, -1
+			return actReject
+		}
+		return a
+	}
 	wasTab := e.lastTab
 	e.lastTab = false
 	switch k.kind {
 	case keyNone:
 		e.lastTab = wasTab // ignored input does not break a double Tab
+	case keyReject:
+		e.lastTab = wasTab
+		if e.over || e.rejected {
+			return actNone // said once per line
+		}
+		e.rejected, e.reject = true, k.r
+		return actReject
 	case keyRune:
+		if e.over {
+			return actNone
+		}
 		if k.r == '?' && !e.inQuotes() {
 			return actHelp
+		}
+		if !e.fits(k.r) {
+			e.over = true
+			return actTooLong
 		}
 		e.insert(k.r)
 	case keyEnter:

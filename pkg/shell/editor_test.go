@@ -2,7 +2,11 @@ package shell
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/passgate/passgate/pkg/config"
 )
 
 // feedKeys runs input through a decoder and an editor that starts with
@@ -90,10 +94,15 @@ func TestEditorKeys(t *testing.T) {
 		{name: "overlong CSI abandoned", input: "a\x1b[11111111111111111111111111~b", line: "ab", pos: 2},
 		{name: "CSI broken by control", input: "a\x1b[1\rb", line: "ab", pos: 2, actions: []action{actSubmit}},
 		{name: "UTF-8", input: "caf\xc3\xa9", line: "café", pos: 4},
-		{name: "broken UTF-8 dropped", input: "a\xc3b", line: "ab", pos: 2},
-		{name: "stray continuation dropped", input: "a\x80b", line: "ab", pos: 2},
+		{name: "broken UTF-8 refused", input: "a\xc3b", line: "ab", pos: 2, actions: []action{actReject}},
+		{name: "stray continuation refused", input: "a\x80b", line: "ab", pos: 2, actions: []action{actReject}},
+		{name: "invalid byte refused", input: "a\xffb", line: "ab", pos: 2, actions: []action{actReject}},
 		{name: "NUL ignored", input: "a\x00b", line: "ab", pos: 2},
-		{name: "other controls ignored", input: "a\x07\x1fb", line: "ab", pos: 2},
+		{name: "XON and XOFF ignored", input: "a\x11\x13b", line: "ab", pos: 2},
+		{name: "other controls refused, said once a line", input: "a\x07\x1fb", line: "ab", pos: 2, actions: []action{actReject}},
+		{name: "C1 control refused", input: "a\xc2\x9bb", line: "ab", pos: 2, actions: []action{actReject}},
+		{name: "zero-width space refused", input: "a\u200bb", line: "ab", pos: 2, actions: []action{actReject}},
+		{name: "no-break space refused", input: "a\u00a0b", line: "ab", pos: 2, actions: []action{actReject}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,5 +217,66 @@ func TestWrap(t *testing.T) {
 	}
 	if got := wrap("averyveryverylongword and", 8, ""); got != "averyveryverylongword\nand" {
 		t.Errorf("%q", got)
+	}
+}
+
+// A refused character is said once a line; a new line says it again.
+func TestEditorRejectOncePerLine(t *testing.T) {
+	e, _ := newTestEditor(80)
+	if acts := feedKeys(e, "\x07\x07\x12"); len(acts) != 1 || acts[0] != actReject || e.reject != 0x07 {
+		t.Fatalf("actions %v, reject %U", acts, e.reject)
+	}
+	e.start("p> ")
+	if acts := feedKeys(e, "\x12"); len(acts) != 1 || acts[0] != actReject || e.reject != 0x12 {
+		t.Fatalf("on a new line: actions %v, reject %U", acts, e.reject)
+	}
+}
+
+func TestRejectMsg(t *testing.T) {
+	for r, want := range map[rune]string{
+		-1:     "invalid UTF-8 input was dropped; set the terminal to UTF-8",
+		0x07:   "control character U+0007 (Ctrl-G) is not allowed",
+		0x1a:   "control character U+001A (Ctrl-Z) is not allowed",
+		0x9b:   "control character U+009B is not allowed",
+		0xa0:   "U+00A0 is a special space and is not allowed; type a plain space",
+		0x200b: "invisible character U+200B is not allowed",
+		0x2028: "invisible character U+2028 is not allowed",
+		0xe000: "unprintable character U+E000 is not allowed",
+	} {
+		if got := rejectMsg(r); got != want {
+			t.Errorf("rejectMsg(%U) = %q, want %q", r, got, want)
+		}
+	}
+}
+
+// TestEditorLineLimit: a paste over config.MaxLine bytes stops at the
+// limit, says so once, drops the rest, and Enter still ends the line (the
+// session then refuses it). The terminal gets a bounded amount of output:
+// a long line is redrawn once per half screen, not at every character.
+func TestEditorLineLimit(t *testing.T) {
+	e, out := newTestEditor(80)
+	paste := strings.Repeat("x", 1<<20)
+	acts := feedKeys(e, paste+"\x07\r")
+	if want := []action{actTooLong, actSubmit}; !slices.Equal(acts, want) {
+		t.Fatalf("actions %v, want %v", acts, want)
+	}
+	if len(e.buf) != config.MaxLine || !e.over {
+		t.Fatalf("line holds %d runes (over %v), want %d", len(e.buf), e.over, config.MaxLine)
+	}
+	// 4096 echoed characters plus a redraw of at most 80 columns every
+	// 38 characters: about 13 KB (a redraw at every character was 89 MB
+	// for a 1 MB paste).
+	t.Logf("a 1 MiB paste wrote %d bytes to the terminal", out.Len())
+	if out.Len() > 16<<10 {
+		t.Errorf("the paste wrote %d bytes to the terminal", out.Len())
+	}
+	e.start("p> ")
+	if e.over {
+		t.Error("a new line is still over the limit")
+	}
+	// Multi-byte characters count in bytes.
+	feedKeys(e, strings.Repeat("é", config.MaxLine))
+	if n := len(string(e.buf)); n != config.MaxLine || !e.over {
+		t.Errorf("line of é holds %d bytes, want %d", n, config.MaxLine)
 	}
 }

@@ -14,26 +14,39 @@ import (
 
 // wrap breaks text at spaces so that no line is longer than width; lines
 // after the first start with indent. Existing newlines are kept. A word
-// longer than the width stays whole.
+// longer than the width stays whole. It takes time linear in the text
+// (an error message may quote a whole command line).
 func wrap(text string, width int, indent string) string {
-	var out []string
+	var b strings.Builder
+	b.Grow(len(text) + len(text)/max(width, 1)*(len(indent)+1))
 	ind := []rune(indent)
-	for _, para := range strings.Split(text, "\n") {
-		line := []rune(para)
-		for len(line) > width {
+	for pi, para := range strings.Split(text, "\n") {
+		if pi > 0 {
+			b.WriteByte('\n')
+		}
+		rs := []rune(para)
+		// The output line being broken is ind[:lead] + rs[start:].
+		lead, start := 0, 0
+		at := func(c int) rune {
+			if c < lead {
+				return ind[c]
+			}
+			return rs[start+c-lead]
+		}
+		for n := len(rs) - start; lead+n > width; n = len(rs) - start {
 			// Break at the last space that fits, keeping the spacing
 			// inside the line (aligned columns).
 			cut := -1
 			for i := width; i > len(ind); i-- {
-				if line[i] == ' ' {
+				if at(i) == ' ' {
 					cut = i
 					break
 				}
 			}
 			if cut < 0 {
 				// No space: break after the long word.
-				for i := width; i < len(line); i++ {
-					if line[i] == ' ' {
+				for i := max(width, lead); i < lead+n; i++ {
+					if at(i) == ' ' {
 						cut = i
 						break
 					}
@@ -42,18 +55,33 @@ func wrap(text string, width int, indent string) string {
 					break
 				}
 			}
-			head := strings.TrimRight(string(line[:cut]), " ")
-			rest := strings.TrimLeft(string(line[cut:]), " ")
-			if rest == "" {
-				line = []rune(head)
+			// head is the line up to cut without its trailing spaces,
+			// rest what follows without its leading ones.
+			headEnd := start + cut - lead
+			restAt := headEnd
+			for restAt < len(rs) && rs[restAt] == ' ' {
+				restAt++
+			}
+			for headEnd > start && rs[headEnd-1] == ' ' {
+				headEnd--
+			}
+			head := string(ind[:lead]) + string(rs[start:headEnd])
+			if headEnd == start {
+				head = strings.TrimRight(head, " ")
+			}
+			if restAt == len(rs) {
+				lead, start = 0, len(rs)
+				b.WriteString(head)
 				break
 			}
-			out = append(out, head)
-			line = append(append([]rune(nil), ind...), []rune(rest)...)
+			b.WriteString(head)
+			b.WriteByte('\n')
+			lead, start = len(ind), restAt
 		}
-		out = append(out, string(line))
+		b.WriteString(string(ind[:lead]))
+		b.WriteString(string(rs[start:]))
 	}
-	return strings.Join(out, "\n")
+	return b.String()
 }
 
 // helpList formats candidates as "word  help" lines for "?".

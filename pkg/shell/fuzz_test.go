@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,12 +44,15 @@ func FuzzServe(f *testing.F) {
 		"ping 1.2.3.4 count 2\r\x03capture lan filter host 1\r",
 		"\x1b[1;5C\x1bO\x1b[99999999999999999999999~\xff\xfe\xc3",
 		"configure; set nat timeout udp 600; commit; run show configuration commands nat; exit\r",
+		"show sys\x07tem\rshow\xe2\x80\x8b system\rshow\xc2\xa0 sys\xfftem\x1a\r",
+		"configure\rset system hostname " + strings.Repeat("h", 64) + "\r",
+		"show system # " + strings.Repeat("x", 4090) + "\r",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if len(in) > 4096 {
-			in = in[:4096]
+		if len(in) > 2*config.MaxLine {
+			in = in[:2*config.MaxLine] // room for a line over the limit
 		}
 		clock := shelltest.NewClock(epoch)
 		fr, err := shelltest.NewRouter(nil, config.Default(), clock)
@@ -75,8 +79,9 @@ func FuzzServe(f *testing.F) {
 		for _, e := range scr.errs {
 			t.Errorf("terminal: %s (input %q)", e, in)
 		}
-		// The script form must not panic either.
+		// The script forms must not panic either.
 		var out bytes.Buffer
 		_ = sh.Run(ctx, string(in), &out)
+		_ = sh.RunScript(ctx, bytes.NewReader(in), &out)
 	})
 }

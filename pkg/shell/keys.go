@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"fmt"
 	"unicode"
 	"unicode/utf8"
 )
@@ -27,11 +28,14 @@ const (
 	keyKillStart                // Ctrl-U: delete to the start of the line
 	keyKillWord                 // Ctrl-W: delete the word before the cursor
 	keyClear                    // Ctrl-L: clear the screen
+	keyReject                   // a character a command line may not hold (r; -1: invalid UTF-8)
 )
 
 type key struct {
 	kind keyKind
-	r    rune // keyRune
+	r    rune // keyRune, keyReject
+	// dropped: invalid UTF-8 was dropped before this key.
+	dropped bool
 }
 
 // decoder turns terminal input bytes into keys. It keeps state between
@@ -126,6 +130,8 @@ func (d *decoder) feed(b byte) key {
 		return key{kind: keyEnter}
 	case 0:
 		return key{} // NUL (telnet's CR NUL, break)
+	case 0x11, 0x13:
+		return key{} // XON, XOFF: a terminal's flow control, not typed
 	case '\t':
 		return key{kind: keyTab}
 	case 0x7f, 0x08:
@@ -156,7 +162,7 @@ func (d *decoder) feed(b byte) key {
 		return key{kind: keyKillWord}
 	}
 	if b < 0x20 {
-		return key{}
+		return key{kind: keyReject, r: rune(b)}
 	}
 	return key{kind: keyRune, r: rune(b)}
 }
@@ -166,21 +172,45 @@ func (d *decoder) feedUTF8(b byte) key {
 		// A new start byte (or ASCII) before the character was complete:
 		// drop the broken prefix and start over with b.
 		d.utf = d.utf[:0]
-		return d.feed(b)
+		k := d.feed(b)
+		k.dropped = true
+		return k
 	}
 	d.utf = append(d.utf, b)
 	if !utf8.FullRune(d.utf) {
 		if len(d.utf) >= utf8.UTFMax {
 			d.utf = d.utf[:0]
+			return key{kind: keyReject, r: -1}
 		}
 		return key{}
 	}
-	r, _ := utf8.DecodeRune(d.utf)
+	r, size := utf8.DecodeRune(d.utf)
 	d.utf = d.utf[:0]
-	if r == utf8.RuneError || !unicode.IsPrint(r) {
-		return key{}
+	switch {
+	case r == utf8.RuneError && size <= 1:
+		return key{kind: keyReject, r: -1}
+	case !unicode.IsPrint(r):
+		return key{kind: keyReject, r: r}
 	}
 	return key{kind: keyRune, r: r}
+}
+
+// rejectMsg says why a character cannot be typed, in the words exec
+// mode uses for the same character (config.Tokenize).
+func rejectMsg(r rune) string {
+	switch {
+	case r < 0:
+		return "invalid UTF-8 input was dropped; set the terminal to UTF-8"
+	case r < 0x20:
+		return fmt.Sprintf("control character %U (Ctrl-%c) is not allowed", r, r+'@')
+	case r == 0x7f || r >= 0x80 && r < 0xa0:
+		return fmt.Sprintf("control character %U is not allowed", r)
+	case unicode.Is(unicode.Zs, r):
+		return fmt.Sprintf("%U is a special space and is not allowed; type a plain space", r)
+	case unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+		return fmt.Sprintf("invisible character %U is not allowed", r)
+	}
+	return fmt.Sprintf("unprintable character %U is not allowed", r)
 }
 
 func csiKey(final byte, params []byte) key {

@@ -191,4 +191,8 @@ type SystemInfo struct {
 	// -l prints it, e.g. "ssh-ed25519 SHA256:...", with a note when it
 	// is lost at reboot ("" when SSH has no key).
 	SSHHostKey string
+	// Config says where the running configuration comes from when it is
+	// not passgate.conf as saved (a fallback to a backup or to RAM, a
+	// hand edit) and whether commits can be saved; "" when all is well.
+	Config string
 }

@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -213,7 +212,7 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 	for !s.exit {
 		line, err := s.readLine(s.prompt(), true)
 		switch {
-		case errors.Is(err, errInterrupted):
+		case errors.Is(err, errInterrupted), errors.Is(err, errLineTooLong):
 			continue
 		case errors.Is(err, io.EOF):
 			s.leave()
@@ -236,7 +235,8 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 // line ends. Several commands may be separated by ";" and run in one
 // session: "configure; set nat hairpin disable; commit". Execution stops at
 // the first failing command; the error, already written to w with a caret
-// under the offending word, is then returned wrapped in ErrFailed.
+// under the offending word, is then returned wrapped in ErrFailed. A line
+// longer than config.MaxLine bytes is refused as a whole.
 // Uncommitted configuration changes are dropped at the end (with a
 // warning).
 func (sh *Shell) Run(ctx context.Context, line string, w io.Writer) error {
@@ -252,25 +252,35 @@ func (sh *Shell) Run(ctx context.Context, line string, w io.Writer) error {
 
 // RunScript executes the lines of r in one session, as Run does one line
 // (for "echo 'show system' | ssh router" and routerd shell < file). It
-// stops at the first failing command or at "exit".
+// stops at the first failing command or at "exit", and at a line longer
+// than config.MaxLine bytes, which it refuses without running any of it.
 func (sh *Shell) RunScript(ctx context.Context, r io.Reader, w io.Writer) error {
 	s := sh.newSession(ctx, nil, w, TermInfo{}, false)
 	defer s.close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64*1024)
-	for !s.exit && sc.Scan() {
-		if err := ctx.Err(); err != nil {
+	lines := newScriptLines(r)
+	for !s.exit {
+		line, err := lines.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			s.leave()
 			return err
 		}
-		if err := s.execLine(strings.TrimSuffix(sc.Text(), "\r")); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if err == nil {
+			err = s.execLine(line)
+		} else {
+			s.report(err, nil) // over config.MaxLine: nothing of it runs
+		}
+		if err != nil {
 			s.leave()
 			return fmt.Errorf("%w: %v", ErrFailed, err)
 		}
 	}
 	s.leave()
-	if err := sc.Err(); err != nil {
-		return err
-	}
 	return s.out.err
 }
 
@@ -288,6 +298,10 @@ func (s *session) leave() {
 // execLine runs the commands of one line; it stops at the first error
 // and returns it (already reported).
 func (s *session) execLine(line string) error {
+	s.line = ""
+	if err := s.checkLine(line); err != nil {
+		return err
+	}
 	s.line = line
 	segs, err := splitLine(line)
 	if err != nil {
@@ -569,6 +583,9 @@ func (s *session) readLine(prompt string, help bool) (string, error) {
 		}
 		switch s.ed.handle(s.dec.feed(b)) {
 		case actSubmit:
+			if s.ed.over {
+				return "", s.submitTooLong()
+			}
 			s.ed.finish()
 			return s.ed.line(), nil
 		case actInterrupt:
@@ -591,6 +608,10 @@ func (s *session) readLine(prompt string, help bool) (string, error) {
 			} else {
 				s.ed.insert('?')
 			}
+		case actReject:
+			s.sayReject()
+		case actTooLong:
+			s.sayTooLong()
 		}
 		if s.out.err != nil {
 			return "", s.out.err

@@ -411,7 +411,9 @@ func (r *Router) Log(context.Context) ([]shell.LogLine, error) {
 	return out, nil
 }
 
-// System returns the canned system information.
+// System returns the canned system information. Without a canned
+// Config, the store's says where the configuration comes from (a hand
+// edit or a fallback, until the next commit), as routerd's does.
 func (r *Router) System(context.Context) (shell.SystemInfo, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -421,6 +423,11 @@ func (r *Router) System(context.Context) (shell.SystemInfo, error) {
 		// The fake key's "fingerprint", shaped as ssh-keygen -l prints one.
 		sum := sha256.Sum256(r.HostKey)
 		s.SSHHostKey = "ssh-ed25519 SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+	}
+	if s.Config == "" && r.store != nil {
+		if l, err := r.store.LoadInfo(); err == nil {
+			s.Config = l.Notice
+		}
 	}
 	return s, nil
 }
