@@ -85,7 +85,7 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cfg, r.running = cfg, cfg.Interfaces
+	r.cfg, r.running = cfg, cfg.Clone()
 	pipe := func(test, dev string) (*link.PipeEnd, *link.PipeEnd) {
 		a, b, err := link.NewPipe(link.PipeConfig{NameA: test, NameB: dev, PollTimeout: 5 * time.Millisecond})
 		if err != nil {
