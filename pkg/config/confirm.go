@@ -149,11 +149,26 @@ func decodePending(data []byte) (p *Pending, confirmed bool, err error) {
 }
 
 // rawPending returns the record's bytes; ok is false when there is none.
+//
+// On FAT a rename over an existing file is an unlink, then a link: a
+// crash between the two leaves only the temporary file, which is
+// complete (atomicfile fsyncs it before renaming), so it is the record.
+// A temporary file left by a crash before the rename of a first record
+// holds a record whose commit never reached passgate.conf, which Settle
+// drops; removePending removes the temporary file first, so no other
+// one is ever left alone.
 func (s *Store) rawPending() (data []byte, ok bool, err error) {
 	data, err = s.fs.ReadFile(PendingName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, nil
+		tmp, terr := s.fs.ReadFile(PendingName + atomicfile.TmpSuffix)
+		if terr != nil {
+			return nil, false, nil
+		}
+		if _, _, derr := decodePending(tmp); derr != nil {
+			return nil, false, nil // a write that never completed
+		}
+		return tmp, true, nil
 	case err != nil:
 		return nil, true, err
 	}
@@ -169,6 +184,9 @@ func (s *Store) writePending(p *Pending, confirmed bool) error {
 }
 
 func (s *Store) removePending() error {
+	if err := s.fs.Remove(PendingName + atomicfile.TmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("config: remove %s: %w", s.path(PendingName+atomicfile.TmpSuffix), err)
+	}
 	if err := s.fs.Remove(PendingName); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
