@@ -362,7 +362,7 @@ func (s *Store) Settle() Boot {
 		if err := s.writePending(p, false); err != nil {
 			return s.rollback(p, cur.cfg, fmt.Sprintf("%s was kept across a planned restart, but the record could not be updated (%v)", who, err))
 		}
-		return Boot{Pending: p, Notice: fmt.Sprintf("%s is still pending after the restart: it is rolled back in %s unless confirmed (\"confirm\" in configuration mode)", who, p.Left)}
+		return Boot{Pending: p, Notice: fmt.Sprintf("%s is still pending after the restart: it is rolled back in %s unless confirmed (\"confirm\" in configuration mode)", who, minSec(p.Left))}
 	case curSum == p.New && p.Restart:
 		return s.rollback(p, cur.cfg, who+" was not confirmed in time")
 	case curSum == p.New:
@@ -418,4 +418,13 @@ func (s *Store) rollback(p *Pending, from *Config, why string) Boot {
 	}
 	b.Notice = msg
 	return b
+}
+
+// minSec writes d as the shell does: "4m30s", "1h05m00s".
+func minSec(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d >= time.Hour {
+		return fmt.Sprintf("%dh%02dm%02ds", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 }

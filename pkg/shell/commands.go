@@ -803,7 +803,7 @@ func (s *session) commit(minutes int) error {
 			rec = sh.pending.rec
 			rec.Minutes, rec.Left, rec.Restart = minutes, d, false
 			if err := sh.r.SetPending(&rec); err != nil {
-				return fmt.Errorf("the rollback could not be rescheduled (%v); it still happens in %s unless confirmed", err, dur(sh.pending.left(sh.clock.Now())))
+				return fmt.Errorf("the rollback could not be rescheduled (%s); it still happens in %s unless confirmed", SaveProblem(err), dur(sh.pending.left(sh.clock.Now())))
 			}
 		case minutes > 0:
 			return errors.New("no changes to commit; commit confirmed needs a change to roll back")

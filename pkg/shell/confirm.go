@@ -74,6 +74,15 @@ func (sh *Shell) resume(rec *config.Pending) {
 	sh.arm(*rec, max(rec.Left, time.Second))
 }
 
+// Close stops the rollback timer of a pending commit confirmed, as the
+// end of routerd's process does: its record stays, and the next start
+// settles it (config.Store.Settle). Tests that play a restart call it.
+func (sh *Shell) Close() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.dropLocked()
+}
+
 // dropLocked forgets the pending commit confirmed once a Commit has
 // settled its record. sh.mu is held.
 func (sh *Shell) dropLocked() {
@@ -90,8 +99,8 @@ func (sh *Shell) confirmLocked() error {
 		return nil
 	}
 	if err := sh.r.SetPending(nil); err != nil {
-		return fmt.Errorf("the commit could not be confirmed (%v): it is still rolled back in %s, or when the router restarts, unless confirmed",
-			err, dur(sh.pending.left(sh.clock.Now())))
+		return fmt.Errorf("the commit could not be confirmed (%s): it is still rolled back in %s, or when the router restarts, unless confirmed",
+			SaveProblem(err), dur(sh.pending.left(sh.clock.Now())))
 	}
 	sh.dropLocked()
 	return nil
@@ -172,7 +181,7 @@ func (s *session) planRestart() (undo func()) {
 	rec := p.rec
 	rec.Left, rec.Restart = max(p.left(sh.clock.Now()), time.Second), true
 	if err := sh.r.SetPending(&rec); err != nil {
-		s.warnf("the pending commit confirmed cannot be kept across the restart (%v): it is rolled back as the router starts", err)
+		s.warnf("the pending commit confirmed cannot be kept across the restart (%s): it is rolled back as the router starts", SaveProblem(err))
 		return func() {}
 	}
 	sh.dropLocked()
