@@ -121,7 +121,8 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 			t.Fatal(err)
 		}
 	}
-	ssh, err := sshd.New(sshd.Options{Shell: shell.New(shellRouter{r}, shell.Options{}), Config: shellRouter{r}.Config,
+	sh := shell.New(shellRouter{r}, shell.Options{}) // resumes a commit confirmed kept by a planned restart
+	ssh, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config,
 		HostKeyDir: r.stateDir, Logf: r.logf})
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +133,7 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
 	tr := &testRouter{r: r, lan: lanTest, wan: wanTest, ssh: ssh}
 	tr.stop = func() {
+		sh.Close() // the process ends: a pending rollback's timer with it
 		cancel()
 		wg.Wait()
 		for _, l := range []*link.PipeEnd{lanTest, lanPort, wanTest, wanPort} {

@@ -320,7 +320,9 @@ type Boot struct {
 // becomes of a commit confirmed that was pending when the router stopped
 // (see the rules at the top of this file): it removes a record that is
 // settled, keeps a commit pending across a planned restart, and otherwise
-// saves the rollback.
+// saves the rollback. Call it exactly once per start (routerd: once per
+// worker start): it consumes the planned-restart mark, so a second call
+// rolls back as a second start would.
 func (s *Store) Settle() Boot {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -56,5 +56,9 @@
 // Store keeps passgate.conf (with a sha256 trailer so truncation is
 // detected), passgate.conf.bak and revisions/NNNN.conf in one directory;
 // see Store.Save for the crash-safe sequence and Store.Load for the
-// fallback rules. The FS interface lets tests crash a save after any step.
+// fallback rules. A commit confirmed keeps its rollback in
+// passgate.pending until it is confirmed (Store.SaveConfirmed,
+// Store.SetPending), and Store.Settle rolls it back at start unless the
+// restart was planned (confirm.go). The FS interface lets tests crash a
+// save after any step.
 package config
