@@ -47,8 +47,12 @@ import (
 const PendingName = "passgate.pending"
 
 // maxPendingSize bounds what Settle and Pending read (the record holds one
-// configuration).
-const maxPendingSize = 4 << 20
+// configuration); maxPendingMinutes bounds its times (the shell allows
+// commit confirmed up to 65535 minutes).
+const (
+	maxPendingSize    = 4 << 20
+	maxPendingMinutes = 65535
+)
 
 // Pending is a commit confirmed that waits for its confirmation, as kept
 // in PendingName.
@@ -132,6 +136,9 @@ func decodePending(data []byte) (p *Pending, confirmed bool, err error) {
 	}
 	if f.Version < 1 || len(f.New) != 64 || f.Prev == "" {
 		return nil, false, fmt.Errorf("%w: fields are missing", ErrDamaged)
+	}
+	if f.LeftSec < 0 || f.LeftSec > maxPendingMinutes*60 || f.Minutes < 0 || f.Minutes > maxPendingMinutes {
+		return nil, false, fmt.Errorf("%w: the time is out of range", ErrDamaged)
 	}
 	prev, err := Parse(f.Prev)
 	if err != nil {

@@ -351,3 +351,32 @@ func TestPendingRecord(t *testing.T) {
 		t.Errorf("a record being confirmed reads as pending: %v, %v", p, err)
 	}
 }
+
+// FuzzPendingRecord: passgate.pending is on a partition anyone can edit
+// on a PC; reading it never panics, and what it accepts is written back
+// to a record that reads the same.
+func FuzzPendingRecord(f *testing.F) {
+	prev := Default()
+	good, _ := encodePending(&Pending{Prev: prev, New: Sum(prev), By: "console", Minutes: 5, Left: time.Minute, Restart: true}, false)
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"new_sha256":"` + strings.Repeat("0", 64) + `","prev":"set system hostname x\n"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(strings.Replace(string(good), `"left_seconds": 60`, `"left_seconds": 9223372036854775807`, 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, confirmed, err := decodePending(data)
+		if err != nil {
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("error %v does not wrap ErrDamaged", err)
+			}
+			return
+		}
+		again, err := encodePending(p, confirmed)
+		if err != nil {
+			t.Fatalf("an accepted record cannot be written back: %v", err)
+		}
+		q, c2, err := decodePending(again)
+		if err != nil || c2 != confirmed || q.New != p.New || !q.Prev.Equal(p.Prev) || q.Left != p.Left || q.Restart != p.Restart || q.By != p.By {
+			t.Fatalf("written back, the record reads differently: %+v, %v", q, err)
+		}
+	})
+}
