@@ -87,6 +87,9 @@ type Config struct {
 	// Console and a reboot ends QEMU.
 	Interactive bool
 	Console     io.Writer
+	// SerialInput lets VM.Type write to the serial console (a test types
+	// on the router's console); otherwise the console reads nothing.
+	SerialInput bool
 }
 
 // Args returns QEMU's command line (without the binary) and the files to
@@ -269,6 +272,7 @@ type VM struct {
 	Started time.Time
 
 	debugPath string
+	serialIn  io.WriteCloser // Config.SerialInput
 	debugMu   sync.Mutex
 	debug     net.Conn
 	debugIn   *bufio.Reader
@@ -307,6 +311,11 @@ func Start(c Config) (*VM, error) {
 		pipe, err = cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
+		}
+		if c.SerialInput {
+			if vm.serialIn, err = cmd.StdinPipe(); err != nil {
+				return nil, err
+			}
 		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -369,12 +378,26 @@ func (vm *VM) Wait() error {
 	return vm.waitErr
 }
 
-// Kill stops QEMU and waits for it.
+// Type writes s to the serial console, as typed on its keyboard (a VM
+// started with Config.SerialInput).
+func (vm *VM) Type(s string) error {
+	if vm.serialIn == nil {
+		return errors.New("qemu: the VM was started without SerialInput")
+	}
+	_, err := io.WriteString(vm.serialIn, s)
+	return err
+}
+
+// Kill stops QEMU and waits for it. For the guest it is a power cut:
+// what it had not yet written to its disk is lost, as on a board.
 func (vm *VM) Kill() {
 	if vm.Cmd.Process != nil {
 		vm.Cmd.Process.Kill()
 	}
 	vm.Wait()
+	if vm.serialIn != nil {
+		vm.serialIn.Close()
+	}
 	vm.debugMu.Lock()
 	if vm.debug != nil {
 		vm.debug.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/passgate/passgate/pkg/netconf"
 	"github.com/passgate/passgate/pkg/shell"
 	"github.com/passgate/passgate/pkg/shell/shellcontract"
+	"github.com/passgate/passgate/pkg/shell/shelltest"
 	"github.com/passgate/passgate/pkg/sshd"
 )
 
@@ -37,8 +39,10 @@ func TestShellRouterContract(t *testing.T) {
 
 type routerdHarness struct {
 	dir      string
+	fs       *shelltest.SwitchFS // the store's file system, switchable to read-only
 	mu       sync.Mutex
 	restarts int
+	logs     []string // every run's log lines
 	cur      *testRouter
 }
 
@@ -52,6 +56,7 @@ type testRouter struct {
 
 func newRouterdHarness(t *testing.T, cfg *config.Config) shellcontract.Harness {
 	h := &routerdHarness{dir: t.TempDir()}
+	h.fs = shelltest.NewSwitchFS(config.DirFS(h.dir))
 	if err := config.NewStore(h.dir).Save(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +72,13 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	var logMu sync.Mutex
 	stopped := false
 	r := &router{cfgPath: filepath.Join(h.dir, config.FileName), stateDir: h.dir, started: time.Now(),
-		store: config.NewStore(h.dir)}
+		store: config.NewStoreFS(h.fs, h.dir)}
 	r.logf = func(format string, args ...any) {
 		logMu.Lock()
 		defer logMu.Unlock()
+		h.mu.Lock()
+		h.logs = append(h.logs, fmt.Sprintf(format, args...))
+		h.mu.Unlock()
 		if !stopped {
 			t.Logf("routerd: "+format, args...)
 		}
@@ -85,7 +93,7 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cfg, r.running = cfg, cfg.Interfaces
+	r.cfg, r.running = cfg, cfg.Clone()
 	pipe := func(test, dev string) (*link.PipeEnd, *link.PipeEnd) {
 		a, b, err := link.NewPipe(link.PipeConfig{NameA: test, NameB: dev, PollTimeout: 5 * time.Millisecond})
 		if err != nil {
@@ -113,7 +121,8 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 			t.Fatal(err)
 		}
 	}
-	ssh, err := sshd.New(sshd.Options{Shell: shell.New(shellRouter{r}, shell.Options{}), Config: shellRouter{r}.Config,
+	sh := shell.New(shellRouter{r}, shell.Options{}) // resumes a commit confirmed kept by a planned restart
+	ssh, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config,
 		HostKeyDir: r.stateDir, Logf: r.logf})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +135,7 @@ func (h *routerdHarness) start(t testing.TB) *testRouter {
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
 	tr := &testRouter{r: r, lan: lanTest, wan: wanTest, ssh: ssh}
 	tr.stop = func() {
+		sh.Close() // the process ends: a pending rollback's timer with it
 		cancel()
 		wg.Wait()
 		for _, l := range []*link.PipeEnd{lanTest, lanPort, wanTest, wanPort} {
@@ -177,6 +187,8 @@ func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 }
 
 func (h *routerdHarness) Router() shell.Router { return shellRouter{h.cur.r} }
+
+func (h *routerdHarness) SetReadOnly(ro bool) { h.fs.SetReadOnly(ro) }
 
 func (h *routerdHarness) External() netip.Addr {
 	var a netip.Addr

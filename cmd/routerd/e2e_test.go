@@ -229,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 		// From the router's own stack, through its own NAT.
 		// A commit that moves the LAN is saved for the next start; the rest
 		// of it applies now and the router keeps routing.
-		if out := run("configure; set interfaces lan address 10.9.0.1/24; set dhcp-server lan range 10.9.0.100 10.9.0.150; delete dhcp-server lan static; delete nat port-forward; delete nat dmz; set nat timeout udp 400; commit"); !contains(out, "the LAN address and the WAN mode take effect") {
+		if out := run("configure; set interfaces lan address 10.9.0.1/24; set dhcp-server lan range 10.9.0.100 10.9.0.150; delete dhcp-server lan static; delete nat port-forward; delete nat dmz; set nat timeout udp 400; commit"); !contains(out, `interfaces lan address 10.9.0.1/24 takes effect after a restart ("reboot")`) {
 			t.Errorf("commit moving the LAN said:\n%s", out)
 		}
 		if out := run("show configuration commands"); !contains(out, "set interfaces lan address 10.9.0.1/24") || !contains(out, "set nat timeout udp 400") {

@@ -56,7 +56,7 @@ type router struct {
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
 
-	running   config.Interfaces // the port settings in effect (changes need a restart)
+	running   *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
 	wanAddr   netip.Prefix
 	wanDNS    []netip.Addr
 	wanIssue  string // the WAN address overlaps the LAN (wan.LANConflict), or ""
@@ -143,13 +143,23 @@ func runWorker() int {
 func (r *router) loadConfig() (*config.Config, error) {
 	var c *config.Config
 	var err error
-	if r.store != nil && !r.runFile {
-		var l config.Loaded
-		l, err = r.store.LoadInfo()
-		c = l.Config
-		if l.Notice != "" {
-			r.logf("%s", l.Notice)
-			r.setConfigNote(l.Notice)
+	if r.store != nil {
+		// Settle once per start, on the card's store even when the
+		// configuration runs from RAM after a fallback (configfile.go).
+		run := r.settlePending() // confirm.go: a commit confirmed left pending
+		if !r.runFile {
+			var l config.Loaded
+			l, err = r.store.LoadInfo()
+			c = l.Config
+			if l.Notice != "" {
+				r.logf("%s", l.Notice)
+				r.setConfigNote(l.Notice)
+			}
+		} else {
+			c, err = config.ReadFile(r.cfgPath)
+		}
+		if run != nil {
+			c, err = run, nil
 		}
 	} else {
 		c, err = config.ReadFile(r.cfgPath)
@@ -182,7 +192,7 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.cfg = cfg
-	r.running = cfg.Interfaces
+	r.running = cfg.Clone()
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
 	if err := netconf.SetIPv4Forwarding(false); err != nil {
 		return err
@@ -308,7 +318,7 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	defer r.mu.Unlock()
 	changed := r.wanAddr != addr
 	r.wanAddr, r.wanDNS = addr, dns
-	issue := wan.LANConflict(addr, gw, r.running.LAN.Address)
+	issue := wan.LANConflict(addr, gw, r.running.Interfaces.LAN.Address)
 	if issue != "" && issue != r.wanIssue {
 		// Loudly: on the console as well as in the log.
 		r.logf("WARNING: %s", issue)
@@ -365,18 +375,13 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cfg
-	var changes []string
-	// The ports, their MTUs, the LAN address and the WAN mode are plumbed
-	// at start (self0, rings, the WAN client): a change to them is saved
-	// and takes effect after a restart; everything else applies now, with
-	// the running port settings.
-	live := cfg.Clone()
-	run, want := r.running, cfg.Interfaces
-	if want.LAN != run.LAN || want.WAN.Device != run.WAN.Device || want.WAN.MTU != run.WAN.MTU || want.WAN.Mode != run.WAN.Mode {
-		live.Interfaces.LAN = run.LAN
-		live.Interfaces.WAN.Device, live.Interfaces.WAN.MTU, live.Interfaces.WAN.Mode = run.WAN.Device, run.WAN.MTU, run.WAN.Mode
-		changes = append(changes, "interfaces: ports, MTUs, the LAN address and the WAN mode take effect after a restart (reboot)")
-	}
+	// The ports, their MTUs, the LAN address, the WAN mode and the SSH
+	// port are plumbed at start (self0, rings, the WAN client, the SSH
+	// listener): a change to them is saved and takes effect after a
+	// restart; everything else applies now, with the running values (so
+	// the SSH forward from the WAN stays on the port SSH listens on).
+	live := config.Running(r.running, cfg)
+	changes := config.RestartNotes(r.running, old, cfg)
 	var applyErr error
 	mem, _ := meminfo.Read()
 	nc := natConfig(live, mem.Total, r.eng.Config().Seed)

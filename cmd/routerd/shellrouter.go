@@ -41,24 +41,11 @@ func (s shellRouter) Config() *config.Config {
 	return s.r.cfg.Clone()
 }
 
-// Commit applies c live and saves it; nothing is applied or saved when it
-// does not validate.
+// Commit applies c live and saves it, as one transaction (confirm.go):
+// nothing is applied or saved when it does not validate, and the live
+// change is undone when the save fails.
 func (s shellRouter) Commit(ctx context.Context, c *config.Config) ([]string, error) {
-	if errs, _ := c.Validate(); len(errs) > 0 {
-		return nil, fmt.Errorf("%v", errs[0])
-	}
-	if err := s.r.saveProblem(); err != nil {
-		return nil, err
-	}
-	changes, err := s.r.apply(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.r.store.Save(c); err != nil {
-		return changes, fmt.Errorf("applied, but saving failed: %w", saveError(err))
-	}
-	s.r.committed()
-	return changes, nil
+	return s.commit(c, func() error { return s.r.store.Save(c) })
 }
 
 func (s shellRouter) Revisions() []config.RevisionInfo {

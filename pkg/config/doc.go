@@ -59,6 +59,9 @@
 // fallback rules. Files are read as a PC leaves them (CR LF or CR line
 // ends, a UTF-8 byte-order mark) and a hand edit that kept the checksum
 // lines is taken when it reads and validates (load.go); a file holds at
-// most MaxFileSize bytes and a line MaxLine. The FS interface lets tests
-// crash a save after any step.
+// most MaxFileSize bytes and a line MaxLine. A commit confirmed keeps its
+// rollback in passgate.pending until it is confirmed
+// (Store.SaveConfirmed, Store.SetPending), and Store.Settle rolls it back
+// at start unless the restart was planned (confirm.go). The FS interface
+// lets tests crash a save after any step.
 package config

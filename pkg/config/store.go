@@ -166,10 +166,16 @@ func savedText(t time.Time) string {
 // A crash at any point leaves passgate.conf old or new and
 // passgate.conf.bak valid, so Load returns the old or the new
 // configuration. An error wrapping ErrArchive means c was committed but
-// the history was not updated.
+// the history was not updated. Save confirms a pending commit confirmed
+// (confirm.go).
 func (s *Store) Save(c *Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.savePlain(c)
+}
+
+// save is Save without the pending record; s.mu is held.
+func (s *Store) save(c *Config) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now

@@ -195,13 +195,21 @@ func cmdConfigure(s *session, _ *call) error {
 }
 
 func cmdReboot(s *session, _ *call) error {
+	if w := s.sh.rebootWarning(); w != "" {
+		s.warnf("%s", w)
+	}
 	if s.interactive && !s.ask("Reboot the router?") {
 		s.printf("Reboot cancelled.\n")
 		return nil
 	}
 	s.sh.logf("reboot requested by %s", s.who())
+	undo := s.planRestart()
 	s.printf("Rebooting.\n")
-	return s.sh.r.Reboot()
+	err := s.sh.r.Reboot()
+	if err != nil {
+		undo()
+	}
+	return err
 }
 
 func cmdFactoryReset(s *session, _ *call) error {
@@ -217,7 +225,13 @@ func cmdFactoryReset(s *session, _ *call) error {
 	}
 	s.sh.logf("factory reset requested by %s", s.who())
 	s.printf("Resetting to factory settings and rebooting.\n")
-	return s.sh.r.FactoryReset()
+	if err := s.sh.r.FactoryReset(); err != nil {
+		return err
+	}
+	s.sh.mu.Lock()
+	s.sh.dropLocked() // the factory configuration confirmed it
+	s.sh.mu.Unlock()
+	return nil
 }
 
 func (s *session) who() string {
@@ -726,6 +740,17 @@ func cmdCommitCheck(s *session, _ *call) error {
 		return reported{errors.New("check failed")}
 	}
 	s.printf("Configuration check succeeds.\n")
+	// As in Junos, "commit check" also confirms a commit confirmed.
+	sh := s.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.pending != nil {
+		if err := sh.confirmLocked(); err != nil {
+			return err
+		}
+		s.printf("This also confirms the pending commit confirmed.\n")
+		sh.logf("commit confirmed by %s (commit check)", s.who())
+	}
 	return nil
 }
 
@@ -769,14 +794,28 @@ func (s *session) commit(minutes int) error {
 		s.printf("Commit failed: nothing was applied.\n")
 		return reported{errors.New("commit failed")}
 	}
+	d := time.Duration(minutes) * time.Minute
+	// The rollback of a commit confirmed is persisted with it
+	// (Router.CommitConfirmed): it survives a power cut.
+	rec := config.Pending{Prev: cur.Clone(), By: s.who(), Minutes: minutes, Left: d, Committed: sh.clock.Now()}
+	if sh.pending != nil {
+		rec.Prev = sh.pending.rec.Prev.Clone() // the rollback goes back before the first unconfirmed commit
+	}
 	if s.cand.Equal(cur) {
 		switch {
 		case minutes > 0 && sh.pending != nil:
-			// Only extend the time.
+			// Only change the time.
+			rec = sh.pending.rec
+			rec.Minutes, rec.Left, rec.Restart = minutes, d, false
+			if err := sh.r.SetPending(&rec); err != nil {
+				return fmt.Errorf("the rollback could not be rescheduled (%s); it still happens in %s unless confirmed", SaveProblem(err), dur(sh.pending.left(sh.clock.Now())))
+			}
 		case minutes > 0:
 			return errors.New("no changes to commit; commit confirmed needs a change to roll back")
 		case sh.pending != nil:
-			sh.confirmLocked()
+			if err := sh.confirmLocked(); err != nil {
+				return err
+			}
 			s.printf("Commit confirmed: the configuration stays.\n")
 			sh.logf("commit confirmed by %s", s.who())
 			return nil
@@ -785,7 +824,14 @@ func (s *session) commit(minutes int) error {
 			return nil
 		}
 	} else {
-		changes, err := sh.r.Commit(context.WithoutCancel(s.cmdCtx), s.cand.Clone())
+		var changes []string
+		var err error
+		if minutes == 0 {
+			changes, err = sh.r.Commit(context.WithoutCancel(s.cmdCtx), s.cand.Clone())
+		} else {
+			changes, err = sh.r.CommitConfirmed(context.WithoutCancel(s.cmdCtx), s.cand.Clone(), rec)
+			rec.New = config.Sum(s.cand)
+		}
 		if err != nil {
 			return fmt.Errorf("commit failed: %v", err)
 		}
@@ -795,25 +841,24 @@ func (s *session) commit(minutes int) error {
 		sh.logf("commit by %s: %d line(s) changed", s.who(), len(config.Diff(cur, s.cand)))
 		s.base, s.edits = s.cand.Clone(), nil
 	}
+	restart := sh.r.NeedsRestart()
 	if minutes == 0 {
 		if sh.pending != nil {
-			sh.confirmLocked()
+			sh.dropLocked() // Commit removed its record
 			s.printf("This commit also confirms the pending commit confirmed.\n")
+		}
+		if restart {
+			s.wrapped("", `Commit complete; some changes take effect only after a restart ("reboot").`)
+			return nil
 		}
 		s.printf("Commit complete.\n")
 		return nil
 	}
-	if sh.pending == nil {
-		sh.pending = &pending{prev: cur.Clone()}
-	} else {
-		sh.pending.stop()
-	}
-	p := sh.pending
-	p.minutes, p.by = minutes, s.who()
-	d := time.Duration(minutes) * time.Minute
-	p.deadline = sh.clock.Now().Add(d)
-	p.stop = sh.clock.AfterFunc(d, func() { sh.expire(p) })
+	sh.arm(rec, d)
 	s.wrapped("", fmt.Sprintf(`Commit complete; it will be rolled back in %d minute(s) unless confirmed: "confirm" (or another "commit") keeps it.`, minutes))
+	if restart {
+		s.wrapped("", `Some changes take effect only after a restart: "reboot" now. The router comes back with them and keeps the time left to confirm; a power cut instead rolls the commit back as the router starts.`)
+	}
 	return nil
 }
 
@@ -825,49 +870,10 @@ func cmdConfirm(s *session, _ *call) error {
 		s.printf("Nothing to confirm: no commit confirmed is pending.\n")
 		return nil
 	}
-	sh.confirmLocked()
+	if err := sh.confirmLocked(); err != nil {
+		return err
+	}
 	sh.logf("commit confirmed by %s", s.who())
 	s.printf("Commit confirmed: the configuration stays.\n")
 	return nil
-}
-
-// confirmLocked drops the pending rollback. sh.mu is held.
-func (sh *Shell) confirmLocked() {
-	if sh.pending != nil {
-		sh.pending.stop()
-		sh.pending = nil
-	}
-}
-
-// expire rolls back a commit confirmed that was not confirmed in time.
-func (sh *Shell) expire(p *pending) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.pending != p {
-		return // confirmed (or replaced) meanwhile
-	}
-	sh.pending = nil
-	changes, err := sh.r.Commit(context.Background(), p.prev.Clone())
-	var msg string
-	if err != nil {
-		msg = fmt.Sprintf("commit confirmed by %s was not confirmed within %d minute(s), and the automatic rollback FAILED: %v", p.by, p.minutes, err)
-	} else {
-		msg = fmt.Sprintf("commit confirmed by %s was not confirmed within %d minute(s): rolled back to the configuration before it.", p.by, p.minutes)
-		for _, c := range changes {
-			msg += "\n  " + c
-		}
-	}
-	sh.logf("%s", msg)
-	sh.broadcast(msg)
-}
-
-// pendingInfo describes a pending commit confirmed ("" if none).
-func (sh *Shell) pendingInfo() string {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.pending == nil {
-		return ""
-	}
-	left := sh.pending.deadline.Sub(sh.clock.Now())
-	return fmt.Sprintf(`a commit confirmed by %s rolls back in %s unless confirmed ("confirm" in configuration mode)`, sh.pending.by, dur(left))
 }

@@ -34,5 +34,8 @@
 // set/delete/rollback commands replayed on the newer one before it
 // commits; if they no longer apply, the commit is refused. A "commit
 // confirmed" belongs to the Shell, not to the session: it is rolled back
-// even when the session that made it has gone.
+// even when the session that made it has gone. Its rollback is persisted
+// by the Router (CommitConfirmed), so a start that was not a "reboot"
+// from the shell rolls it back too; after such a reboot the Shell resumes
+// its timer with the time it had left (confirm.go).
 package shell

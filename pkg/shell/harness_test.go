@@ -251,6 +251,7 @@ type harness struct {
 	t      *testing.T
 	clock  *shelltest.Clock
 	router *shelltest.Router
+	fs     *shelltest.SwitchFS // the store's file system (readonly directive)
 	sh     *shell.Shell
 	term   *pipeIn
 	scr    *screen
@@ -277,7 +278,23 @@ func newRouter(t testing.TB, clock *shelltest.Clock) *shelltest.Router {
 func newHarness(t *testing.T, width int) *harness {
 	h := &harness{t: t, clock: shelltest.NewClock(epoch), term: newPipeIn(), scr: newScreen(width),
 		idle: make(chan snap, 1000), done: make(chan error, 1)}
-	h.router = newRouter(t, h.clock)
+	// The store is named /boot, as on a board, so messages are stable.
+	h.fs = shelltest.NewSwitchFS(config.DirFS(t.TempDir()))
+	st := config.NewStoreFS(h.fs, "/boot")
+	st.Now = h.clock.Now
+	r, err := shelltest.NewRouter(st, config.Default(), h.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.router = r
+	h.serve(width)
+	return h
+}
+
+// serve starts a Shell on the router and an interactive session on the
+// terminal, and waits for its first prompt.
+func (h *harness) serve(width int) {
+	t := h.t
 	h.sh = shell.New(h.router, shell.Options{Clock: h.clock, Banner: "passgate test shell; type ? for help"})
 	shell.SetTestIdle(h.sh, func(consumed int64, notes int) {
 		select {
@@ -291,7 +308,39 @@ func newHarness(t *testing.T, width int) *harness {
 		h.done <- h.sh.Serve(h.ctx, h.term, shell.TermInfo{Width: width, Height: 24, Name: "test"})
 	}()
 	h.settle()
-	return h
+}
+
+// restart plays the restart that "reboot" asks for: the session ends,
+// the router starts again from what it persisted (settling a pending
+// commit confirmed), and a new Shell serves a new session.
+func (h *harness) restart(why string) {
+	h.t.Helper()
+	h.cancel()
+	if !h.ended {
+		select {
+		case <-h.done:
+		case <-time.After(10 * time.Second):
+			h.t.Fatal("the session did not end at the restart")
+		}
+	}
+	h.render()
+	h.term.close()
+	h.sh.Close() // the process ends: its timers with it
+	if err := h.router.Restart(); err != nil {
+		h.t.Fatalf("restart: %v", err)
+	}
+	if why != "" {
+		why += ": "
+	}
+	h.scr.write([]byte("\r\n[" + why + "the router restarts]\r\n"))
+	if n := h.router.Booted.Notice; n != "" {
+		for _, l := range wrapWords("[routerd: "+n+"]", h.scr.width-1) {
+			h.scr.write([]byte(l + "\r\n"))
+		}
+	}
+	h.drain()
+	h.term, h.sent, h.ended = newPipeIn(), 0, false
+	h.serve(h.scr.width)
 }
 
 func (h *harness) drain() {
@@ -388,6 +437,10 @@ func unescape(s string) ([]byte, error) {
 //	! advance D   move the clock forward by duration D
 //	! other LINE  run LINE with Shell.Run as another session
 //	! allow-wrap  the screen may wrap (long typed lines)
+//	! restart [WHY]  the router restarts (after "reboot", or WHY: "power
+//	              cut"), settling a pending commit confirmed; a new session
+//	              starts
+//	! readonly on|off  the configuration's file system refuses writes (EROFS)
 //	# comment
 func runScript(t *testing.T, name string) *harness {
 	src, err := os.ReadFile(filepath.Join("testdata", name+".script"))
@@ -437,6 +490,11 @@ func runScript(t *testing.T, name string) *harness {
 				h.scr.insertAbove(text)
 			case "allow-wrap":
 				allowWrap = true
+			case "restart":
+				h.restart(rest)
+			case "readonly":
+				h.fs.SetReadOnly(rest == "on")
+				h.scr.insertAbove([]string{"[the card is read-" + map[bool]string{true: "only", false: "write"}[rest == "on"] + "]"})
 			default:
 				t.Fatalf("%s.script:%d: unknown directive %q", name, n+1, cmd)
 			}
@@ -504,4 +562,26 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// wrapWords breaks text (which may hold line breaks) into lines of at
+// most width columns at spaces, indenting continuations by two.
+func wrapWords(text string, width int) []string {
+	var out []string
+	for _, para := range strings.Split(text, "\n") {
+		line := ""
+		for _, w := range strings.Fields(para) {
+			switch {
+			case line == "":
+				line = w
+			case len(line)+1+len(w) > width:
+				out = append(out, line)
+				line = "  " + w
+			default:
+				line += " " + w
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -22,12 +22,32 @@ type Router interface {
 	// Config returns the committed configuration. The shell never
 	// modifies it (it edits a Clone).
 	Config() *config.Config
-	// Commit applies c live and persists it (config.Store.Save). c has
-	// passed config.Validate without errors. Nothing may be applied when
-	// an error is returned. changes are one-line descriptions of the side
-	// effects for the user, e.g. "pptp passthrough disabled: 2 calls
-	// closed"; they may be empty.
+	// Commit applies c live and persists it (config.Store.Save), which
+	// confirms a pending commit confirmed. c has passed config.Validate
+	// without errors. Nothing may be applied when an error is returned:
+	// when the save fails, the live change is undone and the error is a
+	// *SaveError. changes are one-line descriptions of the side effects
+	// for the user, e.g. "pptp passthrough disabled: 2 calls closed", and
+	// of the settings that take effect only after a restart
+	// (config.RestartNotes); they may be empty.
 	Commit(ctx context.Context, c *config.Config) (changes []string, err error)
+	// CommitConfirmed is Commit for "commit confirmed": c is applied and
+	// persisted together with p, its rollback
+	// (config.Store.SaveConfirmed), so that a start rolls it back unless
+	// it was confirmed first (Commit, SetPending(nil), a factory reset)
+	// or the restart was planned (SetPending with p.Restart).
+	CommitConfirmed(ctx context.Context, c *config.Config, p config.Pending) (changes []string, err error)
+	// Pending returns the persisted commit confirmed that waits for its
+	// confirmation (config.Store.Pending), or nil. When the shell starts
+	// it is the one a planned restart kept, with the time it had left.
+	Pending() *config.Pending
+	// SetPending rewrites the persisted pending commit confirmed (more
+	// time, a planned restart), or removes it when p is nil (confirmed).
+	SetPending(p *config.Pending) error
+	// NeedsRestart reports whether the committed configuration holds
+	// settings that take effect only when the router starts and differ
+	// from what it runs (config.NeedsRestart).
+	NeedsRestart() bool
 	// Revisions lists the configurations Rollback can return
 	// (config.Store.Revisions): 0 is the committed one, 1 the one before
 	// the last commit, and so on.

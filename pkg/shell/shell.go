@@ -77,15 +77,6 @@ type Shell struct {
 	testIdle func(consumed int64, notes int)
 }
 
-// pending is a "commit confirmed" waiting for its confirmation.
-type pending struct {
-	prev     *config.Config // what the rollback restores
-	stop     func() bool
-	deadline time.Time
-	minutes  int
-	by       string
-}
-
 // New returns a Shell on r.
 func New(r Router, opts Options) *Shell {
 	sh := &Shell{r: r, opts: opts, clock: opts.Clock, sessions: map[*session]struct{}{}}
@@ -96,6 +87,9 @@ func New(r Router, opts Options) *Shell {
 		sh.opts.HistorySize = 100
 	}
 	sh.operational, sh.configure = commands()
+	if p := r.Pending(); p != nil {
+		sh.resume(p) // kept across a planned restart
+	}
 	return sh
 }
 
@@ -208,6 +202,9 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 	defer s.close()
 	if sh.opts.Banner != "" {
 		s.printf("%s\n", sh.opts.Banner)
+	}
+	if p := sh.pendingInfo(); p != "" {
+		s.wrapped("Note: ", p+".")
 	}
 	for !s.exit {
 		line, err := s.readLine(s.prompt(), true)

@@ -34,6 +34,9 @@ func Run(t *testing.T, newHarness NewHarness) {
 	t.Run("Reboot", func(t *testing.T) { testReboot(t, start(t)) })
 	t.Run("FactoryReset", func(t *testing.T) { testFactoryReset(t, start(t)) })
 	t.Run("SystemSSHKey", func(t *testing.T) { testSystemSSHKey(t, start(t)) })
+	t.Run("CommitConfirmed", func(t *testing.T) { testCommitConfirmed(t, start) })
+	t.Run("SaveFails", func(t *testing.T) { testSaveFails(t, start(t)) })
+	t.Run("NeedsRestart", func(t *testing.T) { testNeedsRestart(t, start(t)) })
 }
 
 // traffic is the sessions the session tests open: two LAN hosts, one

@@ -24,17 +24,22 @@ func TestFakeContract(t *testing.T) {
 type fake struct {
 	r     *shelltest.Router
 	clock *shelltest.Clock
+	fs    *shelltest.SwitchFS
 }
 
 func newFake(t *testing.T, cfg *config.Config) shellcontract.Harness {
 	clock := shelltest.NewClock(time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC))
-	r, err := shelltest.NewRouter(config.NewStore(t.TempDir()), cfg, clock)
+	dir := t.TempDir()
+	fsys := shelltest.NewSwitchFS(config.DirFS(dir))
+	r, err := shelltest.NewRouter(config.NewStoreFS(fsys, dir), cfg, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.NAT, r.Leases = nil, nil // a router that has seen no traffic and no client
-	return &fake{r: r, clock: clock}
+	return &fake{r: r, clock: clock, fs: fsys}
 }
+
+func (f *fake) SetReadOnly(ro bool) { f.fs.SetReadOnly(ro) }
 
 func (f *fake) Router() shell.Router      { return f.r }
 func (f *fake) External() netip.Addr      { return shellcontract.WANPrefix.Addr() }

@@ -35,8 +35,14 @@ type Harness interface {
 	// Restarts counts the restarts that Reboot and FactoryReset asked for.
 	Restarts() int
 	// Restart restarts the router: it comes back from what it persisted
-	// (configuration, leases, host key), with an empty session table.
+	// (configuration, leases, host key), with an empty session table. A
+	// pending commit confirmed is settled as at any start
+	// (config.Store.Settle).
 	Restart(t testing.TB)
+	// SetReadOnly makes the file system of the configuration refuse
+	// writes (EROFS), as a card mounted read-only does, or accept them
+	// again.
+	SetReadOnly(ro bool)
 }
 
 // NewHarness starts a backend whose committed (and saved) configuration

@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/passgate/passgate/pkg/config"
@@ -104,11 +107,13 @@ func (c *Clock) Pending() int {
 // shows the committed ports; a factory reset forgets the leases and the
 // host key); Restart plays the restart Reboot and FactoryReset ask for.
 type Router struct {
-	mu    sync.Mutex
-	store *config.Store
-	cfg   *config.Config
-	mem   []*config.Config // without a store: previous configs, newest first
-	clock shell.Clock
+	mu      sync.Mutex
+	store   *config.Store
+	cfg     *config.Config
+	running *config.Config   // what the last (re)start ran: its start-only settings are in effect
+	mem     []*config.Config // without a store: previous configs, newest first
+	pend    *config.Pending  // without a store: the pending commit confirmed
+	clock   shell.Clock
 
 	// Canned views; tests may change them before use.
 	Ifaces  []shell.Interface
@@ -124,6 +129,9 @@ type Router struct {
 
 	// CommitErr, if set, makes Commit fail.
 	CommitErr error
+	// Booted is what the last Restart found of a pending commit
+	// confirmed (config.Store.Settle).
+	Booted config.Boot
 
 	// What happened.
 	Commits       int
@@ -142,7 +150,7 @@ func NewRouter(store *config.Store, cfg *config.Config, clock shell.Clock) (*Rou
 			return nil, err
 		}
 	}
-	r := &Router{store: store, cfg: cfg.Clone(), clock: clock}
+	r := &Router{store: store, cfg: cfg.Clone(), running: cfg.Clone(), clock: clock}
 	r.canned()
 	return r, nil
 }
@@ -224,24 +232,92 @@ func (r *Router) Config() *config.Config {
 	return r.cfg
 }
 
-// Commit stores c and describes the passthrough switches it changed.
+// Commit stores c (which confirms a pending commit confirmed) and
+// describes the passthrough switches it changed and the settings that
+// take effect after a restart.
 func (r *Router) Commit(ctx context.Context, c *config.Config) ([]string, error) {
+	return r.commit(c, func() error {
+		if r.store != nil {
+			return r.store.Save(c)
+		}
+		r.pend = nil
+		return nil
+	})
+}
+
+// CommitConfirmed stores c with its rollback p, as Commit does.
+func (r *Router) CommitConfirmed(ctx context.Context, c *config.Config, p config.Pending) ([]string, error) {
+	return r.commit(c, func() error {
+		if r.store != nil {
+			return r.store.SaveConfirmed(c, p)
+		}
+		p.New, p.Restart = config.Sum(c), false
+		r.pend = &p
+		return nil
+	})
+}
+
+// Pending returns the persisted commit confirmed, or nil.
+func (r *Router) Pending() *config.Pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store != nil {
+		p, _ := r.store.Pending()
+		return p
+	}
+	if r.pend == nil {
+		return nil
+	}
+	p := *r.pend
+	return &p
+}
+
+// SetPending rewrites or removes the pending commit confirmed.
+func (r *Router) SetPending(p *config.Pending) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store != nil {
+		return r.store.SetPending(p)
+	}
+	if p == nil {
+		r.pend = nil
+	} else {
+		c := *p
+		r.pend = &c
+	}
+	return nil
+}
+
+// NeedsRestart compares the committed configuration with what the last
+// start ran.
+func (r *Router) NeedsRestart() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return config.NeedsRestart(r.running, r.cfg)
+}
+
+// commit saves c with save, then makes it the committed configuration
+// (so a failed save changes nothing: it is a *shell.SaveError).
+func (r *Router) commit(c *config.Config, save func() error) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.CommitErr != nil {
 		return nil, r.CommitErr
 	}
-	if r.store != nil {
-		if err := r.store.Save(c); err != nil {
-			return nil, err
+	if err := save(); err != nil && !errors.Is(err, config.ErrArchive) {
+		path := "passgate.conf"
+		if r.store != nil {
+			path = r.store.Where()
 		}
-	} else {
+		return nil, &shell.SaveError{Path: path, Err: err}
+	}
+	if r.store == nil {
 		r.mem = append([]*config.Config{r.cfg}, r.mem...)
 	}
 	old := r.cfg
 	r.cfg = c.Clone()
 	r.Commits++
-	var ch []string
+	ch := config.RestartNotes(r.running, old, c)
 	r.switches()
 	sw := func(name string, was, is bool, closed string) {
 		switch {
@@ -491,6 +567,7 @@ func (r *Router) FactoryReset() error {
 	}
 	r.FactoryResets++
 	r.Reboots++
+	r.pend = nil
 	r.cfg = d
 	r.switches()
 	r.Leases = nil
@@ -498,23 +575,94 @@ func (r *Router) FactoryReset() error {
 	return nil
 }
 
-// Restart plays a restart: the committed configuration is read back from
+// Restart plays a restart: a pending commit confirmed is settled as
+// routerd does at start (config.Store.Settle: rolled back unless the
+// restart was planned), the committed configuration is read back from
 // the store (when there is one), the NAT sessions are gone, and a host
 // key is made if there is none. The leases stay.
 func (r *Router) Restart() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.store != nil {
+		r.Booted = r.store.Settle()
 		c, _, err := r.store.Load()
 		if err != nil {
 			return err
 		}
+		if r.Booted.Run != nil {
+			c = r.Booted.Run
+		}
 		r.cfg = c
+	} else if p := r.pend; p != nil {
+		// Settle's rules, in memory.
+		r.pend = nil
+		r.Booted = config.Boot{}
+		switch {
+		case config.Sum(r.cfg) == config.Sum(p.Prev):
+		case config.Sum(r.cfg) == p.New && p.Restart && p.Left > 0:
+			p.Restart = false
+			r.pend = p
+			r.Booted.Pending = p
+		default:
+			r.mem = append([]*config.Config{r.cfg}, r.mem...)
+			r.cfg = p.Prev.Clone()
+			r.Booted.RolledBack = true
+		}
 	}
+	r.running = r.cfg.Clone()
 	r.switches()
 	r.NAT = nil
 	if r.HostKey == nil {
 		r.newHostKey()
 	}
 	return nil
+}
+
+// SwitchFS is a config.FS whose writes can be made to fail as on a
+// read-only file system (EROFS), as when the SD card's partition is
+// mounted read-only.
+type SwitchFS struct {
+	config.FS
+	ro atomic.Bool
+}
+
+// NewSwitchFS returns a writable SwitchFS on fsys.
+func NewSwitchFS(fsys config.FS) *SwitchFS { return &SwitchFS{FS: fsys} }
+
+// SetReadOnly makes writes fail (true) or work again (false).
+func (f *SwitchFS) SetReadOnly(ro bool) { f.ro.Store(ro) }
+
+func (f *SwitchFS) refuse(op, name string) error {
+	if f.ro.Load() {
+		return &fs.PathError{Op: op, Path: name, Err: syscall.EROFS}
+	}
+	return nil
+}
+
+func (f *SwitchFS) Create(name string) (config.File, error) {
+	if err := f.refuse("open", name); err != nil {
+		return nil, err
+	}
+	return f.FS.Create(name)
+}
+
+func (f *SwitchFS) Rename(oldname, newname string) error {
+	if err := f.refuse("rename", oldname); err != nil {
+		return err
+	}
+	return f.FS.Rename(oldname, newname)
+}
+
+func (f *SwitchFS) Remove(name string) error {
+	if err := f.refuse("remove", name); err != nil {
+		return err
+	}
+	return f.FS.Remove(name)
+}
+
+func (f *SwitchFS) MkdirAll(dir string) error {
+	if err := f.refuse("mkdir", dir); err != nil {
+		return err
+	}
+	return f.FS.MkdirAll(dir)
 }
