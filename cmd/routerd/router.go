@@ -54,6 +54,7 @@ type router struct {
 
 	running   config.Interfaces // the port settings in effect (changes need a restart)
 	wanAddr   netip.Prefix
+	wanGW     netip.Addr // the WAN's default gateway (show route)
 	wanDNS    []netip.Addr
 	wanFrames wanFrames
 
@@ -296,7 +297,7 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := r.wanAddr != addr
-	r.wanAddr, r.wanDNS = addr, dns
+	r.wanAddr, r.wanDNS, r.wanGW = addr, dns, gw
 	n := r.dp.SetWAN(addr, gw)
 	if changed {
 		r.logf("wan address %s (%d sessions on the old address flushed)", r.wanString(), n)

@@ -15,7 +15,7 @@ import (
 // quickRouter never blocks in Ping (the fake's "blackhole" would).
 type quickRouter struct{ *shelltest.Router }
 
-func (quickRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {
+func (quickRouter) Ping(ctx context.Context, host string, _ shell.PingOptions, w io.Writer) error {
 	io.WriteString(w, "PING "+host+"\n")
 	return nil
 }
@@ -43,6 +43,10 @@ func FuzzServe(f *testing.F) {
 		"ping 1.2.3.4 count 2\r\x03capture lan filter host 1\r",
 		"\x1b[1;5C\x1bO\x1b[99999999999999999999999~\xff\xfe\xc3",
 		"configure; set nat timeout udp 600; commit; run show configuration commands nat; exit\r",
+		"show log | match d | except \"x y\" | count\rshow configuration | display set | no-more\r",
+		"configure\redit nat port-forward w\rset port 80\rup\rshow | compare\rtop\rcompare rollback 0\r",
+		"configure\rload merge terminal\rnat {\r hairpin disable; }\r.\rload override terminal\r\x04commit comment \"c\"\r",
+		"ping -c 2 -s 9 1.2.3.4\rshow system commit\rshow route\rshow arp\r",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -274,7 +274,11 @@ func newRouter(t testing.TB, clock *shelltest.Clock) *shelltest.Router {
 	return r
 }
 
-func newHarness(t *testing.T, width int) *harness {
+// otherUser is who "! other" sessions are (shell.WithUser), as sshd names
+// a login.
+const otherUser = "ssh admin (key laptop) from 192.168.1.20:51234"
+
+func newHarness(t *testing.T, width int, term ...func(*shell.TermInfo)) *harness {
 	h := &harness{t: t, clock: shelltest.NewClock(epoch), term: newPipeIn(), scr: newScreen(width),
 		idle: make(chan snap, 1000), done: make(chan error, 1)}
 	h.router = newRouter(t, h.clock)
@@ -287,8 +291,12 @@ func newHarness(t *testing.T, width int) *harness {
 	})
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	t.Cleanup(h.cancel)
+	ti := shell.TermInfo{Width: width, Height: 24, Name: "test"}
+	for _, f := range term {
+		f(&ti)
+	}
 	go func() {
-		h.done <- h.sh.Serve(h.ctx, h.term, shell.TermInfo{Width: width, Height: 24, Name: "test"})
+		h.done <- h.sh.Serve(h.ctx, h.term, ti)
 	}()
 	h.settle()
 	return h
@@ -388,13 +396,25 @@ func unescape(s string) ([]byte, error) {
 //	! advance D   move the clock forward by duration D
 //	! other LINE  run LINE with Shell.Run as another session
 //	! allow-wrap  the screen may wrap (long typed lines)
+//	! pager H     (first line) a terminal of H rows with the pager on,
+//	              as SSH's
+//	! screen      note what the cursor's line shows now (a prompt that
+//	              is erased later, such as --More--)
 //	# comment
 func runScript(t *testing.T, name string) *harness {
 	src, err := os.ReadFile(filepath.Join("testdata", name+".script"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, 80)
+	var term []func(*shell.TermInfo)
+	if first, _, _ := strings.Cut(string(src), "\n"); strings.HasPrefix(first, "! pager ") {
+		rows, err := strconv.Atoi(strings.TrimPrefix(first, "! pager "))
+		if err != nil {
+			t.Fatalf("%s.script:1: %v", name, err)
+		}
+		term = append(term, func(ti *shell.TermInfo) { ti.Pager, ti.Height = true, rows })
+	}
+	h := newHarness(t, 80, term...)
 	allowWrap := false
 	for n, line := range strings.Split(string(src), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -426,7 +446,7 @@ func runScript(t *testing.T, name string) *harness {
 				}
 			case "other":
 				var out bytes.Buffer
-				err := h.sh.Run(context.Background(), rest, &out)
+				err := h.sh.Run(shell.WithUser(context.Background(), otherUser), rest, &out)
 				text := []string{"[another session runs: " + rest + "]"}
 				for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 					text = append(text, "| "+l)
@@ -437,6 +457,12 @@ func runScript(t *testing.T, name string) *harness {
 				h.scr.insertAbove(text)
 			case "allow-wrap":
 				allowWrap = true
+			case "screen":
+				h.scr.insertAbove([]string{"[the screen shows: " + strings.TrimRight(string(h.scr.line()), " ") + "]"})
+			case "pager":
+				if n != 0 {
+					t.Fatalf("%s.script:%d: \"! pager\" must be the first line", name, n+1)
+				}
 			default:
 				t.Fatalf("%s.script:%d: unknown directive %q", name, n+1, cmd)
 			}

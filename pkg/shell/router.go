@@ -50,10 +50,10 @@ type Router interface {
 
 	// Actions.
 
-	// Ping sends count echo requests to host and writes one line per
-	// reply or timeout, then a summary, to w. It returns when ctx ends
-	// (Ctrl-C) and must not use w after returning.
-	Ping(ctx context.Context, host string, count int, w io.Writer) error
+	// Ping sends o.Count echo requests of o.Size data bytes to host and
+	// writes one line per reply or timeout, then a summary, to w. It
+	// returns when ctx ends (Ctrl-C) and must not use w after returning.
+	Ping(ctx context.Context, host string, o PingOptions, w io.Writer) error
 	// Traceroute writes one line per hop to w, as Ping.
 	Traceroute(ctx context.Context, host string, w io.Writer) error
 	// Capture records up to count frames seen on port ("lan" or "wan")
@@ -66,6 +66,9 @@ type Router interface {
 	ClearNATSessions(ctx context.Context, f SessionFilter) (int, error)
 	// Reboot restarts the router. It may return before the restart.
 	Reboot() error
+	// The commit history, routes and ARP cache (router_cli.go).
+	CLIRouter
+
 	// FactoryReset replaces the configuration by config.Default(),
 	// keeping the interfaces' device names (they are the board's), and
 	// saves it; forgets the DHCP leases and the SSH host key (the next

@@ -31,6 +31,9 @@ func Run(t *testing.T, newHarness NewHarness) {
 	t.Run("Counters", func(t *testing.T) { testCounters(t, start(t)) })
 	t.Run("Reboot", func(t *testing.T) { testReboot(t, start(t)) })
 	t.Run("FactoryReset", func(t *testing.T) { testFactoryReset(t, start(t)) })
+	t.Run("CommitHistory", func(t *testing.T) { testCommitHistory(t, start(t)) })
+	t.Run("Routes", func(t *testing.T) { testRoutes(t, start(t)) })
+	t.Run("Neighbors", func(t *testing.T) { testNeighbors(t, start(t)) })
 }
 
 // traffic is the sessions the session tests open: two LAN hosts, one
