@@ -48,7 +48,8 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			console.Run(ctx, console.Options{Device: r.console, Shell: sh, Logf: r.logf})
+			console.Run(ctx, console.Options{Device: r.console, Shell: sh, Logf: r.logf,
+				Login: r.consoleLogin, CheckPassword: sshd.CheckPassword})
 		}()
 	}
 	if r.socket != "" {
@@ -56,6 +57,13 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 			r.logf("control socket: %v", err)
 		}
 	}
+}
+
+// consoleLogin is what the serial console asks for (system console login).
+func (r *router) consoleLogin() (hash string, required bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg.System.Admin.PasswordHash, r.cfg.System.Console.Login
 }
 
 // sshAddrs are the addresses SSH listens on: always the router's LAN
@@ -92,7 +100,7 @@ func (r *router) serveSocket(ctx context.Context, wg *sync.WaitGroup, sh *shell.
 					return
 				}
 				status := "ok"
-				if err := sh.Run(ctx, strings.TrimRight(line, "\r\n"), c); err != nil {
+				if err := sh.Run(shell.WithUser(ctx, "routerd shell -c"), strings.TrimRight(line, "\r\n"), c); err != nil {
 					status = "error"
 				}
 				fmt.Fprintf(c, "\x00%s\n", status)

@@ -324,6 +324,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	s.limit.succeed(ip)
 	who := fmt.Sprintf("ssh %s from %s", conn.User(), conn.RemoteAddr())
 	s.logf("ssh: %s logged in (%s)", who, conn.Permissions.Extensions["login"])
+	ctx = shell.WithUser(ctx, fmt.Sprintf("ssh %s (%s) from %s", conn.User(), conn.Permissions.Extensions["login"], conn.RemoteAddr()))
 	go ssh.DiscardRequests(reqs) // no port forwarding, no keepalive replies needed
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -418,7 +419,7 @@ func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string) {
 			}
 			req.Reply(true, nil)
 			if pty != nil {
-				ti := shell.TermInfo{Term: pty.term, Size: pty.size, Name: who,
+				ti := shell.TermInfo{Term: pty.term, Size: pty.size, Name: who, Pager: true,
 					Color: strings.Contains(pty.term, "color")}
 				ti.Width, ti.Height = pty.size()
 				start(func() int {

@@ -1,0 +1,14 @@
+package console
+
+import (
+	"context"
+	"time"
+)
+
+// SetSleep replaces the wait after a wrong password; it returns a function
+// that restores it.
+func SetSleep(f func(ctx context.Context, d time.Duration)) (restore func()) {
+	old := sleep
+	sleep = f
+	return func() { sleep = old }
+}
