@@ -64,7 +64,7 @@ func TestNoPagerWithoutPager(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(term.out.take())
-	if strings.Contains(out, "More") || !strings.Contains(out, "Ports:") {
+	if strings.Contains(out, "space: next page") || !strings.Contains(out, "Ports:") {
 		t.Errorf("output of a console without pager:\n%s", out)
 	}
 	var b bytes.Buffer

@@ -182,13 +182,18 @@ func cmdHelp(s *session, _ *call) error {
 		`Tab Tab lists the choices. Words may be shortened to any unique prefix `+
 		`("sh int" is "show interfaces"). Up and Down recall earlier lines, `+
 		`Ctrl-C cancels the line or a running command, Ctrl-D on an empty line `+
-		`leaves. Several commands may be given on one line, separated by ";".`)
+		`leaves. Several commands may be given on one line, separated by ";". `+
+		`The output of show commands may be filtered: "show log | match dhcp", `+
+		`"| except RE", "| count", "| no-more" (no --More-- on SSH).`)
 	if s.configuring {
 		s.printf("\n")
 		s.wrapped("", `Changes go into a candidate configuration: "compare" shows them, `+
 			`"commit" checks and applies them (and saves them), "commit confirmed 5" `+
 			`rolls back after 5 minutes unless you "confirm", "rollback N" loads an `+
-			`earlier configuration, "discard" drops your changes.`)
+			`earlier configuration, "discard" drops your changes. "edit nat" goes `+
+			`down a level ("up", "top" back), "show | compare" shows the changes as `+
+			`blocks, "load merge terminal" takes a pasted configuration, `+
+			`"commit comment \"...\"" notes why in "show system commit".`)
 	}
 	return nil
 }

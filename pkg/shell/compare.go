@@ -21,7 +21,7 @@ import (
 func (s *session) showCompare(cfg *config.Config, c *call, path []string, base int) error {
 	rev := s.pipe.rev
 	old := s.base
-	if rev >= 0 || !s.configuring || old == nil {
+	if rev >= 0 || cfg != s.cand || old == nil {
 		if rev < 0 {
 			rev = 1
 		}

@@ -54,8 +54,10 @@ var patternArg = &argSpec{ph: "<REGEX>", help: `regular expression (RE2 syntax; 
 
 func pipeNoop(*session, *call) error { return nil }
 
-// pipeCommands are the words allowed after "|" for a command of kind k.
-func pipeCommands(k pipeKind, configuring bool) []*command {
+// pipeCommands are the words allowed after "|" for a command of kind k;
+// candidate is for configure mode's own show (its compare may omit the
+// revision: the committed configuration).
+func pipeCommands(k pipeKind, candidate bool) []*command {
 	cs := []*command{
 		{word: "count", help: "count the lines instead of showing them", run: pipeNoop},
 		{word: "except", help: "hide the lines that match a regular expression", args: []*argSpec{patternArg}, run: pipeNoop},
@@ -69,7 +71,7 @@ func pipeCommands(k pipeKind, configuring bool) []*command {
 		args: []*argSpec{revisionArgRequired}, run: pipeNoop}
 	compare := &command{word: "compare", help: "show the changes instead: from revision N (rollback N) to this one",
 		sub: []*command{rollback}}
-	if configuring {
+	if candidate {
 		compare.help = "show the changes from the committed configuration (or revision N) to the candidate"
 		compare.run = pipeNoop
 	}
@@ -179,7 +181,7 @@ func (s *session) pipeKindOf(c *call) pipeKind {
 }
 
 // parsePipeline reads the stages after the command; errors name the word.
-func (s *session) parsePipeline(k pipeKind, stages [][]config.Token, at []int) (*pipeline, *lineError) {
+func (s *session) parsePipeline(k pipeKind, candidate bool, stages [][]config.Token, at []int) (*pipeline, *lineError) {
 	pl := &pipeline{rev: -1}
 	if len(stages) == 0 {
 		return pl, nil
@@ -190,7 +192,7 @@ func (s *session) parsePipeline(k pipeKind, stages [][]config.Token, at []int) (
 	if len(stages) > maxPipes {
 		return nil, &lineError{at[maxPipes], fmt.Sprintf("at most %d pipes are allowed on one command", maxPipes)}
 	}
-	cmds := pipeCommands(k, s.configuring)
+	cmds := pipeCommands(k, candidate)
 	for i, st := range stages {
 		if len(st) == 0 {
 			return nil, &lineError{at[i] + 1, fmt.Sprintf(`incomplete command; give what "|" does: %s`, oneOfWords(cmdWords(cmds)))}
@@ -233,7 +235,7 @@ func (s *session) execPiped(top []*command, toks []config.Token) error {
 		return lerr
 	}
 	k := s.pipeKindOf(c)
-	pl, lerr := s.parsePipeline(k, stages, at)
+	pl, lerr := s.parsePipeline(k, s.configuring && c.cmd.pipe != pipeRun, stages, at)
 	if lerr != nil {
 		s.report(lerr, toks)
 		return lerr
@@ -411,7 +413,7 @@ func (s *session) completePipe(top []*command, words []string) (cs []config.Cand
 				if k == pipeNone {
 					return nil, &lineError{i, `"|" cannot follow this command; pipes filter the output of show commands (and of compare and help)`}, true
 				}
-				top = pipeCommands(k, s.configuring)
+				top = pipeCommands(k, s.configuring && c.cmd.pipe != pipeRun)
 			}
 			last = i
 		}
