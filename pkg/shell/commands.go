@@ -708,12 +708,12 @@ func cmdCommitCheck(s *session, _ *call) error {
 }
 
 func cmdCommit(s *session, c *call) error {
-	s.comment, _ = c.opt("comment")
+	defer s.withComment(c)()
 	return s.commit(0)
 }
 
 func cmdCommitConfirmed(s *session, c *call) error {
-	s.comment, _ = c.opt("comment")
+	defer s.withComment(c)()
 	m := defaultConfirmMin
 	if c.args[0] != "" {
 		m, _ = strconv.Atoi(c.args[0])

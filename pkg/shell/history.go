@@ -56,6 +56,13 @@ func scriptLines(sc *bufio.Scanner) func() (string, bool) {
 	}
 }
 
+// withComment keeps the comment clause of c for the commit it runs; the
+// returned function forgets it.
+func (s *session) withComment(c *call) func() {
+	s.comment, _ = c.opt("comment")
+	return func() { s.comment = "" }
+}
+
 // recordCommit adds the commit just made (s.cand) to the history.
 func (s *session) recordCommit(minutes int) {
 	how := "commit"
@@ -63,7 +70,6 @@ func (s *session) recordCommit(minutes int) {
 		how = fmt.Sprintf("commit confirmed %d", minutes)
 	}
 	e := config.HistoryEntry{Time: s.sh.clock.Now(), Who: s.who(), How: how, Comment: s.comment}
-	s.comment = ""
 	if err := s.sh.r.RecordCommit(e, s.cand); err != nil {
 		s.warnf("the commit is applied and saved, but the commit history was not updated: %v", err)
 		s.sh.logf("commit history: %v", err)

@@ -362,7 +362,10 @@ func (f *outFilter) emit(line string) {
 // Enter or Down the next line, q (or Ctrl-C, Ctrl-D) stops. It reports
 // whether to go on.
 func (f *outFilter) more(page int) bool {
-	const prompt = "--More-- (space: next page, Enter: next line, q: quit)"
+	prompt := "--More-- (space: next page, Enter: next line, q: quit)"
+	if f.s.cols() <= len(prompt) {
+		prompt = "--More--"
+	}
 	f.dst.raw(prompt)
 	for {
 		b, note, err := f.s.next()
