@@ -161,3 +161,34 @@ func TestMatchRevisions(t *testing.T) {
 		t.Errorf("revisions %v, want [0 2 3 -1 4]", got)
 	}
 }
+
+// FuzzHistoryFile: a commit-history.json edited or damaged on the FAT
+// partition never panics History, which returns at most HistoryKeep
+// printable entries or an error, and never stops the next commit.
+func FuzzHistoryFile(f *testing.F) {
+	s := testStore(newMemFS())
+	s.RecordCommit(HistoryEntry{Who: "seed", How: "commit", Comment: "a seed"}, Default())
+	if data, err := s.fs.ReadFile(HistoryName); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"version":1,"commits":[{"who":"\u001b[2J","comment":"x","sha256":"00"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := testStore(memFSFrom(map[string][]byte{HistoryName: data}))
+		list, err := s.History()
+		if err == nil {
+			if len(list) > HistoryKeep {
+				t.Fatalf("%d entries", len(list))
+			}
+			for _, e := range list {
+				for _, txt := range []string{e.Who, e.How, e.Comment} {
+					if strings.ContainsFunc(txt, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+						t.Fatalf("control character in %q", txt)
+					}
+				}
+			}
+		}
+		if err := s.RecordCommit(HistoryEntry{Who: "next"}, Default()); err != nil {
+			t.Fatalf("RecordCommit after %q: %v", data, err)
+		}
+	})
+}

@@ -12,3 +12,9 @@ func SetSleep(f func(ctx context.Context, d time.Duration)) (restore func()) {
 	sleep = f
 	return func() { sleep = old }
 }
+
+// ReadPassword is readPassword, for the fuzz test.
+var ReadPassword = readPassword
+
+// MaxPassword is the longest password read.
+const MaxPassword = maxPassword

@@ -95,9 +95,11 @@ func (o *Options) login(ctx context.Context, f *os.File, st *loginState) (ok boo
 // starts again, Ctrl-C or Ctrl-D (at the start) abort, Enter ends. A
 // password longer than maxPassword is read to its end and returned as
 // nil (never right). No Enter within passwordTimeout aborts too.
-func readPassword(f *os.File) ([]byte, error) {
-	if err := f.SetReadDeadline(time.Now().Add(passwordTimeout)); err == nil {
-		defer f.SetReadDeadline(time.Time{})
+func readPassword(f io.Reader) ([]byte, error) {
+	if d, ok := f.(interface{ SetReadDeadline(time.Time) error }); ok {
+		if err := d.SetReadDeadline(time.Now().Add(passwordTimeout)); err == nil {
+			defer d.SetReadDeadline(time.Time{})
+		}
 	}
 	var pw []byte
 	over := false
