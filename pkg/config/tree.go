@@ -291,36 +291,23 @@ func (d *treeDiff) emit(path []string, mark string, it tItem) {
 }
 
 // diff compares the items of one block (both in schema order) by their
-// longest common subsequence; blocks on both sides are compared inside.
+// alignment (align); blocks on both sides are compared inside.
 func (d *treeDiff) diff(path []string, a, b []tItem) {
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
+	ka, kb := make([]string, len(a)), make([]string, len(b))
+	for i, it := range a {
+		ka[i] = itemKey(it)
 	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if itemKey(a[i]) == itemKey(b[j]) {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
+	for j, it := range b {
+		kb[j] = itemKey(it)
 	}
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
+	for _, p := range align(ka, kb) {
 		switch {
-		case i < len(a) && j < len(b) && itemKey(a[i]) == itemKey(b[j]):
-			if a[i].block != nil {
-				d.diff(append(slices.Clone(path), a[i].words...), a[i].block, b[j].block)
-			}
-			i++
-			j++
-		case j == len(b) || (i < len(a) && lcs[i+1][j] >= lcs[i][j+1]):
-			d.emit(path, "-", a[i])
-			i++
-		default:
-			d.emit(path, "+", b[j])
-			j++
+		case p.i < 0:
+			d.emit(path, "+", b[p.j])
+		case p.j < 0:
+			d.emit(path, "-", a[p.i])
+		case a[p.i].block != nil:
+			d.diff(append(slices.Clone(path), a[p.i].words...), a[p.i].block, b[p.j].block)
 		}
 	}
 }

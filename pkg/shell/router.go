@@ -66,15 +66,15 @@ type Router interface {
 	ClearNATSessions(ctx context.Context, f SessionFilter) (int, error)
 	// Reboot restarts the router. It may return before the restart.
 	Reboot() error
-	// The commit history, routes and ARP cache (router_cli.go).
-	CLIRouter
-
 	// FactoryReset replaces the configuration by config.Default(),
 	// keeping the interfaces' device names (they are the board's), and
 	// saves it; forgets the DHCP leases and the SSH host key (the next
 	// start makes a new one); then restarts. DHCPLeases is empty as soon
 	// as it returns.
 	FactoryReset() error
+
+	// The commit history, routes and ARP cache (router_cli.go).
+	CLIRouter
 }
 
 // SessionFilter selects NAT sessions. The zero value selects all.
