@@ -276,6 +276,35 @@ func (h *routerdHarness) AddLease(t testing.TB, mac net.HardwareAddr, hostname s
 	return a
 }
 
+// AddNeighbor sends the host's ARP request for the router's address on
+// that port's pipe and waits for the data plane's ARP cache to hold it.
+func (h *routerdHarness) AddNeighbor(t testing.TB, port string, ip netip.Addr, mac net.HardwareAddr) {
+	t.Helper()
+	r := h.cur.r
+	end, routerIP := h.cur.lan, r.cfg.Interfaces.LAN.Address.Addr()
+	if port == "wan" {
+		r.mu.Lock()
+		routerIP = r.wanAddr.Addr()
+		r.mu.Unlock()
+		end = h.cur.wan
+	}
+	req := serialize(t, &layers.Ethernet{SrcMAC: mac, DstMAC: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: mac, SourceProtAddress: ip.AsSlice(),
+			DstHwAddress: make([]byte, 6), DstProtAddress: routerIP.AsSlice()})
+	if err := link.WriteFrames(end, req); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if got, ok := r.dp.ARPEntries(port)[ip]; ok && got.String() == mac.String() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s ARP cache does not hold %v at %v after its ARP request", port, ip, mac)
+		}
+	}
+}
+
 func (h *routerdHarness) HostKey(testing.TB) []byte { return h.cur.ssh.PublicKey().Marshal() }
 
 func (h *routerdHarness) Restarts() int {

@@ -274,9 +274,26 @@ func TestEndToEnd(t *testing.T) {
 			{"show counters", "forward"},
 			{"show configuration commands", "set nat dmz 192.168.1.51"},
 			{"show log", "ssh: listening"},
+			{"ping -c 2 -s 1200 198.51.100.10", "1208 bytes from 198.51.100.10: seq=2"},
 		} {
 			if out := run(c.cmd); !contains(out, c.want) {
 				t.Errorf("%s: no %q in\n%s", c.cmd, c.want, out)
+			}
+		}
+		// The Junos-style views of the real router: its routes, the
+		// neighbours it learnt by ARP on both ports, who committed.
+		for _, c := range []struct{ cmd, want string }{
+			{"show route", `(?m)^0\.0\.0\.0/0\s+203\.0\.113\.1\s+wan\s+static$`},
+			{"show route", `(?m)^192\.168\.1\.0/24\s+-\s+lan\s+connected$`},
+			{"show route", `(?m)^203\.0\.113\.0/24\s+-\s+wan\s+connected$`},
+			{"show arp", `(?m)^192\.168\.1\.50\s+02:00:00:00:01:01\s+lan$`},
+			{"show arp", `(?m)^203\.0\.113\.1\s+\S+\s+wan$`},
+			{"show system commit", `(?m)^\s+by ssh admin \(key lab\) from 192\.168\.1\.50:\d+$`},
+			{"show system commit", `(?m)^\s+by routerd shell -c$`},
+			{"show log | match ssh | count", `^Count: [1-9]\d* lines\n$`},
+		} {
+			if out := run(c.cmd); !regexp.MustCompile(c.want).MatchString(out) {
+				t.Errorf("%s: no match for %s in\n%s", c.cmd, c.want, out)
 			}
 		}
 	})

@@ -58,6 +58,7 @@ type router struct {
 
 	running   *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
 	wanAddr   netip.Prefix
+	wanGW     netip.Addr // the WAN's default gateway (show route)
 	wanDNS    []netip.Addr
 	wanIssue  string // the WAN address overlaps the LAN (wan.LANConflict), or ""
 	wanFrames wanFrames
@@ -317,7 +318,7 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := r.wanAddr != addr
-	r.wanAddr, r.wanDNS = addr, dns
+	r.wanAddr, r.wanDNS, r.wanGW = addr, dns, gw
 	issue := wan.LANConflict(addr, gw, r.running.Interfaces.LAN.Address)
 	if issue != "" && issue != r.wanIssue {
 		// Loudly: on the console as well as in the log.

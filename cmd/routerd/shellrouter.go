@@ -252,8 +252,8 @@ func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	return si, nil
 }
 
-func (s shellRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {
-	return diag.Ping(ctx, host, count, w)
+func (s shellRouter) Ping(ctx context.Context, host string, o shell.PingOptions, w io.Writer) error {
+	return diag.Ping(ctx, host, o.Count, o.Size, w)
 }
 
 func (s shellRouter) Traceroute(ctx context.Context, host string, w io.Writer) error {

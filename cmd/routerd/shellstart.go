@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/passgate/passgate/pkg/console"
+	"github.com/passgate/passgate/pkg/passhash"
 	"github.com/passgate/passgate/pkg/shell"
 	"github.com/passgate/passgate/pkg/sshd"
 )
@@ -50,7 +51,8 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			console.Run(ctx, console.Options{Device: r.console, Shell: sh, Logf: r.logf})
+			console.Run(ctx, console.Options{Device: r.console, Shell: sh, Logf: r.logf,
+				Login: r.consoleLogin, CheckPassword: passhash.Verify})
 		}()
 	}
 	if r.socket != "" {
@@ -58,6 +60,13 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 			r.logf("control socket: %v", err)
 		}
 	}
+}
+
+// consoleLogin is what the serial console asks for (system console login).
+func (r *router) consoleLogin() (hash string, required bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg.System.Admin.PasswordHash, r.cfg.System.Console.Login
 }
 
 // sshAddrs are the addresses SSH listens on: always the router's LAN
@@ -94,7 +103,7 @@ func (r *router) serveSocket(ctx context.Context, wg *sync.WaitGroup, sh *shell.
 					return
 				}
 				status := "ok"
-				if err := sh.Run(ctx, strings.TrimRight(line, "\r\n"), c); err != nil {
+				if err := sh.Run(shell.WithUser(ctx, "routerd shell -c"), strings.TrimRight(line, "\r\n"), c); err != nil {
 					status = "error"
 				}
 				fmt.Fprintf(c, "\x00%s\n", status)

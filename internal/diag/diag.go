@@ -32,11 +32,11 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 	return ips[0], nil
 }
 
-// Ping sends count (default 4) ICMP echo requests to host, one a second,
-// and writes each reply and a summary to w. Lost replies are reported, not
-// errors; the error is for a host that cannot be resolved or a socket
-// that cannot be opened.
-func Ping(ctx context.Context, host string, count int, w io.Writer) error {
+// Ping sends count (default 4) ICMP echo requests of size data bytes
+// (0 to 65507; negative: 56) to host, one a second, and writes each reply
+// and a summary to w. Lost replies are reported, not errors; the error is
+// for a host that cannot be resolved or a socket that cannot be opened.
+func Ping(ctx context.Context, host string, count, size int, w io.Writer) error {
 	dst, err := resolve(ctx, host)
 	if err != nil {
 		return err
@@ -44,17 +44,23 @@ func Ping(ctx context.Context, host string, count int, w io.Writer) error {
 	if count <= 0 {
 		count = 4
 	}
+	if size < 0 {
+		size = 56
+	}
+	if size > 65507 {
+		return fmt.Errorf("ping: %d data bytes do not fit an IPv4 packet (at most 65507)", size)
+	}
 	c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 	if err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
 	defer c.Close()
 	id := os.Getpid() & 0xffff
-	fmt.Fprintf(w, "PING %s: %d data bytes\n", dst, 56)
+	fmt.Fprintf(w, "PING %s: %d data bytes\n", dst, size)
 	recv := 0
 	var rtts []time.Duration
 	for seq := 1; seq <= count && ctx.Err() == nil; seq++ {
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: make([]byte, 56)}}
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: make([]byte, size)}}
 		b, _ := msg.Marshal(nil)
 		start := time.Now()
 		if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
@@ -64,7 +70,7 @@ func Ping(ctx context.Context, host string, count int, w io.Writer) error {
 		deadline := start.Add(time.Second)
 		for {
 			c.SetReadDeadline(deadline)
-			buf := make([]byte, 1500)
+			buf := make([]byte, size+1500)
 			n, from, err := c.ReadFrom(buf)
 			if err != nil {
 				fmt.Fprintf(w, "seq %d: no reply\n", seq)

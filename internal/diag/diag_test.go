@@ -2,6 +2,8 @@ package diag
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -74,11 +76,29 @@ func needRaw(t *testing.T) {
 func TestPingLoopback(t *testing.T) {
 	needRaw(t)
 	var out strings.Builder
-	if err := Ping(context.Background(), "127.0.0.1", 1, &out); err != nil {
+	if err := Ping(context.Background(), "127.0.0.1", 1, -1, &out); err != nil {
 		t.Fatal(err)
 	}
-	if s := out.String(); !strings.Contains(s, "from 127.0.0.1: seq=1") || !strings.Contains(s, "1 sent, 1 received") {
+	if s := out.String(); !strings.Contains(s, "PING 127.0.0.1: 56 data bytes") || !strings.Contains(s, "64 bytes from 127.0.0.1: seq=1") || !strings.Contains(s, "1 sent, 1 received") {
 		t.Errorf("ping output:\n%s", s)
+	}
+}
+
+// TestPingSize: -s sets the data bytes; the reply carries them back (an
+// ICMP header of 8 bytes more), beyond one MTU too.
+func TestPingSize(t *testing.T) {
+	needRaw(t)
+	for _, size := range []int{0, 1000, 4000} {
+		var out strings.Builder
+		if err := Ping(context.Background(), "127.0.0.1", 2, size, &out); err != nil {
+			t.Fatal(err)
+		}
+		if s := out.String(); !strings.Contains(s, fmt.Sprintf("%d bytes from 127.0.0.1: seq=2", size+8)) || !strings.Contains(s, "2 sent, 2 received") {
+			t.Errorf("ping -s %d output:\n%s", size, s)
+		}
+	}
+	if err := Ping(context.Background(), "127.0.0.1", 1, 65508, io.Discard); err == nil || !strings.Contains(err.Error(), "65507") {
+		t.Errorf("ping -s 65508: %v, want an error naming the limit", err)
 	}
 }
 

@@ -28,6 +28,15 @@ type Config struct {
 type System struct {
 	Hostname string // default "passgate"
 	Admin    Admin
+	Console  Console
+}
+
+// Console is the serial console's login.
+type Console struct {
+	// Login makes the console ask for the admin password (the
+	// PasswordHash SSH checks too) before each session. Default false:
+	// the console is open, as the way in when nothing else works.
+	Login bool
 }
 
 // Admin is the administrator account. There is never a default password:

@@ -80,8 +80,9 @@ type Pending struct {
 	Restart bool
 }
 
-// Sum identifies a configuration in a pending record: the hex sha256 of
-// its text (String), which Parse and String preserve.
+// Sum identifies a configuration in a pending record and in the commit
+// history: the hex sha256 of its text (String), which Parse and String
+// preserve.
 func Sum(c *Config) string {
 	h := sha256.Sum256([]byte(c.String()))
 	return hex.EncodeToString(h[:])

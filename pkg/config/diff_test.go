@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -49,5 +50,59 @@ func TestDiff(t *testing.T) {
 	}
 	if c.Interfaces.LAN.Address != new.Interfaces.LAN.Address || c.NAT.Hairpin != new.NAT.Hairpin {
 		t.Errorf("applying + lines did not reach new")
+	}
+}
+
+// TestDiffLarge: thousands of port forwards are compared in linear memory
+// (by key), with the same lines as a small diff would give.
+func TestDiffLarge(t *testing.T) {
+	old := Default()
+	for i := range 3000 {
+		if err := old.Set(strings.Fields(fmt.Sprintf("nat port-forward f%04d protocol tcp port %d to 192.168.1.10", i, 10000+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	new := old.Clone()
+	for _, cmd := range []string{"nat port-forward f0007 port 9999", "nat hairpin disable", "system hostname big"} {
+		if err := new.Set(strings.Fields(cmd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := new.Delete([]string{"nat", "port-forward", "f2999"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"- set nat port-forward f0007 protocol tcp port 10007 to 192.168.1.10",
+		"- set nat port-forward f2999 protocol tcp port 12999 to 192.168.1.10",
+		"+ set system hostname big",
+		"+ set nat hairpin disable",
+		"+ set nat port-forward f0007 protocol tcp port 9999 to 192.168.1.10",
+	}
+	if got := Diff(old, new); !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	td, err := TreeDiff(old, new, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(td, "\n"); !strings.Contains(text, "[edit nat port-forward f0007]\n-   port 10007;\n+   port 9999;") ||
+		!strings.Contains(text, "-   port-forward f2999 {") {
+		t.Errorf("TreeDiff of a large configuration:\n%s", text)
+	}
+	if a := testing.AllocsPerRun(1, func() { Diff(old, new) }); a > 100000 {
+		t.Errorf("%v allocations", a)
+	}
+}
+
+func BenchmarkDiffLarge(b *testing.B) {
+	old := Default()
+	for i := range 3000 {
+		old.Set(strings.Fields(fmt.Sprintf("nat port-forward f%04d protocol tcp port %d to 192.168.1.10", i, 10000+i)))
+	}
+	new := old.Clone()
+	new.Set(strings.Fields("nat hairpin disable"))
+	b.ReportAllocs()
+	for b.Loop() {
+		Diff(old, new)
 	}
 }

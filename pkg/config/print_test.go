@@ -114,6 +114,7 @@ func TestCommandsOrder(t *testing.T) {
 var leafSamples = map[string]string{
 	"system hostname":                  "set system hostname r1",
 	"system admin password-hash":       `set system admin password-hash "` + hash6 + `"`,
+	"system console login":             "set system console login enable",
 	"interfaces lan device":            "set interfaces lan device eth9",
 	"interfaces lan address":           "set interfaces lan address 10.1.2.3/16",
 	"interfaces lan mtu":               "set interfaces lan mtu 9000",

@@ -76,6 +76,7 @@ func (c *Config) Validate() (errs, warnings []Issue) {
 	c.checkDHCP(v)
 	c.checkNAT(v)
 	c.checkServices(v)
+	c.checkConsole(v)
 	return v.errs, v.warns
 }
 

@@ -37,6 +37,12 @@ type Options struct {
 	// Width and Height of the terminal: a serial line cannot tell, so the
 	// default is 80×24.
 	Width, Height int
+	// Login, if set, says before each session whether the console asks
+	// for the admin password (system console login) and its hash (system
+	// admin password-hash); CheckPassword checks a password against it
+	// (passhash.Verify). See login.go.
+	Login         func() (hash string, required bool)
+	CheckPassword func(hash, password string) bool
 }
 
 // Banner is written before each session; the session starts when the user
@@ -116,13 +122,24 @@ func serveDevice(ctx context.Context, o Options) (err error) {
 		o.logf("console %s is not a terminal; serving it as it is", o.Device)
 	}
 
-	ti := shell.TermInfo{Width: o.Width, Height: o.Height, Name: "console " + o.Device}
+	var st loginState
 	for {
 		if _, err := io.WriteString(f, "\r\n"+Banner+"\r\n"); err != nil {
 			return err
 		}
 		if err := waitEnter(f); err != nil {
 			return err
+		}
+		ok, how, err := o.login(ctx, f, &st)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		ti := shell.TermInfo{Width: o.Width, Height: o.Height, Name: "console " + o.Device}
+		if how != "" {
+			ti.Name += " (" + how + ")"
 		}
 		if err := serveSafely(ctx, o, f, ti); err != nil {
 			return err

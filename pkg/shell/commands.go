@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ func intArg(ph, help string, lo, hi int, optional bool) *argSpec {
 var hostArg = &argSpec{ph: "<HOST>", help: "IPv4 address or host name", check: func(w string) error {
 	if len(w) > 253 {
 		return fmt.Errorf("a host name has at most 253 characters")
+	}
+	if strings.HasPrefix(w, "-") {
+		return fmt.Errorf("%q is not a host: a host name cannot start with \"-\"", w)
 	}
 	for _, r := range w {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
@@ -110,11 +114,11 @@ func commands() (operational, configure []*command) {
 		{word: "exit", help: "leave the shell", run: cmdExit},
 		{word: "factory-reset", help: "erase the configuration and restart with the factory settings", asks: true, run: cmdFactoryReset},
 		{word: "help", help: "how to use this shell", run: cmdHelp},
-		{word: "ping", help: "send ICMP echo requests", long: true, run: cmdPing, args: []*argSpec{hostArg},
-			opts: []*optSpec{{word: "count", help: fmt.Sprintf("number of requests (default %d)", defaultPingCount), arg: intArg("<N>", "number of requests", 1, 1000, false)}}},
+		{word: "ping", help: "send ICMP echo requests", long: true, run: cmdPing, args: []*argSpec{hostArg}, opts: pingOpts()},
 		{word: "quit", help: "leave the shell", run: cmdExit},
 		{word: "reboot", help: "restart the router", asks: true, run: cmdReboot},
 		{word: "show", help: "show router state", sub: []*command{
+			showARPCommand(),
 			showConfig,
 			{word: "counters", help: "data plane and NAT counters", run: cmdShowCounters},
 			{word: "dhcp", help: "DHCP server", sub: []*command{
@@ -127,17 +131,20 @@ func commands() (operational, configure []*command) {
 				{word: "sessions", help: "NAT sessions (connections through the router)", run: cmdShowNAT, opts: sessionOpts()},
 			}},
 			{word: "passthrough", help: "VPN passthrough: switches, counters, sessions", run: cmdShowPassthrough},
-			{word: "system", help: "hostname, version, board, uptime, memory", run: cmdShowSystem},
+			showRouteCommand(),
+			{word: "system", help: "hostname, version, board, uptime, memory", run: cmdShowSystem,
+				sub: []*command{showCommitHistoryCommand()}},
 		}},
 		{word: "traceroute", help: "show the path to a host", long: true, run: cmdTraceroute, args: []*argSpec{hostArg}},
 	}
 	configure = []*command{
-		{word: "commit", help: "check and apply the candidate; it is saved as well", run: cmdCommit, sub: []*command{
+		{word: "commit", help: "check and apply the candidate; it is saved as well", run: cmdCommit, opts: commentOpts(), sub: []*command{
 			{word: "check", help: "only check the candidate; apply nothing", run: cmdCommitCheck},
-			{word: "confirmed", help: "apply, and roll back unless confirmed in time", run: cmdCommitConfirmed,
+			{word: "confirmed", help: "apply, and roll back unless confirmed in time", run: cmdCommitConfirmed, opts: commentOpts(),
 				args: []*argSpec{intArg("<MINUTES>", fmt.Sprintf("minutes until the automatic rollback (default %d)", defaultConfirmMin), 1, maxConfirmMin, true)}},
 		}},
-		{word: "compare", help: "show the changes between the committed configuration and the candidate", run: cmdCompare},
+		{word: "compare", help: "show the changes between the committed configuration and the candidate", run: cmdCompare,
+			sub: []*command{compareRollbackCommand()}},
 		{word: "confirm", help: "keep a configuration applied with commit confirmed", run: cmdConfirm},
 		{word: "delete", help: "return a value or entry to its default", tail: tailDelete, run: cmdDelete},
 		{word: "discard", help: "drop all uncommitted changes", run: cmdDiscard},
@@ -150,7 +157,11 @@ func commands() (operational, configure []*command) {
 		{word: "run", help: "run an operational command", tail: tailOperational, run: cmdRun},
 		{word: "set", help: "set a value in the candidate configuration", tail: tailSet, run: cmdSet},
 		{word: "show", help: "show the candidate configuration (or a part of it)", tail: tailCandidate, run: cmdShowCandidate},
+		loadCommand(),
 	}
+	configure = append(configure, levelCommands()...)
+	slices.SortFunc(configure, func(a, b *command) int { return strings.Compare(a.word, b.word) })
+	markPipes(operational, configure)
 	return operational, configure
 }
 
@@ -171,20 +182,25 @@ func cmdHelp(s *session, _ *call) error {
 		`Tab Tab lists the choices. Words may be shortened to any unique prefix `+
 		`("sh int" is "show interfaces"). Up and Down recall earlier lines, `+
 		`Ctrl-C cancels the line or a running command, Ctrl-D on an empty line `+
-		`leaves. Several commands may be given on one line, separated by ";".`)
+		`leaves. Several commands may be given on one line, separated by ";". `+
+		`The output of show commands may be filtered: "show log | match dhcp", `+
+		`"| except RE", "| count", "| no-more" (no --More-- on SSH).`)
 	if s.configuring {
 		s.printf("\n")
 		s.wrapped("", `Changes go into a candidate configuration: "compare" shows them, `+
 			`"commit" checks and applies them (and saves them), "commit confirmed 5" `+
 			`rolls back after 5 minutes unless you "confirm", "rollback N" loads an `+
-			`earlier configuration, "discard" drops your changes.`)
+			`earlier configuration, "discard" drops your changes. "edit nat" goes `+
+			`down a level ("up", "top" back), "show | compare" shows the changes as `+
+			`blocks, "load merge terminal" takes a pasted configuration, `+
+			`"commit comment \"...\"" notes why in "show system commit".`)
 	}
 	return nil
 }
 
 func cmdConfigure(s *session, _ *call) error {
 	cur := s.sh.r.Config()
-	s.configuring = true
+	s.configuring, s.levels = true, nil
 	s.cand, s.base = cur.Clone(), cur.Clone()
 	s.edits, s.conflict = nil, false
 	s.printf("Entering configuration mode.\n")
@@ -235,6 +251,9 @@ func cmdFactoryReset(s *session, _ *call) error {
 }
 
 func (s *session) who() string {
+	if u := userOf(s.ctx); u != "" {
+		return u
+	}
 	if s.term.Name != "" {
 		return s.term.Name
 	}
@@ -245,11 +264,7 @@ func (s *session) who() string {
 }
 
 func cmdPing(s *session, c *call) error {
-	n := defaultPingCount
-	if v, ok := c.opt("count"); ok {
-		n, _ = strconv.Atoi(v)
-	}
-	return s.sh.r.Ping(s.cmdCtx, c.args[0], n, s.out)
+	return s.sh.r.Ping(s.cmdCtx, c.args[0], pingOptions(c), s.out)
 }
 
 func cmdTraceroute(s *session, c *call) error {
@@ -544,52 +559,23 @@ func cmdShowConfigurationCommands(s *session, c *call) error {
 }
 
 func cmdShowCandidate(s *session, c *call) error {
-	return s.showConfig(s.cand, c, true)
+	return s.showCandidate(c)
 }
 
-// showConfig prints the commands of cfg under the path in c's tail, as
-// set commands or grouped by top-level section.
+// showConfig prints the committed configuration under the path in c's
+// tail: as set commands, or as a tree (showConfiguration).
 func (s *session) showConfig(cfg *config.Config, c *call, commands bool) error {
-	lines, err := cfg.CommandsUnder(c.tail)
-	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			return &lineError{c.tailAt + ce.Index, ce.Msg}
-		}
-		return err
-	}
-	if len(lines) == 0 {
-		s.printf("Nothing here differs from the defaults.\n")
-		return nil
-	}
-	if commands {
-		for _, l := range lines {
-			s.printf("%s\n", l)
-		}
-		return nil
-	}
-	s.printf("# values not shown are at their defaults; \"show configuration commands\"\n# prints the replayable set commands\n")
-	section := ""
-	for _, l := range lines {
-		words := strings.SplitN(strings.TrimPrefix(l, "set "), " ", 2)
-		if words[0] != section {
-			section = words[0]
-			s.printf("%s\n", section)
-		}
-		if len(words) > 1 {
-			s.printf("%s\n", wrap("    "+words[1], s.cols()-1, "        "))
-		}
-	}
-	return nil
+	return s.showConfiguration(cfg, c, c.tail, 0, commands)
 }
 
 // ---- configure mode ----
 
 func cmdSet(s *session, c *call) error {
-	if err := s.cand.Set(c.tail); err != nil {
-		return tailErr(c, err)
+	words := s.abs(tailSet, c.tail)
+	if err := s.cand.Set(words); err != nil {
+		return s.relErr(tailSet, c, err)
 	}
-	s.edits = append(s.edits, edit{verb: "set", words: c.tail})
+	s.edits = append(s.edits, edit{verb: "set", words: words})
 	return nil
 }
 
@@ -597,20 +583,12 @@ func cmdDelete(s *session, c *call) error {
 	if len(c.tail) == 0 {
 		return &lineError{len(c.toks), "incomplete command; give what to delete (\"?\" lists it)"}
 	}
-	if err := s.cand.Delete(c.tail); err != nil {
-		return tailErr(c, err)
+	words := s.abs(tailDelete, c.tail)
+	if err := s.cand.Delete(words); err != nil {
+		return s.relErr(tailDelete, c, err)
 	}
-	s.edits = append(s.edits, edit{verb: "delete", words: c.tail})
+	s.edits = append(s.edits, edit{verb: "delete", words: words})
 	return nil
-}
-
-// tailErr turns a config.Error about the tail into a lineError.
-func tailErr(c *call, err error) error {
-	var ce *config.Error
-	if errors.As(err, &ce) {
-		return &lineError{c.tailAt + ce.Index, ce.Msg}
-	}
-	return err
 }
 
 func cmdCompare(s *session, _ *call) error {
@@ -638,6 +616,9 @@ func cmdDiscard(s *session, _ *call) error {
 }
 
 func cmdExitConfigure(s *session, _ *call) error {
+	if s.upOnExit() {
+		return nil
+	}
 	if !s.cand.Equal(s.base) {
 		return errors.New(`there are uncommitted changes: "commit" applies them, "compare" shows them, "exit discard" leaves without them`)
 	}
@@ -650,7 +631,7 @@ func cmdExitDiscard(s *session, _ *call) error {
 	if !s.cand.Equal(s.base) {
 		s.printf("Uncommitted changes discarded.\n")
 	}
-	s.configuring = false
+	s.configuring, s.levels = false, nil
 	s.cand, s.base, s.edits = nil, nil, nil
 	s.printf("Leaving configuration mode.\n")
 	return nil
@@ -725,6 +706,8 @@ func (s *session) replay(cfg *config.Config) (*config.Config, error) {
 			err = n.Delete(e.words)
 		case "load":
 			n = e.cfg.Clone()
+		case "merge":
+			_, err = n.ApplyText(e.words[0])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %v", e.verb, config.JoinWords(e.words), errMsg(err))
@@ -754,9 +737,13 @@ func cmdCommitCheck(s *session, _ *call) error {
 	return nil
 }
 
-func cmdCommit(s *session, _ *call) error { return s.commit(0) }
+func cmdCommit(s *session, c *call) error {
+	defer s.withComment(c)()
+	return s.commit(0)
+}
 
 func cmdCommitConfirmed(s *session, c *call) error {
+	defer s.withComment(c)()
 	m := defaultConfirmMin
 	if c.args[0] != "" {
 		m, _ = strconv.Atoi(c.args[0])
@@ -839,6 +826,7 @@ func (s *session) commit(minutes int) error {
 			s.wrapped("", c)
 		}
 		sh.logf("commit by %s: %d line(s) changed", s.who(), len(config.Diff(cur, s.cand)))
+		s.recordCommit(minutes)
 		s.base, s.edits = s.cand.Clone(), nil
 	}
 	restart := sh.r.NeedsRestart()

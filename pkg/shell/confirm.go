@@ -127,6 +127,7 @@ func (sh *Shell) expire(p *pending) {
 		restart = true
 	default:
 		msg = what + ": rolled back to the configuration before it."
+		sh.recordRollback(p.rec.Prev, p.rec.By)
 		for _, c := range changes {
 			msg += "\n  " + c
 		}

@@ -16,7 +16,7 @@ import (
 // quickRouter never blocks in Ping (the fake's "blackhole" would).
 type quickRouter struct{ *shelltest.Router }
 
-func (quickRouter) Ping(ctx context.Context, host string, count int, w io.Writer) error {
+func (quickRouter) Ping(ctx context.Context, host string, _ shell.PingOptions, w io.Writer) error {
 	io.WriteString(w, "PING "+host+"\n")
 	return nil
 }
@@ -47,6 +47,10 @@ func FuzzServe(f *testing.F) {
 		"show sys\x07tem\rshow\xe2\x80\x8b system\rshow\xc2\xa0 sys\xfftem\x1a\r",
 		"configure\rset system hostname " + strings.Repeat("h", 64) + "\r",
 		"show system # " + strings.Repeat("x", 4090) + "\r",
+		"show log | match d | except \"x y\" | count\rshow configuration | display set | no-more\r",
+		"configure\redit nat port-forward w\rset port 80\rup\rshow | compare\rtop\rcompare rollback 0\r",
+		"configure\rload merge terminal\rnat {\r hairpin disable; }\r.\rload override terminal\r\x04commit comment \"c\"\r",
+		"ping -c 2 -s 9 1.2.3.4\rshow system commit\rshow route\rshow arp\r",
 	} {
 		f.Add([]byte(seed))
 	}

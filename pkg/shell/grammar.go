@@ -30,6 +30,14 @@ type optSpec struct {
 	word, help string
 	arg        *argSpec // nil: a flag without value
 	rest       bool     // the value is the rest of the line
+	key        string   // the name its value is kept under, when not word ("-c" is "count")
+}
+
+func (o *optSpec) name() string {
+	if o.key != "" {
+		return o.key
+	}
+	return o.word
 }
 
 // tailKind says what the words after a command are.
@@ -42,6 +50,7 @@ const (
 	tailCandidate            // a configuration path in the candidate
 	tailCommitted            // a configuration path in the committed configuration
 	tailOperational          // an operational command (configure mode "run")
+	tailEdit                 // a level of the configuration (configure mode "edit")
 )
 
 type command struct {
@@ -51,8 +60,9 @@ type command struct {
 	opts       []*optSpec
 	tail       tailKind
 	run        func(s *session, c *call) error
-	long       bool // may run for long: Ctrl-C cancels it
-	asks       bool // reads an answer from the terminal
+	long       bool     // may run for long: Ctrl-C cancels it
+	asks       bool     // reads an answer from the terminal
+	pipe       pipeKind // which pipes its output takes (pipe.go)
 }
 
 // call is a resolved command line.
@@ -85,13 +95,13 @@ type walker struct {
 	choice []*command // keywords allowed next (top level or node.sub)
 	node   *command
 	argi   int
-	used   map[*optSpec]bool
-	pend   *optSpec // waiting for this clause's value
+	used   map[string]bool // clauses given, by key
+	pend   *optSpec        // waiting for this clause's value
 	c      *call
 }
 
 func newWalker(s *session, top []*command, words []string) *walker {
-	return &walker{s: s, words: words, choice: top, used: map[*optSpec]bool{},
+	return &walker{s: s, words: words, choice: top, used: map[string]bool{},
 		c: &call{opts: map[string]string{}, tailAt: -1}}
 }
 
@@ -152,17 +162,17 @@ func (w *walker) step(i int) (done bool, err *lineError) {
 		o := w.pend
 		w.pend = nil
 		if o.rest {
-			w.c.opts[o.word] = config.JoinWords(w.words[i:])
+			w.c.opts[o.name()] = config.JoinWords(w.words[i:])
 			return true, nil
 		}
 		v, err := w.value(o.arg, word, i)
 		if err != nil {
 			return false, err
 		}
-		w.c.opts[o.word] = v
+		w.c.opts[o.name()] = v
 		return false, nil
 	}
-	if w.argi < len(n.args) {
+	if w.argi < len(n.args) && !w.isDashOpt(word) {
 		a := n.args[w.argi]
 		// An optional last value may be left out before a clause.
 		if !(a.optional && w.isOpt(word)) {
@@ -181,7 +191,7 @@ func (w *walker) step(i int) (done bool, err *lineError) {
 		var names []string
 		var free []*optSpec
 		for _, o := range n.opts {
-			if !w.used[o] {
+			if !w.used[o.name()] {
 				names = append(names, o.word)
 				free = append(free, o)
 			}
@@ -192,16 +202,16 @@ func (w *walker) step(i int) (done bool, err *lineError) {
 		}
 		if idx >= 0 {
 			o := free[idx]
-			w.used[o] = true
+			w.used[o.name()] = true
 			if o.arg == nil && !o.rest {
-				w.c.opts[o.word] = ""
+				w.c.opts[o.name()] = ""
 			} else {
 				w.pend = o
 			}
 			return false, nil
 		}
 		for _, o := range n.opts {
-			if w.used[o] && strings.HasPrefix(o.word, word) {
+			if w.used[o.name()] && strings.HasPrefix(o.word, word) {
 				return false, &lineError{i, fmt.Sprintf("%q is already given; each clause may appear once", o.word)}
 			}
 		}
@@ -214,9 +224,24 @@ func (w *walker) step(i int) (done bool, err *lineError) {
 	return false, &lineError{i, w.unknown(word)}
 }
 
+// isDashOpt reports whether word is exactly a clause written as a flag
+// ("-c"): such clauses may come before the positional values, as in
+// "ping -c 3 host".
+func (w *walker) isDashOpt(word string) bool {
+	if !strings.HasPrefix(word, "-") {
+		return false
+	}
+	for _, o := range w.node.opts {
+		if o.word == word && !w.used[o.name()] {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *walker) isOpt(word string) bool {
 	for _, o := range w.node.opts {
-		if !w.used[o] && strings.HasPrefix(o.word, word) && word != "" {
+		if !w.used[o.name()] && strings.HasPrefix(o.word, word) && word != "" {
 			return true
 		}
 	}
@@ -324,11 +349,16 @@ func (w *walker) expect(prefix string) []config.Candidate {
 		argValues(w.pend.arg)
 		return out
 	}
-	canEnd := n.run != nil
+	canEnd := n.run != nil && n.tail != tailEdit // edit needs a level
 	if w.argi < len(n.args) {
 		a := n.args[w.argi]
 		argValues(a)
 		if !a.optional {
+			for _, o := range n.opts {
+				if strings.HasPrefix(o.word, "-") && !w.used[o.name()] {
+					add(o.word, o.help, config.Keyword)
+				}
+			}
 			return out
 		}
 		for _, b := range n.args[w.argi:] {
@@ -336,7 +366,7 @@ func (w *walker) expect(prefix string) []config.Candidate {
 		}
 	}
 	for _, o := range n.opts {
-		if !w.used[o] {
+		if !w.used[o.name()] {
 			add(o.word, o.help, config.Keyword)
 		}
 	}
@@ -346,6 +376,9 @@ func (w *walker) expect(prefix string) []config.Candidate {
 				out = append(out, c)
 			}
 		}
+	}
+	if canEnd && n.pipe != pipeNone && strings.HasPrefix("|", prefix) {
+		out = append(out, pipeCandidate)
 	}
 	if canEnd && prefix == "" {
 		out = append(out, config.Candidate{Word: "<Enter>", Help: "run the command", Kind: config.End})
@@ -382,6 +415,9 @@ func (s *session) complete(top []*command, words []string) ([]config.Candidate, 
 	if len(words) == 0 {
 		words = []string{""}
 	}
+	if cs, lerr, ok := s.completePipe(top, words); ok {
+		return cs, lerr
+	}
 	last := len(words) - 1
 	w := newWalker(s, top, words[:last])
 	for i := 0; i < last; i++ {
@@ -415,25 +451,28 @@ func (s *session) tailComplete(t tailKind, words []string, at int) ([]config.Can
 	if cs == nil && len(words) > 1 {
 		// An earlier word is wrong: say which.
 		var err error
-		if t == tailSet {
-			_, err = config.Expand(words[:len(words)-1])
+		base := s.tailBase(t)
+		if t == tailSet || t == tailEdit {
+			_, err = config.Expand(append(base, words[:len(words)-1]...))
 		} else {
-			_, err = config.ExpandDelete(words[:len(words)-1])
+			_, err = config.ExpandDelete(append(base, words[:len(words)-1]...))
 		}
 		if ce, ok := err.(*config.Error); ok {
-			return nil, &lineError{ce.Index + at, ce.Msg}
+			return nil, &lineError{max(ce.Index-len(base), 0) + at, ce.Msg}
 		}
 	}
-	return cs, nil
+	return withPipe(t, cs), nil
 }
 
 // tailCandidates asks pkg/config what may come next in a tail.
 func (s *session) tailCandidates(t tailKind, words []string) []config.Candidate {
 	switch t {
 	case tailSet:
-		return config.CompleteWith(s.cand, config.ModeSet, words)
+		return config.CompleteWith(s.cand, config.ModeSet, append(s.tailBase(t), words...))
 	case tailDelete, tailCandidate:
-		return config.CompleteWith(s.cand, config.ModeDelete, words)
+		return config.CompleteWith(s.cand, config.ModeDelete, append(s.tailBase(t), words...))
+	case tailEdit:
+		return config.CompleteEdit(s.cand, append(s.tailBase(t), words...))
 	case tailCommitted:
 		return config.CompleteWith(s.sh.r.Config(), config.ModeDelete, words)
 	case tailOperational:

@@ -254,13 +254,15 @@ type harness struct {
 	fs     *shelltest.SwitchFS // the store's file system (readonly directive)
 	sh     *shell.Shell
 	term   *pipeIn
-	scr    *screen
-	idle   chan snap
-	done   chan error
-	sent   int64
-	ended  bool
-	ctx    context.Context
-	cancel context.CancelFunc
+	// termOpts set up the terminal each session is served on (a pager).
+	termOpts []func(*shell.TermInfo)
+	scr      *screen
+	idle     chan snap
+	done     chan error
+	sent     int64
+	ended    bool
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // newRouter returns a fake router on a real store in a temporary
@@ -275,7 +277,11 @@ func newRouter(t testing.TB, clock *shelltest.Clock) *shelltest.Router {
 	return r
 }
 
-func newHarness(t *testing.T, width int) *harness {
+// otherUser is who "! other" sessions are (shell.WithUser), as sshd names
+// a login.
+const otherUser = "ssh admin (key laptop) from 192.168.1.20:51234"
+
+func newHarness(t *testing.T, width int, term ...func(*shell.TermInfo)) *harness {
 	h := &harness{t: t, clock: shelltest.NewClock(epoch), term: newPipeIn(), scr: newScreen(width),
 		idle: make(chan snap, 1000), done: make(chan error, 1)}
 	// The store is named /boot, as on a board, so messages are stable.
@@ -287,6 +293,7 @@ func newHarness(t *testing.T, width int) *harness {
 		t.Fatal(err)
 	}
 	h.router = r
+	h.termOpts = term
 	h.serve(width)
 	return h
 }
@@ -304,8 +311,12 @@ func (h *harness) serve(width int) {
 	})
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	t.Cleanup(h.cancel)
+	ti := shell.TermInfo{Width: width, Height: 24, Name: "test"}
+	for _, f := range h.termOpts {
+		f(&ti)
+	}
 	go func() {
-		h.done <- h.sh.Serve(h.ctx, h.term, shell.TermInfo{Width: width, Height: 24, Name: "test"})
+		h.done <- h.sh.Serve(h.ctx, h.term, ti)
 	}()
 	h.settle()
 }
@@ -441,13 +452,25 @@ func unescape(s string) ([]byte, error) {
 //	              cut"), settling a pending commit confirmed; a new session
 //	              starts
 //	! readonly on|off  the configuration's file system refuses writes (EROFS)
+//	! pager H     (first line) a terminal of H rows with the pager on,
+//	              as SSH's
+//	! screen      note what the cursor's line shows now (a prompt that
+//	              is erased later, such as --More--)
 //	# comment
 func runScript(t *testing.T, name string) *harness {
 	src, err := os.ReadFile(filepath.Join("testdata", name+".script"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, 80)
+	var term []func(*shell.TermInfo)
+	if first, _, _ := strings.Cut(string(src), "\n"); strings.HasPrefix(first, "! pager ") {
+		rows, err := strconv.Atoi(strings.TrimPrefix(first, "! pager "))
+		if err != nil {
+			t.Fatalf("%s.script:1: %v", name, err)
+		}
+		term = append(term, func(ti *shell.TermInfo) { ti.Pager, ti.Height = true, rows })
+	}
+	h := newHarness(t, 80, term...)
 	allowWrap := false
 	for n, line := range strings.Split(string(src), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -479,7 +502,7 @@ func runScript(t *testing.T, name string) *harness {
 				}
 			case "other":
 				var out bytes.Buffer
-				err := h.sh.Run(context.Background(), rest, &out)
+				err := h.sh.Run(shell.WithUser(context.Background(), otherUser), rest, &out)
 				text := []string{"[another session runs: " + rest + "]"}
 				for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 					text = append(text, "| "+l)
@@ -495,6 +518,12 @@ func runScript(t *testing.T, name string) *harness {
 			case "readonly":
 				h.fs.SetReadOnly(rest == "on")
 				h.scr.insertAbove([]string{"[the card is read-" + map[bool]string{true: "only", false: "write"}[rest == "on"] + "]"})
+			case "screen":
+				h.scr.insertAbove([]string{"[the screen shows: " + strings.TrimRight(string(h.scr.line()), " ") + "]"})
+			case "pager":
+				if n != 0 {
+					t.Fatalf("%s.script:%d: \"! pager\" must be the first line", name, n+1)
+				}
 			default:
 				t.Fatalf("%s.script:%d: unknown directive %q", name, n+1, cmd)
 			}

@@ -70,10 +70,10 @@ type Router interface {
 
 	// Actions.
 
-	// Ping sends count echo requests to host and writes one line per
-	// reply or timeout, then a summary, to w. It returns when ctx ends
-	// (Ctrl-C) and must not use w after returning.
-	Ping(ctx context.Context, host string, count int, w io.Writer) error
+	// Ping sends o.Count echo requests of o.Size data bytes to host and
+	// writes one line per reply or timeout, then a summary, to w. It
+	// returns when ctx ends (Ctrl-C) and must not use w after returning.
+	Ping(ctx context.Context, host string, o PingOptions, w io.Writer) error
 	// Traceroute writes one line per hop to w, as Ping.
 	Traceroute(ctx context.Context, host string, w io.Writer) error
 	// Capture records up to count frames seen on port ("lan" or "wan")
@@ -92,6 +92,9 @@ type Router interface {
 	// start makes a new one); then restarts. DHCPLeases is empty as soon
 	// as it returns.
 	FactoryReset() error
+
+	// The commit history, routes and ARP cache (router_cli.go).
+	CLIRouter
 }
 
 // SessionFilter selects NAT sessions. The zero value selects all.

@@ -54,6 +54,10 @@ type TermInfo struct {
 	// Name says who is on this terminal, for the log: "console",
 	// "ssh admin from 192.168.1.20:51234".
 	Name string
+	// Pager stops output taller than the terminal at each screenful
+	// (--More--). SSH sets it; a serial console should not (its height
+	// is a guess).
+	Pager bool
 }
 
 // Shell is the command-line interface of the router. One Shell serves
@@ -131,6 +135,7 @@ type session struct {
 	edits       []edit         // what this session did to the candidate, for rebasing
 	conflict    bool           // replaying edits on a newer commit failed (said once)
 	exit        bool           // the session ends
+	cliState                   // levels, pipes, commit comment (hierarchy.go)
 }
 
 // edit is one change to the candidate, replayed when another session
@@ -207,6 +212,7 @@ func (sh *Shell) Serve(ctx context.Context, rw io.ReadWriter, term TermInfo) err
 		s.wrapped("Note: ", p+".")
 	}
 	for !s.exit {
+		s.beforePrompt()
 		line, err := s.readLine(s.prompt(), true)
 		switch {
 		case errors.Is(err, errInterrupted), errors.Is(err, errLineTooLong):
@@ -255,6 +261,7 @@ func (sh *Shell) RunScript(ctx context.Context, r io.Reader, w io.Writer) error 
 	s := sh.newSession(ctx, nil, w, TermInfo{}, false)
 	defer s.close()
 	lines := newScriptLines(r)
+	s.readScript = lines.next // "load ... terminal" reads the lines after it
 	for !s.exit {
 		line, err := lines.next()
 		if errors.Is(err, io.EOF) {
@@ -325,12 +332,7 @@ func (s *session) execSegment(toks []config.Token) error {
 		top = s.sh.configure
 		s.syncCandidate()
 	}
-	c, lerr := s.resolve(top, toks)
-	if lerr != nil {
-		s.report(lerr, toks)
-		return lerr
-	}
-	return s.invoke(c)
+	return s.execPiped(top, toks)
 }
 
 // invoke runs a resolved command and reports its error.

@@ -453,6 +453,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 		s.logf("ssh: %s idle for %s; logged out", who, s.o.IdleTimeout)
 	})
 	defer lc.stop()
+	ctx = shell.WithUser(ctx, fmt.Sprintf("ssh %s (%s) from %s", conn.User(), conn.Permissions.Extensions["login"], conn.RemoteAddr()))
 	go ssh.DiscardRequests(reqs) // no port forwarding, no keepalive replies needed
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -564,7 +565,7 @@ func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string, lc 
 			}
 			req.Reply(true, nil)
 			if pty != nil {
-				ti := shell.TermInfo{Term: pty.term, Size: pty.size, Name: who,
+				ti := shell.TermInfo{Term: pty.term, Size: pty.size, Name: who, Pager: true,
 					Color: strings.Contains(pty.term, "color")}
 				ti.Width, ti.Height = pty.size()
 				start(func() int {

@@ -37,6 +37,9 @@ func Run(t *testing.T, newHarness NewHarness) {
 	t.Run("CommitConfirmed", func(t *testing.T) { testCommitConfirmed(t, start) })
 	t.Run("SaveFails", func(t *testing.T) { testSaveFails(t, start(t)) })
 	t.Run("NeedsRestart", func(t *testing.T) { testNeedsRestart(t, start(t)) })
+	t.Run("CommitHistory", func(t *testing.T) { testCommitHistory(t, start(t)) })
+	t.Run("Routes", func(t *testing.T) { testRoutes(t, start(t)) })
+	t.Run("Neighbors", func(t *testing.T) { testNeighbors(t, start(t)) })
 }
 
 // traffic is the sessions the session tests open: two LAN hosts, one

@@ -35,7 +35,7 @@ func newFake(t *testing.T, cfg *config.Config) shellcontract.Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.NAT, r.Leases = nil, nil // a router that has seen no traffic and no client
+	r.NAT, r.Leases, r.ARP = nil, nil, nil // a router that has seen no traffic and no client
 	return &fake{r: r, clock: clock, fs: fsys}
 }
 
@@ -61,6 +61,10 @@ func (f *fake) AddLease(t testing.TB, mac net.HardwareAddr, hostname string) net
 	}
 	t.Fatal("pool exhausted")
 	return netip.Addr{}
+}
+
+func (f *fake) AddNeighbor(t testing.TB, port string, ip netip.Addr, mac net.HardwareAddr) {
+	f.r.ARP = append(f.r.ARP, shell.Neighbor{Interface: port, IP: ip, MAC: mac})
 }
 
 func (f *fake) Restart(t testing.TB) {

@@ -29,6 +29,11 @@ type Harness interface {
 	// AddLease has a LAN client with mac and hostname take an address
 	// from the DHCP pool and returns it.
 	AddLease(t testing.TB, mac net.HardwareAddr, hostname string) netip.Addr
+	// AddNeighbor has a host with ip and mac on port ("lan" or "wan")
+	// announce itself to the router (an ARP request for the router's
+	// address), so the router's ARP cache holds it. It returns once it
+	// does.
+	AddNeighbor(t testing.TB, port string, ip netip.Addr, mac net.HardwareAddr)
 	// HostKey is the SSH host key the router would present now, in any
 	// stable encoding, or nil when it has none yet.
 	HostKey(t testing.TB) []byte

@@ -123,6 +123,12 @@ type Router struct {
 	Cnt     shell.Counters
 	LogRows []shell.LogLine
 	Sys     shell.SystemInfo
+	ARP     []shell.Neighbor
+	// DHCPWAN is the WAN address and gateway the fake's DHCP client
+	// holds when the configuration's WAN mode is dhcp (invalid: no lease).
+	DHCPWAN netip.Prefix
+	DHCPGW  netip.Addr
+	history []config.HistoryEntry // without a store
 	// HostKey stands for the SSH host key: FactoryReset forgets it and
 	// Restart makes a new one.
 	HostKey []byte
@@ -221,6 +227,12 @@ func (r *Router) canned() {
 		{Time: now.Add(-2*time.Hour + time.Second), Text: "wan: DHCP lease 203.0.113.2/24 from 203.0.113.1, 1h"},
 		{Time: now.Add(-time.Minute), Text: "dhcpd: 192.168.1.100 to 02:00:00:00:00:01 (phone)"},
 	}
+	r.ARP = []shell.Neighbor{
+		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.50"), MAC: mustMAC("aa:bb:cc:dd:ee:ff")},
+		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01")},
+		{Interface: "wan", IP: netip.MustParseAddr("203.0.113.1"), MAC: mustMAC("52:54:00:00:00:01")},
+	}
+	r.DHCPWAN, r.DHCPGW = mustPrefix("203.0.113.2/24"), netip.MustParseAddr("203.0.113.1")
 	r.Sys = shell.SystemInfo{Hostname: "passgate", Version: "0.1.0-test", Board: "qemu-arm64",
 		Uptime: 2*time.Hour + 3*time.Minute + 4*time.Second, MemTotal: 1 << 30, MemAvailable: 700 << 20}
 }
@@ -510,8 +522,9 @@ func (r *Router) System(context.Context) (shell.SystemInfo, error) {
 
 // Ping answers every request at once; the host "blackhole" never
 // answers, so Ping waits for ctx (Ctrl-C) or 10 seconds.
-func (r *Router) Ping(ctx context.Context, host string, count int, w io.Writer) error {
-	fmt.Fprintf(w, "PING %s: %d requests\n", host, count)
+func (r *Router) Ping(ctx context.Context, host string, o shell.PingOptions, w io.Writer) error {
+	count := o.Count
+	fmt.Fprintf(w, "PING %s: %d requests of %d data bytes\n", host, count, o.Size)
 	if host == "blackhole" {
 		select {
 		case <-ctx.Done():
@@ -665,4 +678,62 @@ func (f *SwitchFS) MkdirAll(dir string) error {
 		return err
 	}
 	return f.FS.MkdirAll(dir)
+}
+
+// CommitHistory returns the recorded commits (from the store when there
+// is one).
+func (r *Router) CommitHistory() ([]config.HistoryEntry, error) {
+	if r.store != nil {
+		return r.store.History()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sums := []string{config.Sum(r.cfg)}
+	for _, c := range r.mem {
+		sums = append(sums, config.Sum(c))
+	}
+	out := slices.Clone(r.history)
+	config.MatchRevisions(out, sums)
+	return out, nil
+}
+
+// RecordCommit adds a commit to the history.
+func (r *Router) RecordCommit(e config.HistoryEntry, c *config.Config) error {
+	if r.store != nil {
+		return r.store.RecordCommit(e, c)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.history = config.Record(r.history, e, c)
+	return nil
+}
+
+// Routes follows the committed configuration: the LAN subnet, and the
+// WAN's (static, or DHCPWAN in dhcp mode) with its default route.
+func (r *Router) Routes(context.Context) ([]shell.Route, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ifc := r.cfg.Interfaces
+	var out []shell.Route
+	if ifc.LAN.Address.IsValid() {
+		out = append(out, shell.Route{Destination: ifc.LAN.Address.Masked(), Interface: "lan", Source: "connected"})
+	}
+	wan, gw, src := r.DHCPWAN, r.DHCPGW, "dhcp"
+	if ifc.WAN.Mode == config.WANStatic {
+		wan, gw, src = ifc.WAN.Address, ifc.WAN.Gateway, "static"
+	}
+	if wan.IsValid() {
+		out = append(out, shell.Route{Destination: wan.Masked(), Interface: "wan", Source: "connected"})
+		if gw.IsValid() {
+			out = append(out, shell.Route{Destination: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: gw, Interface: "wan", Source: src})
+		}
+	}
+	return out, nil
+}
+
+// Neighbors returns ARP.
+func (r *Router) Neighbors(context.Context) ([]shell.Neighbor, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ARP), nil
 }
