@@ -58,7 +58,7 @@ lint:
 	$(GO) vet -tags interop ./qemu/interop/
 
 unit: deps
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 # VPN interop lab: real VPN clients (PPTP, L2TP/IPsec, IKEv1/IKEv2 with raw
 # ESP and NAT-T, OpenVPN, WireGuard) through routerd and through the kernel's
