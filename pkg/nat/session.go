@@ -182,13 +182,13 @@ func (e *Engine) allocPort(proto uint8, want uint16) (uint16, bool) {
 	case want < 1024:
 		lo, hi = 1, 1023
 	}
-	n := hi - lo + 1
-	start := uint32(e.random() % uint64(n))
-	for k := uint32(0); k < n; k++ {
-		p := uint16(lo + (start+k)%n)
-		if arr[p] == 0 && !reserved(p) {
-			return p, true
-		}
+	// The first free port at or after a random start, wrapping around.
+	start := lo + uint32(e.random()%uint64(hi-lo+1))
+	if p, ok := e.t.freePort(proto, start, hi); ok {
+		return p, true
+	}
+	if start > lo {
+		return e.t.freePort(proto, lo, start-1)
 	}
 	return 0, false
 }

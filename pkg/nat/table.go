@@ -1,6 +1,10 @@
 package nat
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/passgate/passgate/pkg/packet"
+)
 
 // The flow table. Sessions (one per 5-tuple) live in a chunked slab and are
 // found through two open-addressed indexes of uint32 slots:
@@ -102,6 +106,9 @@ type table struct {
 	mapIdx   []uint32 // slot value: mapping index + 1
 	mapMask  uint64
 	extPorts [3][65536]uint32 // mapping index + 1
+	// portBits has a bit set for each external port in use (extPorts
+	// non-zero), so a free port is found a word (64 ports) at a time.
+	portBits [3][1024]uint64
 }
 
 func newTable(max int, seed uint64) *table {
@@ -429,6 +436,7 @@ func (t *table) addMappingAlias(proto uint8, ip uint32, port, ext uint16, static
 		t.mapIdx[h] = i + 1
 	}
 	t.extPorts[protoIndex(proto)][ext] = i + 1
+	t.portBits[protoIndex(proto)][ext>>6] |= 1 << (ext & 63)
 	return i
 }
 
@@ -448,6 +456,7 @@ func (t *table) removeMapping(i uint32) {
 		}
 	}
 	t.extPorts[protoIndex(m.proto)][m.extPort] = 0
+	t.portBits[protoIndex(m.proto)][m.extPort>>6] &^= 1 << (m.extPort & 63)
 	*m = mapping{}
 	t.mapFree = append(t.mapFree, i)
 }
@@ -455,4 +464,27 @@ func (t *table) removeMapping(i uint32) {
 func (t *table) homeMap(v uint32) uint64 {
 	m := &t.maps[v-1]
 	return t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
+}
+
+// freePort returns the lowest external port in [from, to] that no mapping
+// of proto uses, skipping the reserved UDP port 68 (the WAN DHCP client's);
+// at most 1,024 words are looked at.
+func (t *table) freePort(proto uint8, from, to uint32) (uint16, bool) {
+	used := &t.portBits[protoIndex(proto)]
+	for w := from >> 6; w <= to>>6; w++ {
+		free := ^used[w]
+		if w == from>>6 {
+			free &= ^uint64(0) << (from & 63)
+		}
+		if w == to>>6 {
+			free &= ^uint64(0) >> (63 - to&63)
+		}
+		if proto == packet.ProtoUDP && w == 68>>6 {
+			free &^= 1 << (68 & 63)
+		}
+		if free != 0 {
+			return uint16(w<<6 + uint32(bits.TrailingZeros64(free))), true
+		}
+	}
+	return 0, false
 }
