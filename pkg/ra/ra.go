@@ -388,6 +388,32 @@ func (a *Advertiser) SetConfig(cfg Config, now time.Duration) error {
 	return nil
 }
 
+// Deprecate advertises p, which is not in the configuration, as a stale
+// prefix: preferred lifetime 0 and a valid lifetime of validFor (at most two
+// hours, RFC 7084 L-13) counting down from now. It is for the prefix a
+// router advertised before a restart when the ISP delegates another one
+// after it (RFC 9096): the owner persists what it advertised and hands the
+// old prefix here. A prefix in the configuration is refused.
+func (a *Advertiser) Deprecate(p netip.Prefix, validFor, now time.Duration) error {
+	if err := checkPrefix(p, true); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(a.cfg.Prefixes, func(q Prefix) bool { return q.Prefix == p }) {
+		return fmt.Errorf("ra: cannot deprecate %v: it is advertised", p)
+	}
+	if validFor <= 0 {
+		return nil
+	}
+	a.stale = slices.DeleteFunc(a.stale, func(s stale) bool { return s.prefix == p })
+	a.stale = append(a.stale, stale{prefix: p, onLink: true, validEnd: now + min(validFor, OldPrefixMaxValid)})
+	if len(a.stale) > maxStale {
+		a.stale = a.stale[1:]
+	}
+	a.cnt.Renumbered++
+	a.next = min(a.next, max(now, a.lastSent+MinDelayBetweenRAs))
+	return nil
+}
+
 func (a *Advertiser) withdraw(w withdrawn) {
 	w.left = MaxInitialRtrAdvertisements
 	a.withdrawn = append(a.withdrawn, w)

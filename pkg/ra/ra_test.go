@@ -264,6 +264,28 @@ func TestRFC7084_L13_OldPrefixValidAtMostTwoHours(t *testing.T) {
 	}
 }
 
+// RFC 9096: after a restart, the prefix advertised before it (persisted by
+// the owner) is deprecated when the ISP delegates another one.
+func TestRFC9096_PrefixFromBeforeARestartIsDeprecated(t *testing.T) {
+	c := homeConfig()
+	c.Prefixes[0].Prefix = lan64New
+	a := newAdv(t, c)
+	if err := a.Deprecate(lan64, 5400*time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Deprecate(lan64New, time.Hour, 0); err == nil {
+		t.Fatal("deprecated an advertised prefix")
+	}
+	out, _ := a.Poll(0)
+	v := decodeRA(t, out[0])
+	if p := v.prefixes[lan64]; p.preferred != 0 || p.valid != 5400*time.Second {
+		t.Fatalf("old prefix %+v", p)
+	}
+	if p := v.prefixes[lan64New]; p.preferred != NDPreferredLimit {
+		t.Fatalf("new prefix %+v", p)
+	}
+}
+
 // RFC 9096 L-15: advertised lifetimes never exceed what is left of the
 // delegated prefix's lease, and count down with it.
 func TestRFC9096_L15_LifetimesNeverExceedTheLease(t *testing.T) {
