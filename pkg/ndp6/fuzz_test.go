@@ -10,7 +10,7 @@ import (
 )
 
 func fuzzSeeds(f *testing.F) {
-	t := &testing.T{}
+	t := f
 	f.Add(hostNS(t, hostMAC, hostLL, routerGUA))
 	f.Add(hostNS(t, hostMAC, hostGUA, routerLL))
 	f.Add(hostNA(t, hostMAC, hostGUA, routerGUA, FlagSolicited|FlagOverride, hostMAC))
