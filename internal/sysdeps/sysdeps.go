@@ -55,6 +55,8 @@ var (
 	SSHKeygen    = Tool{"ssh-keygen", "openssh-client"}
 	SSHAudit     = Tool{"ssh-audit", "ssh-audit"}
 	Mkpasswd     = Tool{"mkpasswd", "whois"}
+	Rdisc6       = Tool{"rdisc6", "ndisc6"} // IPv6 router discovery, checks pkg/ra
+	Ndisc6       = Tool{"ndisc6", "ndisc6"} // IPv6 neighbour discovery, checks pkg/ndp6
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -64,7 +66,7 @@ func Catalogue() []Tool {
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
-		SSHAudit, Mkpasswd,
+		SSHAudit, Mkpasswd, Rdisc6, Ndisc6,
 	}
 }
 
