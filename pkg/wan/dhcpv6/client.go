@@ -91,6 +91,9 @@ const (
 	// transmissions), so that stopping is never held up by a silent
 	// server.
 	ReleaseWait = 3 * time.Second
+	// PersistEvery is the least time between writes of the lease file
+	// for renewals that change nothing but lifetimes.
+	PersistEvery = time.Hour
 	// RecvErrorBackoff bounds the pause after a Transport.Recv error; the
 	// pause starts at one second and doubles.
 	RecvErrorBackoff = 16 * time.Second

@@ -100,6 +100,10 @@ type machine struct {
 
 	sendFailing bool
 	lastDropLog time.Time
+
+	// What the lease file last got, and when (see persist).
+	savedAt   time.Time
+	savedWhat string
 }
 
 func newMachine(c *Client, emit func(Event)) *machine {
@@ -195,7 +199,7 @@ func (m *machine) timeout(now time.Time) {
 		m.retransmit(now, d6.MessageTypeRebind)
 	case stateReleasing:
 		if m.exhausted(now) {
-			m.released()
+			m.released(now)
 			return
 		}
 		m.retransmit(now, d6.MessageTypeRelease)
@@ -289,7 +293,7 @@ func (m *machine) receive(now time.Time, b []byte, from netip.Addr) {
 			m.drop(now, dropUnexpected, "")
 			return
 		}
-		m.released()
+		m.released(now)
 	}
 }
 
@@ -523,7 +527,7 @@ func (m *machine) bind(now time.Time, r *reply, it iaItem) {
 	m.hint, m.hintAddr = l.Prefix, l.Address
 	m.unicast = r.unicast
 	m.server, m.best = nil, nil
-	m.persist(false)
+	m.persist(now, false)
 	rem := m.remembered
 	m.remembered = nil
 	switch {
@@ -585,6 +589,9 @@ func (m *machine) lost(why LostReason) {
 	if why != LostReleased {
 		m.forget()
 	}
+	if why == LostWithdrawn {
+		m.hint, m.hintAddr = netip.Prefix{}, netip.Addr{}
+	}
 	m.emit(PrefixLost{Lease: old, Reason: why})
 }
 
@@ -621,8 +628,8 @@ func (m *machine) stop(now time.Time) bool {
 }
 
 // released ends the Release exchange (answered or not).
-func (m *machine) released() {
-	m.persist(true)
+func (m *machine) released(now time.Time) {
+	m.persist(now, true)
 	m.lost(LostReleased)
 	m.st = stateStopped
 }
@@ -843,19 +850,32 @@ func (m *machine) drop(now time.Time, why dropReason, detail string) {
 	}
 }
 
-// persist remembers the lease (or, released, that it was given back).
-func (m *machine) persist(released bool) {
+// persist remembers the lease (or, released, that it was given back). A
+// renewal that changes only lifetimes is written at most every
+// PersistEvery: the file serves to ask for the same prefix after a
+// restart, which a stale lifetime does not hinder (the Rebind after a
+// restart is bounded, and a lease the file says has expired is asked for
+// with a Solicit), and a server with short lifetimes must not wear out the
+// SD card.
+func (m *machine) persist(now time.Time, released bool) {
 	if m.lease == nil {
+		return
+	}
+	what := fmt.Sprintf("%v %v %x %v", m.lease.Prefix, m.lease.Address, m.lease.ServerID, released)
+	if what == m.savedWhat && now.Sub(m.savedAt) < PersistEvery {
 		return
 	}
 	if err := m.c.store.saveLease(toMemory(m.lease, m.c.duid, released)); err != nil {
 		m.c.inc(func(k *Counters) { k.StateFileErrors++ })
 		m.c.logf("dhcpv6: cannot remember the lease: %v", err)
+		return
 	}
+	m.savedAt, m.savedWhat = now, what
 }
 
 // forget drops the remembered lease.
 func (m *machine) forget() {
+	m.savedWhat = ""
 	if err := m.c.store.clearLease(); err != nil {
 		m.c.inc(func(k *Counters) { k.StateFileErrors++ })
 		m.c.logf("dhcpv6: cannot forget the lease: %v", err)
