@@ -55,6 +55,7 @@ var (
 	SSHKeygen    = Tool{"ssh-keygen", "openssh-client"}
 	SSHAudit     = Tool{"ssh-audit", "ssh-audit"}
 	Mkpasswd     = Tool{"mkpasswd", "whois"}
+	KeaDHCP6     = Tool{"kea-dhcp6", "kea-dhcp6-server"}
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -64,7 +65,7 @@ func Catalogue() []Tool {
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
-		SSHAudit, Mkpasswd,
+		SSHAudit, Mkpasswd, KeaDHCP6,
 	}
 }
 
