@@ -3,6 +3,7 @@ package dhcpv6
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -483,16 +484,35 @@ type syncLink struct {
 	servers []*isp
 	in      chan memMsg
 
-	mu  sync.Mutex
-	log []sent
-	now func() time.Time
+	mu   sync.Mutex
+	log  []sent
+	now  func() time.Time
+	down bool
 }
 
 func newSyncLink(t *testing.T, now func() time.Time, servers ...*isp) *syncLink {
 	return &syncLink{t: t, servers: servers, in: make(chan memMsg, 64), now: now}
 }
 
+// errDown is what syncLink returns while down.
+var errDown = errors.New("test link down")
+
+func (l *syncLink) setDown(down bool) {
+	l.mu.Lock()
+	l.down = down
+	l.mu.Unlock()
+}
+
+func (l *syncLink) isDown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.down
+}
+
 func (l *syncLink) Send(b []byte, to netip.Addr) error {
+	if l.isDown() {
+		return errDown
+	}
 	msg, err := d6.MessageFromBytes(b)
 	if err != nil {
 		l.t.Errorf("the client sent a message the codec cannot read: %v", err)
@@ -513,6 +533,9 @@ func (l *syncLink) Send(b []byte, to netip.Addr) error {
 }
 
 func (l *syncLink) Recv(ctx context.Context) ([]byte, netip.Addr, error) {
+	if l.isDown() {
+		return nil, netip.Addr{}, errDown
+	}
 	select {
 	case m := <-l.in:
 		return m.b, m.addr, nil
@@ -530,13 +553,14 @@ func (l *syncLink) sent() []sent {
 // runner runs Client.Run on a fake clock: step lets Run go until it
 // blocks with nothing to read, then fires the next timer.
 type runner struct {
-	t      *testing.T
-	clock  *fakeClock
-	link   *syncLink
-	c      *Client
-	cancel context.CancelFunc
-	done   chan struct{}
-	waits  chan struct{}
+	t       *testing.T
+	clock   *fakeClock
+	link    *syncLink
+	c       *Client
+	cancel  context.CancelFunc
+	done    chan struct{}
+	waits   chan struct{}
+	blocked bool // Run is blocked and no timer was fired since
 
 	mu     sync.Mutex
 	events []Event
@@ -589,15 +613,26 @@ func (r *runner) eventList() []Event {
 	return slices.Clone(r.events)
 }
 
-// idle waits until Run blocks with nothing queued for it.
+// idle waits until Run blocks with nothing queued for it (at once if it
+// already is and no timer has been fired since).
 func (r *runner) idle() {
 	r.t.Helper()
+	if r.blocked {
+		return
+	}
 	select {
 	case <-r.waits:
+		r.blocked = true
 	case <-r.done:
 	case <-time.After(10 * time.Second):
 		r.t.Fatal("Run did not block within 10 s")
 	}
+}
+
+// fire fires the next timer; false if none is pending.
+func (r *runner) fire() bool {
+	r.blocked = false
+	return r.clock.fireNext()
 }
 
 // until fires timers until cond holds, at most n of them.
@@ -608,7 +643,7 @@ func (r *runner) until(cond func() bool, n int) bool {
 		if cond() {
 			return true
 		}
-		if !r.clock.fireNext() {
+		if !r.fire() {
 			return cond()
 		}
 	}
@@ -620,6 +655,7 @@ func (r *runner) until(cond func() bool, n int) bool {
 func (r *runner) stop() {
 	r.t.Helper()
 	r.cancel()
+	r.blocked = false
 	for {
 		select {
 		case <-r.done:
