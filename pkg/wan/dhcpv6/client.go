@@ -26,7 +26,9 @@ type Config struct {
 	// PrefixLength is the prefix length hint sent in IA_PD (RFC 7084
 	// WPD-2); 0 means DefaultPrefixLength, otherwise
 	// MinHintLength..MaxHintLength. The server may delegate another
-	// length (MinPrefixLength..MaxPrefixLength are taken, WPD-3).
+	// length (MinPrefixLength..MaxPrefixLength are taken, WPD-3). A
+	// prefix remembered from before a restart is asked for as it is, so
+	// a new hint applies once that prefix is released or has expired.
 	PrefixLength int
 	// RequestAddress also asks for a WAN address (IA_NA) in the same
 	// exchanges (RFC 7084 W-5). A reply with a prefix and no address is

@@ -186,3 +186,24 @@ func TestFrameConnUnicast(t *testing.T) {
 		t.Error("send to an IPv4 address succeeded")
 	}
 }
+
+// The data plane offers FrameConn every IPv6 frame from the WAN: what that
+// costs for frames that are not DHCPv6, and for a server's answer.
+func BenchmarkFrameConnDeliver(b *testing.B) {
+	fc := NewFrameConn(clientMAC, func([]byte) error { return nil }, nil)
+	other := serverFrame(b, clientMAC, serverLL, fc.LocalAddr(), 443, 50000, make([]byte, 1200))
+	reply := serverFrame(b, clientMAC, serverLL, fc.LocalAddr(), 547, 546, make([]byte, 200))
+	b.Run("NotDHCPv6", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fc.Deliver(other)
+		}
+	})
+	b.Run("Reply", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fc.Deliver(reply)
+			<-fc.in
+		}
+	})
+}
