@@ -181,7 +181,7 @@ func rssKB(pid int) int {
 }
 
 // inNS runs fn on a thread switched into namespace name.
-func inNS(b *testing.B, name string, fn func()) {
+func inNS(b testing.TB, name string, fn func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
