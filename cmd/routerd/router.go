@@ -69,7 +69,7 @@ func runWorker() int {
 	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (set lines); default: passgate.conf on the board's boot partition, which routerd mounts on /boot")
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
-	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version (2: TPACKET_V2)")
+	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version; 2 (TPACKET_V2) is the one routerd has")
 	qdiscBypass := fs.Bool("qdisc-bypass", true, "send frames straight to the port's driver queue, skipping its queueing discipline (faster); set false when a tc shaper is configured on a port")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
