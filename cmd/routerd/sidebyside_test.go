@@ -193,7 +193,7 @@ func loadedRTT(b *testing.B, l *lab) float64 {
 	if i < 0 {
 		b.Fatalf("ping: %s", out)
 	}
-	f := strings.Split(strings.Fields(out[i:])[3], "/")
+	f := strings.Split(strings.Fields(out[i:])[2], "/")
 	avg, err := strconv.ParseFloat(f[1], 64)
 	if err != nil {
 		b.Fatalf("ping: %s", out)

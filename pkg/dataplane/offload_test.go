@@ -501,3 +501,36 @@ func TestBadOffloadsDropped(t *testing.T) {
 		t.Fatal("not forwarding after bad offloads")
 	}
 }
+
+// TestPartialChecksumMSSClamp: the engine clamps the MSS of a SYN whose
+// checksum is partial; the checksum the port completes covers the new MSS.
+func TestPartialChecksumMSSClamp(t *testing.T) {
+	for _, offloads := range []bool{true, false} {
+		t.Run(fmt.Sprintf("egress-offloads=%v", offloads), func(t *testing.T) {
+			b := newBenchWith(t, benchOpts{lanOffloads: true, wanOffloads: offloads})
+			b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+			b.read(b.lan)
+			b.upWAN()
+			ip := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(host).To4(), DstIP: net.ParseIP(remote).To4()}
+			tc := &layers.TCP{SrcPort: 40100, DstPort: 443, Seq: 1, SYN: true, Window: 1000,
+				Options: []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x23, 0x28}}}} // 9000
+			tc.SetNetworkLayerForChecksum(ip)
+			f := ser(t, &layers.Ethernet{SrcMAC: hostMAC, DstMAC: b.lanMAC(), EthernetType: layers.EthernetTypeIPv4}, ip, tc)
+			if err := writeOffloaded(b.lan, f, makePartial(f)); err != nil {
+				t.Fatal(err)
+			}
+			got := readAll(t, b.wan)
+			if len(got) != 1 {
+				t.Fatalf("%d frames", len(got))
+			}
+			out := got[0].data
+			if offloads {
+				out = completeCopy(t, out, got[0].off)
+			}
+			syn := checked(t, out).Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if len(syn.Options) == 0 || syn.Options[0].OptionType != layers.TCPOptionKindMSS || binary.BigEndian.Uint16(syn.Options[0].OptionData) != 1460 {
+				t.Fatalf("MSS not clamped to 1460: %+v", syn.Options)
+			}
+		})
+	}
+}
