@@ -284,7 +284,7 @@ func inNS(b testing.TB, name string, fn func()) {
 // connRate opens TCP connections from lan1 to a server in wan for d, with a
 // few concurrent clients, and returns completed connections per second
 // (connect, one byte from the server, close).
-func connRate(b *testing.B, l *lab, d time.Duration) float64 {
+func connRate(b testing.TB, l *lab, d time.Duration) float64 {
 	var ln net.Listener
 	inNS(b, l.ns("wan"), func() {
 		var err error
