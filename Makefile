@@ -67,12 +67,14 @@ unit: deps
 interop: deps go-deps
 	$(GO) test -tags interop -count=1 -v -timeout 45m -run TestInterop ./qemu/interop/
 
-# Micro-benchmarks of the packet path, then routerd side by side with the
-# kernel's nftables masquerade in network namespaces (needs root).
+# Micro-benchmarks of the packet path and the AF_PACKET rings, then routerd
+# side by side with the kernel's nftables masquerade in network namespaces,
+# offloads off and at the veth defaults (needs root).
 # Figures go to docs/performance.md.
 bench: deps go-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/...
-	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x ./cmd/routerd/
+	$(GO) test -run '^$$' -bench 'Ring|SuperPackets|PingPong' ./pkg/afpacket/
+	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 40m ./cmd/routerd/
 
 # Run every fuzz target for FUZZTIME each (default 30s); the corpus found is
 # kept under testdata/fuzz.

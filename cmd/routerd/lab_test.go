@@ -43,6 +43,10 @@ type lab struct {
 	config string
 	// routerArgs are extra routerd flags (e.g. --cpuprofile for make bench).
 	routerArgs []string
+	// offloads leaves the veths' offloads at their defaults (TX checksum
+	// offload, TSO/GSO): hosts hand over partial checksums and
+	// super-packets, as in virtual machines and containers.
+	offloads bool
 }
 
 // ns returns the full namespace name of a lab host.
@@ -50,13 +54,20 @@ func (l *lab) ns(name string) string { return l.prefix + name }
 
 func newLab(t testing.TB, config string) *lab {
 	t.Helper()
+	return newLabWith(t, config, false)
+}
+
+// newLabWith is newLab with the veths' offloads at their defaults when
+// offloads is set.
+func newLabWith(t testing.TB, config string, offloads bool) *lab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("end-to-end tests need root (network namespaces, AF_PACKET); run make test as root")
 	}
 	if err := sysdeps.Require(labTools...); err != nil {
 		t.Fatalf("end-to-end prerequisites: %v", err)
 	}
-	l := &lab{t: t, prefix: fmt.Sprintf("pg%d-", os.Getpid()%100000), dir: t.TempDir(), config: config}
+	l := &lab{t: t, prefix: fmt.Sprintf("pg%d-", os.Getpid()%100000), dir: t.TempDir(), config: config, offloads: offloads}
 	t.Cleanup(l.teardown)
 	l.bin = filepath.Join(l.dir, "routerd")
 	if out, err := exec.Command("go", "build", "-o", l.bin, ".").CombinedOutput(); err != nil {
@@ -123,8 +134,10 @@ func (l *lab) topology() {
 			l.mustIn(a, "ip", "link", "set", aIf, "address", mac)
 		}
 		for _, e := range [][2]string{{a, aIf}, {b, bIf}} {
-			// A real NIC never hands over frames with unfinished checksums.
-			l.mustIn(e[0], "ethtool", "-K", e[1], "tx", "off")
+			if !l.offloads {
+				// Complete frames only, as from a NIC without GRO.
+				l.mustIn(e[0], "ethtool", "-K", e[1], "tx", "off")
+			}
 			l.mustIn(e[0], "ip", "link", "set", e[1], "up")
 		}
 		if b == "sw" {

@@ -22,6 +22,7 @@ import (
 	"github.com/passgate/passgate/internal/bootconfig"
 	"github.com/passgate/passgate/internal/logring"
 	"github.com/passgate/passgate/internal/meminfo"
+	"github.com/passgate/passgate/pkg/afpacket"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/dhcpd"
@@ -35,19 +36,20 @@ import (
 
 // router is the running router: configuration, data plane, services.
 type router struct {
-	cfgPath  string
-	stateDir string
-	tpacket  int
-	board    string
-	console  string // serial device for the shell, "" for none
-	socket   string // control socket for `routerd shell -c`
-	started  time.Time
-	store    *config.Store // nil unless the configuration file is named passgate.conf
-	log      *logring.Ring // recent lines for `show log`
-	logf     func(format string, args ...any)
-	lanMAC   net.HardwareAddr
-	wanMAC   net.HardwareAddr
-	sshKey   atomic.Pointer[string] // the SSH host key for show system (sshd.Server.HostKeyInfo)
+	cfgPath     string
+	stateDir    string
+	tpacket     int
+	qdiscBypass bool
+	board       string
+	console     string // serial device for the shell, "" for none
+	socket      string // control socket for `routerd shell -c`
+	started     time.Time
+	store       *config.Store // nil unless the configuration file is named passgate.conf
+	log         *logring.Ring // recent lines for `show log`
+	logf        func(format string, args ...any)
+	lanMAC      net.HardwareAddr
+	wanMAC      net.HardwareAddr
+	sshKey      atomic.Pointer[string] // the SSH host key for show system (sshd.Server.HostKeyInfo)
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
@@ -80,7 +82,8 @@ func runWorker() int {
 	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (set lines); default: passgate.conf on the board's boot partition, which routerd mounts on /boot")
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
-	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version: 2 (lowest latency) or 3 (highest throughput)")
+	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version; 2 (TPACKET_V2) is the one routerd has")
+	qdiscBypass := fs.Bool("qdisc-bypass", true, "send frames straight to the port's driver queue, skipping its queueing discipline (faster); set false when a tc shaper is configured on a port")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
@@ -88,7 +91,7 @@ func runWorker() int {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
-	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, board: *boardFlag, console: *consoleDev,
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now(), log: logring.New(500)}
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
@@ -209,11 +212,14 @@ func (r *router) run(parent context.Context) error {
 			return err
 		}
 	}
-	lanLink, err := link.OpenAFPacket(lan.Device, &link.AFPacketConfig{TPacketVersion: r.tpacket})
+	// The readers block until a frame arrives or the link closes, so an
+	// idle router sleeps; the data plane's timers tick on their own.
+	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
+	lanLink, err := afpacket.Open(lan.Device, ring)
 	if err != nil {
 		return err
 	}
-	wanLink, err := link.OpenAFPacket(wan.Device, &link.AFPacketConfig{TPacketVersion: r.tpacket})
+	wanLink, err := afpacket.Open(wan.Device, ring)
 	if err != nil {
 		return err
 	}
@@ -223,7 +229,7 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), 0)
+	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), -1)
 
 	mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
 	r.eng, err = nat.New(natConfig(cfg, mem.Total, randomSeed()))
@@ -235,7 +241,8 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
-		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver})
+		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
+		PayloadHelper: payloadHelper})
 	if err != nil {
 		return err
 	}

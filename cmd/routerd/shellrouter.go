@@ -217,7 +217,7 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 		n string
 		v uint64
 	}{{"not-for-us", dc.NotForUs}, {"non-ipv4", dc.NonIPv4}, {"truncated", dc.Truncated}, {"arp-unresolved", dc.ARPUnresolved},
-		{"arp-queue-full", dc.ARPQueueFull}, {"no-wan-route", dc.NoWANRoute},
+		{"arp-queue-full", dc.ARPQueueFull}, {"no-wan-route", dc.NoWANRoute}, {"offload-invalid", dc.OffloadInvalid},
 		{"lan-source-spoofed", dc.LANSpoofed}, {"lan-device-address-limit", dc.LANAddrLimit}} {
 		if x.v != 0 {
 			out.Drops = append(out.Drops, shell.Counter{Name: x.n, Value: x.v})

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/passgate/passgate/internal/sysdeps"
-	"github.com/passgate/passgate/pkg/link"
+	"github.com/passgate/passgate/pkg/afpacket"
 )
 
 // Pair is a veth link between the router and host namespaces.
@@ -111,11 +111,12 @@ func Wait(timeout time.Duration, cond func() (bool, string)) (bool, string) {
 }
 
 // OpenRouterLink opens an AF_PACKET link on the router's end.
-func (p *Pair) OpenRouterLink(tb testing.TB) *link.AFPacket {
+// Frames are complete (no offloads), as a real NIC hands them over.
+func (p *Pair) OpenRouterLink(tb testing.TB) *afpacket.Link {
 	tb.Helper()
-	var l *link.AFPacket
+	var l *afpacket.Link
 	var err error
-	InNS(tb, p.RouterNS, func() { l, err = link.OpenAFPacket(p.RouterIf, &link.AFPacketConfig{TPacketVersion: 2}) })
+	InNS(tb, p.RouterNS, func() { l, err = afpacket.Open(p.RouterIf, &afpacket.Config{NoVnetHdr: true}) })
 	if err != nil {
 		tb.Fatalf("open %s in %s: %v", p.RouterIf, p.RouterNS, err)
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"time"
 
+	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/packet"
 )
 
@@ -14,6 +15,7 @@ type arpTable struct {
 	ttl     time.Duration
 	pending map[uint32]*pendingQ
 	nPend   int
+	nBytes  int // bytes of the frames in pending
 }
 
 type arpEntry struct {
@@ -23,7 +25,7 @@ type arpEntry struct {
 }
 
 type pendingQ struct {
-	frames    [][]byte // complete frames with the source MAC set; destination filled on resolution
+	frames    []link.Frame // complete frames with the source MAC set; destination filled on resolution
 	lastQuery time.Duration
 	queries   int
 }
@@ -31,6 +33,9 @@ type pendingQ struct {
 const (
 	arpPendingPerIP = 4
 	arpPendingMax   = 256
+	// arpPendingBytes bounds the memory of the queues: a super-packet
+	// waiting for ARP takes up to 64 KiB.
+	arpPendingBytes = 1 << 20
 	arpRetry        = time.Second
 	arpMaxQueries   = 3
 )
@@ -48,7 +53,7 @@ func (t *arpTable) lookup(ip uint32, now time.Duration) ([6]byte, bool) {
 }
 
 // learn records ip at mac and returns the frames that were waiting for it.
-func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) [][]byte {
+func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) []link.Frame {
 	if ip == 0 || isGroupMAC(mac) {
 		return nil
 	}
@@ -71,7 +76,8 @@ func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) [][]byte {
 	delete(t.pending, ip)
 	t.nPend -= len(q.frames)
 	for _, f := range q.frames {
-		copy(packet.Ethernet(f).Dst(), m[:])
+		t.nBytes -= len(f.Data)
+		copy(packet.Ethernet(f.Data).Dst(), m[:])
 	}
 	return q.frames
 }
@@ -97,9 +103,9 @@ func (t *arpTable) evict(now time.Duration) {
 	}
 }
 
-// queue keeps a copy of frame until ip resolves; it reports whether an ARP
-// request should be sent now.
-func (t *arpTable) queue(ip uint32, frame []byte, now time.Duration) (query bool, queued bool) {
+// queue keeps a copy of frame (and its offload) until ip resolves; it
+// reports whether an ARP request should be sent now.
+func (t *arpTable) queue(ip uint32, frame []byte, o link.Offload, now time.Duration) (query bool, queued bool) {
 	q := t.pending[ip]
 	if q == nil {
 		if len(t.pending) >= arpPendingMax {
@@ -108,9 +114,10 @@ func (t *arpTable) queue(ip uint32, frame []byte, now time.Duration) (query bool
 		q = &pendingQ{lastQuery: -arpRetry}
 		t.pending[ip] = q
 	}
-	if len(q.frames) < arpPendingPerIP && t.nPend < arpPendingMax {
-		q.frames = append(q.frames, append([]byte(nil), frame...))
+	if len(q.frames) < arpPendingPerIP && t.nPend < arpPendingMax && t.nBytes+len(frame) <= arpPendingBytes {
+		q.frames = append(q.frames, link.Frame{Data: append([]byte(nil), frame...), Offload: o})
 		t.nPend++
+		t.nBytes += len(frame)
 		queued = true
 	}
 	if now-q.lastQuery >= arpRetry && q.queries < arpMaxQueries {
@@ -127,6 +134,9 @@ func (t *arpTable) expire(now time.Duration) (dropped int) {
 		if q.queries >= arpMaxQueries && now-q.lastQuery > arpRetry {
 			dropped += len(q.frames)
 			t.nPend -= len(q.frames)
+			for _, f := range q.frames {
+				t.nBytes -= len(f.Data)
+			}
 			delete(t.pending, ip)
 		}
 	}
@@ -149,7 +159,7 @@ func (d *Dataplane) sendARP(port int, op uint16, targetMAC [6]byte, targetIP uin
 	b := d.alloc(packet.EthernetHeaderLen + packet.ARPLen)
 	packet.Ethernet(b).PutHeader(dst, mac, packet.EtherTypeARP)
 	packet.ARP(packet.Ethernet(b).Payload()).Put(op, mac, ip, targetMAC, targetIP)
-	d.out[port] = append(d.out[port], b)
+	d.enqueue(port, b, link.Offload{})
 }
 
 func (d *Dataplane) arpRequest(port int, ip uint32) {
@@ -166,7 +176,9 @@ func (d *Dataplane) arpFromLAN(f []byte, now time.Duration) {
 	}
 	sip := a.SenderIP()
 	if sip&d.lanMask == d.lanIP&d.lanMask && sip != d.lanIP {
-		d.out[PortLAN] = append(d.out[PortLAN], d.lanARP.learn(sip, a.SenderMAC(), now)...)
+		for _, f := range d.lanARP.learn(sip, a.SenderMAC(), now) {
+			d.enqueue(PortLAN, f.Data, f.Offload)
+		}
 	}
 	switch {
 	case a.Op() == packet.ARPRequest && a.TargetIP() == d.lanIP && sip != d.lanIP:
@@ -174,7 +186,7 @@ func (d *Dataplane) arpFromLAN(f []byte, now time.Duration) {
 		d.sendARP(PortLAN, packet.ARPReply, [6]byte(a.SenderMAC()), sip)
 	case a.Op() == packet.ARPReply && d.links[PortSelf] != nil:
 		// The kernel on self0 may have asked too (it talks to LAN hosts).
-		d.out[PortSelf] = append(d.out[PortSelf], f)
+		d.enqueue(PortSelf, f, link.Offload{})
 	}
 }
 
@@ -186,7 +198,9 @@ func (d *Dataplane) arpFromWAN(f []byte, now time.Duration) {
 	}
 	sip := a.SenderIP()
 	if sip&d.wanMask == d.wanIP&d.wanMask && sip != d.wanIP {
-		d.out[PortWAN] = append(d.out[PortWAN], d.wanARP.learn(sip, a.SenderMAC(), now)...)
+		for _, f := range d.wanARP.learn(sip, a.SenderMAC(), now) {
+			d.enqueue(PortWAN, f.Data, f.Offload)
+		}
 	}
 	if a.Op() == packet.ARPRequest && a.TargetIP() == d.wanIP {
 		d.cnt.ARPRepliesSent++

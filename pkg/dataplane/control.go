@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 )
@@ -16,7 +17,7 @@ func (d *Dataplane) Tick() {
 	defer d.mu.Unlock()
 	now := d.cfg.Clock()
 	for _, p := range d.e.Tick(now) {
-		d.toWAN(p, nil, now)
+		d.toWAN(p, nil, link.Offload{}, now)
 	}
 	d.cnt.ARPUnresolved += uint64(d.lanARP.expire(now) + d.wanARP.expire(now))
 	if d.gw != 0 {
@@ -64,7 +65,7 @@ func (d *Dataplane) SetWAN(addr netip.Prefix, gw netip.Addr) int {
 func (d *Dataplane) SendWAN(frame []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, err := d.links[PortWAN].WriteBatch([][]byte{frame})
+	_, err := d.links[PortWAN].WriteBatch(link.Plain(frame))
 	return err
 }
 

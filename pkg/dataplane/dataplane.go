@@ -11,6 +11,13 @@
 // host's, and their replies come back to self0. WAN ARP, echo replies on
 // the WAN address and DHCP client traffic are routerd's own.
 //
+// Offloads (offload.go): frames may arrive with a partial checksum or as
+// GSO/GRO super-packets (link.Offload). A super-packet is translated once,
+// on a view of its first segment, and sent on as a super-packet where the
+// egress port takes offloads; elsewhere it is cut into segments here
+// (segment.go). Partial checksums are completed here only for a port that
+// cannot finish them.
+//
 // The engine is single-threaded: each port has a reader goroutine, and a
 // batch is processed and written under one mutex, which also serialises
 // the control plane (Do) and the timer tick.
@@ -60,6 +67,12 @@ type Config struct {
 	// the call, which must not block.
 	WANDHCP func(frame []byte)
 
+	// PayloadHelper reports flows whose TCP or UDP payload a NAT helper
+	// may rewrite (PPTP control). Their super-packets are cut into
+	// segments before translation, so the helper sees every segment;
+	// nil means none.
+	PayloadHelper func(proto uint8, sport, dport uint16) bool
+
 	Clock     func() time.Duration // monotonic; default: time since New
 	Batch     int                  // frames per read; default 64
 	TickEvery time.Duration        // engine and ARP timers; default 100 ms
@@ -82,6 +95,11 @@ type Counters struct {
 	NoWANRoute     uint64 // no WAN address or gateway yet
 	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
+
+	SuperPackets    uint64 // GSO/GRO super-packets received
+	SuperSegmented  uint64 // super-packets cut into segments here (for a port without offloads, or before translation)
+	ChecksumsFilled uint64 // partial checksums completed here
+	OffloadInvalid  uint64 // frames whose offload did not match their headers (dropped)
 }
 
 // PortStats is one port's link counters.
@@ -104,7 +122,9 @@ type Dataplane struct {
 
 	lanARP, wanARP *arpTable
 	links          [numPorts]link.Link
-	out            [numPorts][][]byte
+	offloads       [numPorts]bool // the port's WriteBatch takes offloaded frames
+	minMTU         int            // the smaller MTU of LAN and WAN
+	out            [numPorts][]link.Frame
 	arena          []byte
 	arenaPos       int
 	lastGWQuery    time.Duration
@@ -143,6 +163,10 @@ func New(c Config) (*Dataplane, error) {
 	copy(d.wanMAC[:], c.WAN.MAC())
 	copy(d.nhMAC[:], c.NextHopMAC)
 	d.links = [numPorts]link.Link{c.LAN, c.WAN, c.Self}
+	for p, l := range d.links {
+		d.offloads[p] = l != nil && l.Offloads()
+	}
+	d.minMTU = min(c.LAN.MTU(), c.WAN.MTU())
 	return d, nil
 }
 

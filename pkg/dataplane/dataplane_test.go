@@ -35,31 +35,47 @@ const (
 type bench struct {
 	t                *testing.T
 	lan, wan, kernel *link.PipeEnd // the test's ends: LAN segment, ISP, router's own stack
+	lanRouter        link.Link
 	dp               *Dataplane
 	dhcp             chan []byte
 	cancel           func()
 	done             sync.WaitGroup
 }
 
-func newBench(t *testing.T) *bench {
+func newBench(t *testing.T) *bench { return newBenchWith(t, benchOpts{}) }
+
+// benchOpts says which of the router's ports take offloaded frames (as a
+// veth or virtio port with PACKET_VNET_HDR does); the test's end of the
+// pipe writes them either way.
+type benchOpts struct {
+	lanOffloads, wanOffloads bool
+	payloadHelper            func(proto uint8, sport, dport uint16) bool
+}
+
+func newBenchWith(t *testing.T, o benchOpts) *bench {
 	t.Helper()
-	mk := func(a, b string) (*link.PipeEnd, *link.PipeEnd) {
-		x, y, err := link.NewPipe(link.PipeConfig{NameA: a, NameB: b, PollTimeout: 5 * time.Millisecond})
+	mk := func(a, b string, offloads bool) (*link.PipeEnd, link.Link) {
+		// The test's end may write offloaded frames; the router's end
+		// takes them only if asked.
+		x, y, err := link.NewPipe(link.PipeConfig{NameA: a, NameB: b, PollTimeout: 5 * time.Millisecond, Offloads: true})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !offloads {
+			return x, noOffloads{y}
+		}
 		return x, y
 	}
-	lanTest, lanRouter := mk("lan-seg", "eth0")
-	wanTest, wanRouter := mk("isp", "eth1")
-	kTest, kRouter := mk("self0-kernel", "self0")
+	lanTest, lanRouter := mk("lan-seg", "eth0", o.lanOffloads)
+	wanTest, wanRouter := mk("isp", "eth1", o.wanOffloads)
+	kTest, kRouter := mk("self0-kernel", "self0", false)
 	e, err := nat.New(nat.DefaultConfig(netip.MustParsePrefix("192.168.1.1/24")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{t: t, lan: lanTest, wan: wanTest, kernel: kTest, dhcp: make(chan []byte, 4)}
+	b := &bench{t: t, lan: lanTest, wan: wanTest, kernel: kTest, lanRouter: lanRouter, dhcp: make(chan []byte, 4)}
 	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
-		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond,
+		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond, PayloadHelper: o.payloadHelper,
 		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }})
 	if err != nil {
 		t.Fatal(err)
@@ -72,10 +88,25 @@ func newBench(t *testing.T) *bench {
 	return b
 }
 
+// noOffloads is a pipe end that refuses offloaded frames, like a port
+// without PACKET_VNET_HDR (or self0's TAP).
+type noOffloads struct{ *link.PipeEnd }
+
+func (noOffloads) Offloads() bool { return false }
+
+func (n noOffloads) WriteBatch(frames []link.Frame) (int, error) {
+	for _, f := range frames {
+		if !f.Offload.IsZero() {
+			panic("the data plane wrote an offloaded frame to a port without offloads")
+		}
+	}
+	return n.PipeEnd.WriteBatch(frames)
+}
+
 func (b *bench) lanMAC() net.HardwareAddr { return b.lan.Peer().MAC() }
 func (b *bench) wanMAC() net.HardwareAddr { return b.wan.Peer().MAC() }
 
-func ser(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func ser(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
@@ -96,7 +127,7 @@ func arpFrame(t *testing.T, op uint16, srcMAC net.HardwareAddr, srcIP string, ds
 			DstHwAddress: dstMAC, DstProtAddress: net.ParseIP(dstIP).To4()})
 }
 
-func udpFrame(t *testing.T, srcMAC, dstMAC net.HardwareAddr, src, dst string, sp, dp uint16, payload string) []byte {
+func udpFrame(t testing.TB, srcMAC, dstMAC net.HardwareAddr, src, dst string, sp, dp uint16, payload string) []byte {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
 	u := &layers.UDP{SrcPort: layers.UDPPort(sp), DstPort: layers.UDPPort(dp)}
 	u.SetNetworkLayerForChecksum(ip)

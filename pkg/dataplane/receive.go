@@ -54,9 +54,9 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 			}
 			switch port {
 			case PortLAN:
-				d.fromLAN(f.Data, now)
+				d.fromLAN(f, now)
 			case PortWAN:
-				d.fromWAN(f.Data, now)
+				d.fromWAN(f, now)
 			case PortSelf:
 				d.fromSelf(f.Data, now)
 			}
@@ -69,7 +69,8 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 // isGroupMAC reports a broadcast or multicast destination (the I/G bit).
 func isGroupMAC(m []byte) bool { return m[0]&1 != 0 }
 
-func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
+func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
+	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
 		return
@@ -86,7 +87,11 @@ func (d *Dataplane) fromLAN(f []byte, now time.Duration) {
 		if d.cfg.Guard != nil && !d.lanSourceOK(eth, now) {
 			return
 		}
-		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
+		if !fr.Offload.IsZero() {
+			d.offloaded(PortLAN, nat.Outbound, fr, now)
+			return
+		}
+		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), link.Offload{}, now)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -115,7 +120,8 @@ func (d *Dataplane) lanSourceOK(eth packet.Ethernet, now time.Duration) bool {
 	return true
 }
 
-func (d *Dataplane) fromWAN(f []byte, now time.Duration) {
+func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration) {
+	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
 		return
@@ -131,10 +137,21 @@ func (d *Dataplane) fromWAN(f []byte, now time.Duration) {
 		}
 		ip := eth.Payload()
 		if d.dhcpToClient(ip) {
+			if !fr.Offload.IsZero() {
+				if !fillChecksum(f[:packet.EthernetHeaderLen+packet.IPv4(ip).TotalLen()], fr.Offload) {
+					d.cnt.OffloadInvalid++
+					return
+				}
+				d.cnt.ChecksumsFilled++
+			}
 			d.cfg.WANDHCP(f)
 			return
 		}
-		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), now)
+		if !fr.Offload.IsZero() {
+			d.offloaded(PortWAN, nat.Inbound, fr, now)
+			return
+		}
+		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), link.Offload{}, now)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -149,13 +166,13 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 	eth := packet.Ethernet(f)
 	switch eth.EtherType() {
 	case packet.EtherTypeARP:
-		d.out[PortLAN] = append(d.out[PortLAN], f) // the kernel asking for or answering LAN hosts
+		d.enqueue(PortLAN, f, link.Offload{}) // the kernel asking for or answering LAN hosts
 	case packet.EtherTypeIPv4:
 		if [6]byte(eth.Dst()) == d.nhMAC {
-			d.route(PortSelf, f, d.e.Translate(eth.Payload(), nat.Outbound), now)
+			d.route(PortSelf, f, d.e.Translate(eth.Payload(), nat.Outbound), link.Offload{}, now)
 			return
 		}
-		d.out[PortLAN] = append(d.out[PortLAN], f) // to a LAN host or broadcast
+		d.enqueue(PortLAN, f, link.Offload{}) // to a LAN host or broadcast
 	default:
 		d.cnt.NonIPv4++
 	}

@@ -10,29 +10,31 @@ import (
 )
 
 // route sends the engine's result for a frame that arrived on port from.
-func (d *Dataplane) route(from int, f []byte, r nat.Result, now time.Duration) {
+// o is the offload the translated packet carries (zero for a plain one);
+// it applies to r.Packet only, which must then still sit in f.
+func (d *Dataplane) route(from int, f []byte, r nat.Result, o link.Offload, now time.Duration) {
 	switch r.Verdict {
 	case nat.Local:
 		d.cnt.ToSelf++
 		if d.links[PortSelf] != nil {
-			d.out[PortSelf] = append(d.out[PortSelf], f[:packet.EthernetHeaderLen+len(r.Packet)])
+			d.enqueue(PortSelf, f[:packet.EthernetHeaderLen+len(r.Packet)], o)
 		}
 		return
 	case nat.Drop, nat.Held:
 		return
 	}
 	for i := -1; i < len(r.More); i++ {
-		p := r.Packet
+		p, po := r.Packet, o
 		if i >= 0 {
-			p = r.More[i]
+			p, po = r.More[i], link.Offload{}
 		}
 		switch {
 		case r.Verdict == nat.Reply:
 			d.reply(from, f, p)
 		case r.Verdict == nat.Hairpin || (r.Verdict == nat.Forward && from == PortWAN):
-			d.toLAN(p, f, now)
+			d.toLAN(p, f, po, now)
 		default:
-			d.toWAN(p, f, now)
+			d.toWAN(p, f, po, now)
 		}
 	}
 }
@@ -65,7 +67,7 @@ func setEth(b []byte, dst, src [6]byte) {
 	packet.Ethernet(b).PutHeader(dst, src, packet.EtherTypeIPv4)
 }
 
-func (d *Dataplane) toWAN(p, in []byte, now time.Duration) {
+func (d *Dataplane) toWAN(p, in []byte, o link.Offload, now time.Duration) {
 	if d.wanIP == 0 || len(p) < packet.IPv4HeaderLen {
 		d.cnt.NoWANRoute++
 		return
@@ -79,10 +81,10 @@ func (d *Dataplane) toWAN(p, in []byte, now time.Duration) {
 		return
 	}
 	b := d.frameFor(p, in)
-	d.send(PortWAN, d.wanARP, hop, b, d.wanMAC, now)
+	d.send(PortWAN, d.wanARP, hop, b, o, d.wanMAC, now)
 }
 
-func (d *Dataplane) toLAN(p, in []byte, now time.Duration) {
+func (d *Dataplane) toLAN(p, in []byte, o link.Offload, now time.Duration) {
 	if len(p) < packet.IPv4HeaderLen {
 		return
 	}
@@ -92,22 +94,22 @@ func (d *Dataplane) toLAN(p, in []byte, now time.Duration) {
 		d.cnt.ToSelf++
 		if d.links[PortSelf] != nil {
 			setEth(b, d.lanMAC, d.nhMAC)
-			d.out[PortSelf] = append(d.out[PortSelf], b)
+			d.enqueue(PortSelf, b, o)
 		}
 		return
 	}
-	d.send(PortLAN, d.lanARP, dst, b, d.lanMAC, now)
+	d.send(PortLAN, d.lanARP, dst, b, o, d.lanMAC, now)
 }
 
 // send resolves hop with ARP and queues b (header rewritten) for port.
-func (d *Dataplane) send(port int, t *arpTable, hop uint32, b []byte, src [6]byte, now time.Duration) {
+func (d *Dataplane) send(port int, t *arpTable, hop uint32, b []byte, o link.Offload, src [6]byte, now time.Duration) {
 	if mac, ok := t.lookup(hop, now); ok {
 		setEth(b, mac, src)
-		d.out[port] = append(d.out[port], b)
+		d.enqueue(port, b, o)
 		return
 	}
 	setEth(b, [6]byte{}, src)
-	query, queued := t.queue(hop, b, now)
+	query, queued := t.queue(hop, b, o, now)
 	if !queued {
 		d.cnt.ARPQueueFull++
 	}
@@ -128,7 +130,7 @@ func (d *Dataplane) reply(from int, in, p []byte) {
 	case PortSelf:
 		setEth(b, d.lanMAC, d.nhMAC)
 	}
-	d.out[from] = append(d.out[from], b)
+	d.enqueue(from, b, link.Offload{})
 }
 
 // flush writes every port's queued frames and resets the arena.
@@ -140,7 +142,7 @@ func (d *Dataplane) flush() {
 		if d.caps[p] != nil {
 			for _, f := range d.out[p] {
 				if d.caps[p] != nil {
-					d.tap(p, f)
+					d.tap(p, f.Data)
 				}
 			}
 		}

@@ -1,9 +1,12 @@
 // Package link is the data plane's view of a network port: something that
 // moves whole Ethernet frames in batches.
 //
-// Two implementations exist. [OpenAFPacket] drives a real interface through
-// an AF_PACKET socket with a TPACKET_V3 receive ring; [Pipe] connects two
+// Three implementations exist. [OpenAFPacket] drives a real interface
+// through an AF_PACKET socket with mmap'd TPACKET receive and transmit rings
+// (package afpacket); [TAP] is the router's own stack; [Pipe] connects two
 // in-memory ends so the whole router runs in a plain `go test` without root.
+// The Pipe is the fake of the AF_PACKET link: package linktest holds the
+// contract suite both pass.
 //
 // # Ownership
 //
@@ -17,6 +20,16 @@
 // WriteBatch borrows frames only for the duration of the call: the link
 // copies every frame it accepts (into the kernel or into the peer's ring)
 // before returning, and keeps no reference to the slices.
+//
+// # Offloads
+//
+// A frame may leave work to the port, as Linux's virtio_net_hdr describes
+// it (see [Offload]): a partial checksum (the sender's TX checksum offload)
+// or a GSO/GRO super-packet larger than the MTU that stands for a train of
+// segments. ReadBatch may return such frames on any link that can receive
+// them (a veth or virtio port, or a NIC doing GRO). WriteBatch accepts them
+// only on a link whose Offloads reports true; elsewhere they are dropped and
+// counted, so the caller completes checksums and segments first.
 //
 // # Concurrency
 //
@@ -56,7 +69,12 @@ type Link interface {
 	// Stats().TxDropped; they are not an error. err is ErrClosed after
 	// Close, or a hard error from the port (for example the interface went
 	// away).
-	WriteBatch(frames [][]byte) (n int, err error)
+	WriteBatch(frames []Frame) (n int, err error)
+
+	// Offloads reports whether WriteBatch accepts frames with an Offload
+	// (partial checksums and GSO super-packets of TCP over IPv4 and IPv6
+	// and of UDP): the port, or the kernel behind it, finishes them.
+	Offloads() bool
 
 	// MTU is the largest IP packet the port carries; the largest frame is
 	// MTU + 14 bytes (+ 4 for one VLAN tag).
@@ -72,16 +90,19 @@ type Link interface {
 	Close() error
 }
 
-// Frame is one received frame, lent by ReadBatch.
+// Frame is one frame: received (lent by ReadBatch) or to transmit.
 type Frame struct {
 	// Data holds the frame bytes as received, valid until the next
 	// ReadBatch or Close on the link that returned it.
 	Data []byte
 	// Len is the frame's length on the wire. It equals len(Data) unless
-	// the frame was larger than the link's receive buffer (for example a
-	// GRO super-packet), in which case Data holds only the first bytes and
-	// the data plane should drop the frame.
+	// the frame was larger than the link's receive buffer, in which case
+	// Data holds only the first bytes and the data plane should drop the
+	// frame. WriteBatch ignores it.
 	Len int
+	// Offload is the work the frame leaves to the port; the zero value is
+	// a plain frame with complete checksums.
+	Offload Offload
 }
 
 // Truncated reports whether the frame was cut short on receive.

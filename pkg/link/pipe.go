@@ -24,6 +24,12 @@ type PipeConfig struct {
 	// PollTimeout is how long ReadBatch waits for a frame; 0 means
 	// DefaultPollTimeout, negative means until a frame arrives or Close.
 	PollTimeout time.Duration
+	// Offloads makes both ends accept frames with an Offload (partial
+	// checksums, super-packets up to MaxGSOFrame) and hand them to the
+	// peer unchanged, as a veth pair does. Without it such frames are
+	// dropped on write. Either way, frames read carry whatever offload the
+	// peer wrote.
+	Offloads bool
 }
 
 // DefaultPipeCapacity is a pipe end's default receive queue length.
@@ -33,12 +39,14 @@ const DefaultPipeCapacity = 256
 // one end writes, the other reads, in order. Each end owns a fixed ring of
 // frame buffers for what it receives: WriteBatch copies into the peer's ring,
 // ReadBatch lends the ring's buffers (zero copy), and no memory is allocated
-// after construction.
+// after construction, except that a slot grows once to hold a super-packet
+// on a pipe with Offloads.
 type PipeEnd struct {
 	name        string
 	mac         net.HardwareAddr
 	mtu         int
 	pollTimeout time.Duration
+	offloads    bool
 	peer        *PipeEnd
 
 	rxq pipeQueue // frames waiting for this end's ReadBatch
@@ -61,11 +69,12 @@ var _ Link = (*PipeEnd)(nil)
 // read; the rest are free for the writer.
 type pipeQueue struct {
 	mu     sync.Mutex
-	slots  [][]byte // each with capacity maxFrameLen(mtu)
-	head   uint64   // next slot to read
-	tail   uint64   // next slot to write
-	held   int      // slots lent by the last ReadBatch
-	closed bool     // the owning end is closed: writers drop
+	slots  [][]byte // each with capacity maxFrameLen(mtu), or more after a super-packet
+	offs   []Offload
+	head   uint64 // next slot to read
+	tail   uint64 // next slot to write
+	held   int    // slots lent by the last ReadBatch
+	closed bool   // the owning end is closed: writers drop
 	ready  chan struct{}
 }
 
@@ -122,12 +131,14 @@ func newPipeEnd(name string, mac net.HardwareAddr, cfg PipeConfig) *PipeEnd {
 		mac:         mac,
 		mtu:         cfg.MTU,
 		pollTimeout: cfg.PollTimeout,
+		offloads:    cfg.Offloads,
 		done:        make(chan struct{}),
 	}
 	// One contiguous allocation for the whole ring.
 	size := maxFrameLen(cfg.MTU)
 	mem := make([]byte, size*cfg.Capacity)
 	e.rxq.slots = make([][]byte, cfg.Capacity)
+	e.rxq.offs = make([]Offload, cfg.Capacity)
 	for i := range e.rxq.slots {
 		e.rxq.slots[i] = mem[i*size : i*size : (i+1)*size]
 	}
@@ -157,6 +168,9 @@ func (e *PipeEnd) MAC() net.HardwareAddr { return e.mac }
 
 // MTU implements Link.
 func (e *PipeEnd) MTU() int { return e.mtu }
+
+// Offloads implements Link: PipeConfig.Offloads.
+func (e *PipeEnd) Offloads() bool { return e.offloads }
 
 // Peer returns the other end of the pipe.
 func (e *PipeEnd) Peer() *PipeEnd { return e.peer }
@@ -192,11 +206,11 @@ func (e *PipeEnd) isClosed() bool {
 }
 
 // WriteBatch implements Link: it copies each frame into the peer's receive
-// queue. A frame that does not fit the MTU is counted in this end's
-// TxDropped; a frame arriving at a full peer queue is counted as sent here
-// and dropped at the peer (RxDropped), as a NIC would; frames to a closed
-// peer are counted in TxDropped.
-func (e *PipeEnd) WriteBatch(frames [][]byte) (int, error) {
+// queue. A frame that does not fit the MTU (or has an Offload this end does
+// not accept) is counted in this end's TxDropped; a frame arriving at a full
+// peer queue is counted as sent here and dropped at the peer (RxDropped), as
+// a NIC would; frames to a closed peer are counted in TxDropped.
+func (e *PipeEnd) WriteBatch(frames []Frame) (int, error) {
 	e.txMu.Lock()
 	defer e.txMu.Unlock()
 	if e.isClosed() {
@@ -215,18 +229,24 @@ func (e *PipeEnd) WriteBatch(frames [][]byte) (int, error) {
 	}
 	capacity := uint64(len(q.slots))
 	for _, f := range frames {
-		if !frameFits(f, e.mtu) || len(f) > cap(q.slots[0]) {
+		if f.Offload.IsZero() {
+			if !frameFits(f.Data, e.mtu) {
+				txDrop++
+				continue
+			}
+		} else if !e.offloads || !fitsOffload(f, e.mtu) {
 			txDrop++
 			continue
 		}
 		sent++
-		bytes += len(f)
+		bytes += len(f.Data)
 		if q.tail-q.head+uint64(q.held) >= capacity {
 			rxDrop++
 			continue
 		}
 		i := q.tail % capacity
-		q.slots[i] = append(q.slots[i][:0], f...)
+		q.slots[i] = append(q.slots[i][:0], f.Data...)
+		q.offs[i] = f.Offload
 		q.tail++
 		queued++
 	}
@@ -256,8 +276,9 @@ func (q *pipeQueue) take(frames []Frame) (n, bytes int) {
 	q.held = 0
 	capacity := uint64(len(q.slots))
 	for n < len(frames) && q.head < q.tail {
-		d := q.slots[q.head%capacity]
-		frames[n] = Frame{Data: d, Len: len(d)}
+		i := q.head % capacity
+		d := q.slots[i]
+		frames[n] = Frame{Data: d, Len: len(d), Offload: q.offs[i]}
 		bytes += len(d)
 		q.head++
 		n++
@@ -359,7 +380,7 @@ func ReadFrames(l Link, n int, timeout time.Duration) ([][]byte, error) {
 // WriteFrames transmits frames on l and returns an error unless all of them
 // were put on the wire. Meant for tests.
 func WriteFrames(l Link, frames ...[]byte) error {
-	n, err := l.WriteBatch(frames)
+	n, err := l.WriteBatch(Plain(frames...))
 	if err != nil {
 		return fmt.Errorf("link: %s: write: %w", l.Name(), err)
 	}

@@ -95,7 +95,7 @@ func TestPipeCapacityDrops(t *testing.T) {
 	for i := range 6 {
 		frames = append(frames, testFrame(b.MAC(), a.MAC(), 64, uint32(i)))
 	}
-	n, err := a.WriteBatch(frames)
+	n, err := a.WriteBatch(Plain(frames...))
 	if err != nil || n != 6 {
 		t.Fatalf("WriteBatch = %d, %v; want 6 (on the wire), nil", n, err)
 	}
@@ -149,7 +149,7 @@ func TestPipeFrameSizes(t *testing.T) {
 	tagged[12], tagged[13] = 0x81, 0x00
 	taggedTooBig := testFrame(b.MAC(), a.MAC(), 1019, 4)
 	taggedTooBig[12], taggedTooBig[13] = 0x81, 0x00
-	n, err := a.WriteBatch([][]byte{ok, tooBig, runt, tagged, taggedTooBig})
+	n, err := a.WriteBatch(Plain(ok, tooBig, runt, tagged, taggedTooBig))
 	if err != nil || n != 2 {
 		t.Fatalf("WriteBatch = %d, %v; want 2", n, err)
 	}
@@ -258,11 +258,11 @@ func TestPipeCloseWakesReader(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		if _, err := b.WriteBatch([][]byte{testFrame(a.MAC(), b.MAC(), 64, 0)}); !errors.Is(err, ErrClosed) {
+		if _, err := b.WriteBatch(Plain(testFrame(a.MAC(), b.MAC(), 64, 0))); !errors.Is(err, ErrClosed) {
 			t.Fatalf("WriteBatch after Close: %v", err)
 		}
 		// The peer stays open; its frames to the closed end are dropped.
-		n, err := a.WriteBatch([][]byte{testFrame(b.MAC(), a.MAC(), 64, 0)})
+		n, err := a.WriteBatch(Plain(testFrame(b.MAC(), a.MAC(), 64, 0)))
 		if n != 0 || err != nil {
 			t.Fatalf("write to closed peer = %d, %v", n, err)
 		}
@@ -310,8 +310,9 @@ func TestPipeNoAllocs(t *testing.T) {
 		frames[i] = testFrame(b.MAC(), a.MAC(), 64, uint32(i))
 	}
 	buf := make([]Frame, 32)
+	out := Plain(frames...)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := a.WriteBatch(frames); err != nil {
+		if _, err := a.WriteBatch(out); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := b.ReadBatch(buf); n != 32 || err != nil {
@@ -339,7 +340,7 @@ func TestPipeConcurrent(t *testing.T) {
 				for j := range batch {
 					batch[j] = testFrame(b.MAC(), a.MAC(), 64, uint32(w<<24|(i+j)))
 				}
-				if _, err := a.WriteBatch(batch); err != nil {
+				if _, err := a.WriteBatch(Plain(batch...)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -401,13 +402,14 @@ func BenchmarkPipe(b *testing.B) {
 			for i := range frames {
 				frames[i] = testFrame(y.MAC(), x.MAC(), size, uint32(i))
 			}
+			out := Plain(frames...)
 			buf := make([]Frame, batch)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				k := min(batch, b.N-done)
-				if _, err := x.WriteBatch(frames[:k]); err != nil {
+				if _, err := x.WriteBatch(out[:k]); err != nil {
 					b.Fatal(err)
 				}
 				n, err := y.ReadBatch(buf)

@@ -28,7 +28,8 @@ type TAP struct {
 }
 
 // NewTAP wraps f. mac is the TAP interface's address (self0 carries the LAN
-// port's), poll the ReadBatch timeout (0: DefaultPollTimeout).
+// port's), poll the ReadBatch timeout (0: DefaultPollTimeout, negative:
+// until a frame arrives or Close).
 func NewTAP(f *os.File, name string, mtu int, mac net.HardwareAddr, poll time.Duration) *TAP {
 	if poll == 0 {
 		poll = DefaultPollTimeout
@@ -39,6 +40,10 @@ func NewTAP(f *os.File, name string, mtu int, mac net.HardwareAddr, poll time.Du
 func (t *TAP) Name() string          { return t.name }
 func (t *TAP) MTU() int              { return t.mtu }
 func (t *TAP) MAC() net.HardwareAddr { return t.mac }
+
+// Offloads implements Link: the TAP is opened without IFF_VNET_HDR, so the
+// kernel behind it takes only complete frames.
+func (t *TAP) Offloads() bool { return false }
 
 func (t *TAP) Stats() Stats {
 	return Stats{RxPackets: t.st.rxp.Load(), RxBytes: t.st.rxb.Load(), TxPackets: t.st.txp.Load(),
@@ -63,7 +68,11 @@ func (t *TAP) ReadBatch(frames []Frame) (int, error) {
 		if n > 0 {
 			wait = time.Microsecond // take what is already queued, don't wait for more
 		}
-		if err := t.f.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		var deadline time.Time // none: wait for a frame or Close
+		if wait > 0 {
+			deadline = time.Now().Add(wait)
+		}
+		if err := t.f.SetReadDeadline(deadline); err != nil {
 			return n, err
 		}
 		k, err := t.f.Read(t.bufs[n])
@@ -85,15 +94,16 @@ func (t *TAP) ReadBatch(frames []Frame) (int, error) {
 }
 
 // WriteBatch implements Link.
-func (t *TAP) WriteBatch(frames [][]byte) (int, error) {
+func (t *TAP) WriteBatch(frames []Frame) (int, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	if t.closed.Load() {
 		return 0, ErrClosed
 	}
 	n := 0
-	for _, f := range frames {
-		if len(f) < EthHeaderLen || len(f) > t.mtu+EthHeaderLen+VLANTagLen {
+	for _, fr := range frames {
+		f := fr.Data
+		if !fr.Offload.IsZero() || len(f) < EthHeaderLen || len(f) > t.mtu+EthHeaderLen+VLANTagLen {
 			t.st.txd.Add(1)
 			continue
 		}

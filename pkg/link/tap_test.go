@@ -45,7 +45,7 @@ func TestTAPLink(t *testing.T) {
 	req = append(req, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1)
 	req = append(req, host...)
 	req = append(req, 192, 168, 77, 9, 0, 0, 0, 0, 0, 0, 192, 168, 77, 1)
-	if n, err := tap.WriteBatch([][]byte{req}); n != 1 || err != nil {
+	if n, err := tap.WriteBatch(link.Plain(req)); n != 1 || err != nil {
 		t.Fatalf("write: %d %v", n, err)
 	}
 	got, err := link.ReadFrames(tap, 1, 2*time.Second)

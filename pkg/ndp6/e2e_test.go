@@ -41,7 +41,7 @@ func runNode(t *testing.T, l link.Link, n *Node) (do func(func(now time.Duration
 			out, _ = n.Tick(out, nil, now)
 			mu.Unlock()
 			if len(out) > 0 {
-				l.WriteBatch(out)
+				l.WriteBatch(link.Plain(out...))
 			}
 		}
 	}()

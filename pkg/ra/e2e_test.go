@@ -60,7 +60,7 @@ func (r *miniRouter) loop() {
 		out, _ = r.nd.Tick(out, nil, now)
 		r.mu.Unlock()
 		if len(out) > 0 {
-			r.l.WriteBatch(out)
+			r.l.WriteBatch(link.Plain(out...))
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/afpacket"
 	"github.com/passgate/passgate/pkg/link"
 )
 
@@ -187,7 +188,7 @@ func (k *kea) stop(t *testing.T) {
 // wanPort is the router's WAN port: an AF_PACKET link in the client
 // namespace feeding a FrameConn.
 type wanPort struct {
-	l    *link.AFPacket
+	l    *afpacket.Link
 	fc   *FrameConn
 	done chan struct{}
 
@@ -205,9 +206,9 @@ func (w *wanPort) sentSince(n int) []d6.MessageType {
 func (l *keaLab) openWAN() *wanPort {
 	t := l.t
 	t.Helper()
-	var al *link.AFPacket
+	var al *afpacket.Link
 	var err error
-	inNS(t, l.cl, func() { al, err = link.OpenAFPacket("wan0", &link.AFPacketConfig{TPacketVersion: 2}) })
+	inNS(t, l.cl, func() { al, err = afpacket.Open("wan0", &afpacket.Config{NoVnetHdr: true}) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func (l *keaLab) openWAN() *wanPort {
 		w.mu.Lock()
 		w.sent = append(w.sent, d6.MessageType(f[frameOverhead]))
 		w.mu.Unlock()
-		n, err := al.WriteBatch([][]byte{f})
+		n, err := al.WriteBatch(link.Plain(f))
 		if err == nil && n != 1 {
 			err = errors.New("frame dropped by the port")
 		}
