@@ -365,4 +365,3 @@ func (r *rig) established(host string, sp uint16, remote string, dp uint16) {
 	r.must(FromWAN, tcp6(r.t, pk{Src: remote, Dst: host, SP: dp, DP: sp, Flags: "SA"}), Forward)
 	r.must(FromLAN, tcp6(r.t, pk{Src: host, Dst: remote, SP: sp, DP: dp, Flags: "A"}), Forward)
 }
-

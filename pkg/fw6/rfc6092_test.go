@@ -82,9 +82,9 @@ func TestRFC6092_REC7_UniqueLocalStaysInside(t *testing.T) {
 func TestRFC6092_REC8_REC9_REC50_NoServicesOnTheWAN(t *testing.T) {
 	r := newRig(t, nil)
 	for _, p := range [][]byte{
-		udp6(t, pk{Src: srv, Dst: routerWAN, SP: 5353, DP: 53}),                // DNS (REC-8)
-		udp6(t, pk{Src: ispLL, Dst: routerWANLL, SP: 546, DP: 547}),            // DHCPv6 server port (REC-9)
-		udp6(t, pk{Src: ispLL, Dst: "ff02::1:2", SP: 546, DP: 547}),            // to All_DHCP_Relay_Agents_and_Servers
+		udp6(t, pk{Src: srv, Dst: routerWAN, SP: 5353, DP: 53}),               // DNS (REC-8)
+		udp6(t, pk{Src: ispLL, Dst: routerWANLL, SP: 546, DP: 547}),           // DHCPv6 server port (REC-9)
+		udp6(t, pk{Src: ispLL, Dst: "ff02::1:2", SP: 546, DP: 547}),           // to All_DHCP_Relay_Agents_and_Servers
 		tcp6(t, pk{Src: srv, Dst: routerWAN, SP: 40000, DP: 22, Flags: "S"}),  // SSH (REC-50)
 		tcp6(t, pk{Src: srv, Dst: routerLAN, SP: 40000, DP: 443, Flags: "S"}), // its LAN address from outside
 	} {
