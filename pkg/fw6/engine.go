@@ -64,7 +64,9 @@ type Engine struct {
 	delegated prefixSet
 	rLAN      addrSet // router's own addresses
 	rWAN      addrSet
-	rGlobal   addrSet // router's non-link-local addresses, WAN first: error sources toward the WAN
+	rGlobal   addrSet // router's global addresses, WAN first: error sources toward the WAN
+	rUnicast  addrSet // router's addresses but link-local ones: global and ULA
+	rOutside  addrSet // router's addresses outside the LAN and delegated prefixes (the WAN's)
 
 	tmo  [numStates]uint32
 	mss  uint16
@@ -80,6 +82,7 @@ type Engine struct {
 	in      inboundState
 	hostMax uint32
 
+	adm     admission // inbound: the session the packet opens (firewall.go)
 	pending heldSYNs
 	frags   fragTable
 	errs    bucket // ICMPv6 errors other than Packet Too Big
@@ -299,10 +302,18 @@ func (e *Engine) SetAddresses(a Addresses) (int, error) {
 	for _, r := range a.RouterWAN {
 		e.rWAN = append(e.rWAN, fromNetip(r.WithZone("")))
 	}
+	e.rUnicast, e.rOutside = e.rUnicast[:0], e.rOutside[:0]
 	for _, set := range []addrSet{e.rWAN, e.rLAN} {
 		for _, r := range set {
-			if classify(r) == clGlobal {
+			cl := classify(r)
+			if cl == clGlobal {
 				e.rGlobal = append(e.rGlobal, r)
+			}
+			if cl != clLinkLocal {
+				e.rUnicast = append(e.rUnicast, r)
+				if !e.lan.contains(r) && !e.delegated.contains(r) {
+					e.rOutside = append(e.rOutside, r)
+				}
 			}
 		}
 	}

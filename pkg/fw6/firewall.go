@@ -158,28 +158,28 @@ func (e *Engine) touchIn(q *pkt, s *session) {
 	s.bytesIn += uint64(len(q.p))
 }
 
-// match is the firewall's answer about an inbound packet to a LAN host:
-// v is vForward to let it through (after the forwarding duties), with the
-// session it matched (i) or one to create (create, k, state, flags).
-type match struct {
-	v      verdict
-	i      uint32
+// admission is a session the firewall decided to create for an inbound
+// packet, once the forwarding duties let the packet through.
+type admission struct {
 	create bool
 	k      key
 	state  uint8
 	flags  uint8
 }
 
-func pass(i uint32) match { return match{v: vForward, i: i} }
+func refused(r Reason) (uint32, verdict) { return none, drop(r) }
 
-func refused(r Reason) match { return match{v: drop(r), i: none} }
-
-func (e *Engine) admit(k key, st, fl uint8) match {
-	return match{v: vForward, i: none, create: true, k: k, state: st, flags: fl | flagInbound}
+// admit records that the packet being processed opens a session from the
+// WAN and lets it through.
+func (e *Engine) admit(k key, st, fl uint8) (uint32, verdict) {
+	e.adm = admission{create: true, k: k, state: st, flags: fl | flagInbound}
+	return none, vForward
 }
 
-// inbound is the firewall for a WAN packet to a LAN host.
-func (e *Engine) inbound(q *pkt) match {
+// inbound is the firewall for a WAN packet to a LAN host. It returns
+// vForward to let it through (after the forwarding duties) with the session
+// it matched, or none; a session to create is in e.adm.
+func (e *Engine) inbound(q *pkt) (uint32, verdict) {
 	if !q.ok4 {
 		return refused(ReasonTruncated)
 	}
@@ -201,7 +201,7 @@ func (e *Engine) inbound(q *pkt) match {
 	}
 	k := q.keyIn()
 	if i := e.find(&k); i != none {
-		return pass(i)
+		return i, vForward
 	}
 	// Admission of a new flow from the WAN: evaluated once, at creation.
 	if !hasPorts(proto) {
@@ -229,7 +229,7 @@ func (e *Engine) inbound(q *pkt) match {
 	}
 	if e.cfg.Transparent {
 		if !syn {
-			return pass(none) // a TCP segment of a connection nobody saw open
+			return none, vForward // a TCP segment of a connection nobody saw open
 		}
 		return e.admit(k, initialState(proto, q.flags, true), flagTransparent)
 	}
@@ -238,7 +238,7 @@ func (e *Engine) inbound(q *pkt) match {
 		// endpoint has sessions, with this remote address under
 		// address-dependent filtering. Nothing is created: the LAN host's
 		// answer opens a session as any outbound packet does.
-		return pass(none)
+		return none, vForward
 	}
 	if proto == packet.ProtoTCP && syn {
 		e.pending.hold(e, q) // REC-34
@@ -250,18 +250,18 @@ func (e *Engine) inbound(q *pkt) match {
 // inICMP filters inbound ICMPv6 to a LAN host (RFC 4890 §4.3, RFC 6092
 // REC-10): errors about tracked flows, echo replies of tracked echo, echo
 // requests when InboundPing is on; nothing else.
-func (e *Engine) inICMP(q *pkt) match {
+func (e *Engine) inICMP(q *pkt) (uint32, verdict) {
 	typ := q.l4[0]
 	switch {
 	case packet.ICMPv6IsError(typ):
 		if _, r := e.matchError(q); r != ReasonNone {
 			return refused(r)
 		}
-		return pass(none) // an error never refreshes or ends a flow (REC-19, REC-37)
+		return none, vForward // an error never refreshes or ends a flow (REC-19, REC-37)
 	case typ == packet.ICMPv6EchoRequest || typ == packet.ICMPv6EchoReply:
 		k := key{proto: packet.ProtoICMPv6, lan: q.dst, lport: echoID(q.l4), rem: q.src}
 		if i := e.find(&k); i != none {
-			return pass(i)
+			return i, vForward
 		}
 		if typ == packet.ICMPv6EchoRequest {
 			switch {

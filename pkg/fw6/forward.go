@@ -52,7 +52,7 @@ func (e *Engine) fromLAN(b []byte) verdict {
 			return drop(ReasonMartianSource) // REC-1, REC-3
 		}
 	}
-	if e.isRouter(q.dst) {
+	if e.rUnicast.contains(q.dst) {
 		return e.toSelf(&q)
 	}
 	if dc == clULA || q.src.hi>>57 == 0xfc>>1 {
@@ -180,10 +180,10 @@ func (e *Engine) fromWAN(b []byte) verdict {
 	// Ingress filtering (RFC 6092 REC-6, RFC 7084 S-2): nothing from the
 	// WAN may claim a source inside the delegated or LAN prefixes or the
 	// router's own addresses.
-	if e.lan.contains(q.src) || e.delegated.contains(q.src) || e.isRouter(q.src) {
+	if e.lan.contains(q.src) || e.delegated.contains(q.src) || e.rOutside.contains(q.src) {
 		return drop(ReasonLANSourceFromWAN)
 	}
-	if e.isRouter(q.dst) {
+	if e.rUnicast.contains(q.dst) {
 		return e.toSelfWAN(&q)
 	}
 	switch {
@@ -206,9 +206,10 @@ func (e *Engine) fromWAN(b []byte) verdict {
 		}
 		return e.laterFragment(&q, true)
 	}
-	m := e.inbound(&q)
-	if m.v != vForward {
-		return m.v
+	e.adm.create = false
+	i, v := e.inbound(&q)
+	if v != vForward {
+		return v
 	}
 	// The router's duties apply to what the firewall lets through: an
 	// unsolicited packet learns nothing about the router.
@@ -218,15 +219,14 @@ func (e *Engine) fromWAN(b []byte) verdict {
 	if len(q.p) > e.cfg.LANMTU {
 		return e.icmpError(&q, FromWAN, packet.ICMPv6PacketTooBig, 0, uint32(e.cfg.LANMTU), ReasonTooBig)
 	}
-	if m.create {
-		i, r := e.create(&m.k, m.state, m.flags)
-		if i == none {
+	if e.adm.create {
+		var r Reason
+		if i, r = e.create(&e.adm.k, e.adm.state, e.adm.flags); i == none {
 			return drop(r)
 		}
-		m.i = i
 	}
-	if m.i != none {
-		e.touchIn(&q, e.t.s(m.i))
+	if i != none {
+		e.touchIn(&q, e.t.s(i))
 	}
 	if q.ch.Proto == packet.ProtoTCP && q.flags&packet.TCPSyn != 0 && e.mss != 0 {
 		packet.TCP(q.l4).ClampMSS(e.mss)
