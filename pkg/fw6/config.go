@@ -100,6 +100,9 @@ type Config struct {
 	// only IPsec flows a LAN host opened pass. No effect while the ipsec
 	// switch is off.
 	InboundIPsec bool
+	// InboundHIP admits unsolicited HIP (RFC 6092 REC-26: the default mode
+	// must not prohibit it).
+	InboundHIP bool
 	// InboundPing admits echo requests to LAN hosts (RFC 4890 §4.3.1:
 	// connectivity checking is not to be dropped).
 	InboundPing bool
@@ -108,8 +111,9 @@ type Config struct {
 	// Transparent forwards all unsolicited inbound flows (RFC 6092 REC-49's
 	// "transparent mode"); sessions are still tracked and counted.
 	Transparent bool
-	// UnsolicitedSYNSilent drops unsolicited inbound SYNs without the ICMPv6
-	// "administratively prohibited" that REC-34 asks for after 6 s.
+	// UnsolicitedSYNSilent drops unsolicited inbound TCP SYNs and SCTP
+	// INITs without the ICMPv6 "administratively prohibited" that REC-34
+	// and REC-39 ask for after 6 s.
 	UnsolicitedSYNSilent bool
 
 	// ICMPv6 errors the router sends are rate limited by a token bucket
@@ -142,6 +146,7 @@ func DefaultConfig() Config {
 		MSSClamp:       MSSAuto,
 		Passthrough:    Passthrough{PPTP: true, L2TP: true, IPsec: true},
 		InboundIPsec:   true,
+		InboundHIP:     true,
 		InboundPing:    true,
 		ICMPErrorRate:  100,
 		ICMPErrorBurst: 50,

@@ -32,7 +32,7 @@ const (
 	ReasonHopLimit                // hop limit exhausted (RFC 4443 §3.3)
 	ReasonTooBig                  // larger than the egress MTU (RFC 4443 §3.2)
 	ReasonNoSession               // unsolicited inbound packet (RFC 6092 simple security)
-	ReasonUnsolicitedSYN          // unsolicited inbound SYN, held for REC-34
+	ReasonUnsolicitedSYN          // unsolicited inbound TCP SYN or SCTP INIT, held for REC-34 and REC-39
 	ReasonSelfClosed              // to the router from the WAN: nothing open there (REC-8, REC-50)
 	ReasonICMPType                // ICMPv6 type not forwarded (RFC 4890)
 	ReasonICMPBad                 // ICMPv6 error too short to name the packet it quotes

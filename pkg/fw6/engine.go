@@ -88,6 +88,7 @@ type Engine struct {
 	errs    bucket // ICMPv6 errors other than Packet Too Big
 	ptb     bucket // Packet Too Big
 	errIval time.Duration
+	quiet   bool // Error is parsing: parse sends no error of its own
 
 	pkt   []byte
 	reply [packet.IPv6MinMTU]byte

@@ -208,6 +208,8 @@ func (e *Engine) inbound(q *pkt) (uint32, verdict) {
 		switch {
 		case proto == packet.ProtoESP && e.cfg.InboundIPsec:
 			return e.admit(k, stOther, 0) // RFC 6092 REC-22
+		case proto == packet.ProtoHIP && e.cfg.InboundHIP:
+			return e.admit(k, stOther, 0) // REC-26
 		case e.cfg.Transparent:
 			return e.admit(k, initialState(proto, 0, true), flagTransparent)
 		}
@@ -240,12 +242,16 @@ func (e *Engine) inbound(q *pkt) (uint32, verdict) {
 		// answer opens a session as any outbound packet does.
 		return none, vForward
 	}
-	if proto == packet.ProtoTCP && syn {
-		e.pending.hold(e, q) // REC-34
+	if (proto == packet.ProtoTCP && syn) || (proto == packet.ProtoSCTP && sctpInit(q.l4)) {
+		e.pending.hold(e, q) // REC-34, REC-39
 		return refused(ReasonUnsolicitedSYN)
 	}
 	return refused(ReasonNoSession)
 }
+
+// sctpInit reports whether an SCTP packet's first chunk is an INIT (RFC
+// 9260 §3: a 12-byte common header, then chunks; INIT is type 1).
+func sctpInit(l4 []byte) bool { return len(l4) > 12 && l4[12] == 1 }
 
 // inICMP filters inbound ICMPv6 to a LAN host (RFC 4890 §4.3, RFC 6092
 // REC-10): errors about tracked flows, echo replies of tracked echo, echo

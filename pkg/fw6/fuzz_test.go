@@ -48,7 +48,7 @@ func FuzzEngineInvariants(f *testing.F) {
 			c.MaxSessionsPerHost = 16
 			c.WANMTU = 1280
 			c.ICMPErrorBurst = 8
-			c.InboundPing, c.InboundIPsec = !strict, !strict
+			c.InboundPing, c.InboundIPsec, c.InboundHIP = !strict, !strict, !strict
 			if m.eif {
 				c.Filtering = EndpointIndependent
 			}
@@ -210,6 +210,7 @@ type model struct {
 type view struct {
 	src, dst  netip.Addr
 	proto     int // -1: gopacket could not tell
+	next      int // the Next Header gopacket stopped at
 	sp, dp    uint16
 	ports     bool
 	icmp      *layers.ICMPv6
@@ -227,6 +228,7 @@ func viewOf(b []byte) view {
 	}
 	v.src, _ = netip.AddrFromSlice(ip6.SrcIP)
 	v.dst, _ = netip.AddrFromSlice(ip6.DstIP)
+	v.next = int(ip6.NextHeader)
 	ls := pkt.Layers()
 	for i := 0; i < len(ls); i++ {
 		switch x := ls[i].(type) {
@@ -251,6 +253,12 @@ func viewOf(b []byte) view {
 				v.sp = uint16(x.Payload[0])<<8 | uint16(x.Payload[1])
 			}
 			return v
+		case *layers.IPv6Destination:
+			v.next = int(x.NextHeader)
+		case *layers.IPv6Routing:
+			v.next = int(x.NextHeader)
+		case *layers.IPSecAH:
+			v.next = int(x.NextHeader)
 		case *layers.IPSecESP:
 			v.proto = packet.ProtoESP
 		case *layers.GRE:
@@ -295,6 +303,9 @@ func (m *model) admits(v view) bool {
 	}
 	switch {
 	case v.proto < 0:
+		if !m.strict && v.next == packet.ProtoHIP {
+			return true
+		}
 		return m.pairs[flowKey{proto: -1, lan: v.dst, rem: v.src}]
 	case v.ports:
 		if m.out[flowKey{v.proto, v.dst, v.src, v.dp, v.sp}] {
@@ -327,7 +338,9 @@ func (m *model) admits(v view) bool {
 		case q.ports:
 			return m.out[flowKey{q.proto, q.src, q.dst, q.sp, q.dp}]
 		case q.icmp != nil:
-			return m.echo[flowKey{lan: q.src, lport: q.sp, rem: q.dst}]
+			// With inbound ping, an echo session may have been opened from
+			// the WAN: errors quoting that identifier match it.
+			return m.echo[flowKey{lan: q.src, lport: q.sp, rem: q.dst}] || !m.strict
 		}
 		return m.pairs[flowKey{proto: -1, lan: q.src, rem: q.dst}]
 	case v.proto == packet.ProtoESP && !m.strict:

@@ -30,6 +30,9 @@ const icmpErrorHopLimit = 64
 // forbids an error, when the rate limit (§2.4 (f)) is reached, or when the
 // router has no address to send it from. r is why q is not forwarded.
 func (e *Engine) icmpError(q *pkt, dir Dir, typ, code uint8, param uint32, r Reason) verdict {
+	if e.quiet {
+		return drop(r)
+	}
 	switch classify(q.src) {
 	case clUnspecified, clMulticast, clLoopback, clForbidden:
 		return drop(r) // not a unique unicast source (§2.4 (e.4))
@@ -120,4 +123,29 @@ func (e *Engine) errSource(dir Dir, to addr) (addr, bool) {
 		return e.rGlobal[0], true
 	}
 	return addr{}, false
+}
+
+// Error answers the IPv6 packet b, which came from dir, with an ICMPv6
+// error of type typ and code (param: the MTU of Packet Too Big, the
+// pointer of Parameter Problem) under the engine's rules: none about an
+// error, a non-unicast source or a later fragment (RFC 4443 §2.4 (e)),
+// within the rate limit (§2.4 (f)), from the router's address on that
+// side. It is for the data plane's own refusals — a neighbour that does
+// not resolve gets Destination Unreachable code 3 (RFC 4443 §3.1). The
+// result is Reply with the error (valid until the next call into the
+// engine), or Drop.
+func (e *Engine) Error(b []byte, dir Dir, typ, code uint8, param uint32) Result {
+	var q pkt
+	r := Result{Verdict: Drop}
+	e.quiet = true // a chain parse refuses is not answered here
+	_, ok := e.parse(b, &q, dir)
+	e.quiet = false
+	e.pkt = nil
+	if !ok {
+		return r
+	}
+	v := e.icmpError(&q, dir, typ, code, param, ReasonNone)
+	r.Verdict = v.verdict()
+	r.Packet = e.pkt
+	return r
 }

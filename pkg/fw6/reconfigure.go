@@ -50,6 +50,8 @@ func (e *Engine) Reconfigure(c Config) (int, error) {
 				return !c.InboundPing
 			case s.proto == packet.ProtoESP || (udp && (s.lport == portIKE || s.lport == portNATT)):
 				return !c.InboundIPsec
+			case s.proto == packet.ProtoHIP:
+				return !c.InboundHIP
 			}
 		}
 		return false

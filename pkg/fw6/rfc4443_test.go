@@ -155,3 +155,30 @@ func TestRFC4443_S22_ErrorSourceWithoutGlobalWANAddress(t *testing.T) {
 		t.Fatalf("error from %s, want %s", d.Src(), routerLANLL)
 	}
 }
+
+func TestRFC4443_S31_ErrorForTheDataPlane(t *testing.T) {
+	// A neighbour that does not resolve: Address Unreachable, from the
+	// router, under the same rules and rate limit.
+	r := newRig(t, func(c *Config) { c.ICMPErrorBurst = 2; c.ICMPErrorRate = 1 })
+	b := udp6(t, pk{Src: srv, Dst: hostA, SP: 53, DP: 5000})
+	res := r.e.Error(b, FromWAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AddrUnreachable, 0)
+	if res.Verdict != Reply {
+		t.Fatal(res.Verdict)
+	}
+	d := oracle(t, res.Packet)
+	if d.ICMP.TypeCode != layers.CreateICMPv6TypeCode(1, 3) || d.Src() != routerWAN || d.Dst() != srv {
+		t.Fatalf("%v %s→%s", d.ICMP.TypeCode, d.Src(), d.Dst())
+	}
+	r.e.Error(b, FromWAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AddrUnreachable, 0)
+	if res := r.e.Error(b, FromWAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AddrUnreachable, 0); res.Verdict != Drop {
+		t.Fatal("rate limit not applied")
+	}
+	// Not about an error; not about a chain the engine refuses.
+	r.advance(10 * time.Second)
+	if res := r.e.Error(icmpErr6(t, srv, hostA, 1, 4, 0, b), FromWAN, 1, 3, 0); res.Verdict != Drop {
+		t.Fatal("error about an error")
+	}
+	if res := r.e.Error(withExt(b, packet.ProtoDstOpts, 9, 8), FromWAN, 1, 3, 0); res.Verdict != Drop || r.e.Counters().ICMPErrorsSent != 2 {
+		t.Fatalf("%v, %d sent", res.Verdict, r.e.Counters().ICMPErrorsSent)
+	}
+}

@@ -308,11 +308,31 @@ func TestRFC6092_REC23_REC25_ESPByAddressPair(t *testing.T) {
 		raw6(t, pk{Src: hostB, Dst: srv}, packet.ProtoESP, esp(0xa))), ReasonICMPNoMatch)
 }
 
-func TestRFC6092_REC26_HIPFlowsOutboundTracked(t *testing.T) {
+func TestRFC6092_REC26_HIPNotProhibited(t *testing.T) {
+	hip := func(src, dst string) []byte {
+		return raw6(t, pk{Src: src, Dst: dst}, packet.ProtoHIP, []byte{59, 4, 0x11, 0x02, 0, 0, 0, 0})
+	}
+	// Default mode: HIP passes both ways, unsolicited included.
 	r := newRig(t, nil)
-	r.must(FromLAN, raw6(t, pk{Src: hostA, Dst: srv}, packet.ProtoHIP, []byte{59, 4, 0x11, 0x02, 0, 0, 0, 0}), Forward)
-	r.must(FromWAN, raw6(t, pk{Src: srv, Dst: hostA}, packet.ProtoHIP, []byte{59, 4, 0x12, 0x02, 0, 0, 0, 0}), Forward)
-	r.mustDrop(FromWAN, raw6(t, pk{Src: srv, Dst: hostB}, packet.ProtoHIP, []byte{59, 4, 0x11, 0x02, 0, 0, 0, 0}), ReasonNoSession)
+	r.must(FromLAN, hip(hostA, srv), Forward)
+	r.must(FromWAN, hip(srv, hostA), Forward)
+	r.must(FromWAN, hip(srv, hostB), Forward)
+	// Off, only the flows a LAN host opened.
+	r = newRig(t, func(c *Config) { c.InboundHIP = false })
+	r.must(FromLAN, hip(hostA, srv), Forward)
+	r.must(FromWAN, hip(srv, hostA), Forward)
+	r.mustDrop(FromWAN, hip(srv, hostB), ReasonNoSession)
+}
+
+func TestRFC6092_REC27_Type2RoutingHeaderOfAFlowForwarded(t *testing.T) {
+	// A mobile node on the LAN (its care-of address hostA) talks to a
+	// correspondent; the correspondent's packets carry a type 2 routing
+	// header with the home address.
+	r := newRig(t, nil)
+	r.must(FromLAN, udp6(t, pk{Src: hostA, Dst: srv, SP: 7000, DP: 7001}), Forward)
+	rh2 := &layers.IPv6Routing{RoutingType: 2, Reserved: make([]byte, 4), Data: ip("2a02:99::5")}
+	r.must(FromWAN, udp6(t, pk{Src: srv, Dst: hostA, SP: 7001, DP: 7000, Ext: []gopacketLayer{rh2}}), Forward)
+	r.mustDrop(FromWAN, udp6(t, pk{Src: srv, Dst: hostB, SP: 7001, DP: 7000, Ext: []gopacketLayer{rh2}}), ReasonNoSession)
 }
 
 func TestRFC6092_REC31_TCPHandshakesAndPickup(t *testing.T) {
@@ -437,6 +457,32 @@ func TestRFC6092_REC38_REC40_REC43_SCTPAndDCCPTracked(t *testing.T) {
 		r.must(FromWAN, raw6(t, pk{Src: srv, Dst: hostA}, proto, hdr(38412, 7000)), Forward)
 		// REC-41, REC-45: errors about the association reach the host.
 		r.must(FromWAN, icmpErr6(t, srv, hostA, packet.ICMPv6PacketTooBig, 0, 1300, raw6(t, pk{Src: hostA, Dst: srv}, proto, hdr(7000, 38412))), Forward)
+	}
+}
+
+func TestRFC6092_REC39_UnsolicitedSCTPInitAdministrativelyProhibited(t *testing.T) {
+	sctp := func(src, dst string, sp, dp uint16, chunk uint8) []byte {
+		b := make([]byte, 32)
+		binary.BigEndian.PutUint16(b, sp)
+		binary.BigEndian.PutUint16(b[2:], dp)
+		b[12] = chunk
+		return raw6(t, pk{Src: src, Dst: dst}, packet.ProtoSCTP, b)
+	}
+	r := newRig(t, nil)
+	r.mustDrop(FromWAN, sctp(srv, hostA, 5000, 38412, 1), ReasonUnsolicitedSYN)
+	r.mustDrop(FromWAN, sctp(srv, hostA, 5000, 38413, 0), ReasonNoSession) // DATA: just dropped
+	out := r.advance(7 * time.Second)
+	if len(out) != 1 {
+		t.Fatalf("%d errors, want 1", len(out))
+	}
+	if d := oracle(t, out[0]); d.ICMP.TypeCode != layers.CreateICMPv6TypeCode(1, 1) || d.Dst() != srv {
+		t.Fatalf("%v to %s", d.ICMP.TypeCode, d.Dst())
+	}
+	// The LAN side's own INIT for the same association cancels it.
+	r.mustDrop(FromWAN, sctp(srv, hostA, 5000, 38412, 1), ReasonUnsolicitedSYN)
+	r.must(FromLAN, sctp(hostA, srv, 38412, 5000, 1), Forward)
+	if out := r.advance(7 * time.Second); len(out) != 0 {
+		t.Fatal("error for an association the LAN side opened")
 	}
 }
 

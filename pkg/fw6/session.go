@@ -59,8 +59,8 @@ func (e *Engine) create(k *key, st, fl uint8) (uint32, Reason) {
 	s := e.t.s(i)
 	*s = session{lan: k.lan, rem: k.rem, lport: k.lport, rport: k.rport, proto: k.proto,
 		state: st, flags: fl, lastSeen: e.now, created: e.now}
-	if k.proto == packet.ProtoTCP && !inbound && e.pending.n > 0 {
-		e.pending.cancel(k) // simultaneous open: REC-34's held SYN is answered
+	if (k.proto == packet.ProtoTCP || k.proto == packet.ProtoSCTP) && !inbound && e.pending.n > 0 {
+		e.pending.cancel(k) // simultaneous open: REC-34's held SYN (REC-39's INIT) is answered
 	}
 	e.t.link(i)
 	if inbound {

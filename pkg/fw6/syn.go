@@ -2,10 +2,11 @@ package fw6
 
 import "github.com/passgate/passgate/pkg/packet"
 
-// Unsolicited inbound SYNs (RFC 6092 REC-34): by default the gateway
-// answers with ICMPv6 Destination Unreachable code 1 (administratively
-// prohibited) after waiting at least 6 seconds without the LAN side sending
-// the matching SYN (a simultaneous open, TCP hole punching) meanwhile. The
+// Unsolicited inbound SYNs (RFC 6092 REC-34) and SCTP INITs (REC-39): by
+// default the gateway answers with ICMPv6 Destination Unreachable code 1
+// (administratively prohibited) after waiting at least 6 seconds without
+// the LAN side opening the same flow (a simultaneous open, TCP hole
+// punching) meanwhile. The
 // SYNs waiting are held in a small fixed table; when it is full, further
 // unsolicited SYNs are dropped silently. The errors leave through Tick and
 // count against the error rate limit like any other.
@@ -18,6 +19,7 @@ const (
 
 type heldSYN struct {
 	used         bool
+	proto        uint8
 	lan, rem     addr
 	lport, rport uint16
 	at           uint32
@@ -38,7 +40,7 @@ func (h *heldSYNs) hold(e *Engine, q *pkt) {
 	free := -1
 	for i := range h.s {
 		s := &h.s[i]
-		if s.used && s.lan == q.dst && s.lport == q.dp && s.rem == q.src && s.rport == q.sp {
+		if s.used && s.proto == q.ch.Proto && s.lan == q.dst && s.lport == q.dp && s.rem == q.src && s.rport == q.sp {
 			return // a retransmission of a SYN already held
 		}
 		if !s.used && free < 0 {
@@ -49,7 +51,7 @@ func (h *heldSYNs) hold(e *Engine, q *pkt) {
 		return
 	}
 	s := &h.s[free]
-	s.used, s.lan, s.lport, s.rem, s.rport, s.at = true, q.dst, q.dp, q.src, q.sp, e.now
+	s.used, s.proto, s.lan, s.lport, s.rem, s.rport, s.at = true, q.ch.Proto, q.dst, q.dp, q.src, q.sp, e.now
 	s.n = copy(s.hdr[:], q.p)
 	h.n++
 }
@@ -57,7 +59,7 @@ func (h *heldSYNs) hold(e *Engine, q *pkt) {
 // cancel forgets a held SYN for the flow k the LAN side just opened.
 func (h *heldSYNs) cancel(k *key) {
 	for i := range h.s {
-		if s := &h.s[i]; s.used && s.lan == k.lan && s.lport == k.lport && s.rem == k.rem && s.rport == k.rport {
+		if s := &h.s[i]; s.used && s.proto == k.proto && s.lan == k.lan && s.lport == k.lport && s.rem == k.rem && s.rport == k.rport {
 			s.used = false
 			h.n--
 		}
