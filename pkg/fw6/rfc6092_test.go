@@ -335,6 +335,22 @@ func TestRFC6092_REC27_Type2RoutingHeaderOfAFlowForwarded(t *testing.T) {
 	r.mustDrop(FromWAN, udp6(t, pk{Src: srv, Dst: hostB, SP: 7001, DP: 7000, Ext: []gopacketLayer{rh2}}), ReasonNoSession)
 }
 
+func TestRFC6092_REC28_REC30_MobilityHeaderFlows(t *testing.T) {
+	// A binding update from a LAN mobile node and the answer (Mobility
+	// Header, protocol 135, carrying No Next Header), then an error about
+	// it; also IPv6-in-IPv6 opened from the LAN (REC-29's tunnel, when its
+	// LAN end opens it).
+	r := newRig(t, nil)
+	mh := []byte{59, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	r.must(FromLAN, raw6(t, pk{Src: hostA, Dst: srv}, packet.ProtoMobility, mh), Forward)
+	r.must(FromWAN, raw6(t, pk{Src: srv, Dst: hostA}, packet.ProtoMobility, mh), Forward)
+	r.must(FromWAN, icmpErr6(t, "2600:9::1", hostA, packet.ICMPv6PacketTooBig, 0, 1280, raw6(t, pk{Src: hostA, Dst: srv}, packet.ProtoMobility, mh)), Forward)
+	inner := udp6(t, pk{Src: "2a02:99::5", Dst: srv2, SP: 1, DP: 2})
+	r.must(FromLAN, raw6(t, pk{Src: hostA, Dst: srv}, packet.ProtoIPv6, inner), Forward)
+	r.must(FromWAN, raw6(t, pk{Src: srv, Dst: hostA}, packet.ProtoIPv6, inner), Forward)
+	r.mustDrop(FromWAN, raw6(t, pk{Src: srv, Dst: hostB}, packet.ProtoIPv6, inner), ReasonNoSession)
+}
+
 func TestRFC6092_REC31_TCPHandshakesAndPickup(t *testing.T) {
 	t.Run("three-way", func(t *testing.T) {
 		r := newRig(t, nil)
