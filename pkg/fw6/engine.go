@@ -88,7 +88,6 @@ type Engine struct {
 	errs    bucket // ICMPv6 errors other than Packet Too Big
 	ptb     bucket // Packet Too Big
 	errIval time.Duration
-	quiet   bool // Error is parsing: parse sends no error of its own
 
 	pkt   []byte
 	reply [packet.IPv6MinMTU]byte
@@ -207,11 +206,36 @@ type pkt struct {
 	sp, dp   uint16 // ports; ICMPv6: type<<8|code in sp
 	flags    uint8  // TCP flags
 	ok4      bool   // the upper-layer header is complete enough to read sp, dp and flags
+	bad      bool   // the chain is refused (chainErr, or a type 0 routing header)
+	chainErr packet.ChainError
 }
 
-// parse validates b and walks its header chain. A packet whose chain the
-// engine will not forward gets its verdict here: an ICMPv6 Parameter
-// Problem for the RFC 8883 limits and RFC 7112, a plain drop otherwise.
+// badChain refuses a packet whose header chain the engine does not
+// forward: an ICMPv6 Parameter Problem for the RFC 8883 limits (code 8
+// too many headers, code 7 chain too long, pointing where the walk
+// stopped) and for RFC 7112 (code 3), a plain drop for a malformed chain
+// and a type 0 routing header (RFC 5095).
+func (e *Engine) badChain(q *pkt, dir Dir) (verdict, bool) {
+	if !q.bad {
+		return 0, false
+	}
+	switch q.chainErr {
+	case packet.ChainOK:
+		return drop(ReasonRoutingType0), true
+	case packet.ChainTooMany:
+		return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6TooManyExtHeaders, uint32(q.ch.Offset), ReasonExtTooMany), true
+	case packet.ChainTooLong:
+		return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6ChainTooLong, uint32(q.ch.Offset), ReasonExtTooLong), true
+	case packet.ChainFragmentIncomplete:
+		return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6IncompleteChain, 0, ReasonFragmentChain), true
+	}
+	return drop(ReasonExtHeader), true
+}
+
+// parse validates b's fixed header and walks its header chain. Only a
+// packet that is not IPv6 at all is refused here; a chain the engine will
+// not forward is noted in q and refused by badChain once the addresses
+// show the packet is the router's to answer.
 func (e *Engine) parse(b []byte, q *pkt, dir Dir) (verdict, bool) {
 	p := packet.IPv6(b)
 	if err := p.Check(); err != packet.IPv6OK {
@@ -225,21 +249,10 @@ func (e *Engine) parse(b []byte, q *pkt, dir Dir) (verdict, bool) {
 		// The common case: no extension headers.
 		q.ch = packet.Chain{Proto: nh, Offset: packet.IPv6HeaderLen}
 	default:
-		var err packet.ChainError
-		q.ch, err = p.Walk()
-		switch err {
-		case packet.ChainOK:
-		case packet.ChainTooMany:
-			return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6TooManyExtHeaders, uint32(q.ch.Offset), ReasonExtTooMany), false
-		case packet.ChainTooLong:
-			return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6ChainTooLong, uint32(q.ch.Offset), ReasonExtTooLong), false
-		case packet.ChainFragmentIncomplete:
-			return e.icmpError(q, dir, packet.ICMPv6ParamProblem, packet.ICMPv6IncompleteChain, 0, ReasonFragmentChain), false
-		default:
-			return drop(ReasonExtHeader), false
-		}
-		if q.ch.Routing && q.ch.RoutingType == 0 {
-			return drop(ReasonRoutingType0), false
+		q.ch, q.chainErr = p.Walk()
+		if q.chainErr != packet.ChainOK || (q.ch.Routing && q.ch.RoutingType == 0) {
+			q.bad = true
+			return 0, true
 		}
 	}
 	q.l4 = p[q.ch.Offset:]

@@ -89,6 +89,16 @@ func TestRFC8883_ChainLimits(t *testing.T) {
 	// From the WAN too: the chain is judged before the firewall can be.
 	r.mustReply(FromWAN, withExt(udp6(t, pk{Src: srv, Dst: hostA, SP: 2, DP: 1}), packet.ProtoDstOpts, 9, 8),
 		packet.ICMPv6ParamProblem, packet.ICMPv6TooManyExtHeaders, ReasonExtTooMany)
+	// But only for packets that are the router's to handle: a long chain
+	// to somebody else's address, or claiming a LAN source, is answered by
+	// nobody.
+	sent := r.e.Counters().ICMPErrorsSent
+	r.mustDrop(FromWAN, withExt(udp6(t, pk{Src: srv, Dst: srv2, SP: 2, DP: 1}), packet.ProtoDstOpts, 9, 8), ReasonNotForUs)
+	r.mustDrop(FromWAN, withExt(udp6(t, pk{Src: hostB, Dst: hostA, SP: 2, DP: 1}), packet.ProtoDstOpts, 9, 8), ReasonLANSourceFromWAN)
+	r.mustDrop(FromLAN, withExt(udp6(t, pk{Src: hostLL, Dst: srv, SP: 2, DP: 1}), packet.ProtoDstOpts, 9, 8), ReasonLinkLocal)
+	if r.e.Counters().ICMPErrorsSent != sent {
+		t.Fatal("a chain error answered for a packet that is not the router's")
+	}
 }
 
 func TestRFC7112_FirstFragmentWithoutWholeChain(t *testing.T) {

@@ -75,6 +75,9 @@ func (e *Engine) fromLAN(b []byte) verdict {
 		// a null route, never sent back to the WAN (a forwarding loop).
 		return e.icmpError(&q, FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6NoRoute, 0, ReasonUnassigned)
 	}
+	if v, bad := e.badChain(&q, FromLAN); bad {
+		return v
+	}
 	if q.ch.AH && !e.cfg.Passthrough.IPsec {
 		e.cnt.Blocked.IPsec++
 		return drop(ReasonBlocked)
@@ -131,7 +134,11 @@ func (e *Engine) fromSelf(b []byte) verdict {
 		return drop(ReasonLANToLAN) // the router reaches its LAN directly
 	case e.delegated.contains(q.dst):
 		return drop(ReasonUnassigned)
-	case q.ch.AH && !e.cfg.Passthrough.IPsec:
+	}
+	if v, bad := e.badChain(&q, FromSelf); bad {
+		return v
+	}
+	if q.ch.AH && !e.cfg.Passthrough.IPsec {
 		e.cnt.Blocked.IPsec++
 		return drop(ReasonBlocked)
 	}
@@ -196,7 +203,11 @@ func (e *Engine) fromWAN(b []byte) verdict {
 			return drop(ReasonUnassigned) // RFC 7084 WPD-5
 		}
 		return drop(ReasonNotForUs)
-	case q.ch.AH && !e.cfg.Passthrough.IPsec:
+	}
+	if v, bad := e.badChain(&q, FromWAN); bad {
+		return v
+	}
+	if q.ch.AH && !e.cfg.Passthrough.IPsec {
 		e.cnt.Blocked.IPsec++
 		return drop(ReasonBlocked)
 	}
@@ -281,6 +292,9 @@ func (e *Engine) toSelfWAN(q *pkt) verdict {
 		return drop(ReasonMartianSource)
 	case e.lan.contains(q.src) || e.delegated.contains(q.src) || e.isRouter(q.src):
 		return drop(ReasonLANSourceFromWAN)
+	}
+	if v, bad := e.badChain(q, FromWAN); bad {
+		return v
 	}
 	if q.ch.LaterFragment() {
 		return e.laterFragment(q, false)

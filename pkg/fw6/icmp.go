@@ -30,9 +30,6 @@ const icmpErrorHopLimit = 64
 // forbids an error, when the rate limit (§2.4 (f)) is reached, or when the
 // router has no address to send it from. r is why q is not forwarded.
 func (e *Engine) icmpError(q *pkt, dir Dir, typ, code uint8, param uint32, r Reason) verdict {
-	if e.quiet {
-		return drop(r)
-	}
 	switch classify(q.src) {
 	case clUnspecified, clMulticast, clLoopback, clForbidden:
 		return drop(r) // not a unique unicast source (§2.4 (e.4))
@@ -137,12 +134,8 @@ func (e *Engine) errSource(dir Dir, to addr) (addr, bool) {
 func (e *Engine) Error(b []byte, dir Dir, typ, code uint8, param uint32) Result {
 	var q pkt
 	r := Result{Verdict: Drop}
-	e.quiet = true // a chain parse refuses is not answered here
-	_, ok := e.parse(b, &q, dir)
-	e.quiet = false
-	e.pkt = nil
-	if !ok {
-		return r
+	if _, ok := e.parse(b, &q, dir); !ok || q.bad {
+		return r // not about a packet the engine would not forward anyway
 	}
 	v := e.icmpError(&q, dir, typ, code, param, ReasonNone)
 	r.Verdict = v.verdict()
