@@ -235,7 +235,7 @@ func (e *Engine) inbound(q *pkt) (uint32, verdict) {
 		}
 		return e.admit(k, initialState(proto, q.flags, true), flagTransparent)
 	}
-	if e.t.admits(proto, q.dst, q.dp, q.src) {
+	if e.filterAdmits(proto, q.dst, q.dp, q.src) {
 		// The filtering behaviour (REC-11, REC-17, REC-33): the LAN
 		// endpoint has sessions, with this remote address under
 		// address-dependent filtering. Nothing is created: the LAN host's
@@ -247,6 +247,26 @@ func (e *Engine) inbound(q *pkt) (uint32, verdict) {
 		return refused(ReasonUnsolicitedSYN)
 	}
 	return refused(ReasonNoSession)
+}
+
+// filterAdmits reports whether the filtering behaviour admits an inbound
+// packet of proto from rem to lan:lport: a live session of that LAN
+// endpoint (with rem, under address-dependent filtering). Expired sessions
+// the sweep has not reached yet are removed on the way, at most a few per
+// packet; past that the packet is refused.
+func (e *Engine) filterAdmits(proto uint8, lan addr, lport uint16, rem addr) bool {
+	for range 8 {
+		_, head := e.t.fslot(proto, lan, lport, rem)
+		if head == none {
+			return false
+		}
+		if !e.expired(e.t.s(head)) {
+			return true
+		}
+		e.remove(head)
+		e.cnt.SessionsExpired++
+	}
+	return false
 }
 
 // sctpInit reports whether an SCTP packet's first chunk is an INIT (RFC

@@ -177,13 +177,6 @@ func (t *table) fslot(proto uint8, lan addr, lport uint16, rem addr) (uint64, ui
 	}
 }
 
-// admits reports whether the filter index has a session for an inbound
-// packet of proto from rem to lan:lport.
-func (t *table) admits(proto uint8, lan addr, lport uint16, rem addr) bool {
-	_, head := t.fslot(proto, lan, lport, rem)
-	return head != none
-}
-
 // alloc takes a free slot; the caller fills it and calls link.
 func (t *table) alloc() uint32 {
 	if t.free != none {
