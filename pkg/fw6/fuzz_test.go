@@ -303,7 +303,9 @@ func (m *model) admits(v view) bool {
 	}
 	switch {
 	case v.proto < 0:
-		if !m.strict && v.next == packet.ProtoHIP {
+		// gopacket could not decode it (a truncated ESP header, HIP):
+		// what inbound IPsec and HIP admit is by Next Header alone.
+		if !m.strict && (v.next == packet.ProtoHIP || v.next == packet.ProtoESP) {
 			return true
 		}
 		return m.pairs[flowKey{proto: -1, lan: v.dst, rem: v.src}]
