@@ -1,6 +1,7 @@
 // Package packet holds zero-copy views over packet headers (Ethernet, ARP,
-// IPv4, TCP, UDP, ICMP, GRE, ESP, IKE) and the Internet checksum helpers,
-// including RFC 1624 incremental updates. Views are byte slices with
+// IPv4, IPv6 with a bounded extension-header walk, TCP, UDP, ICMP, ICMPv6,
+// GRE, ESP, IKE) and the Internet checksum helpers, including RFC 1624
+// incremental updates and the IPv6 pseudo-header. Views are byte slices with
 // accessor methods, setters that keep checksums in step, and Put builders
 // that write a whole header: they never copy and never allocate. Callers
 // check lengths (with the Valid/Len helpers) before using a view.
