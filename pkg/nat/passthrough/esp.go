@@ -32,7 +32,8 @@ import (
 // it holds the lock again, so a reply that was lost to forged SPIs is
 // never answered toward the next holder. A confirmed SA whose host keeps
 // sending while nothing has come back for espRelearn learns again (a wrong
-// binding heals). The worst a forger achieves is delaying tunnels toward
+// binding heals), and until then sends only holding the lock too: an SA
+// sends while another learns only if traffic has come back on its SPIs. The worst a forger achieves is delaying tunnels toward
 // one server while it keeps forging; no client ever receives another's SA.
 //
 // Single-client mode allows one LAN host per server; an unknown inbound
@@ -196,11 +197,17 @@ func (es *espState) outbound(p *Passthrough, ip packet.IPv4, now uint32) (nat.Ve
 		sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone = sa, now, sa.spiIn != 0, false
 	case es.silent(sa, now):
 		// Its host sends and nothing has come back: perhaps its binding
-		// was wrong (forged); learn again, keeping the SPIs it has.
-		if holder(sa.srv, now) == nil {
-			sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone, sa.relearning = sa, now, true, false, true
-			es.lim.ESPRelearned++
+		// was wrong (forged), and the server answers on an SPI we do not
+		// know. Like an unconfirmed SA it then sends only holding the
+		// lock, so that answer can never bind to another SA; it learns
+		// again, keeping the SPIs it has.
+		if holder(sa.srv, now) != nil {
+			es.lim.ESPSerialised++
+			p.cnt.IPsec.Unmatched++
+			return nat.Drop, nat.ReasonBlocked
 		}
+		sa.srv.learn, sa.learnSince, sa.rtOut, sa.rtDone, sa.relearning = sa, now, true, false, true
+		es.lim.ESPRelearned++
 	}
 	if sa.outSinceIn < 0xffff {
 		sa.outSinceIn++

@@ -314,3 +314,60 @@ func TestAttack_ESPForgedFillThenNextLearner(t *testing.T) {
 		})
 	}
 }
+
+// A confirmed SA whose host keeps sending while nothing comes back (its
+// binding was forged, or the server moved to an SPI we do not know) sends
+// only holding the server's lock while another SA learns, so the server's
+// answer on that unknown SPI cannot bind to the learner; once the learner
+// is confirmed it learns again and its real SPI binds to it.
+func TestAttack_ESPSilentSAWaitsForTheLock(t *testing.T) {
+	const a1, a2, b1, b2, forged = 0x1001, 0x1002, 0xb0001, 0xb0002, 0xdead
+	r := newRig(t, nil)
+	w := &espWatch{r: r, owner: map[uint32]string{b1: lan1, b2: lan2}, got: map[string]int{}, reached: map[string]bool{}}
+	// lan1's SA is confirmed on a forged SPI: a forged "round trip"
+	// while the server is slow, then a quiet second.
+	w.out(lan1, a1)
+	w.in(forged)
+	w.out(lan1, a1)
+	w.in(forged)
+	r.advance(time.Second)
+	// lan1 keeps sending; nothing comes back on its SPIs (the server's
+	// answers on b1 are not sent yet). Midway lan2 starts a tunnel and
+	// takes the server's lock; its server is slow to answer too.
+	for i := 0; i < 10; i++ {
+		w.out(lan1, a1)
+		r.advance(time.Second / 2)
+	}
+	if !w.out(lan2, a2) {
+		t.Fatal("lan2's first packet was refused")
+	}
+	sent := 0
+	for i := 0; i < 14; i++ {
+		if w.out(lan1, a1) {
+			sent++
+		}
+		r.advance(time.Second / 2)
+	}
+	// Once silent for espRelearn, lan1 is held back while lan2 learns.
+	if w.out(lan1, a1) || sent == 14 {
+		t.Fatalf("a silent SA kept sending while another SA toward its server was learning (%d of 14 sent)", sent)
+	}
+	w.out(lan2, a2)
+	w.in(b2)
+	w.out(lan2, a2)
+	w.in(b2)
+	r.advance(time.Second) // lan2 confirmed
+	// lan1 learns again: the server's answer on b1 is lan1's.
+	if !w.out(lan1, a1) {
+		t.Fatal("lan1 still held back after lan2 was confirmed")
+	}
+	w.in(b1)
+	w.out(lan1, a1)
+	w.in(b1)
+	if w.got[lan1] != 2 || w.got[lan2] != 2 {
+		t.Fatalf("lan1 got %d, lan2 got %d of their packets; want 2 each", w.got[lan1], w.got[lan2])
+	}
+	if lim := r.p.ESPLimits(); lim.ESPRelearned == 0 || lim.ESPSerialised == 0 {
+		t.Fatalf("limits %+v", lim)
+	}
+}
