@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
@@ -20,6 +21,7 @@ func (d *Dataplane) Tick() {
 		d.toWAN(p, nil, link.Offload{}, now)
 	}
 	d.cnt.ARPUnresolved += uint64(d.lanARP.expire(now) + d.wanARP.expire(now))
+	d.tickIPv6(now)
 	if d.gw != 0 {
 		if _, ok := d.wanARP.lookup(d.gw, now-d.wanARP.ttl/2); !ok && now-d.lastGWQuery >= arpRetry {
 			d.lastGWQuery = now
@@ -134,4 +136,46 @@ func (d *Dataplane) Lease(ip netip.Addr, mac net.HardwareAddr) {
 	d.mu.Lock()
 	d.cfg.Guard.Lease(packet.AddrTo4(ip), [6]byte(mac), d.cfg.Clock())
 	d.mu.Unlock()
+}
+
+// Do6 runs fn with the IPv6 engines (firewall, neighbour discovery, the
+// advertiser) while no packet is being processed, and sends what fn
+// appends to the ports' queues: routerd's control plane changes
+// addresses, prefixes and configuration through it. now is the data
+// plane's clock. It returns false, without calling fn, when IPv6 is off.
+func (d *Dataplane) Do6(fn func(v *IPv6Config, now time.Duration, out *Out6)) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.v6 == nil {
+		return false
+	}
+	var o Out6
+	now := d.cfg.Clock()
+	fn(d.v6, now, &o)
+	d.enqueueAll(PortLAN, o.LAN)
+	d.enqueueAll(PortWAN, o.WAN)
+	d.flush()
+	return true
+}
+
+// Out6 collects frames a Do6 callback wants sent.
+type Out6 struct{ LAN, WAN [][]byte }
+
+// SetIPv6Route installs the WAN side's IPv6 routing (default router and
+// on-link prefixes). A changed default router's neighbour entry is kept:
+// the cache ages it out.
+func (d *Dataplane) SetIPv6Route(r IPv6Route) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r.OnLink = append([]netip.Prefix(nil), r.OnLink...)
+	d.wan6 = r
+}
+
+// IPv6Route returns the WAN side's IPv6 routing.
+func (d *Dataplane) IPv6Route() IPv6Route {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.wan6
+	r.OnLink = append([]netip.Prefix(nil), r.OnLink...)
+	return r
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// nil means none.
 	PayloadHelper func(proto uint8, sport, dport uint16) bool
 
+	// IPv6 forwards IPv6 (ipv6.go); nil drops every IPv6 frame.
+	IPv6 *IPv6Config
+
 	Clock     func() time.Duration // monotonic; default: time since New
 	Batch     int                  // frames per read; default 64
 	TickEvery time.Duration        // engine and ARP timers; default 100 ms
@@ -82,7 +85,7 @@ type Config struct {
 // Counters of the data plane itself (the links and the engine have their own).
 type Counters struct {
 	NotForUs       uint64 // frames to another MAC
-	NonIPv4        uint64 // IPv6, VLAN-tagged and other EtherTypes
+	NonIPv4        uint64 // VLAN-tagged and other EtherTypes (IPv6 too while it is off)
 	Truncated      uint64 // frames shorter than their headers, or cut by the ring
 	ARPIn          uint64
 	ARPRepliesSent uint64
@@ -95,6 +98,15 @@ type Counters struct {
 	NoWANRoute     uint64 // no WAN address or gateway yet
 	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
+
+	IPv6In            uint64 // IPv6 frames for the router's MACs or multicast
+	NDIn              uint64 // Neighbor Discovery messages handed to ndp6
+	NDUnresolved      uint64 // IPv6 packets dropped because a neighbour did not resolve (or could not be asked)
+	NoWANRoute6       uint64 // IPv6 packets for the WAN with no default router yet
+	DHCPv6Client      uint64 // WAN DHCPv6 messages handed to the client
+	DHCPv6Server      uint64 // LAN DHCPv6 client messages handed to the stateless server
+	IPv6LinkMulticast uint64 // link-scope multicast not for routerd (MLD, mDNS…): not routed
+	LANRouterAdverts  uint64 // router advertisements heard on the LAN (another router there)
 
 	SuperPackets    uint64 // GSO/GRO super-packets received
 	SuperSegmented  uint64 // super-packets cut into segments here (for a port without offloads, or before translation)
@@ -128,6 +140,12 @@ type Dataplane struct {
 	arena          []byte
 	arenaPos       int
 	lastGWQuery    time.Duration
+
+	v6        *IPv6Config
+	wan6      IPv6Route
+	ndOut     [][]byte // frames the ND, RA and DHCPv6 code hands out
+	failed    [][]byte
+	lastTick6 time.Duration
 
 	cnt   Counters
 	start time.Time
@@ -163,6 +181,12 @@ func New(c Config) (*Dataplane, error) {
 	copy(d.wanMAC[:], c.WAN.MAC())
 	copy(d.nhMAC[:], c.NextHopMAC)
 	d.links = [numPorts]link.Link{c.LAN, c.WAN, c.Self}
+	if v := c.IPv6; v != nil {
+		if v.Engine == nil || v.LAN == nil || v.WAN == nil {
+			return nil, errors.New("dataplane: IPv6 needs the firewall engine and a neighbour-discovery node per port")
+		}
+		d.v6 = v
+	}
 	for p, l := range d.links {
 		d.offloads[p] = l != nil && l.Offloads()
 	}

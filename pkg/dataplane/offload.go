@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
@@ -219,4 +220,132 @@ func (d *Dataplane) enqueue(port int, b []byte, o link.Offload) {
 		o = link.Offload{}
 	}
 	d.out[port] = append(d.out[port], link.Frame{Data: b, Len: len(b), Offload: o})
+}
+
+// l4Shape6 checks that offload o describes the transport checksum of the
+// IPv6 packet in frame f: TCP or UDP right after the IPv6 header (no
+// extension headers), the checksum at the transport header, and for a
+// super-packet the matching GSO type. It returns the transport header
+// length and the packet's length (header included).
+func l4Shape6(f []byte, o link.Offload) (thl, total int, ok bool) {
+	const eth, hl = packet.EthernetHeaderLen, packet.IPv6HeaderLen
+	ip := packet.IPv6(f[eth:])
+	if len(ip) < hl || ip.Version() != 6 || int(o.CsumStart) != eth+hl {
+		return 0, 0, false
+	}
+	total = hl + ip.PayloadLen()
+	if total > len(ip) {
+		return 0, 0, false
+	}
+	switch ip.NextHeader() {
+	case packet.ProtoTCP:
+		if o.CsumOffset != 16 || total < hl+packet.TCPHeaderLen || (o.GSO != link.GSONone && o.GSO != link.GSOTCPv6) {
+			return 0, 0, false
+		}
+		thl = packet.TCP(ip[hl:]).DataOffset()
+	case packet.ProtoUDP:
+		if o.CsumOffset != 6 || (o.GSO != link.GSONone && o.GSO != link.GSOUDPL4) {
+			return 0, 0, false
+		}
+		thl = packet.UDPHeaderLen
+	default:
+		return 0, 0, false
+	}
+	if thl < 8 || hl+thl > total {
+		return 0, 0, false
+	}
+	return thl, total, true
+}
+
+// offloaded6 handles an IPv6 frame for the router that arrived on port
+// from with an offload. The firewall translates nothing, so a partial
+// checksum stays valid except where it clamps an MSS (an incremental
+// update of the field): the field is reset to the pseudo-header sum after
+// it. A super-packet is judged on a view of its first segment, as on IPv4.
+func (d *Dataplane) offloaded6(from int, dir fw6.Dir, fr link.Frame, now time.Duration) {
+	const eth, hl = packet.EthernetHeaderLen, packet.IPv6HeaderLen
+	f, o := fr.Data, fr.Offload
+	if !o.Valid(len(f)) {
+		d.cnt.OffloadInvalid++
+		return
+	}
+	thl, total, ok := l4Shape6(f, o)
+	ip := packet.IPv6(f[eth:])
+	if o.GSO == link.GSONone {
+		if !ok {
+			if !fillChecksum(f, o) {
+				d.cnt.OffloadInvalid++
+				return
+			}
+			d.cnt.ChecksumsFilled++
+			d.route6(from, f, d.v6.Engine.Process(ip, dir), link.Offload{}, now)
+			return
+		}
+		r := d.v6.Engine.Process(ip, dir)
+		d.route6(from, f, r, d.keepPartial6(ip, r, o), now)
+		return
+	}
+	d.cnt.SuperPackets++
+	if !ok {
+		d.cnt.OffloadInvalid++
+		return
+	}
+	b := f[:eth+total]
+	ip = ip[:total]
+	if total-hl-thl <= int(o.GSOSize) {
+		o.GSO, o.GSOSize, o.ECN = link.GSONone, 0, false
+		d.offloaded6(from, dir, link.Frame{Data: b, Len: len(b), Offload: o}, now)
+		return
+	}
+	view := ip[:hl+thl+int(o.GSOSize)]
+	setLengths6(view, len(view))
+	r := d.v6.Engine.Process(view, dir)
+	setLengths6(ip, total)
+	switch {
+	case r.Verdict == fw6.ToSelf:
+		d.route6(from, b, fw6.Result{Verdict: fw6.ToSelf, Packet: ip}, o, now)
+	case r.Verdict == fw6.Forward && sameStart(r.Packet, ip) && len(r.Packet) == len(view):
+		setPartial6(ip)
+		d.route6(from, b, fw6.Result{Verdict: fw6.Forward, Packet: ip}, o, now)
+	case r.Verdict == fw6.Forward:
+		d.cnt.OffloadInvalid++
+	default:
+		d.route6(from, b, r, link.Offload{}, now) // dropped, or answered about the first segment
+	}
+}
+
+// keepPartial6 returns the offload a packet with a partial checksum keeps
+// after the firewall: the same where it is forwarded in place (the field
+// reset to the pseudo-header sum) or handed to self0, none where the
+// firewall answered instead.
+func (d *Dataplane) keepPartial6(ip packet.IPv6, r fw6.Result, o link.Offload) link.Offload {
+	switch {
+	case r.Verdict == fw6.ToSelf:
+		return o
+	case r.Verdict == fw6.Forward && sameStart(r.Packet, ip):
+		setPartial6(packet.IPv6(r.Packet))
+		return o
+	case r.Verdict == fw6.Forward:
+		d.cnt.OffloadInvalid++
+	}
+	return link.Offload{}
+}
+
+// setLengths6 sets the payload length of ip (TCP or UDP without extension
+// headers) to n-40, and the UDP length.
+func setLengths6(ip packet.IPv6, n int) {
+	binary.BigEndian.PutUint16(ip[4:], uint16(n-packet.IPv6HeaderLen))
+	if ip.NextHeader() == packet.ProtoUDP {
+		binary.BigEndian.PutUint16(ip[packet.IPv6HeaderLen+4:], uint16(n-packet.IPv6HeaderLen))
+	}
+}
+
+// setPartial6 is setPartial for IPv6.
+func setPartial6(ip packet.IPv6) {
+	at := packet.IPv6HeaderLen + 16
+	if ip.NextHeader() == packet.ProtoUDP {
+		at = packet.IPv6HeaderLen + 6
+	}
+	sum := packet.PseudoHeaderSum6(ip.Src(), ip.Dst(), ip.NextHeader(), len(ip)-packet.IPv6HeaderLen)
+	binary.BigEndian.PutUint16(ip[at:], ^packet.Fold(sum))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
@@ -34,13 +35,21 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 		if n > 1 && port != PortSelf {
 			// Touch the table memory of the whole batch first so the
 			// cache misses of a large table overlap (2x at 100k flows).
-			dir := nat.Outbound
+			dir, dir6 := nat.Outbound, fw6.FromLAN
 			if port == PortWAN {
-				dir = nat.Inbound
+				dir, dir6 = nat.Inbound, fw6.FromWAN
 			}
 			for _, f := range frames[:n] {
-				if len(f.Data) > packet.EthernetHeaderLen+packet.IPv4HeaderLen && packet.Ethernet(f.Data).EtherType() == packet.EtherTypeIPv4 {
+				if len(f.Data) <= packet.EthernetHeaderLen+packet.IPv4HeaderLen {
+					continue
+				}
+				switch packet.Ethernet(f.Data).EtherType() {
+				case packet.EtherTypeIPv4:
 					d.e.Prefetch(packet.Ethernet(f.Data).Payload(), dir)
+				case packet.EtherTypeIPv6:
+					if d.v6 != nil {
+						d.v6.Engine.Prefetch(packet.Ethernet(f.Data).Payload(), dir6)
+					}
 				}
 			}
 		}
@@ -92,6 +101,8 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 			return
 		}
 		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), link.Offload{}, now)
+	case packet.EtherTypeIPv6:
+		d.fromLAN6(fr, now)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -152,6 +163,8 @@ func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration) {
 			return
 		}
 		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), link.Offload{}, now)
+	case packet.EtherTypeIPv6:
+		d.fromWAN6(fr, now)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -173,6 +186,8 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 			return
 		}
 		d.enqueue(PortLAN, f, link.Offload{}) // to a LAN host or broadcast
+	case packet.EtherTypeIPv6:
+		d.fromSelf6(f, now)
 	default:
 		d.cnt.NonIPv4++
 	}
