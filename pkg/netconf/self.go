@@ -67,6 +67,9 @@ type SelfConfig struct {
 	// NextHopMAC is the next hop's hardware address; nil means
 	// VirtualNextHopMAC(MAC).
 	NextHopMAC net.HardwareAddr
+	// IPv6 gives the kernel an IPv6 stack on the interface, set up as a
+	// quiet host (PrepareSelfIPv6); false turns IPv6 off there.
+	IPv6 bool
 }
 
 func (c *SelfConfig) fill() error {
@@ -124,6 +127,9 @@ func ConfigureSelf(cfg SelfConfig) error {
 		if err := SetMTU(cfg.Name, cfg.MTU); err != nil {
 			return err
 		}
+	}
+	if err := PrepareSelfIPv6(cfg.Name, cfg.IPv6); err != nil {
+		return err
 	}
 	if err := LinkUp(cfg.Name); err != nil {
 		return err
@@ -223,14 +229,18 @@ func SetDefaultRoute(ifname string, via netip.Addr, viaMAC net.HardwareAddr) err
 	return nil
 }
 
-// AddPermanentNeighbor adds (or replaces) a permanent IPv4 neighbour entry
+// AddPermanentNeighbor adds (or replaces) a permanent IPv4 or IPv6 neighbour entry
 // ip -> mac on ifname. The DHCP server uses it to unicast a reply to a
 // client that has no address yet; SetDefaultRoute uses it for the virtual
 // next hop.
 func AddPermanentNeighbor(ifname string, ip netip.Addr, mac net.HardwareAddr) error {
 	what := fmt.Sprintf("add permanent neighbour %v lladdr %v", ip, mac)
-	if !ip.Is4() {
-		return errorf(ifname, what, errors.New("not an IPv4 address"))
+	family := netlink.FAMILY_V4
+	switch {
+	case ip.Is6() && !ip.Is4In6():
+		family = netlink.FAMILY_V6
+	case !ip.Is4():
+		return errorf(ifname, what, errors.New("not an IPv4 or IPv6 address"))
 	}
 	if len(mac) != 6 {
 		return errorf(ifname, what, errors.New("not a 6-byte Ethernet address"))
@@ -241,7 +251,7 @@ func AddPermanentNeighbor(ifname string, ip netip.Addr, mac net.HardwareAddr) er
 	}
 	n := &netlink.Neigh{
 		LinkIndex:    l.Attrs().Index,
-		Family:       netlink.FAMILY_V4,
+		Family:       family,
 		State:        netlink.NUD_PERMANENT,
 		IP:           ip.AsSlice(),
 		HardwareAddr: mac,
