@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // recheck runs a value of a Config built in Go through the parser the
@@ -86,8 +87,11 @@ func (c *Config) checkIPv6Interfaces(v *validator) {
 			unused = append(unused, "domain")
 		}
 		if len(unused) > 0 {
-			v.warn("interfaces lan ipv6", "is disabled, so %s %s no effect; set interfaces lan ipv6 enable to use them",
-				orList(unused), map[bool]string{true: "has", false: "have"}[len(unused) == 1])
+			list, verb := unused[0], "has"
+			if n := len(unused); n > 1 {
+				list, verb = strings.Join(unused[:n-1], ", ")+" and "+unused[n-1], "have"
+			}
+			v.warn("interfaces lan ipv6", "is disabled, so %s %s no effect; set interfaces lan ipv6 enable to use them", list, verb)
 		}
 	} else if l.NoULA && w.Mode == IPv6Off {
 		v.warn("interfaces lan ipv6 ula", "is disabled and interfaces wan ipv6 mode is off, so the LAN gets no IPv6 prefix (link-local only); delete interfaces lan ipv6 ula, or set interfaces lan ipv6 disable")
