@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -366,5 +367,32 @@ func TestIPv6ClassesMatchFW6(t *testing.T) {
 		} else if (cfgErr == nil) != (fwErr == nil) {
 			t.Errorf("prefix %s: config says %v, fw6 says %v", pfx, cfgErr, fwErr)
 		}
+	}
+}
+
+// TestArchitectureBlockParses: the "Configuration language" block of
+// docs/architecture.md parses as it stands (with a real key and hash in
+// place of "AAAA..." and "$6$..."), its IPv6 lines included.
+func TestArchitectureBlockParses(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Configuration language")
+	if !ok {
+		t.Fatal("docs/architecture.md has no Configuration language section")
+	}
+	_, rest, _ = strings.Cut(rest, "```\n")
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("no code block in the Configuration language section")
+	}
+	block = strings.ReplaceAll(block, `"ssh-ed25519 AAAA... admin@laptop"`, `"`+keyLaptop+`"`)
+	block = strings.ReplaceAll(block, `"$6$..."`, `"`+hash6+`"`)
+	c := mustParse(t, block)
+	l, w, f := c.Interfaces.LAN.IPv6, c.Interfaces.WAN.IPv6, c.Firewall.IPv6
+	if l.ULA != netip.MustParsePrefix("fd12:3456:789a::/48") || l.Domain != "home.arpa" || len(l.DNS) != 1 ||
+		w.Mode != IPv6DHCPv6PD || w.Prefix != netip.MustParsePrefix("2600:1:2:100::/56") || len(f.Allow) != 1 || !f.InboundPing {
+		t.Errorf("IPv6 lines: lan %+v wan %+v firewall %+v", l, w, f)
 	}
 }
