@@ -20,6 +20,7 @@ type Config struct {
 	Interfaces  Interfaces
 	DHCPServer  DHCPServer
 	NAT         NAT
+	Firewall    Firewall
 	Passthrough Passthrough
 	Service     Service
 }
@@ -56,6 +57,29 @@ type LAN struct {
 	Device  string       // kernel interface name, e.g. "eth0"
 	Address netip.Prefix // router's own address with the subnet length, e.g. 192.168.1.1/24
 	MTU     int          // default 1500
+	IPv6    LANIPv6
+}
+
+// LANIPv6 is IPv6 on the LAN: which /64s the LAN gets (one from the
+// delegated prefix, one from the ULA /48) and what router advertisements
+// (RDNSS, DNSSL) and stateless DHCPv6 hand out.
+type LANIPv6 struct {
+	// Disabled turns IPv6 on the LAN off: no RAs, nothing forwarded.
+	// Default false (IPv6 on).
+	Disabled bool
+	// ULA is the unique local /48 (RFC 4193, inside fd00::/8). Unset,
+	// routerd generates one (GenerateULA) and keeps it.
+	ULA netip.Prefix
+	// NoULA gives the LAN no unique local prefix at all.
+	NoULA bool
+	// SubnetID picks the LAN's /64 inside the delegated prefix and the
+	// ULA /48: 0..65535 (MaxSubnetID). Default 0.
+	SubnetID int
+	// DNS are the recursive DNS servers advertised (RDNSS, DHCPv6), in
+	// the order given, at most MaxIPv6DNS; empty means the WAN's.
+	DNS []netip.Addr
+	// Domain is the search domain advertised (DNSSL, DHCPv6); "" none.
+	Domain string
 }
 
 // WAN is the internet uplink.
@@ -66,7 +90,42 @@ type WAN struct {
 	Gateway netip.Addr   // static mode: default gateway
 	MTU     int          // default 1500
 	DNS     []netip.Addr // static mode: DNS servers, in the order given
+	IPv6    WANIPv6
 }
+
+// WANIPv6 is how the WAN gets IPv6 and the prefix for the LAN.
+type WANIPv6 struct {
+	Mode IPv6Mode // default IPv6DHCPv6PD
+	// PrefixLength is the delegated prefix length asked for (the hint of
+	// RFC 7084 WPD-2): 48..64, default 56. Mode dhcpv6-pd only.
+	PrefixLength int
+	// Static mode: the WAN address with its prefix length (optional), the
+	// default gateway (link-local or global, required), the prefix routed
+	// to the router (/32../64; required unless Address is set) and the DNS
+	// servers (at most MaxIPv6DNS, in the order given).
+	Address netip.Prefix
+	Gateway netip.Addr
+	Prefix  netip.Prefix
+	DNS     []netip.Addr
+}
+
+// IPv6Mode says how the WAN gets IPv6.
+type IPv6Mode string
+
+// WAN IPv6 modes.
+const (
+	IPv6DHCPv6PD IPv6Mode = "dhcpv6-pd" // address by SLAAC or DHCPv6, prefix by DHCPv6 prefix delegation
+	IPv6SLAAC    IPv6Mode = "slaac"     // address by SLAAC only, no delegated prefix
+	IPv6Static   IPv6Mode = "static"    // all given in the configuration
+	IPv6Off      IPv6Mode = "off"       // no IPv6 on the WAN
+)
+
+// Limits of the IPv6 settings.
+const (
+	MaxSubnetID   = 0xffff // subnet-id: the 16 bits between a /48 and a /64
+	MaxIPv6DNS    = 8      // dns servers per list
+	MaxAllowRules = 128    // firewall ipv6 allow rules (fw6.MaxAllowRules)
+)
 
 // WANMode says how the WAN address is obtained.
 type WANMode string
@@ -156,7 +215,8 @@ func (p PortForward) InternalPorts() PortRange {
 	return p.ToPort
 }
 
-// Protocol selects the transport protocol(s) of a port forward.
+// Protocol selects the transport protocol(s) of a port forward or an IPv6
+// allow rule.
 type Protocol string
 
 // Port-forward protocols.
@@ -171,6 +231,34 @@ func (p Protocol) HasTCP() bool { return p == ProtoTCP || p == ProtoTCPUDP }
 
 // HasUDP reports whether p includes UDP.
 func (p Protocol) HasUDP() bool { return p == ProtoUDP || p == ProtoTCPUDP }
+
+// Firewall holds the stateful firewall settings (IPv4 has none of its own:
+// the NAT is its firewall).
+type Firewall struct {
+	IPv6 FirewallIPv6
+}
+
+// FirewallIPv6 is the IPv6 firewall (RFC 6092): what unsolicited inbound
+// traffic may reach LAN hosts.
+type FirewallIPv6 struct {
+	Allow []IPv6Allow // sorted by Name
+	// InboundPing admits unsolicited inbound echo requests to LAN hosts
+	// (RFC 4890 §4.3.1). Default true.
+	InboundPing bool
+	// InboundIPsec admits unsolicited inbound ESP and IKE to LAN hosts
+	// (RFC 6092 REC-22, REC-24). Default true.
+	InboundIPsec bool
+}
+
+// IPv6Allow admits unsolicited inbound TCP and/or UDP to ports of one LAN
+// host: the IPv6 counterpart of a port forward, without translation.
+// Fields may be unset in an incomplete entry; Validate reports that.
+type IPv6Allow struct {
+	Name     string
+	Protocol Protocol
+	Port     PortRange  // the host's port(s)
+	To       netip.Addr // the LAN host: global unicast or unique local
+}
 
 // Passthrough holds the VPN passthrough switches.
 type Passthrough struct {
@@ -277,7 +365,7 @@ func New() *Config {
 		System: System{Hostname: "passgate"},
 		Interfaces: Interfaces{
 			LAN: LAN{MTU: 1500},
-			WAN: WAN{Mode: WANDHCP, MTU: 1500},
+			WAN: WAN{Mode: WANDHCP, MTU: 1500, IPv6: WANIPv6{Mode: IPv6DHCPv6PD, PrefixLength: 56}},
 		},
 		DHCPServer: DHCPServer{LAN: DHCPPool{LeaseTime: 12 * time.Hour}},
 		NAT: NAT{
@@ -293,6 +381,7 @@ func New() *Config {
 			Hairpin:  true,
 			MSSClamp: MSSClampAuto,
 		},
+		Firewall: Firewall{IPv6: FirewallIPv6{InboundPing: true, InboundIPsec: true}},
 		Passthrough: Passthrough{
 			PPTP:  true,
 			L2TP:  true,
@@ -322,6 +411,9 @@ func Default() *Config {
 func (c *Config) Clone() *Config {
 	n := *c
 	n.Interfaces.WAN.DNS = slices.Clone(c.Interfaces.WAN.DNS)
+	n.Interfaces.LAN.IPv6.DNS = slices.Clone(c.Interfaces.LAN.IPv6.DNS)
+	n.Interfaces.WAN.IPv6.DNS = slices.Clone(c.Interfaces.WAN.IPv6.DNS)
+	n.Firewall.IPv6.Allow = slices.Clone(c.Firewall.IPv6.Allow)
 	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
 	n.DHCPServer.LAN.Static = slices.Clone(c.DHCPServer.LAN.Static)
 	n.NAT.PortForwards = slices.Clone(c.NAT.PortForwards)

@@ -27,6 +27,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("\ufeffset system hostname mac\rset nat hairpin disable\r\n")
 	f.Add("set system hostname " + strings.Repeat("h", 64))
 	f.Add("# " + strings.Repeat("x", MaxLine) + "\nset nat dmz 192.168.1.2")
+	f.Add("set i l i u d\nset i l i s 0xA\nset i w i m st\nset i w i g fe80::1%wan\nset i w i pre 2600:1:2:100::/56")
+	f.Add("set firewall ipv6 allow a to fd00::1 port 1-2 protocol udp\nset f i a a po 3\nset f i inbound-p d")
+	f.Add("set interfaces lan ipv6 ula FD12:3456:789A::/48\nset interfaces lan ipv6 dns ::ffff:1.2.3.4")
 	f.Fuzz(func(t *testing.T, text string) {
 		for _, line := range strings.Split(text, "\n") {
 			toks, err := Tokenize(line)

@@ -2,34 +2,137 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // startOnly are the settings routerd plumbs when it starts (self0 and
-// its address, the rings and MTUs, the WAN client, the SSH listener): a
-// commit saves a change to one of them, and it takes effect at the next
-// start. Everything else applies at once.
+// its address, the rings and MTUs, the WAN clients, IPv6 on both sides,
+// the SSH listener): a commit saves a change to one of them, and it takes
+// effect at the next start. Everything else applies at once.
 var startOnly = []struct {
-	path  string                 // the set command's path
-	get   func(*Config) string   // the value as the shell prints it
-	take  func(dst, src *Config) // copy the setting from src
-	until string                 // what holds until the restart (%s: the running value)
+	path  string                      // the set command's path
+	get   func(*Config) string        // the value as the shell prints it; "" when unset
+	take  func(dst, src *Config)      // copy the setting from src
+	until func(running string) string // what holds until the restart
 }{
 	{"interfaces lan device", func(c *Config) string { return c.Interfaces.LAN.Device },
-		func(d, s *Config) { d.Interfaces.LAN.Device = s.Interfaces.LAN.Device }, "the LAN stays on %s"},
+		func(d, s *Config) { d.Interfaces.LAN.Device = s.Interfaces.LAN.Device }, untilf("the LAN stays on %s")},
 	{"interfaces lan address", func(c *Config) string { return c.Interfaces.LAN.Address.String() },
-		func(d, s *Config) { d.Interfaces.LAN.Address = s.Interfaces.LAN.Address }, "the router keeps %s on the LAN"},
+		func(d, s *Config) { d.Interfaces.LAN.Address = s.Interfaces.LAN.Address }, untilf("the router keeps %s on the LAN")},
 	{"interfaces lan mtu", func(c *Config) string { return strconv.Itoa(c.Interfaces.LAN.MTU) },
-		func(d, s *Config) { d.Interfaces.LAN.MTU = s.Interfaces.LAN.MTU }, "the LAN MTU stays %s"},
+		func(d, s *Config) { d.Interfaces.LAN.MTU = s.Interfaces.LAN.MTU }, untilf("the LAN MTU stays %s")},
 	{"interfaces wan device", func(c *Config) string { return c.Interfaces.WAN.Device },
-		func(d, s *Config) { d.Interfaces.WAN.Device = s.Interfaces.WAN.Device }, "the WAN stays on %s"},
+		func(d, s *Config) { d.Interfaces.WAN.Device = s.Interfaces.WAN.Device }, untilf("the WAN stays on %s")},
 	{"interfaces wan mtu", func(c *Config) string { return strconv.Itoa(c.Interfaces.WAN.MTU) },
-		func(d, s *Config) { d.Interfaces.WAN.MTU = s.Interfaces.WAN.MTU }, "the WAN MTU stays %s"},
+		func(d, s *Config) { d.Interfaces.WAN.MTU = s.Interfaces.WAN.MTU }, untilf("the WAN MTU stays %s")},
 	{"interfaces wan mode", func(c *Config) string { return string(c.Interfaces.WAN.Mode) },
-		func(d, s *Config) { d.Interfaces.WAN.Mode = s.Interfaces.WAN.Mode }, "the WAN stays in mode %s"},
+		func(d, s *Config) { d.Interfaces.WAN.Mode = s.Interfaces.WAN.Mode }, untilf("the WAN stays in mode %s")},
 	{"service ssh port", func(c *Config) string { return strconv.Itoa(c.Service.SSH.Port) },
 		func(d, s *Config) { d.Service.SSH.Port = s.Service.SSH.Port },
-		"SSH, and its forward from the WAN, stay on port %s"},
+		untilf("SSH, and its forward from the WAN, stay on port %s")},
+
+	// IPv6 on the LAN.
+	{"interfaces lan ipv6", func(c *Config) string { return switchWord(!c.Interfaces.LAN.IPv6.Disabled) },
+		func(d, s *Config) { d.Interfaces.LAN.IPv6.Disabled = s.Interfaces.LAN.IPv6.Disabled },
+		func(run string) string { return "IPv6 on the LAN stays " + run + "d" }},
+	{"interfaces lan ipv6 ula", func(c *Config) string { return ulaText(c.Interfaces.LAN.IPv6) },
+		func(d, s *Config) {
+			d.Interfaces.LAN.IPv6.ULA, d.Interfaces.LAN.IPv6.NoULA = s.Interfaces.LAN.IPv6.ULA, s.Interfaces.LAN.IPv6.NoULA
+		},
+		func(run string) string {
+			switch run {
+			case "":
+				return "the LAN keeps the generated unique local prefix"
+			case "disable":
+				return "the LAN has no unique local prefix"
+			}
+			return "the LAN keeps the unique local prefix " + run
+		}},
+	{"interfaces lan ipv6 subnet-id", func(c *Config) string { return strconv.Itoa(c.Interfaces.LAN.IPv6.SubnetID) },
+		func(d, s *Config) { d.Interfaces.LAN.IPv6.SubnetID = s.Interfaces.LAN.IPv6.SubnetID },
+		untilf("the LAN keeps the /64s of subnet id %s")},
+	{"interfaces lan ipv6 dns", func(c *Config) string { return addrsText(c.Interfaces.LAN.IPv6.DNS) },
+		func(d, s *Config) { d.Interfaces.LAN.IPv6.DNS = slices.Clone(s.Interfaces.LAN.IPv6.DNS) },
+		untilUnset("LAN hosts are told of the DNS servers %s", "LAN hosts are told of the WAN's DNS servers")},
+	{"interfaces lan ipv6 domain", func(c *Config) string { return c.Interfaces.LAN.IPv6.Domain },
+		func(d, s *Config) { d.Interfaces.LAN.IPv6.Domain = s.Interfaces.LAN.IPv6.Domain },
+		untilUnset("LAN hosts are told of the domain %s", "LAN hosts are told of no domain")},
+
+	// IPv6 on the WAN.
+	{"interfaces wan ipv6 mode", func(c *Config) string { return string(c.Interfaces.WAN.IPv6.Mode) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.Mode = s.Interfaces.WAN.IPv6.Mode }, untilf("WAN IPv6 stays in mode %s")},
+	{"interfaces wan ipv6 prefix-length", func(c *Config) string { return strconv.Itoa(c.Interfaces.WAN.IPv6.PrefixLength) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.PrefixLength = s.Interfaces.WAN.IPv6.PrefixLength },
+		untilf("the router keeps asking for a /%s")},
+	{"interfaces wan ipv6 address", func(c *Config) string { return prefixText(c.Interfaces.WAN.IPv6.Address) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.Address = s.Interfaces.WAN.IPv6.Address },
+		untilUnset("the WAN keeps the IPv6 address %s", "the WAN has no static IPv6 address")},
+	{"interfaces wan ipv6 gateway", func(c *Config) string { return addrText(c.Interfaces.WAN.IPv6.Gateway) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.Gateway = s.Interfaces.WAN.IPv6.Gateway },
+		untilUnset("the IPv6 gateway stays %s", "there is no static IPv6 gateway")},
+	{"interfaces wan ipv6 prefix", func(c *Config) string { return prefixText(c.Interfaces.WAN.IPv6.Prefix) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.Prefix = s.Interfaces.WAN.IPv6.Prefix },
+		untilUnset("the LAN is numbered from %s", "there is no static prefix")},
+	{"interfaces wan ipv6 dns", func(c *Config) string { return addrsText(c.Interfaces.WAN.IPv6.DNS) },
+		func(d, s *Config) { d.Interfaces.WAN.IPv6.DNS = slices.Clone(s.Interfaces.WAN.IPv6.DNS) },
+		untilUnset("the static IPv6 DNS servers stay %s", "there are no static IPv6 DNS servers")},
+}
+
+// untilf says what holds until the restart: format with the running value.
+func untilf(format string) func(string) string {
+	return func(run string) string { return fmt.Sprintf(format, run) }
+}
+
+// untilUnset is untilf with another text for an unset running value.
+func untilUnset(format, unset string) func(string) string {
+	return func(run string) string {
+		if run == "" {
+			return unset
+		}
+		return fmt.Sprintf(format, run)
+	}
+}
+
+func switchWord(on bool) string {
+	if on {
+		return "enable"
+	}
+	return "disable"
+}
+
+func ulaText(l LANIPv6) string {
+	switch {
+	case l.NoULA:
+		return "disable"
+	case l.ULA.IsValid():
+		return l.ULA.String()
+	}
+	return ""
+}
+
+func prefixText(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrsText(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, " ")
 }
 
 // Running returns what a router started with running runs once c is
@@ -64,8 +167,11 @@ func RestartNotes(running, old, c *Config) []string {
 		if v == run || (old != nil && s.get(old) == v) {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s %s takes effect after a restart (\"reboot\"); until then %s",
-			s.path, v, fmt.Sprintf(s.until, run)))
+		what := s.path + " " + v
+		if v == "" {
+			what = "deleting " + s.path
+		}
+		out = append(out, fmt.Sprintf("%s takes effect after a restart (\"reboot\"); until then %s", what, s.until(run)))
 	}
 	return out
 }

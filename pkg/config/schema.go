@@ -39,7 +39,7 @@ type node struct {
 	children   []*node  // container: keywords; leaf: alternatives; tag: clauses
 	then       []*node  // clause: optional clauses right after its values
 	name       *vtype   // tag: the NAME type
-	max        int      // multi: most values allowed
+	max        int      // multi: most values allowed; tag: most entries (0: no limit)
 
 	leaf  *leafBinding  // leaf, and tag in value form
 	multi *multiBinding // multi
@@ -89,6 +89,7 @@ func tagged(word, help string, name *vtype, b listBinding, clauses ...*node) *no
 
 func (n *node) withChildren(children ...*node) *node { n.children = children; return n }
 func (n *node) withThen(then ...*node) *node         { n.then = then; return n }
+func (n *node) withMax(max int) *node                { n.max = max; return n }
 func (n *node) withValue(b leafBinding, arg *vtype) *node {
 	n.leaf, n.args = &b, []*vtype{arg}
 	return n
@@ -123,6 +124,44 @@ func pair[T comparable](p, q func(c *Config) *T) leafBinding {
 		},
 		set:   func(c *Config, _ string, vals []any) { *p(c), *q(c) = vals[0].(T), vals[1].(T) },
 		reset: func(c *Config, _ string) { *p(c), *q(c) = defP, defQ },
+	}
+}
+
+// inverted binds an enable/disable leaf to a field that says "disabled";
+// the default is the field's value in New().
+func inverted(p func(c *Config) *bool) leafBinding {
+	def := *p(New())
+	return leafBinding{
+		get: func(c *Config, _ string) []any {
+			if v := *p(c); v != def {
+				return []any{!v}
+			}
+			return nil
+		},
+		set:   func(c *Config, _ string, vals []any) { *p(c) = !vals[0].(bool) },
+		reset: func(c *Config, _ string) { *p(c) = def },
+	}
+}
+
+// ula binds "interfaces lan ipv6 ula PREFIX|disable" to ULA and NoULA;
+// disable wins (a Config built in Go with both set fails Validate).
+func ula() leafBinding {
+	v6 := func(c *Config) *LANIPv6 { return &c.Interfaces.LAN.IPv6 }
+	return leafBinding{
+		get: func(c *Config, _ string) []any {
+			switch {
+			case v6(c).NoULA:
+				return []any{ulaOff{}}
+			case v6(c).ULA.IsValid():
+				return []any{v6(c).ULA}
+			}
+			return nil
+		},
+		set: func(c *Config, _ string, vals []any) {
+			p, _ := vals[0].(netip.Prefix)
+			v6(c).ULA, v6(c).NoULA = p, !p.IsValid()
+		},
+		reset: func(c *Config, _ string) { v6(c).ULA, v6(c).NoULA = netip.Prefix{}, false },
 	}
 }
 
@@ -237,6 +276,7 @@ var (
 	staticList, staticLookup   = entries(func(c *Config) *[]StaticLease { return &c.DHCPServer.LAN.Static }, func(e *StaticLease) *string { return &e.Name })
 	forwardList, forwardLookup = entries(func(c *Config) *[]PortForward { return &c.NAT.PortForwards }, func(e *PortForward) *string { return &e.Name })
 	keyList, keyLookup         = entries(func(c *Config) *[]AuthorizedKey { return &c.Service.SSH.AuthorizedKeys }, func(e *AuthorizedKey) *string { return &e.Name })
+	allowList, allowLookup     = entries(func(c *Config) *[]IPv6Allow { return &c.Firewall.IPv6.Allow }, func(e *IPv6Allow) *string { return &e.Name })
 )
 
 const (
@@ -246,6 +286,15 @@ const (
 
 func timeout(word, help string, p func(c *Config) *time.Duration) *node {
 	return leaf(word, help, field(p), tSeconds(time.Second, maxTimeout, "idle timeout in seconds (or e.g. 5m)"))
+}
+
+// protocols are the choices of a port forward's or allow rule's protocol.
+func protocols() *vtype {
+	return tChoices(
+		choice{"tcp", "TCP only", ProtoTCP},
+		choice{"udp", "UDP only", ProtoUDP},
+		choice{"tcp-udp", "both TCP and UDP", ProtoTCPUDP},
+	)
 }
 
 func mtu(p func(c *Config) *int) *node {
@@ -273,6 +322,16 @@ var schema = container("", "",
 			leaf("address", "router's LAN address and subnet length",
 				field(func(c *Config) *netip.Prefix { return &c.Interfaces.LAN.Address }), tIfAddr("address/length, e.g. 192.168.1.1/24")),
 			mtu(func(c *Config) *int { return &c.Interfaces.LAN.MTU }),
+			leaf("ipv6", "IPv6 on the LAN (default enable)",
+				inverted(func(c *Config) *bool { return &c.Interfaces.LAN.IPv6.Disabled }), tSwitch("IPv6 on the LAN")).withChildren(
+				leaf("ula", "unique local /48 of the LAN (default: generated once and kept)", ula(), tULA()),
+				leaf("subnet-id", "which /64 of the delegated prefix and of the ULA the LAN gets (default 0)",
+					field(func(c *Config) *int { return &c.Interfaces.LAN.IPv6.SubnetID }), tSubnetID()),
+				multi("dns", "DNS server advertised to LAN hosts (default: the WAN's; repeat the command for more)", MaxIPv6DNS,
+					addrs(func(c *Config) *[]netip.Addr { return &c.Interfaces.LAN.IPv6.DNS }), tIPv6("DNS server address", acceptDNS)),
+				leaf("domain", "search domain advertised to LAN hosts",
+					field(func(c *Config) *string { return &c.Interfaces.LAN.IPv6.Domain }), tDomain("domain name, e.g. home.arpa")),
+			),
 		),
 		container("wan", "WAN port (internet uplink)",
 			leaf("device", "kernel name of the WAN port",
@@ -289,6 +348,26 @@ var schema = container("", "",
 			mtu(func(c *Config) *int { return &c.Interfaces.WAN.MTU }),
 			multi("dns", "DNS server (static mode; repeat the command for more)", maxDNS,
 				addrs(func(c *Config) *[]netip.Addr { return &c.Interfaces.WAN.DNS }), tIPv4("DNS server address")),
+			container("ipv6", "IPv6 on the WAN",
+				leaf("mode", "how the WAN gets IPv6 (default dhcpv6-pd)",
+					field(func(c *Config) *IPv6Mode { return &c.Interfaces.WAN.IPv6.Mode }), tChoices(
+						choice{"dhcpv6-pd", "a prefix for the LAN from the ISP's DHCPv6 server (default)", IPv6DHCPv6PD},
+						choice{"slaac", "a WAN address by SLAAC only, no delegated prefix", IPv6SLAAC},
+						choice{"static", "address, gateway and prefix given below", IPv6Static},
+						choice{"off", "no IPv6 on the WAN", IPv6Off},
+					)),
+				leaf("prefix-length", "delegated prefix length asked for (dhcpv6-pd mode; default 56)",
+					field(func(c *Config) *int { return &c.Interfaces.WAN.IPv6.PrefixLength }), tInt(48, 64, "prefix length hint")),
+				leaf("address", "WAN IPv6 address and prefix length (static mode)",
+					field(func(c *Config) *netip.Prefix { return &c.Interfaces.WAN.IPv6.Address }), tIPv6IfAddr("address/length, e.g. 2600:1:2:3::2/64")),
+				leaf("gateway", "default gateway (static mode)",
+					field(func(c *Config) *netip.Addr { return &c.Interfaces.WAN.IPv6.Gateway }), tIPv6("gateway's link-local or global address", acceptGateway)),
+				leaf("prefix", "prefix the ISP routes to the router, for the LAN (static mode)",
+					field(func(c *Config) *netip.Prefix { return &c.Interfaces.WAN.IPv6.Prefix }),
+					tIPv6Net(32, 64, "prefix/length, /32 to /64, e.g. 2600:1:2:100::/56", "2600:1:2:100::/56")),
+				multi("dns", "DNS server (static mode; repeat the command for more)", MaxIPv6DNS,
+					addrs(func(c *Config) *[]netip.Addr { return &c.Interfaces.WAN.IPv6.DNS }), tIPv6("DNS server address", acceptDNS)),
+			),
 		),
 	),
 	container("dhcp-server", "DHCP server",
@@ -331,11 +410,7 @@ var schema = container("", "",
 			field(func(c *Config) *int { return &c.NAT.MSSClamp }), tMSS()),
 		tagged("port-forward", "send inbound connections on a WAN port to a LAN host", tName("name of this forward"), forwardList,
 			leaf("protocol", "transport protocol",
-				entryField(forwardLookup, func(e *PortForward) *Protocol { return &e.Protocol }), tChoices(
-					choice{"tcp", "TCP only", ProtoTCP},
-					choice{"udp", "UDP only", ProtoUDP},
-					choice{"tcp-udp", "both TCP and UDP", ProtoTCPUDP},
-				)),
+				entryField(forwardLookup, func(e *PortForward) *Protocol { return &e.Protocol }), protocols()),
 			leaf("port", "external port or range on the WAN address",
 				entryField(forwardLookup, func(e *PortForward) *PortRange { return &e.Port }), tPorts("external port, e.g. 8080 or 8000-8010")),
 			leaf("to", "LAN host that receives the connections",
@@ -350,6 +425,22 @@ var schema = container("", "",
 			field(func(c *Config) *int { return &c.NAT.MaxSessions }), tInt(0, 1<<24, "number of sessions; 0 = automatic")),
 		leaf("max-sessions-per-host", "most NAT sessions per LAN host (default 0 = automatic)",
 			field(func(c *Config) *int { return &c.NAT.MaxSessionsPerHost }), tInt(0, 1<<20, "number of sessions; 0 = automatic")),
+	),
+	container("firewall", "stateful firewall",
+		container("ipv6", "IPv6 firewall: what unsolicited inbound traffic reaches LAN hosts",
+			tagged("allow", "let inbound connections to ports of a LAN host through", tName("name of this rule"), allowList,
+				leaf("protocol", "transport protocol",
+					entryField(allowLookup, func(e *IPv6Allow) *Protocol { return &e.Protocol }), protocols()),
+				leaf("port", "port or range on the LAN host",
+					entryField(allowLookup, func(e *IPv6Allow) *PortRange { return &e.Port }), tPorts("port, e.g. 22 or 6000-6010")),
+				leaf("to", "LAN host that receives the connections",
+					entryField(allowLookup, func(e *IPv6Allow) *netip.Addr { return &e.To }), tIPv6("the LAN host's IPv6 address", acceptLANHost)),
+			).withMax(MaxAllowRules),
+			leaf("inbound-ping", "unsolicited echo requests reach LAN hosts (default enable)",
+				field(func(c *Config) *bool { return &c.Firewall.IPv6.InboundPing }), tSwitch("inbound ping")),
+			leaf("inbound-ipsec", "unsolicited ESP and IKE reach LAN hosts (default enable)",
+				field(func(c *Config) *bool { return &c.Firewall.IPv6.InboundIPsec }), tSwitch("inbound IPsec")),
+		),
 	),
 	container("passthrough", "VPN passthrough helpers",
 		leaf("pptp", "PPTP control and GRE calls (default enable)",

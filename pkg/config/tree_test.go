@@ -24,7 +24,7 @@ func exampleConfig(t testing.TB) *Config {
 func TestTreeGolden(t *testing.T) {
 	c := exampleConfig(t)
 	var b strings.Builder
-	for _, path := range []string{"", "nat", "nat port-forward", "nat port-forward voip", "nat hair", "passthrough ipsec", "interfaces wan dns 9.9.9.9", "system admin"} {
+	for _, path := range []string{"", "nat", "nat port-forward", "nat port-forward voip", "nat hair", "passthrough ipsec", "interfaces wan dns 9.9.9.9", "system admin", "interfaces lan ipv6", "interfaces wan ipv6", "firewall ipv6 allow ssh"} {
 		lines, err := c.Tree(strings.Fields(path))
 		if err != nil {
 			t.Fatalf("Tree(%q): %v", path, err)
@@ -86,6 +86,10 @@ func TestTreeDiff(t *testing.T) {
 		{"path limits", []string{"set system hostname gw", "set nat dmz 192.168.1.21"}, "nat",
 			"[edit nat]\n-   dmz 192.168.1.20;\n+   dmz 192.168.1.21;\n"},
 		{"path outside the changes", []string{"set system hostname gw"}, "nat", ""},
+		{"ipv6 leaf beside its alternatives", []string{"set interfaces lan ipv6 disable", "delete interfaces lan ipv6 domain"}, "",
+			"[edit interfaces lan]\n+   ipv6 disable;\n-   ipv6 domain home.arpa;\n"},
+		{"new allow rule", []string{"set firewall ipv6 allow web protocol tcp-udp port 443 to fd12:3456:789a:10::80"}, "firewall",
+			"[edit firewall ipv6]\n+   allow web {\n+       protocol tcp-udp;\n+       port 443;\n+       to fd12:3456:789a:10::80;\n+   }\n"},
 		{"entry only on one side, by path", []string{"delete nat port-forward web"}, "nat port-forward web",
 			"[edit nat]\n-   port-forward web {\n-       protocol tcp;\n-       port 8080;\n-       to 192.168.1.10 port 80;\n-   }\n"},
 	} {

@@ -73,8 +73,10 @@ func (s subnet) outside(a netip.Addr, what string) string {
 func (c *Config) Validate() (errs, warnings []Issue) {
 	v := &validator{}
 	c.checkInterfaces(v)
+	c.checkIPv6Interfaces(v)
 	c.checkDHCP(v)
 	c.checkNAT(v)
+	c.checkFirewall(v)
 	c.checkServices(v)
 	c.checkConsole(v)
 	return v.errs, v.warns

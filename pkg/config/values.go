@@ -395,34 +395,59 @@ func tHostname(help string) *vtype {
 		ph:   "<HOSTNAME>",
 		help: help,
 		parse: func(s string) (any, error) {
-			bad := errf("%q is not a hostname; use letters, digits and '-' (not first or last), e.g. passgate", s)
-			labels := strings.Split(s, ".")
-			for _, label := range labels {
-				if len(label) == 0 || label[0] == '-' || label[len(label)-1] == '-' {
-					return nil, bad
-				}
-				for i := 0; i < len(label); i++ {
-					if !isAlnum(label[i]) && label[i] != '-' {
-						return nil, bad
-					}
-				}
-			}
-			// Only ASCII is left: bytes are characters.
-			switch {
-			case len(s) > 253:
-				return nil, errf("the hostname is %d characters long; at most 253 are allowed (63 between dots)", len(s))
-			case len(labels) == 1 && len(s) > 63:
-				return nil, errf("the hostname is %d characters long; at most 63 are allowed (253 with dots, 63 between them)", len(s))
-			}
-			for _, label := range labels {
-				if len(label) > 63 {
-					return nil, errf("the part %q of the hostname is %d characters long; at most 63 are allowed between dots", label, len(label))
-				}
+			if err := checkDNSName(s, "hostname", "passgate"); err != nil {
+				return nil, err
 			}
 			return s, nil
 		},
 		format: func(v any) string { return v.(string) },
 	}
+}
+
+// tDomain is a DNS domain name such as home.arpa.
+func tDomain(help string) *vtype {
+	return &vtype{
+		ph:   "<DOMAIN>",
+		help: help,
+		parse: func(s string) (any, error) {
+			if err := checkDNSName(s, "domain", "home.arpa"); err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+		format: func(v any) string { return v.(string) },
+	}
+}
+
+// checkDNSName checks s as a host or domain name (what, e.g. "hostname"):
+// labels of letters, digits and '-' (not first or last), at most 63
+// characters each and 253 in all.
+func checkDNSName(s, what, example string) error {
+	bad := errf("%q is not a %s; use letters, digits and '-' (not first or last), e.g. %s", s, what, example)
+	labels := strings.Split(s, ".")
+	for _, label := range labels {
+		if len(label) == 0 || label[0] == '-' || label[len(label)-1] == '-' {
+			return bad
+		}
+		for i := 0; i < len(label); i++ {
+			if !isAlnum(label[i]) && label[i] != '-' {
+				return bad
+			}
+		}
+	}
+	// Only ASCII is left: bytes are characters.
+	switch {
+	case len(s) > 253:
+		return errf("the %s is %d characters long; at most 253 are allowed (63 between dots)", what, len(s))
+	case len(labels) == 1 && len(s) > 63:
+		return errf("the %s is %d characters long; at most 63 are allowed (253 with dots, 63 between them)", what, len(s))
+	}
+	for _, label := range labels {
+		if len(label) > 63 {
+			return errf("the part %q of the %s is %d characters long; at most 63 are allowed between dots", label, what, len(label))
+		}
+	}
+	return nil
 }
 
 func tDevice(help string) *vtype {

@@ -314,7 +314,7 @@ func (w *walker) walkSet() {
 // clauses reads the clauses of one tag entry: each at most once, in any
 // order; a clause's "then" clauses may follow right after its values.
 func (w *walker) clauses(t *node, name string) {
-	w.acts = append(w.acts, action{n: t, tag: name})
+	w.acts = append(w.acts, action{n: t, tag: name, at: w.i - 1}) // at: the NAME
 	var used, follow []*node
 	for count := 0; ; count++ {
 		kw := append([]*node(nil), follow...)
@@ -531,6 +531,9 @@ func (c *Config) set(words []string) *Error {
 				return &Error{Index: a.at, Msg: fmt.Sprintf("at most %d %s servers are allowed; delete one first", a.n.max, a.n.word)}
 			}
 		case kTag:
+			if a.n.max > 0 && !a.n.list.has(c, a.tag) && len(a.n.list.names(c)) >= a.n.max {
+				return &Error{Index: a.at, Msg: fmt.Sprintf("there are already %d %s entries, the most allowed; delete one first or reuse its name", a.n.max, a.n.word)}
+			}
 			a.n.list.ensure(c, a.tag)
 			if a.n.leaf != nil {
 				a.n.leaf.set(c, a.tag, a.vals)
