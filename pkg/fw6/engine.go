@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/tcpstate"
 )
 
 // Dir is where a packet came from.
@@ -129,11 +130,11 @@ func (e *Engine) apply(c Config) {
 	e.tmo[stICMP] = seconds(c.Timeouts.ICMP)
 	e.tmo[stOther] = seconds(c.Timeouts.Other)
 	e.tmo[stLong] = seconds(c.Timeouts.TCPEstablished)
-	for _, s := range []uint8{stSynOut, stSynIn, stFinBoth, stReset} {
-		e.tmo[s] = seconds(c.Timeouts.TCPTransitory)
-	}
-	for _, s := range []uint8{stEstablished, stFinOut, stFinIn} {
+	for s := range tcpstate.NumStates {
 		e.tmo[s] = seconds(c.Timeouts.TCPEstablished)
+		if s.Transitory() {
+			e.tmo[s] = seconds(c.Timeouts.TCPTransitory)
+		}
 	}
 	switch {
 	case c.MSSClamp == MSSAuto:

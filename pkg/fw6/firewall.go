@@ -64,11 +64,7 @@ func (e *Engine) outbound(q *pkt, fl uint8) verdict {
 	}
 	s := e.t.s(i)
 	if proto == packet.ProtoTCP {
-		if s.state == stSynIn {
-			synInOut(s, packet.TCP(q.l4), q.flags)
-		} else {
-			s.state = tcpOut(s.state, q.flags)
-		}
+		tcpOut(s, packet.TCP(q.l4), q.flags)
 		if q.flags&packet.TCPSyn != 0 && e.mss != 0 {
 			packet.TCP(q.l4).ClampMSS(e.mss)
 		}
@@ -143,11 +139,7 @@ func (e *Engine) touchOut(q *pkt, s *session) {
 // the replied flag, counters, and the idle timer (REC-16 allows it).
 func (e *Engine) touchIn(q *pkt, s *session) {
 	if s.proto == packet.ProtoTCP {
-		if s.state == stSynIn {
-			s.state = synInIn(s, packet.TCP(q.l4), q.flags)
-		} else {
-			s.state = tcpIn(s.state, q.flags)
-		}
+		tcpIn(s, packet.TCP(q.l4), q.flags)
 		if s.flags&flagPPTP != 0 {
 			e.pptpGRE(s)
 		}

@@ -1,5 +1,7 @@
 package fw6
 
+import "github.com/passgate/passgate/pkg/slotindex"
+
 // Fragments. The engine does not reassemble: a first fragment carries the
 // upper-layer header (RFC 7112 makes that a rule; parse drops first
 // fragments without it) and is filtered like any packet; when it is
@@ -33,8 +35,8 @@ type fragTable struct {
 }
 
 func (f *fragTable) slot(src, dst addr, id uint32) *fragEntry {
-	h := mix(src.hi^f.seed, src.lo^uint64(id))
-	h = mix(h^dst.hi, dst.lo)
+	h := slotindex.Mix(src.hi^f.seed, src.lo^uint64(id))
+	h = slotindex.Mix(h^dst.hi, dst.lo)
 	return &f.e[h%fragSlots]
 }
 

@@ -34,7 +34,7 @@ func (e *Engine) info(s *session) Session {
 		Protocol:   s.proto,
 		LAN:        netip.AddrPortFrom(s.lan.netip(), s.lport),
 		Remote:     netip.AddrPortFrom(s.rem.netip(), s.rport),
-		State:      stateNames[s.state],
+		State:      stateName(s.state),
 		Age:        time.Duration(e.now-s.created) * time.Second,
 		Idle:       time.Duration(idle) * time.Second,
 		Expires:    exp,

@@ -1,6 +1,6 @@
 package fw6
 
-import "math/bits"
+import "github.com/passgate/passgate/pkg/slotindex"
 
 // The flow table. Sessions live in a chunked slab and are found through two
 // open-addressed indexes of uint32 slots (value: session index + 1):
@@ -19,6 +19,8 @@ import "math/bits"
 //     linked through the sessions, so removing one is O(1) however many
 //     remotes share a LAN endpoint.
 //
+// The lookups are written out here; sizing, hashing, insertion and
+// deletion without tombstones are pkg/slotindex's, as for pkg/nat's table.
 // Both indexes have at least 2 × max slots (load ≤ 0.5). Probe loops are
 // bounded by the index length all the same, so a broken invariant shows as
 // a refused packet, never as a frozen engine.
@@ -27,7 +29,7 @@ const (
 	chunkShift = 12
 	chunkSize  = 1 << chunkShift
 	none       = ^uint32(0)
-	noSlot     = ^uint64(0)
+	noSlot     = slotindex.NoSlot
 )
 
 // Session flags.
@@ -94,7 +96,7 @@ func newTable(max int, seed uint64, eif bool) *table {
 	if max < 16 {
 		max = 16
 	}
-	slots := uint64(1) << bits.Len64(uint64(max)*2-1)
+	slots := slotindex.Len(uint64(max))
 	return &table{
 		free: none,
 		max:  uint32(max),
@@ -108,16 +110,9 @@ func newTable(max int, seed uint64, eif bool) *table {
 
 func (t *table) s(i uint32) *session { return &t.chunks[i>>chunkShift][i&(chunkSize-1)] }
 
-// mix is a 64×64→128 multiply-fold hash, keyed by the table's random seed
-// so that remote hosts cannot aim at a probe sequence.
-func mix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
-	return hi ^ lo
-}
-
 func (t *table) hash(k *key) uint64 {
-	h := mix(k.lan.hi^t.seed, k.lan.lo^(uint64(k.lport)<<24|uint64(k.rport)<<8|uint64(k.proto)))
-	return mix(h^k.rem.hi, k.rem.lo)
+	h := slotindex.Mix(k.lan.hi^t.seed, k.lan.lo^(uint64(k.lport)<<24|uint64(k.rport)<<8|uint64(k.proto)))
+	return slotindex.Mix(h^k.rem.hi, k.rem.lo)
 }
 
 func (t *table) hashS(s *session) uint64 {
@@ -128,11 +123,11 @@ func (t *table) hashS(s *session) uint64 {
 // hashF is the filter key's hash: the remote address is left out under
 // endpoint-independent filtering.
 func (t *table) hashF(proto uint8, lan addr, lport uint16, rem addr) uint64 {
-	h := mix(lan.hi^t.seed, lan.lo^(uint64(lport)<<8|uint64(proto)|1<<40))
+	h := slotindex.Mix(lan.hi^t.seed, lan.lo^(uint64(lport)<<8|uint64(proto)|1<<40))
 	if t.eif {
-		return mix(h, 0x5bd1e995)
+		return slotindex.Mix(h, 0x5bd1e995)
 	}
-	return mix(h^rem.hi, rem.lo)
+	return slotindex.Mix(h^rem.hi, rem.lo)
 }
 
 // filtered reports whether sessions of proto are in the filter index: the
@@ -200,7 +195,7 @@ func (t *table) alloc() uint32 {
 // link inserts a filled session into the indexes.
 func (t *table) link(i uint32) {
 	s := t.s(i)
-	if h := freeSlot(t.idx, t.hashS(s)&t.mask); h != noSlot {
+	if h := slotindex.Free(t.idx, t.hashS(s)&t.mask); h != noSlot {
 		t.idx[h] = i + 1
 	}
 	s.next, s.prev = none, none
@@ -239,7 +234,7 @@ func (t *table) funlink(i uint32) {
 		return // not linked (cannot happen)
 	}
 	if s.next == none {
-		deleteSlot(t.fidx, slot, t.homeF)
+		slotindex.Delete(t.fidx, slot, t.homeF)
 		return
 	}
 	t.s(s.next).prev = none
@@ -249,8 +244,8 @@ func (t *table) funlink(i uint32) {
 // unlink removes session i from the indexes and frees its slot.
 func (t *table) unlink(i uint32) {
 	s := t.s(i)
-	if h := findSlot(t.idx, t.hashS(s)&t.mask, i+1); h != noSlot {
-		deleteSlot(t.idx, h, t.home)
+	if h := slotindex.Find(t.idx, t.hashS(s)&t.mask, i+1); h != noSlot {
+		slotindex.Delete(t.idx, h, t.home)
 	}
 	if filtered(s.proto) {
 		t.funlink(i)
@@ -276,62 +271,4 @@ func (t *table) home(v uint32) uint64 { return t.hashS(t.s(v-1)) & t.mask }
 func (t *table) homeF(v uint32) uint64 {
 	s := t.s(v - 1)
 	return t.hashF(s.proto, s.lan, s.lport, s.rem) & t.mask
-}
-
-// freeSlot returns the first empty slot of idx probing from h, or noSlot.
-func freeSlot(idx []uint32, h uint64) uint64 {
-	mask := uint64(len(idx) - 1)
-	for n := len(idx); n > 0; n-- {
-		if idx[h] == 0 {
-			return h
-		}
-		h = (h + 1) & mask
-	}
-	return noSlot
-}
-
-// findSlot returns the slot of idx holding v probing from h, or noSlot.
-func findSlot(idx []uint32, h uint64, v uint32) uint64 {
-	mask := uint64(len(idx) - 1)
-	for n := len(idx); n > 0; n-- {
-		switch idx[h] {
-		case v:
-			return h
-		case 0:
-			return noSlot
-		}
-		h = (h + 1) & mask
-	}
-	return noSlot
-}
-
-// deleteSlot empties slot i of a linear-probing index and shifts later
-// entries of its cluster back, so lookups never need tombstones.
-func deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
-	mask := uint64(len(idx) - 1)
-	j := i
-	for {
-		idx[i] = 0
-		for n := len(idx); ; n-- {
-			if n == 0 {
-				return
-			}
-			j = (j + 1) & mask
-			if idx[j] == 0 {
-				return
-			}
-			k := home(idx[j])
-			// Leave idx[j] where it is if its home lies cyclically in (i, j].
-			if i <= j {
-				if i < k && k <= j {
-					continue
-				}
-			} else if i < k || k <= j {
-				continue
-			}
-			break
-		}
-		idx[i] = idx[j]
-		i = j
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/tcpstate"
 )
 
 // Dir is the side a packet arrived on.
@@ -111,11 +112,11 @@ func (e *Engine) apply(c Config) {
 	e.lanBcast = e.lanNet | ^e.lanMask
 	e.tmo[stUDP] = seconds(c.Timeouts.UDP)
 	e.tmo[stICMP] = seconds(c.Timeouts.ICMP)
-	for _, s := range []uint8{stSynOut, stSynIn, stFinBoth, stReset} {
-		e.tmo[s] = seconds(c.Timeouts.TCPTransitory)
-	}
-	for _, s := range []uint8{stEstablished, stFinOut, stFinIn} {
+	for s := range tcpstate.NumStates {
 		e.tmo[s] = seconds(c.Timeouts.TCPEstablished)
+		if s.Transitory() {
+			e.tmo[s] = seconds(c.Timeouts.TCPTransitory)
+		}
 	}
 	switch {
 	case c.MSSClamp == MSSAuto:

@@ -2,6 +2,7 @@ package nat
 
 import (
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/slotindex"
 )
 
 // IPv4 fragments. Only the first fragment carries the transport header, so
@@ -113,11 +114,11 @@ func (f *fragTable) init() {
 }
 
 func (f *fragTable) hashKey(k fragKey) uint64 {
-	return mix(uint64(k.src)<<32|uint64(k.dst)^f.seed, uint64(k.id)<<8|uint64(k.proto)|1<<43) & (fragSlots - 1)
+	return slotindex.Mix(uint64(k.src)<<32|uint64(k.dst)^f.seed, uint64(k.id)<<8|uint64(k.proto)|1<<43) & (fragSlots - 1)
 }
 
 func (f *fragTable) hashSrc(a uint32) uint64 {
-	return mix(uint64(a)^f.seed, 1<<44) & (fragSlots - 1)
+	return slotindex.Mix(uint64(a)^f.seed, 1<<44) & (fragSlots - 1)
 }
 
 func (f *fragTable) homeTrain(v uint32) uint64 { return f.hashKey(f.trains[v-1].key) }
@@ -201,8 +202,8 @@ func (f *fragTable) touch(i uint32, now uint32) {
 // remove frees train i.
 func (f *fragTable) remove(i uint32) {
 	t := &f.trains[i]
-	if h := findSlot(f.idx, f.hashKey(t.key), i+1); h != noSlot {
-		deleteSlot(f.idx, h, f.homeTrain)
+	if h := slotindex.Find(f.idx, f.hashKey(t.key), i+1); h != noSlot {
+		slotindex.Delete(f.idx, h, f.homeTrain)
 	}
 	f.unlinkLRU(i)
 	s := &f.srcs[t.src]
@@ -217,8 +218,8 @@ func (f *fragTable) remove(i uint32) {
 		s.tail = t.sprev
 	}
 	if s.n--; s.n == 0 {
-		if h := findSlot(f.srcIdx, f.hashSrc(s.addr), t.src+1); h != noSlot {
-			deleteSlot(f.srcIdx, h, f.homeSrc)
+		if h := slotindex.Find(f.srcIdx, f.hashSrc(s.addr), t.src+1); h != noSlot {
+			slotindex.Delete(f.srcIdx, h, f.homeSrc)
 		}
 		f.srcFree = append(f.srcFree, t.src)
 	}
@@ -242,11 +243,11 @@ func (f *fragTable) add(k fragKey, now uint32) uint32 {
 	// A free train and index slot exist now (n < maxFragTrains, load
 	// ≤ 0.5); the checks only keep a broken invariant from corrupting.
 	i := f.free
-	h := freeSlot(f.idx, f.hashKey(k))
+	h := slotindex.Free(f.idx, f.hashKey(k))
 	if i == none || h == noSlot {
 		if f.srcs[si].n == 0 {
-			if hs := findSlot(f.srcIdx, f.hashSrc(k.src), si+1); hs != noSlot {
-				deleteSlot(f.srcIdx, hs, f.homeSrc)
+			if hs := slotindex.Find(f.srcIdx, f.hashSrc(k.src), si+1); hs != noSlot {
+				slotindex.Delete(f.srcIdx, hs, f.homeSrc)
 			}
 			f.srcFree = append(f.srcFree, si)
 		}

@@ -100,11 +100,7 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 			claimed = s
 		}
 		if proto == packet.ProtoTCP {
-			if s.state != stSynIn {
-				s.state = tcpIn(s.state, flags)
-			} else {
-				s.state = synInIn(s, packet.TCP(l4), flags)
-			}
+			tcpIn(s, packet.TCP(l4), flags)
 		}
 		s.flags |= flagReplied
 		s.lastSeen = e.now // inbound refresh: RFC 4787 REQ-6 allows it

@@ -36,7 +36,7 @@ func (e *Engine) info(s *session) SessionInfo {
 		Internal:   netip.AddrPortFrom(packet.AddrFrom4(s.intIP), s.intPort),
 		External:   netip.AddrPortFrom(packet.AddrFrom4(e.ext), s.extPort),
 		Remote:     netip.AddrPortFrom(packet.AddrFrom4(s.remIP), s.remPort),
-		State:      stateNames[s.state],
+		State:      stateName(s.state),
 		Age:        time.Duration(e.now-s.created) * time.Second,
 		Idle:       time.Duration(idle) * time.Second,
 		Expires:    exp,

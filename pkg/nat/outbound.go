@@ -115,11 +115,7 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 	}
 	s := e.t.s(i)
 	if proto == packet.ProtoTCP {
-		if s.state != stSynIn {
-			s.state = tcpOut(s.state, flags)
-		} else {
-			synInOut(s, packet.TCP(l4), flags)
-		}
+		tcpOut(s, packet.TCP(l4), flags)
 		if flags&packet.TCPSyn != 0 && e.mss != 0 {
 			packet.TCP(l4).ClampMSS(e.mss)
 		}

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 
 	"github.com/passgate/passgate/pkg/packet"
+	"github.com/passgate/passgate/pkg/slotindex"
 )
 
 // The flow table. Sessions (one per 5-tuple) live in a chunked slab and are
@@ -21,7 +22,9 @@ import (
 // addr:port and protocol) are reference-counted by their sessions and found
 // by (proto, internal addr:port) through a third index, and by external port
 // through a direct array per protocol. Everything is addressed by index, so
-// nothing on the lookup path allocates or chases Go pointers.
+// nothing on the lookup path allocates or chases Go pointers. The lookups
+// are written out here; sizing, hashing, insertion and deletion without
+// tombstones are pkg/slotindex's, which pkg/fw6's table shares.
 //
 // Every index is sized for everything it can hold, at load ≤ 0.5: the
 // session indexes for max sessions, the mapping index for one dynamic
@@ -34,7 +37,7 @@ const (
 	chunkShift = 12
 	chunkSize  = 1 << chunkShift
 	none       = ^uint32(0)
-	noSlot     = ^uint64(0)
+	noSlot     = slotindex.NoSlot
 )
 
 // Session flags.
@@ -115,7 +118,7 @@ func newTable(max int, seed uint64) *table {
 	if max < 16 {
 		max = 16
 	}
-	slots := uint64(1) << bits.Len64(uint64(max)*2-1) // ≥ 2×max: load ≤ 0.5
+	slots := slotindex.Len(uint64(max)) // ≥ 2×max: load ≤ 0.5
 	t := &table{
 		free: none,
 		max:  uint32(max),
@@ -137,7 +140,7 @@ const maxMappings = 3 * 65536
 // mappings when it grows. It never shrinks, so it is safe at any time.
 func (t *table) mapCapacity(statics int) {
 	n := min(uint64(t.max)+uint64(statics), maxMappings)
-	slots := uint64(1) << bits.Len64(n*2-1)
+	slots := slotindex.Len(n)
 	if slots <= uint64(len(t.mapIdx)) {
 		return
 	}
@@ -152,24 +155,16 @@ func (t *table) mapCapacity(statics int) {
 
 func (t *table) s(i uint32) *session { return &t.chunks[i>>chunkShift][i&(chunkSize-1)] }
 
-// mix is a 64×64→128 multiply-fold hash (the "mum" construction): fast and
-// well-distributed, keyed by the table's random seed so remote hosts cannot
-// aim at a probe sequence.
-func mix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
-	return hi ^ lo
-}
-
 func (t *table) hashOut(proto uint8, ip uint32, port uint16, rip uint32, rport uint16) uint64 {
-	return mix(uint64(ip)<<32|uint64(rip)^t.seed, uint64(port)<<24|uint64(rport)<<8|uint64(proto))
+	return slotindex.Mix(uint64(ip)<<32|uint64(rip)^t.seed, uint64(port)<<24|uint64(rport)<<8|uint64(proto))
 }
 
 func (t *table) hashIn(proto uint8, ext uint16, rip uint32) uint64 {
-	return mix(uint64(rip)^t.seed, uint64(ext)<<8|uint64(proto)|1<<40)
+	return slotindex.Mix(uint64(rip)^t.seed, uint64(ext)<<8|uint64(proto)|1<<40)
 }
 
 func (t *table) hashMap(proto uint8, ip uint32, port uint16) uint64 {
-	return mix(uint64(ip)^t.seed, uint64(port)<<8|uint64(proto)|1<<41)
+	return slotindex.Mix(uint64(ip)^t.seed, uint64(port)<<8|uint64(proto)|1<<41)
 }
 
 // lookupOut returns the session for an outbound 5-tuple, or none.
@@ -252,7 +247,7 @@ func (t *table) alloc() uint32 {
 func (t *table) link(i uint32) {
 	s := t.s(i)
 	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
-	if h = freeSlot(t.out, h); h != noSlot {
+	if h = slotindex.Free(t.out, h); h != noSlot {
 		t.out[h] = i + 1
 	}
 	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
@@ -262,40 +257,12 @@ func (t *table) link(i uint32) {
 	}
 }
 
-// freeSlot returns the first empty slot of idx probing from h, or noSlot
-// after one full round.
-func freeSlot(idx []uint32, h uint64) uint64 {
-	mask := uint64(len(idx) - 1)
-	for n := len(idx); n > 0; n-- {
-		if idx[h] == 0 {
-			return h
-		}
-		h = (h + 1) & mask
-	}
-	return noSlot
-}
-
-// findSlot returns the slot of idx holding v probing from h, or noSlot.
-func findSlot(idx []uint32, h uint64, v uint32) uint64 {
-	mask := uint64(len(idx) - 1)
-	for n := len(idx); n > 0; n-- {
-		switch idx[h] {
-		case v:
-			return h
-		case 0:
-			return noSlot
-		}
-		h = (h + 1) & mask
-	}
-	return noSlot
-}
-
 // unlink removes a session from both indexes and frees its slot.
 func (t *table) unlink(i uint32) {
 	s := t.s(i)
 	h := t.hashOut(s.proto, s.intIP, s.intPort, s.remIP, s.remPort) & t.mask
-	if h = findSlot(t.out, h, i+1); h != noSlot {
-		deleteSlot(t.out, h, t.homeOut)
+	if h = slotindex.Find(t.out, h, i+1); h != noSlot {
+		slotindex.Delete(t.out, h, t.homeOut)
 	}
 
 	slot, head := t.inSlot(s.proto, s.extPort, s.remIP)
@@ -303,7 +270,7 @@ func (t *table) unlink(i uint32) {
 		// not indexed (cannot happen); nothing to unlink there
 	} else if head == i {
 		if s.inNext == none {
-			deleteSlot(t.in, slot, t.homeIn)
+			slotindex.Delete(t.in, slot, t.homeIn)
 		} else {
 			t.in[slot] = s.inNext + 1
 		}
@@ -328,37 +295,6 @@ func (t *table) homeOut(v uint32) uint64 {
 func (t *table) homeIn(v uint32) uint64 {
 	s := t.s(v - 1)
 	return t.hashIn(s.proto, s.extPort, s.remIP) & t.mask
-}
-
-// deleteSlot empties slot i of a linear-probing index and shifts later
-// entries of the cluster back so that lookups never need tombstones.
-func deleteSlot(idx []uint32, i uint64, home func(uint32) uint64) {
-	mask := uint64(len(idx) - 1)
-	j := i
-	for {
-		idx[i] = 0
-		for n := len(idx); ; n-- {
-			if n == 0 {
-				return // every other slot full: cannot happen at load ≤ 0.5
-			}
-			j = (j + 1) & mask
-			if idx[j] == 0 {
-				return
-			}
-			k := home(idx[j])
-			// Move idx[j] to i unless its home lies cyclically in (i, j].
-			if i <= j {
-				if i < k && k <= j {
-					continue
-				}
-			} else if i < k || k <= j {
-				continue
-			}
-			break
-		}
-		idx[i] = idx[j]
-		i = j
-	}
 }
 
 // Mappings.
@@ -419,7 +355,7 @@ func (t *table) addMapping(proto uint8, ip uint32, port, ext uint16, static bool
 func (t *table) addMappingAlias(proto uint8, ip uint32, port, ext uint16, static, alias bool) uint32 {
 	var h uint64
 	if !alias {
-		if h = freeSlot(t.mapIdx, t.hashMap(proto, ip, port)&t.mapMask); h == noSlot {
+		if h = slotindex.Free(t.mapIdx, t.hashMap(proto, ip, port)&t.mapMask); h == noSlot {
 			return none
 		}
 	}
@@ -442,7 +378,7 @@ func (t *table) addMappingAlias(proto uint8, ip uint32, port, ext uint16, static
 
 func (t *table) insertMapIdx(i uint32) {
 	m := &t.maps[i]
-	if h := freeSlot(t.mapIdx, t.hashMap(m.proto, m.intIP, m.intPort)&t.mapMask); h != noSlot {
+	if h := slotindex.Free(t.mapIdx, t.hashMap(m.proto, m.intIP, m.intPort)&t.mapMask); h != noSlot {
 		t.mapIdx[h] = i + 1
 	}
 }
@@ -451,8 +387,8 @@ func (t *table) removeMapping(i uint32) {
 	m := &t.maps[i]
 	if !m.alias {
 		h := t.hashMap(m.proto, m.intIP, m.intPort) & t.mapMask
-		if h = findSlot(t.mapIdx, h, i+1); h != noSlot {
-			deleteSlot(t.mapIdx, h, t.homeMap)
+		if h = slotindex.Find(t.mapIdx, h, i+1); h != noSlot {
+			slotindex.Delete(t.mapIdx, h, t.homeMap)
 		}
 	}
 	t.extPorts[protoIndex(m.proto)][m.extPort] = 0

@@ -34,6 +34,7 @@ type TCP []byte
 func (t TCP) SrcPort() uint16      { return binary.BigEndian.Uint16(t[0:]) }
 func (t TCP) DstPort() uint16      { return binary.BigEndian.Uint16(t[2:]) }
 func (t TCP) Seq() uint32          { return binary.BigEndian.Uint32(t[4:]) }
+func (t TCP) Ack() uint32          { return binary.BigEndian.Uint32(t[8:]) }
 func (t TCP) DataOffset() int      { return int(t[12]>>4) * 4 }
 func (t TCP) Flags() uint8         { return t[13] }
 func (t TCP) Checksum() uint16     { return binary.BigEndian.Uint16(t[16:]) }

@@ -206,3 +206,26 @@ func BenchmarkChecksum1500(b *testing.B) {
 		Checksum(buf)
 	}
 }
+
+// TestRFC2637_GREIsPPTP: enhanced GRE is version 1 carrying PPP (0x880B),
+// whatever its flags; the 8 bytes an ICMP error quotes are enough.
+func TestRFC2637_GREIsPPTP(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		g    []byte
+		want bool
+	}{
+		{"enhanced, seq+ack", []byte{0x30, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 2}, true},
+		{"quoted fixed part only", []byte{0x30, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34}, true},
+		{"no key flag (still PPTP's version and protocol)", []byte{0x00, 0x01, 0x88, 0x0b, 0, 0, 0x12, 0x34}, true},
+		{"truncated before the Call ID", []byte{0x30, 0x81, 0x88, 0x0b, 0, 0, 0x12}, false},
+		{"version 0", []byte{0x20, 0x00, 0x88, 0x0b, 0, 0, 0, 0}, false},
+		{"version 1, IPv4 inside", []byte{0x20, 0x01, 0x08, 0x00, 0, 0, 0, 0}, false},
+		{"byte-swapped protocol", []byte{0x20, 0x01, 0x0b, 0x88, 0, 0, 0, 0}, false},
+		{"empty", nil, false},
+	} {
+		if got := GRE(c.g).IsPPTP(); got != c.want {
+			t.Errorf("%s: IsPPTP = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

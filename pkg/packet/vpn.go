@@ -15,12 +15,19 @@ const (
 // GRE is a view of a GRE header and payload.
 type GRE []byte
 
+// IsPPTP reports whether g is enhanced GRE as PPTP carries it (version 1,
+// protocol PPP, 0x880B) with the fixed part of its header, through the
+// Call ID, present. It checks no flags: an ICMP error quotes only these 8
+// bytes of the packet it is about.
+func (g GRE) IsPPTP() bool {
+	return len(g) >= 8 && g[1]&0x07 == greVersionPPT && binary.BigEndian.Uint16(g[2:]) == GREProtoPPP
+}
+
 // EnhancedHeaderLen returns the header length of a PPTP enhanced GRE packet
-// (version 1, key present, no checksum or routing), or 0 if g is not one or
+// (IsPPTP, key present, no checksum or routing), or 0 if g is not one or
 // is truncated.
 func (g GRE) EnhancedHeaderLen() int {
-	if len(g) < 8 || g[1]&0x07 != greVersionPPT || g[0]&greFlagKey == 0 ||
-		g[0]&(greFlagCsum|0x40) != 0 || binary.BigEndian.Uint16(g[2:]) != GREProtoPPP {
+	if !g.IsPPTP() || g[0]&greFlagKey == 0 || g[0]&(greFlagCsum|0x40) != 0 {
 		return 0
 	}
 	n := 8

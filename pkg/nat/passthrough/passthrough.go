@@ -9,7 +9,6 @@
 package passthrough
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -290,7 +289,7 @@ func (p *Passthrough) InError(proto uint8, remote uint32, l4 []byte) (uint32, bo
 	switch proto {
 	case packet.ProtoGRE:
 		g := packet.GRE(l4)
-		if len(g) < 8 || g[1]&0x07 != 1 || binary.BigEndian.Uint16(g[2:]) != packet.GREProtoPPP {
+		if !g.IsPPTP() {
 			return 0, false
 		}
 		return p.pptp.errorOwner(remote, g.CallID())
