@@ -57,6 +57,7 @@ type router struct {
 	pt   *passthrough.Passthrough
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
+	v6   *ipv6Control // nil: IPv6 off (interfaces lan ipv6 disable)
 
 	running   *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
 	wanAddr   netip.Prefix
@@ -225,7 +226,8 @@ func (r *router) run(parent context.Context) error {
 	}
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
-	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC})
+	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC,
+		IPv6: ipv6Wanted(cfg)})
 	if err != nil {
 		return err
 	}
@@ -240,9 +242,14 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	clock := func() time.Duration { return time.Since(r.started) }
+	v6, v6cfg, err := r.newIPv6Control(cfg, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
+	if err != nil {
+		return err
+	}
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
-		PayloadHelper: payloadHelper})
+		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {
 		return err
 	}
@@ -251,6 +258,10 @@ func (r *router) run(parent context.Context) error {
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
 	defer wg.Wait()
 	defer cancel()
+	if v6 != nil {
+		r.v6 = v6
+		v6.start(ctx, r.dp, &wg)
+	}
 
 	if err := r.startDHCPServer(ctx, &wg); err != nil {
 		return err
@@ -408,6 +419,19 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 			return
 		}
 		changes = append(changes, msgs...)
+	})
+	r.dp.Do6(func(v *dataplane.IPv6Config, _ time.Duration, _ *dataplane.Out6) {
+		if applyErr != nil {
+			return
+		}
+		n, err := v.Engine.Reconfigure(fw6Config(live, mem.Total, v.Engine.Config().Seed))
+		if err != nil {
+			applyErr = fmt.Errorf("ipv6 firewall: %w", err)
+			return
+		}
+		if n > 0 {
+			changes = append(changes, fmt.Sprintf("ipv6 firewall: %d sessions flushed by the new settings", n))
+		}
 	})
 	if applyErr != nil {
 		return nil, applyErr

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/internal/sysdeps"
+)
+
+// The IPv6 lab: the ISP (namespace wan) runs radvd on its link to the
+// router (prefix 2600:5::/64, M and O set) and Debian's kea-dhcp6,
+// delegating exactly one /56 (2600:100:0:100::/56) and routing it to the
+// router's WAN link-local address, as a BNG does; an internet server
+// holds 2600:9::10. LAN hosts configure themselves with the kernel's own
+// SLAAC from routerd's router advertisements. Addresses are real global
+// unicast ones: the router refuses to forward documentation prefixes.
+
+const ipv6LabConfig = `
+set system hostname lab6
+set interfaces lan device eth0
+set interfaces lan address 192.168.1.1/24
+set interfaces wan device eth1
+set interfaces wan mode static
+set interfaces wan address 203.0.113.2/24
+set interfaces wan gateway 203.0.113.1
+set interfaces lan ipv6 ula fd5a:1:2::/48
+set dhcp-server lan range 192.168.1.100 192.168.1.199
+set firewall ipv6 allow web2 protocol tcp port 8081 to 2600:100:0:100:0:ff:fe00:102
+`
+
+var ipv6LabTools = []sysdeps.Tool{sysdeps.KeaDHCP6, sysdeps.Radvd, sysdeps.Rdisc6, sysdeps.Nmap, sysdeps.Dhclient}
+
+const radvdConfig = `interface eth0 {
+  AdvSendAdvert on;
+  AdvManagedFlag on;
+  AdvOtherConfigFlag on;
+  MinRtrAdvInterval 3;
+  MaxRtrAdvInterval 10;
+  AdvDefaultLifetime 60;
+  prefix 2600:5::/64 { AdvOnLink on; AdvAutonomous on; AdvValidLifetime 600; AdvPreferredLifetime 300; };
+};
+`
+
+// keaISPConfig delegates the one /56 pool to the router, with short
+// timers so a renumbering shows within the test.
+func keaISPConfig(dir, pool, leases string) string {
+	return fmt.Sprintf(`{
+"Dhcp6": {
+  "interfaces-config": { "interfaces": [ "eth0" ] },
+  "lease-database": { "type": "memfile", "persist": true, "name": %q, "lfc-interval": 0 },
+  "server-id": { "type": "EN", "enterprise-id": 2495, "identifier": "6973703a6c6162", "persist": false },
+  "preferred-lifetime": 40, "valid-lifetime": 60, "renew-timer": 10, "rebind-timer": 30,
+  "option-data": [
+    { "name": "dns-servers", "data": "2600:5::53" },
+    { "name": "domain-search", "data": "isp.example" }
+  ],
+  "subnet6": [ {
+    "id": 1, "subnet": "2600:5::/64", "interface": "eth0",
+    "pools": [ { "pool": "2600:5::100-2600:5::1ff" } ],
+    "pd-pools": [ { "prefix": %q, "prefix-len": 56, "delegated-len": 56 } ]
+  } ],
+  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ], "severity": "INFO" } ]
+}
+}`, filepath.Join(dir, leases), pool)
+}
+
+// routerWANLinkLocal is the router's WAN link-local address (EUI-64 of
+// routerWANMAC): the ISP routes the delegated prefix to it.
+const routerWANLinkLocal = "fe80::ff:fe00:201"
+
+// startKea6 runs kea-dhcp6 in the ISP namespace delegating pool.
+func (l *lab) startKea6(pool, leases string) *exec.Cmd {
+	l.t.Helper()
+	conf := filepath.Join(l.dir, "kea-"+leases+".json")
+	if err := os.WriteFile(conf, []byte(keaISPConfig(l.dir, pool, leases)), 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	// ip netns exec execs env, which execs Kea: the PID is Kea's.
+	return l.start("wan", "env", "KEA_PIDFILE_DIR="+l.dir, "KEA_LOCKFILE_DIR="+l.dir, "KEA_DHCP_DATA_DIR="+l.dir,
+		"KEA_LOG_FILE_DIR="+l.dir, "kea-dhcp6", "-c", conf)
+}
+
+// waitFor polls fn until it returns true or the timeout passes.
+func waitFor(timeout time.Duration, fn func() bool) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if fn() {
+			return true
+		}
+	}
+	return fn()
+}
+
+// globalAddrs lists a host's global IPv6 addresses on eth0 with their
+// flags ("2600:…/64 … deprecated").
+func (l *lab) globalAddrs(ns string) string {
+	out, _ := l.in(ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+	return out
+}
+
+func TestEndToEndIPv6(t *testing.T) {
+	if err := sysdeps.Require(ipv6LabTools...); err != nil {
+		t.Fatalf("IPv6 end-to-end prerequisites: %v", err)
+	}
+	l := newLab(t, ipv6LabConfig)
+	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
+	shell := func(cmd string) string {
+		out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("shell %q: %v\n%s", cmd, err, out)
+		}
+		return string(out)
+	}
+
+	// The ISP.
+	l.mustIn("wan", "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+	l.mustIn("wan", "ip", "-6", "addr", "add", "2600:5::1/64", "dev", "eth0", "nodad")
+	l.mustIn("wan", "ip", "-6", "addr", "add", "2600:9::10/128", "dev", "lo")
+	l.mustIn("wan", "ip", "-6", "route", "add", "2600:100:0:100::/56", "via", routerWANLinkLocal, "dev", "eth0")
+	l.mustIn("wan", "ip", "-6", "route", "add", "2600:100:0:200::/56", "via", routerWANLinkLocal, "dev", "eth0")
+	radvd := filepath.Join(l.dir, "radvd.conf")
+	if err := os.WriteFile(radvd, []byte(radvdConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.start("wan", "radvd", "--nodaemon", "-C", radvd, "-p", filepath.Join(l.dir, "radvd.pid"), "-m", "stderr")
+	// Kea binds the link-local address: wait until DAD is done with it.
+	if !waitFor(10*time.Second, func() bool {
+		out, _ := l.in("wan", "ip", "-6", "addr", "show", "dev", "eth0", "tentative")
+		return strings.TrimSpace(out) == ""
+	}) {
+		t.Fatal("the ISP's link-local address stays tentative")
+	}
+	kea := l.startKea6("2600:100:0:100::", "leases-a.csv")
+	l.start("wan", "busybox", "httpd", "-f", "-p", "[2600:9::10]:8000", "-h", l.webroot("internet6"))
+	for _, h := range []string{"lan1", "lan2"} {
+		l.start(h, "socat", "TCP6-LISTEN:8081,fork,reuseaddr", "SYSTEM:echo "+h)
+	}
+
+	l.startRouter()
+	if _, ok := l.rtrOut.wait("ipv6: delegated prefix 2600:100:0:100::/56", 60*time.Second); !ok {
+		t.Fatalf("routerd got no delegated prefix from Kea:\n%s", l.rtrOut.text())
+	}
+
+	// LAN hosts number themselves from the delegated /64 and the ULA
+	// /64 (RFC 7084 L-2, L-6), with the router as default router.
+	lan1 := "2600:100:0:100:0:ff:fe00:101"
+	lan2 := "2600:100:0:100:0:ff:fe00:102"
+	if !waitFor(30*time.Second, func() bool {
+		a := l.globalAddrs("lan1")
+		return contains(a, lan1+"/64") && contains(a, "fd5a:1:2::ff:fe00:101/64") && contains(l.globalAddrs("lan2"), lan2+"/64")
+	}) {
+		t.Fatalf("LAN hosts not configured by SLAAC:\nlan1: %s\nlan2: %s\n%s", l.globalAddrs("lan1"), l.globalAddrs("lan2"), l.rtrOut.text())
+	}
+	if !waitFor(20*time.Second, func() bool { return contains(l.mustIn("lan1", "ip", "-6", "route", "show", "default"), "via fe80::") }) {
+		t.Fatalf("lan1 has no IPv6 default route via the router: %s", l.mustIn("lan1", "ip", "-6", "route"))
+	}
+	// rdisc6 reads the RA as the router sends it: the prefixes, RDNSS
+	// with the ISP's DNS server (RFC 8106), O set and M clear (L-9).
+	ra := l.mustIn("lan1", "rdisc6", "-1", "eth0")
+	for _, want := range []string{`2600:100:0:100::/64`, `fd5a:1:2::/64`, `2600:5::53`, `isp\.example`,
+		`Stateful other conf\.\s*:\s*Yes`, `Stateful address conf\.\s*:\s*No`} {
+		if !regexp.MustCompile(want).MatchString(ra) {
+			t.Errorf("rdisc6 output lacks %q:\n%s", want, ra)
+		}
+	}
+
+	// Stateless DHCPv6 hands out the same DNS (RFC 7084 L-8, L-10).
+	dump := filepath.Join(l.dir, "dhcp6.env")
+	script := l.script("dhclient6.sh", "env | grep '^new_dhcp6' > "+dump+"\n")
+	l.start("lan1", "dhclient", "-6", "-S", "-d", "-sf", script, "-lf", filepath.Join(l.dir, "dhclient6.leases"),
+		"-pf", filepath.Join(l.dir, "dhclient6.pid"), "eth0")
+	if !waitFor(20*time.Second, func() bool { b, _ := os.ReadFile(dump); return contains(string(b), "2600:5::53") }) {
+		b, _ := os.ReadFile(dump)
+		t.Errorf("stateless DHCPv6 gave lan1 no DNS server: %q", b)
+	}
+
+	// Through the router to the internet.
+	if out, err := l.in("lan1", "ping", "-6", "-c", "2", "-W", "2", "2600:9::10"); err != nil {
+		t.Fatalf("ping -6 from lan1: %v\n%s", err, out)
+	}
+	if out, err := l.in("lan1", "curl", "-6", "-sS", "--max-time", "10", "http://[2600:9::10]:8000/"); err != nil || !contains(out, "hello from internet6") {
+		t.Fatalf("curl -6 from lan1: %v\n%s", err, out)
+	}
+	// The router is the first hop (hop limit decremented, Time Exceeded).
+	tr := l.mustIn("lan1", "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "3", "2600:9::10")
+	if !regexp.MustCompile(`(?m)^\s*1\s+(2600:100:0:100::1|fd5a:1:2::1|fe80::\S+)\s`).MatchString(tr) {
+		t.Errorf("traceroute -6 does not show the router as hop 1:\n%s", tr)
+	}
+
+	// Inbound: unsolicited connections to LAN hosts are refused (RFC
+	// 6092), except through the allow rule for lan2's port 8081.
+	if out, err := l.in("wan", "curl", "-6", "-sS", "--http0.9", "--max-time", "4", "http://["+lan2+"]:8081/"); err != nil || !contains(out, "lan2") {
+		t.Errorf("the allow rule does not admit a connection to lan2:8081: %v\n%s", err, out)
+	}
+	if out, err := l.in("wan", "curl", "-6", "-sS", "--http0.9", "--max-time", "4", "http://["+lan1+"]:8081/"); err == nil {
+		t.Errorf("an unsolicited connection to lan1:8081 got through:\n%s", out)
+	}
+	// nmap from the ISP finds nothing open on the router or lan1.
+	for _, target := range []string{"2600:100:0:100::1", lan1} {
+		out := l.mustIn("wan", "nmap", "-6", "-n", "-Pn", "-T5", "--max-retries", "1", "-p", "22,53,80,443,8000,8081", target)
+		if regexp.MustCompile(`(?m)^\d+/tcp\s+open`).MatchString(out) {
+			t.Errorf("nmap -6 from the WAN finds open ports on %s:\n%s", target, out)
+		}
+	}
+	if out := shell("show interfaces"); !contains(out, "2600:100:0:100::/56") {
+		t.Logf("show interfaces does not name the delegated prefix yet:\n%s", out)
+	}
+
+	// Renumbering: the ISP delegates another prefix (Kea restarted with
+	// another pool and no leases). At the next renewal the router takes
+	// it, the LAN gets the new /64 and the old one is deprecated at once
+	// (RFC 7084 L-13, RFC 9096).
+	kea.Process.Kill()
+	kea.Wait()
+	l.startKea6("2600:100:0:200::", "leases-b.csv")
+	if _, ok := l.rtrOut.wait("2600:100:0:200::/56", 60*time.Second); !ok {
+		t.Fatalf("routerd did not take the new prefix:\n%s", l.rtrOut.text())
+	}
+	if !waitFor(30*time.Second, func() bool {
+		a := l.globalAddrs("lan1")
+		return regexp.MustCompile(`2600:100:0:200:0:ff:fe00:101/64 scope global dynamic`).MatchString(a) && regexp.MustCompile(`2600:100:0:100:0:ff:fe00:101/64 .*deprecated`).MatchString(a)
+	}) {
+		t.Fatalf("lan1 not renumbered (new address, old one deprecated):\n%s", l.globalAddrs("lan1"))
+	}
+	if out, err := l.in("lan1", "curl", "-6", "-sS", "--max-time", "10", "http://[2600:9::10]:8000/"); err != nil || !contains(out, "hello from internet6") {
+		t.Fatalf("curl -6 from lan1 after renumbering: %v\n%s\n%s\nlan1 routes: %s\n%s", err, out, shell("show counters"),
+			l.mustIn("lan1", "ip", "-6", "route"), l.globalAddrs("lan1"))
+	}
+	if strings.Contains(l.rtrOut.text(), "panic") {
+		t.Fatal("routerd panicked")
+	}
+}
