@@ -207,8 +207,19 @@ func TestEndToEndIPv6(t *testing.T) {
 			t.Errorf("nmap -6 from the WAN finds open ports on %s:\n%s", target, out)
 		}
 	}
-	if out := shell("show interfaces"); !contains(out, "2600:100:0:100::/56") {
-		t.Logf("show interfaces does not name the delegated prefix yet:\n%s", out)
+	// What the shell shows.
+	for cmd, wants := range map[string][]string{
+		"show interfaces":                    {"delegated prefix 2600:100:0:100::/56", "2600:100:0:100::1/64", "fd5a:1:2::1/64", "2600:5::ff:fe00:201/128"},
+		"show ipv6 route":                    {"::/0", "2600:100:0:100::/64", "fd5a:1:2::/64", "unreachable"},
+		"show ipv6 neighbors":                {lan1, "reachable router"},
+		"show ipv6 sessions host 2600:9::10": {"[2600:9::10]:8000"},
+	} {
+		out := shell(cmd)
+		for _, w := range wants {
+			if !contains(out, w) {
+				t.Errorf("%s lacks %q:\n%s", cmd, w, out)
+			}
+		}
 	}
 
 	// Renumbering: the ISP delegates another prefix (Kea restarted with

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,6 +86,25 @@ func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) 
 				ifc.Addresses = []netip.Prefix{wan}
 			}
 			ifc.Problem = issue
+		}
+		if r.v6 != nil {
+			lan6, wan6 := r.v6.addresses()
+			if role == "lan" {
+				ifc.Addresses = append(ifc.Addresses, lan6...)
+			} else {
+				ifc.Addresses = append(ifc.Addresses, wan6...)
+				if st := r.v6.snapshot(); len(st.Delegated) > 0 || st.Note != "" {
+					var notes []string
+					if ifc.Problem != "" {
+						notes = append(notes, ifc.Problem)
+					}
+					if st.Note != "" {
+						notes = append(notes, st.Note)
+					}
+					ifc.Problem = strings.Join(notes, "; ")
+					ifc.Delegated = st.Delegated
+				}
+			}
 		}
 		if nif, err := net.InterfaceByName(ifc.Device); err == nil {
 			ifc.Up = nif.Flags&net.FlagUp != 0

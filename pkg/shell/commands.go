@@ -125,6 +125,7 @@ func commands() (operational, configure []*command) {
 				{word: "leases", help: "addresses given to LAN hosts", run: cmdShowLeases},
 			}},
 			{word: "interfaces", help: "ports: link, addresses, traffic", run: cmdShowInterfaces},
+			showIPv6Command(),
 			{word: "log", help: "recent log messages", run: cmdShowLog,
 				opts: []*optSpec{{word: "count", help: "only the last N lines", arg: intArg("<N>", "number of lines", 1, 100000, false)}}},
 			{word: "nat", help: "NAT state", sub: []*command{
@@ -347,6 +348,9 @@ func cmdShowInterfaces(s *session, _ *call) error {
 		t.row(name, i.Device, link, strconv.Itoa(i.MTU), mac, addr)
 		for _, a := range i.Addresses[min(1, len(i.Addresses)):] {
 			t.note("also %s", a)
+		}
+		for _, p := range i.Delegated {
+			t.note("delegated prefix %s", p)
 		}
 		t.note("rx %d packets (%sB), %d dropped", i.RxPackets, size(i.RxBytes), i.RxDrops)
 		t.note("tx %d packets (%sB), %d dropped", i.TxPackets, size(i.TxBytes), i.TxDrops)

@@ -113,6 +113,9 @@ type Interface struct {
 	Addresses []netip.Prefix
 	Up        bool   // link up
 	Problem   string // what is wrong with it, in words for the owner ("" if nothing)
+	// Delegated are the IPv6 prefixes delegated to the router on this
+	// port (DHCPv6 prefix delegation or static), for the WAN.
+	Delegated []netip.Prefix
 
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64

@@ -124,6 +124,10 @@ type Router struct {
 	LogRows []shell.LogLine
 	Sys     shell.SystemInfo
 	ARP     []shell.Neighbor
+	// IPv6: canned neighbours, routes and firewall sessions (shell.IPv6Router).
+	NDP      []shell.IPv6Neighbor
+	Routes6  []shell.Route
+	IPv6Sess []shell.IPv6Session
 	// DHCPWAN is the WAN address and gateway the fake's DHCP client
 	// holds when the configuration's WAN mode is dhcp (invalid: no lease).
 	DHCPWAN netip.Prefix
@@ -231,6 +235,26 @@ func (r *Router) canned() {
 		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.50"), MAC: mustMAC("aa:bb:cc:dd:ee:ff")},
 		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01")},
 		{Interface: "wan", IP: netip.MustParseAddr("203.0.113.1"), MAC: mustMAC("52:54:00:00:00:01")},
+	}
+	r.NDP = []shell.IPv6Neighbor{
+		{Interface: "lan", IP: netip.MustParseAddr("2600:100:0:100:0:ff:fe00:101"), MAC: mustMAC("02:00:00:00:01:01"), State: "reachable"},
+		{Interface: "lan", IP: netip.MustParseAddr("fe80::ff:fe00:101"), MAC: mustMAC("02:00:00:00:01:01"), State: "stale"},
+		{Interface: "lan", IP: netip.MustParseAddr("2600:100:0:100::99"), State: "incomplete", Queued: 2},
+		{Interface: "wan", IP: netip.MustParseAddr("fe80::1"), MAC: mustMAC("52:54:00:00:00:01"), State: "reachable", Router: true},
+	}
+	r.Routes6 = []shell.Route{
+		{Destination: mustPrefix("::/0"), Gateway: netip.MustParseAddr("fe80::1"), Interface: "wan", Source: "ra"},
+		{Destination: mustPrefix("2600:5::/64"), Interface: "wan", Source: "ra"},
+		{Destination: mustPrefix("2600:100:0:100::/64"), Interface: "lan", Source: "dhcpv6"},
+		{Destination: mustPrefix("2600:100:0:100::/56"), Interface: "-", Source: "unreachable"},
+		{Destination: mustPrefix("fd5a:1:2::/64"), Interface: "lan", Source: "ula"},
+	}
+	r.IPv6Sess = []shell.IPv6Session{
+		{Protocol: "tcp", LAN: mustAP("[2600:100:0:100:0:ff:fe00:101]:51514"), Remote: mustAP("[2600:9::10]:443"),
+			State: "established", Age: 62 * time.Minute, Idle: 3 * time.Second, Expires: 2*time.Hour + 3*time.Minute,
+			PacketsOut: 1200, PacketsIn: 2300, BytesOut: 123456, BytesIn: 3456789},
+		{Protocol: "udp", LAN: mustAP("[2600:100:0:100:0:ff:fe00:102]:8081"), Remote: mustAP("[2600:9::20]:40000"),
+			Age: 5 * time.Second, Idle: 5 * time.Second, Expires: 295 * time.Second, PacketsOut: 1, PacketsIn: 1, BytesOut: 60, BytesIn: 120, Inbound: true},
 	}
 	r.DHCPWAN, r.DHCPGW = mustPrefix("203.0.113.2/24"), netip.MustParseAddr("203.0.113.1")
 	r.Sys = shell.SystemInfo{Hostname: "passgate", Version: "0.1.0-test", Board: "qemu-arm64",
@@ -726,6 +750,33 @@ func (r *Router) Routes(context.Context) ([]shell.Route, error) {
 		out = append(out, shell.Route{Destination: wan.Masked(), Interface: "wan", Source: "connected"})
 		if gw.IsValid() {
 			out = append(out, shell.Route{Destination: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: gw, Interface: "wan", Source: src})
+		}
+	}
+	return out, nil
+}
+
+// IPv6Routes returns the canned IPv6 routes.
+func (r *Router) IPv6Routes(context.Context) ([]shell.Route, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.Routes6), nil
+}
+
+// IPv6Neighbors returns the canned neighbour caches.
+func (r *Router) IPv6Neighbors(context.Context) ([]shell.IPv6Neighbor, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.NDP), nil
+}
+
+// IPv6Sessions returns the canned IPv6 sessions that match f.
+func (r *Router) IPv6Sessions(_ context.Context, f shell.SessionFilter) ([]shell.IPv6Session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []shell.IPv6Session
+	for _, s := range r.IPv6Sess {
+		if (f.Protocol == "" || s.Protocol == f.Protocol) && (!f.Host.IsValid() || s.LAN.Addr() == f.Host || s.Remote.Addr() == f.Host) {
+			out = append(out, s)
 		}
 	}
 	return out, nil
