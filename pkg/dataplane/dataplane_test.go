@@ -50,6 +50,8 @@ func newBench(t *testing.T) *bench { return newBenchWith(t, benchOpts{}) }
 type benchOpts struct {
 	lanOffloads, wanOffloads bool
 	payloadHelper            func(proto uint8, sport, dport uint16) bool
+	// ipv6 builds the IPv6 engines for the router's port MACs (nil: IPv6 off).
+	ipv6 func(t *testing.T, lanMAC, wanMAC [6]byte) *IPv6Config
 }
 
 func newBenchWith(t *testing.T, o benchOpts) *bench {
@@ -74,9 +76,13 @@ func newBenchWith(t *testing.T, o benchOpts) *bench {
 		t.Fatal(err)
 	}
 	b := &bench{t: t, lan: lanTest, wan: wanTest, kernel: kTest, lanRouter: lanRouter, dhcp: make(chan []byte, 4)}
+	var v6 *IPv6Config
+	if o.ipv6 != nil {
+		v6 = o.ipv6(t, [6]byte(lanRouter.MAC()), [6]byte(wanRouter.MAC()))
+	}
 	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
 		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond, PayloadHelper: o.payloadHelper,
-		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }})
+		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6})
 	if err != nil {
 		t.Fatal(err)
 	}
