@@ -22,6 +22,7 @@ import (
 	"github.com/passgate/passgate/internal/diag"
 	"github.com/passgate/passgate/internal/meminfo"
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/packet"
@@ -211,6 +212,14 @@ func (s shellRouter) Passthrough(ctx context.Context) (shell.Passthrough, error)
 			shell.Counter{Name: "ike-shared-refused-per-host", Value: el.IKEHostLimit},
 			shell.Counter{Name: "ike-shared-refused-table-full", Value: el.IKETableFull},
 		)
+	})
+	// The switches govern IPv6 too (pkg/fw6): its refusals count as
+	// blocked here as well.
+	s.r.dp.Do6(func(v *dataplane.IPv6Config, _ time.Duration, _ *dataplane.Out6) {
+		b := v.Engine.Counters().Blocked
+		out.Protocols[0].Blocked += b.PPTP
+		out.Protocols[1].Blocked += b.L2TP
+		out.Protocols[2].Blocked += b.IPsec
 	})
 	return out, nil
 }

@@ -37,7 +37,17 @@ import (
 // ping RTT while a TCP stream saturates the path. It runs once whatever
 // b.N is. PASSGATE_ROUTERD_ARGS adds routerd flags; "{wiring}" in them
 // becomes a or b (e.g. --cpuprofile /tmp/routerd-{wiring}.prof).
-func BenchmarkSideBySide(b *testing.B) {
+func BenchmarkSideBySide(b *testing.B) { sideBySide(b, false) }
+
+// BenchmarkSideBySide6 is BenchmarkSideBySide over IPv6: the kernel
+// forwarding with an nftables stateful firewall (ct state
+// established,related; LAN to WAN new; WAN to LAN new dropped), against
+// routerd's fw6, the same figures in the same topology (the LAN /64
+// 2600:100:0:100::/64 routed to the router, the server 2600:9::10 beyond
+// the ISP).
+func BenchmarkSideBySide6(b *testing.B) { sideBySide(b, true) }
+
+func sideBySide(b *testing.B, v6 bool) {
 	if os.Geteuid() != 0 {
 		b.Fatal("the side-by-side benchmark needs root (network namespaces)")
 	}
@@ -50,15 +60,19 @@ func BenchmarkSideBySide(b *testing.B) {
 		{"a", false, "(a) offloads off (MTU-size frames, complete checksums)"},
 		{"b", true, "(b) offloads at the veth defaults (TX checksum offload, TSO/GSO)"},
 	} {
-		kernel := measureSide(b, "kernel", w.name, w.offloads)
-		routerd := measureSide(b, "routerd", w.name, w.offloads)
+		kernel := measureSide(b, "kernel", w.name, w.offloads, v6)
+		routerd := measureSide(b, "routerd", w.name, w.offloads, v6)
 		ratio := func(r, k float64) string {
 			if k == 0 {
 				return "-"
 			}
 			return fmt.Sprintf("%.2f", r/k)
 		}
-		fmt.Fprintf(&out, "\n%s\n\n| figure | kernel nftables | routerd | routerd/kernel |\n|---|---:|---:|---:|\n", w.title)
+		fam, kernelName := "IPv4", "kernel nftables"
+		if v6 {
+			fam, kernelName = "IPv6", "kernel nftables (ip6 stateful)"
+		}
+		fmt.Fprintf(&out, "\n%s %s\n\n| figure | %s | routerd | routerd/kernel |\n|---|---:|---:|---:|\n", fam, w.title, kernelName)
 		fmt.Fprintf(&out, "| TCP throughput (iperf3, 1 stream) | %.0f Mbit/s | %.0f Mbit/s | %s |\n", kernel.tcpMbps, routerd.tcpMbps, ratio(routerd.tcpMbps, kernel.tcpMbps))
 		fmt.Fprintf(&out, "| TCP throughput (iperf3, 4 streams) | %.0f Mbit/s | %.0f Mbit/s | %s |\n", kernel.tcp4Mbps, routerd.tcp4Mbps, ratio(routerd.tcp4Mbps, kernel.tcp4Mbps))
 		fmt.Fprintf(&out, "| UDP 64-byte packets delivered | %.0f pps | %.0f pps | %s |\n", kernel.udpPPS, routerd.udpPPS, ratio(routerd.udpPPS, kernel.udpPPS))
@@ -90,8 +104,30 @@ set interfaces wan address 203.0.113.2/24
 set interfaces wan gateway 203.0.113.1
 `
 
-func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
-	l := newLabWith(b, benchConfig, offloads)
+// benchConfig6 adds static IPv6 to benchConfig: the WAN 2600:5::2/64 via
+// 2600:5::1, the routed prefix 2600:100:0:100::/56 (LAN /64 ::/64).
+const benchConfig6 = `
+set interfaces wan ipv6 mode static
+set interfaces wan ipv6 address 2600:5::2/64
+set interfaces wan ipv6 gateway 2600:5::1
+set interfaces wan ipv6 prefix 2600:100:0:100::/56
+`
+
+// server is the iperf3 and connection server's address.
+func benchServer(v6 bool) string {
+	if v6 {
+		return "2600:9::10"
+	}
+	return "198.51.100.10"
+}
+
+func measureSide(b *testing.B, mode, wiring string, offloads, v6 bool) sideFigures {
+	cfg := benchConfig
+	if v6 {
+		cfg += benchConfig6
+	}
+	l := newLabWith(b, cfg, offloads)
+	srv := benchServer(v6)
 	if !offloads {
 		for _, ifc := range []string{"eth0", "eth1"} {
 			l.mustIn("rtr", "ethtool", "-K", ifc, "gro", "off", "gso", "off", "tso", "off")
@@ -99,7 +135,24 @@ func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
 	}
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
+	if v6 {
+		l.mustIn("lan1", "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_ra")
+		l.mustIn("lan1", "ip", "-6", "addr", "add", "2600:100:0:100::10/64", "dev", "eth0", "nodad")
+		l.mustIn("lan1", "ip", "-6", "route", "add", "default", "via", "2600:100:0:100::1")
+		l.mustIn("wan", "ip", "-6", "addr", "add", "2600:5::1/64", "dev", "eth0", "nodad")
+		l.mustIn("wan", "ip", "-6", "addr", "add", "2600:9::10/128", "dev", "lo")
+		l.mustIn("wan", "ip", "-6", "route", "add", "2600:100:0:100::/56", "via", "2600:5::2")
+	}
 	var worker int
+	if mode == "kernel" && v6 {
+		l.mustIn("rtr", "ip", "-6", "addr", "add", "2600:100:0:100::1/64", "dev", "eth0", "nodad")
+		l.mustIn("rtr", "ip", "-6", "addr", "add", "2600:5::2/64", "dev", "eth1", "nodad")
+		l.mustIn("rtr", "ip", "-6", "route", "add", "default", "via", "2600:5::1")
+		l.mustIn("rtr", "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+		l.mustIn("rtr", "nft", "add table ip6 filter; add chain ip6 filter fwd { type filter hook forward priority filter; policy drop; }; "+
+			"add rule ip6 filter fwd ct state established,related accept; add rule ip6 filter fwd ct state invalid drop; "+
+			"add rule ip6 filter fwd iifname eth0 oifname eth1 accept; add rule ip6 filter fwd meta l4proto ipv6-icmp accept")
+	}
 	if mode == "kernel" {
 		l.mustIn("rtr", "ip", "addr", "add", "192.168.1.1/24", "dev", "eth0")
 		l.mustIn("rtr", "ip", "addr", "add", "203.0.113.2/24", "dev", "eth1")
@@ -113,13 +166,24 @@ func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
 		l.startRouter()
 		worker = workerPID(b, l.rtr.Process.Pid)
 	}
-	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
+	l.start("wan", "iperf3", "-s", "-B", srv, "-p", "5201")
 	time.Sleep(500 * time.Millisecond)
-	l.mustIn("lan1", "ping", "-c", "1", "-W", "2", "198.51.100.10") // warm ARP on both sides
+	if v6 {
+		// The router's neighbour entries and DAD: wait until it forwards.
+		for i := 0; ; i++ {
+			if _, err := l.in("lan1", "ping", "-c", "1", "-W", "1", srv); err == nil {
+				break
+			}
+			if i == 20 {
+				b.Fatalf("%s does not forward IPv6 to %s", mode, srv)
+			}
+		}
+	}
+	l.mustIn("lan1", "ping", "-c", "1", "-W", "2", srv) // warm ARP/ND on both sides
 
 	var f sideFigures
-	f.tcpMbps = iperfTCP(b, l, 1)
-	f.tcp4Mbps = iperfTCP(b, l, 4)
+	f.tcpMbps = iperfTCP(b, l, srv, 1)
+	f.tcp4Mbps = iperfTCP(b, l, srv, 4)
 
 	cpu0, soft0 := cpuTime(worker), softirqTime()
 	var udp struct {
@@ -131,7 +195,7 @@ func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
 			} `json:"sum"`
 		} `json:"end"`
 	}
-	out := l.mustIn("lan1", "iperf3", "-J", "-c", "198.51.100.10", "-p", "5201", "-u", "-b", "0", "-l", "64", "-t", "5")
+	out := l.mustIn("lan1", "iperf3", "-J", "-c", srv, "-p", "5201", "-u", "-b", "0", "-l", "64", "-t", "5")
 	if err := json.Unmarshal([]byte(out), &udp); err != nil {
 		b.Fatalf("iperf3 UDP: %v\n%s", err, out)
 	}
@@ -146,8 +210,8 @@ func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
 			f.cpuNsPerPkt = float64(softirqTime()-soft0) / delivered
 		}
 	}
-	f.connPS = connRate(b, l, 3*time.Second)
-	f.loadedRTTms = loadedRTT(b, l)
+	f.connPS = connRate(b, l, srv, 3*time.Second)
+	f.loadedRTTms = loadedRTT(b, l, srv)
 	if worker != 0 {
 		f.rssKB = rssKB(worker)
 	}
@@ -166,7 +230,7 @@ func measureSide(b *testing.B, mode, wiring string, offloads bool) sideFigures {
 
 // iperfTCP runs iperf3 TCP from lan1 with streams parallel streams for 5 s
 // and returns the throughput received in Mbit/s.
-func iperfTCP(b *testing.B, l *lab, streams int) float64 {
+func iperfTCP(b *testing.B, l *lab, srv string, streams int) float64 {
 	var tcp struct {
 		End struct {
 			SumReceived struct {
@@ -174,7 +238,7 @@ func iperfTCP(b *testing.B, l *lab, streams int) float64 {
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
-	out := l.mustIn("lan1", "iperf3", "-J", "-c", "198.51.100.10", "-p", "5201", "-t", "5", "-P", strconv.Itoa(streams))
+	out := l.mustIn("lan1", "iperf3", "-J", "-c", srv, "-p", "5201", "-t", "5", "-P", strconv.Itoa(streams))
 	if err := json.Unmarshal([]byte(out), &tcp); err != nil {
 		b.Fatalf("iperf3 TCP: %v\n%s", err, out)
 	}
@@ -183,11 +247,11 @@ func iperfTCP(b *testing.B, l *lab, streams int) float64 {
 
 // loadedRTT pings through the router while one TCP stream saturates it and
 // returns the average round trip in milliseconds.
-func loadedRTT(b *testing.B, l *lab) float64 {
-	load := l.start("lan1", "iperf3", "-c", "198.51.100.10", "-p", "5201", "-t", "6")
+func loadedRTT(b *testing.B, l *lab, srv string) float64 {
+	load := l.start("lan1", "iperf3", "-c", srv, "-p", "5201", "-t", "6")
 	defer func() { load.Process.Kill(); load.Wait() }()
 	time.Sleep(time.Second)
-	out := l.mustIn("lan1", "ping", "-c", "20", "-i", "0.2", "-W", "2", "198.51.100.10")
+	out := l.mustIn("lan1", "ping", "-c", "20", "-i", "0.2", "-W", "2", srv)
 	// rtt min/avg/max/mdev = 0.043/0.062/0.109/0.015 ms
 	i := strings.Index(out, "min/avg/max")
 	if i < 0 {
@@ -284,11 +348,12 @@ func inNS(b testing.TB, name string, fn func()) {
 // connRate opens TCP connections from lan1 to a server in wan for d, with a
 // few concurrent clients, and returns completed connections per second
 // (connect, one byte from the server, close).
-func connRate(b testing.TB, l *lab, d time.Duration) float64 {
+func connRate(b testing.TB, l *lab, srv string, d time.Duration) float64 {
 	var ln net.Listener
+	addr := net.JoinHostPort(srv, "7000")
 	inNS(b, l.ns("wan"), func() {
 		var err error
-		if ln, err = net.Listen("tcp4", "198.51.100.10:7000"); err != nil {
+		if ln, err = net.Listen("tcp", addr); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -313,7 +378,7 @@ func connRate(b testing.TB, l *lab, d time.Duration) float64 {
 			inNS(b, l.ns("lan1"), func() {
 				buf := make([]byte, 1)
 				for time.Now().Before(stop) {
-					c, err := net.DialTimeout("tcp4", "198.51.100.10:7000", time.Second)
+					c, err := net.DialTimeout("tcp", addr, time.Second)
 					if err != nil {
 						continue
 					}

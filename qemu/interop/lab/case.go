@@ -55,6 +55,10 @@ var Cases = []Case{
 	{Name: "switch-pptp", What: "pptp switch off: no call, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchPPTP},
 	{Name: "switch-l2tp", What: "l2tp switch off: no tunnel, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchL2TP},
 	{Name: "switch-ipsec", What: "ipsec switch off: IKE fails, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchIPsec},
+	{Name: "ikev2-v6", What: "IKEv2 (strongSwan) over IPv6 only, raw ESP through the firewall, two clients to one server", Run: caseIKEv2v6},
+	{Name: "raw-esp-v6", What: "IKEv2 + raw ESP (libreswan, encapsulation=no) over IPv6 only, two clients", Run: caseRawESPv6},
+	{Name: "wireguard-v6", What: "WireGuard (kernel) to the server's IPv6 address, both clients from port 51820", Run: caseWireGuardV6},
+	{Name: "switch-ipsec-v6", What: "ipsec switch off over IPv6: IKE fails, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchIPsecV6},
 }
 
 // CaseNames returns the names of cs.

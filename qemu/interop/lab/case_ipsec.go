@@ -7,24 +7,25 @@ import (
 	"time"
 )
 
-func caseRawESP(l *Lab) Outcome    { return l.libreswanCase("yes", "no", false) }
-func caseIKEv1NATT(l *Lab) Outcome { return l.libreswanCase("no", "yes", true) }
+func caseRawESP(l *Lab) Outcome    { return l.libreswanCase("yes", "no", false, v4) }
+func caseIKEv1NATT(l *Lab) Outcome { return l.libreswanCase("no", "yes", true, v4) }
+func caseRawESPv6(l *Lab) Outcome  { return l.libreswanCase("yes", "no", false, v6) }
 
 // libreswanCase: both clients connect at once with libreswan (IKEv2 or
-// IKEv1, encapsulation yes|no) and ping through the tunnel; natt says
-// whether ESP must have travelled in UDP or raw.
-func (l *Lab) libreswanCase(ikev2, encap string, natt bool) Outcome {
-	server, clients := lswConfigs(ikev2, encap)
+// IKEv1, encapsulation yes|no) over family f and ping through the
+// tunnel; natt says whether ESP must have travelled in UDP or raw.
+func (l *Lab) libreswanCase(ikev2, encap string, natt bool, f family) Outcome {
+	server, clients := lswConfigs(ikev2, encap, f)
 	if err := l.lswStart("wan", server); err != nil {
 		return fail("pluto(server) did not start")
 	}
-	for i, c := range lanClients {
+	for i, c := range f.clients {
 		if err := l.lswStart(c.ns, clients[i]); err != nil {
 			return fail("pluto(client) did not start")
 		}
 	}
 	var fs []func() error
-	for _, c := range lanClients {
+	for _, c := range f.clients {
 		fs = append(fs, func() error {
 			out, err := l.whack(c.ns, "--name", "c", "--initiate")
 			appendFile(l.file(c.ns+"-initiate.log"), out)
@@ -34,12 +35,12 @@ func (l *Lab) libreswanCase(ikev2, encap string, natt bool) Outcome {
 	allOK(fs...)
 	time.Sleep(time.Second) // the responder installs its SAs after the last message
 	up := 0
-	for _, c := range lanClients {
+	for _, c := range f.clients {
 		if strings.Contains(xfrmState(c.ns), "proto esp") {
 			up++
 		}
 	}
-	ping, ok := pingAll(ipsecClients, serverTunnel)
+	ping, ok := pingAll(f.pingers, f.serverTunnel)
 	if !ok {
 		return fail(fmt.Sprintf("tunnels up %d/2; ping %s%s", up, ping, l.nat.note()))
 	}
@@ -66,7 +67,7 @@ var (
 // caseIKEv2Rekey: strongSwan IKEv2 with NAT-T, a CHILD_SA rekey at 25 s
 // and an IKE_SA rekey at 40 s, with pings before and after.
 func caseIKEv2Rekey(l *Lab) Outcome {
-	server, client := ikev2Conns(rekey{IKE: "40s", Child: "25s"})
+	server, client := ikev2Conns(rekey{IKE: "40s", Child: "25s"}, v4)
 	if err := l.swanStartAll(server, client, lanClients); err != nil {
 		return fail("charon did not start")
 	}
@@ -102,4 +103,24 @@ func caseIKEv2Rekey(l *Lab) Outcome {
 		ike = "IKE_SA rekeyed"
 	}
 	return pass(fmt.Sprintf("ping %s; CHILD_SA rekeyed (new SPIs), %s; ping after rekey %s", before, ike, after))
+}
+
+// caseIKEv2v6: strongSwan IKEv2 over IPv6 only, both clients at once; no
+// NAT, so ESP travels raw through the router's firewall.
+func caseIKEv2v6(l *Lab) Outcome {
+	server, client := ikev2Conns(rekey{IKE: "0", Child: "0"}, v6)
+	if err := l.swanStartAll(server, client, v6.clients); err != nil {
+		return fail("charon did not start")
+	}
+	if !l.swanUpBothIn(v6.clients, "c") {
+		return fail("initiate failed: " + l.lastLine("lan1-initiate.log") + " / " + l.lastLine("lan2-initiate.log"))
+	}
+	ping, ok := pingAll(v6.pingers, v6.serverTunnel)
+	if !ok {
+		return fail("ping " + ping + l.nat.note())
+	}
+	if st := xfrmState("lan1"); strings.Contains(st, "encap type espinudp") || !strings.Contains(st, "src "+v6.clients[0].addr) {
+		return fail("lan1's SA is not raw ESP from its IPv6 address; ping " + ping)
+	}
+	return pass("IKEv2 and ESP over IPv6; ping " + ping + "; esp raw")
 }

@@ -56,13 +56,18 @@ func caseSwitchL2TP(l *Lab) Outcome {
 		func(l *Lab) (*proc, error) { return l.l2tpClient("lan1", 1701) }, "192.168.60.1"))
 }
 
-func caseSwitchIPsec(l *Lab) Outcome {
-	lan1 := lanClients[0]
+func caseSwitchIPsec(l *Lab) Outcome   { return l.switchIPsec(v4) }
+func caseSwitchIPsecV6(l *Lab) Outcome { return l.switchIPsec(v6) }
+
+// switchIPsec is the ipsec switch case over family f: strongSwan IKEv2
+// from lan1.
+func (l *Lab) switchIPsec(f family) Outcome {
+	lan1 := f.clients[0]
 	attempts := 0
 	return l.switchCase(switchTry{proto: "ipsec", off: "IKE failed",
 		setUp: func(l *Lab) error {
-			server, client := ikev2Conns(rekey{IKE: "0", Child: "0"})
-			return l.swanStartAll(server, client, lanClients[:1])
+			server, client := ikev2Conns(rekey{IKE: "0", Child: "0"}, f)
+			return l.swanStartAll(server, client, f.clients[:1])
 		},
 		attempt: func(l *Lab, d time.Duration) (bool, *proc, error) {
 			attempts++
@@ -76,7 +81,7 @@ func caseSwitchIPsec(l *Lab) Outcome {
 			}
 			return err == nil, nil, nil
 		},
-		ping: func() int { return pingCount("lan1", lan1.tunnel, serverTunnel) },
+		ping: func() int { return pingCount("lan1", lan1.tunnel, f.serverTunnel) },
 	})
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +65,14 @@ func caseOpenVPN(l *Lab) Outcome {
 }
 
 // caseWireGuard: kernel WireGuard, all three on port 51820.
-func caseWireGuard(l *Lab) Outcome {
+func caseWireGuard(l *Lab) Outcome { return l.wireGuard(v4) }
+
+// caseWireGuardV6: the same with the server at its IPv6 address; the
+// tunnel carries IPv4 as before.
+func caseWireGuardV6(l *Lab) Outcome { return l.wireGuard(v6) }
+
+// wireGuard runs the WireGuard case with the server's endpoint in family f.
+func (l *Lab) wireGuard(f family) Outcome {
 	defer func() {
 		for _, n := range caseNamespaces {
 			cmd("ip", "-n", n, "link", "del", "wg0")
@@ -96,13 +104,14 @@ func caseWireGuard(l *Lab) Outcome {
 		[]string{"ip", "-n", "wan", "addr", "add", "10.9.0.1/24", "dev", "wg0"},
 		[]string{"ip", "-n", "wan", "link", "set", "wg0", "up"},
 	)
-	for _, c := range lanClients {
+	endpoint := net.JoinHostPort(f.server, "51820")
+	for _, c := range f.clients {
 		if err != nil {
 			break
 		}
 		err = must(
 			inNS(c.ns, "wg", "set", "wg0", "listen-port", "51820", "private-key", l.file(c.ns+".key"),
-				"peer", pub["wan"], "endpoint", serverAddr+":51820", "allowed-ips", "10.9.0.0/24", "persistent-keepalive", "5"),
+				"peer", pub["wan"], "endpoint", endpoint, "allowed-ips", "10.9.0.0/24", "persistent-keepalive", "5"),
 			[]string{"ip", "-n", c.ns, "addr", "add", fmt.Sprintf("10.9.0.%d/24", c.n+1), "dev", "wg0"},
 			[]string{"ip", "-n", c.ns, "link", "set", "wg0", "up"},
 		)

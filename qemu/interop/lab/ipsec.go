@@ -30,6 +30,37 @@ var lanClients = []client{
 	{2, "lan2", "192.168.1.11", "10.99.2.10", "c2.lab"},
 }
 
+// family is one address family's addressing of the IPsec and WireGuard
+// cases: the server, its protected network and tunnel address, the
+// clients and the network of their tunnel addresses.
+type family struct {
+	server, serverNet, serverTunnel string
+	clients                         []client
+	tunnelNet, host                 string // the clients' tunnel network; a host prefix length ("/32")
+	pingers                         []pinger
+}
+
+// IPv6: the server at 2600:5::1 on the WAN link, the clients with static
+// addresses in the LAN /64 routed to the router (2600:100:0:100::/56),
+// tunnel addresses from ULA space. Over IPv6 there is no NAT: ESP is
+// raw, and the router's firewall (RFC 6092) is what is tested.
+const (
+	serverAddr6   = "2600:5::1"
+	serverNet6    = "fd16::/64"
+	serverTunnel6 = "fd16::1"
+)
+
+var lanClients6 = []client{
+	{1, "lan1", "2600:100:0:100::10", "fd99:1::10", "c1.lab"},
+	{2, "lan2", "2600:100:0:100::11", "fd99:2::10", "c2.lab"},
+}
+
+var (
+	v4 = family{serverAddr, serverNet, serverTunnel, lanClients, "10.99.0.0/16", "/32", ipsecClients}
+	v6 = family{serverAddr6, serverNet6, serverTunnel6, lanClients6, "fd99::/16", "/128",
+		[]pinger{{"lan1", "fd99:1::10"}, {"lan2", "fd99:2::10"}}}
+)
+
 // ---- strongSwan
 
 // swanConn is the data of templates/swanctl.conf.tmpl.
@@ -85,9 +116,12 @@ func (l *Lab) swanInitiate(c client, child, timeout, log string) error {
 }
 
 // swanUpBoth initiates child in both clients at once.
-func (l *Lab) swanUpBoth(child string) bool {
+func (l *Lab) swanUpBoth(child string) bool { return l.swanUpBothIn(lanClients, child) }
+
+// swanUpBothIn initiates child in clients cs at once.
+func (l *Lab) swanUpBothIn(cs []client, child string) bool {
 	var fs []func() error
-	for _, c := range lanClients {
+	for _, c := range cs {
 		fs = append(fs, func() error { return l.swanInitiate(c, child, "90", c.ns+"-initiate.log") })
 	}
 	return allOK(fs...)
@@ -106,14 +140,14 @@ func (l *Lab) swanStartAll(server swanConn, client func(client) swanConn, cs []c
 	return nil
 }
 
-// ikev2Conns are the strongSwan IKEv2 tunnel-mode connections: the
-// server's and a client's with rekey times r.
-func ikev2Conns(r rekey) (swanConn, func(client) swanConn) {
-	server := swanConn{Name: "srv", Version: "2", LocalAddrs: serverAddr, LocalID: "server.lab",
-		Child: "c", LocalTS: serverNet, RemoteTS: "10.99.0.0/16", ESP: "aes128-sha256-modp2048"}
+// ikev2Conns are the strongSwan IKEv2 tunnel-mode connections of family
+// f: the server's and a client's with rekey times r.
+func ikev2Conns(r rekey, f family) (swanConn, func(client) swanConn) {
+	server := swanConn{Name: "srv", Version: "2", LocalAddrs: f.server, LocalID: "server.lab",
+		Child: "c", LocalTS: f.serverNet, RemoteTS: f.tunnelNet, ESP: "aes128-sha256-modp2048"}
 	return server, func(c client) swanConn {
-		return swanConn{Name: "t", Version: "2", LocalAddrs: c.addr, RemoteAddrs: serverAddr, LocalID: c.id, RemoteID: "server.lab",
-			Child: "c", LocalTS: c.tunnel + "/32", RemoteTS: serverNet, ESP: "aes128-sha256-modp2048", Rekey: &r}
+		return swanConn{Name: "t", Version: "2", LocalAddrs: c.addr, RemoteAddrs: f.server, LocalID: c.id, RemoteID: "server.lab",
+			Child: "c", LocalTS: c.tunnel + f.host, RemoteTS: f.serverNet, ESP: "aes128-sha256-modp2048", Rekey: &r}
 	}
 }
 
@@ -144,15 +178,15 @@ type lswConn struct {
 }
 
 // lswConfigs are the clients' (conn "c" each) and the server's (conn
-// "cN" per client) configurations.
-func lswConfigs(ikev2, encap string) (server lswConf, clients []lswConf) {
+// "cN" per client) configurations in family f.
+func lswConfigs(ikev2, encap string, f family) (server lswConf, clients []lswConf) {
 	server = lswConf{IKEv2: ikev2, Encapsulation: encap}
-	for _, c := range lanClients {
+	for _, c := range f.clients {
 		clients = append(clients, lswConf{IKEv2: ikev2, Encapsulation: encap, Conns: []lswConn{{
-			Name: "c", Left: c.addr, LeftID: "@" + c.id, LeftSubnet: c.tunnel + "/32",
-			Right: serverAddr, RightID: "@server.lab", RightSubnet: serverNet, Initiator: true}}})
-		server.Conns = append(server.Conns, lswConn{Name: fmt.Sprintf("c%d", c.n), Left: serverAddr, LeftID: "@server.lab", LeftSubnet: serverNet,
-			Right: "%any", RightID: "@" + c.id, RightSubnet: c.tunnel + "/32"})
+			Name: "c", Left: c.addr, LeftID: "@" + c.id, LeftSubnet: c.tunnel + f.host,
+			Right: f.server, RightID: "@server.lab", RightSubnet: f.serverNet, Initiator: true}}})
+		server.Conns = append(server.Conns, lswConn{Name: fmt.Sprintf("c%d", c.n), Left: f.server, LeftID: "@server.lab", LeftSubnet: f.serverNet,
+			Right: "%any", RightID: "@" + c.id, RightSubnet: c.tunnel + f.host})
 	}
 	return server, clients
 }

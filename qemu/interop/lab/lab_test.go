@@ -46,9 +46,9 @@ func renderString(t *testing.T, name string, data any) string {
 
 // The templates give each peer its own settings and share the rest.
 func TestTemplates(t *testing.T) {
-	srv, cl := ikev2Conns(rekey{IKE: "40s", Child: "25s"})
+	srv, cl := ikev2Conns(rekey{IKE: "40s", Child: "25s"}, v4)
 	l2srv, l2cl := l2tpConns()
-	lsrv, lcl := lswConfigs("no", "yes")
+	lsrv, lcl := lswConfigs("no", "yes", v4)
 	tests := []struct {
 		name     string
 		data     any

@@ -141,6 +141,12 @@ func (kernelNAT) up(l *Lab) error {
 		[]string{"ip", "-n", "rtr", "addr", "add", "203.0.113.2/24", "dev", "eth1"},
 		[]string{"ip", "-n", "rtr", "route", "add", "default", "via", "203.0.113.1"},
 		inNS("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1"),
+		// IPv6: routed, with an RFC 6092-style stateful firewall
+		// (templates/kernel-nat.nft, table ip6 filter).
+		[]string{"ip", "-n", "rtr", "-6", "addr", "add", "2600:100:0:100::1/64", "dev", "eth0", "nodad"},
+		[]string{"ip", "-n", "rtr", "-6", "addr", "add", "2600:5::2/64", "dev", "eth1", "nodad"},
+		[]string{"ip", "-n", "rtr", "-6", "route", "add", "default", "via", serverAddr6},
+		inNS("rtr", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"),
 		inNS("rtr", "nft", "-f", rules),
 	)
 }

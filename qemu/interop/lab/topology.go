@@ -109,6 +109,23 @@ func (l *Lab) up() error {
 		[]string{"ip", "-n", "lan2", "addr", "add", "10.99.2.10/32", "dev", "lo"},
 		[]string{"ip", "-n", "wan", "addr", "add", "172.16.0.1/24", "dev", "lo"},
 		[]string{"ip", "-n", "wan", "route", "add", "default", "via", "203.0.113.2"},
+		// IPv6 (the -v6 cases): the server on the WAN link, the LAN
+		// /64 of the prefix routed to the router, static client
+		// addresses (no router advertisements taken: the kernel router
+		// sends none), ULA tunnel addresses.
+		inNS("lan1", "sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0"),
+		inNS("lan2", "sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0"),
+		[]string{"ip", "-n", "wan", "-6", "addr", "add", serverAddr6 + "/64", "dev", "eth0", "nodad"},
+		[]string{"ip", "-n", "wan", "-6", "addr", "add", serverTunnel6 + "/64", "dev", "lo"},
+		// A default route, as on IPv4: replies to the clients' tunnel
+		// addresses need a route before the IPsec policy applies.
+		[]string{"ip", "-n", "wan", "-6", "route", "add", "default", "via", "2600:5::2"},
+		[]string{"ip", "-n", "lan1", "-6", "addr", "add", lanClients6[0].addr + "/64", "dev", "eth0", "nodad"},
+		[]string{"ip", "-n", "lan2", "-6", "addr", "add", lanClients6[1].addr + "/64", "dev", "eth0", "nodad"},
+		[]string{"ip", "-n", "lan1", "-6", "addr", "add", lanClients6[0].tunnel + "/128", "dev", "lo"},
+		[]string{"ip", "-n", "lan2", "-6", "addr", "add", lanClients6[1].tunnel + "/128", "dev", "lo"},
+		[]string{"ip", "-n", "lan1", "-6", "route", "add", "default", "via", "2600:100:0:100::1"},
+		[]string{"ip", "-n", "lan2", "-6", "route", "add", "default", "via", "2600:100:0:100::1"},
 	)
 	if err != nil {
 		return err
