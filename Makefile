@@ -68,11 +68,12 @@ interop: deps go-deps
 	$(GO) test -tags interop -count=1 -v -timeout 45m -run TestInterop ./qemu/interop/
 
 # Micro-benchmarks of the packet path and the AF_PACKET rings, then routerd
-# side by side with the kernel's nftables masquerade in network namespaces,
+# side by side with the kernel (nftables masquerade; IPv6: an ip6 stateful
+# filter) in network namespaces,
 # offloads off and at the veth defaults (needs root).
 # Figures go to docs/performance.md.
 bench: deps go-deps
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/... ./pkg/fw6/
 	$(GO) test -run '^$$' -bench 'Ring|SuperPackets|PingPong' ./pkg/afpacket/
 	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 40m ./cmd/routerd/
 

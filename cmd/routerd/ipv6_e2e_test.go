@@ -213,6 +213,7 @@ func TestEndToEndIPv6(t *testing.T) {
 		"show ipv6 route":                    {"::/0", "2600:100:0:100::/64", "fd5a:1:2::/64", "unreachable"},
 		"show ipv6 neighbors":                {lan1, "reachable router"},
 		"show ipv6 sessions host 2600:9::10": {"[2600:9::10]:8000"},
+		"show counters":                      {"IPv6:", "frames-in", "drop unsolicited-syn"},
 	} {
 		out := shell(cmd)
 		for _, w := range wants {

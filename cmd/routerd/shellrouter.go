@@ -252,6 +252,7 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 			out.Drops = append(out.Drops, shell.Counter{Name: x.n, Value: x.v})
 		}
 	}
+	out.IPv6 = s.ipv6Counters(dc)
 	for _, p := range s.r.dp.Ports() {
 		out.Ports = append(out.Ports, shell.PortCounters{Name: p.Name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, RxDrops: p.RxDropped,
 			TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxDrops: p.TxDropped})

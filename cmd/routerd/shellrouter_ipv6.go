@@ -118,3 +118,42 @@ func protoName6(p uint8) string {
 	}
 	return protoName(p)
 }
+
+// ipv6Counters are the IPv6 figures of show counters: the data plane's
+// (non-zero), the firewall's verdicts, drop reasons (non-zero) and
+// sessions; nil when IPv6 is off.
+func (s shellRouter) ipv6Counters(dc dataplane.Counters) []shell.Counter {
+	var out []shell.Counter
+	add := func(name string, v uint64) {
+		if v != 0 {
+			out = append(out, shell.Counter{Name: name, Value: v})
+		}
+	}
+	ok := s.r.dp.Do6(func(v *dataplane.IPv6Config, _ time.Duration, _ *dataplane.Out6) {
+		c := v.Engine.Counters()
+		for _, vd := range []fw6.Verdict{fw6.Forward, fw6.ToSelf, fw6.Reply, fw6.Drop} {
+			out = append(out, shell.Counter{Name: vd.String(), Value: c.Verdicts[vd]})
+		}
+		for r := fw6.Reason(1); r < fw6.NumReasons; r++ {
+			add("drop "+r.String(), c.Drops[r])
+		}
+		out = append(out, shell.Counter{Name: "sessions", Value: uint64(c.Sessions)})
+		add("sessions-created", c.SessionsCreated)
+		add("sessions-expired", c.SessionsExpired)
+		add("sessions-evicted", c.SessionsEvicted)
+		add("icmpv6-errors-sent", c.ICMPErrorsSent)
+		add("icmpv6-errors-rate-limited", c.ICMPErrorsLimited)
+	})
+	if !ok {
+		return nil
+	}
+	add("frames-in", dc.IPv6In)
+	add("nd-messages", dc.NDIn)
+	add("nd-unresolved", dc.NDUnresolved)
+	add("no-wan-route", dc.NoWANRoute6)
+	add("dhcpv6-client-messages", dc.DHCPv6Client)
+	add("dhcpv6-server-messages", dc.DHCPv6Server)
+	add("link-multicast-not-routed", dc.IPv6LinkMulticast)
+	add("router-adverts-heard-on-lan", dc.LANRouterAdverts)
+	return out
+}

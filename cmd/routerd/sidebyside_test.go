@@ -149,9 +149,9 @@ func measureSide(b *testing.B, mode, wiring string, offloads, v6 bool) sideFigur
 		l.mustIn("rtr", "ip", "-6", "addr", "add", "2600:5::2/64", "dev", "eth1", "nodad")
 		l.mustIn("rtr", "ip", "-6", "route", "add", "default", "via", "2600:5::1")
 		l.mustIn("rtr", "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
-		l.mustIn("rtr", "nft", "add table ip6 filter; add chain ip6 filter fwd { type filter hook forward priority filter; policy drop; }; "+
-			"add rule ip6 filter fwd ct state established,related accept; add rule ip6 filter fwd ct state invalid drop; "+
-			"add rule ip6 filter fwd iifname eth0 oifname eth1 accept; add rule ip6 filter fwd meta l4proto ipv6-icmp accept")
+		l.mustIn("rtr", "nft", "add table ip6 filter; add chain ip6 filter forward6 { type filter hook forward priority filter; policy drop; }; "+
+			"add rule ip6 filter forward6 ct state established,related accept; add rule ip6 filter forward6 ct state invalid drop; "+
+			"add rule ip6 filter forward6 iifname eth0 oifname eth1 accept; add rule ip6 filter forward6 meta l4proto ipv6-icmp accept")
 	}
 	if mode == "kernel" {
 		l.mustIn("rtr", "ip", "addr", "add", "192.168.1.1/24", "dev", "eth0")

@@ -499,6 +499,9 @@ func cmdShowCounters(s *session, _ *call) error {
 	if len(c.Sessions) > 0 {
 		s.printf("Sessions:\n%s", counterList(c.Sessions, w))
 	}
+	if len(c.IPv6) > 0 {
+		s.printf("IPv6:\n%s", counterList(c.IPv6, w))
+	}
 	if len(c.Ports) > 0 {
 		t := newTable(w, "Port", "Dir", "Packets", "Bytes", "Dropped")
 		for _, p := range c.Ports {

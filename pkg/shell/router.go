@@ -197,6 +197,9 @@ type Counters struct {
 	Drops    []Counter // drop reasons by name; zero counters may be left out
 	Sessions []Counter // e.g. "created", "expired", "current"
 	Ports    []PortCounters
+	// IPv6 are the IPv6 firewall's and data plane's figures (none when
+	// the router has no IPv6).
+	IPv6 []Counter
 }
 
 // LogLine is one line of the router's log.
