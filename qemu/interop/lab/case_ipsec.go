@@ -49,7 +49,7 @@ func (l *Lab) libreswanCase(ikev2, encap string, natt bool, f family) Outcome {
 	case natt && !encapsulated:
 		return fail("ESP was not UDP-encapsulated; ping " + ping)
 	case !natt && encapsulated:
-		return fail("ESP was UDP-encapsulated; ping " + ping)
+		return fail("ESP was UDP-encapsulated (" + saSummary(xfrmState("lan1")) + "); ping " + ping)
 	}
 	how := "raw"
 	if natt {
@@ -120,7 +120,7 @@ func caseIKEv2v6(l *Lab) Outcome {
 		return fail("ping " + ping + l.nat.note())
 	}
 	if st := xfrmState("lan1"); strings.Contains(st, "encap type espinudp") || !strings.Contains(st, "src "+v6.clients[0].addr) {
-		return fail("lan1's SA is not raw ESP from its IPv6 address; ping " + ping)
+		return fail("lan1's SA is not raw ESP from its IPv6 address (" + saSummary(st) + "); ping " + ping)
 	}
 	return pass("IKEv2 and ESP over IPv6; ping " + ping + "; esp raw")
 }

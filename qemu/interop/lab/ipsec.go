@@ -240,6 +240,30 @@ func xfrmState(n string) string {
 	return out
 }
 
+var saHeadRE = regexp.MustCompile(`(?m)^src (\S+) dst (\S+)`)
+
+// saSummary is the SAs of an ip xfrm state listing in one line, each as
+// src>dst with "+udp" when it is UDP-encapsulated: a failure's detail.
+func saSummary(state string) string {
+	var out []string
+	blocks := saHeadRE.FindAllStringSubmatchIndex(state, -1)
+	for i, b := range blocks {
+		end := len(state)
+		if i+1 < len(blocks) {
+			end = blocks[i+1][0]
+		}
+		s := state[b[2]:b[3]] + ">" + state[b[4]:b[5]]
+		if strings.Contains(state[b[0]:end], "encap type espinudp") {
+			s += "+udp"
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return "no SA"
+	}
+	return strings.Join(out, " ")
+}
+
 // spis lists namespace n's SPIs, sorted.
 func spis(n string) string {
 	var s []string

@@ -150,3 +150,21 @@ func TestCopyFiles(t *testing.T) {
 		t.Error("the FIFO was copied")
 	}
 }
+
+// saSummary names each SA by its ends and marks the UDP-encapsulated ones.
+func TestSASummary(t *testing.T) {
+	state := `src 2600:1:0:1::10 dst 2600:2::1
+	proto esp spi 0xc1a2b3c4 reqid 1 mode tunnel
+	replay-window 0 flag af-unspec
+src 10.0.2.1 dst 192.0.2.1
+	proto esp spi 0x0000abcd reqid 2 mode tunnel
+	encap type espinudp sport 4500 dport 4500 addr 0.0.0.0
+`
+	want := "2600:1:0:1::10>2600:2::1 10.0.2.1>192.0.2.1+udp"
+	if got := saSummary(state); got != want {
+		t.Errorf("saSummary = %q, want %q", got, want)
+	}
+	if got := saSummary(""); got != "no SA" {
+		t.Errorf("saSummary of nothing = %q", got)
+	}
+}

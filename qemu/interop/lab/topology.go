@@ -47,7 +47,8 @@ func (l *Lab) bgPrivate(n, log string, argv ...string) (*proc, error) {
 }
 
 // endCase ends every process the case started, then whatever is left in
-// the case namespaces.
+// the case namespaces, and drops the IPsec SAs and policies a killed
+// daemon left behind: the next case reads the SAs to judge itself.
 func (l *Lab) endCase() {
 	for _, p := range l.procs {
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -58,6 +59,8 @@ func (l *Lab) endCase() {
 	l.procs = nil
 	for _, n := range caseNamespaces {
 		killNS(n)
+		cmd("ip", "-n", n, "xfrm", "state", "flush")
+		cmd("ip", "-n", n, "xfrm", "policy", "flush")
 	}
 }
 
