@@ -593,7 +593,7 @@ func fw6Config(c *config.Config, memTotal, seed uint64) fw6.Config {
 	}
 	f.Passthrough = fw6.Passthrough{PPTP: c.Passthrough.PPTP, L2TP: c.Passthrough.L2TP, IPsec: c.Passthrough.IPsec.Enabled}
 	fc := c.Firewall.IPv6
-	f.InboundPing, f.InboundIPsec = fc.InboundPing, fc.InboundIPsec
+	f.InboundPing, f.InboundIPsec, f.Transparent = fc.InboundPing, fc.InboundIPsec, fc.Transparent
 	for _, a := range fc.Allow {
 		for _, proto := range []uint8{6, 17} {
 			if (proto == 6 && !a.Protocol.HasTCP()) || (proto == 17 && !a.Protocol.HasUDP()) {

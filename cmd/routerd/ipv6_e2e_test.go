@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -162,7 +166,9 @@ func TestEndToEndIPv6(t *testing.T) {
 	// rdisc6 reads the RA as the router sends it: the prefixes, RDNSS
 	// with the ISP's DNS server (RFC 8106), O set and M clear (L-9).
 	ra := l.mustIn("lan1", "rdisc6", "-1", "eth0")
+	// Route Information for the delegated /56 and the ULA /48 (L-3).
 	for _, want := range []string{`2600:100:0:100::/64`, `fd5a:1:2::/64`, `2600:5::53`, `isp\.example`,
+		`Route\s*:\s*2600:100:0:100::/56`, `Route\s*:\s*fd5a:1:2::/48`,
 		`Stateful other conf\.\s*:\s*Yes`, `Stateful address conf\.\s*:\s*No`} {
 		if !regexp.MustCompile(want).MatchString(ra) {
 			t.Errorf("rdisc6 output lacks %q:\n%s", want, ra)
@@ -207,6 +213,29 @@ func TestEndToEndIPv6(t *testing.T) {
 			t.Errorf("nmap -6 from the WAN finds open ports on %s:\n%s", target, out)
 		}
 	}
+	// Transparent mode (RFC 6092 REC-49) lets the same connection in;
+	// switched off again, it is refused once more.
+	if out := shell("configure; set firewall ipv6 transparent enable; commit"); !contains(out, "anyone on the Internet can") {
+		t.Errorf("enabling transparent mode gives no warning:\n%s", out)
+	}
+	if out, err := l.in("wan", "curl", "-6", "-sS", "--http0.9", "--max-time", "4", "http://["+lan1+"]:8081/"); err != nil || !contains(out, "lan1") {
+		t.Errorf("transparent mode does not admit a connection to lan1:8081: %v\n%s", err, out)
+	}
+	shell("configure; set firewall ipv6 transparent disable; commit")
+	if out, err := l.in("wan", "curl", "-6", "-sS", "--http0.9", "--max-time", "4", "http://["+lan1+"]:8081/"); err == nil {
+		t.Errorf("with transparent mode off again, a connection to lan1:8081 got through:\n%s", out)
+	}
+
+	// The router's own diagnostics over IPv6: ping and traceroute from
+	// the shell, and a capture with an IPv6 filter.
+	if out := shell("ping 2600:9::10 count 2"); !contains(out, "2 sent, 2 received") {
+		t.Errorf("the shell's ping to 2600:9::10:\n%s", out)
+	}
+	if out := shell("traceroute 2600:9::10"); !regexp.MustCompile(`(?m)^\s*\d+\s+2600:9::10\s`).MatchString(out) {
+		t.Errorf("the shell's traceroute does not reach 2600:9::10:\n%s", out)
+	}
+	l.checkCapture6()
+
 	// What the shell shows.
 	for cmd, wants := range map[string][]string{
 		"show interfaces":                    {"delegated prefix 2600:100:0:100::/56", "2600:100:0:100::1/64", "fd5a:1:2::1/64", "2600:5::ff:fe00:201/128"},
@@ -245,5 +274,69 @@ func TestEndToEndIPv6(t *testing.T) {
 	}
 	if strings.Contains(l.rtrOut.text(), "panic") {
 		t.Fatal("routerd panicked")
+	}
+}
+
+// checkCapture6 captures on the WAN port with an IPv6 filter while lan1
+// pings the internet host, and reads the pcap file back with gopacket:
+// the four frames are echo requests and replies, nothing else.
+func (l *lab) checkCapture6() {
+	t := l.t
+	cmd := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c",
+		"capture wan count 4 filter host 2600:9::10 and proto icmp6")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// The shell prints when the command ends: ping until it has its frames.
+	deadline := time.After(30 * time.Second)
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-deadline:
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("capture did not end within 30 s of pinging:\n%s", out.String())
+		case <-time.After(300 * time.Millisecond):
+			l.in("lan1", "ping", "-6", "-c", "1", "-W", "1", "2600:9::10")
+		}
+	}
+	m := regexp.MustCompile(`Wrote (\S+\.pcap)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("capture wrote no file:\n%s", out.String())
+	}
+	f, err := os.Open(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[uint8]int{}
+	n := 0
+	for {
+		data, _, err := pr.ReadPacketData()
+		if err != nil {
+			break
+		}
+		n++
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		ic, _ := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+		if ip == nil || ic == nil || (ip.SrcIP.String() != "2600:9::10" && ip.DstIP.String() != "2600:9::10") {
+			t.Errorf("captured a frame the filter excludes: %v", p)
+			continue
+		}
+		kinds[ic.TypeCode.Type()]++
+	}
+	if n != 4 || kinds[128] == 0 || kinds[129] == 0 || kinds[128]+kinds[129] != 4 {
+		t.Errorf("captured %d frames, ICMPv6 types %v; want 4 echo requests and replies", n, kinds)
 	}
 }

@@ -291,8 +291,8 @@ func (s shellRouter) Traceroute(ctx context.Context, host string, w io.Writer) e
 }
 
 // Capture writes a pcap file of frames on a port (lan or wan) and returns
-// its path. filter is empty or a conjunction of "host A", "port N" and
-// "proto tcp|udp|icmp|gre|esp|arp", joined by "and".
+// its path. filter is empty or terms of internal/capfilter ("host A",
+// "port N", "proto tcp|udp|icmp|icmp6|gre|esp|ip|ip6|arp") joined by "and".
 func (s shellRouter) Capture(ctx context.Context, port string, count int, filter string) (string, error) {
 	match, err := capfilter.Parse(filter)
 	if err != nil {

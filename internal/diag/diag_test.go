@@ -55,14 +55,61 @@ func TestEchoOf(t *testing.T) {
 	}
 }
 
+// quoted6 builds what an ICMPv6 error quotes: an IPv6 header and the
+// first 8 bytes of an ICMPv6 message.
+func quoted6(t *testing.T, typ uint8, id, seq uint16) []byte {
+	t.Helper()
+	ip := &layers.IPv6{Version: 6, HopLimit: 1, NextHeader: layers.IPProtocolICMPv6,
+		SrcIP: net.ParseIP("2600:100::10"), DstIP: net.ParseIP("2600:9::10")}
+	ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}
+	ic.SetNetworkLayerForChecksum(ip)
+	echo := &layers.ICMPv6Echo{Identifier: id, SeqNumber: seq}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, ic, echo); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestEchoOf6(t *testing.T) {
+	udp := quoted6(t, 128, 7, 3)
+	udp[6] = 17
+	v4 := quoted(t, 8, 7, 3, 0)
+	cases := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"our echo", quoted6(t, 128, 7, 3), true},
+		{"another id", quoted6(t, 128, 8, 3), false},
+		{"another hop's seq", quoted6(t, 128, 7, 4), false},
+		{"an echo reply", quoted6(t, 129, 7, 3), false},
+		{"not ICMPv6", udp, false},
+		{"an IPv4 quote", append(v4, make([]byte, 40)...), false},
+		{"short quote", quoted6(t, 128, 7, 3)[:47], false},
+	}
+	for _, c := range cases {
+		if got := echoOf6(c.b, 7, 3); got != c.want {
+			t.Errorf("%s: echoOf6 = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
-	if a, err := resolve(ctx, "192.0.2.7"); err != nil || a.String() != "192.0.2.7" {
-		t.Errorf("resolve(192.0.2.7) = %v, %v", a, err)
+	for in, want := range map[string]string{"192.0.2.7": "192.0.2.7", "2600:9::10": "2600:9::10", "::ffff:192.0.2.7": "192.0.2.7", "localhost": "127.0.0.1"} {
+		if a, err := resolve(ctx, in); err != nil || a.String() != want {
+			t.Errorf("resolve(%s) = %v, %v; want %s", in, a, err, want)
+		}
 	}
-	for _, h := range []string{"2001:db8::1", "no-such-host.invalid"} {
-		if a, err := resolve(ctx, h); err == nil || !strings.Contains(err.Error(), "give an IPv4 address") {
-			t.Errorf("resolve(%q) = %v, %v; want an error asking for an IPv4 address", h, a, err)
+	for h, want := range map[string]string{
+		"no-such-host.invalid": "give an IPv4 or IPv6 address",
+		"fe80::1%eth0":         "without a zone",
+		"ff02::1":              "not a unicast address",
+		"::":                   "not a unicast address",
+	} {
+		if a, err := resolve(ctx, h); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("resolve(%q) = %v, %v; want an error saying %q", h, a, err, want)
 		}
 	}
 }
@@ -99,6 +146,34 @@ func TestPingSize(t *testing.T) {
 	}
 	if err := Ping(context.Background(), "127.0.0.1", 1, 65508, io.Discard); err == nil || !strings.Contains(err.Error(), "65507") {
 		t.Errorf("ping -s 65508: %v, want an error naming the limit", err)
+	}
+}
+
+func TestPingLoopback6(t *testing.T) {
+	needRaw(t)
+	var out strings.Builder
+	if err := Ping(context.Background(), "::1", 2, 100, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "PING ::1: 100 data bytes") || !strings.Contains(s, "108 bytes from ::1: seq=2") || !strings.Contains(s, "2 sent, 2 received") {
+		t.Errorf("ping ::1 output:\n%s", s)
+	}
+	if err := Ping(context.Background(), "::1", 1, 65528, io.Discard); err == nil || !strings.Contains(err.Error(), "65527") {
+		t.Errorf("ping -s 65528 to ::1: %v, want an error naming the limit", err)
+	}
+}
+
+func TestTracerouteLoopback6(t *testing.T) {
+	needRaw(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := Traceroute(ctx, "::1", &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], " 1  ::1  ") {
+		t.Errorf("traceroute output:\n%s\nwant the header and one hop, ::1", out.String())
 	}
 }
 

@@ -248,6 +248,12 @@ type FirewallIPv6 struct {
 	// InboundIPsec admits unsolicited inbound ESP and IKE to LAN hosts
 	// (RFC 6092 REC-22, REC-24). Default true.
 	InboundIPsec bool
+	// Transparent is RFC 6092 REC-49's transparent mode: every
+	// unsolicited inbound flow reaches the LAN host it is addressed to,
+	// as if the router had no firewall. The forwarding rules that are not
+	// filtering (no multicast, forbidden or spoofed addresses, the ULA
+	// border) still hold. Default false.
+	Transparent bool
 }
 
 // IPv6Allow admits unsolicited inbound TCP and/or UDP to ports of one LAN

@@ -72,6 +72,7 @@ func TestIPv6Set(t *testing.T) {
 			[]IPv6Allow{{Name: "x11", Protocol: ProtoTCPUDP, Port: PortRange{6000, 6010}, To: netip.MustParseAddr("2600:1:2:3::10")}},
 			"set firewall ipv6 allow x11 protocol tcp-udp port 6000-6010 to 2600:1:2:3::10"},
 		{"set firewall ipv6 inbound-ipsec disable", func(c *Config) any { return c.Firewall.IPv6.InboundIPsec }, false, ""},
+		{"set firewall ipv6 transparent enable", func(c *Config) any { return c.Firewall.IPv6.Transparent }, true, ""},
 	}
 	for _, tt := range tests {
 		c := mustParse(t, tt.line)
@@ -280,7 +281,7 @@ func TestIPv6Complete(t *testing.T) {
 		{"interfaces wan ipv6 prefix-length |", []string{"<48-64>"}},
 		{"interfaces wan ipv6 gateway |", []string{"<X:X::X>"}},
 		{"firewall |", []string{"ipv6"}},
-		{"firewall ipv6 |", []string{"allow", "inbound-ping", "inbound-ipsec"}},
+		{"firewall ipv6 |", []string{"allow", "inbound-ping", "inbound-ipsec", "transparent"}},
 		{"firewall ipv6 allow |", []string{"<NAME>"}},
 		{"firewall ipv6 allow a |", []string{"protocol", "port", "to"}},
 		{"firewall ipv6 allow a to fd00::1 |", []string{"protocol", "port", "<Enter>"}},

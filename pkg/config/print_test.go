@@ -140,6 +140,7 @@ var leafSamples = map[string]string{
 	"firewall ipv6 allow * to":          "set firewall ipv6 allow a1 to fd12:3456:789a:1::10",
 	"firewall ipv6 inbound-ping":        "set firewall ipv6 inbound-ping disable",
 	"firewall ipv6 inbound-ipsec":       "set firewall ipv6 inbound-ipsec disable",
+	"firewall ipv6 transparent":         "set firewall ipv6 transparent enable",
 	"dhcp-server lan range":             "set dhcp-server lan range 10.1.0.10 10.1.0.20",
 	"dhcp-server lan lease-time":        "set dhcp-server lan lease-time 1d1h1m1s",
 	"dhcp-server lan dns":               "set dhcp-server lan dns 10.1.2.3",

@@ -141,7 +141,7 @@ func TestIPv6StartOnly(t *testing.T) {
 			t.Errorf("%s: notes %q", line, notes)
 		}
 	}
-	if n != 16 {
-		t.Errorf("%d IPv6 statements checked, want 16", n)
+	if n != 17 {
+		t.Errorf("%d IPv6 statements checked, want 17", n)
 	}
 }

@@ -196,4 +196,7 @@ func (c *Config) checkFirewall(v *validator) {
 	if len(f.Allow) > 0 && c.Interfaces.LAN.IPv6.Disabled {
 		v.warn("firewall ipv6 allow", "has no effect while interfaces lan ipv6 is disabled; set interfaces lan ipv6 enable, or delete the rules")
 	}
+	if f.Transparent && !c.Interfaces.LAN.IPv6.Disabled {
+		v.warn("firewall ipv6 transparent", "is enabled: anyone on the Internet can connect to every LAN host over IPv6; set firewall ipv6 transparent disable, and use allow rules for the hosts that must be reachable")
+	}
 }

@@ -73,6 +73,9 @@ func TestValidateIPv6(t *testing.T) {
 			}},
 		{name: "allow rules while LAN IPv6 is disabled", lines: "set interfaces lan ipv6 disable\nset firewall ipv6 allow a protocol tcp port 22 to 2600:1:2:3::10",
 			warns: []string{"firewall ipv6 allow: has no effect while interfaces lan ipv6 is disabled; set interfaces lan ipv6 enable, or delete the rules"}},
+		{name: "transparent mode", lines: "set firewall ipv6 transparent enable",
+			warns: []string{"firewall ipv6 transparent: is enabled: anyone on the Internet can connect to every LAN host over IPv6; set firewall ipv6 transparent disable, and use allow rules for the hosts that must be reachable"}},
+		{name: "transparent mode without LAN IPv6", lines: "set interfaces lan ipv6 disable\nset firewall ipv6 transparent enable"},
 
 		// Values only Go code can build: held to the parser's rules.
 		{name: "Go: ula both disabled and set", edit: func(c *Config) {

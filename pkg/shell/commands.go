@@ -31,16 +31,26 @@ func intArg(ph, help string, lo, hi int, optional bool) *argSpec {
 	}}
 }
 
-var hostArg = &argSpec{ph: "<HOST>", help: "IPv4 address or host name", check: func(w string) error {
+var hostArg = &argSpec{ph: "<HOST>", help: "IPv4 or IPv6 address, or host name", check: func(w string) error {
 	if len(w) > 253 {
 		return fmt.Errorf("a host name has at most 253 characters")
 	}
 	if strings.HasPrefix(w, "-") {
 		return fmt.Errorf("%q is not a host: a host name cannot start with \"-\"", w)
 	}
+	if strings.Contains(w, ":") {
+		a, err := netip.ParseAddr(w)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%q is not an IPv6 address (write e.g. 2600:9::10)", w)
+		case a.Zone() != "":
+			return fmt.Errorf("%q names a zone: give a global or unique local address, without %%%s", w, a.Zone())
+		}
+		return nil
+	}
 	for _, r := range w {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return fmt.Errorf("%q is not an IPv4 address or host name", w)
+			return fmt.Errorf("%q is not an IP address or host name", w)
 		}
 	}
 	return nil
@@ -103,7 +113,7 @@ func commands() (operational, configure []*command) {
 			opts: []*optSpec{
 				{word: "count", help: fmt.Sprintf("frames to record (default %d)", defaultCaptureCount), arg: intArg("<N>", "number of frames", 1, 1000000, false)},
 				{word: "filter", help: "capture only matching frames; the rest of the line is the filter", rest: true,
-					arg: &argSpec{ph: "<FILTER>", help: "e.g. host 192.168.1.10, proto udp, port 53"}},
+					arg: &argSpec{ph: "<FILTER>", help: "e.g. host 192.168.1.10, host 2600:9::10, proto udp, proto icmp6, port 53"}},
 			}},
 		{word: "clear", help: "clear router state", sub: []*command{
 			{word: "nat", help: "NAT state", sub: []*command{
