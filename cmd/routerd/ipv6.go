@@ -142,7 +142,11 @@ func (r *router) newIPv6Control(cfg *config.Config, lanMAC, wanMAC, nhMAC net.Ha
 		return nil, nil, fmt.Errorf("ipv6 firewall: %w", err)
 	}
 	seed := randomSeed()
-	lanND, err := ndp6.New(ndp6.Config{MAC: [6]byte(lanMAC), Router: true, Seed: seed})
+	// On the LAN the router also listens to all-routers (router
+	// solicitations) and All_DHCP_Relay_Agents_and_Servers (DHCPv6): MLD
+	// reports them for snooping switches.
+	lanND, err := ndp6.New(ndp6.Config{MAC: [6]byte(lanMAC), Router: true, Seed: seed,
+		Groups: []netip.Addr{netip.MustParseAddr("ff02::2"), netip.MustParseAddr("ff02::1:2")}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ipv6 lan neighbour discovery: %w", err)
 	}

@@ -100,7 +100,7 @@ type Counters struct {
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
 
 	IPv6In            uint64 // IPv6 frames for the router's MACs or multicast
-	NDIn              uint64 // Neighbor Discovery messages handed to ndp6
+	NDIn              uint64 // Neighbor Discovery messages and MLD queries handed to ndp6
 	NDUnresolved      uint64 // IPv6 packets dropped because a neighbour did not resolve (or could not be asked)
 	NoWANRoute6       uint64 // IPv6 packets for the WAN with no default router yet
 	DHCPv6Client      uint64 // WAN DHCPv6 messages handed to the client

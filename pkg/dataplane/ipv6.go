@@ -117,8 +117,14 @@ func (d *Dataplane) fromLAN6(fr link.Frame, now time.Duration) {
 		}
 		return
 	}
+	if ndp6.IsMLDQuery(ip) {
+		d.cnt.NDIn++
+		d.ndOut = d.v6.LAN.HandleMLD(d.ndOut[:0], f, now)
+		d.enqueueAll(PortLAN, d.ndOut)
+		return
+	}
 	if group {
-		d.cnt.IPv6LinkMulticast++ // MLD, mDNS and the like: not routed (fw6 REC-2)
+		d.cnt.IPv6LinkMulticast++ // MLD reports, mDNS and the like: not routed (fw6 REC-2)
 		return
 	}
 	d.tick6(now)
@@ -156,6 +162,14 @@ func (d *Dataplane) fromWAN6(fr link.Frame, now time.Duration) {
 		if d.v6.WANClient != nil && d.local6(fr) {
 			d.v6.WANClient(f)
 		}
+		return
+	}
+	if ndp6.IsMLDQuery(ip) {
+		// The ISP's querier: ndp6 answers with the groups the WAN port
+		// listens to, so a snooping switch keeps sending them.
+		d.cnt.NDIn++
+		d.ndOut = d.v6.WAN.HandleMLD(d.ndOut[:0], f, now)
+		d.enqueueAll(PortWAN, d.ndOut)
 		return
 	}
 	if group {

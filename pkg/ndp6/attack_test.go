@@ -107,7 +107,7 @@ func TestAttack_NeighbourCacheExhaustion(t *testing.T) {
 		l.deliver(out, now)
 		now += time.Millisecond
 		if i%100 == 0 {
-			out, _ := n.Tick(nil, nil, now)
+			out, _ := tickND(n, nil, now)
 			scanNS += len(out)
 			l.deliver(out, now)
 		}

@@ -316,6 +316,7 @@ func (n *Node) Confirm(addr netip.Addr, now time.Duration) bool {
 // one (RFC 4861 §7.2.2). Tick costs one pass over the slots; call it every
 // few hundred milliseconds.
 func (n *Node) Tick(out, failed [][]byte, now time.Duration) ([][]byte, [][]byte) {
+	out = n.tickMLD(out, now) // before tickAddrs: the join precedes the DAD probe
 	out = n.tickAddrs(out, now)
 	for i := range n.ents {
 		e := &n.ents[i]

@@ -36,7 +36,11 @@ func runNode(t *testing.T, l link.Link, n *Node) (do func(func(now time.Duration
 			out = append(out[:0], pend...)
 			pend = pend[:0]
 			for _, f := range frames[:c] {
-				out = n.Handle(out, f.Data, now)
+				if len(f.Data) > EthHeaderLen && IsMLDQuery(f.Data[EthHeaderLen:]) {
+					out = n.HandleMLD(out, f.Data, now)
+				} else {
+					out = n.Handle(out, f.Data, now)
+				}
 			}
 			out, _ = n.Tick(out, nil, now)
 			mu.Unlock()
@@ -131,5 +135,40 @@ func TestE2E_DADAgainstLinuxHost(t *testing.T) {
 	do(func(time.Duration) [][]byte { c = n.Counters(); return nil })
 	if c.DADConflicts != 1 || c.AdvertsSent == 0 {
 		t.Errorf("counters %+v", c)
+	}
+}
+
+// TestE2E_MLDSnoopingBridge puts the node behind a Linux bridge that
+// snoops MLD and is the link's querier, as an ISP's access switch may be:
+// the bridge learns the node's solicited-node group from its reports, so
+// it forwards neighbour solicitations for the node's addresses. (Answers
+// to queries are tested with gopacket-built queries in mld_test.go: the
+// bridge's querier did not send one within 20 s here.)
+func TestE2E_MLDSnoopingBridge(t *testing.T) {
+	p := netnstest.NewPair(t, "mld", map[string]string{"accept_ra": "0"})
+	netnstest.IP(t, "-n", p.HostNS, "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1")
+	netnstest.IP(t, "-n", p.HostNS, "link", "set", p.HostIf, "master", "br0")
+	netnstest.IP(t, "-n", p.HostNS, "link", "set", "br0", "up")
+	l := p.OpenRouterLink(t)
+	n, err := New(Config{MAC: [6]byte(l.MAC()), Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := runNode(t, l, n)
+	mine := netip.MustParseAddr("2600:1:2:3::1234")
+	do(func(now time.Duration) [][]byte {
+		for _, a := range []netip.Addr{netip.MustParseAddr("fe80::1234"), mine} {
+			if err := n.AddAddress(a, now); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	})
+	ok, why := netnstest.Wait(10*time.Second, func() (bool, string) {
+		out, _ := p.Host("bridge", "mdb", "show", "dev", "br0")
+		return strings.Contains(out, "port "+p.HostIf+" grp ff02::1:ff00:1234"), out
+	})
+	if !ok {
+		t.Fatalf("the snooping bridge did not learn the solicited-node group ff02::1:ff00:1234:\n%s", why)
 	}
 }

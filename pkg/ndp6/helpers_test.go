@@ -3,6 +3,7 @@ package ndp6
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,3 +160,18 @@ func ipv6Packet(t testing.TB, src, dst netip.Addr) []byte {
 }
 
 func sec(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// tickND is Tick without the MLD reports: the tests of Neighbor Discovery
+// look at its frames only (mld_test.go looks at the reports).
+func tickND(n *Node, failed [][]byte, now time.Duration) ([][]byte, [][]byte) {
+	out, failed := n.Tick(nil, failed, now)
+	return slices.DeleteFunc(out, isMLD), failed
+}
+
+// isMLD reports whether f carries an MLD message behind a Hop-by-Hop
+// header, as the node sends them.
+func isMLD(f []byte) bool {
+	ip := f[EthHeaderLen:]
+	return len(ip) > IPv6HeaderLen+8 && ip[6] == 0 && ip[IPv6HeaderLen] == protoICMPv6 &&
+		(ip[IPv6HeaderLen+8] == TypeMLDv2Report || ip[IPv6HeaderLen+8] == TypeMLDv1Report || ip[IPv6HeaderLen+8] == TypeMLDv1Done)
+}

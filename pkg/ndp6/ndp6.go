@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -92,6 +93,11 @@ type Config struct {
 	// DADTransmits is DupAddrDetectTransmits (RFC 4862 §5.1): solicitations
 	// sent before an address is assigned. 0 means 1; negative disables DAD.
 	DADTransmits int
+	// Groups are multicast groups reported by MLD besides the solicited-
+	// node groups of the node's addresses (on the LAN: ff02::2 and
+	// ff02::1:2, which hosts send router solicitations and DHCPv6 to).
+	// At most 8, each a multicast address other than ff02::1.
+	Groups []netip.Addr
 	// Seed seeds the random reachable time, DAD delays and nonces.
 	Seed uint64
 }
@@ -128,6 +134,14 @@ func (c *Config) setDefaults() error {
 	}
 	if c.StaleTimeout == 0 {
 		c.StaleTimeout = 20 * time.Minute
+	}
+	if len(c.Groups) > maxExtraGroups {
+		return fmt.Errorf("ndp6: %d MLD groups, at most %d", len(c.Groups), maxExtraGroups)
+	}
+	for _, g := range c.Groups {
+		if !g.Is6() || !g.IsMulticast() || g == allNodes || g.Zone() != "" {
+			return fmt.Errorf("ndp6: MLD group %v is not an IPv6 multicast address other than ff02::1", g)
+		}
 	}
 	switch {
 	case c.MAC == [6]byte{} || c.MAC[0]&1 != 0:
@@ -216,6 +230,9 @@ type Counters struct {
 	QueueDropped    uint64 // packets not queued (caps) or dropped with their entry
 	StaleCollected  uint64 // STALE entries removed after StaleTimeout
 	LinkAddrChanged uint64 // entries whose link-layer address changed
+	MLDQueries      uint64 // MLD queries handed to HandleMLD
+	MLDInvalid      uint64 // of those, malformed or not from a link-local source
+	MLDReportsSent  uint64 // MLD reports (and MLDv1 Dones) sent
 }
 
 // Node is Neighbor Discovery on one port. See the package documentation.
@@ -233,6 +250,8 @@ type Node struct {
 	nIncomplete int
 	nQueued     int
 	sources     [numSources]source
+
+	mld mldState
 
 	cnt Counters
 }
@@ -286,6 +305,14 @@ func (n *Node) AddAddress(a netip.Addr, now time.Duration) error {
 		o.timer = now + time.Duration(n.rng.Int64N(int64(MaxRtrSolicitationDelay)))
 	}
 	n.addrs = append(n.addrs, o)
+	// Join the solicited-node group with the first DAD probe (or at once):
+	// a join already pending for the group (another address's) is
+	// brought forward to it.
+	at := max(o.timer, now)
+	n.mldSync(now, at)
+	if m := &n.mld; m.changeLeft > 0 && slices.Contains(m.joins, SolicitedNode(a)) {
+		m.changeDue = min(m.changeDue, at)
+	}
 	return nil
 }
 
@@ -294,6 +321,7 @@ func (n *Node) RemoveAddress(a netip.Addr) bool {
 	for i := range n.addrs {
 		if n.addrs[i].Addr == a {
 			n.addrs = append(n.addrs[:i], n.addrs[i+1:]...)
+			n.mldSync(0, 0) // leave its group at the next Tick
 			return true
 		}
 	}

@@ -207,7 +207,7 @@ func TestRFC4862_5_4_DuplicateAddressDetection(t *testing.T) {
 	var probes [][]byte
 	var at time.Duration
 	for now := time.Duration(0); now <= MaxRtrSolicitationDelay; now += 10 * time.Millisecond {
-		if probes, _ = n.Tick(nil, nil, now); len(probes) > 0 {
+		if probes, _ = tickND(n, nil, now); len(probes) > 0 {
 			at = now
 			break
 		}
@@ -229,10 +229,10 @@ func TestRFC4862_5_4_DuplicateAddressDetection(t *testing.T) {
 	if nonce, ok := option(d.ns.Options, 14); !ok || len(nonce) != 6 {
 		t.Errorf("nonce option %x %v", nonce, ok)
 	}
-	if out, _ := n.Tick(nil, nil, at+RetransTimer-time.Millisecond); len(out) != 0 || n.Addresses(nil)[0].State != Tentative {
+	if out, _ := tickND(n, nil, at+RetransTimer-time.Millisecond); len(out) != 0 || n.Addresses(nil)[0].State != Tentative {
 		t.Fatal("assigned before RetransTimer")
 	}
-	n.Tick(nil, nil, at+RetransTimer)
+	tickND(n, nil, at+RetransTimer)
 	if s := n.Addresses(nil)[0].State; s != Assigned {
 		t.Fatalf("state %v after DAD, want assigned", s)
 	}
@@ -248,7 +248,7 @@ func tentativeNode(t *testing.T) (*Node, []byte) {
 		t.Fatal(err)
 	}
 	n.AddAddress(routerGUA, 0)
-	probes, _ := n.Tick(nil, nil, MaxRtrSolicitationDelay)
+	probes, _ := tickND(n, nil, MaxRtrSolicitationDelay)
 	if len(probes) != 1 {
 		t.Fatal("no probe")
 	}
@@ -282,7 +282,7 @@ func TestRFC4862_5_4_3_ConflictingProbe(t *testing.T) {
 	if a.State != Duplicate || a.ConflictMAC != hostMAC || n.Counters().DADConflicts != 1 {
 		t.Fatalf("after a conflicting probe: %+v %+v", a, n.Counters())
 	}
-	n.Tick(nil, nil, 10*time.Second)
+	tickND(n, nil, 10*time.Second)
 	if out := n.Handle(nil, hostNS(t, hostMAC, hostGUA, routerGUA), 10*time.Second); len(out) != 0 || n.Addresses(nil)[0].State != Duplicate {
 		t.Fatal("a duplicate address was assigned or answered")
 	}
@@ -343,7 +343,7 @@ func TestRFC4861_7_2_2_ResolutionRetransmitsThenFails(t *testing.T) {
 	var sent int
 	var failed [][]byte
 	for now := sec(0.1); now < sec(5); now += sec(0.1) {
-		out, failed = n.Tick(nil, failed, now)
+		out, failed = tickND(n, failed, now)
 		sent += len(out)
 	}
 	if sent != MaxMulticastSolicit-1 {
@@ -409,10 +409,10 @@ func TestRFC4861_7_3_3_ReachabilityStateMachine(t *testing.T) {
 	if e, _ := n.Lookup(hostGUA, now); e.State != Delay {
 		t.Fatalf("after use: %v", e.State)
 	}
-	if out, _ := n.Tick(nil, nil, now+DelayFirstProbeTime-time.Millisecond); len(out) != 0 {
+	if out, _ := tickND(n, nil, now+DelayFirstProbeTime-time.Millisecond); len(out) != 0 {
 		t.Fatal("probe before DELAY_FIRST_PROBE_TIME")
 	}
-	out, _ := n.Tick(nil, nil, now+DelayFirstProbeTime)
+	out, _ := tickND(n, nil, now+DelayFirstProbeTime)
 	if len(out) != 1 {
 		t.Fatalf("%d frames entering PROBE", len(out))
 	}
@@ -433,7 +433,7 @@ func TestRFC4861_7_3_3_ReachabilityStateMachine(t *testing.T) {
 	n.Resolve(nil, hostGUA, pkt, now)
 	probes := 0
 	for end := now + 20*time.Second; now < end; now += sec(0.25) {
-		out, _ := n.Tick(nil, nil, now)
+		out, _ := tickND(n, nil, now)
 		probes += len(out)
 	}
 	if probes != MaxUnicastSolicit {
@@ -454,7 +454,7 @@ func TestRFC4861_7_3_1_UpperLayerHint(t *testing.T) {
 	if !n.Confirm(hostGUA, now+time.Second) {
 		t.Fatal("Confirm found no entry")
 	}
-	if out, _ := n.Tick(nil, nil, now+10*time.Second); len(out) != 0 {
+	if out, _ := tickND(n, nil, now+10*time.Second); len(out) != 0 {
 		t.Fatal("probed after an upper-layer confirmation")
 	}
 	if e, _ := n.Lookup(hostGUA, now+10*time.Second); e.State != Reachable {
