@@ -285,7 +285,7 @@ func (c *ipv6Control) maybeStartClient(ctx context.Context) {
 	if wait {
 		return
 	}
-	cl, err := dhcpv6.NewClient(dhcpv6.Config{Transport: c.frames, HWAddr: c.wanMAC, RequestAddress: true,
+	cl, err := dhcpv6.NewClient(dhcpv6.Config{Transport: c.frames, HWAddr: c.wanMAC, RequestAddress: true, AcceptReconfigure: true,
 		PrefixLength: c.cfg.Interfaces.WAN.IPv6.PrefixLength, StateDir: c.r.stateDir, Logf: c.logf})
 	if err != nil {
 		c.logf("ipv6: dhcpv6 client: %v", err)

@@ -49,6 +49,11 @@ type Config struct {
 	// AllServers, which every server on the link hears, and ignores the
 	// option.
 	AllowUnicast bool
+	// AcceptReconfigure offers Reconfigure Accept (RFC 7084 WAA-4) and
+	// takes a Reconfigure authenticated with the server's reconfigure
+	// key (RFC 8415 §18.2.11, §20.4; see reconfigure.go). Off by default:
+	// every Reconfigure is dropped. routerd turns it on.
+	AcceptReconfigure bool
 	// DUIDType is the DUID made on the first start; later starts use the
 	// stored one (DUIDFileName), whatever this says.
 	DUIDType DUIDType
@@ -141,11 +146,13 @@ type Counters struct {
 	Replies    uint64 // Replies that bound, renewed or changed the lease
 	Releases   uint64 // Release exchanges begun
 
+	ReconfigureAccepted uint64 // authenticated Reconfigures that started a Renew or Rebind
+
 	// Ignored counts received messages that changed nothing; the fields
 	// after it say why (they add up to Ignored).
 	Ignored       uint64
 	Malformed     uint64 // not a parseable DHCPv6 message, or too large
-	Reconfigure   uint64 // Reconfigure messages (never accepted)
+	Reconfigure   uint64 // Reconfigure messages refused (see reconfigure.go)
 	Unexpected    uint64 // not Advertise/Reply, or not one the state waits for
 	WrongXID      uint64 // not an answer to the current exchange
 	WrongClientID uint64 // client identifier missing or not ours

@@ -26,9 +26,13 @@
 // algorithm (IRT, MRT, MRC, MRD, ±10% randomisation), with the parameters
 // of §7.6 and a server's SOL_MAX_RT taken only within 60 s..1 day. Replies
 // are matched on transaction ID, our DUID and, where one was named, the
-// server's DUID. Reconfigure is never accepted (the client sends no
-// Reconfigure Accept and has no authentication key). A server's unicast
-// option is ignored unless Config.AllowUnicast.
+// server's DUID. With Config.AcceptReconfigure the client offers
+// Reconfigure Accept and takes a Reconfigure only when it is signed with
+// the server's reconfigure key (RKAP, §20.4) and asks for Renew or Rebind
+// (reconfigure.go); without it every Reconfigure is dropped. Reconfigures
+// reach the client only when sent to its link-local address, the one
+// FrameConn accepts (a server on the link, or a relay, uses that one). A
+// server's unicast option is ignored unless Config.AllowUnicast.
 //
 // On its first start the client makes a DUID from the WAN MAC (DUID-LL by
 // default) and keeps it in Config.StateDir for good, and it remembers each

@@ -101,6 +101,9 @@ type machine struct {
 	sendFailing bool
 	lastDropLog time.Time
 
+	key        *reconfKey // the binding's reconfigure key (AcceptReconfigure)
+	lastReconf time.Time  // the last Reconfigure taken
+
 	// What the lease file last got, and when (see persist).
 	savedAt   time.Time
 	savedWhat string
@@ -219,6 +222,10 @@ func (m *machine) receive(now time.Time, b []byte, from netip.Addr) {
 		}
 	}()
 	m.c.inc(func(k *Counters) { k.Received++ })
+	if len(b) > 0 && d6.MessageType(b[0]) == d6.MessageTypeReconfigure {
+		m.reconfigure(now, b)
+		return
+	}
 	r, why := parseReply(b, from, m.c.duid, iaid)
 	if why != dropNone {
 		m.drop(now, why, "")
@@ -527,6 +534,7 @@ func (m *machine) bind(now time.Time, r *reply, it iaItem) {
 	m.hint, m.hintAddr = l.Prefix, l.Address
 	m.unicast = r.unicast
 	m.server, m.best = nil, nil
+	m.takeKey(r)
 	m.persist(now, false)
 	rem := m.remembered
 	m.remembered = nil
@@ -584,7 +592,7 @@ func minNonZero(a, b time.Duration) time.Duration {
 // lost ends the lease held and reports it.
 func (m *machine) lost(why LostReason) {
 	old := *m.lease
-	m.lease = nil
+	m.lease, m.key = nil, nil
 	m.c.logf("dhcpv6: prefix %v lost: %v", old.Prefix, why)
 	if why != LostReleased {
 		m.forget()
@@ -772,6 +780,9 @@ func (m *machine) send(now time.Time, t d6.MessageType) {
 	msg.AddOption(d6.OptElapsedTime(min(now.Sub(m.rt.begun), 655350*time.Millisecond)))
 	if t != d6.MessageTypeRelease {
 		msg.AddOption(d6.OptRequestedOption(requested...))
+	}
+	if m.c.cfg.AcceptReconfigure && t != d6.MessageTypeRelease {
+		msg.AddOption(&d6.OptionGeneric{OptionCode: d6.OptionReconfAccept})
 	}
 	if t == d6.MessageTypeSolicit && m.c.cfg.RapidCommit {
 		msg.AddOption(&d6.OptionGeneric{OptionCode: d6.OptionRapidCommit})

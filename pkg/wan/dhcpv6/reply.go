@@ -62,6 +62,8 @@ type reply struct {
 	badItems   int           // prefixes or addresses refused
 	dns        []netip.Addr
 	domains    []string
+	reconfKey  []byte // an RKAP reconfigure key (one Authentication option only)
+	replay     uint64 // its replay counter
 }
 
 // iaResult is one of our IAs in a server message.
@@ -127,6 +129,11 @@ func parseReply(b []byte, from netip.Addr, clientID []byte, iaid [4]byte) (*repl
 		pref:     msg.Options.Preference(),
 		rapid:    msg.GetOneOption(d6.OptionRapidCommit) != nil,
 		status:   iana.StatusSuccess,
+	}
+	if ids.nAuth == 1 && r.typ == d6.MessageTypeReply {
+		if key, replay, ok := parseKey(ids.auth); ok {
+			r.reconfKey, r.replay = key, replay
+		}
 	}
 	if st := msg.Options.Status(); st != nil {
 		r.status = st.StatusCode
@@ -246,7 +253,11 @@ func contains(list []netip.Addr, a netip.Addr) bool {
 }
 
 // rawIDs are the client and server identifiers of a message, as sent.
-type rawIDs struct{ client, server []byte }
+type rawIDs struct {
+	client, server []byte
+	auth           []byte // the first Authentication option's data
+	nAuth          int
+}
 
 // sanitize walks the top-level options of the message b (at most
 // maxOptions), returns the raw client and server identifiers, and defuses
@@ -278,6 +289,11 @@ func sanitize(b []byte) (rawIDs, bool) {
 			if ids.server == nil {
 				ids.server = data
 			}
+		case optAuth:
+			if ids.nAuth == 0 {
+				ids.auth = data
+			}
+			ids.nAuth++
 		case d6.OptionDomainSearchList:
 			if !validDomainList(data) {
 				binary.BigEndian.PutUint16(b[off:], 0)

@@ -144,9 +144,10 @@ func TestRFC7084_WPD6_PrefixWithoutAddressIsTaken(t *testing.T) {
 	}
 }
 
-// W-5: with an address asked for, IA_NA and IA_PD travel in the same
-// messages (one DHCPv6 session), and both are held.
-func TestRFC7084_W5_AddressAndPrefixInOneSession(t *testing.T) {
+// WAA-6 (an IA_NA requested) together with W-4: with an address asked
+// for, IA_NA and IA_PD travel in the same messages (one DHCPv6 session),
+// and both are held.
+func TestRFC7084_WAA6_AddressAndPrefixInOneSession(t *testing.T) {
 	srv := newISP(t, "isp", 1)
 	cfg := testConfig(t)
 	cfg.RequestAddress = true
@@ -168,10 +169,10 @@ func TestRFC7084_W5_AddressAndPrefixInOneSession(t *testing.T) {
 	}
 }
 
-// W-6: the DUID persists: the same across restarts and when the WAN
+// W-5: the DUID persists: the same across restarts and when the WAN
 // adapter (its MAC) changes, and it is made from the WAN MAC the first
 // time: DUID-LL by default, DUID-LLT if asked.
-func TestRFC7084_W6_PersistentDUID(t *testing.T) {
+func TestRFC7084_W5_PersistentDUID(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t)
 	cfg.StateDir = dir
