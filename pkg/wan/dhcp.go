@@ -100,8 +100,9 @@ type DHCP struct {
 	lease    *Lease
 	counters Counters
 
-	// waitHook, if set (tests), is called just before Run blocks, with
-	// the context that ends the wait.
+	// waitHook, if set (tests), is called just before Run pauses after a
+	// failed Recv, with the context that ends the pause (a test's
+	// Transport reports its own blocking Recv).
 	waitHook func(ctx context.Context)
 }
 
@@ -236,9 +237,9 @@ func (c *DHCP) Run(ctx context.Context, emit func(Event)) error {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		t := c.clock.AfterFunc(wait, cancel)
-		if c.waitHook != nil {
-			c.waitHook(wctx)
-		}
+		// No waitHook here: a test's Transport says itself when Recv
+		// blocks (a hook before Recv would announce a wait that a failing
+		// Recv never makes, and a test could advance the clock meanwhile).
 		b, err := c.tr.Recv(wctx)
 		ended := wctx.Err() != nil // deadline or shutdown, before cancel below
 		t.Stop()

@@ -387,6 +387,10 @@ func (t harnessTransport) Recv(ctx context.Context) ([]byte, error) {
 		t.h.mu.Unlock()
 		return nil, errors.New("link down")
 	}
+	// Blocking now: the client waits on ctx (its deadline timer is set).
+	t.h.mu.Lock()
+	t.h.waitOn = ctx
+	t.h.mu.Unlock()
 	b, err := seg.fc.Recv(ctx)
 	if err == nil {
 		t.h.mu.Lock()
