@@ -179,19 +179,17 @@ func (m *machine) timeout(now time.Time) {
 		switch {
 		case !now.Before(m.expiry):
 			m.expire(now)
+		case m.st == stateRebinding:
+			// Also before T2: after a Request after NoBinding gone
+			// unanswered.
+			m.retransmit(now, d6.MessageTypeRebind)
 		case !now.Before(m.t2):
-			if m.st == stateRebinding {
-				m.retransmit(now, d6.MessageTypeRebind)
-			} else {
-				m.c.logf("dhcpv6: T2 reached without renewal; rebinding %v with any server", m.lease.Prefix)
-				m.enterRebinding(now)
-			}
+			m.c.logf("dhcpv6: T2 reached without renewal; rebinding %v with any server", m.lease.Prefix)
+			m.enterRebinding(now)
+		case m.st == stateRenewing:
+			m.retransmit(now, d6.MessageTypeRenew)
 		default:
-			if m.st == stateRenewing {
-				m.retransmit(now, d6.MessageTypeRenew)
-			} else {
-				m.enterRenewing(now)
-			}
+			m.enterRenewing(now)
 		}
 	case stateRebooting:
 		if m.exhausted(now) {

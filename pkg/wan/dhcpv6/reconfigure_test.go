@@ -268,3 +268,19 @@ func FuzzReconfigure(f *testing.F) {
 		}
 	})
 }
+
+// A Rebind that a Reconfigure started before T2 stays a Rebind when it is
+// retransmitted (the server does not answer the first).
+func TestReconfigureRebindRetransmittedAsRebind(t *testing.T) {
+	srv := keyedISP(t)
+	s := newSim(t, acceptingConfig(t), srv).start()
+	s.bound()
+	s.advance(time.Minute)
+	srv.set(func(s *isp) { s.silent[d6.MessageTypeRebind] = true })
+	s.clearLog()
+	s.deliver(reconfigureMsg(validReconfigure(s, srv, d6.MessageTypeRebind, 101), testKey, true), srv.addr)
+	s.advance(30 * time.Second)
+	if rb, rn := s.sends(d6.MessageTypeRebind), s.sends(d6.MessageTypeRenew); len(rb) < 2 || len(rn) != 0 {
+		t.Errorf("after a Reconfigure(Rebind) unanswered: %d Rebinds, %d Renews; want Rebinds only", len(rb), len(rn))
+	}
+}

@@ -367,6 +367,29 @@ func TestRFC8415_18_2_10_1_NoBindingRequestsBack(t *testing.T) {
 	}
 }
 
+// §18.2.10.1: after NoBinding, a Request nobody answers leaves the lease
+// to its lifetimes: the client Rebinds with any server until it expires,
+// and does not go back to Renewing the server that forgot it.
+func TestRFC8415_18_2_10_1_NoBindingUnansweredRebinds(t *testing.T) {
+	srv := newISP(t, "isp", 1)
+	s := newSim(t, testConfig(t), srv).start()
+	l := s.bound()
+	srv.set(func(s *isp) {
+		s.noBinding, s.silent[d6.MessageTypeRequest], s.silent[d6.MessageTypeRebind] = true, true, true
+	})
+	s.clearLog()
+	s.until(func() bool { return s.m.lease == nil }, 3*time.Hour)
+	reb := s.sends(d6.MessageTypeRebind)
+	if len(reb) < 3 || !reb[0].at.Before(l.Obtained.Add(l.T2)) {
+		t.Fatalf("sent %v: want Rebinds from before T2 (%v) until the lease expired", s.log, l.T2)
+	}
+	for _, x := range s.log {
+		if x.at.After(reb[0].at) && x.msg.MessageType != d6.MessageTypeRebind && x.msg.MessageType != d6.MessageTypeSolicit {
+			t.Errorf("%v while rebinding after NoBinding", x)
+		}
+	}
+}
+
 // §18.2.10.1: a renewal that brings another prefix (the old one with
 // lifetime 0, or not mentioned) reports PrefixChanged with both.
 func TestRFC8415_18_2_10_1_PrefixChangedOnRenew(t *testing.T) {
