@@ -54,7 +54,7 @@ func TestSSHPortWaitsForTheRestart(t *testing.T) {
 	if p := sshForward(h); p != 2222 {
 		t.Errorf("after the restart the ssh forward is on port %d, want 2222", p)
 	}
-	if got := h.cur.r.sshAddrs(); !slices.Equal(got, []string{"192.168.1.1:2222"}) {
+	if got := h.cur.r.sshAddrs(); !slices.Equal(got, [][2]string{{"tcp4", "192.168.1.1:2222"}, {"tcp6", "[::]:2222"}}) {
 		t.Errorf("after the restart SSH listens on %v", got)
 	}
 }

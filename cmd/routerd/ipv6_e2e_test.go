@@ -111,7 +111,8 @@ func TestEndToEndIPv6(t *testing.T) {
 	if err := sysdeps.Require(ipv6LabTools...); err != nil {
 		t.Fatalf("IPv6 end-to-end prerequisites: %v", err)
 	}
-	l := newLab(t, ipv6LabConfig)
+	l := newLab(t, "")
+	l.config = ipv6LabConfig + "set service ssh authorized-key lab \"" + l.sshKey("admin") + "\"\n"
 	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
 	shell := func(cmd string) string {
 		out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", cmd).CombinedOutput()
@@ -196,6 +197,16 @@ func TestEndToEndIPv6(t *testing.T) {
 	tr := l.mustIn("lan1", "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "3", "2600:9::10")
 	if !regexp.MustCompile(`(?m)^\s*1\s+(2600:100:0:100::1|fd5a:1:2::1|fe80::\S+)\s`).MatchString(tr) {
 		t.Errorf("traceroute -6 does not show the router as hop 1:\n%s", tr)
+	}
+
+	// The router's own LAN address answers pings and SSH from the LAN
+	// (its stack, self0); from the WAN, nmap below finds port 22 closed.
+	if out, err := l.in("lan1", "ping", "-6", "-c", "1", "-W", "2", "2600:100:0:100::1"); err != nil {
+		t.Errorf("ping -6 to the router's LAN address: %v\n%s", err, out)
+	}
+	if out, err := l.in("lan1", "ssh", "-i", filepath.Join(l.dir, "admin"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@2600:100:0:100::1", "show system"); err != nil || !contains(out, "Hostname") {
+		t.Errorf("ssh over IPv6 from the LAN: %v\n%s", err, out)
 	}
 
 	// Inbound: unsolicited connections to LAN hosts are refused (RFC

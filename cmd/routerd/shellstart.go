@@ -31,8 +31,9 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
 	} else {
 		info := srv.HostKeyInfo()
 		r.sshKey.Store(&info)
-		for _, addr := range r.sshAddrs() {
-			ln, err := net.Listen("tcp4", addr)
+		for _, a := range r.sshAddrs() {
+			network, addr := a[0], a[1]
+			ln, err := net.Listen(network, addr)
 			if err != nil {
 				r.logf("ssh: listen %s: %v", addr, err)
 				continue
@@ -69,11 +70,21 @@ func (r *router) consoleLogin() (hash string, required bool) {
 	return r.cfg.System.Admin.PasswordHash, r.cfg.System.Console.Login
 }
 
-// sshAddrs are the addresses SSH listens on: always the router's LAN
-// address (its own stack has no other); "listen wan" and "listen all" add a
-// port forward from the WAN address to it (settings.go).
-func (r *router) sshAddrs() []string {
-	return []string{net.JoinHostPort(r.cfg.Interfaces.LAN.Address.Addr().String(), fmt.Sprint(r.cfg.Service.SSH.Port))}
+// sshAddrs are the networks and addresses SSH listens on: the router's
+// IPv4 LAN address ("listen wan" and "listen all" add a port forward from
+// the WAN address to it, settings.go), and every IPv6 address of the
+// router's own stack. Those are self0's: the LAN prefixes' ::1 (which
+// renumbering changes, hence the wildcard) and link-local. pkg/fw6 drops
+// every packet from the WAN to them (RFC 6092 REC-50, ReasonSelfClosed)
+// and hands LAN packets to self0, so over IPv6 SSH is reachable from the
+// LAN only, whatever "listen" says.
+func (r *router) sshAddrs() [][2]string {
+	port := fmt.Sprint(r.cfg.Service.SSH.Port)
+	addrs := [][2]string{{"tcp4", net.JoinHostPort(r.cfg.Interfaces.LAN.Address.Addr().String(), port)}}
+	if !r.cfg.Interfaces.LAN.IPv6.Disabled {
+		addrs = append(addrs, [2]string{"tcp6", net.JoinHostPort("::", port)})
+	}
+	return addrs
 }
 
 // serveSocket answers one command per connection: the client sends a line,
