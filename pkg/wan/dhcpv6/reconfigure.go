@@ -195,7 +195,13 @@ func (m *machine) takeKey(r *reply) {
 	switch {
 	case !m.c.cfg.AcceptReconfigure:
 	case r.reconfKey != nil:
-		m.key = &reconfKey{key: r.reconfKey, serverID: r.serverID, replay: r.replay}
+		k := &reconfKey{key: r.reconfKey, serverID: r.serverID, replay: r.replay}
+		if old := m.key; old != nil && bytes.Equal(old.key, k.key) && bytes.Equal(old.serverID, k.serverID) {
+			// The same key again: a Reconfigure already taken must not
+			// become acceptable because the Reply's counter is lower.
+			k.replay = max(k.replay, old.replay)
+		}
+		m.key = k
 	case m.key != nil && !bytes.Equal(m.key.serverID, r.serverID):
 		m.key = nil
 	}

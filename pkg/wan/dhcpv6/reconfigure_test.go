@@ -284,3 +284,23 @@ func TestReconfigureRebindRetransmittedAsRebind(t *testing.T) {
 		t.Errorf("after a Reconfigure(Rebind) unanswered: %d Rebinds, %d Renews; want Rebinds only", len(rb), len(rn))
 	}
 }
+
+// A Reconfigure that was taken cannot be replayed after the Renew's Reply
+// brings the same key with a lower counter.
+func TestReconfigureReplayAfterSameKey(t *testing.T) {
+	srv := keyedISP(t) // every Reply: the same key, counter 100
+	s := newSim(t, acceptingConfig(t), srv).start()
+	s.bound()
+	s.advance(time.Minute)
+	msg := reconfigureMsg(validReconfigure(s, srv, d6.MessageTypeRenew, 150), testKey, true)
+	s.deliver(msg, srv.addr)
+	if s.counters().ReconfigureAccepted != 1 {
+		t.Fatalf("the first was not taken: %+v", s.counters())
+	}
+	s.now = s.now.Add(2 * ReconfigureMinInterval)
+	s.clearLog()
+	s.deliver(msg, srv.addr)
+	if len(s.log) != 0 || s.counters().ReconfigureAccepted != 1 {
+		t.Errorf("the same Reconfigure replayed: sent %v, counters %+v", s.log, s.counters())
+	}
+}
