@@ -413,11 +413,13 @@ func TestEndToEndWANDHCP(t *testing.T) {
 	if out := l.mustIn("lan1", "curl", "-sS", "--max-time", "10", "http://198.51.100.10:8000/index.html"); !contains(out, "hello from internet") {
 		t.Fatalf("curl over the DHCP WAN: %s", out)
 	}
-	// The LAN DHCP server hands out the DNS server learnt on the WAN.
+	// The LAN DHCP server hands out the router, whose forwarder asks the
+	// DNS server learnt on the WAN (TestEndToEndDNSForwarder; with the
+	// forwarder off, clients get the WAN's directly).
 	udhcpc := l.script("udhcpc.sh", "case \"$1\" in bound) echo \"$dns\" > \"$0.dns\" ;; esac\n")
 	l.mustIn("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc)
-	if b, _ := os.ReadFile(udhcpc + ".dns"); !contains(string(b), "203.0.113.53") {
-		t.Errorf("LAN clients got DNS %q, want the ISP's 203.0.113.53", b)
+	if b, _ := os.ReadFile(udhcpc + ".dns"); !contains(string(b), "192.168.1.1") {
+		t.Errorf("LAN clients got DNS %q, want the router 192.168.1.1", b)
 	}
 	// Renumbering: the ISP now reserves .3 for the router.
 	isp.Process.Kill()

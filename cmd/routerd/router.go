@@ -58,6 +58,10 @@ type router struct {
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
 	v6   *ipv6Control // nil: IPv6 off (interfaces lan ipv6 disable)
+	dns  *dnsService  // nil: the DNS forwarder is off
+	// dnsCtx is run's context: the forwarder started by a commit stops
+	// with it.
+	dnsCtx context.Context
 
 	running   *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
 	wanAddr   netip.Prefix
@@ -266,6 +270,20 @@ func (r *router) run(parent context.Context) error {
 	if err := r.startDHCPServer(ctx, &wg); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.dnsCtx = ctx
+	if err := r.syncDNSLocked(ctx, cfg); err != nil {
+		// LAN hosts still get addresses and the router still routes; the
+		// owner sees why names fail in the log.
+		r.logf("dns forwarder not started: %v", err)
+	}
+	r.mu.Unlock()
+	defer func() {
+		if d := r.dnsService(); d != nil {
+			d.cancel()
+			<-d.done
+		}
+	}()
 	r.startWAN(ctx)
 	r.startShell(ctx, &wg)
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
@@ -345,6 +363,11 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	}
 	r.wanIssue = issue
 	n := r.dp.SetWAN(addr, gw)
+	if r.dns != nil {
+		if err := r.syncDNSLocked(r.dnsCtx, config.Running(r.running, r.cfg)); err != nil {
+			r.logf("dns forwarder: %v", err)
+		}
+	}
 	if changed {
 		r.logf("wan address %s (%d sessions on the old address flushed)", r.wanString(), n)
 		if r.dhcp != nil {
@@ -442,6 +465,12 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 				changes = append(changes, fmt.Sprintf("dhcp server: %v (kept the running pool)", err))
 			}
 		}
+	}
+	wasDNS := r.dns != nil
+	if err := r.syncDNSLocked(r.dnsCtx, live); err != nil {
+		changes = append(changes, fmt.Sprintf("dns forwarder: %v", err))
+	} else if !wasDNS && r.dns != nil {
+		changes = append(changes, "dns forwarder started")
 	}
 	r.cfg = cfg
 	w := live.Interfaces.WAN

@@ -82,8 +82,8 @@ func passthroughConfig(c *config.Config) passthrough.Config {
 }
 
 // dhcpdConfig maps the LAN DHCP server; ok is false when no pool is
-// configured. Until a DNS forwarder exists, clients get the configured DNS
-// servers or else those learnt on the WAN.
+// configured. Clients get the configured DNS servers; with none, the
+// router (its DNS forwarder) or, with the forwarder off, the WAN's.
 func dhcpdConfig(c *config.Config, wanDNS []netip.Addr) (dhcpd.Config, bool) {
 	p := c.DHCPServer.LAN
 	if !p.RangeStart.IsValid() || !p.RangeEnd.IsValid() {
@@ -92,8 +92,13 @@ func dhcpdConfig(c *config.Config, wanDNS []netip.Addr) (dhcpd.Config, bool) {
 	lan := c.Interfaces.LAN.Address
 	d := dhcpd.Config{ServerIP: lan.Addr(), Subnet: lan.Masked(), RangeStart: p.RangeStart, RangeEnd: p.RangeEnd,
 		LeaseTime: p.LeaseTime, Router: lan.Addr(), DNS: p.DNS}
-	if len(d.DNS) == 0 || (len(d.DNS) == 1 && d.DNS[0] == lan.Addr() && len(wanDNS) > 0) {
-		d.DNS = wanDNS // no forwarder on the router yet: hand out the ISP's
+	switch {
+	case c.DNS.Forwarder:
+		if len(d.DNS) == 0 {
+			d.DNS = []netip.Addr{lan.Addr()}
+		}
+	case len(d.DNS) == 0 || (len(d.DNS) == 1 && d.DNS[0] == lan.Addr() && len(wanDNS) > 0):
+		d.DNS = wanDNS // no forwarder on the router: hand out the ISP's
 	}
 	for _, s := range p.Static {
 		d.Static = append(d.Static, dhcpd.StaticLease{Name: s.Name, MAC: net.HardwareAddr(s.MAC[:]), IP: s.IP})

@@ -75,11 +75,46 @@ func TestSettingsFromConfig(t *testing.T) {
 	d, ok := dhcpdConfig(c, []netip.Addr{netip.MustParseAddr("9.9.9.9")})
 	if !ok || d.ServerIP != netip.MustParseAddr("10.1.0.1") || d.Subnet != netip.MustParsePrefix("10.1.0.0/16") ||
 		d.LeaseTime != time.Hour || len(d.Static) != 1 || d.Static[0].MAC.String() != "00:11:22:33:44:55" ||
-		len(d.DNS) != 1 || d.DNS[0] != netip.MustParseAddr("9.9.9.9") {
-		t.Fatalf("dhcpd %+v", d)
+		len(d.DNS) != 1 || d.DNS[0] != netip.MustParseAddr("10.1.0.1") {
+		t.Fatalf("dhcpd %+v (with the DNS forwarder on, clients are given the router)", d)
 	}
 	if err := d.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	c.DNS.Forwarder = false
+	if d, _ := dhcpdConfig(c, []netip.Addr{netip.MustParseAddr("9.9.9.9")}); len(d.DNS) != 1 || d.DNS[0] != netip.MustParseAddr("9.9.9.9") {
+		t.Fatalf("forwarder off: clients get %v, want the WAN's 9.9.9.9", d.DNS)
+	}
+}
+
+func TestDNSForwarderSettings(t *testing.T) {
+	c := config.Default()
+	c.DHCPServer.LAN.Static = []config.StaticLease{{Name: "Printer_1", IP: netip.MustParseAddr("192.168.1.20")}}
+	c.DNS.Hosts = []config.DNSHost{{Name: "nas", Address: netip.MustParseAddr("192.168.1.5"), IPv6: netip.MustParseAddr("fd00::5")}}
+	c.DNS.RebindAllow = []string{"corp.example"}
+	wan := []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("192.168.1.1")}
+	fc, of := dnsfwdConfig(c, wan)
+	if of != "from the WAN" || len(fc.Upstreams) != 1 || fc.Upstreams[0] != netip.MustParseAddrPort("198.51.100.53:53") {
+		t.Fatalf("upstreams %v (%s): the WAN's, never the router itself", fc.Upstreams, of)
+	}
+	if len(fc.Clients) != 1 || fc.Clients[0] != netip.MustParsePrefix("192.168.1.0/24") || !fc.RebindProtection ||
+		!slices.Equal(fc.RebindAllow, []string{"corp.example"}) {
+		t.Fatalf("clients %v rebind %v %v", fc.Clients, fc.RebindProtection, fc.RebindAllow)
+	}
+	names := map[string]int{}
+	for _, h := range fc.Hosts {
+		names[h.Name] = len(h.Addrs)
+	}
+	if names["passgate"] != 1 || names["printer-1"] != 1 || names["nas"] != 2 {
+		t.Fatalf("hosts %+v", fc.Hosts)
+	}
+	if err := fc.Check(); err != nil {
+		t.Fatal(err)
+	}
+	c.DNS.Upstream = []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")}
+	fc, of = dnsfwdConfig(c, wan)
+	if of != "configured" || len(fc.Upstreams) != 2 || fc.Upstreams[1] != netip.MustParseAddrPort("[2620:fe::fe]:53") {
+		t.Fatalf("configured upstreams %v (%s)", fc.Upstreams, of)
 	}
 }
 

@@ -23,6 +23,7 @@ type Config struct {
 	Firewall    Firewall
 	Passthrough Passthrough
 	Service     Service
+	DNS         DNS
 }
 
 // System holds the router's identity and administrator login.
@@ -394,6 +395,7 @@ func New() *Config {
 			IPsec: IPsec{Enabled: true, ESPMode: ESPSPILearning},
 		},
 		Service: Service{SSH: SSH{Listen: ListenLAN, Port: 22}},
+		DNS:     DNS{Forwarder: true, Domain: "lan", RebindProtection: true},
 	}
 }
 
@@ -421,6 +423,9 @@ func (c *Config) Clone() *Config {
 	n.Interfaces.WAN.IPv6.DNS = slices.Clone(c.Interfaces.WAN.IPv6.DNS)
 	n.Firewall.IPv6.Allow = slices.Clone(c.Firewall.IPv6.Allow)
 	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
+	n.DNS.Upstream = slices.Clone(c.DNS.Upstream)
+	n.DNS.Hosts = slices.Clone(c.DNS.Hosts)
+	n.DNS.RebindAllow = slices.Clone(c.DNS.RebindAllow)
 	n.DHCPServer.LAN.Static = slices.Clone(c.DHCPServer.LAN.Static)
 	n.NAT.PortForwards = slices.Clone(c.NAT.PortForwards)
 	n.Service.SSH.AuthorizedKeys = slices.Clone(c.Service.SSH.AuthorizedKeys)

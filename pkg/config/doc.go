@@ -28,6 +28,9 @@
 //	set passthrough ipsec esp-mode spi-learning|single-client
 //	set passthrough ipsec ike-share-port enable|disable
 //	set service ssh listen lan|wan|all | port N | authorized-key NAME "KEY"
+//	set dns forwarder enable|disable | upstream A.B.C.D|X:X::X (repeatable)
+//	        | domain DOMAIN | host NAME [address A.B.C.D] [ipv6 X:X::X]
+//	        | rebind-protection enable|disable | rebind-allow DOMAIN (repeatable)
 //
 // Durations are seconds ("3600") or numbers with units d, h, m, s ("12h",
 // "1h30m"). Entries of a named list (static, port-forward, authorized-key)

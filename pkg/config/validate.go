@@ -78,6 +78,7 @@ func (c *Config) Validate() (errs, warnings []Issue) {
 	c.checkNAT(v)
 	c.checkFirewall(v)
 	c.checkServices(v)
+	c.checkDNS(v)
 	c.checkConsole(v)
 	return v.errs, v.warns
 }

@@ -116,6 +116,7 @@ func commands() (operational, configure []*command) {
 					arg: &argSpec{ph: "<FILTER>", help: "e.g. host 192.168.1.10, host 2600:9::10, proto udp, proto icmp6, port 53"}},
 			}},
 		{word: "clear", help: "clear router state", sub: []*command{
+			clearDNSCommand(),
 			{word: "nat", help: "NAT state", sub: []*command{
 				{word: "sessions", help: "remove NAT sessions (connections must start again)", run: cmdClearNAT, opts: sessionOpts()},
 			}},
@@ -134,6 +135,7 @@ func commands() (operational, configure []*command) {
 			{word: "dhcp", help: "DHCP server", sub: []*command{
 				{word: "leases", help: "addresses given to LAN hosts", run: cmdShowLeases},
 			}},
+			showDNSCommand(),
 			{word: "interfaces", help: "ports: link, addresses, traffic", run: cmdShowInterfaces},
 			showIPv6Command(),
 			{word: "log", help: "recent log messages", run: cmdShowLog,

@@ -128,6 +128,9 @@ type Router struct {
 	NDP      []shell.IPv6Neighbor
 	Routes6  []shell.Route
 	IPv6Sess []shell.IPv6Session
+	// DNS: the forwarder's canned state and cache (shell.DNSRouter).
+	DNSState   shell.DNSStatus
+	DNSEntries []shell.DNSCacheEntry
 	// DHCPWAN is the WAN address and gateway the fake's DHCP client
 	// holds when the configuration's WAN mode is dhcp (invalid: no lease).
 	DHCPWAN netip.Prefix
@@ -235,6 +238,18 @@ func (r *Router) canned() {
 		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.50"), MAC: mustMAC("aa:bb:cc:dd:ee:ff")},
 		{Interface: "lan", IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01")},
 		{Interface: "wan", IP: netip.MustParseAddr("203.0.113.1"), MAC: mustMAC("52:54:00:00:00:01")},
+	}
+	r.DNSState = shell.DNSStatus{Enabled: true, Listen: []netip.Addr{netip.MustParseAddr("192.168.1.1")}, Domain: "lan",
+		UpstreamsOf: "from the WAN", CacheItems: 2, CacheBytes: 900, CacheBudget: 4 << 20,
+		Upstreams: []shell.DNSUpstream{
+			{Addr: mustAP("192.0.2.53:53"), Up: true, RTT: 12300 * time.Microsecond, Answered: 120, Failed: 1},
+			{Addr: mustAP("192.0.2.54:53"), Up: false, Failed: 4, LastError: "192.0.2.54:53: read udp: i/o timeout"},
+		},
+		Counters: []shell.Counter{{Name: "queries", Value: 300}, {Name: "cache-hits", Value: 170}, {Name: "cache-misses", Value: 121},
+			{Name: "local-answers", Value: 9}, {Name: "rebind-dropped", Value: 1}}}
+	r.DNSEntries = []shell.DNSCacheEntry{
+		{Name: "www.example.com.", Type: "A", Rcode: "NOERROR", Answers: 2, TTLLeft: 250 * time.Second},
+		{Name: "gone.example.com.", Type: "AAAA", Rcode: "NXDOMAIN", TTLLeft: -20 * time.Second},
 	}
 	r.NDP = []shell.IPv6Neighbor{
 		{Interface: "lan", IP: netip.MustParseAddr("2600:100:0:100:0:ff:fe00:101"), MAC: mustMAC("02:00:00:00:01:01"), State: "reachable"},
@@ -753,6 +768,33 @@ func (r *Router) Routes(context.Context) ([]shell.Route, error) {
 		}
 	}
 	return out, nil
+}
+
+// DNS returns the canned forwarder state; disabled when the configuration
+// turns the forwarder off.
+func (r *Router) DNS(context.Context) (shell.DNSStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.cfg.DNS.Forwarder {
+		return shell.DNSStatus{}, nil
+	}
+	return r.DNSState, nil
+}
+
+// DNSCache returns up to n canned cache entries.
+func (r *Router) DNSCache(_ context.Context, n int) ([]shell.DNSCacheEntry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.DNSEntries[:min(n, len(r.DNSEntries))]), nil
+}
+
+// ClearDNSCache empties the canned cache.
+func (r *Router) ClearDNSCache(context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.DNSEntries)
+	r.DNSEntries, r.DNSState.CacheItems, r.DNSState.CacheBytes = nil, 0, 0
+	return n, nil
 }
 
 // IPv6Routes returns the canned IPv6 routes.
