@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/passgate/passgate/pkg/config"
@@ -17,25 +18,34 @@ import (
 // commit turns it on or off.
 type dnsService struct {
 	fwd    *dnsfwd.Forwarder
-	listen []netip.Addr
+	listen []netip.Addr // :: for every IPv6 address of the router
+	pcs    []net.PacketConn
+	lns    []net.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// dnsfwdConfig maps the configuration, with the WAN's DNS servers as the
-// upstreams unless some are configured.
-func dnsfwdConfig(c *config.Config, wanDNS []netip.Addr) (dnsfwd.Config, string) {
+// linkLocalNet is where IPv6 clients on the LAN link may ask from.
+var linkLocalNet = netip.MustParsePrefix("fe80::/10")
+
+// dnsfwdConfig maps the configuration, with the WAN's DNS servers (IPv4,
+// then IPv6) as the upstreams unless some are configured. lan6 are the
+// LAN's IPv6 prefixes: their hosts may ask too.
+func dnsfwdConfig(c *config.Config, wanDNS []netip.Addr, lan6 []netip.Prefix, wan6DNS []netip.Addr) (dnsfwd.Config, string) {
 	d := c.DNS
 	of := "configured"
 	ups := d.Upstream
 	if len(ups) == 0 {
-		ups, of = wanDNS, "from the WAN"
+		ups, of = append(slices.Clone(wanDNS), wan6DNS...), "from the WAN"
 	}
 	lan := c.Interfaces.LAN.Address
 	fc := dnsfwd.Config{Domain: d.Domain, Clients: []netip.Prefix{lan.Masked()},
 		RebindProtection: d.RebindProtection, RebindAllow: append([]string(nil), d.RebindAllow...)}
+	if ipv6Wanted(c) {
+		fc.Clients = append(append(fc.Clients, linkLocalNet), lan6...)
+	}
 	for _, a := range ups {
-		if a != lan.Addr() && len(fc.Upstreams) < dnsfwd.MaxUpstreams {
+		if a != lan.Addr() && !slices.Contains(fc.Upstreams, netip.AddrPortFrom(a, 53)) && len(fc.Upstreams) < dnsfwd.MaxUpstreams {
 			fc.Upstreams = append(fc.Upstreams, netip.AddrPortFrom(a, 53))
 		}
 	}
@@ -77,8 +87,17 @@ func (r *router) leaseNames() []dnsfwd.Host {
 }
 
 // syncDNSLocked starts, reconfigures or stops the forwarder to match cfg
-// and the WAN's DNS servers. r.mu is held.
+// and the WAN's DNS servers, and tells the IPv6 control plane whether the
+// LAN should be told of the router as its DNS server. r.mu is held.
 func (r *router) syncDNSLocked(ctx context.Context, cfg *config.Config) error {
+	err := r.syncDNSServiceLocked(ctx, cfg)
+	if r.v6 != nil {
+		r.v6.setDNSForwarder(r.dns != nil)
+	}
+	return err
+}
+
+func (r *router) syncDNSServiceLocked(ctx context.Context, cfg *config.Config) error {
 	if !cfg.DNS.Forwarder {
 		if r.dns != nil {
 			r.dns.cancel()
@@ -88,7 +107,7 @@ func (r *router) syncDNSLocked(ctx context.Context, cfg *config.Config) error {
 		}
 		return nil
 	}
-	fc, _ := dnsfwdConfig(cfg, r.wanDNS)
+	fc, _ := dnsfwdConfig(cfg, r.wanDNS, r.lan6, r.wan6DNS)
 	if r.dns != nil {
 		return r.dns.fwd.Reconfigure(fc)
 	}
@@ -96,46 +115,104 @@ func (r *router) syncDNSLocked(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	addr := cfg.Interfaces.LAN.Address.Addr()
-	ap := netip.AddrPortFrom(addr, 53).String()
-	pc, err := net.ListenPacket("udp4", ap)
+	s, err := listenDNS(cfg)
 	if err != nil {
-		return fmt.Errorf("dns forwarder: %w", err)
+		return err
 	}
-	ln, err := net.Listen("tcp4", ap)
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns forwarder: %w", err)
-	}
+	s.fwd = fwd
 	sctx, cancel := context.WithCancel(ctx)
-	s := &dnsService{fwd: fwd, listen: []netip.Addr{addr}, cancel: cancel, done: make(chan struct{})}
+	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() { defer wg.Done(); fwd.Run(sctx) }()
-		if err := fwd.Serve(sctx, pc, ln); err != nil {
+		if err := fwd.Serve(sctx, s.pcs, s.lns); err != nil {
 			r.logf("dns forwarder stopped: %v", err)
 		}
 		cancel()
 		wg.Wait()
 	}()
 	r.dns = s
-	r.logf("dns forwarder listening on %s", ap)
+	r.logf("dns forwarder listening on %v port 53", s.listen)
 	return nil
+}
+
+// listenDNS opens port 53 (UDP and TCP) on the LAN address and, with IPv6
+// on, on every IPv6 address of the router: they are all on self0, and the
+// IPv6 firewall keeps the WAN from reaching the router's own (RFC 6092
+// REC-50), while the forwarder answers only the LAN's prefixes.
+func listenDNS(cfg *config.Config) (*dnsService, error) {
+	s := &dnsService{}
+	closeAll := func() {
+		for _, pc := range s.pcs {
+			pc.Close()
+		}
+		for _, ln := range s.lns {
+			ln.Close()
+		}
+	}
+	type at struct{ udp, tcp, addr string }
+	lan := cfg.Interfaces.LAN.Address.Addr()
+	ats := []at{{"udp4", "tcp4", netip.AddrPortFrom(lan, 53).String()}}
+	s.listen = []netip.Addr{lan}
+	if ipv6Wanted(cfg) {
+		ats = append(ats, at{"udp6", "tcp6", "[::]:53"})
+		s.listen = append(s.listen, netip.IPv6Unspecified())
+	}
+	for _, a := range ats {
+		pc, err := net.ListenPacket(a.udp, a.addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("dns forwarder: %w", err)
+		}
+		s.pcs = append(s.pcs, pc)
+		ln, err := net.Listen(a.tcp, a.addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("dns forwarder: %w", err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	return s, nil
+}
+
+// setIPv6DNS takes the LAN's IPv6 prefixes and the WAN's IPv6 DNS servers
+// from the IPv6 control plane.
+func (r *router) setIPv6DNS(lan6 []netip.Prefix, wan6DNS []netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lan6, r.wan6DNS = slices.Clone(lan6), slices.Clone(wan6DNS)
+	if r.dns != nil {
+		if err := r.syncDNSLocked(r.dnsCtx, config.Running(r.running, r.cfg)); err != nil {
+			r.logf("dns forwarder: %v", err)
+		}
+	}
 }
 
 // DNS implements shell.DNSRouter.
 func (s shellRouter) DNS(ctx context.Context) (shell.DNSStatus, error) {
 	s.r.mu.Lock()
 	d := s.r.dns
-	_, of := dnsfwdConfig(s.r.cfg, s.r.wanDNS)
+	_, of := dnsfwdConfig(s.r.cfg, s.r.wanDNS, s.r.lan6, s.r.wan6DNS)
+	var listen []netip.Addr
+	if d != nil {
+		for _, a := range d.listen {
+			if !a.IsUnspecified() {
+				listen = append(listen, a)
+				continue
+			}
+			for _, p := range s.r.lan6 { // the router's address in each LAN /64
+				listen = append(listen, routerAddr(p))
+			}
+		}
+	}
 	s.r.mu.Unlock()
 	if d == nil {
 		return shell.DNSStatus{}, nil
 	}
 	st := d.fwd.Status()
-	out := shell.DNSStatus{Enabled: true, Listen: d.listen, Domain: st.Domain, UpstreamsOf: of,
+	out := shell.DNSStatus{Enabled: true, Listen: listen, Domain: st.Domain, UpstreamsOf: of,
 		CacheItems: st.CacheEntries, CacheBytes: st.CacheBytes, CacheBudget: st.CacheBudget}
 	for _, u := range st.Upstreams {
 		out.Upstreams = append(out.Upstreams, shell.DNSUpstream{Addr: u.Addr, Up: u.Up, RTT: u.RTT,

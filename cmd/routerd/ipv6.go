@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/passgate/passgate/internal/meminfo"
@@ -57,6 +58,10 @@ type ipv6Control struct {
 	nhMAC  net.HardwareAddr
 	ula    netip.Prefix // the ULA /48, or invalid
 	wake   chan struct{}
+	// dnsOn: the router's DNS forwarder runs, so the LAN is told of the
+	// router's own address (RDNSS, DHCPv6) unless DNS servers are
+	// configured. Set by the router (dns.go), read by desired.
+	dnsOn atomic.Bool
 
 	server *dhcpd6.Server // used under the data plane's lock
 	frames *dhcpv6.FrameConn
@@ -83,7 +88,8 @@ type ipv6State struct {
 	WANAddrs          []netip.Prefix
 	Gateway           netip.Addr
 	OnLink            []netip.Prefix
-	DNS               []netip.Addr
+	DNS               []netip.Addr // what the LAN is told (RDNSS, DHCPv6)
+	WANDNS            []netip.Addr // the WAN's: the DNS forwarder's IPv6 upstreams
 	Domains           []string
 	Note              string // a problem to show (prefix too small for the subnet ID…)
 }
@@ -392,8 +398,17 @@ func (c *ipv6Control) desired(now time.Duration) ipv6State {
 			s.Note = fmt.Sprintf("the delegated prefix %v has no subnet %d for the LAN (interfaces lan ipv6 subnet-id); the LAN gets no global prefix", s.Delegated[0], lanCfg.SubnetID)
 		}
 	}
-	if len(lanCfg.DNS) > 0 {
+	s.WANDNS = slices.Clone(s.DNS)
+	switch {
+	case len(lanCfg.DNS) > 0:
 		s.DNS = slices.Clone(lanCfg.DNS)
+	case c.dnsOn.Load():
+		// The forwarder: at the ULA address, which stays when the WAN's
+		// prefix changes; else the delegated /64's; else link-local.
+		s.DNS = []netip.Addr{c.lanLL}
+		if p := validPrefixes(s.ULA, s.LAN); len(p) > 0 {
+			s.DNS = []netip.Addr{routerAddr(p[0])}
+		}
 	}
 	if lanCfg.Domain != "" {
 		s.Domains = []string{lanCfg.Domain}
@@ -541,6 +556,17 @@ func (c *ipv6Control) apply(prev, s ipv6State) {
 	}
 	if s.Note != "" && s.Note != prev.Note {
 		c.logf("ipv6: WARNING: %s", s.Note)
+	}
+	if fmt.Sprint(prev.WANDNS, prev.LAN, prev.ULA) != fmt.Sprint(s.WANDNS, s.LAN, s.ULA) {
+		c.r.setIPv6DNS(lanPrefixes, s.WANDNS)
+	}
+}
+
+// setDNSForwarder says whether the DNS forwarder runs, and recomputes
+// what the LAN is told.
+func (c *ipv6Control) setDNSForwarder(on bool) {
+	if c.dnsOn.Swap(on) != on {
+		c.poke()
 	}
 }
 

@@ -38,7 +38,7 @@ set dhcp-server lan range 192.168.1.100 192.168.1.199
 set firewall ipv6 allow web2 protocol tcp port 8081 to 2600:100:0:100:0:ff:fe00:102
 `
 
-var ipv6LabTools = []sysdeps.Tool{sysdeps.KeaDHCP6, sysdeps.Radvd, sysdeps.Rdisc6, sysdeps.Nmap, sysdeps.Dhclient}
+var ipv6LabTools = []sysdeps.Tool{sysdeps.KeaDHCP6, sysdeps.Radvd, sysdeps.Rdisc6, sysdeps.Nmap, sysdeps.Dhclient, sysdeps.Dig, sysdeps.Dnsmasq}
 
 const radvdConfig = `interface eth0 {
   AdvSendAdvert on;
@@ -126,6 +126,11 @@ func TestEndToEndIPv6(t *testing.T) {
 	l.mustIn("wan", "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
 	l.mustIn("wan", "ip", "-6", "addr", "add", "2600:5::1/64", "dev", "eth0", "nodad")
 	l.mustIn("wan", "ip", "-6", "addr", "add", "2600:9::10/128", "dev", "lo")
+	// The ISP's resolver, at the address its RAs and DHCPv6 name.
+	l.mustIn("wan", "ip", "-6", "addr", "add", "2600:5::53/64", "dev", "eth0", "nodad")
+	l.start("wan", "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--port=53",
+		"--listen-address=2600:5::53", "--bind-interfaces", "--pid-file="+filepath.Join(l.dir, "isp-dns6.pid"),
+		"--local=/example.test/", "--local-ttl=300", "--host-record=www6.example.test,2600:9::10")
 	l.mustIn("wan", "ip", "-6", "route", "add", "2600:100:0:100::/56", "via", routerWANLinkLocal, "dev", "eth0")
 	l.mustIn("wan", "ip", "-6", "route", "add", "2600:100:0:200::/56", "via", routerWANLinkLocal, "dev", "eth0")
 	radvd := filepath.Join(l.dir, "radvd.conf")
@@ -165,10 +170,11 @@ func TestEndToEndIPv6(t *testing.T) {
 		t.Fatalf("lan1 has no IPv6 default route via the router: %s", l.mustIn("lan1", "ip", "-6", "route"))
 	}
 	// rdisc6 reads the RA as the router sends it: the prefixes, RDNSS
-	// with the ISP's DNS server (RFC 8106), O set and M clear (L-9).
+	// with the router's DNS forwarder at its ULA address (RFC 8106), the
+	// ISP's search domain, O set and M clear (L-9).
 	ra := l.mustIn("lan1", "rdisc6", "-1", "eth0")
 	// Route Information for the delegated /56 and the ULA /48 (L-3).
-	for _, want := range []string{`2600:100:0:100::/64`, `fd5a:1:2::/64`, `2600:5::53`, `isp\.example`,
+	for _, want := range []string{`2600:100:0:100::/64`, `fd5a:1:2::/64`, `DNS server\s*:\s*fd5a:1:2::1`, `isp\.example`,
 		`Route\s*:\s*2600:100:0:100::/56`, `Route\s*:\s*fd5a:1:2::/48`,
 		`Stateful other conf\.\s*:\s*Yes`, `Stateful address conf\.\s*:\s*No`} {
 		if !regexp.MustCompile(want).MatchString(ra) {
@@ -181,9 +187,23 @@ func TestEndToEndIPv6(t *testing.T) {
 	script := l.script("dhclient6.sh", "env | grep '^new_dhcp6' > "+dump+"\n")
 	l.start("lan1", "dhclient", "-6", "-S", "-d", "-sf", script, "-lf", filepath.Join(l.dir, "dhclient6.leases"),
 		"-pf", filepath.Join(l.dir, "dhclient6.pid"), "eth0")
-	if !waitFor(20*time.Second, func() bool { b, _ := os.ReadFile(dump); return contains(string(b), "2600:5::53") }) {
+	if !waitFor(20*time.Second, func() bool { b, _ := os.ReadFile(dump); return contains(string(b), "fd5a:1:2::1") }) {
 		b, _ := os.ReadFile(dump)
-		t.Errorf("stateless DHCPv6 gave lan1 no DNS server: %q", b)
+		t.Errorf("stateless DHCPv6 did not give lan1 the router as DNS server: %q", b)
+	}
+	// The forwarder over IPv6, asking the ISP's IPv6 resolver (the WAN
+	// has no IPv4 DNS server in this lab).
+	for _, server := range []string{"fd5a:1:2::1", "2600:100:0:100::1"} {
+		out, err := l.in("lan1", "dig", "+time=3", "+tries=2", "+short", "@"+server, "www6.example.test", "AAAA")
+		if err != nil || strings.TrimSpace(out) != "2600:9::10" {
+			t.Errorf("dig @%s www6.example.test: %v %q", server, err, out)
+		}
+	}
+	if out, err := l.in("lan1", "dig", "+time=3", "+tries=2", "+short", "@fd5a:1:2::1", "lab6.lan", "A"); err != nil || strings.TrimSpace(out) != "192.168.1.1" {
+		t.Errorf("the router's name over IPv6: %v %q", err, out)
+	}
+	if out := shell("show dns"); !contains(out, "[2600:5::53]:53") || !contains(out, "fd5a:1:2::1") {
+		t.Errorf("show dns:\n%s", out)
 	}
 
 	// Through the router to the internet.

@@ -67,7 +67,9 @@ type router struct {
 	wanAddr   netip.Prefix
 	wanGW     netip.Addr // the WAN's default gateway (show route)
 	wanDNS    []netip.Addr
-	wanIssue  string // the WAN address overlaps the LAN (wan.LANConflict), or ""
+	lan6      []netip.Prefix // the LAN's IPv6 prefixes (ipv6Control), DNS clients
+	wan6DNS   []netip.Addr   // the WAN's IPv6 DNS servers (ipv6Control)
+	wanIssue  string         // the WAN address overlaps the LAN (wan.LANConflict), or ""
 	wanFrames wanFrames
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)

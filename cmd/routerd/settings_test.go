@@ -93,11 +93,11 @@ func TestDNSForwarderSettings(t *testing.T) {
 	c.DNS.Hosts = []config.DNSHost{{Name: "nas", Address: netip.MustParseAddr("192.168.1.5"), IPv6: netip.MustParseAddr("fd00::5")}}
 	c.DNS.RebindAllow = []string{"corp.example"}
 	wan := []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("192.168.1.1")}
-	fc, of := dnsfwdConfig(c, wan)
+	fc, of := dnsfwdConfig(c, wan, nil, nil)
 	if of != "from the WAN" || len(fc.Upstreams) != 1 || fc.Upstreams[0] != netip.MustParseAddrPort("198.51.100.53:53") {
 		t.Fatalf("upstreams %v (%s): the WAN's, never the router itself", fc.Upstreams, of)
 	}
-	if len(fc.Clients) != 1 || fc.Clients[0] != netip.MustParsePrefix("192.168.1.0/24") || !fc.RebindProtection ||
+	if len(fc.Clients) != 2 || fc.Clients[0] != netip.MustParsePrefix("192.168.1.0/24") || !fc.RebindProtection ||
 		!slices.Equal(fc.RebindAllow, []string{"corp.example"}) {
 		t.Fatalf("clients %v rebind %v %v", fc.Clients, fc.RebindProtection, fc.RebindAllow)
 	}
@@ -111,8 +111,16 @@ func TestDNSForwarderSettings(t *testing.T) {
 	if err := fc.Check(); err != nil {
 		t.Fatal(err)
 	}
+	// IPv6: the LAN's prefixes may ask; the WAN's IPv6 servers follow the
+	// IPv4 ones.
+	ula := netip.MustParsePrefix("fd5a:1:2::/64")
+	fc, _ = dnsfwdConfig(c, wan, []netip.Prefix{ula}, []netip.Addr{netip.MustParseAddr("2600:5::53")})
+	if len(fc.Upstreams) != 2 || fc.Upstreams[1] != netip.MustParseAddrPort("[2600:5::53]:53") ||
+		!slices.Contains(fc.Clients, ula) || !slices.Contains(fc.Clients, netip.MustParsePrefix("fe80::/10")) {
+		t.Fatalf("with IPv6: upstreams %v clients %v", fc.Upstreams, fc.Clients)
+	}
 	c.DNS.Upstream = []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")}
-	fc, of = dnsfwdConfig(c, wan)
+	fc, of = dnsfwdConfig(c, wan, nil, nil)
 	if of != "configured" || len(fc.Upstreams) != 2 || fc.Upstreams[1] != netip.MustParseAddrPort("[2620:fe::fe]:53") {
 		t.Fatalf("configured upstreams %v (%s)", fc.Upstreams, of)
 	}

@@ -92,7 +92,7 @@ func TestRealPeers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- f.Serve(ctx, pc, ln) }()
+	go func() { done <- f.Serve(ctx, []net.PacketConn{pc}, []net.Listener{ln}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -14,9 +14,10 @@ import (
 // kernel's backlog.
 const maxTCPConns = 32
 
-// Serve answers queries arriving on pc (UDP) and ln (TCP; nil for none)
-// until ctx ends, then closes both.
-func (f *Forwarder) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
+// Serve answers queries arriving on the UDP sockets pcs and the TCP
+// listeners lns until ctx ends, then closes them. The TCP listeners share
+// one limit of maxTCPConns connections.
+func (f *Forwarder) Serve(ctx context.Context, pcs []net.PacketConn, lns []net.Listener) error {
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		ap, _ := netip.ParseAddrPort(w.RemoteAddr().String())
 		_, tcp := w.LocalAddr().(*net.TCPAddr)
@@ -25,11 +26,12 @@ func (f *Forwarder) Serve(ctx context.Context, pc net.PacketConn, ln net.Listene
 		}
 	})
 	var servers []*dns.Server
-	if pc != nil {
+	for _, pc := range pcs {
 		servers = append(servers, &dns.Server{PacketConn: pc, Handler: h, UDPSize: dns.MaxMsgSize})
 	}
-	if ln != nil {
-		servers = append(servers, &dns.Server{Listener: &limitListener{Listener: ln, sem: make(chan struct{}, maxTCPConns)},
+	sem := make(chan struct{}, maxTCPConns)
+	for _, ln := range lns {
+		servers = append(servers, &dns.Server{Listener: &limitListener{Listener: ln, sem: sem},
 			Handler: h, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxTCPQueries: 128,
 			IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	}
@@ -46,6 +48,14 @@ func (f *Forwarder) Serve(ctx context.Context, pc net.PacketConn, ln net.Listene
 	}
 	for _, s := range servers {
 		s.Shutdown()
+	}
+	// A server that had not started yet when Shutdown came ignores it:
+	// closing its socket ends it either way.
+	for _, pc := range pcs {
+		pc.Close()
+	}
+	for _, ln := range lns {
+		ln.Close()
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
