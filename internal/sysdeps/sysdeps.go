@@ -58,8 +58,9 @@ var (
 	Rdisc6       = Tool{"rdisc6", "ndisc6"} // IPv6 router discovery, checks pkg/ra
 	Ndisc6       = Tool{"ndisc6", "ndisc6"} // IPv6 neighbour discovery, checks pkg/ndp6
 	KeaDHCP6     = Tool{"kea-dhcp6", "kea-dhcp6-server"}
-	Radvd        = Tool{"radvd", "radvd"} // the ISP's IPv6 router advertisements
-	Nmap         = Tool{"nmap", "nmap"}   // port scans from the WAN
+	Radvd        = Tool{"radvd", "radvd"}     // the ISP's IPv6 router advertisements
+	Nmap         = Tool{"nmap", "nmap"}       // port scans from the WAN
+	Natpmpc      = Tool{"natpmpc", "natpmpc"} // a real NAT-PMP client, checks pkg/portmap
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -69,7 +70,7 @@ func Catalogue() []Tool {
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
-		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap,
+		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Natpmpc,
 	}
 }
 
