@@ -34,7 +34,11 @@
 //
 // # Seam with the NAT engine
 //
-// The package does not import pkg/nat. routerd reads Mappings and merges
+// The package does not import pkg/nat. Config.Reserved must come from the
+// configuration (the router's services, the configured forwards), not
+// from the engine's merged forward list, which holds the mappings
+// themselves: a renewal would find its own port reserved and move.
+// routerd reads Mappings and merges
 // them into the engine's port forwards whenever Config.OnChange fires
 // (the set changed, or the external address did), calls DropHost when a
 // DHCP lease ends, Expire at NextExpiry, and SetExternal when the WAN
