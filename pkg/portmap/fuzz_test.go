@@ -37,6 +37,12 @@ func FuzzHandle(f *testing.F) {
 			if len(out) > PCPMaxSize || len(out)%4 != 0 {
 				t.Fatalf("answer of %d bytes", len(out))
 			}
+			// Handle expires what it meets only for requests it takes
+			// (not an outsider's or a rate-limited one); routerd expires
+			// at NextExpiry, as here.
+			if next := r.s.NextExpiry(); !next.IsZero() && !next.After(r.now) {
+				r.s.Expire(r.now)
+			}
 			perHost := map[netip.Addr]int{}
 			seen := map[extKey]bool{}
 			ms := r.s.Mappings()

@@ -53,10 +53,11 @@ type Config struct {
 	// 10 per second, burst 20); requests over the limit are dropped.
 	Rate  float64
 	Burst int
-	// Seed seeds the choice of external ports.
+	// Seed seeds the choice of external ports when the suggested and the
+	// internal port are taken (routerd passes a random one).
 	Seed uint64
-	// Logf, if set, logs dropped requests (rate limited only once per
-	// burst).
+	// Logf, if set, logs dropped requests; of those dropped by the rate
+	// limit, one in DefaultBurst.
 	Logf func(format string, args ...any)
 }
 
