@@ -57,8 +57,9 @@ type router struct {
 	pt   *passthrough.Passthrough
 	dp   *dataplane.Dataplane
 	dhcp *dhcpd.Server
-	v6   *ipv6Control // nil: IPv6 off (interfaces lan ipv6 disable)
-	dns  *dnsService  // nil: the DNS forwarder is off
+	v6   *ipv6Control    // nil: IPv6 off (interfaces lan ipv6 disable)
+	dns  *dnsService     // nil: the DNS forwarder is off
+	pm   *portMapService // nil: port mapping is off
 	// dnsCtx is run's context: the forwarder started by a commit stops
 	// with it.
 	dnsCtx context.Context
@@ -279,11 +280,21 @@ func (r *router) run(parent context.Context) error {
 		// owner sees why names fail in the log.
 		r.logf("dns forwarder not started: %v", err)
 	}
+	if err := r.syncPortMapLocked(ctx, cfg); err != nil {
+		r.logf("port mapping not started: %v", err)
+	}
 	r.mu.Unlock()
 	defer func() {
 		if d := r.dnsService(); d != nil {
 			d.cancel()
 			<-d.done
+		}
+		r.mu.Lock()
+		pm := r.pm
+		r.mu.Unlock()
+		if pm != nil {
+			pm.cancel()
+			<-pm.done
 		}
 	}()
 	r.startWAN(ctx)
@@ -365,6 +376,9 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	}
 	r.wanIssue = issue
 	n := r.dp.SetWAN(addr, gw)
+	if changed {
+		r.announceExternalLocked(addr.Addr())
+	}
 	if r.dns != nil {
 		if err := r.syncDNSLocked(r.dnsCtx, config.Running(r.running, r.cfg)); err != nil {
 			r.logf("dns forwarder: %v", err)
@@ -428,7 +442,13 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 	changes := config.RestartNotes(r.running, old, cfg)
 	var applyErr error
 	mem, _ := meminfo.Read()
-	nc := natConfig(live, mem.Total, r.eng.Config().Seed)
+	wasPM := r.pm != nil
+	if err := r.syncPortMapLocked(r.dnsCtx, live); err != nil {
+		changes = append(changes, fmt.Sprintf("port mapping: %v", err))
+	} else if !wasPM && r.pm != nil {
+		changes = append(changes, "port mapping (NAT-PMP, PCP) started")
+	}
+	nc := r.natConfigLocked(live)
 	r.dp.Do(func(e *nat.Engine) {
 		n, err := e.Reconfigure(nc)
 		if err != nil {

@@ -295,6 +295,9 @@ const (
 // Service holds the router's own services.
 type Service struct {
 	SSH SSH
+	// PortMapping lets LAN hosts open ports on the WAN address for
+	// themselves with NAT-PMP and PCP (default false).
+	PortMapping bool
 }
 
 // SSH is the SSH server carrying the shell.

@@ -28,6 +28,7 @@
 //	set passthrough ipsec esp-mode spi-learning|single-client
 //	set passthrough ipsec ike-share-port enable|disable
 //	set service ssh listen lan|wan|all | port N | authorized-key NAME "KEY"
+//	set service port-mapping enable|disable
 //	set dns forwarder enable|disable | upstream A.B.C.D|X:X::X (repeatable)
 //	        | domain DOMAIN | host NAME [address A.B.C.D] [ipv6 X:X::X]
 //	        | rebind-protection enable|disable | rebind-allow DOMAIN (repeatable)

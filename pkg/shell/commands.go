@@ -141,6 +141,7 @@ func commands() (operational, configure []*command) {
 			{word: "log", help: "recent log messages", run: cmdShowLog,
 				opts: []*optSpec{{word: "count", help: "only the last N lines", arg: intArg("<N>", "number of lines", 1, 100000, false)}}},
 			{word: "nat", help: "NAT state", sub: []*command{
+				{word: "mappings", help: "port forwards: configured, and opened by LAN hosts (NAT-PMP, PCP)", run: cmdShowNATMappings},
 				{word: "sessions", help: "NAT sessions (connections through the router)", run: cmdShowNAT, opts: sessionOpts()},
 			}},
 			{word: "passthrough", help: "VPN passthrough: switches, counters, sessions", run: cmdShowPassthrough},

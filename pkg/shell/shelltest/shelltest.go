@@ -797,6 +797,29 @@ func (r *Router) ClearDNSCache(context.Context) (int, error) {
 	return n, nil
 }
 
+// NATMappings returns the configured forwards and one canned NAT-PMP
+// mapping.
+func (r *Router) NATMappings(context.Context) ([]shell.NATMapping, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []shell.NATMapping
+	for _, f := range r.cfg.NAT.PortForwards {
+		ext := f.Port.String()
+		in := f.InternalPorts()
+		for _, p := range []string{"tcp", "udp"} {
+			if (p == "tcp" && f.Protocol.HasTCP()) || (p == "udp" && f.Protocol.HasUDP()) {
+				out = append(out, shell.NATMapping{Origin: "configured", Name: f.Name, Protocol: p, External: ext,
+					Internal: netip.AddrPortFrom(f.To, in.First)})
+			}
+		}
+	}
+	if r.cfg.Service.PortMapping {
+		out = append(out, shell.NATMapping{Origin: "nat-pmp", Protocol: "tcp", External: "51413",
+			Internal: mustAP("192.168.1.20:51413"), Expires: 3599 * time.Second})
+	}
+	return out, nil
+}
+
 // IPv6Routes returns the canned IPv6 routes.
 func (r *Router) IPv6Routes(context.Context) ([]shell.Route, error) {
 	r.mu.Lock()

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/internal/sysdeps"
+)
+
+const portMapConfig = `
+set system hostname lab
+set interfaces lan device eth0
+set interfaces lan address 192.168.1.1/24
+set interfaces wan device eth1
+set interfaces wan mode static
+set interfaces wan address 203.0.113.2/24
+set interfaces wan gateway 203.0.113.1
+set nat port-forward web protocol tcp port 8080 to 192.168.1.11 port 80
+set service port-mapping enable
+`
+
+var natpmpcMapped = regexp.MustCompile(`Mapped public port (\d+) protocol (TCP|UDP) to local port (\d+) (?:liftime|lifetime) (\d+)`)
+
+// TestEndToEndPortMapping: a LAN host opens a port on the WAN address for
+// itself with Debian's natpmpc (libnatpmp), a WAN host connects through
+// it, the configured forward's port is never handed out, the mapping
+// shows in show nat mappings and goes when deleted; nothing answers NAT-PMP
+// from the WAN.
+func TestEndToEndPortMapping(t *testing.T) {
+	if err := sysdeps.Require(sysdeps.Natpmpc); err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t, portMapConfig)
+	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
+	l.startRouter()
+	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
+	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
+	l.start("lan1", "socat", "TCP-LISTEN:9000,fork,reuseaddr", "SYSTEM:echo hello from lan1")
+	wait := 20 * time.Second
+	natpmpc := func(ns string, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns(ns), "natpmpc"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	shell := func(cmd string) string {
+		t.Helper()
+		out, err := exec.Command(l.bin, "shell", "-socket", filepath.Join(l.dir, "shell.sock"), "-c", cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
+		}
+		return string(out)
+	}
+	fromWAN := func(port string, addr ...string) string {
+		to := "203.0.113.2"
+		if len(addr) > 0 {
+			to = addr[0]
+		}
+		out, _ := l.in("wan", "socat", "-T", "3", "-", "TCP:"+to+":"+port+",connect-timeout=3")
+		return out
+	}
+
+	if out, err := natpmpc("lan1", "-g", "192.168.1.1"); err != nil || !strings.Contains(out, "Public IP address : 203.0.113.2") {
+		t.Fatalf("natpmpc external address: %v\n%s\nrouter:\n%s", err, out, l.rtrOut.text())
+	}
+	out, err := natpmpc("lan1", "-g", "192.168.1.1", "-a", "9000", "9000", "tcp", "3600")
+	if m := natpmpcMapped.FindStringSubmatch(out); err != nil || m == nil || m[1] != "9000" || m[4] != "3600" {
+		t.Fatalf("natpmpc -a 9000 9000 tcp 3600: %v\n%s", err, out)
+	}
+	if got := fromWAN("9000"); !strings.Contains(got, "hello from lan1") {
+		t.Fatalf("a WAN host did not reach lan1 through the mapping: %q\n%s", got, shell("show nat mappings"))
+	}
+	// The configured forward's port is not handed out: another one is.
+	out, err = natpmpc("lan1", "-g", "192.168.1.1", "-a", "9001", "8080", "tcp", "600")
+	if m := natpmpcMapped.FindStringSubmatch(out); err != nil || m == nil || m[1] == "8080" {
+		t.Fatalf("natpmpc asking for the forwarded port 8080: %v\n%s", err, out)
+	}
+	sm := shell("show nat mappings")
+	for _, want := range []string{`configured\s+web\s+tcp\s+8080\s+192\.168\.1\.11:80`, `nat-pmp\s+-\s+tcp\s+9000\s+192\.168\.1\.10:9000`} {
+		if !regexp.MustCompile(want).MatchString(sm) {
+			t.Errorf("show nat mappings lacks %q:\n%s", want, sm)
+		}
+	}
+	// Deleted: the port closes.
+	if out, err := natpmpc("lan1", "-g", "192.168.1.1", "-a", "9000", "9000", "tcp", "0"); err != nil {
+		t.Fatalf("natpmpc delete: %v\n%s", err, out)
+	}
+	if got := fromWAN("9000"); strings.Contains(got, "hello from lan1") {
+		t.Fatalf("the deleted mapping still forwards: %q", got)
+	}
+	// From the WAN nothing answers NAT-PMP.
+	l.mustIn("wan", "ip", "route", "replace", "default", "via", "203.0.113.2")
+	wait = 4 * time.Second // natpmpc would retry for a minute
+	if out, err := natpmpc("wan", "-g", "203.0.113.2"); err == nil || strings.Contains(out, "Public IP address") {
+		t.Errorf("NAT-PMP answered from the WAN: %v\n%s", err, out)
+	}
+	// A new WAN address is announced to the LAN (RFC 6886 §3.2.1): the
+	// all-hosts group, port 5350, from the router's port 5351.
+	heard := filepath.Join(l.dir, "announce.bin")
+	l.start("lan1", "socat", "-u", "UDP4-RECV:5350", "CREATE:"+heard)
+	time.Sleep(300 * time.Millisecond)
+	shell("configure; set interfaces wan address 203.0.113.3/24; commit")
+	if !waitFor(5*time.Second, func() bool {
+		b, _ := os.ReadFile(heard)
+		return bytes.Contains(b, []byte{0, 128, 0, 0}) && bytes.Contains(b, []byte{203, 0, 113, 3})
+	}) {
+		b, _ := os.ReadFile(heard)
+		t.Errorf("lan1 heard no NAT-PMP announcement of 203.0.113.3: % x", b)
+	}
+	// Off by commit: the mappings and their forwards go.
+	wait = 20 * time.Second
+	l.mustIn("wan", "ip", "route", "replace", "default", "via", "203.0.113.3")
+	natpmpc("lan1", "-g", "192.168.1.1", "-a", "9000", "9000", "tcp", "3600")
+	if got := fromWAN("9000", "203.0.113.3"); !strings.Contains(got, "hello from lan1") {
+		t.Fatalf("mapping again on the new address: %q", got)
+	}
+	shell("configure; set service port-mapping disable; commit")
+	if got := fromWAN("9000", "203.0.113.3"); strings.Contains(got, "hello from lan1") {
+		t.Fatalf("port mapping disabled but the mapping still forwards: %q", got)
+	}
+}
