@@ -21,7 +21,7 @@ DEBIAN_PACKAGES := \
 	qemu-system-arm qemu-system-x86 debootstrap \
 	iproute2 ethtool isc-dhcp-client busybox udhcpc dnsmasq curl iperf3 \
 	coturn traceroute socat iputils-ping nftables openssh-client \
-	ssh-audit whois ndisc6 kea-dhcp6-server radvd nmap bind9-dnsutils natpmpc
+	ssh-audit whois ndisc6 kea-dhcp6-server radvd nmap bind9-dnsutils natpmpc dnsperf
 
 # One apt-get install of what is missing (apt-get update first, only then);
 # dpkg's lock is waited for, so an unattended upgrade running at the same
@@ -76,6 +76,7 @@ bench: deps go-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/packet/ ./pkg/nat/... ./pkg/fw6/
 	$(GO) test -run '^$$' -bench 'Ring|SuperPackets|PingPong' ./pkg/afpacket/
 	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 40m ./cmd/routerd/
+	$(GO) test -run '^$$' -bench CacheSideBySide -benchtime 1x ./pkg/dnsfwd/
 
 # Run every fuzz target for FUZZTIME each (default 30s); the corpus found is
 # kept under testdata/fuzz.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +24,22 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 	l := newLab(t, wanDHCPConfig+"set dns host nas address 192.168.1.5\n")
 	l.routerArgs = []string{"--socket", filepath.Join(l.dir, "shell.sock")}
 	l.mustIn("wan", "ip", "addr", "add", "203.0.113.53/24", "dev", "eth0")
+	l.mustIn("wan", "ip", "addr", "add", "203.0.113.54/24", "dev", "eth0")
 	leases := filepath.Join(l.dir, "isp.leases")
 	l.start("wan", "dnsmasq", "--no-daemon", "--port=0", "--interface=eth0", "--bind-interfaces",
 		"--dhcp-authoritative", "--dhcp-range=203.0.113.100,203.0.113.150,255.255.255.0,2m",
-		"--dhcp-host="+routerWANMAC+",203.0.113.2", "--dhcp-option=3,203.0.113.1", "--dhcp-option=6,203.0.113.53",
+		"--dhcp-host="+routerWANMAC+",203.0.113.2", "--dhcp-option=3,203.0.113.1", "--dhcp-option=6,203.0.113.53,203.0.113.54",
 		"--dhcp-leasefile="+leases, "--pid-file="+filepath.Join(l.dir, "isp.pid"))
-	// The ISP's resolver.
-	l.start("wan", "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--port=53",
-		"--listen-address=203.0.113.53", "--bind-interfaces", "--pid-file="+filepath.Join(l.dir, "isp-dns.pid"),
-		"--local=/example.test/", "--local-ttl=300", "--log-queries",
-		"--host-record=www.example.test,198.51.100.10", "--host-record=evil.example.test,192.168.1.66")
+	// The ISP's two resolvers.
+	resolver := func(addr string) *exec.Cmd {
+		return l.start("wan", "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--port=53",
+			"--listen-address="+addr, "--bind-interfaces", "--pid-file="+filepath.Join(l.dir, "isp-dns-"+addr+".pid"),
+			"--local=/example.test/", "--local-ttl=300",
+			"--host-record=www.example.test,198.51.100.10", "--host-record=evil.example.test,192.168.1.66",
+			"--host-record=mail.example.test,198.51.100.25", "--host-record=ftp.example.test,198.51.100.21")
+	}
+	first := resolver("203.0.113.53")
+	resolver("203.0.113.54")
 	l.startRouter()
 	if _, ok := l.rtrOut.wait("wan 203.0.113.2/24", 30*time.Second); !ok {
 		t.Fatalf("no WAN lease from dnsmasq:\n%s", l.rtrOut.text())
@@ -71,6 +78,21 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 	if got := short("www.example.test", "+tcp"); got != "198.51.100.10" {
 		t.Errorf("www.example.test over TCP: %q", got)
 	}
+	// From the cache: the TTL counts down.
+	ttl := func() int {
+		out, _ := dig("lan1", "@192.168.1.1", "+noall", "+answer", "www.example.test")
+		f := strings.Fields(out)
+		if len(f) < 2 {
+			t.Fatalf("no answer: %q", out)
+		}
+		n, _ := strconv.Atoi(f[1])
+		return n
+	}
+	t1 := ttl()
+	time.Sleep(2100 * time.Millisecond)
+	if t2 := ttl(); t1 > 300 || t2 > t1-2 {
+		t.Errorf("cached TTL %d then %d two seconds later: not counting down", t1, t2)
+	}
 	if got := short("kitchen-tablet.lan"); !strings.HasPrefix(got, "192.168.1.1") || got == "192.168.1.1" {
 		t.Errorf("the DHCP client's name: %q", got)
 	}
@@ -90,8 +112,16 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 	if out, err := dig("wan", "@203.0.113.2", "+time=1", "+tries=1", "www.example.test"); err == nil && strings.Contains(out, "198.51.100.10") {
 		t.Errorf("the WAN side got an answer: %s", out)
 	}
+	// The first resolver dies: answers keep coming from the second.
+	first.Process.Kill()
+	first.Wait()
+	for _, n := range []string{"mail.example.test", "ftp.example.test"} {
+		if got := short(n); !strings.HasPrefix(got, "198.51.100.2") {
+			t.Errorf("%s with the first resolver down: %q", n, got)
+		}
+	}
 	out := shell("show dns")
-	for _, want := range []string{"DNS forwarder on 192.168.1.1", "203.0.113.53:53", "from the WAN", "rebind-dropped"} {
+	for _, want := range []string{"DNS forwarder on 192.168.1.1", "203.0.113.53:53  down", "203.0.113.54:53  up", "from the WAN", "rebind-dropped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show dns lacks %q:\n%s", want, out)
 		}
@@ -105,8 +135,8 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 		t.Errorf("forwarder disabled but answering: %s", out)
 	}
 	l.mustIn("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc)
-	if b, _ := os.ReadFile(udhcpc + ".dns"); strings.TrimSpace(string(b)) != "203.0.113.53" {
-		t.Errorf("forwarder off: LAN clients got DNS %q, want the ISP's 203.0.113.53", b)
+	if b, _ := os.ReadFile(udhcpc + ".dns"); strings.TrimSpace(string(b)) != "203.0.113.53 203.0.113.54" {
+		t.Errorf("forwarder off: LAN clients got DNS %q, want the ISP's 203.0.113.53 203.0.113.54", b)
 	}
 	// On again.
 	if out := shell("configure; set dns forwarder enable; commit"); !strings.Contains(out, "dns forwarder started") {

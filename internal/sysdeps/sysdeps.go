@@ -62,6 +62,7 @@ var (
 	Nmap         = Tool{"nmap", "nmap"}          // port scans from the WAN
 	Dig          = Tool{"dig", "bind9-dnsutils"} // a real DNS client for the forwarder
 	Natpmpc      = Tool{"natpmpc", "natpmpc"}    // a real NAT-PMP client, checks pkg/portmap
+	Dnsperf      = Tool{"dnsperf", "dnsperf"}    // DNS load for make bench (the forwarder beside dnsmasq)
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -71,7 +72,7 @@ func Catalogue() []Tool {
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
-		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc,
+		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc, Dnsperf,
 	}
 }
 

@@ -17,16 +17,22 @@ import (
 // free port, authoritative for example.test.
 func startDnsmasq(t *testing.T) netip.AddrPort {
 	t.Helper()
+	return startDnsmasqArgs(t, "--local=/example.test/",
+		"--host-record=www.example.test,192.0.2.10,2001:db8::10",
+		"--host-record=evil.example.test,192.168.1.1",
+		"--txt-record=big.example.test,"+strings.Repeat("x", 250)+","+strings.Repeat("y", 250)+","+strings.Repeat("z", 250))
+}
+
+// startDnsmasqArgs runs dnsmasq on 127.0.0.1 at a free port with args.
+func startDnsmasqArgs(t testing.TB, args ...string) netip.AddrPort {
+	t.Helper()
 	if err := sysdeps.Require(sysdeps.Dnsmasq); err != nil {
 		t.Fatal(err)
 	}
 	port := freeUDPPort(t)
-	cmd := exec.Command("dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-		"--listen-address=127.0.0.1", "--bind-interfaces", "--port="+strconv.Itoa(port), "--pid-file=",
-		"--user=root", "--local=/example.test/", "--local-ttl=300",
-		"--host-record=www.example.test,192.0.2.10,2001:db8::10",
-		"--host-record=evil.example.test,192.168.1.1",
-		"--txt-record=big.example.test,"+strings.Repeat("x", 250)+","+strings.Repeat("y", 250)+","+strings.Repeat("z", 250))
+	cmd := exec.Command("dnsmasq", append([]string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+		"--listen-address=127.0.0.1", "--bind-interfaces", "--port=" + strconv.Itoa(port), "--pid-file=",
+		"--user=root", "--local-ttl=300"}, args...)...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -51,7 +57,7 @@ func startDnsmasq(t *testing.T) netip.AddrPort {
 	return ap
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
