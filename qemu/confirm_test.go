@@ -3,6 +3,7 @@ package qemu
 import (
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,12 +41,21 @@ func TestBootQEMUArm64CommitConfirmedPowerOff(t *testing.T) {
 		}
 		_, i = waitFor(t, vm, want, i, 60*time.Second)
 	}
+	// A set or delete prints nothing but its echo, and routerd's log
+	// lines (IPv6 coming up on the WAN) can land in the middle of it.
+	typeSet := func(line string) {
+		t.Helper()
+		if err := vm.Type(line + "\r"); err != nil {
+			t.Fatal(err)
+		}
+		waitEcho(t, vm, regexp.QuoteMeta(line)+"$", i, 60*time.Second)
+	}
 	typeLine("", `type \? for help`)
 	typeLine("configure", `^Entering configuration mode\.`)
-	typeLine("set interfaces lan address 10.9.8.1/24", `set interfaces lan address 10\.9\.8\.1/24$`)
-	typeLine("set dhcp-server lan range 10.9.8.100 10.9.8.199", `set dhcp-server lan range 10\.9\.8\.100 10\.9\.8\.199$`)
-	typeLine("delete dhcp-server lan dns", `delete dhcp-server lan dns$`)
-	typeLine("set dhcp-server lan dns 10.9.8.1", `set dhcp-server lan dns 10\.9\.8\.1$`)
+	typeSet("set interfaces lan address 10.9.8.1/24")
+	typeSet("set dhcp-server lan range 10.9.8.100 10.9.8.199")
+	typeSet("delete dhcp-server lan dns")
+	typeSet("set dhcp-server lan dns 10.9.8.1")
 	typeLine("commit confirmed 2", `^Commit complete; it will be rolled back in 2 minute\(s\) unless confirmed`)
 	if !strings.Contains(vm.Console(), `interfaces lan address 10.9.8.1/24 takes effect after a restart ("reboot")`) {
 		t.Error(`the commit did not say that the LAN address takes effect after a restart`)
@@ -99,4 +109,28 @@ func mtype(t *testing.T, img string, b *board.Board, name string) string {
 		t.Fatalf("mtype %s: %v: %s", name, err, stderr.String())
 	}
 	return string(out)
+}
+
+// waitEcho waits until the console, from line from on, shows want (a
+// multi-line regular expression) once routerd's log lines are taken out:
+// the serial console carries both, and a log line can arrive in the middle
+// of the echo of a typed line.
+func waitEcho(t *testing.T, vm *VM, want string, from int, timeout time.Duration) {
+	t.Helper()
+	re := regexp.MustCompile("(?m)" + want)
+	logged := regexp.MustCompile(`routerd: [^\n]*\n`)
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		lines := vm.Lines()
+		var b strings.Builder
+		for _, l := range lines[min(from, len(lines)):] {
+			b.WriteString(l.Text)
+			b.WriteByte('\n')
+		}
+		if re.MatchString(logged.ReplaceAllString(b.String(), "")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for the echo of %q on the console:\n%s", timeout, want, b.String())
+		}
+	}
 }

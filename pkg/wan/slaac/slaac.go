@@ -279,6 +279,9 @@ func walkOptions(b []byte) ([][]byte, bool) {
 	return out, true
 }
 
+// siteLocal is the deprecated site-local prefix (RFC 3879).
+var siteLocal = netip.MustParsePrefix("fec0::/10")
+
 // prefixOption applies a Prefix Information option (RFC 4861 §6.3.4,
 // RFC 4862 §5.5.3).
 func (h *Host) prefixOption(o []byte, now time.Duration) bool {
@@ -289,8 +292,11 @@ func (h *Host) prefixOption(o []byte, now time.Duration) bool {
 	plen, flags := int(o[2]), o[3]
 	valid, preferred := binary.BigEndian.Uint32(o[4:]), binary.BigEndian.Uint32(o[8:])
 	p, err := netip.AddrFrom16([16]byte(o[16:32])).Prefix(plen)
-	if err != nil || p.Addr().IsLinkLocalUnicast() || p.Addr().IsMulticast() || preferred > valid {
-		h.cnt.PrefixesIgnore++ // (b) link-local, (c) preferred > valid
+	if err != nil || p.Addr().IsLinkLocalUnicast() || p.Addr().IsMulticast() || preferred > valid || siteLocal.Contains(p.Addr()) {
+		// (b) link-local, (c) preferred > valid; and site-local, which
+		// RFC 3879 deprecated and the forwarding engine treats as
+		// reserved (QEMU's user network still advertises fec0::/64).
+		h.cnt.PrefixesIgnore++
 		return false
 	}
 	onLink, auto := flags&0x80 != 0, flags&0x40 != 0 && h.cfg.Autoconf

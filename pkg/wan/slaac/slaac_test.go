@@ -126,6 +126,7 @@ func TestRFC4862_5_5_3_PrefixRules(t *testing.T) {
 		{"(c) preferred > valid ignored", pio(prefix1, true, true, time.Minute, time.Hour), false, false},
 		{"(d) /56 cannot be autoconfigured", pio(netip.MustParsePrefix("2600:5::/56"), true, true, time.Hour, time.Hour), false, true},
 		{"valid 0 for an unknown prefix", pio(prefix1, true, true, 0, 0), false, false},
+		{"site-local (RFC 3879, QEMU's user network) ignored", pio(netip.MustParsePrefix("fec0::/64"), true, true, time.Hour, time.Hour), false, false},
 	} {
 		h := newHost(t, Config{Autoconf: true})
 		h.HandleRA(ra(t, raOpts{lifetime: time.Hour, prefixes: []*ndp.PrefixInformation{tc.p}}), 0)
