@@ -261,13 +261,13 @@ func (f *Forwarder) Handle(ctx context.Context, req *dns.Msg, client netip.Addr,
 	}
 	if resp, ok := f.local.answer(req, q); ok {
 		f.localN.Add(1)
-		return finish(req, resp, tcp)
+		return finish(req, resp, tcp, true)
 	}
 	key := cacheKey(q, req)
 	now := f.opts.Now()
 	if m, _ := f.cache.get(key, now, false); m != nil {
 		f.hits.Add(1)
-		return finish(req, m, tcp)
+		return finish(req, m, tcp, true)
 	}
 	f.misses.Add(1)
 	select {
@@ -284,14 +284,14 @@ func (f *Forwarder) Handle(ctx context.Context, req *dns.Msg, client netip.Addr,
 		if m, _ := f.cache.get(key, f.opts.Now(), true); m != nil {
 			f.stale.Add(1)
 			addEDE(m, dns.ExtendedErrorCodeStaleAnswer, "every upstream failed: "+err.Error())
-			return finish(req, m, tcp)
+			return finish(req, m, tcp, true)
 		}
 		f.servfail.Add(1)
 		r := f.fail(req, dns.RcodeServerFailure)
 		addEDE(r, dns.ExtendedErrorCodeNetworkError, err.Error())
 		return r
 	}
-	return finish(req, m, tcp)
+	return finish(req, m, tcp, false) // shared with the queries that waited for it
 }
 
 // resolve asks the upstreams and caches the answer.
@@ -346,9 +346,13 @@ func (f *Forwarder) fail(req *dns.Msg, rcode int) *dns.Msg {
 
 // finish turns an answer (from the cache, the hosts or an upstream) into
 // the reply to req: its ID and question, EDNS0 as the client asked,
-// truncated to what the client can take over UDP.
-func finish(req, m *dns.Msg, tcp bool) *dns.Msg {
-	r := m.Copy()
+// truncated to what the client can take over UDP. m is changed in place
+// when owned, else copied.
+func finish(req, m *dns.Msg, tcp, owned bool) *dns.Msg {
+	r := m
+	if !owned {
+		r = m.Copy()
+	}
 	r.Id = req.Id
 	r.Response = true
 	r.Opcode = req.Opcode

@@ -117,6 +117,13 @@ func Label(name string) string {
 	return strings.Trim(string(b), "-")
 }
 
+// under says whether name is zone or below it; both are lower case and
+// fully qualified. It does not allocate: the cached path calls it for
+// every query.
+func under(name, zone string) bool {
+	return name == zone || (len(name) > len(zone) && name[len(name)-len(zone)-1] == '.' && name[len(name)-len(zone):] == zone)
+}
+
 // validHostName says whether a configured host name is dot-separated
 // labels of letters, digits and '-' (not at either end).
 func validHostName(name string) bool {
@@ -135,15 +142,15 @@ func validHostName(name string) bool {
 // answer answers q from the local names when the router is authoritative
 // for it; ok is false when the query is for the upstreams.
 func (l *localNames) answer(req *dns.Msg, q dns.Question) (*dns.Msg, bool) {
-	name := dns.CanonicalName(q.Name)
+	name := strings.ToLower(dns.Fqdn(q.Name)) // no copy when already so
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case name == "localhost." || dns.IsSubDomain("localhost.", name):
+	case under(name, "localhost."):
 		return l.addrs(req, q, name, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}), true
-	case dns.IsSubDomain("local.", name):
+	case under(name, "local."):
 		return l.negative(req, dns.RcodeNameError), true
-	case dns.IsSubDomain(l.domain, name):
+	case under(name, l.domain):
 		if name == l.domain {
 			return l.negative(req, dns.RcodeSuccess), true
 		}
@@ -153,7 +160,7 @@ func (l *localNames) answer(req *dns.Msg, q dns.Question) (*dns.Msg, bool) {
 		// A single label never goes to the internet: it is a LAN name.
 		l.refreshLocked()
 		return l.lookup(req, q, l.fqdn(name)), true
-	case dns.IsSubDomain("in-addr.arpa.", name) || dns.IsSubDomain("ip6.arpa.", name):
+	case under(name, "in-addr.arpa.") || under(name, "ip6.arpa."):
 		return l.reverseLookup(req, q, name)
 	}
 	return nil, false
