@@ -62,6 +62,7 @@ var (
 	Nmap         = Tool{"nmap", "nmap"}          // port scans from the WAN
 	Dig          = Tool{"dig", "bind9-dnsutils"} // a real DNS client for the forwarder
 	Natpmpc      = Tool{"natpmpc", "natpmpc"}    // a real NAT-PMP client, checks pkg/portmap
+	Upnpc        = Tool{"upnpc", "miniupnpc"}    // a real UPnP IGD client, checks pkg/upnpigd
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -72,6 +73,7 @@ func Catalogue() []Tool {
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
 		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc,
+		Upnpc,
 	}
 }
 
