@@ -60,11 +60,7 @@ func (r *router) natConfigLocked(live *config.Config) nat.Config {
 			if m.Proto == portmap.UDP {
 				proto = packet.ProtoUDP
 			}
-			origin := "nat-pmp"
-			if m.PCP {
-				origin = "pcp"
-			}
-			nc.PortForwards = append(nc.PortForwards, nat.PortForward{Name: origin + " " + m.Internal.String(), Proto: proto,
+			nc.PortForwards = append(nc.PortForwards, nat.PortForward{Name: m.Origin.String() + " " + m.Internal.String(), Proto: proto,
 				ExtStart: m.External.Port(), ExtEnd: m.External.Port(), Host: m.Internal.Addr(), IntStart: m.Internal.Port()})
 		}
 	}
@@ -240,12 +236,8 @@ func (s shellRouter) NATMappings(ctx context.Context) ([]shell.NATMapping, error
 	if pm != nil {
 		now := time.Now()
 		for _, m := range pm.srv.Mappings() {
-			origin := "nat-pmp"
-			if m.PCP {
-				origin = "pcp"
-			}
-			out = append(out, shell.NATMapping{Origin: origin, Protocol: m.Proto.String(), External: fmt.Sprint(m.External.Port()),
-				Internal: m.Internal, Expires: max(m.Expiry.Sub(now), time.Second)})
+			out = append(out, shell.NATMapping{Origin: m.Origin.String(), Name: m.Description, Protocol: m.Proto.String(),
+				External: fmt.Sprint(m.External.Port()), Internal: m.Internal, Expires: max(m.Expiry.Sub(now), time.Second)})
 		}
 	}
 	return out, nil

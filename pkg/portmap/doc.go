@@ -12,6 +12,16 @@
 //     no I/O, starts no goroutine and reads no clock, so tests drive it
 //     table by table.
 //   - Serve is a thin loop over a net.PacketConn the caller binds.
+//   - Map, Unmap and MappingsOf are the programmatic API over the same
+//     table for UPnP IGD (pkg/upnpigd): the same caps, reserved ports,
+//     lifetimes and per-source rate limit. The caller passes the
+//     requesting host's address from the transport; it is the internal
+//     address. Each Mapping records its Origin (nat-pmp, pcp, upnp) and
+//     a sanitised Description (printable ASCII, at most 64 bytes).
+//     UPnP IGDv1's "permanent" lease (0) is MaxLifetime here, like any
+//     other lease renewed by asking again: a router that reboots or a
+//     host that leaves must not leave ports open for ever. (IGDv2 maps
+//     0 to 604800 s; MaxLifetime is lower still.)
 //
 // # Safety
 //
@@ -31,6 +41,9 @@
 //     over the limit are dropped unanswered.
 //   - A PCP mapping belongs to the nonce that created it: a request for
 //     it with another nonce is NOT_AUTHORIZED (RFC 6887 §11.3).
+//   - Through Map, a host may move its own mapping of an internal port
+//     to another free external port (UPnP names the external port), and
+//     Unmap deletes only the caller's own mappings.
 //
 // # Seam with the NAT engine
 //

@@ -119,8 +119,8 @@ func TestNATPMPCInterop(t *testing.T) {
 		t.Fatalf("TCP mapping of 22: external %d internal %d lifetime %d", ext, in, life)
 	}
 	want := []Mapping{
-		{Proto: TCP, External: netip.AddrPortFrom(extAddr, uint16(ext)), Internal: netip.AddrPortFrom(client, 2222)},
-		{Proto: UDP, External: netip.AddrPortFrom(extAddr, 5000), Internal: netip.AddrPortFrom(client, 5001)},
+		{Proto: TCP, External: netip.AddrPortFrom(extAddr, uint16(ext)), Internal: netip.AddrPortFrom(client, 2222), Origin: OriginNATPMP},
+		{Proto: UDP, External: netip.AddrPortFrom(extAddr, 5000), Internal: netip.AddrPortFrom(client, 5001), Origin: OriginNATPMP},
 	}
 	if err := sameMappings(s.Mappings(), want); err != nil {
 		t.Fatal(err)

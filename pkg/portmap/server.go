@@ -300,16 +300,11 @@ func (s *Server) Handle(req []byte, from netip.AddrPort, now time.Time) []byte {
 }
 
 func (s *Server) handle(req []byte, from netip.AddrPort, now time.Time) (resp []byte, changed bool) {
-	s.counters.Requests++
 	src := from.Addr().Unmap()
-	if !src.Is4() || !s.cfg.LAN.Contains(src) || from.Port() == 0 {
-		s.counters.Dropped++
-		return nil, false
+	if from.Port() == 0 {
+		src = netip.Addr{} // not a real source: dropped as not from the LAN
 	}
-	if !s.lim.allow(src, now) {
-		if s.counters.RateLimited++; s.counters.RateLimited%DefaultBurst == 1 {
-			s.logf("portmap: rate limiting %v (%d dropped so far)", src, s.counters.RateLimited)
-		}
+	if s.admit(src, now) != nil {
 		return nil, false
 	}
 	changed = s.tab.expire(now) > 0
@@ -344,13 +339,26 @@ const (
 	cannotProvide
 )
 
+// The errors of Map and Unmap (with context; test with errors.Is).
+var (
+	ErrNotLAN          = errors.New("the source is not in the LAN")
+	ErrRateLimited     = errors.New("rate limited")
+	ErrInvalid         = errors.New("invalid request")
+	ErrNotAuthorized   = errors.New("not authorized")
+	ErrNoExternal      = errors.New("no external address")
+	ErrNoResources     = errors.New("no resources")
+	ErrQuota           = errors.New("host quota exceeded")
+	ErrPortUnavailable = errors.New("cannot provide the suggested external port")
+	ErrNoSuchMapping   = errors.New("no such mapping")
+)
+
 var outcomeErr = [...]error{
 	ok:             nil,
-	notAuthorized:  errors.New("not authorized"),
-	networkFailure: errors.New("no external address"),
-	noResources:    errors.New("no resources"),
-	userExQuota:    errors.New("host quota exceeded"),
-	cannotProvide:  errors.New("cannot provide the suggested external port"),
+	notAuthorized:  ErrNotAuthorized,
+	networkFailure: ErrNoExternal,
+	noResources:    ErrNoResources,
+	userExQuota:    ErrQuota,
+	cannotProvide:  ErrPortUnavailable,
 }
 
 type mapRequest struct {
@@ -360,9 +368,15 @@ type mapRequest struct {
 	suggested     uint16
 	suggestedAddr netip.Addr // PCP, unspecified = none
 	lifetime      uint32
-	pcp           bool
-	nonce         [12]byte
+	origin        Origin
+	nonce         [12]byte // PCP's
 	preferFailure bool
+	// exact asks for the suggested port or failure even when the host
+	// already maps the internal port elsewhere: that mapping then moves
+	// to the suggested port (UPnP's AddPortMapping names the external
+	// port; a host may only move its own mapping).
+	exact bool
+	desc  string // UPnP's, sanitised
 }
 
 type mapResult struct {
@@ -373,6 +387,7 @@ type mapResult struct {
 
 // request applies a mapping request to the table.
 func (s *Server) request(r mapRequest, now time.Time, changed *bool) mapResult {
+	pcp := r.origin == OriginPCP
 	// Internal port 0 with lifetime 0 deletes all of the host's mappings
 	// of the protocol (RFC 6886 §3.4; RFC 6887 §11.3 with the nonce);
 	// with a lifetime it would ask for all ports, which is refused.
@@ -381,14 +396,14 @@ func (s *Server) request(r mapRequest, now time.Time, changed *bool) mapResult {
 			return mapResult{outcome: notAuthorized}
 		}
 		n := s.tab.deleteWhere(func(k mapKey, e *entry) bool {
-			return k.host == r.host && (r.proto == 0 || k.proto == r.proto) && (!r.pcp || !e.pcp || e.nonce == r.nonce)
+			return k.host == r.host && (r.proto == 0 || k.proto == r.proto) && (!pcp || e.origin != OriginPCP || e.nonce == r.nonce)
 		})
 		*changed = *changed || n > 0
 		return mapResult{outcome: ok}
 	}
 	k := mapKey{r.proto, r.host, r.intPort}
 	cur := s.tab.get(k)
-	if cur != nil && r.pcp && cur.pcp && cur.nonce != r.nonce {
+	if cur != nil && pcp && cur.origin == OriginPCP && cur.nonce != r.nonce {
 		// RFC 6887 §11.3: another client's (or a forgotten) nonce.
 		return mapResult{outcome: notAuthorized, lifetime: uint32(cur.expiry.Sub(now) / time.Second)}
 	}
@@ -405,14 +420,30 @@ func (s *Server) request(r mapRequest, now time.Time, changed *bool) mapResult {
 		return mapResult{outcome: networkFailure}
 	}
 	life := min(max(time.Duration(r.lifetime)*time.Second, s.cfg.MinLifetime), s.cfg.MaxLifetime)
+	if cur != nil && r.exact && cur.ext != r.suggested {
+		// The host moves its mapping: only to a free port, else the
+		// old one stays.
+		if !s.free(r.proto, r.suggested) {
+			return mapResult{outcome: cannotProvide}
+		}
+		s.tab.del(k)
+		*changed = true
+		cur = nil
+	}
 	if cur != nil {
 		if !s.reserved(r.proto, cur.ext) {
 			// The same request again: renew, same external port.
 			cur.expiry = now.Add(life)
-			if r.pcp {
-				cur.pcp, cur.nonce = true, r.nonce
+			switch r.origin {
+			case OriginPCP:
+				cur.origin, cur.nonce = OriginPCP, r.nonce
+			case OriginUPnP:
+				cur.desc = r.desc
 			}
 			return mapResult{outcome: ok, ext: cur.ext, lifetime: uint32(life / time.Second)}
+		}
+		if r.exact {
+			return mapResult{outcome: cannotProvide}
 		}
 		// The port became reserved (a new port forward): map anew.
 		s.tab.del(k)
@@ -426,7 +457,7 @@ func (s *Server) request(r mapRequest, now time.Time, changed *bool) mapResult {
 	}
 	var ext uint16
 	wantAddr := r.suggestedAddr.IsValid() && !r.suggestedAddr.IsUnspecified()
-	if r.preferFailure && ((wantAddr && r.suggestedAddr != s.external) || (r.suggested != 0 && !s.free(r.proto, r.suggested))) {
+	if (r.preferFailure || r.exact) && ((wantAddr && r.suggestedAddr != s.external) || (r.suggested != 0 && !s.free(r.proto, r.suggested))) {
 		return mapResult{outcome: cannotProvide}
 	}
 	if r.suggested != 0 && s.free(r.proto, r.suggested) {
@@ -439,7 +470,11 @@ func (s *Server) request(r mapRequest, now time.Time, changed *bool) mapResult {
 	if ext == 0 {
 		return mapResult{outcome: noResources}
 	}
-	s.tab.add(k, &entry{ext: ext, expiry: now.Add(life), pcp: r.pcp, nonce: r.nonce})
+	e := &entry{ext: ext, expiry: now.Add(life), origin: r.origin, desc: r.desc}
+	if pcp {
+		e.nonce = r.nonce
+	}
+	s.tab.add(k, e)
 	*changed = true
 	return mapResult{outcome: ok, ext: ext, lifetime: uint32(life / time.Second)}
 }
@@ -480,6 +515,7 @@ func (s *Server) handleNATPMP(b []byte, src netip.Addr, now time.Time, changed *
 		intPort:   req.InternalPort,
 		suggested: req.SuggestedPort,
 		lifetime:  req.Lifetime,
+		origin:    OriginNATPMP,
 	}, now, changed)
 	r := NATPMPResponse{Op: req.Op, Result: natpmpResultOf[res.outcome], Epoch: epoch, InternalPort: req.InternalPort}
 	if res.outcome == ok && req.Lifetime != 0 {
@@ -550,7 +586,7 @@ func (s *Server) handlePCP(b []byte, src netip.Addr, now time.Time, changed *boo
 		suggested:     m.ExternalPort,
 		suggestedAddr: m.ExternalAddr,
 		lifetime:      req.Lifetime,
-		pcp:           true,
+		origin:        OriginPCP,
 		nonce:         m.Nonce,
 		preferFailure: req.PreferFailure(),
 	}, now, changed)

@@ -289,7 +289,7 @@ func TestMapRenewDeleteAndSeam(t *testing.T) {
 	if res.Result != NATPMPSuccess || res.ExternalPort != 8080 || res.Lifetime != 3600 || res.InternalPort != 8080 {
 		t.Fatalf("map: %+v", res)
 	}
-	want := []Mapping{{Proto: TCP, External: netip.AddrPortFrom(extAddr, 8080), Internal: netip.AddrPortFrom(hostA.Addr(), 8080), Expiry: t0.Add(time.Hour)}}
+	want := []Mapping{{Proto: TCP, External: netip.AddrPortFrom(extAddr, 8080), Internal: netip.AddrPortFrom(hostA.Addr(), 8080), Expiry: t0.Add(time.Hour), Origin: OriginNATPMP}}
 	if got := r.s.Mappings(); !slices.Equal(got, want) || r.changes != 1 {
 		t.Fatalf("Mappings %v (changes %d), want %v", got, r.changes, want)
 	}

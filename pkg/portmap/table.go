@@ -27,6 +27,30 @@ func (p Proto) String() string {
 	return fmt.Sprintf("proto(%d)", uint8(p))
 }
 
+// Origin is the protocol that made a mapping.
+type Origin uint8
+
+const (
+	OriginNATPMP Origin = iota + 1
+	OriginPCP
+	OriginUPnP
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginNATPMP:
+		return "nat-pmp"
+	case OriginPCP:
+		return "pcp"
+	case OriginUPnP:
+		return "upnp"
+	}
+	return fmt.Sprintf("origin(%d)", uint8(o))
+}
+
+// MaxDescription is the longest Mapping.Description in bytes.
+const MaxDescription = 64
+
 // Mapping is one port mapping: WAN traffic for External (the router's
 // external address and the mapped port) goes to Internal until Expiry.
 type Mapping struct {
@@ -34,7 +58,13 @@ type Mapping struct {
 	External netip.AddrPort // the address is invalid while there is no external address
 	Internal netip.AddrPort
 	Expiry   time.Time
-	PCP      bool // created by PCP (and bound to its nonce), else by NAT-PMP
+	// Origin is the protocol that made the mapping; a PCP renewal of
+	// another protocol's mapping makes it PCP's (bound to its nonce).
+	Origin Origin
+	// Description is the host's name for it (UPnP's
+	// NewPortMappingDescription), sanitised: printable ASCII, at most
+	// MaxDescription bytes. Empty for NAT-PMP and PCP.
+	Description string
 }
 
 type mapKey struct {
@@ -51,8 +81,9 @@ type extKey struct {
 type entry struct {
 	ext    uint16
 	expiry time.Time
-	pcp    bool
-	nonce  [12]byte
+	origin Origin
+	nonce  [12]byte // PCP's, when origin is OriginPCP
+	desc   string
 }
 
 // table holds the mappings. It is not safe for concurrent use; Server
@@ -157,11 +188,12 @@ func (t *table) list(ext netip.Addr) []Mapping {
 	out := make([]Mapping, 0, len(t.byKey))
 	for k, e := range t.byKey {
 		out = append(out, Mapping{
-			Proto:    k.proto,
-			External: netip.AddrPortFrom(ext, e.ext),
-			Internal: netip.AddrPortFrom(k.host, k.port),
-			Expiry:   e.expiry,
-			PCP:      e.pcp,
+			Proto:       k.proto,
+			External:    netip.AddrPortFrom(ext, e.ext),
+			Internal:    netip.AddrPortFrom(k.host, k.port),
+			Expiry:      e.expiry,
+			Origin:      e.origin,
+			Description: e.desc,
 		})
 	}
 	slices.SortFunc(out, func(a, b Mapping) int {
