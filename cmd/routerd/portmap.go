@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/passgate/passgate/internal/meminfo"
@@ -106,14 +107,24 @@ func (r *router) syncPortMapLocked(ctx context.Context, live *config.Config) err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	pm.cancel = cancel
+	var wg sync.WaitGroup
+	wg.Add(1)
+	if err := r.startUPnP(sctx, live, srv, wg.Done); err != nil {
+		// NAT-PMP and PCP still work; UPnP clients are told nothing.
+		wg.Done()
+		r.logf("port mapping: UPnP IGD not started: %v", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(sctx, conn, nil); err != nil {
+			r.logf("port mapping: %v", err)
+		}
+	}()
 	go func() {
 		defer close(pm.done)
-		go func() {
-			if err := srv.Serve(sctx, conn, nil); err != nil {
-				r.logf("port mapping: %v", err)
-			}
-		}()
 		r.portMapLoop(sctx, pm)
+		wg.Wait()
 		conn.Close()
 	}()
 	r.pm = pm

@@ -34,7 +34,7 @@ var natpmpcMapped = regexp.MustCompile(`Mapped public port (\d+) protocol (TCP|U
 // shows in show nat mappings and goes when deleted; nothing answers NAT-PMP
 // from the WAN.
 func TestEndToEndPortMapping(t *testing.T) {
-	if err := sysdeps.Require(sysdeps.Natpmpc); err != nil {
+	if err := sysdeps.Require(sysdeps.Natpmpc, sysdeps.Upnpc); err != nil {
 		t.Fatal(err)
 	}
 	l := newLab(t, portMapConfig)
@@ -89,6 +89,53 @@ func TestEndToEndPortMapping(t *testing.T) {
 			t.Errorf("show nat mappings lacks %q:\n%s", want, sm)
 		}
 	}
+	// UPnP IGD with miniupnpc's upnpc: discovery by SSDP multicast from
+	// the LAN finds the router's description. (upnpc then calls an IGD
+	// "not connected" because 203.0.113.2 is a documentation address,
+	// which it counts as reserved, so the actions name the description
+	// URL it found.)
+	upnpc := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns("lan1"), "upnpc", "-m", "eth0"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, _ := upnpc("-s"); !strings.Contains(out, "desc: http://192.168.1.1:5000/rootDesc.xml") ||
+		!strings.Contains(out, "InternetGatewayDevice") {
+		t.Fatalf("SSDP discovery did not find the router:\n%s\nrouter:\n%s", out, l.rtrOut.text())
+	}
+	igd := func(args ...string) (string, error) {
+		return upnpc(append([]string{"-u", "http://192.168.1.1:5000/rootDesc.xml"}, args...)...)
+	}
+	l.start("lan1", "socat", "TCP-LISTEN:9100,fork,reuseaddr", "SYSTEM:echo upnp to lan1")
+	out, err = igd("-e", "game", "-a", "192.168.1.10", "9100", "9100", "TCP")
+	if err != nil || !strings.Contains(out, "ExternalIPAddress = 203.0.113.2") || !regexp.MustCompile(`external 203\.0\.113\.2:9100 TCP is redirected to internal 192\.168\.1\.10:9100`).MatchString(out) {
+		t.Fatalf("upnpc -a: %v\n%s\nrouter:\n%s", err, out, l.rtrOut.text())
+	}
+	if got := fromWAN("9100"); !strings.Contains(got, "upnp to lan1") {
+		t.Fatalf("a WAN host did not reach lan1 through the UPnP mapping: %q", got)
+	}
+	if out, _ := igd("-l"); !strings.Contains(out, "9100->192.168.1.10:9100") {
+		t.Errorf("upnpc -l does not list the mapping:\n%s", out)
+	}
+	// Not for another host (UPnP error 606).
+	if out, _ := igd("-a", "192.168.1.11", "9200", "9200", "TCP"); !strings.Contains(out, "606") {
+		t.Errorf("upnpc mapping for another LAN host:\n%s", out)
+	}
+	if sm := shell("show nat mappings"); !regexp.MustCompile(`upnp\s+game\s+tcp\s+9100\s+192\.168\.1\.10:9100`).MatchString(sm) {
+		t.Errorf("show nat mappings lacks the UPnP mapping:\n%s", sm)
+	}
+	if out, err := igd("-d", "9100", "TCP"); err != nil {
+		t.Errorf("upnpc -d: %v\n%s", err, out)
+	}
+	if got := fromWAN("9100"); strings.Contains(got, "upnp to lan1") {
+		t.Errorf("the deleted UPnP mapping still forwards: %q", got)
+	}
+	// From the WAN the IGD's HTTP port is closed.
+	if out, err := l.in("wan", "curl", "-sS", "--max-time", "3", "http://203.0.113.2:5000/rootDesc.xml"); err == nil {
+		t.Errorf("the IGD answered from the WAN: %s", out)
+	}
+
 	// Deleted: the port closes.
 	if out, err := natpmpc("lan1", "-g", "192.168.1.1", "-a", "9000", "9000", "tcp", "0"); err != nil {
 		t.Fatalf("natpmpc delete: %v\n%s", err, out)

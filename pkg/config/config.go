@@ -296,7 +296,7 @@ const (
 type Service struct {
 	SSH SSH
 	// PortMapping lets LAN hosts open ports on the WAN address for
-	// themselves with NAT-PMP and PCP (default false).
+	// themselves with NAT-PMP, PCP and UPnP IGD (default false).
 	PortMapping bool
 }
 
