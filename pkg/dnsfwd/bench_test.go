@@ -23,13 +23,14 @@ import (
 // BenchmarkCacheSideBySide answers cached queries from dnsperf, passgate's
 // forwarder beside dnsmasq as a caching forwarder, in one run on one
 // machine: both ask the same dnsmasq upstream, both caches are warmed with
-// the same 1,000 names, then dnsperf asks each for -l seconds (DNSPERF_SECONDS,
-// default 10). Reported: queries/s of each and their ratio.
+// the same 1,000 names, then dnsperf asks each, in turns, three times for
+// -l seconds (DNSPERF_SECONDS, default 5). Reported: the best queries/s
+// of each and their ratio.
 func BenchmarkCacheSideBySide(b *testing.B) {
 	if err := sysdeps.Require(sysdeps.Dnsmasq, sysdeps.Dnsperf); err != nil {
 		b.Fatal(err)
 	}
-	secs := 10
+	secs := 5
 	if s, err := strconv.Atoi(os.Getenv("DNSPERF_SECONDS")); err == nil && s > 0 {
 		secs = s
 	}
@@ -61,14 +62,21 @@ func BenchmarkCacheSideBySide(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		var qps [2]float64
-		for i, s := range []netip.AddrPort{ours, theirs} {
+		servers := []netip.AddrPort{ours, theirs}
+		for _, s := range servers {
 			// Warm the cache; cold, dnsmasq drops what exceeds its 150
 			// forwarded queries in flight, so twice, unchecked.
 			for range 2 {
 				exec.Command("dnsperf", "-s", s.Addr().String(), "-p", strconv.Itoa(int(s.Port())), "-d", data, "-n", "1", "-q", "50").Run()
 			}
-			qps[i] = dnsperf(b, s, data, "-l", strconv.Itoa(secs))
+		}
+		// Three rounds, the two taking turns, the best of each: a busy
+		// moment of the machine then hurts neither alone.
+		var qps [2]float64
+		for range 3 {
+			for i, s := range servers {
+				qps[i] = max(qps[i], dnsperf(b, s, data, "-l", strconv.Itoa(secs)))
+			}
 		}
 		b.ReportMetric(qps[0], "passgate-qps")
 		b.ReportMetric(qps[1], "dnsmasq-qps")
@@ -134,22 +142,29 @@ func TestCacheMemoryPerAnswer(t *testing.T) {
 }
 
 // BenchmarkHandleCached is the forwarder's own cost for a cached answer
-// (no sockets): the query parsed, answered from the cache, packed.
+// (no sockets), as the UDP loop pays it: the query parsed, answered from
+// the cache (the fast path after the first hit), in wire form.
 func BenchmarkHandleCached(b *testing.B) {
 	up := newFake()
 	up.add("www.example. 300 IN A 192.0.2.10")
 	f, _ := testForwarder(b, up, func(c *Config) { c.ClientRate = 1 << 30; c.ClientBurst = 1 << 30 })
 	wire, _ := queryEDNS("www.example", dns.TypeA, false).Pack()
-	ctx := context.Background()
+	f.Handle(context.Background(), queryEDNS("www.example", dns.TypeA, false), host1, false) // fill the cache
+	out := make([]byte, 0, ednsSize)
 	b.ReportAllocs()
 	for b.Loop() {
 		q := new(dns.Msg)
 		if err := q.Unpack(wire); err != nil {
 			b.Fatal(err)
 		}
-		r := f.Handle(ctx, q, host1, false)
-		if _, err := r.Pack(); err != nil {
-			b.Fatal(err)
+		r, raw, p := f.answerNow(q, host1, false, out)
+		if p != nil {
+			b.Fatal("not cached")
+		}
+		if raw == nil {
+			if _, err := r.PackBuffer(out); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

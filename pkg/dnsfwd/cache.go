@@ -2,8 +2,6 @@ package dnsfwd
 
 import (
 	"container/list"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,17 +21,26 @@ type cache struct {
 }
 
 type entry struct {
-	key    string
-	wire   []byte
-	stored time.Time
-	ttl    uint32 // seconds the answer is fresh
+	key      string
+	wire     []byte
+	stored   time.Time
+	ttl      uint32      // seconds the answer is fresh
+	variants [4]*variant // finished answers by kind of query (fastpath.go)
 }
 
 // entryOverhead approximates the bookkeeping of one entry (map slot, list
 // element, entry struct).
 const entryOverhead = 160
 
-func (e *entry) size() int { return len(e.wire) + len(e.key) + entryOverhead }
+func (e *entry) size() int {
+	n := len(e.wire) + len(e.key) + entryOverhead
+	for _, v := range e.variants {
+		if v != nil {
+			n += len(v.wire) + 4*len(v.ttlOffs)
+		}
+	}
+	return n
+}
 
 func newCache(budget int, stale time.Duration) *cache {
 	return &cache{budget: budget, stale: stale, entries: map[string]*list.Element{}}
@@ -42,19 +49,25 @@ func newCache(budget int, stale time.Duration) *cache {
 // cacheKey identifies an answer: the name (case-folded), type, class and
 // the DNSSEC bits that change what an upstream returns.
 func cacheKey(q dns.Question, req *dns.Msg) string {
-	var b strings.Builder
-	b.WriteString(strings.ToLower(q.Name))
-	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(int(q.Qtype)))
-	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(int(q.Qclass)))
+	// name, then type, class and flags in binary: one allocation.
+	var b [256 + 5]byte
+	k := b[:0]
+	for i := 0; i < len(q.Name); i++ {
+		c := q.Name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		k = append(k, c)
+	}
+	var flags byte
 	if o := req.IsEdns0(); o != nil && o.Do() {
-		b.WriteString("/do")
+		flags |= 1
 	}
 	if req.CheckingDisabled {
-		b.WriteString("/cd")
+		flags |= 2
 	}
-	return b.String()
+	k = append(k, 0, byte(q.Qtype>>8), byte(q.Qtype), byte(q.Qclass>>8), byte(q.Qclass), flags)
+	return string(k)
 }
 
 // cacheTTL is how long m may be cached, 0 for not at all: the smallest TTL
@@ -176,6 +189,40 @@ func (c *cache) get(key string, now time.Time, allowStale bool) (*dns.Msg, bool)
 		}
 	}
 	return m, fresh
+}
+
+// fast returns the variant of kind i of key's answer while it is fresh.
+func (c *cache) fast(key string, i int, now time.Time) *variant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*entry)
+	if v := e.variants[i]; v != nil && now.Sub(e.stored) < time.Duration(e.ttl)*time.Second {
+		c.lru.MoveToFront(el)
+		return v
+	}
+	return nil
+}
+
+// keepVariant stores v as the variant of kind i of key's answer, if the
+// answer is still the one it was built from (stored at or before built).
+func (c *cache) keepVariant(key string, i int, v *variant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return
+	}
+	e := el.Value.(*entry)
+	if e.variants[i] != nil || e.stored.After(v.built) {
+		return
+	}
+	e.variants[i] = v
+	c.used += len(v.wire) + 4*len(v.ttlOffs)
+	c.evictLocked()
 }
 
 // configure changes the budget and stale window, evicting as needed.

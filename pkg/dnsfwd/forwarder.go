@@ -96,9 +96,10 @@ type Counters struct {
 type Forwarder struct {
 	opts Options
 
-	mu    sync.Mutex // guards cfg, ups, local
+	mu    sync.Mutex // serialises Reconfigure; guards cfg, ups
 	cfg   Config
 	ups   []*upstream
+	snap  atomic.Pointer[snapshot] // cfg and ups for the queries
 	local *localNames
 
 	cache   *cache
@@ -177,9 +178,11 @@ func (f *Forwarder) Reconfigure(c Config) error {
 	if c.ClientBurst <= 0 {
 		c.ClientBurst = 2 * c.ClientRate
 	}
+	allow := make([]string, len(c.RebindAllow)) // the caller's slice stays as it was
 	for i, a := range c.RebindAllow {
-		c.RebindAllow[i] = dns.CanonicalName(a)
+		allow[i] = dns.CanonicalName(a)
 	}
+	c.RebindAllow = allow
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := map[netip.AddrPort]*upstream{}
@@ -195,6 +198,7 @@ func (f *Forwarder) Reconfigure(c Config) error {
 		f.ups = append(f.ups, u)
 	}
 	f.cfg = c
+	f.snap.Store(&snapshot{cfg: c, ups: f.ups})
 	if f.local == nil {
 		f.local = newLocalNames(f.opts.Leases, f.opts.Now)
 	}
@@ -212,10 +216,17 @@ func (f *Forwarder) Reconfigure(c Config) error {
 	return nil
 }
 
+// snapshot is the configuration one query works with.
+type snapshot struct {
+	cfg Config
+	ups []*upstream
+}
+
+// config is the current configuration and upstreams, without a lock: every
+// query reads it.
 func (f *Forwarder) config() (Config, []*upstream) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cfg, f.ups
+	s := f.snap.Load()
+	return s.cfg, s.ups
 }
 
 // Counters returns the counters.
@@ -229,59 +240,111 @@ func (f *Forwarder) Counters() Counters {
 // Handle answers req from client; nil means send nothing. tcp says the
 // query came over TCP (no truncation).
 func (f *Forwarder) Handle(ctx context.Context, req *dns.Msg, client netip.Addr, tcp bool) *dns.Msg {
+	r, raw, p := f.answerNow(req, client, tcp, nil)
+	switch {
+	case raw != nil:
+		m := new(dns.Msg)
+		if m.Unpack(raw) != nil {
+			return nil
+		}
+		return m
+	case p == nil:
+		return r
+	}
+	return f.answerLater(ctx, p)
+}
+
+// pending is a query that must go upstream.
+type pending struct {
+	req *dns.Msg
+	q   dns.Question
+	key string
+	tcp bool
+	cfg Config
+	ups []*upstream
+}
+
+// answerNow does everything that needs no upstream: the checks, the local
+// names and the cache. It returns the reply (nil: send nothing), or the
+// reply in wire form written into out (a cached answer's fast path), or
+// a pending query for answerLater.
+func (f *Forwarder) answerNow(req *dns.Msg, client netip.Addr, tcp bool, out []byte) (*dns.Msg, []byte, *pending) {
 	f.queries.Add(1)
 	client = client.Unmap()
 	cfg, ups := f.config()
 	if req.Response || len(req.Question) != 1 {
 		if req.Response {
-			return nil
+			return nil, nil, nil
 		}
-		return f.fail(req, dns.RcodeFormatError)
+		return f.fail(req, dns.RcodeFormatError), nil, nil
 	}
 	if req.Opcode != dns.OpcodeQuery {
-		return f.fail(req, dns.RcodeNotImplemented)
+		return f.fail(req, dns.RcodeNotImplemented), nil, nil
 	}
 	if !allowed(cfg.Clients, client) {
 		f.refused.Add(1)
-		return f.fail(req, dns.RcodeRefused)
+		return f.fail(req, dns.RcodeRefused), nil, nil
 	}
 	if !tcp && !f.limiter.allow(client, f.opts.Now()) {
 		// A UDP client over its rate gets nothing (a TCP one is slowed by
 		// the handshake already).
 		f.ratelimited.Add(1)
-		return nil
+		return nil, nil, nil
 	}
 	q := req.Question[0]
 	if q.Qclass != dns.ClassINET {
-		return f.fail(req, dns.RcodeNotImplemented)
+		return f.fail(req, dns.RcodeNotImplemented), nil, nil
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
-		return f.fail(req, dns.RcodeNotImplemented)
+		return f.fail(req, dns.RcodeNotImplemented), nil, nil
 	}
 	if resp, ok := f.local.answer(req, q); ok {
 		f.localN.Add(1)
-		return finish(req, resp, tcp, true)
+		return finish(req, resp, tcp, true), nil, nil
 	}
 	key := cacheKey(q, req)
 	now := f.opts.Now()
+	kind := variantIndex(req)
+	if !tcp {
+		if v := f.cache.fast(key, kind, now); v != nil {
+			if b, ok := v.reply(req, now, out); ok {
+				f.hits.Add(1)
+				return nil, b, nil
+			}
+		}
+	}
 	if m, _ := f.cache.get(key, now, false); m != nil {
 		f.hits.Add(1)
-		return finish(req, m, tcp, true)
+		r := finish(req, m, tcp, true)
+		if !tcp {
+			if v := newVariant(r, now); v != nil {
+				f.cache.keepVariant(key, kind, v)
+			}
+		}
+		return r, nil, nil
 	}
 	f.misses.Add(1)
 	select {
 	case f.sem <- struct{}{}:
-		defer func() { <-f.sem }()
 	default:
 		f.overloaded.Add(1)
-		return nil
+		return nil, nil, nil
 	}
+	return nil, nil, &pending{req: req, q: q, key: key, tcp: tcp, cfg: cfg, ups: ups} // holds a place in f.sem
+}
+
+// answerLater asks the upstreams for p (sharing the exchange with
+// identical queries in flight) and answers, stale from the cache if
+// every upstream fails.
+func (f *Forwarder) answerLater(ctx context.Context, p *pending) *dns.Msg {
+	defer func() { <-f.sem }()
 	ctx, cancel := context.WithTimeout(ctx, clientTimeout)
 	defer cancel()
-	m, err := f.flight.do(key, func() (*dns.Msg, error) { return f.resolve(ctx, cfg, ups, req, q, key) })
+	req, tcp := p.req, p.tcp
+	m, err := f.flight.do(p.key, func() (*dns.Msg, error) { return f.resolve(ctx, p.cfg, p.ups, req, p.q, p.key) })
 	if err != nil {
-		if m, _ := f.cache.get(key, f.opts.Now(), true); m != nil {
+		if m, _ := f.cache.get(p.key, f.opts.Now(), true); m != nil {
 			f.stale.Add(1)
 			addEDE(m, dns.ExtendedErrorCodeStaleAnswer, "every upstream failed: "+err.Error())
 			return finish(req, m, tcp, true)

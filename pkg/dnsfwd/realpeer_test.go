@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -149,5 +151,46 @@ func TestRealPeers(t *testing.T) {
 	}
 	if f.Counters().CacheHits != before+1 {
 		t.Errorf("second www not from the cache: %+v", f.Counters())
+	}
+}
+
+// TestServeBothFamilies: the batched UDP loop and the TCP server answer
+// over IPv4 and IPv6 sockets (routerd listens on [::]:53 too).
+func TestServeBothFamilies(t *testing.T) {
+	up := newFake()
+	up.add("www.example. 300 IN A 192.0.2.10")
+	f, err := New(Config{Upstreams: []netip.AddrPort{up1}, Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
+		Options{Exchange: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcs []net.PacketConn
+	var lns []net.Listener
+	var addrs []string
+	for _, a := range []string{"127.0.0.1:0", "[::1]:0"} {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcs, lns, addrs = append(pcs, pc), append(lns, ln), append(addrs, pc.LocalAddr().String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(ctx, pcs, lns) }()
+	defer func() { cancel(); <-done }()
+	for _, a := range addrs {
+		for _, proto := range []string{"udp", "tcp"} {
+			for range 2 { // forwarded, then from the cache
+				c := &dns.Client{Net: proto, Timeout: 3 * time.Second}
+				r, _, err := c.Exchange(query("www.example", dns.TypeA), a)
+				if err != nil || len(r.Answer) != 1 {
+					t.Fatalf("%s %s: %v %v", proto, a, err, r)
+				}
+			}
+		}
 	}
 }
