@@ -64,6 +64,7 @@ var (
 	Natpmpc      = Tool{"natpmpc", "natpmpc"}    // a real NAT-PMP client, checks pkg/portmap
 	Dnsperf      = Tool{"dnsperf", "dnsperf"}    // DNS load for make bench (the forwarder beside dnsmasq)
 	Upnpc        = Tool{"upnpc", "miniupnpc"}    // a real UPnP IGD client, checks pkg/upnpigd
+	Unbound      = Tool{"unbound", "unbound"}    // a validating resolver upstream of the DNS forwarder
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -74,7 +75,7 @@ func Catalogue() []Tool {
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
 		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc, Dnsperf,
-		Upnpc,
+		Upnpc, Unbound,
 	}
 }
 

@@ -350,6 +350,11 @@ func (f *Forwarder) answerLater(ctx context.Context, p *pending) *dns.Msg {
 			return finish(req, m, tcp, true)
 		}
 		f.servfail.Add(1)
+		if m != nil {
+			// The upstream's own failure answer, with its extended errors
+			// (DNSSEC bogus…).
+			return finish(req, m, tcp, false)
+		}
 		r := f.fail(req, dns.RcodeServerFailure)
 		addEDE(r, dns.ExtendedErrorCodeNetworkError, err.Error())
 		return r
@@ -365,7 +370,7 @@ func (f *Forwarder) resolve(ctx context.Context, cfg Config, ups []*upstream, re
 	out := upstreamQuery(req, q)
 	m, err := f.ask(ctx, ups, out)
 	if err != nil {
-		return nil, err
+		return m, err // m: an upstream's failure answer, or nil; never cached
 	}
 	f.forwarded.Add(1)
 	if cfg.RebindProtection && !underAny(q.Name, cfg.RebindAllow) {

@@ -98,9 +98,13 @@ func order(ups []*upstream, now time.Time) []*upstream {
 	return append(up, down...)
 }
 
-// ask tries the upstreams in order until one gives a usable answer.
+// ask tries the upstreams in order until one gives a usable answer. When
+// none does, the error says why for each, and the last answer that came
+// back with an error code (SERVFAIL from a validating resolver for a
+// broken signature, say) is returned with it, for the client to get.
 func (f *Forwarder) ask(ctx context.Context, ups []*upstream, q *dns.Msg) (*dns.Msg, error) {
 	var errs []string
+	var failed *dns.Msg
 	for _, u := range order(ups, f.opts.Now()) {
 		if ctx.Err() != nil {
 			break
@@ -110,6 +114,9 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, q *dns.Msg) (*dns.
 		if err != nil {
 			u.fail(f.opts.Now(), err)
 			errs = append(errs, err.Error())
+			if m != nil {
+				failed = m
+			}
 			continue
 		}
 		u.ok(f.opts.Now().Sub(start))
@@ -118,7 +125,7 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, q *dns.Msg) (*dns.
 	if len(errs) == 0 {
 		return nil, errors.New("timed out")
 	}
-	return nil, errors.New(strings.Join(errs, "; "))
+	return failed, errors.New(strings.Join(errs, "; "))
 }
 
 // exchange asks one upstream: UDP, then TCP if the answer was truncated.
@@ -145,7 +152,7 @@ func (f *Forwarder) exchange(ctx context.Context, server netip.AddrPort, q *dns.
 	case dns.RcodeSuccess, dns.RcodeNameError:
 		return m, nil
 	}
-	return nil, fmt.Errorf("%v: %s", server, dns.RcodeToString[m.Rcode])
+	return m, fmt.Errorf("%v: %s", server, dns.RcodeToString[m.Rcode])
 }
 
 // healthInterval is how often Run probes the upstreams marked down.
