@@ -35,7 +35,7 @@ func dnsfwdConfig(c *config.Config, wanDNS []netip.Addr, lan6 []netip.Prefix, wa
 	d := c.DNS
 	of := "configured"
 	ups := d.Upstream
-	if len(ups) == 0 {
+	if len(ups) == 0 && len(d.TLSUpstreams) == 0 {
 		ups, of = append(slices.Clone(wanDNS), wan6DNS...), "from the WAN"
 	}
 	lan := c.Interfaces.LAN.Address
@@ -47,6 +47,15 @@ func dnsfwdConfig(c *config.Config, wanDNS []netip.Addr, lan6 []netip.Prefix, wa
 	for _, a := range ups {
 		if a != lan.Addr() && !slices.Contains(fc.Upstreams, netip.AddrPortFrom(a, 53)) && len(fc.Upstreams) < dnsfwd.MaxUpstreams {
 			fc.Upstreams = append(fc.Upstreams, netip.AddrPortFrom(a, 53))
+		}
+	}
+	for _, u := range d.TLSUpstreams {
+		port := u.Port
+		if port == 0 {
+			port = 853
+		}
+		if u.Address.IsValid() && u.ServerName != "" && len(fc.Upstreams)+len(fc.TLS) < dnsfwd.MaxUpstreams {
+			fc.TLS = append(fc.TLS, dnsfwd.TLSUpstream{Addr: netip.AddrPortFrom(u.Address, uint16(port)), ServerName: u.ServerName})
 		}
 	}
 	// The router's own name, the DHCP server's static entries, then the
@@ -215,7 +224,7 @@ func (s shellRouter) DNS(ctx context.Context) (shell.DNSStatus, error) {
 	out := shell.DNSStatus{Enabled: true, Listen: listen, Domain: st.Domain, UpstreamsOf: of,
 		CacheItems: st.CacheEntries, CacheBytes: st.CacheBytes, CacheBudget: st.CacheBudget}
 	for _, u := range st.Upstreams {
-		out.Upstreams = append(out.Upstreams, shell.DNSUpstream{Addr: u.Addr, Up: u.Up, RTT: u.RTT,
+		out.Upstreams = append(out.Upstreams, shell.DNSUpstream{Addr: u.Addr, TLSName: u.TLSName, Up: u.Up, RTT: u.RTT,
 			Answered: u.Answered, Failed: u.Failed, LastError: u.LastError})
 	}
 	c := st.Counters

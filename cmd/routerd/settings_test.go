@@ -119,6 +119,14 @@ func TestDNSForwarderSettings(t *testing.T) {
 		!slices.Contains(fc.Clients, ula) || !slices.Contains(fc.Clients, netip.MustParsePrefix("fe80::/10")) {
 		t.Fatalf("with IPv6: upstreams %v clients %v", fc.Upstreams, fc.Clients)
 	}
+	// DNS over TLS alone: the WAN's servers are not asked (nothing in
+	// clear text).
+	c.DNS.TLSUpstreams = []config.DNSTLSUpstream{{Name: "quad9", Address: netip.MustParseAddr("9.9.9.9"), ServerName: "dns.quad9.net"}}
+	fc, of = dnsfwdConfig(c, wan, nil, nil)
+	if of != "configured" || len(fc.Upstreams) != 0 || len(fc.TLS) != 1 || fc.TLS[0].Addr != netip.MustParseAddrPort("9.9.9.9:853") || fc.TLS[0].ServerName != "dns.quad9.net" {
+		t.Fatalf("tls upstream: plain %v tls %v (%s)", fc.Upstreams, fc.TLS, of)
+	}
+	c.DNS.TLSUpstreams = nil
 	c.DNS.Upstream = []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")}
 	fc, of = dnsfwdConfig(c, wan, nil, nil)
 	if of != "configured" || len(fc.Upstreams) != 2 || fc.Upstreams[1] != netip.MustParseAddrPort("[2620:fe::fe]:53") {

@@ -428,6 +428,7 @@ func (c *Config) Clone() *Config {
 	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
 	n.DNS.Upstream = slices.Clone(c.DNS.Upstream)
 	n.DNS.Hosts = slices.Clone(c.DNS.Hosts)
+	n.DNS.TLSUpstreams = slices.Clone(c.DNS.TLSUpstreams)
 	n.DNS.RebindAllow = slices.Clone(c.DNS.RebindAllow)
 	n.DHCPServer.LAN.Static = slices.Clone(c.DHCPServer.LAN.Static)
 	n.NAT.PortForwards = slices.Clone(c.NAT.PortForwards)

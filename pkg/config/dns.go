@@ -11,9 +11,11 @@ type DNS struct {
 	// Forwarder: the router answers DNS on its LAN addresses and the DHCP
 	// server and router advertisements name it (default true).
 	Forwarder bool
-	// Upstream are the servers the forwarder asks, in order; empty: the
-	// WAN's (from DHCP, DHCPv6 or the static configuration).
-	Upstream []netip.Addr
+	// Upstream are the servers the forwarder asks, in order, then
+	// TLSUpstreams (DNS over TLS); both empty: the WAN's (from DHCP,
+	// DHCPv6 or the static configuration).
+	Upstream     []netip.Addr
+	TLSUpstreams []DNSTLSUpstream // sorted by Name
 	// Domain is the local domain LAN host names live under (default "lan").
 	Domain string
 	// Hosts are fixed names, sorted by Name.
@@ -31,12 +33,24 @@ type DNSHost struct {
 	IPv6    netip.Addr
 }
 
+// DNSTLSUpstream is a resolver asked over TLS (RFC 7858): its
+// certificate must be valid for ServerName.
+type DNSTLSUpstream struct {
+	Name       string
+	Address    netip.Addr
+	ServerName string
+	Port       int // 0: 853
+}
+
 // DNS limits.
 const (
 	MaxDNSUpstreams   = 4
+	MaxDNSTLS         = 4
 	MaxDNSHosts       = 256
 	MaxDNSRebindAllow = 32
 )
+
+var dnsTLSList, dnsTLSLookup = entries(func(c *Config) *[]DNSTLSUpstream { return &c.DNS.TLSUpstreams }, func(e *DNSTLSUpstream) *string { return &e.Name })
 
 var dnsHostList, dnsHostLookup = entries(func(c *Config) *[]DNSHost { return &c.DNS.Hosts }, func(e *DNSHost) *string { return &e.Name })
 
@@ -46,6 +60,14 @@ func dnsNode() *node {
 			field(func(c *Config) *bool { return &c.DNS.Forwarder }), tSwitch("the DNS forwarder")),
 		multi("upstream", "DNS server the forwarder asks (default: the WAN's; repeat the command for more)", MaxDNSUpstreams,
 			addrs(func(c *Config) *[]netip.Addr { return &c.DNS.Upstream }), tIPAny("upstream DNS server address")),
+		tagged("tls-upstream", "a DNS server asked over TLS (DNS over TLS, port 853)", tName("name of this server"), dnsTLSList,
+			leaf("address", "its address",
+				entryField(dnsTLSLookup, func(e *DNSTLSUpstream) *netip.Addr { return &e.Address }), tIPAny("DNS over TLS server address")),
+			leaf("server-name", "the name its certificate must carry",
+				entryField(dnsTLSLookup, func(e *DNSTLSUpstream) *string { return &e.ServerName }), tHostname("server name, e.g. dns.quad9.net")),
+			leaf("port", "TCP port (default 853)",
+				entryField(dnsTLSLookup, func(e *DNSTLSUpstream) *int { return &e.Port }), tInt(1, 65535, "TCP port")),
+		).withMax(MaxDNSTLS),
 		leaf("domain", "local domain of LAN host names (default lan)",
 			field(func(c *Config) *string { return &c.DNS.Domain }), tDomain("local domain, e.g. lan or home.arpa")),
 		tagged("host", "a fixed name for a LAN address", tHostname("host name, e.g. nas"), dnsHostList,
@@ -123,7 +145,16 @@ func (c *Config) checkDNS(v *validator) {
 				strings.SplitN(h.Name, ".", 2)[0], c.dnsDomain())
 		}
 	}
-	if !d.Forwarder && (len(d.Upstream) > 0 || len(d.Hosts) > 0) {
+	for _, u := range d.TLSUpstreams {
+		path := "dns tls-upstream " + u.Name
+		if !u.Address.IsValid() {
+			v.err(path, "has no address; add e.g. set dns tls-upstream %s address 9.9.9.9", u.Name)
+		}
+		if u.ServerName == "" {
+			v.err(path, "has no server-name, so its certificate cannot be checked; add e.g. set dns tls-upstream %s server-name dns.quad9.net", u.Name)
+		}
+	}
+	if !d.Forwarder && (len(d.Upstream) > 0 || len(d.Hosts) > 0 || len(d.TLSUpstreams) > 0) {
 		v.warn("dns forwarder", "the forwarder is disabled, so dns upstream and dns host entries have no effect")
 	}
 	lan := c.Interfaces.LAN.Address.Addr()

@@ -30,6 +30,7 @@
 //	set service ssh listen lan|wan|all | port N | authorized-key NAME "KEY"
 //	set service port-mapping enable|disable
 //	set dns forwarder enable|disable | upstream A.B.C.D|X:X::X (repeatable)
+//	        | tls-upstream NAME [address A] [server-name HOST] [port N]
 //	        | domain DOMAIN | host NAME [address A.B.C.D] [ipv6 X:X::X]
 //	        | rebind-protection enable|disable | rebind-allow DOMAIN (repeatable)
 //

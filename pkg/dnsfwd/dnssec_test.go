@@ -103,6 +103,13 @@ func (z *signedZone) serve(t *testing.T) netip.AddrPort {
 // as its trust anchor and the test server as the zone's address.
 func startUnbound(t *testing.T, z *signedZone, auth netip.AddrPort) netip.AddrPort {
 	t.Helper()
+	return startUnboundWith(t, z, auth, "")
+}
+
+// startUnboundWith is startUnbound with more server: lines (each
+// indented by two spaces, ending in a newline).
+func startUnboundWith(t *testing.T, z *signedZone, auth netip.AddrPort, extra string) netip.AddrPort {
+	t.Helper()
 	if err := sysdeps.Require(sysdeps.Unbound); err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +133,10 @@ func startUnbound(t *testing.T, z *signedZone, auth netip.AddrPort) netip.AddrPo
   module-config: "validator iterator"
   trust-anchor: %q
   local-zone: "test." nodefault
-stub-zone:
+%sstub-zone:
   name: "signed.test."
   stub-addr: %s@%d
-`, port, dir, anchor, auth.Addr(), auth.Port())
+`, port, dir, anchor, strings.ReplaceAll(extra, "DIR", dir), auth.Addr(), auth.Port())
 	path := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

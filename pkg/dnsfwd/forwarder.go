@@ -49,8 +49,10 @@ type Host struct {
 
 // Config is what the forwarder does; Reconfigure changes it at any time.
 type Config struct {
-	// Upstreams are asked in this order, skipping those marked down.
+	// Upstreams are asked in this order, skipping those marked down, then
+	// the TLS ones (DNS over TLS, RFC 7858).
 	Upstreams []netip.AddrPort
+	TLS       []TLSUpstream
 	// Domain is the local domain (default "lan"): NAME.Domain answers
 	// from the hosts and never leaves the router.
 	Domain string
@@ -75,7 +77,8 @@ type Config struct {
 
 // Options are the forwarder's connections to the rest of the router.
 type Options struct {
-	// Exchange reaches the upstreams; nil: NetExchanger{}.
+	// Exchange reaches the upstreams (over TLS too when it is a
+	// TLSExchanger); nil: a new NetExchanger.
 	Exchange Exchanger
 	// Leases returns the current dynamic names (DHCP leases); it is called
 	// at most every few seconds. Nil: none.
@@ -115,7 +118,7 @@ type Forwarder struct {
 // New returns a forwarder with cfg.
 func New(cfg Config, opts Options) (*Forwarder, error) {
 	if opts.Exchange == nil {
-		opts.Exchange = NetExchanger{}
+		opts.Exchange = &NetExchanger{}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -132,8 +135,16 @@ func New(cfg Config, opts Options) (*Forwarder, error) {
 
 // Check says what is wrong with c, if anything.
 func (c Config) Check() error {
-	if len(c.Upstreams) > MaxUpstreams {
-		return fmt.Errorf("dns forwarder: %d upstreams, at most %d", len(c.Upstreams), MaxUpstreams)
+	if len(c.Upstreams)+len(c.TLS) > MaxUpstreams {
+		return fmt.Errorf("dns forwarder: %d upstreams, at most %d", len(c.Upstreams)+len(c.TLS), MaxUpstreams)
+	}
+	for _, u := range c.TLS {
+		if !u.Addr.IsValid() || u.Addr.Port() == 0 || u.Addr.Addr().IsUnspecified() || u.Addr.Addr().IsMulticast() {
+			return fmt.Errorf("dns forwarder: TLS upstream %v is not a usable address and port", u.Addr)
+		}
+		if _, ok := dns.IsDomainName(u.ServerName); !ok || u.ServerName == "" || strings.Contains(u.ServerName, "..") {
+			return fmt.Errorf("dns forwarder: TLS upstream %v: %q is not a server name", u.Addr, u.ServerName)
+		}
 	}
 	for _, u := range c.Upstreams {
 		if !u.IsValid() || u.Port() == 0 || u.Addr().IsUnspecified() || u.Addr().IsMulticast() {
@@ -185,17 +196,27 @@ func (f *Forwarder) Reconfigure(c Config) error {
 	c.RebindAllow = allow
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	old := map[netip.AddrPort]*upstream{}
+	type key struct {
+		addr netip.AddrPort
+		name string
+	}
+	old := map[key]*upstream{}
 	for _, u := range f.ups {
-		old[u.addr] = u
+		old[key{u.addr, u.tlsName}] = u
 	}
 	f.ups = f.ups[:0:0]
-	for _, a := range c.Upstreams {
-		u := old[a]
+	add := func(a netip.AddrPort, name string) {
+		u := old[key{a, name}]
 		if u == nil {
-			u = &upstream{addr: a}
+			u = &upstream{addr: a, tlsName: name}
 		}
 		f.ups = append(f.ups, u)
+	}
+	for _, a := range c.Upstreams {
+		add(a, "")
+	}
+	for _, t := range c.TLS {
+		add(t.Addr, strings.ToLower(t.ServerName))
 	}
 	f.cfg = c
 	f.snap.Store(&snapshot{cfg: c, ups: f.ups})

@@ -2,6 +2,7 @@ package dnsfwd
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -18,12 +19,18 @@ type Exchanger interface {
 	Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, error)
 }
 
-// NetExchanger asks over the network, a fresh socket (and so a random
-// source port) for every query.
-type NetExchanger struct{}
+// NetExchanger asks over the network: UDP and TCP on a fresh socket (and
+// so a random source port) for every query; TLS on kept connections
+// (tls.go).
+type NetExchanger struct {
+	// RootCAs verifies the TLS upstreams' certificates; nil: the system's
+	// (routerd links x509roots/fallback for boards without them).
+	RootCAs *x509.CertPool
+	pool    tlsPool
+}
 
 // Exchange implements Exchanger.
-func (NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, error) {
+func (*NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, error) {
 	c := &dns.Client{Net: "udp", UDPSize: ednsSize, Timeout: queryTimeout}
 	if tcp {
 		c.Net = "tcp"
@@ -34,7 +41,8 @@ func (NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrP
 
 // upstream is one upstream server and its health.
 type upstream struct {
-	addr netip.AddrPort
+	addr    netip.AddrPort
+	tlsName string // "": plain DNS; else DNS over TLS, checked for this name
 
 	mu        sync.Mutex
 	fails     int       // consecutive failures
@@ -110,7 +118,7 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, q *dns.Msg) (*dns.
 			break
 		}
 		start := f.opts.Now()
-		m, err := f.exchange(ctx, u.addr, q)
+		m, err := f.exchange(ctx, u, q)
 		if err != nil {
 			u.fail(f.opts.Now(), err)
 			errs = append(errs, err.Error())
@@ -131,11 +139,22 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, q *dns.Msg) (*dns.
 // exchange asks one upstream: UDP, then TCP if the answer was truncated.
 // An answer that does not match the question, or a SERVFAIL, REFUSED,
 // NOTIMP or FORMERR, is a failure of that upstream.
-func (f *Forwarder) exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
+func (f *Forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	server := u.addr
 	actx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	m, err := f.opts.Exchange.Exchange(actx, q, server, false)
-	if err == nil && m != nil && m.Truncated {
+	var m *dns.Msg
+	var err error
+	if u.tlsName != "" {
+		te, ok := f.opts.Exchange.(TLSExchanger)
+		if !ok {
+			return nil, fmt.Errorf("%v: %w", server, errNoTLS)
+		}
+		m, err = te.ExchangeTLS(actx, q, server, u.tlsName)
+	} else {
+		m, err = f.opts.Exchange.Exchange(actx, q, server, false)
+	}
+	if err == nil && m != nil && m.Truncated && u.tlsName == "" {
 		tctx, tcancel := context.WithTimeout(ctx, queryTimeout)
 		m, err = f.opts.Exchange.Exchange(tctx, q, server, true)
 		tcancel()
@@ -185,7 +204,7 @@ func (f *Forwarder) probe(ctx context.Context) {
 		q.SetQuestion(".", dns.TypeNS)
 		q.SetEdns0(ednsSize, false)
 		start := f.opts.Now()
-		if _, err := f.exchange(ctx, u.addr, q); err != nil {
+		if _, err := f.exchange(ctx, u, q); err != nil {
 			u.fail(f.opts.Now(), err)
 			continue
 		}
@@ -197,6 +216,7 @@ func (f *Forwarder) probe(ctx context.Context) {
 // UpstreamStatus is one upstream's health, for show dns.
 type UpstreamStatus struct {
 	Addr      netip.AddrPort
+	TLSName   string // "" for plain DNS
 	Up        bool
 	DownUntil time.Time
 	LastError string
@@ -224,7 +244,7 @@ func (f *Forwarder) Status() Status {
 	for _, u := range ups {
 		d, until := u.down(now)
 		u.mu.Lock()
-		s.Upstreams = append(s.Upstreams, UpstreamStatus{Addr: u.addr, Up: !d, DownUntil: until, LastError: u.lastErr,
+		s.Upstreams = append(s.Upstreams, UpstreamStatus{Addr: u.addr, TLSName: u.tlsName, Up: !d, DownUntil: until, LastError: u.lastErr,
 			RTT: u.rtt, Answered: u.answered, Failed: u.failed})
 		u.mu.Unlock()
 	}

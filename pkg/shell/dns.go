@@ -36,6 +36,7 @@ type DNSStatus struct {
 // DNSUpstream is one upstream server's health.
 type DNSUpstream struct {
 	Addr      netip.AddrPort
+	TLSName   string // DNS over TLS to this name; "" plain DNS
 	Up        bool
 	RTT       time.Duration // of its last answer
 	Answered  uint64
@@ -110,7 +111,11 @@ func cmdShowDNS(s *session, _ *call) error {
 			if last == "" {
 				last = "-"
 			}
-			t.row(u.Addr.String(), state, rtt, fmt.Sprint(u.Answered), fmt.Sprint(u.Failed), last)
+			server := u.Addr.String()
+			if u.TLSName != "" {
+				server += " tls " + u.TLSName
+			}
+			t.row(server, state, rtt, fmt.Sprint(u.Answered), fmt.Sprint(u.Failed), last)
 		}
 		s.printf("%s", t)
 	}
