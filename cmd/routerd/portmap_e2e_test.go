@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,18 @@ func TestEndToEndPortMapping(t *testing.T) {
 	}
 	if got := fromWAN("9100"); strings.Contains(got, "upnp to lan1") {
 		t.Errorf("the deleted UPnP mapping still forwards: %q", got)
+	}
+	// A flood from one host stays within its 16 mappings.
+	refused := 0
+	for p := 9300; p < 9320; p++ {
+		port := strconv.Itoa(p)
+		if out, err := natpmpc("lan1", "-g", "192.168.1.1", "-a", port, port, "udp", "600"); err != nil || natpmpcMapped.FindString(out) == "" {
+			refused++
+		}
+	}
+	held := strings.Count(shell("show nat mappings"), "192.168.1.10:")
+	if held > 16 || refused == 0 {
+		t.Errorf("after 20 more requests lan1 holds %d mappings (cap 16), %d refused", held, refused)
 	}
 	// From the WAN the IGD's HTTP port is closed.
 	if out, err := l.in("wan", "curl", "-sS", "--max-time", "3", "http://203.0.113.2:5000/rootDesc.xml"); err == nil {
