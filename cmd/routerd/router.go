@@ -50,6 +50,7 @@ type router struct {
 	lanMAC      net.HardwareAddr
 	wanMAC      net.HardwareAddr
 	sshKey      atomic.Pointer[string] // the SSH host key for show system (sshd.Server.HostKeyInfo)
+	clock       *startupClock          // start-up phases, logged when ready
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
@@ -94,6 +95,7 @@ func runWorker() int {
 	}
 	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now(), log: logring.New(500)}
+	r.clock = newStartupClock(r.started)
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		r.log.Add(line)
@@ -118,6 +120,7 @@ func runWorker() int {
 		}
 		r.useBootChoice(ch)
 	}
+	r.clock.mark("boot partition")
 	if r.stateDir == "" {
 		r.stateDir = filepath.Dir(r.cfgPath)
 	}
@@ -196,6 +199,7 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("configuration")
 	r.cfg = cfg
 	r.running = cfg.Clone()
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
@@ -213,6 +217,7 @@ func (r *router) run(parent context.Context) error {
 			return err
 		}
 	}
+	r.clock.mark("ports")
 	// The readers block until a frame arrives or the link closes, so an
 	// idle router sleeps; the data plane's timers tick on their own.
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
@@ -224,6 +229,7 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("rings")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
 	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC,
@@ -231,6 +237,7 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("self0")
 	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), -1)
 
 	mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
@@ -238,21 +245,25 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("nat")
 	r.pt, err = passthrough.New(r.eng, passthroughConfig(cfg))
 	if err != nil {
 		return err
 	}
 	clock := func() time.Duration { return time.Since(r.started) }
+	r.clock.mark("passthrough")
 	v6, v6cfg, err := r.newIPv6Control(cfg, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
 	if err != nil {
 		return err
 	}
+	r.clock.mark("ipv6")
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {
 		return err
 	}
+	r.clock.mark("data plane")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
@@ -263,12 +274,17 @@ func (r *router) run(parent context.Context) error {
 		v6.start(ctx, r.dp, &wg)
 	}
 
+	r.clock.mark("ipv6 start")
 	if err := r.startDHCPServer(ctx, &wg); err != nil {
 		return err
 	}
+	r.clock.mark("dhcp server")
 	r.startWAN(ctx)
+	r.clock.mark("wan")
 	r.startShell(ctx, &wg)
+	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
+	r.logf("start-up took %v", r.clock)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
