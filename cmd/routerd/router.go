@@ -202,34 +202,30 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("configuration")
 	r.cfg = cfg
 	r.running = cfg.Clone()
+	pre := r.startPrestart(cfg)
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
 	if err := netconf.SetIPv4Forwarding(false); err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		dev string
-		mtu int
-	}{{lan.Device, lan.MTU}, {wan.Device, wan.MTU}} {
-		if err := r.waitForPort(ctx, p.dev); err != nil {
-			return err
+	// The two ports are set up side by side: each waits for its own
+	// device, and the kernel's work on one overlaps the other's.
+	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
+	lanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring) })
+	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wan.MTU, ring) })
+	lanLink, lanErr := lanPort.get()
+	wanLink, wanErr := wanPort.get()
+	if lanErr != nil || wanErr != nil {
+		for _, l := range []*afpacket.Link{lanLink, wanLink} {
+			if l != nil {
+				l.Close()
+			}
 		}
-		if err := netconf.PreparePort(p.dev, p.mtu); err != nil {
-			return err
+		if lanErr != nil {
+			return lanErr
 		}
+		return wanErr
 	}
 	r.clock.mark("ports")
-	// The readers block until a frame arrives or the link closes, so an
-	// idle router sleeps; the data plane's timers tick on their own.
-	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
-	lanLink, err := afpacket.Open(lan.Device, ring)
-	if err != nil {
-		return err
-	}
-	wanLink, err := afpacket.Open(wan.Device, ring)
-	if err != nil {
-		return err
-	}
-	r.clock.mark("rings")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
 	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC,
@@ -240,19 +236,15 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("self0")
 	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), -1)
 
-	mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
-	r.eng, err = nat.New(natConfig(cfg, mem.Total, randomSeed()))
+	engines, err := pre.nat.get()
 	if err != nil {
 		return err
 	}
+	r.eng, r.pt = engines.eng, engines.pt
 	r.clock.mark("nat")
-	r.pt, err = passthrough.New(r.eng, passthroughConfig(cfg))
-	if err != nil {
-		return err
-	}
 	clock := func() time.Duration { return time.Since(r.started) }
-	r.clock.mark("passthrough")
-	v6, v6cfg, err := r.newIPv6Control(cfg, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
+	ula, _ := pre.ula.get()
+	v6, v6cfg, err := r.newIPv6Control(cfg, ula, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
 	if err != nil {
 		return err
 	}
@@ -281,7 +273,11 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("dhcp server")
 	r.startWAN(ctx)
 	r.clock.mark("wan")
-	r.startShell(ctx, &wg)
+	hostKey, err := pre.hostKey.get()
+	if err != nil {
+		r.logf("ssh: %v", err)
+	}
+	r.startShell(ctx, &wg, hostKey)
 	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
 	r.logf("start-up took %v", r.clock)
@@ -474,6 +470,18 @@ func randomSeed() uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
+}
+
+// openPort waits for the port dev, prepares it (no kernel addresses,
+// MTU, up) and opens its rings.
+func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config) (*afpacket.Link, error) {
+	if err := r.waitForPort(ctx, dev); err != nil {
+		return nil, err
+	}
+	if err := netconf.PreparePort(dev, mtu); err != nil {
+		return nil, err
+	}
+	return afpacket.Open(dev, ring)
 }
 
 // waitForPort waits until the interface exists: a USB NIC or a module can
