@@ -323,6 +323,9 @@ func TestBootQEMUArm64Router(t *testing.T) {
 	t.Logf("QEMU start -> first DHCP offer on the LAN: %v", offer.Sub(vm.Started).Round(10*time.Millisecond))
 	t.Logf("kernel runs /init -> routerd ready: %v", ready.At.Sub(initLine.At).Round(10*time.Millisecond))
 	t.Logf("boot timeline (offsets from \"Run /init\", as the host saw the lines):\n%s", timeline(vm.Lines(), initLine, ready))
+	if l, _, err := vm.WaitFor(regexp.MustCompile(`routerd: start-up took`), i, 10*time.Second); err == nil {
+		t.Logf("%s", l.Text) // the worker's phases, timed inside the VM
+	}
 
 	// A LAN host: lease with busybox udhcpc, then the web through NAT.
 	hook := filepath.Join(t.TempDir(), "udhcpc.sh")
