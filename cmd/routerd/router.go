@@ -207,17 +207,23 @@ func (r *router) run(parent context.Context) error {
 	if err := netconf.SetIPv4Forwarding(false); err != nil {
 		return err
 	}
-	// The readers block until a frame arrives or the link closes, so an
-	// idle router sleeps; the data plane's timers tick on their own.
+	// The two ports are set up side by side: each waits for its own
+	// device, and the kernel's work on one overlaps the other's.
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
-	lanLink, err := r.openPort(ctx, lan.Device, lan.MTU, ring)
-	if err != nil {
-		return err
-	}
-	wanLink, err := r.openPort(ctx, wan.Device, wan.MTU, ring)
-	if err != nil {
-		lanLink.Close()
-		return err
+	lanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring) })
+	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wan.MTU, ring) })
+	lanLink, lanErr := lanPort.get()
+	wanLink, wanErr := wanPort.get()
+	if lanErr != nil || wanErr != nil {
+		for _, l := range []*afpacket.Link{lanLink, wanLink} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		if lanErr != nil {
+			return lanErr
+		}
+		return wanErr
 	}
 	r.clock.mark("ports")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
