@@ -138,7 +138,9 @@ type Board struct {
 
 	// Modules are loaded at boot by routerd's supervisor (internal/kmod,
 	// from the firmware's /etc/passgate-modules), each after its
-	// dependencies (from modules.dep) and independent ones in parallel.
+	// dependencies (from modules.dep); the drivers in this order (it
+	// names the ports: bus drivers before NIC drivers), file systems and
+	// code pages in parallel with them.
 	Modules []string
 
 	LAN Port

@@ -137,19 +137,43 @@ func TestLoadInstall(t *testing.T) {
 	}
 }
 
+// fakeBoardDep is a board's modules.dep as the firmware stages it.
+const fakeBoardDep = `kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/net/core/failover.ko:
+kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko
+kernel/fs/fat/fat.ko:
+kernel/fs/nls/nls_cp437.ko:
+kernel/drivers/net/tun.ko:
+`
+
 func TestLoadAllOrderAndParallel(t *testing.T) {
-	tab, err := Parse(strings.NewReader(fakeDep), nil)
+	tab, err := Parse(strings.NewReader(fakeBoardDep), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	loaded := map[string]bool{}
 	running, most := 0, 0
-	res, err := tab.LoadAll([]string{"virtio_net", "broadcom", "mdio-bcm-unimac", "cfg80211"}, func(f string) error {
+	res, err := tab.LoadAll([]string{"virtio_pci", "virtio_net", "vfat", "nls_cp437", "tun"}, func(f string) error {
 		mu.Lock()
 		for _, d := range tab.deps[f] {
 			if !loaded[d] {
 				t.Errorf("%s loaded before its dependency %s", f, d)
+			}
+		}
+		// The drivers in the list's order: the bus's before the NIC's,
+		// or the NICs' names depend on the race.
+		switch Name(f) {
+		case "virtio_net":
+			if !loaded["kernel/drivers/virtio/virtio_pci.ko"] {
+				t.Error("virtio_net loaded before virtio_pci, listed before it, was loaded")
+			}
+		case "tun":
+			if !loaded["kernel/drivers/net/virtio_net.ko"] {
+				t.Error("tun loaded before virtio_net, listed before it, was loaded")
 			}
 		}
 		running++
@@ -165,17 +189,40 @@ func TestLoadAllOrderAndParallel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 8 {
-		t.Errorf("%d results, want one for each of the 8 files: %+v", len(res), res)
+	if len(res) != 9 {
+		t.Errorf("%d results, want one for each of the 9 files: %+v", len(res), res)
 	}
 	for _, r := range res {
 		if r.Err != nil || !loaded[r.File] {
 			t.Errorf("%s: %v (loaded %v)", r.File, r.Err, loaded[r.File])
 		}
 	}
-	// failover, libphy and cfg80211 depend on nothing: they load together.
+	// virtio_pci_modern_dev, failover, fat and nls_cp437 wait for
+	// nothing: they load together.
 	if most < 3 {
 		t.Errorf("at most %d modules loaded at once, want independent ones in parallel", most)
+	}
+}
+
+func TestLoadAllListedDependencyNoDeadlock(t *testing.T) {
+	tab, err := Parse(strings.NewReader(fakeBoardDep), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// net_failover is listed after virtio_net, which depends on it: it
+	// loads as the dependency, not after virtio_net.
+	done := make(chan error, 1)
+	go func() {
+		_, err := tab.LoadAll([]string{"virtio_net", "net_failover", "tun"}, func(string) error { return nil })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadAll deadlocked on a listed module that an earlier one depends on")
 	}
 }
 

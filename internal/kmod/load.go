@@ -40,24 +40,48 @@ type Result struct {
 }
 
 // LoadAll loads the module files the table needs for mods, each after its
-// dependencies and all others at the same time: a module waits only for
-// what it depends on, so independent drivers probe their devices in
-// parallel. load loads one file (a path relative to the release's module
+// dependencies, and otherwise at the same time, with one exception: the
+// drivers of mods load in mods' order, each after the one before it,
+// because the order in which drivers find their devices names them (with
+// a bus driver and a NIC driver loading at once, the second NIC could
+// become eth0). File systems and code pages (kernel/fs/) name no device
+// and load in parallel with the drivers, as do dependencies that are not
+// in mods. load loads one file (a path relative to the release's module
 // directory; LoadFile on a board). A file whose dependency failed is not
-// tried. It returns one result per file, in Closure's order, and an error
-// naming what is neither in modules.dep nor built in.
+// tried; a driver whose predecessor failed still is. It returns one result
+// per file, in Closure's order, and an error naming what is neither in
+// modules.dep nor built in.
 func (t *Table) LoadAll(mods []string, load func(file string) error) ([]Result, error) {
 	files, _, err := t.Closure(mods)
 	if err != nil {
 		return nil, err
 	}
 	type state struct {
-		done chan struct{}
-		res  Result
+		done  chan struct{}
+		after string // the driver listed before this one, "" for none
+		res   Result
 	}
 	st := make(map[string]*state, len(files))
 	for _, f := range files {
 		st[f] = &state{done: make(chan struct{}), res: Result{File: f}}
+	}
+	// The order of the drivers. A module that an earlier one depends on
+	// is loaded as that dependency and is not chained (no cycle).
+	needed := map[string]bool{} // the closures of the modules listed so far
+	prev := ""
+	for _, m := range mods {
+		p, ok := t.path[Name(m)]
+		if !ok {
+			continue // built in
+		}
+		if !needed[p] && !strings.HasPrefix(p, "kernel/fs/") {
+			st[p].after = prev
+			prev = p
+		}
+		sub, _, _ := t.Closure([]string{p})
+		for _, f := range sub {
+			needed[f] = true
+		}
 	}
 	var wg sync.WaitGroup
 	for _, f := range files {
@@ -66,6 +90,9 @@ func (t *Table) LoadAll(mods []string, load func(file string) error) ([]Result, 
 		go func() {
 			defer wg.Done()
 			defer close(s.done)
+			if s.after != "" {
+				<-st[s.after].done
+			}
 			for _, d := range t.deps[f] {
 				ds, ok := st[d]
 				if !ok {
