@@ -51,9 +51,9 @@ func supervise() {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
 	}
-	loadModules(logf)
+	modulesLoaded := loadModulesBackground(logf)
 	s := &supervisor.Supervisor{
-		NewWorker: workerCommand,
+		NewWorker: func() *exec.Cmd { return withModulesWait(workerCommand(), modulesLoaded) },
 		Signals:   sigs,
 		Logf:      logf,
 	}
