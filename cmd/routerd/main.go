@@ -51,9 +51,9 @@ func supervise() {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
 	}
-	modulesLoaded := loadModulesBackground(logf)
+	loadModules(logf)
 	s := &supervisor.Supervisor{
-		NewWorker: func() *exec.Cmd { return withModulesWait(workerCommand(), modulesLoaded) },
+		NewWorker: workerCommand,
 		Signals:   sigs,
 		Logf:      logf,
 	}

@@ -2,10 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
@@ -44,56 +40,6 @@ func loadModules(logf func(string, ...any)) {
 		each = append(each, fmt.Sprintf("%s %v", kmod.Name(r.File), r.Took.Round(time.Millisecond)))
 	}
 	logf("%d kernel modules loaded in %v (%s)%s", len(res)-failed, took.Round(time.Millisecond), strings.Join(each, ", "), failedNote(failed))
-}
-
-// modulesFDEnv names the worker's descriptor that reaches end of file
-// when the supervisor has loaded the kernel modules.
-const modulesFDEnv = "ROUTERD_MODULES_FD"
-
-// loadModulesBackground loads the modules (loadModules) while the first
-// worker starts: the worker's exec and Go start-up overlap the loading,
-// and it waits for the modules (waitForModules) before it needs them. It
-// returns the read end of a pipe that reaches end of file when they are
-// loaded, or nil if it loaded them before returning (no pipe).
-func loadModulesBackground(logf func(string, ...any)) *os.File {
-	r, w, err := os.Pipe()
-	if err != nil {
-		loadModules(logf)
-		return nil
-	}
-	go func() {
-		defer w.Close()
-		loadModules(logf)
-	}()
-	return r // kept open: every worker gets it, later ones see EOF at once
-}
-
-// withModulesWait hands the worker the pipe of loadModulesBackground.
-func withModulesWait(cmd *exec.Cmd, loaded *os.File) *exec.Cmd {
-	if loaded != nil {
-		if cmd.Env == nil {
-			cmd.Env = os.Environ()
-		}
-		cmd.ExtraFiles = append(cmd.ExtraFiles, loaded)
-		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", modulesFDEnv, 2+len(cmd.ExtraFiles)))
-	}
-	return cmd
-}
-
-// waitForModules returns in the worker when the supervisor has loaded the
-// kernel modules (at once if it was not started with the pipe).
-func waitForModules() {
-	fd, err := strconv.Atoi(os.Getenv(modulesFDEnv))
-	os.Unsetenv(modulesFDEnv)
-	if err != nil || fd < 3 {
-		return
-	}
-	f := os.NewFile(uintptr(fd), "kernel modules loaded")
-	if f == nil {
-		return
-	}
-	defer f.Close()
-	io.Copy(io.Discard, f) // the supervisor writes nothing: this waits for EOF
 }
 
 func failedNote(n int) string {

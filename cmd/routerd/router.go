@@ -101,8 +101,6 @@ func runWorker() int {
 		r.log.Add(line)
 		fmt.Fprintf(os.Stderr, "routerd: %s\n", line)
 	}
-	waitForModules() // the boot partition's and the ports' drivers
-	r.clock.mark("kernel modules")
 	if name := bootconfig.BoardName(); name != "" {
 		// In the firmware: the board names the serial console for the shell.
 		if r.board == "" {
