@@ -136,8 +136,11 @@ type Board struct {
 	// is derived from Console and Baud (see KernelCmdline).
 	Cmdline string
 
-	// Modules are loaded at boot, in this order, by u-root's init from
-	// /lib/modules-load.d; their dependencies come from modules.dep.
+	// Modules are loaded at boot by routerd's supervisor (internal/kmod,
+	// from the firmware's /etc/passgate-modules), each after its
+	// dependencies (from modules.dep); the drivers in this order (it
+	// names the ports: bus drivers before NIC drivers), file systems and
+	// code pages in parallel with them.
 	Modules []string
 
 	LAN Port

@@ -7,16 +7,17 @@
 //   - u-root's part, made by u-root's mkuimage (pinned v0.2.0, built for the
 //     host once, run with GOARCH=arm64) and cached, since it changes only
 //     with the u-root pin and the Go toolchain: u-root's init as /init
-//     (PID 1), which mounts /proc, /sys, /dev, loads the kernel modules
-//     listed in /lib/modules-load.d/passgate.conf (resolving dependencies
-//     through modules.dep, which we generate with depmod), then runs
-//     /bin/uinit; no shell, unless Options.DebugShell asks for one;
+//     (PID 1), which mounts /proc, /sys, /dev, then runs /bin/uinit; no
+//     shell, unless Options.DebugShell asks for one;
 //   - the board's part, written by this package: routerd at /bin/routerd
 //     with /bin/uinit pointing at it (routerd is built by `go build` in
 //     this module, so the router's code is compiled exactly as in tests,
 //     not rewritten into a busybox), the board's modules under
-//     /lib/modules/RELEASE, and /etc/passgate-board naming the board, from
-//     which routerd finds its boot partition.
+//     /lib/modules/RELEASE with their list in /etc/passgate-modules, which
+//     routerd's supervisor loads in parallel (dependencies through
+//     modules.dep, which we generate with depmod; internal/kmod), and
+//     /etc/passgate-board naming the board, from which routerd finds its
+//     boot partition.
 //
 // mkuimage and u-root come from the separate module in firmware/tools (its
 // go.mod pins both), so u-root's many dependencies stay out of the router's
@@ -233,6 +234,7 @@ func Build(o Options) (*Result, error) {
 		w.Symlink("bin/uinit", "routerd")
 	}
 	w.File(BoardFile, 0o644, []byte(b.Name+"\n"))
+	w.AddFile(kmod.ListFile, filepath.Join(stage, filepath.FromSlash(kmod.ListFile)), 0o644)
 	w.Tree(filepath.Join(stage, "lib"), "lib")
 	err = w.Close()
 	if err == nil {

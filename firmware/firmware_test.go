@@ -7,6 +7,7 @@ import (
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/internal/cpio"
+	"github.com/passgate/passgate/internal/kmod"
 )
 
 // These tests download the pinned Debian packages into the repository's
@@ -79,8 +80,13 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 			t.Errorf("initramfs lacks %s%s", rel, f)
 		}
 	}
-	if _, ok := byName["lib/modules-load.d/passgate.conf"]; !ok {
-		t.Error("initramfs lacks lib/modules-load.d/passgate.conf")
+	if _, ok := byName[kmod.ListFile]; !ok {
+		t.Errorf("initramfs lacks %s", kmod.ListFile)
+	}
+	for name := range byName {
+		if strings.HasPrefix(name, "lib/modules-load.d/") {
+			t.Errorf("initramfs has %s: u-root's init would load those modules one at a time before routerd starts", name)
+		}
 	}
 	if e, ok := byName[BoardFile]; !ok || !e.IsRegular() || e.Size != int64(len(b.Name)+1) {
 		t.Errorf("%s: want a file naming the board, got %+v", BoardFile, e)

@@ -12,8 +12,9 @@ import (
 // stageModules copies the modules the board needs (with dependencies) from
 // the extracted kernel package at kroot into stage/lib/modules/RELEASE,
 // generates modules.dep there with depmod (and keeps only that), and writes
-// stage/lib/modules-load.d/passgate.conf, which u-root's init reads to load
-// them at boot. It returns the module files staged.
+// the list routerd's supervisor loads at boot (kmod.ListFile, in parallel;
+// not under lib/modules-load.d, which u-root's init would load one module
+// at a time before starting routerd). It returns the module files staged.
 func stageModules(kroot, release, stage string, modules []string) ([]string, error) {
 	t, err := kmod.Load(kroot, release)
 	if err != nil {
@@ -26,11 +27,10 @@ func stageModules(kroot, release, stage string, modules []string) ([]string, err
 	if err := kmod.Install(kroot, stage, release, files); err != nil {
 		return nil, err
 	}
-	// u-root's loader reads only modules.dep; it reads modules.builtin too
-	// if present, again for every module it loads, which costs boot time
-	// (the board's list holds no built-in module, see below). The rest of
-	// depmod's output (aliases, symbols, .bin indexes) is for kmod's
-	// modprobe, which the initramfs does not have.
+	// routerd's loader reads only modules.dep (the board's list holds no
+	// built-in module, see below). The rest of depmod's output (aliases,
+	// symbols, .bin indexes) is for kmod's modprobe, which the initramfs
+	// does not have.
 	dst := kmod.Dir(stage, release)
 	ents, err := os.ReadDir(dst)
 	if err != nil {
@@ -44,7 +44,7 @@ func stageModules(kroot, release, stage string, modules []string) ([]string, err
 		}
 	}
 	var load strings.Builder
-	load.WriteString("# Kernel modules u-root's init loads at boot (written by passgate firmware).\n")
+	load.WriteString("# Kernel modules routerd loads at boot (written by passgate firmware).\n")
 	isBuiltin := map[string]bool{}
 	for _, b := range builtin {
 		isBuiltin[b] = true
@@ -54,7 +54,7 @@ func stageModules(kroot, release, stage string, modules []string) ([]string, err
 			load.WriteString(m + "\n")
 		}
 	}
-	conf := filepath.Join(stage, "lib", "modules-load.d", "passgate.conf")
+	conf := filepath.Join(stage, filepath.FromSlash(kmod.ListFile))
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
 		return nil, err
 	}

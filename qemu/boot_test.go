@@ -217,6 +217,19 @@ func waitFor(t *testing.T, vm *VM, re string, from int, timeout time.Duration) (
 	return l, i
 }
 
+// timeline lists the console lines from "from" to "to", each with its
+// offset from "from": where the boot time goes.
+func timeline(lines []Line, from, to Line) string {
+	var b strings.Builder
+	for _, l := range lines {
+		if l.At.Before(from.At) || l.At.After(to.At) {
+			continue
+		}
+		fmt.Fprintf(&b, "  +%5.2fs %s\n", l.At.Sub(from.At).Seconds(), l.Text)
+	}
+	return b.String()
+}
+
 func since(vm *VM, l Line) time.Duration { return l.At.Sub(vm.Started).Round(10 * time.Millisecond) }
 
 // The configuration the router test writes into the image: the image's
@@ -309,6 +322,10 @@ func TestBootQEMUArm64Router(t *testing.T) {
 	t.Logf("QEMU start -> %q: %v", ready.Text, since(vm, ready))
 	t.Logf("QEMU start -> first DHCP offer on the LAN: %v", offer.Sub(vm.Started).Round(10*time.Millisecond))
 	t.Logf("kernel runs /init -> routerd ready: %v", ready.At.Sub(initLine.At).Round(10*time.Millisecond))
+	t.Logf("boot timeline (offsets from \"Run /init\", as the host saw the lines):\n%s", timeline(vm.Lines(), initLine, ready))
+	if l, _, err := vm.WaitFor(regexp.MustCompile(`routerd: start-up took`), i, 10*time.Second); err == nil {
+		t.Logf("%s", l.Text) // the worker's phases, timed inside the VM
+	}
 
 	// A LAN host: lease with busybox udhcpc, then the web through NAT.
 	hook := filepath.Join(t.TempDir(), "udhcpc.sh")

@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/passgate/passgate/internal/meminfo"
-	"github.com/passgate/passgate/pkg/atomicfile"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/dhcpd6"
@@ -134,14 +129,14 @@ func ipv6Wanted(c *config.Config) bool { return !c.Interfaces.LAN.IPv6.Disabled 
 
 // newIPv6Control builds the IPv6 engines for the data plane. It returns
 // nil (and a nil IPv6Config) when IPv6 is off on the LAN.
-func (r *router) newIPv6Control(cfg *config.Config, lanMAC, wanMAC, nhMAC net.HardwareAddr, clock func() time.Duration) (*ipv6Control, *dataplane.IPv6Config, error) {
+func (r *router) newIPv6Control(cfg *config.Config, ula netip.Prefix, lanMAC, wanMAC, nhMAC net.HardwareAddr, clock func() time.Duration) (*ipv6Control, *dataplane.IPv6Config, error) {
 	if !ipv6Wanted(cfg) {
 		return nil, nil, nil
 	}
 	c := &ipv6Control{r: r, clock: clock, logf: r.logf, cfg: *cfg.Clone(), lanMAC: lanMAC, wanMAC: wanMAC,
 		lanLL: linkLocal(lanMAC), wanLL: linkLocal(wanMAC), nhMAC: nhMAC, nhLL: netconf.VirtualNextHop6(nhMAC),
 		wake: make(chan struct{}, 1), dadSeen: make(map[netip.Addr]bool)}
-	c.ula = c.loadULA()
+	c.ula = ula // r.loadULA, begun at start-up (prestart.go)
 	mem, _ := meminfo.Read()
 	fe, err := fw6.New(fw6Config(cfg, mem.Total, randomSeed()))
 	if err != nil {
@@ -181,36 +176,6 @@ func (r *router) newIPv6Control(cfg *config.Config, lanMAC, wanMAC, nhMAC net.Ha
 		v.WANAdvert = c.advert
 	}
 	return c, v, nil
-}
-
-// loadULA returns the configured ULA /48, or the one generated earlier, or
-// generates and stores one (RFC 7084 ULA-1, ULA-2: kept across restarts).
-func (c *ipv6Control) loadULA() netip.Prefix {
-	l := c.cfg.Interfaces.LAN.IPv6
-	if l.NoULA {
-		return netip.Prefix{}
-	}
-	if l.ULA.IsValid() {
-		return l.ULA
-	}
-	path := filepath.Join(c.r.stateDir, ulaFileName)
-	if b, err := os.ReadFile(path); err == nil {
-		if p, err := netip.ParsePrefix(strings.TrimSpace(string(b))); err == nil && p.Bits() == 48 && p.Addr().Is6() && p.Addr().As16()[0] == 0xfd {
-			return p
-		}
-		c.logf("ipv6: %s does not hold a ULA /48; generating another", path)
-	}
-	p, err := config.GenerateULA(rand.Reader)
-	if err != nil {
-		c.logf("ipv6: no ULA prefix: %v", err)
-		return netip.Prefix{}
-	}
-	if err := atomicfile.Write(path, []byte(p.String()+"\n"), 0o644); err != nil {
-		c.logf("ipv6: generated ULA %v, not stored (%v): it changes at the next start", p, err)
-	} else {
-		c.logf("ipv6: generated ULA prefix %v (stored in %s)", p, path)
-	}
-	return p
 }
 
 // advert is the data plane's WAN router-advertisement hook (its lock held).

@@ -53,12 +53,14 @@ func supervise() {
 		}
 	}()
 
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
+	}
+	loadModules(logf)
 	s := &supervisor.Supervisor{
 		NewWorker: workerCommand,
 		Signals:   sigs,
-		Logf: func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
-		},
+		Logf:      logf,
 	}
 	for {
 		func() {

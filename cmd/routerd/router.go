@@ -50,6 +50,7 @@ type router struct {
 	lanMAC      net.HardwareAddr
 	wanMAC      net.HardwareAddr
 	sshKey      atomic.Pointer[string] // the SSH host key for show system (sshd.Server.HostKeyInfo)
+	clock       *startupClock          // start-up phases, logged when ready
 
 	mu   sync.Mutex // serialises reconfiguration
 	cfg  *config.Config
@@ -101,6 +102,7 @@ func runWorker() int {
 	}
 	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now(), log: logring.New(500)}
+	r.clock = newStartupClock(r.started)
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		r.log.Add(line)
@@ -125,6 +127,7 @@ func runWorker() int {
 		}
 		r.useBootChoice(ch)
 	}
+	r.clock.mark("boot partition")
 	if r.stateDir == "" {
 		r.stateDir = filepath.Dir(r.cfgPath)
 	}
@@ -203,34 +206,33 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("configuration")
 	r.cfg = cfg
 	r.running = cfg.Clone()
+	pre := r.startPrestart(cfg)
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
 	if err := netconf.SetIPv4Forwarding(false); err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		dev string
-		mtu int
-	}{{lan.Device, lan.MTU}, {wan.Device, wan.MTU}} {
-		if err := r.waitForPort(ctx, p.dev); err != nil {
-			return err
-		}
-		if err := netconf.PreparePort(p.dev, p.mtu); err != nil {
-			return err
-		}
-	}
-	// The readers block until a frame arrives or the link closes, so an
-	// idle router sleeps; the data plane's timers tick on their own.
+	// The two ports are set up side by side: each waits for its own
+	// device, and the kernel's work on one overlaps the other's.
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
-	lanLink, err := afpacket.Open(lan.Device, ring)
-	if err != nil {
-		return err
+	lanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring) })
+	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wan.MTU, ring) })
+	lanLink, lanErr := lanPort.get()
+	wanLink, wanErr := wanPort.get()
+	if lanErr != nil || wanErr != nil {
+		for _, l := range []*afpacket.Link{lanLink, wanLink} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		if lanErr != nil {
+			return lanErr
+		}
+		return wanErr
 	}
-	wanLink, err := afpacket.Open(wan.Device, ring)
-	if err != nil {
-		return err
-	}
+	r.clock.mark("ports")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
 	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC,
@@ -238,28 +240,29 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.clock.mark("self0")
 	self := link.NewTAP(selfFile, netconf.DefaultSelfName, lan.MTU, lanLink.MAC(), -1)
 
-	mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
-	r.eng, err = nat.New(natConfig(cfg, mem.Total, randomSeed()))
+	engines, err := pre.nat.get()
 	if err != nil {
 		return err
 	}
-	r.pt, err = passthrough.New(r.eng, passthroughConfig(cfg))
-	if err != nil {
-		return err
-	}
+	r.eng, r.pt = engines.eng, engines.pt
+	r.clock.mark("nat")
 	clock := func() time.Duration { return time.Since(r.started) }
-	v6, v6cfg, err := r.newIPv6Control(cfg, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
+	ula, _ := pre.ula.get()
+	v6, v6cfg, err := r.newIPv6Control(cfg, ula, lanLink.MAC(), wanLink.MAC(), nhMAC, clock)
 	if err != nil {
 		return err
 	}
+	r.clock.mark("ipv6")
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {
 		return err
 	}
+	r.clock.mark("data plane")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
@@ -270,9 +273,11 @@ func (r *router) run(parent context.Context) error {
 		v6.start(ctx, r.dp, &wg)
 	}
 
+	r.clock.mark("ipv6 start")
 	if err := r.startDHCPServer(ctx, &wg); err != nil {
 		return err
 	}
+	r.clock.mark("dhcp server")
 	r.mu.Lock()
 	r.dnsCtx = ctx
 	if err := r.syncDNSLocked(ctx, cfg); err != nil {
@@ -297,9 +302,17 @@ func (r *router) run(parent context.Context) error {
 			<-pm.done
 		}
 	}()
+	r.clock.mark("dns, port mapping")
 	r.startWAN(ctx)
-	r.startShell(ctx, &wg)
+	r.clock.mark("wan")
+	hostKey, err := pre.hostKey.get()
+	if err != nil {
+		r.logf("ssh: %v", err)
+	}
+	r.startShell(ctx, &wg, hostKey)
+	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
+	r.logf("start-up took %v", r.clock)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -509,6 +522,18 @@ func randomSeed() uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
+}
+
+// openPort waits for the port dev, prepares it (no kernel addresses,
+// MTU, up) and opens its rings.
+func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config) (*afpacket.Link, error) {
+	if err := r.waitForPort(ctx, dev); err != nil {
+		return nil, err
+	}
+	if err := netconf.PreparePort(dev, mtu); err != nil {
+		return nil, err
+	}
+	return afpacket.Open(dev, ring)
 }
 
 // waitForPort waits until the interface exists: a USB NIC or a module can

@@ -23,10 +23,12 @@ const defaultSocket = "/run/passgate/shell.sock"
 // startShell runs the configuration shell on SSH (where the configuration
 // says), on the serial console if one is given, and on the control socket
 // that `routerd shell -c` uses.
-func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup) {
+// hostKey is the SSH host key loaded (or made) at start-up, or nil for
+// sshd to load it.
+func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *sshd.HostKey) {
 	sh := shell.New(shellRouter{r}, shell.Options{Logf: r.logf,
 		Banner: "passgate " + version + ": type ? for help"})
-	if srv, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config, HostKeyDir: r.stateDir, Logf: r.logf}); err != nil {
+	if srv, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config, HostKeyDir: r.stateDir, HostKey: hostKey, Logf: r.logf}); err != nil {
 		r.logf("ssh: %v", err)
 	} else {
 		info := srv.HostKeyInfo()

@@ -1,11 +1,14 @@
 package kmod
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const fakeDep = `kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
@@ -131,5 +134,156 @@ func TestLoadInstall(t *testing.T) {
 	}
 	if got := dtab.Paths(func(string) bool { return true }); !slices.Equal(got, files) {
 		t.Errorf("installed modules.dep lists %q, want %q", got, files)
+	}
+}
+
+// fakeBoardDep is a board's modules.dep as the firmware stages it.
+const fakeBoardDep = `kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/net/core/failover.ko:
+kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko
+kernel/fs/fat/fat.ko:
+kernel/fs/nls/nls_cp437.ko:
+kernel/drivers/net/tun.ko:
+`
+
+func TestLoadAllOrderAndParallel(t *testing.T) {
+	tab, err := Parse(strings.NewReader(fakeBoardDep), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	loaded := map[string]bool{}
+	running, most := 0, 0
+	res, err := tab.LoadAll([]string{"virtio_pci", "virtio_net", "vfat", "nls_cp437", "tun"}, func(f string) error {
+		mu.Lock()
+		for _, d := range tab.deps[f] {
+			if !loaded[d] {
+				t.Errorf("%s loaded before its dependency %s", f, d)
+			}
+		}
+		// The drivers in the list's order: the bus's before the NIC's,
+		// or the NICs' names depend on the race.
+		switch Name(f) {
+		case "virtio_net":
+			if !loaded["kernel/drivers/virtio/virtio_pci.ko"] {
+				t.Error("virtio_net loaded before virtio_pci, listed before it, was loaded")
+			}
+		case "tun":
+			if !loaded["kernel/drivers/net/virtio_net.ko"] {
+				t.Error("tun loaded before virtio_net, listed before it, was loaded")
+			}
+		}
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		loaded[f] = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 9 {
+		t.Errorf("%d results, want one for each of the 9 files: %+v", len(res), res)
+	}
+	for _, r := range res {
+		if r.Err != nil || !loaded[r.File] {
+			t.Errorf("%s: %v (loaded %v)", r.File, r.Err, loaded[r.File])
+		}
+	}
+	// virtio_pci_modern_dev, failover, fat and nls_cp437 wait for
+	// nothing: they load together.
+	if most < 3 {
+		t.Errorf("at most %d modules loaded at once, want independent ones in parallel", most)
+	}
+}
+
+func TestLoadAllListedDependencyNoDeadlock(t *testing.T) {
+	tab, err := Parse(strings.NewReader(fakeBoardDep), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// net_failover is listed after virtio_net, which depends on it: it
+	// loads as the dependency, not after virtio_net.
+	done := make(chan error, 1)
+	go func() {
+		_, err := tab.LoadAll([]string{"virtio_net", "net_failover", "tun"}, func(string) error { return nil })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadAll deadlocked on a listed module that an earlier one depends on")
+	}
+}
+
+func TestLoadAllFailedDependency(t *testing.T) {
+	tab, err := Parse(strings.NewReader(fakeDep), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var tried []string
+	res, err := tab.LoadAll([]string{"virtio_net", "cfg80211"}, func(f string) error {
+		mu.Lock()
+		tried = append(tried, f)
+		mu.Unlock()
+		if strings.HasSuffix(f, "/failover.ko") {
+			return errors.New("no memory")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFile := map[string]error{}
+	for _, r := range res {
+		byFile[r.File] = r.Err
+	}
+	if e := byFile["kernel/drivers/net/virtio_net.ko"]; e == nil || !strings.Contains(e.Error(), "failover") {
+		t.Errorf("virtio_net: %v, want an error naming the failed dependency", e)
+	}
+	if e := byFile["kernel/net/wireless/cfg80211.ko"]; e != nil {
+		t.Errorf("cfg80211 (independent): %v", e)
+	}
+	for _, f := range tried {
+		if strings.HasSuffix(f, "net_failover.ko") || strings.HasSuffix(f, "virtio_net.ko") {
+			t.Errorf("%s tried although its dependency failed", f)
+		}
+	}
+	if _, err := tab.LoadAll([]string{"nonesuch"}, func(string) error { return nil }); err == nil {
+		t.Error("an unknown module: no error")
+	}
+}
+
+func TestBootList(t *testing.T) {
+	root := t.TempDir()
+	dir := Dir(root, "6.1.0-test")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// No list: nothing to do (routerd outside the firmware).
+	if res, _, err := Boot(root, "6.1.0-test", func(string) error { t.Error("loaded without a list"); return nil }); err != nil || res != nil {
+		t.Fatalf("no list: %v %v", res, err)
+	}
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(fakeDep), 0o644)
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, ListFile), []byte("# comment\n\ncfg80211\n"), 0o644)
+	var got []string
+	res, _, err := Boot(root, "6.1.0-test", func(p string) error { got = append(got, p); return nil })
+	if err != nil || len(res) != 1 {
+		t.Fatalf("Boot: %+v %v", res, err)
+	}
+	if want := filepath.Join(dir, "kernel/net/wireless/cfg80211.ko"); !slices.Equal(got, []string{want}) {
+		t.Errorf("loaded %v, want %v", got, want)
 	}
 }

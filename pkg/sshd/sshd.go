@@ -74,6 +74,9 @@ type Options struct {
 	Config func() *config.Config
 	// HostKeyDir holds the host key (required).
 	HostKeyDir string
+	// HostKey, if set, is the key LoadOrCreateHostKey(HostKeyDir) already
+	// returned (routerd loads it while it sets up the ports).
+	HostKey *HostKey
 	// Logf receives logins, failed logins and errors (nil: discarded).
 	Logf func(format string, args ...any)
 	// OnLoginFailure, if set, is called for each failed login (a wrong
@@ -131,9 +134,12 @@ func New(o Options) (*Server, error) {
 	if o.Shell == nil || o.Config == nil || o.HostKeyDir == "" {
 		return nil, errors.New("sshd: Shell, Config and HostKeyDir are required")
 	}
-	hk, err := LoadOrCreateHostKey(o.HostKeyDir)
-	if err != nil {
-		return nil, err
+	hk := o.HostKey
+	if hk == nil {
+		var err error
+		if hk, err = LoadOrCreateHostKey(o.HostKeyDir); err != nil {
+			return nil, err
+		}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
