@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,9 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 	resolver := func(addr string) *exec.Cmd {
 		return l.start("wan", "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--port=53",
 			"--listen-address="+addr, "--bind-interfaces", "--pid-file="+filepath.Join(l.dir, "isp-dns-"+addr+".pid"),
-			"--local=/example.test/", "--local-ttl=300",
+			// Authoritative for example.test, so negative answers carry
+			// the zone's SOA (RFC 2308: only those may be cached).
+			"--auth-zone=example.test", "--auth-server=ns.example.test,"+addr, "--auth-ttl=300",
 			"--host-record=www.example.test,198.51.100.10", "--host-record=evil.example.test,192.168.1.66",
 			"--host-record=mail.example.test,198.51.100.25", "--host-record=ftp.example.test,198.51.100.21")
 	}
@@ -111,6 +114,16 @@ func TestEndToEndDNSForwarder(t *testing.T) {
 	// Not an open resolver: from the WAN, nothing answers.
 	if out, err := dig("wan", "@203.0.113.2", "+time=1", "+tries=1", "www.example.test"); err == nil && strings.Contains(out, "198.51.100.10") {
 		t.Errorf("the WAN side got an answer: %s", out)
+	}
+	// Negative answers are cached (RFC 2308): the second NXDOMAIN comes
+	// from the cache.
+	for range 2 {
+		if out, _ := dig("lan1", "@192.168.1.1", "nothere.example.test"); !strings.Contains(out, "status: NXDOMAIN") || !strings.Contains(out, "SOA") {
+			t.Fatalf("nothere.example.test: want NXDOMAIN with the SOA:\n%s", out)
+		}
+	}
+	if out := shell("show dns cache"); !regexp.MustCompile(`nothere\.example\.test\.\s+A\s+NXDOMAIN`).MatchString(out) {
+		t.Errorf("the NXDOMAIN is not cached:\n%s", out)
 	}
 	// The first resolver dies: answers keep coming from the second.
 	first.Process.Kill()
