@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/passgate/passgate/internal/netnstest"
 	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/portmap"
 )
 
 const portMapConfig = `
@@ -131,6 +135,42 @@ func TestEndToEndPortMapping(t *testing.T) {
 	}
 	if got := fromWAN("9100"); strings.Contains(got, "upnp to lan1") {
 		t.Errorf("the deleted UPnP mapping still forwards: %q", got)
+	}
+	// PCP (RFC 6887) from lan1, a MAP built on the wire format by hand.
+	l.start("lan1", "socat", "TCP-LISTEN:9400,fork,reuseaddr", "SYSTEM:echo pcp to lan1")
+	var pcpResp portmap.PCPResponse
+	netnstest.InNS(t, l.ns("lan1"), func() {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(192, 168, 1, 1), Port: portmap.Port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The client's own address, as an IPv4-mapped IPv6 address.
+		self := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap().As16()
+		req := []byte{2, 1, 0, 0, 0, 0, 0x0e, 0x10} // version 2, MAP, lifetime 3600
+		req = append(req, self[:]...)
+		req = append(req, []byte("pcp-e2e-nonce")[:12]...)
+		req = append(req, 6, 0, 0, 0, 0x24, 0xb8, 0x24, 0xb8) // TCP, internal 9400, suggested 9400
+		req = append(req, make([]byte, 16)...)                // no suggested external address
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 1100)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no PCP answer: %v", err)
+		}
+		if pcpResp, err = portmap.ParsePCPResponse(buf[:n]); err != nil {
+			t.Fatalf("PCP answer: %v", err)
+		}
+	})
+	if pcpResp.Result != portmap.PCPSuccess || pcpResp.Map == nil || pcpResp.Map.ExternalPort != 9400 ||
+		pcpResp.Map.ExternalAddr != netip.MustParseAddr("203.0.113.2") || pcpResp.Lifetime != 3600 {
+		t.Fatalf("PCP MAP: %+v %+v", pcpResp, pcpResp.Map)
+	}
+	if got := fromWAN("9400"); !strings.Contains(got, "pcp to lan1") {
+		t.Fatalf("a WAN host did not reach lan1 through the PCP mapping: %q", got)
 	}
 	// A flood from one host stays within its 16 mappings.
 	refused := 0
