@@ -78,11 +78,12 @@ func dnsfwdConfig(c *config.Config, wanDNS []netip.Addr, lan6 []netip.Prefix, wa
 	return fc, of
 }
 
-// leaseNames are the DHCP leases' host names, for NAME.lan.
+// leaseNames are the DHCP leases' host names, for NAME.lan. It takes no
+// lock of the router's: the forwarder calls it while answering, and
+// stopping the forwarder waits for that with r.mu held. r.dhcp is set
+// once, before the forwarder starts.
 func (r *router) leaseNames() []dnsfwd.Host {
-	r.mu.Lock()
 	srv := r.dhcp
-	r.mu.Unlock()
 	if srv == nil {
 		return nil
 	}

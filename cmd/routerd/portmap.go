@@ -142,7 +142,7 @@ func (r *router) portMapLoop(ctx context.Context, pm *portMapService) {
 		case <-ctx.Done():
 			return
 		case <-pm.changed:
-			r.applyMappings(pm)
+			r.applyMappings(ctx, pm)
 		case <-t.C:
 			now := time.Now()
 			pm.srv.Expire(now)
@@ -151,9 +151,17 @@ func (r *router) portMapLoop(ctx context.Context, pm *portMapService) {
 	}
 }
 
-// applyMappings reconfigures the engine with the current mappings.
-func (r *router) applyMappings(pm *portMapService) {
-	r.mu.Lock()
+// applyMappings reconfigures the engine with the current mappings. It
+// gives up when ctx ends: stopping port mapping holds r.mu while it waits
+// for this loop, so it must not block on r.mu.
+func (r *router) applyMappings(ctx context.Context, pm *portMapService) {
+	for !r.mu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	defer r.mu.Unlock()
 	if r.pm != pm {
 		return // stopped meanwhile
@@ -167,11 +175,10 @@ func (r *router) applyMappings(pm *portMapService) {
 }
 
 // dropEndedLeases removes the mappings of hosts whose DHCP lease ended
-// (a host with a hand-set address has no lease and keeps them).
+// (a host with a hand-set address has no lease and keeps them). Like
+// leaseNames it takes no lock of the router's.
 func (r *router) dropEndedLeases(pm *portMapService, now time.Time) {
-	r.mu.Lock()
 	srv := r.dhcp
-	r.mu.Unlock()
 	if srv == nil {
 		return
 	}
