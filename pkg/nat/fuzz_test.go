@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -65,6 +67,16 @@ func FuzzTranslate(f *testing.F) {
 					verifyEmitted(t, m, false)
 				}
 			}
+		}
+		// Prefetching reads the table and changes nothing, whatever the
+		// packet, and a hint made of any bits is harmless.
+		before := append([]byte(nil), b...)
+		r.e.PrefetchSession(r.e.PrefetchSlot(b, d))
+		var raw [8]byte
+		copy(raw[:], data)
+		r.e.PrefetchSession(Hint(binary.LittleEndian.Uint64(raw[:])))
+		if !bytes.Equal(before, b) {
+			t.Fatalf("prefetching changed the packet")
 		}
 		check(append([]byte(nil), b...), r.e.Translate(b, d))
 		// Fix the IPv4 checksum so the fuzzer reaches the deeper layers.
