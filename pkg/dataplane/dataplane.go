@@ -136,10 +136,14 @@ type Dataplane struct {
 	links          [numPorts]link.Link
 	offloads       [numPorts]bool // the port's WriteBatch takes offloaded frames
 	minMTU         int            // the smaller MTU of LAN and WAN
-	out            [numPorts][]link.Frame
-	arena          []byte
-	arenaPos       int
-	lastGWQuery    time.Duration
+	// q is where frames go out: the queue of the goroutine holding mu.
+	// Each port reader has its own and writes it after letting go of mu,
+	// so one reader's transmit (on a veth, the receiving side's whole
+	// network stack) overlaps the other's work; everything else (ticks,
+	// control calls) uses ctlq and writes it under mu.
+	q           *txq
+	ctlq        txq
+	lastGWQuery time.Duration
 
 	v6        *IPv6Config
 	wan6      IPv6Route
@@ -171,7 +175,8 @@ func New(c Config) (*Dataplane, error) {
 	}
 	d := &Dataplane{cfg: c, e: c.Engine, start: time.Now(),
 		lanARP: newARPTable(4096, 5*time.Minute), wanARP: newARPTable(256, 5*time.Minute),
-		arena: make([]byte, 256<<10)}
+		ctlq: newTxq()}
+	d.q = &d.ctlq
 	if c.Clock == nil {
 		d.cfg.Clock = func() time.Duration { return time.Since(d.start) }
 	}

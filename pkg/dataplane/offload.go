@@ -208,7 +208,7 @@ func (d *Dataplane) enqueue(port int, b []byte, o link.Offload) {
 		if o.GSO != link.GSONone {
 			d.cnt.SuperSegmented++
 			segment(b, o, d.alloc, func(seg []byte) {
-				d.out[port] = append(d.out[port], link.Frame{Data: seg, Len: len(seg)})
+				d.q.out[port] = append(d.q.out[port], link.Frame{Data: seg, Len: len(seg)})
 			})
 			return
 		}
@@ -219,7 +219,7 @@ func (d *Dataplane) enqueue(port int, b []byte, o link.Offload) {
 		d.cnt.ChecksumsFilled++
 		o = link.Offload{}
 	}
-	d.out[port] = append(d.out[port], link.Frame{Data: b, Len: len(b), Offload: o})
+	d.q.out[port] = append(d.q.out[port], link.Frame{Data: b, Len: len(b), Offload: o})
 }
 
 // l4Shape6 checks that offload o describes the transport checksum of the

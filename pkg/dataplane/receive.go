@@ -15,6 +15,7 @@ import (
 func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 	frames := make([]link.Frame, d.cfg.Batch)
 	hints := make([]nat.Hint, d.cfg.Batch)
+	q := newTxq()
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
 		n, err := l.ReadBatch(frames)
@@ -32,6 +33,7 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 			continue
 		}
 		d.mu.Lock()
+		d.q = &q
 		now := d.cfg.Clock()
 		if n > 1 && port != PortSelf {
 			// Prefetch the table memory of the whole batch first so the
@@ -76,8 +78,10 @@ func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
 				d.fromSelf(f.Data, now)
 			}
 		}
-		d.flush()
+		d.tapQueued(&q)
+		d.q = &d.ctlq
 		d.mu.Unlock()
+		d.write(&q) // outside the lock: the other ports' readers go on meanwhile
 	}
 }
 

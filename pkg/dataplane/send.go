@@ -54,11 +54,12 @@ func (d *Dataplane) frameFor(p, in []byte) []byte {
 // alloc takes n bytes of the output arena, writing out what is queued
 // first if it is full. Arena frames live until the next flush.
 func (d *Dataplane) alloc(n int) []byte {
-	if d.arenaPos+n > len(d.arena) {
+	q := d.q
+	if q.arenaPos+n > len(q.arena) {
 		d.flush()
 	}
-	b := d.arena[d.arenaPos : d.arenaPos+n]
-	d.arenaPos += n
+	b := q.arena[q.arenaPos : q.arenaPos+n]
+	q.arenaPos += n
 	return b
 }
 
@@ -133,26 +134,53 @@ func (d *Dataplane) reply(from int, in, p []byte) {
 	d.enqueue(from, b, link.Offload{})
 }
 
-// flush writes every port's queued frames and resets the arena.
+// txq holds frames on their way out, per port, and the arena for the
+// ones that are not in an input frame any more.
+type txq struct {
+	out      [numPorts][]link.Frame
+	arena    []byte
+	arenaPos int
+}
+
+func newTxq() txq { return txq{arena: make([]byte, 256<<10)} }
+
+// flush writes every port's frames queued in d.q and resets its arena;
+// d.mu is held.
 func (d *Dataplane) flush() {
-	for p := range d.out {
-		if len(d.out[p]) == 0 {
+	d.tapQueued(d.q)
+	d.write(d.q)
+}
+
+// tapQueued shows the capture sessions the frames queued in q; d.mu is
+// held (the sessions are the data plane's).
+func (d *Dataplane) tapQueued(q *txq) {
+	for p := range q.out {
+		if d.caps[p] == nil {
 			continue
 		}
-		if d.caps[p] != nil {
-			for _, f := range d.out[p] {
-				if d.caps[p] != nil {
-					d.tap(p, f.Data)
-				}
+		for _, f := range q.out[p] {
+			if d.caps[p] != nil {
+				d.tap(p, f.Data)
 			}
 		}
+	}
+}
+
+// write hands q's frames to the links and resets q. It needs d.mu only
+// when q is shared (ctlq): a link's WriteBatch is safe to call from
+// several goroutines, and d.links is set once in New.
+func (d *Dataplane) write(q *txq) {
+	for p := range q.out {
+		if len(q.out[p]) == 0 {
+			continue
+		}
 		if l := d.links[p]; l != nil {
-			if _, err := l.WriteBatch(d.out[p]); err != nil && !errors.Is(err, link.ErrClosed) {
+			if _, err := l.WriteBatch(q.out[p]); err != nil && !errors.Is(err, link.ErrClosed) {
 				d.cfg.Logf("dataplane: %s: write: %v", l.Name(), err)
 			}
 		}
-		clear(d.out[p])
-		d.out[p] = d.out[p][:0]
+		clear(q.out[p])
+		q.out[p] = q.out[p][:0]
 	}
-	d.arenaPos = 0
+	q.arenaPos = 0
 }
