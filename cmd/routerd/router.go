@@ -32,6 +32,7 @@ import (
 	"github.com/passgate/passgate/pkg/netconf"
 	"github.com/passgate/passgate/pkg/srcguard"
 	"github.com/passgate/passgate/pkg/wan"
+	"github.com/passgate/passgate/pkg/wanport"
 )
 
 // router is the running router: configuration, data plane, services.
@@ -73,6 +74,9 @@ type router struct {
 	wan6DNS   []netip.Addr   // the WAN's IPv6 DNS servers (ipv6Control)
 	wanIssue  string         // the WAN address overlaps the LAN (wan.LANConflict), or ""
 	wanFrames wanFrames
+	// wanPort frames the WAN line (the ISP's VLAN); nil for plain
+	// Ethernet.
+	wanPort *wanport.Port
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
 
@@ -234,6 +238,13 @@ func (r *router) run(parent context.Context) error {
 	}
 	r.clock.mark("ports")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
+	var wanL link.Link = wanLink
+	if wan.VLAN.ID != 0 {
+		// The ISP's VLAN tag is added and removed here; everything above
+		// sees plain Ethernet.
+		r.wanPort = wanport.New(wanLink, wanport.Config{VLAN: uint16(wan.VLAN.ID), Priority: uint8(wan.VLAN.Priority)})
+		wanL = r.wanPort
+	}
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
 	selfFile, err := netconf.SetupSelf(netconf.SelfConfig{MAC: lanLink.MAC(), MTU: lan.MTU, Address: lan.Address, NextHopMAC: nhMAC,
 		IPv6: ipv6Wanted(cfg)})
@@ -256,7 +267,7 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.clock.mark("ipv6")
-	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanLink, Self: self, LANAddr: lan.Address,
+	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {

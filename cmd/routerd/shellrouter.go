@@ -87,6 +87,7 @@ func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) 
 				ifc.Addresses = []netip.Prefix{wan}
 			}
 			ifc.Problem = issue
+			ifc.Line = r.wanLine()
 		}
 		if r.v6 != nil {
 			lan6, wan6 := r.v6.addresses()

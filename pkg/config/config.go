@@ -92,6 +92,15 @@ type WAN struct {
 	MTU     int          // default 1500
 	DNS     []netip.Addr // static mode: DNS servers, in the order given
 	IPv6    WANIPv6
+	// VLAN tags every WAN frame with an 802.1Q tag (many DSL and fibre
+	// ISPs want one, e.g. 7 or 10); routerd adds and removes it itself.
+	VLAN VLAN
+}
+
+// VLAN is the ISP's VLAN on the WAN port.
+type VLAN struct {
+	ID       int // 1..4094; 0 is untagged (the default)
+	Priority int // 802.1p priority code point of the tag, 0..7 (default 0)
 }
 
 // WANIPv6 is how the WAN gets IPv6 and the prefix for the LAN.

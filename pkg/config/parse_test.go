@@ -156,6 +156,7 @@ func TestParseInvalid(t *testing.T) {
 		{"set interfaces lan mtu 100", `line 1, column 24: 100 is out of range; use 576-9216`},
 		{"set interfaces lan mtu big", `line 1, column 24: "big" is not a number; use 576-9216`},
 		{"set interfaces wan mode pppoe", `line 1, column 25: "pppoe" is not valid here; use one of: dhcp, static`},
+		{"set interfaces wan vlan 4095", `line 1, column 25: 4095 is out of range; use 1-4094`},
 		{"set interfaces wan gateway 203.0.113.300", `line 1, column 28: "203.0.113.300" is not an IPv4 address; use four numbers 0-255 like 192.168.1.10`},
 		{"set interfaces wan gateway 224.0.0.1", `line 1, column 28: 224.0.0.1 is a multicast address; use a unicast host address`},
 		{"set interfaces wan dns 0.0.0.0", `line 1, column 24: 0.0.0.0 is not a host address; use a unicast host address`},

@@ -123,6 +123,8 @@ var leafSamples = map[string]string{
 	"interfaces wan address":            "set interfaces wan address 198.51.100.2/29",
 	"interfaces wan gateway":            "set interfaces wan gateway 198.51.100.1",
 	"interfaces wan mtu":                "set interfaces wan mtu 1492",
+	"interfaces wan vlan":               "set interfaces wan vlan 7",
+	"interfaces wan vlan priority":      "set interfaces wan vlan priority 5",
 	"interfaces wan dns":                "set interfaces wan dns 9.9.9.9",
 	"interfaces lan ipv6":               "set interfaces lan ipv6 disable",
 	"interfaces lan ipv6 ula":           "set interfaces lan ipv6 ula fd12:3456:789a::/48",

@@ -30,6 +30,14 @@ var startOnly = []struct {
 		func(d, s *Config) { d.Interfaces.WAN.MTU = s.Interfaces.WAN.MTU }, untilf("the WAN MTU stays %s")},
 	{"interfaces wan mode", func(c *Config) string { return string(c.Interfaces.WAN.Mode) },
 		func(d, s *Config) { d.Interfaces.WAN.Mode = s.Interfaces.WAN.Mode }, untilf("the WAN stays in mode %s")},
+	{"interfaces wan vlan", func(c *Config) string {
+		if c.Interfaces.WAN.VLAN.ID == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%d priority %d", c.Interfaces.WAN.VLAN.ID, c.Interfaces.WAN.VLAN.Priority)
+	},
+		func(d, s *Config) { d.Interfaces.WAN.VLAN = s.Interfaces.WAN.VLAN },
+		untilUnset("the WAN stays on VLAN %s", "the WAN stays untagged")},
 	{"service ssh port", func(c *Config) string { return strconv.Itoa(c.Service.SSH.Port) },
 		func(d, s *Config) { d.Service.SSH.Port = s.Service.SSH.Port },
 		untilf("SSH, and its forward from the WAN, stay on port %s")},

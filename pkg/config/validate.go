@@ -73,6 +73,7 @@ func (s subnet) outside(a netip.Addr, what string) string {
 func (c *Config) Validate() (errs, warnings []Issue) {
 	v := &validator{}
 	c.checkInterfaces(v)
+	c.checkVLAN(v)
 	c.checkIPv6Interfaces(v)
 	c.checkDHCP(v)
 	c.checkNAT(v)
@@ -128,6 +129,13 @@ func (c *Config) checkInterfaces(v *validator) {
 		if len(wan.DNS) > 0 {
 			v.warn("interfaces wan dns", "%s", ignored)
 		}
+	}
+}
+
+// checkVLAN checks the WAN's VLAN settings.
+func (c *Config) checkVLAN(v *validator) {
+	if w := c.Interfaces.WAN; w.VLAN.Priority != 0 && w.VLAN.ID == 0 {
+		v.warn("interfaces wan vlan priority", "is unused without a VLAN id; e.g. set interfaces wan vlan 7")
 	}
 }
 

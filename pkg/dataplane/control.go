@@ -54,12 +54,42 @@ func (d *Dataplane) SetWAN(addr netip.Prefix, gw netip.Addr) int {
 	d.wanMask = ^uint32(0) << (32 - addr.Bits())
 	d.gw = packet.AddrTo4(gw)
 	n := d.e.SetExternal(addr.Addr())
-	if d.gw != 0 {
+	if e, ok := d.wanARP.entries[d.gw]; d.gw != 0 && !(ok && e.static) {
 		d.lastGWQuery = d.cfg.Clock()
 		d.arpRequest(PortWAN, d.gw)
 		d.flush()
 	}
 	return n
+}
+
+// SetWANPeer makes mac the WAN's next hop for gw for good, with no ARP:
+// on a point-to-point line (PPPoE) the gateway is the peer at the other
+// end and nothing on the WAN answers ARP. A previous peer is forgotten;
+// an invalid gw only forgets.
+func (d *Dataplane) SetWANPeer(gw netip.Addr, mac net.HardwareAddr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ip, e := range d.wanARP.entries {
+		if e.static {
+			delete(d.wanARP.entries, ip)
+		}
+	}
+	if !gw.Is4() || len(mac) != 6 {
+		return
+	}
+	ip := packet.AddrTo4(gw)
+	d.wanARP.entries[ip] = arpEntry{mac: [6]byte(mac), static: true}
+	// Packets that waited for the peer go now.
+	if q := d.wanARP.pending[ip]; q != nil {
+		delete(d.wanARP.pending, ip)
+		d.wanARP.nPend -= len(q.frames)
+		for _, f := range q.frames {
+			d.wanARP.nBytes -= len(f.Data)
+			copy(packet.Ethernet(f.Data).Dst(), mac)
+			d.q.out[PortWAN] = append(d.q.out[PortWAN], f)
+		}
+		d.flush()
+	}
 }
 
 // SendWAN transmits a complete Ethernet frame on the WAN port (the DHCP

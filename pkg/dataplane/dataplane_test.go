@@ -53,6 +53,9 @@ type benchOpts struct {
 	payloadHelper            func(proto uint8, sport, dport uint16) bool
 	// ipv6 builds the IPv6 engines for the router's port MACs (nil: IPv6 off).
 	ipv6 func(t *testing.T, lanMAC, wanMAC [6]byte) *IPv6Config
+	// wrapWAN puts something between the router and its WAN port (the
+	// framing of pkg/wanport).
+	wrapWAN func(link.Link) link.Link
 }
 
 func newBenchWith(t *testing.T, o benchOpts) *bench {
@@ -72,6 +75,9 @@ func newBenchWith(t *testing.T, o benchOpts) *bench {
 	lanTest, lanRouter := mk("lan-seg", "eth0", o.lanOffloads)
 	wanTest, wanRouter := mk("isp", "eth1", o.wanOffloads)
 	kTest, kRouter := mk("self0-kernel", "self0", false)
+	if o.wrapWAN != nil {
+		wanRouter = o.wrapWAN(wanRouter)
+	}
 	e, err := nat.New(nat.DefaultConfig(netip.MustParsePrefix("192.168.1.1/24")))
 	if err != nil {
 		t.Fatal(err)

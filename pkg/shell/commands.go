@@ -365,6 +365,9 @@ func cmdShowInterfaces(s *session, _ *call) error {
 		for _, p := range i.Delegated {
 			t.note("delegated prefix %s", p)
 		}
+		for _, l := range i.Line {
+			t.note("%s", l)
+		}
 		t.note("rx %d packets (%sB), %d dropped", i.RxPackets, size(i.RxBytes), i.RxDrops)
 		t.note("tx %d packets (%sB), %d dropped", i.TxPackets, size(i.TxBytes), i.TxDrops)
 		if i.Problem != "" {

@@ -116,6 +116,9 @@ type Interface struct {
 	// Delegated are the IPv6 prefixes delegated to the router on this
 	// port (DHCPv6 prefix delegation or static), for the WAN.
 	Delegated []netip.Prefix
+	// Line says how the port is framed and connected, one note per
+	// entry: the ISP's VLAN, the PPPoE session (WAN).
+	Line []string
 
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64

@@ -31,9 +31,10 @@ func fail(detail string) Outcome { return Outcome{Fail, detail} }
 type Case struct {
 	Name string
 	What string
-	// RouterdOnly cases test routerd's switches; the kernel has none and
-	// gets N/A without running them.
+	// RouterdOnly cases test routerd's switches or WAN settings; the
+	// kernel has none and gets N/A (with NADetail) without running them.
 	RouterdOnly bool
+	NADetail    string // default "routerd's switch"
 	// KernelExpected is the outcome expected of the kernel NAT: Pass, Fail
 	// or "" when either is acceptable (informational).
 	KernelExpected Verdict
@@ -58,6 +59,7 @@ var Cases = []Case{
 	{Name: "ikev2-v6", What: "IKEv2 (strongSwan) over IPv6 only, raw ESP through the firewall, two clients to one server", Run: caseIKEv2v6},
 	{Name: "raw-esp-v6", What: "IKEv2 + raw ESP (libreswan, encapsulation=no) over IPv6 only, two clients", Run: caseRawESPv6},
 	{Name: "wireguard-v6", What: "WireGuard (kernel) to the server's IPv6 address, both clients from port 51820", Run: caseWireGuardV6},
+	{Name: "wan-vlan", What: "the ISP on VLAN 7 only (802.1Q sub-interface): untagged routerd unanswered; with vlan 7, ping and raw ESP ×2 pass", RouterdOnly: true, NADetail: "routerd's WAN setting", Run: caseWANVLAN},
 	{Name: "switch-ipsec-v6", What: "ipsec switch off over IPv6: IKE fails, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchIPsecV6},
 }
 

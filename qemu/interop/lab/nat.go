@@ -38,6 +38,17 @@ func newNAT(name, share, work string) (nat, error) {
 type routerd struct {
 	bin, dir string
 	p        *proc
+	// extra are configuration lines after the lab's own (a case that
+	// restarts routerd with other WAN settings).
+	extra string
+}
+
+// restartWith restarts routerd with extra configuration lines ("" for
+// the lab's own configuration).
+func (r *routerd) restartWith(l *Lab, extra string) error {
+	r.down()
+	r.extra = extra
+	return r.up(l)
 }
 
 func (r *routerd) socket() string { return filepath.Join(r.dir, "shell.sock") }
@@ -48,7 +59,11 @@ func (r *routerd) up(l *Lab) error {
 		return err
 	}
 	conf := filepath.Join(r.dir, "passgate.conf")
-	if err := render(conf, "passgate.conf", nil); err != nil {
+	var data any
+	if r.extra != "" {
+		data = struct{ Extra string }{r.extra}
+	}
+	if err := render(conf, "passgate.conf", data); err != nil {
 		return err
 	}
 	os.WriteFile(r.log(), nil, 0o644)

@@ -112,6 +112,9 @@ func (l *Lab) runNAT(cases []Case, keepLogs string, res *Results, save func()) {
 func (l *Lab) runCase(c Case, upErr error) (o Outcome) {
 	switch {
 	case c.RouterdOnly && l.NAT != "routerd":
+		if c.NADetail != "" {
+			return Outcome{NA, c.NADetail}
+		}
 		return Outcome{NA, "routerd's switch"}
 	case upErr != nil:
 		return fail("the NAT did not start: " + firstLine(upErr.Error()))
