@@ -74,9 +74,11 @@ type router struct {
 	wan6DNS   []netip.Addr   // the WAN's IPv6 DNS servers (ipv6Control)
 	wanIssue  string         // the WAN address overlaps the LAN (wan.LANConflict), or ""
 	wanFrames wanFrames
-	// wanPort frames the WAN line (the ISP's VLAN); nil for plain
-	// Ethernet.
-	wanPort *wanport.Port
+	// wanPort frames the WAN line (VLAN tag, PPPoE); nil for plain
+	// Ethernet. pppoeFrames is where it hands the PPPoE client's frames.
+	wanPort     *wanport.Port
+	pppoeFrames pppoeFrames
+	pppoe       atomic.Pointer[wan.PPPoE] // the PPPoE client in mode pppoe
 
 	reboot func() error // restarts the machine; nil: reboot(2) (tests set it)
 
@@ -222,7 +224,7 @@ func (r *router) run(parent context.Context) error {
 	// device, and the kernel's work on one overlaps the other's.
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
 	lanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring) })
-	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wan.MTU, ring) })
+	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring) })
 	lanLink, lanErr := lanPort.get()
 	wanLink, wanErr := wanPort.get()
 	if lanErr != nil || wanErr != nil {
@@ -239,10 +241,11 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("ports")
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	var wanL link.Link = wanLink
-	if wan.VLAN.ID != 0 {
-		// The ISP's VLAN tag is added and removed here; everything above
-		// sees plain Ethernet.
-		r.wanPort = wanport.New(wanLink, wanport.Config{VLAN: uint16(wan.VLAN.ID), Priority: uint8(wan.VLAN.Priority)})
+	if wan.VLAN.ID != 0 || wan.Mode == config.WANPPPoE {
+		// The ISP's framing (802.1Q tag, PPPoE) is added and removed
+		// here; everything above sees plain Ethernet and IPv4.
+		r.wanPort = wanport.New(wanLink, wanport.Config{VLAN: uint16(wan.VLAN.ID), Priority: uint8(wan.VLAN.Priority),
+			PPPoE: wan.Mode == config.WANPPPoE, MTU: wan.PPPMTU(), Control: r.pppoeFrames.deliver})
 		wanL = r.wanPort
 	}
 	nhMAC := netconf.VirtualNextHopMAC(lanLink.MAC())
@@ -379,11 +382,14 @@ func (r *router) startDHCPServer(ctx context.Context, wg *sync.WaitGroup) error 
 // client.
 func (r *router) startWAN(ctx context.Context) {
 	w := r.cfg.Interfaces.WAN
-	if w.Mode == config.WANStatic {
+	switch w.Mode {
+	case config.WANStatic:
 		r.setWAN(w.Address, w.Gateway, w.DNS)
-		return
+	case config.WANPPPoE:
+		r.startWANPPPoE(ctx)
+	default:
+		r.startWANDHCP(ctx)
 	}
-	r.startWANDHCP(ctx)
 }
 
 // setWAN installs a WAN address (from a lease or static configuration).
@@ -533,6 +539,16 @@ func randomSeed() uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
+}
+
+// wanPortMTU is the WAN port's own MTU: in mode pppoe the PPP MTU plus
+// the 8 bytes of PPPoE (1500 for the usual 1492; 1508 for RFC 4638's
+// 1500), else the configured MTU.
+func wanPortMTU(w config.WAN) int {
+	if w.Mode == config.WANPPPoE {
+		return max(w.PPPMTU()+8, 1500)
+	}
+	return w.MTU
 }
 
 // openPort waits for the port dev, prepares it (no kernel addresses,

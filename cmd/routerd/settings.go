@@ -36,6 +36,11 @@ func natConfig(c *config.Config, memTotal uint64, seed uint64) nat.Config {
 		n.MSSClamp = c.NAT.MSSClamp
 	}
 	n.WANMTU, n.LANMTU = c.Interfaces.WAN.MTU, c.Interfaces.LAN.MTU
+	if c.Interfaces.WAN.Mode == config.WANPPPoE {
+		// The PPP link's MTU: the MSS clamp and Fragmentation Needed
+		// follow it (1452 and 1492 on most lines).
+		n.WANMTU = c.Interfaces.WAN.PPPMTU()
+	}
 	for _, f := range c.NAT.PortForwards {
 		in := f.InternalPorts()
 		for _, proto := range []uint8{packet.ProtoTCP, packet.ProtoUDP} {

@@ -95,12 +95,33 @@ type WAN struct {
 	// VLAN tags every WAN frame with an 802.1Q tag (many DSL and fibre
 	// ISPs want one, e.g. 7 or 10); routerd adds and removes it itself.
 	VLAN VLAN
+	// PPPoE is the PPPoE client of mode pppoe.
+	PPPoE PPPoE
 }
 
 // VLAN is the ISP's VLAN on the WAN port.
 type VLAN struct {
 	ID       int // 1..4094; 0 is untagged (the default)
 	Priority int // 802.1p priority code point of the tag, 0..7 (default 0)
+}
+
+// PPPoE is the WAN's PPPoE client (RFC 2516) and its PPP link.
+type PPPoE struct {
+	// Username and Password are the ISP's credentials (PAP or CHAP-MD5,
+	// whichever the concentrator asks for). The password is kept in the
+	// file as given and masked wherever the configuration is shown.
+	Username, Password string
+	// ServiceName and ACName narrow the choice of concentrator; empty
+	// takes any service and the first concentrator that answers.
+	ServiceName, ACName string
+	// Jumbo asks for a PPP MTU of the WAN mtu (up to 1500) with RFC 4638's
+	// PPP-Max-Payload, which needs a WAN port carrying mtu+8 bytes and a
+	// concentrator that agrees; off, the PPP MTU is at most 1492.
+	Jumbo bool
+	// EchoInterval is how often an LCP echo request checks the link;
+	// EchoFailures unanswered in a row end the session (defaults 10 s, 3).
+	EchoInterval time.Duration
+	EchoFailures int
 }
 
 // WANIPv6 is how the WAN gets IPv6 and the prefix for the LAN.
@@ -144,6 +165,7 @@ type WANMode string
 const (
 	WANDHCP   WANMode = "dhcp"
 	WANStatic WANMode = "static"
+	WANPPPoE  WANMode = "pppoe"
 )
 
 // DHCPServer holds the DHCP server configuration (only the LAN pool for now).
@@ -384,7 +406,8 @@ func New() *Config {
 		System: System{Hostname: "passgate"},
 		Interfaces: Interfaces{
 			LAN: LAN{MTU: 1500},
-			WAN: WAN{Mode: WANDHCP, MTU: 1500, IPv6: WANIPv6{Mode: IPv6DHCPv6PD, PrefixLength: 56}},
+			WAN: WAN{Mode: WANDHCP, MTU: 1500, IPv6: WANIPv6{Mode: IPv6DHCPv6PD, PrefixLength: 56},
+				PPPoE: PPPoE{EchoInterval: 10 * time.Second, EchoFailures: 3}},
 		},
 		DHCPServer: DHCPServer{LAN: DHCPPool{LeaseTime: 12 * time.Hour}},
 		NAT: NAT{

@@ -4,7 +4,7 @@ package config
 // "show | compare": "- set ..." for a line only in old, "+ set ..." for a
 // line only in new, in schema order (a changed value shows as its "-" line
 // followed by its "+" line). A nil config counts as New(). Equal configs
-// give no lines.
+// give no lines. Secrets are masked (a changed one shows as changed).
 func Diff(old, new *Config) []string {
 	if old == nil {
 		old = New()
@@ -12,6 +12,7 @@ func Diff(old, new *Config) []string {
 	if new == nil {
 		new = New()
 	}
+	old, new = maskedPair(old, new)
 	a, b := old.Commands(), new.Commands()
 	var out []string
 	for _, op := range align(a, b) {

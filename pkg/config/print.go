@@ -87,6 +87,7 @@ func (c *Config) String() string {
 // CommandsUnder returns the canonical commands under a path such as
 // ["nat", "port-forward"] (unique prefixes accepted; path as for delete),
 // for "show configuration nat". An empty path gives all commands.
+// Secrets are masked.
 func (c *Config) CommandsUnder(path []string) ([]string, error) {
 	full, err := ExpandDelete(path)
 	if len(path) == 0 {
@@ -100,7 +101,7 @@ func (c *Config) CommandsUnder(path []string) ([]string, error) {
 		want += " " + Quote(w)
 	}
 	var out []string
-	for _, l := range c.Commands() {
+	for _, l := range c.Masked().Commands() {
 		if l == want || strings.HasPrefix(l, want+" ") {
 			out = append(out, l)
 		}

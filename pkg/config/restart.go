@@ -38,6 +38,17 @@ var startOnly = []struct {
 	},
 		func(d, s *Config) { d.Interfaces.WAN.VLAN = s.Interfaces.WAN.VLAN },
 		untilUnset("the WAN stays on VLAN %s", "the WAN stays untagged")},
+	// The PPPoE client as a whole; the value compared holds the password,
+	// so the message does not print it.
+	{"interfaces wan pppoe", func(c *Config) string {
+		p := c.Interfaces.WAN.PPPoE
+		if p == New().Interfaces.WAN.PPPoE {
+			return ""
+		}
+		return fmt.Sprintf("%q %q %q %q %v %v %d", p.Username, p.Password, p.ServiceName, p.ACName, p.Jumbo, p.EchoInterval, p.EchoFailures)
+	},
+		func(d, s *Config) { d.Interfaces.WAN.PPPoE = s.Interfaces.WAN.PPPoE },
+		func(string) string { return "the PPPoE client keeps its running settings" }},
 	{"service ssh port", func(c *Config) string { return strconv.Itoa(c.Service.SSH.Port) },
 		func(d, s *Config) { d.Service.SSH.Port = s.Service.SSH.Port },
 		untilf("SSH, and its forward from the WAN, stay on port %s")},
@@ -168,6 +179,10 @@ func NeedsRestart(running, c *Config) bool {
 // RestartNotes says, one line each, which settings of c take effect only
 // after a restart: those that differ from running and that the commit
 // from old to c changed (old nil: every one that differs from running).
+// hiddenValues are start-only settings whose value holds a secret: the
+// notes say that they changed, never what to.
+var hiddenValues = map[string]bool{"interfaces wan pppoe": true}
+
 func RestartNotes(running, old, c *Config) []string {
 	var out []string
 	for _, s := range startOnly {
@@ -176,6 +191,9 @@ func RestartNotes(running, old, c *Config) []string {
 			continue
 		}
 		what := s.path + " " + v
+		if hiddenValues[s.path] {
+			what = "changing " + s.path
+		}
 		if v == "" {
 			what = "deleting " + s.path
 		}

@@ -164,7 +164,7 @@ func (c *Config) Tree(path []string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	renderTree(under(c.treeItems(), full), 0, "", &out)
+	renderTree(under(c.Masked().treeItems(), full), 0, "", &out)
 	return out, nil
 }
 
@@ -229,6 +229,7 @@ func TreeDiff(old, new *Config, path []string) ([]string, error) {
 		return nil, err
 	}
 	d := &treeDiff{header: "-"}
+	old, new = maskedPair(old, new)
 	d.descend(nil, old.treeItems(), new.treeItems(), full)
 	return d.out, nil
 }

@@ -73,7 +73,7 @@ func (s subnet) outside(a netip.Addr, what string) string {
 func (c *Config) Validate() (errs, warnings []Issue) {
 	v := &validator{}
 	c.checkInterfaces(v)
-	c.checkVLAN(v)
+	c.checkPPPoE(v)
 	c.checkIPv6Interfaces(v)
 	c.checkDHCP(v)
 	c.checkNAT(v)
@@ -119,7 +119,10 @@ func (c *Config) checkInterfaces(v *validator) {
 			v.err("interfaces wan address", "subnet %s overlaps the LAN subnet %s; LAN and WAN subnets must be disjoint, so change one of them", w.net, l.net)
 		}
 	} else {
-		const ignored = "is ignored in mode dhcp (the ISP's DHCP server provides it); delete it or set interfaces wan mode static"
+		ignored := "is ignored in mode dhcp (the ISP's DHCP server provides it); delete it or set interfaces wan mode static"
+		if wan.Mode == WANPPPoE {
+			ignored = "is ignored in mode pppoe (the ISP's concentrator provides it); delete it or set interfaces wan mode static"
+		}
 		if wan.Address.IsValid() {
 			v.warn("interfaces wan address", "%s", ignored)
 		}
@@ -132,11 +135,40 @@ func (c *Config) checkInterfaces(v *validator) {
 	}
 }
 
-// checkVLAN checks the WAN's VLAN settings.
-func (c *Config) checkVLAN(v *validator) {
-	if w := c.Interfaces.WAN; w.VLAN.Priority != 0 && w.VLAN.ID == 0 {
+// checkPPPoE checks the WAN's PPPoE client and VLAN.
+func (c *Config) checkPPPoE(v *validator) {
+	wan := c.Interfaces.WAN
+	p, def := wan.PPPoE, New().Interfaces.WAN.PPPoE
+	if wan.VLAN.Priority != 0 && wan.VLAN.ID == 0 {
 		v.warn("interfaces wan vlan priority", "is unused without a VLAN id; e.g. set interfaces wan vlan 7")
 	}
+	if wan.Mode != WANPPPoE {
+		if p != def {
+			v.warn("interfaces wan pppoe", "is unused in mode %s; set interfaces wan mode pppoe to log in with it", wan.Mode)
+		}
+		return
+	}
+	if p.Username == "" {
+		v.err("interfaces wan pppoe username", "mode pppoe needs the ISP's login; e.g. set interfaces wan pppoe username \"user@isp.example\"")
+	}
+	if p.Password == "" {
+		v.err("interfaces wan pppoe password", "mode pppoe needs the ISP's password; e.g. set interfaces wan pppoe password \"secret\"")
+	}
+	if p.Jumbo && wan.MTU > 1500 {
+		v.err("interfaces wan mtu", "%d is more than PPPoE carries (RFC 4638 allows up to 1500); use 1500 or less", wan.MTU)
+	}
+	if !p.Jumbo && wan.MTU < 1492 {
+		v.warn("interfaces wan mtu", "PPP MTU %d is below PPPoE's 1492; routerd uses %d", wan.MTU, wan.MTU)
+	}
+}
+
+// PPPMTU is the PPP link's MTU in mode pppoe: the WAN mtu, at most 1492,
+// or at most 1500 with jumbo (RFC 4638).
+func (w WAN) PPPMTU() int {
+	if w.PPPoE.Jumbo {
+		return min(w.MTU, 1500)
+	}
+	return min(w.MTU, 1492)
 }
 
 func (c *Config) checkDHCP(v *validator) {

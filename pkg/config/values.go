@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/passgate/passgate/pkg/passhash"
 )
@@ -23,6 +25,7 @@ type choice struct {
 // vtype describes one value position of the language: literal choices
 // and/or a free-form value with a parser and a printer.
 type vtype struct {
+	secret  bool                        // masked wherever the configuration is shown
 	ph      string                      // placeholder shown in help, e.g. "<A.B.C.D>"
 	help    string                      // help for the placeholder
 	choices []choice                    // literal words (enable, disable, auto ...)
@@ -488,6 +491,45 @@ func tName(help string) *vtype {
 }
 
 // ---- quoted strings ----
+
+// tText is a free text of 1..max bytes of printable UTF-8 (no control
+// characters), printed in double quotes.
+func tText(ph, help string, max int) *vtype {
+	return &vtype{
+		ph:    `<"` + ph + `">`,
+		help:  help,
+		quote: true,
+		parse: func(s string) (any, error) {
+			if s == "" || len(s) > max {
+				return nil, errf("%d bytes is not allowed; give 1-%d bytes (delete the line for the default)", len(s), max)
+			}
+			if !utf8.ValidString(s) {
+				return nil, errf("not valid UTF-8; give printable text")
+			}
+			for _, r := range s {
+				if unicode.IsControl(r) {
+					return nil, errf("control character %U is not allowed; give printable text", r)
+				}
+			}
+			return s, nil
+		},
+		format: func(v any) string { return v.(string) },
+	}
+}
+
+// tSecret is tText for a secret: kept as given, masked when shown.
+func tSecret(ph, help string, max int) *vtype {
+	t := tText(ph, help, max)
+	t.secret = true
+	parse := t.parse
+	t.parse = func(s string) (any, error) {
+		if isMask(s) {
+			return nil, errf("%q is how show configuration masks the secret, not the secret; give the real one", s)
+		}
+		return parse(s)
+	}
+	return t
+}
 
 func tPasswordHash() *vtype {
 	return &vtype{

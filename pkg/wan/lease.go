@@ -114,6 +114,9 @@ const (
 	LostNAK
 	// LostReleased: the client released it on shutdown (ReleaseOnStop).
 	LostReleased
+	// LostSessionEnded: the PPPoE session ended (PADT, LCP terminate,
+	// echo failure); PPPoEStatus.LastFailure says why.
+	LostSessionEnded
 )
 
 func (r LostReason) String() string {
@@ -124,6 +127,8 @@ func (r LostReason) String() string {
 		return "refused by server (NAK)"
 	case LostReleased:
 		return "released"
+	case LostSessionEnded:
+		return "PPPoE session ended"
 	}
 	return fmt.Sprintf("LostReason(%d)", int(r))
 }

@@ -55,7 +55,7 @@ var Packages = []string{
 	// base tools
 	"kmod", "iproute2", "iputils-ping", "socat", "nftables", "conntrack", "ethtool", "procps",
 	// VPN software
-	"ppp", "pptpd", "pptp-linux", "xl2tpd",
+	"ppp", "pptpd", "pptp-linux", "xl2tpd", "pppoe",
 	"strongswan-charon", "strongswan-swanctl",
 	"openvpn", "wireguard-tools",
 	// libreswan's run-time dependencies (libreswan itself: LibreswanPackage)
@@ -339,7 +339,7 @@ func build(work, kpkg string, apt *deb.Fetcher, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dpkg-query in the image: %v", err)
 	}
-	want := map[string]bool{"pptpd": true, "pptp-linux": true, "ppp": true, "xl2tpd": true, "strongswan-charon": true,
+	want := map[string]bool{"pptpd": true, "pptp-linux": true, "ppp": true, "xl2tpd": true, "pppoe": true, "strongswan-charon": true,
 		"strongswan-swanctl": true, "openvpn": true, "wireguard-tools": true, "nftables": true, "conntrack": true, "iproute2": true}
 	var vers []string
 	vers = append(vers, kpkg+" "+kdebVer, LibreswanPackage+" "+lver)
