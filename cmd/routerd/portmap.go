@@ -55,6 +55,11 @@ func reservedPorts(live *config.Config) func(portmap.Proto, uint16) bool {
 func (r *router) natConfigLocked(live *config.Config) nat.Config {
 	mem, _ := meminfo.Read()
 	nc := natConfig(live, mem.Total, r.eng.Config().Seed)
+	if r.wanLinkMTU > 0 && r.wanLinkMTU < nc.WANMTU {
+		// The link negotiated less than configured (a concentrator's
+		// smaller MRU): the MSS clamp and Fragmentation Needed follow.
+		nc.WANMTU = r.wanLinkMTU
+	}
 	if r.pm != nil {
 		for _, m := range r.pm.srv.Mappings() {
 			proto := uint8(packet.ProtoTCP)

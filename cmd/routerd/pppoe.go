@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/wan"
 	"github.com/passgate/passgate/pkg/wanport"
 )
@@ -55,18 +57,22 @@ func (r *router) startWANPPPoE(ctx context.Context) {
 			switch e := ev.(type) {
 			case wan.LeaseAcquired:
 				r.dp.SetWANPeer(e.Gateway, mode.Status().AC)
+				r.setWANLinkMTU(e.MTU)
 				r.setWAN(e.Addr, e.Gateway, e.DNS)
 				r.announce()
 			case wan.LeaseChanged:
 				r.dp.SetWANPeer(e.Gateway, mode.Status().AC)
+				r.setWANLinkMTU(e.MTU)
 				r.setWAN(e.Addr, e.Gateway, e.DNS)
 				r.announce()
 			case wan.LeaseRenewed:
 				r.dp.SetWANPeer(e.Gateway, mode.Status().AC)
+				r.setWANLinkMTU(e.MTU)
 				r.setWAN(e.Addr, e.Gateway, e.DNS)
 			case wan.LeaseLost:
 				r.logf("wan: pppoe address %v lost (%v)", e.Addr, e.Reason)
 				r.dp.SetWANPeer(netip.Addr{}, nil)
+				r.setWANLinkMTU(0)
 				r.setWAN(netip.Prefix{}, netip.Addr{}, nil)
 				r.announce()
 			}
@@ -75,6 +81,27 @@ func (r *router) startWANPPPoE(ctx context.Context) {
 			r.logf("wan: pppoe client stopped: %v", err)
 		}
 	}()
+}
+
+// setWANLinkMTU makes the NAT engine's WAN MTU the link's negotiated one
+// when that is smaller than the configuration's (0: the configuration's).
+func (r *router) setWANLinkMTU(mtu int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wanLinkMTU == mtu {
+		return
+	}
+	r.wanLinkMTU = mtu
+	nc := r.natConfigLocked(config.Running(r.running, r.cfg))
+	var err error
+	r.dp.Do(func(e *nat.Engine) {
+		if e.Config().WANMTU != nc.WANMTU {
+			_, err = e.Reconfigure(nc)
+		}
+	})
+	if err != nil {
+		r.logf("wan: link mtu %d: the NAT refused it: %v", mtu, err)
+	}
 }
 
 // wanLine is what show interfaces says of the WAN line's framing: the
@@ -101,8 +128,8 @@ func (r *router) wanLine() []string {
 		}
 		out = append(out, line)
 		if st.State == "up" {
-			out = append(out, fmt.Sprintf("pppoe mtu %d (concentrator's mru %d), auth %s, %d session(s) since start",
-				min(st.MRU, max(st.PeerMRU, 1)), st.PeerMRU, st.Auth, st.Sessions))
+			out = append(out, fmt.Sprintf("pppoe mtu %d (ours %d, concentrator's mru %d), auth %s, %d session(s) since start",
+				st.MTU, st.MRU, st.PeerMRU, st.Auth, st.Sessions))
 		}
 		if st.LastFailure != "" {
 			out = append(out, "pppoe last failure: "+st.LastFailure)

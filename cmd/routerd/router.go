@@ -66,14 +66,17 @@ type router struct {
 	// with it.
 	dnsCtx context.Context
 
-	running   *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
-	wanAddr   netip.Prefix
-	wanGW     netip.Addr // the WAN's default gateway (show route)
-	wanDNS    []netip.Addr
-	lan6      []netip.Prefix // the LAN's IPv6 prefixes (ipv6Control), DNS clients
-	wan6DNS   []netip.Addr   // the WAN's IPv6 DNS servers (ipv6Control)
-	wanIssue  string         // the WAN address overlaps the LAN (wan.LANConflict), or ""
-	wanFrames wanFrames
+	running *config.Config // what routerd started with: its start-only settings are in effect (config.Running)
+	wanAddr netip.Prefix
+	wanGW   netip.Addr // the WAN's default gateway (show route)
+	wanDNS  []netip.Addr
+	// wanLinkMTU is the WAN link's MTU as negotiated (PPPoE: the smaller
+	// of ours and the concentrator's MRU); 0: the configuration's.
+	wanLinkMTU int
+	lan6       []netip.Prefix // the LAN's IPv6 prefixes (ipv6Control), DNS clients
+	wan6DNS    []netip.Addr   // the WAN's IPv6 DNS servers (ipv6Control)
+	wanIssue   string         // the WAN address overlaps the LAN (wan.LANConflict), or ""
+	wanFrames  wanFrames
 	// wanPort frames the WAN line (VLAN tag, PPPoE); nil for plain
 	// Ethernet. pppoeFrames is where it hands the PPPoE client's frames.
 	wanPort     *wanport.Port

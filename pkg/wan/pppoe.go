@@ -51,7 +51,8 @@ type PPPoEStatus struct {
 	ACName      string
 	ServiceName string
 	MRU         int // ours, as negotiated
-	PeerMRU     int // the concentrator's: what we send
+	PeerMRU     int // the concentrator's (0: it named none, 1500 by default)
+	MTU         int // what we send: the smaller of MRU and PeerMRU
 	Auth        string
 	Since       time.Time // when the state last changed
 	LastFailure string    // in words, with the fix where there is one
@@ -332,7 +333,7 @@ func (r *pppoeRun) pppEvents(now time.Time) {
 			}
 			st := r.sess.Status()
 			r.p.setState(func(s *PPPoEStatus) {
-				s.State, s.MRU, s.PeerMRU, s.Auth, s.LastFailure = "up", st.MRU, e.PeerMRU, st.Auth, ""
+				s.State, s.MRU, s.PeerMRU, s.MTU, s.Auth, s.LastFailure = "up", st.MRU, e.PeerMRU, mtu, st.Auth, ""
 				s.Sessions++
 			})
 			r.backoff = pppoeBackoffMin
