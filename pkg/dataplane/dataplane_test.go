@@ -34,7 +34,7 @@ const (
 )
 
 type bench struct {
-	t                *testing.T
+	t                testing.TB
 	lan, wan, kernel *link.PipeEnd // the test's ends: LAN segment, ISP, router's own stack
 	lanRouter        link.Link
 	dp               *Dataplane
@@ -52,13 +52,13 @@ type benchOpts struct {
 	lanOffloads, wanOffloads bool
 	payloadHelper            func(proto uint8, sport, dport uint16) bool
 	// ipv6 builds the IPv6 engines for the router's port MACs (nil: IPv6 off).
-	ipv6 func(t *testing.T, lanMAC, wanMAC [6]byte) *IPv6Config
+	ipv6 func(t testing.TB, lanMAC, wanMAC [6]byte) *IPv6Config
 	// wrapWAN puts something between the router and its WAN port (the
 	// framing of pkg/wanport).
 	wrapWAN func(link.Link) link.Link
 }
 
-func newBenchWith(t *testing.T, o benchOpts) *bench {
+func newBenchWith(t testing.TB, o benchOpts) *bench {
 	t.Helper()
 	mk := func(a, b string, offloads bool) (*link.PipeEnd, link.Link) {
 		// The test's end may write offloaded frames; the router's end
@@ -128,7 +128,7 @@ func ser(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-func arpFrame(t *testing.T, op uint16, srcMAC net.HardwareAddr, srcIP string, dstMAC net.HardwareAddr, dstIP string) []byte {
+func arpFrame(t testing.TB, op uint16, srcMAC net.HardwareAddr, srcIP string, dstMAC net.HardwareAddr, dstIP string) []byte {
 	ethDst := dstMAC
 	if op == layers.ARPRequest {
 		ethDst = layers.EthernetBroadcast

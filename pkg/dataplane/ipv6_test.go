@@ -34,7 +34,7 @@ func ll(mac [6]byte) netip.Addr {
 	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
 }
 
-func ipv6Engines(t *testing.T, lanMAC, wanMAC [6]byte) *IPv6Config {
+func ipv6Engines(t testing.TB, lanMAC, wanMAC [6]byte) *IPv6Config {
 	e, err := fw6.New(fw6.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
