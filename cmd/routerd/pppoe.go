@@ -128,7 +128,7 @@ func (r *router) wanLine() []string {
 		}
 		out = append(out, line)
 		if st.State == "up" {
-			out = append(out, fmt.Sprintf("pppoe mtu %d (ours %d, concentrator's mru %d), auth %s, %d session(s) since start",
+			out = append(out, fmt.Sprintf("pppoe mtu %d (ours %d, peer %d), auth %s, %d session(s) since start",
 				st.MTU, st.MRU, st.PeerMRU, st.Auth, st.Sessions))
 		}
 		if st.LastFailure != "" {

@@ -405,7 +405,7 @@ func (s *Session) inputPAP(info []byte, now time.Time) {
 		s.network(now)
 	case 3: // Authenticate-Nak
 		s.papNext = time.Time{}
-		s.fail("authentication failed: the concentrator refused the username or password (PAP: "+msg+"); check set interfaces wan pppoe username and password", true, now)
+		s.fail(authFailed("PAP", msg), true, now)
 	default:
 		s.ignored++
 	}
@@ -435,7 +435,7 @@ func (s *Session) inputCHAP(info []byte, now time.Time) {
 			s.network(now)
 		}
 	case 4: // Failure
-		s.fail("authentication failed: the concentrator refused the username or password (CHAP: "+printable(c.Data)+"); check set interfaces wan pppoe username and password", true, now)
+		s.fail(authFailed("CHAP", printable(c.Data)), true, now)
 	default:
 		s.ignored++
 	}
@@ -469,4 +469,15 @@ func printable(s []byte) string {
 		b[i] = c
 	}
 	return string(b)
+}
+
+// authFailed says in words that the login was refused, with the
+// concentrator's message when it gave one.
+func authFailed(method, msg string) string {
+	why := method
+	if msg != "" {
+		why += ": " + msg
+	}
+	return "authentication failed: the concentrator refused the username or password (" + why +
+		"); check set interfaces wan pppoe username and password"
 }

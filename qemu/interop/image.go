@@ -54,6 +54,9 @@ const KernelMeta = "linux-image-amd64"
 var Packages = []string{
 	// base tools
 	"kmod", "iproute2", "iputils-ping", "socat", "nftables", "conntrack", "ethtool", "procps",
+	// traffic beyond the ISP (the pppoe case): a web client, iperf3, a
+	// capture, an ISP resolver and a stub to ask it
+	"curl", "iperf3", "tcpdump", "dnsmasq-base", "busybox",
 	// VPN software
 	"ppp", "pptpd", "pptp-linux", "xl2tpd", "pppoe",
 	"strongswan-charon", "strongswan-swanctl",
@@ -68,7 +71,7 @@ const LibreswanPackage = "libreswan"
 
 // builderVersion changes the cache key when the way the image is put
 // together changes.
-const builderVersion = "interop-image-3"
+const builderVersion = "interop-image-4"
 
 //go:embed files/init
 var initScript []byte
@@ -339,7 +342,7 @@ func build(work, kpkg string, apt *deb.Fetcher, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dpkg-query in the image: %v", err)
 	}
-	want := map[string]bool{"pptpd": true, "pptp-linux": true, "ppp": true, "xl2tpd": true, "pppoe": true, "strongswan-charon": true,
+	want := map[string]bool{"pptpd": true, "pptp-linux": true, "ppp": true, "xl2tpd": true, "pppoe": true, "curl": true, "iperf3": true, "strongswan-charon": true,
 		"strongswan-swanctl": true, "openvpn": true, "wireguard-tools": true, "nftables": true, "conntrack": true, "iproute2": true}
 	var vers []string
 	vers = append(vers, kpkg+" "+kdebVer, LibreswanPackage+" "+lver)

@@ -105,6 +105,27 @@ func caseIKEv2Rekey(l *Lab) Outcome {
 	return pass(fmt.Sprintf("ping %s; CHILD_SA rekeyed (new SPIs), %s; ping after rekey %s", before, ike, after))
 }
 
+// caseIKEv2NATT: strongSwan IKEv2 from both clients at once, with NAT-T
+// (ESP in UDP 4500), no rekeying: the shorter form of ikev2-natt-rekey,
+// run inside other cases (the pppoe case).
+func caseIKEv2NATT(l *Lab) Outcome {
+	server, client := ikev2Conns(rekey{IKE: "0", Child: "0"}, v4)
+	if err := l.swanStartAll(server, client, lanClients); err != nil {
+		return fail("charon did not start")
+	}
+	if !l.swanUpBoth("c") {
+		return fail("initiate failed: " + l.lastLine("lan1-initiate.log") + " / " + l.lastLine("lan2-initiate.log"))
+	}
+	ping, ok := pingAll(ipsecClients, serverTunnel)
+	if !ok {
+		return fail("ping " + ping + l.nat.note())
+	}
+	if !strings.Contains(xfrmState("lan1"), "encap type espinudp sport 4500") {
+		return fail("ESP not in UDP 4500 (" + saSummary(xfrmState("lan1")) + "); ping " + ping)
+	}
+	return pass("IKEv2, ESP in UDP 4500; ping " + ping)
+}
+
 // caseIKEv2v6: strongSwan IKEv2 over IPv6 only, both clients at once; no
 // NAT, so ESP travels raw through the router's firewall.
 func caseIKEv2v6(l *Lab) Outcome {

@@ -108,3 +108,42 @@ func killNS(n string) {
 		}
 	}
 }
+
+// killNSExcept kills every process in namespace n but those keep says to
+// spare (a case's infrastructure, such as the ISP's concentrator, that
+// outlives the cases run inside it).
+func killNSExcept(n string, keep func(pid int) bool) {
+	out, _ := cmd("ip", "netns", "pids", n)
+	for _, f := range strings.Fields(out) {
+		if pid, err := strconv.Atoi(f); err == nil && !keep(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// ancestry is pid and its parents up to init.
+func ancestry(pid int) []int {
+	var chain []int
+	for pid > 1 && len(chain) < 64 {
+		chain = append(chain, pid)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			break
+		}
+		// pid (comm) state ppid …: comm may hold spaces and parentheses.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if i < 0 || len(f) < 2 {
+			break
+		}
+		pid, _ = strconv.Atoi(f[1])
+	}
+	return chain
+}
+
+// cmdline is the process's command line, arguments joined by spaces.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}

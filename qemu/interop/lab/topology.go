@@ -64,6 +64,28 @@ func (l *Lab) endCase() {
 	}
 }
 
+// endSubCase ends what a case run inside another case left running: the
+// processes it started (those after mark in l.procs), every other
+// process in the client namespaces, those in wan that keep does not
+// spare, and the IPsec SAs and policies; so the next case inside starts
+// as clean as a case of its own.
+func (l *Lab) endSubCase(mark int, keep func(pid int) bool) {
+	for _, p := range l.procs[mark:] {
+		p.stop(time.Second)
+	}
+	l.procs = l.procs[:mark]
+	for _, n := range caseNamespaces {
+		if n == "wan" {
+			killNSExcept(n, keep)
+		} else {
+			killNS(n)
+		}
+		cmd("ip", "-n", n, "xfrm", "state", "flush")
+		cmd("ip", "-n", n, "xfrm", "policy", "flush")
+	}
+	time.Sleep(500 * time.Millisecond)
+}
+
 // veth links namespace a's interface ia to b's ib; an end in sw joins the
 // bridge.
 func veth(a, ia, b, ib string) error {
