@@ -119,6 +119,23 @@ func (l *lab) start(ns string, args ...string) *exec.Cmd {
 	return c
 }
 
+// listenTCP starts a long-lived TCP server (args) in ns and returns once
+// something listens on port there, so a test's first connection does not
+// race the server's start.
+func (l *lab) listenTCP(ns string, port int, args ...string) *exec.Cmd {
+	l.t.Helper()
+	c := l.start(ns, args...)
+	want := fmt.Sprintf(":%d ", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out, _ := l.in(ns, "ss", "-Hltn"); strings.Contains(out, want) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: nothing listens on TCP port %d 10 s after %v", ns, port, args)
+		}
+	}
+}
+
 func (l *lab) topology() {
 	for _, n := range []string{"sw", "rtr", "lan1", "lan2", "wan"} {
 		l.sh("ip", "netns", "add", l.ns(n))

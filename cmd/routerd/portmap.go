@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/passgate/passgate/internal/meminfo"
@@ -26,6 +27,11 @@ type portMapService struct {
 	changed chan struct{} // OnChange: the loop reconfigures the engine
 	cancel  context.CancelFunc
 	done    chan struct{}
+	ctx     context.Context // the service's, set before it serves
+	// routerLocked is set while a caller holding r.mu changes the
+	// mappings (a new WAN address, new reserved ports): OnChange then
+	// leaves the engine to the loop instead of waiting for r.mu.
+	routerLocked atomic.Bool
 }
 
 // portMapTick is how often expired mappings and ended leases are looked for.
@@ -87,13 +93,21 @@ func (r *router) syncPortMapLocked(ctx context.Context, live *config.Config) err
 		return nil
 	}
 	if r.pm != nil {
+		r.pm.routerLocked.Store(true)
 		r.pm.srv.SetReserved(reservedPorts(live))
+		r.pm.routerLocked.Store(false)
 		return nil
 	}
 	pm := &portMapService{changed: make(chan struct{}, 1), done: make(chan struct{})}
 	lan := live.Interfaces.LAN.Address
 	srv, err := portmap.New(portmap.Config{LAN: lan.Masked(), Reserved: reservedPorts(live), Seed: randomSeed(), Logf: r.logf,
 		OnChange: func() {
+			// A LAN host's request (NAT-PMP, PCP, UPnP): the mapping is
+			// put into the engine before the host is answered, so a peer
+			// may connect the moment the host learns its port.
+			if !pm.routerLocked.Load() && pm.ctx != nil && r.applyMappings(pm.ctx, pm) {
+				return
+			}
 			select {
 			case pm.changed <- struct{}{}:
 			default:
@@ -108,10 +122,12 @@ func (r *router) syncPortMapLocked(ctx context.Context, live *config.Config) err
 	}
 	pm.srv, pm.conn = srv, conn
 	if r.wanAddr.IsValid() {
+		pm.routerLocked.Store(true)
 		srv.SetExternal(r.wanAddr.Addr(), time.Now()) // nobody to announce to yet
+		pm.routerLocked.Store(false)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	pm.cancel = cancel
+	pm.cancel, pm.ctx = cancel, sctx
 	var wg sync.WaitGroup
 	wg.Add(1)
 	if err := r.startUPnP(sctx, live, srv, wg.Done); err != nil {
@@ -156,20 +172,20 @@ func (r *router) portMapLoop(ctx context.Context, pm *portMapService) {
 	}
 }
 
-// applyMappings reconfigures the engine with the current mappings. It
-// gives up when ctx ends: stopping port mapping holds r.mu while it waits
-// for this loop, so it must not block on r.mu.
-func (r *router) applyMappings(ctx context.Context, pm *portMapService) {
+// applyMappings reconfigures the engine with the current mappings and
+// says whether it did. It gives up when ctx ends: stopping port mapping
+// holds r.mu while it waits for this loop, so it must not block on r.mu.
+func (r *router) applyMappings(ctx context.Context, pm *portMapService) bool {
 	for !r.mu.TryLock() {
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Millisecond):
+			return false
+		case <-time.After(time.Millisecond):
 		}
 	}
 	defer r.mu.Unlock()
 	if r.pm != pm {
-		return // stopped meanwhile
+		return false // stopped meanwhile
 	}
 	nc := r.natConfigLocked(config.Running(r.running, r.cfg))
 	var err error
@@ -177,6 +193,7 @@ func (r *router) applyMappings(ctx context.Context, pm *portMapService) {
 	if err != nil {
 		r.logf("port mapping: the NAT refused the mappings: %v", err)
 	}
+	return true
 }
 
 // dropEndedLeases removes the mappings of hosts whose DHCP lease ended
@@ -211,7 +228,9 @@ func (r *router) announceExternalLocked(addr netip.Addr) {
 	if pm == nil {
 		return
 	}
+	pm.routerLocked.Store(true)
 	first := pm.srv.SetExternal(addr, time.Now())
+	pm.routerLocked.Store(false)
 	if first == nil {
 		return
 	}

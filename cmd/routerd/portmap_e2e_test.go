@@ -47,7 +47,7 @@ func TestEndToEndPortMapping(t *testing.T) {
 	l.startRouter()
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
-	l.start("lan1", "socat", "TCP-LISTEN:9000,fork,reuseaddr", "SYSTEM:echo hello from lan1")
+	l.listenTCP("lan1", 9000, "socat", "TCP-LISTEN:9000,fork,reuseaddr", "SYSTEM:echo hello from lan1")
 	wait := 20 * time.Second
 	natpmpc := func(ns string, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -112,7 +112,7 @@ func TestEndToEndPortMapping(t *testing.T) {
 	igd := func(args ...string) (string, error) {
 		return upnpc(append([]string{"-u", "http://192.168.1.1:5000/rootDesc.xml"}, args...)...)
 	}
-	l.start("lan1", "socat", "TCP-LISTEN:9100,fork,reuseaddr", "SYSTEM:echo upnp to lan1")
+	l.listenTCP("lan1", 9100, "socat", "TCP-LISTEN:9100,fork,reuseaddr", "SYSTEM:echo upnp to lan1")
 	out, err = igd("-e", "game", "-a", "192.168.1.10", "9100", "9100", "TCP")
 	if err != nil || !strings.Contains(out, "ExternalIPAddress = 203.0.113.2") || !regexp.MustCompile(`external 203\.0\.113\.2:9100 TCP is redirected to internal 192\.168\.1\.10:9100`).MatchString(out) {
 		t.Fatalf("upnpc -a: %v\n%s\nrouter:\n%s", err, out, l.rtrOut.text())
@@ -137,7 +137,7 @@ func TestEndToEndPortMapping(t *testing.T) {
 		t.Errorf("the deleted UPnP mapping still forwards: %q", got)
 	}
 	// PCP (RFC 6887) from lan1, a MAP built on the wire format by hand.
-	l.start("lan1", "socat", "TCP-LISTEN:9400,fork,reuseaddr", "SYSTEM:echo pcp to lan1")
+	l.listenTCP("lan1", 9400, "socat", "TCP-LISTEN:9400,fork,reuseaddr", "SYSTEM:echo pcp to lan1")
 	var pcpResp portmap.PCPResponse
 	netnstest.InNS(t, l.ns("lan1"), func() {
 		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(192, 168, 1, 1), Port: portmap.Port})
