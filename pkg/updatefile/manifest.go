@@ -1,0 +1,106 @@
+package updatefile
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Format is the manifest format this package writes and reads.
+const Format = 1
+
+// Bounds on what an update file may hold; more is refused before it is
+// read.
+const (
+	MaxManifest = 64 << 10 // bytes of manifest.json
+	MaxFiles    = 64
+	MaxFileSize = 512 << 20 // one file (a kernel, an initramfs, a DTB)
+	MaxTotal    = 1 << 30   // all files together
+)
+
+// Manifest describes an update: what it is for and what it holds.
+type Manifest struct {
+	Format  int       `json:"format"`
+	Board   string    `json:"board"`
+	Version string    `json:"version"`
+	Created time.Time `json:"created"`
+	Files   []File    `json:"files"`
+}
+
+// File is one file of the boot slot.
+type File struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // lower-case hex
+}
+
+// Names of files, boards and versions: a plain word, so no path, no
+// control character and nothing a shell or a FAT file system minds.
+var (
+	fileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+	word     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
+)
+
+// Names reserved for the manifest and its signature.
+const (
+	manifestName  = "manifest.json"
+	signatureName = "manifest.sig"
+)
+
+// check says what is wrong with m, if anything.
+func (m *Manifest) check() error {
+	if m.Format != Format {
+		return fmt.Errorf("manifest format %d; this router reads format %d (a newer passgate made it: update in steps)", m.Format, Format)
+	}
+	if !word.MatchString(m.Board) {
+		return fmt.Errorf("manifest board %q is not a board name", m.Board)
+	}
+	if !word.MatchString(m.Version) {
+		return fmt.Errorf("manifest version %q is not a version (letters, digits, . _ + ~ -, up to 64)", m.Version)
+	}
+	if len(m.Files) == 0 || len(m.Files) > MaxFiles {
+		return fmt.Errorf("manifest lists %d files; 1 to %d allowed", len(m.Files), MaxFiles)
+	}
+	seen := make(map[string]bool, len(m.Files))
+	var total int64
+	for _, f := range m.Files {
+		switch {
+		case !fileName.MatchString(f.Name) || f.Name == manifestName || f.Name == signatureName:
+			return fmt.Errorf("manifest file name %q: a plain name of letters, digits, . _ + - is allowed (no directories)", f.Name)
+		case seen[f.Name]:
+			return fmt.Errorf("manifest lists %s twice", f.Name)
+		case f.Size < 0 || f.Size > MaxFileSize:
+			return fmt.Errorf("manifest file %s of %d bytes; at most %d allowed", f.Name, f.Size, MaxFileSize)
+		}
+		if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != 32 || hex.EncodeToString(b) != f.SHA256 {
+			return fmt.Errorf("manifest file %s: sha256 %q is not 64 lower-case hex digits", f.Name, f.SHA256)
+		}
+		seen[f.Name] = true
+		total += f.Size
+	}
+	if total > MaxTotal {
+		return fmt.Errorf("manifest files total %d bytes; at most %d allowed", total, MaxTotal)
+	}
+	return nil
+}
+
+// parseManifest decodes and checks a manifest; unknown fields are refused
+// (a signed field this reader would ignore could matter).
+func parseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %v", err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("manifest: data after the JSON object")
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
