@@ -7,7 +7,7 @@ BOARD   ?= qemu-arm64
 OUT     ?= out
 PKGS    := ./...
 
-.PHONY: all deps test unit lint bench fuzz run image interop clean distclean go-deps
+.PHONY: all deps test unit lint bench fuzz run image update interop clean distclean go-deps
 
 all: test
 
@@ -93,6 +93,13 @@ fuzz:
 # SD-card image for a board: make image BOARD=rpi4 (qemu-arm64, rpi3, rpi4, rock-pi-e).
 image: deps go-deps
 	$(GO) run ./cmd/passgate image -board $(BOARD) -out $(OUT)
+
+# Signed firmware update file for a board: make update BOARD=rpi4
+# [VERSION=1.2.0] (default: git describe). The signing key is made on
+# first use in ~/.config/passgate/ (its path is printed; keep it out of
+# git); images built from then on accept only updates signed with it.
+update: deps go-deps
+	$(GO) run ./cmd/passgate update -board $(BOARD) -out $(OUT) $(if $(VERSION),-version $(VERSION))
 
 # Build the default board and boot it in QEMU, console on this terminal
 # (needs root: the LAN side is a tap in network namespace passgate-lan).

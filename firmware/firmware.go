@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ import (
 	"github.com/passgate/passgate/firmware/deb"
 	"github.com/passgate/passgate/internal/cpio"
 	"github.com/passgate/passgate/internal/kmod"
+	"github.com/passgate/passgate/pkg/updatefile"
 )
 
 // ModulePath is the router's Go module path, used to find the repository.
@@ -72,6 +74,13 @@ type Options struct {
 	// waits for. Boot tests use it to act inside the VM, e.g. to kill
 	// routerd's worker. QEMU only (-device virtconsole; see qemu.Config).
 	DebugAgent bool
+	// Version is the firmware's version, shown by routerd's show system
+	// and named in update files; default "dev".
+	Version string
+	// UpdateKeys are the PEM public keys whose signed update files the
+	// router accepts (pkg/updatefile), put in the initramfs at
+	// UpdateKeysFile; none: the image accepts no update.
+	UpdateKeys []byte
 	// Log receives progress lines; nil discards.
 	Log io.Writer
 }
@@ -98,6 +107,7 @@ type Result struct {
 	Cmdline   string
 	BootFiles []BootFile // DTBs and firmware (not kernel/initramfs)
 	Raw       []RawBlob
+	Version   string
 	Modules   []string // module files in the initramfs
 
 	InitramfsSize     int64 // compressed
@@ -140,6 +150,12 @@ func (o *Options) fill() error {
 	}
 	if o.OutDir == "" {
 		o.OutDir = filepath.Join(o.Root, "out", o.Board.Name)
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if !versionWord.MatchString(o.Version) {
+		return fmt.Errorf("firmware: version %q: letters, digits and . _ + ~ - allowed, up to 64", o.Version)
 	}
 	return nil
 }
@@ -205,13 +221,13 @@ func Build(o Options) (*Result, error) {
 	}
 	routerd := filepath.Join(work, "routerd")
 	o.logf("building routerd for linux/%s", b.Arch)
-	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd"); err != nil {
+	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd", "-X main.version="+o.Version); err != nil {
 		return nil, err
 	}
 	var agent string
 	if o.DebugAgent {
 		agent = filepath.Join(work, "pgdebug")
-		if err := goBuild(o.Root, b.Arch, agent, "./firmware/debugagent"); err != nil {
+		if err := goBuild(o.Root, b.Arch, agent, "./firmware/debugagent", ""); err != nil {
 			return nil, err
 		}
 	}
@@ -234,6 +250,9 @@ func Build(o Options) (*Result, error) {
 		w.Symlink("bin/uinit", "routerd")
 	}
 	w.File(BoardFile, 0o644, []byte(b.Name+"\n"))
+	if len(o.UpdateKeys) > 0 {
+		w.File(UpdateKeysFile, 0o644, o.UpdateKeys)
+	}
 	w.AddFile(kmod.ListFile, filepath.Join(stage, filepath.FromSlash(kmod.ListFile)), 0o644)
 	w.Tree(filepath.Join(stage, "lib"), "lib")
 	err = w.Close()
@@ -258,6 +277,32 @@ func Build(o Options) (*Result, error) {
 	o.logf("initramfs %s: %.1f MiB compressed (%.1f MiB cpio), built in %v",
 		res.Initramfs, mib(res.InitramfsSize), mib(res.InitramfsCPIOSize), time.Since(start).Round(100*time.Millisecond))
 	return res, nil
+}
+
+// UpdateKeysFile is where the initramfs holds the public keys of the
+// update files the router accepts (updatefile.KeysFile, without its /).
+var UpdateKeysFile = strings.TrimPrefix(updatefile.KeysFile, "/")
+
+// versionWord is what a version may be (as in an update's manifest).
+var versionWord = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
+
+// SlotFile is one file of a boot slot: what an update replaces.
+type SlotFile struct {
+	Name string // on the boot partition, in the slot
+	Src  string // on the host
+}
+
+// SlotFiles are the files of the build an update carries: the kernel,
+// the initramfs and the device trees. The boot loaders' own files (the
+// Raspberry Pi's GPU firmware, u-boot) are not in a slot.
+func (r *Result) SlotFiles() []SlotFile {
+	fs := []SlotFile{{board.KernelFile, r.Kernel}, {board.InitramfsFile, r.Initramfs}}
+	for _, bf := range r.BootFiles {
+		if strings.HasSuffix(bf.Dst, ".dtb") {
+			fs = append(fs, SlotFile{bf.Dst, bf.Src})
+		}
+	}
+	return fs
 }
 
 // BoardFile is where the initramfs names the board it was built for;
@@ -345,7 +390,7 @@ func collect(o *Options) (*Result, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	res := &Result{Board: b, Dir: o.OutDir, Cmdline: b.KernelCmdline()}
+	res := &Result{Board: b, Dir: o.OutDir, Cmdline: b.KernelCmdline(), Version: o.Version}
 	res.Kernel = filepath.Join(o.OutDir, board.KernelFile)
 	if _, err := os.Stat(filepath.Join(kroot, b.KernelImage)); err != nil {
 		return nil, "", fmt.Errorf("board %s: %s has no kernel image %s", b.Name, b.Kernel, b.KernelImage)
@@ -438,8 +483,8 @@ func goEnv(goos, goarch string) []string {
 	return append(env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOWORK=off")
 }
 
-func goBuild(dir, goarch, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+func goBuild(dir, goarch, out, pkg, ldflags string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+ldflags, "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = goEnv("linux", goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"strings"
 	"testing"
@@ -39,7 +41,8 @@ func TestBoardsResolveAgainstPackages(t *testing.T) {
 
 func TestBuildQEMUInitramfs(t *testing.T) {
 	b, _ := board.Get("qemu-arm64")
-	res, err := Build(Options{Board: b, OutDir: t.TempDir(), Log: testLog(t)})
+	keys := []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA3Ql2y8lZ8kqGq1rRUpnAZrnPPpRr5HzB7wXx1m0mR+g=\n-----END PUBLIC KEY-----\n")
+	res, err := Build(Options{Board: b, OutDir: t.TempDir(), Version: "9.8.7-test", UpdateKeys: keys, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +53,16 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	if st, err := os.Stat(res.Kernel); err != nil || st.Size() < 10<<20 {
 		t.Errorf("kernel Image missing or small: %v", err)
 	}
-	entries, err := cpio.ListGzip(res.Initramfs)
+	gz, err := os.Open(res.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := cpio.Read(zr, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +105,15 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	}
 	if _, ok := byName["bin/pgdebug"]; ok {
 		t.Error("initramfs has the debug agent without DebugAgent")
+	}
+	if e := byName[UpdateKeysFile]; !bytes.Equal(e.Data, keys) {
+		t.Errorf("%s: %q, want the update keys", UpdateKeysFile, e.Data)
+	}
+	if !bytes.Contains(byName["bin/routerd"].Data, []byte("9.8.7-test")) || res.Version != "9.8.7-test" {
+		t.Error("routerd does not carry the build's version (-X main.version)")
+	}
+	if n := len(res.SlotFiles()); n != 2 {
+		t.Errorf("qemu-arm64's slot has %d files, want the kernel and the initramfs", n)
 	}
 	for _, sh := range []string{"bin/sh", "bin/defaultsh", "bbin/gosh"} {
 		if _, ok := byName[sh]; ok {

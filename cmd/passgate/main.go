@@ -3,12 +3,14 @@
 //
 //	passgate image [-board B] [-out DIR]   build a flashable SD image
 //	passgate run   [-board B] [-out DIR]   build and boot in QEMU, console on the terminal
+//	passgate update [-board B] [-version V] build a signed update file (.pgu)
 //	passgate check [-board B | -all]       fetch a board's packages and check its files and modules
 //	passgate boards                        list the boards
 //	passgate pin NAME=VERSION              download a Debian package and write its pin file
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"github.com/passgate/passgate/firmware/deb"
 	"github.com/passgate/passgate/image"
 	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/updatefile"
 	"github.com/passgate/passgate/qemu"
 )
 
@@ -30,6 +33,7 @@ func usage() {
 commands:
   image   build the SD-card image for a board (-board, -out)
   run     build the board and boot it in QEMU with the console on this terminal
+  update  build a signed firmware update file for a board (-board, -version, -key)
   check   download a board's pinned packages and check its files and modules
   boards  list the boards
   pin     NAME=VERSION: download a Debian arm64 package and write its pin file
@@ -49,6 +53,8 @@ func main() {
 		err = cmdImage(os.Args[2:])
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "update":
+		err = cmdUpdate(os.Args[2:])
 	case "check":
 		err = cmdCheck(os.Args[2:])
 	case "boards":
@@ -70,6 +76,7 @@ func main() {
 // buildFlags are shared by image and run.
 type buildFlags struct {
 	board, out, config string
+	version, key       string
 	debugShell         bool
 	debugAgent         bool
 }
@@ -78,6 +85,8 @@ func (f *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.board, "board", board.Default, "board: "+strings.Join(board.Names(), ", "))
 	fs.StringVar(&f.out, "out", "out", "output directory (a subdirectory per board is used)")
 	fs.StringVar(&f.config, "config", "", "passgate.conf to put on the image (default: a starter configuration)")
+	fs.StringVar(&f.version, "version", "", "the firmware's version (default: git describe of the tree)")
+	fs.StringVar(&f.key, "key", defaultKeyPath(), "update signing key (ed25519, PEM); made on first use; the image accepts updates signed with it")
 	fs.BoolVar(&f.debugShell, "debug-shell", false, "debug build: u-root shell on the console instead of routerd (start /bin/routerd by hand)")
 	fs.BoolVar(&f.debugAgent, "debug-agent", false, "debug build (qemu-arm64): routerd as usual, plus a command agent on a virtio console (ps, kill, cat)")
 }
@@ -90,24 +99,11 @@ type built struct {
 }
 
 func build(f buildFlags) (*built, error) {
-	b, err := board.Get(f.board)
-	if err != nil {
-		return nil, err
-	}
-	root, err := firmware.FindRoot()
-	if err != nil {
-		return nil, err
-	}
-	outDir, err := filepath.Abs(filepath.Join(f.out, b.Name))
+	b, outDir, fw, _, err := buildFirmware(f)
 	if err != nil {
 		return nil, err
 	}
 	logw := prefixWriter("passgate: ")
-	fw, err := firmware.Build(firmware.Options{Board: b, Root: root, OutDir: outDir, DebugShell: f.debugShell,
-		DebugAgent: f.debugAgent, Log: logw})
-	if err != nil {
-		return nil, err
-	}
 	spec := image.Spec{Board: b, Kernel: fw.Kernel, Initramfs: fw.Initramfs}
 	for _, bf := range fw.BootFiles {
 		spec.Files = append(spec.Files, image.File{Src: bf.Src, Dst: bf.Dst})
@@ -125,6 +121,38 @@ func build(f buildFlags) (*built, error) {
 		return nil, err
 	}
 	return &built{board: b, fw: fw, spec: spec, image: img}, nil
+}
+
+// buildFirmware builds the board's kernel, initramfs and boot files, the
+// initramfs trusting the update signing key f.key (made on first use).
+func buildFirmware(f buildFlags) (*board.Board, string, *firmware.Result, ed25519.PrivateKey, error) {
+	b, err := board.Get(f.board)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	root, err := firmware.FindRoot()
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	outDir, err := filepath.Abs(filepath.Join(f.out, b.Name))
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	key, err := signingKey(f.key)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	version := f.version
+	if version == "" {
+		version = gitVersion(root)
+	}
+	fw, err := firmware.Build(firmware.Options{Board: b, Root: root, OutDir: outDir, DebugShell: f.debugShell,
+		DebugAgent: f.debugAgent, Version: version, UpdateKeys: updatefile.MarshalPublicKey(key.Public().(ed25519.PublicKey)),
+		Log: prefixWriter("passgate: ")})
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	return b, outDir, fw, key, nil
 }
 
 func cmdImage(args []string) error {

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
+	"github.com/passgate/passgate/pkg/updatefile"
 )
 
 const fullConfig = `
@@ -156,5 +161,22 @@ func TestSettingsDefaults(t *testing.T) {
 		if got := natConfig(c, mem, 1).MaxSessions; got != want {
 			t.Errorf("memory %d: max sessions %d, want %d", mem, got, want)
 		}
+	}
+}
+
+func TestUpdateKeys(t *testing.T) {
+	dir := t.TempDir()
+	if got := updateKeys(filepath.Join(dir, "none.pem")); !strings.Contains(got, "built without an update signing key") {
+		t.Errorf("no key file: %q", got)
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	p := filepath.Join(dir, "keys.pem")
+	os.WriteFile(p, updatefile.MarshalPublicKey(key.Public().(ed25519.PublicKey)), 0o644)
+	if got, want := updateKeys(p), "signed with key "+updatefile.KeyID(key.Public().(ed25519.PublicKey)); got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	os.WriteFile(p, []byte("garbage"), 0o644)
+	if got := updateKeys(p); !strings.HasPrefix(got, "none accepted: ") {
+		t.Errorf("a damaged key file: %q", got)
 	}
 }

@@ -27,10 +27,31 @@ import (
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/packet"
 	"github.com/passgate/passgate/pkg/shell"
+	"github.com/passgate/passgate/pkg/updatefile"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
+
+// updateKeys says which update files the image at keysFile accepts.
+func updateKeys(keysFile string) string {
+	b, err := os.ReadFile(keysFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return "none accepted: this image was built without an update signing key"
+	}
+	if err != nil {
+		return fmt.Sprintf("none accepted: %v", err)
+	}
+	keys, err := updatefile.ParsePublicKeys(b)
+	if err != nil {
+		return fmt.Sprintf("none accepted: %s: %v", keysFile, err)
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = updatefile.KeyID(k)
+	}
+	return "signed with key " + strings.Join(ids, " or ")
+}
 
 // shellRouter is the shell's view of the running router.
 type shellRouter struct{ r *router }
@@ -280,6 +301,7 @@ func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	if k := s.r.sshKey.Load(); k != nil {
 		si.SSHHostKey = *k
 	}
+	si.Updates = updateKeys(updatefile.KeysFile)
 	return si, nil
 }
 

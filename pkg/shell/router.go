@@ -223,6 +223,9 @@ type SystemInfo struct {
 	// -l prints it, e.g. "ssh-ed25519 SHA256:...", with a note when it
 	// is lost at reboot ("" when SSH has no key).
 	SSHHostKey string
+	// Updates says which firmware update files the router accepts: the
+	// IDs of the signing keys built into its image, or why none.
+	Updates string
 	// Config says where the running configuration comes from when it is
 	// not passgate.conf as saved (a fallback to a backup or to RAM, a
 	// hand edit) and whether commits can be saved; "" when all is well.

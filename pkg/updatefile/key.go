@@ -11,7 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/passgate/passgate/pkg/atomicfile"
 )
+
+// KeysFile is where a passgate image holds the PEM public keys of the
+// update files it accepts (put there by the firmware build).
+const KeysFile = "/etc/passgate-update-keys.pem"
 
 // domain is signed before the manifest, so a signature over a manifest
 // cannot be taken for one over anything else made with the same key.
@@ -57,24 +63,8 @@ func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err err
 		return nil, false, fmt.Errorf("signing key: %w", err)
 	}
 	// Written aside and renamed: a key file is whole or absent.
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: privatePEM, Bytes: der}), 0o600); err != nil {
 		return nil, false, fmt.Errorf("signing key: %w", err)
-	}
-	_, werr := f.Write(pem.EncodeToMemory(&pem.Block{Type: privatePEM, Bytes: der}))
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return nil, false, fmt.Errorf("signing key: %w", werr)
 	}
 	return key, true, nil
 }

@@ -273,6 +273,17 @@ func entryOf(b []byte, name string) ([]byte, error) {
 
 // rebuild copies an update with another manifest and signature.
 func rebuild(b, manifest, sig []byte) []byte {
+	return copyTar(b, map[string][]byte{manifestName: manifest, signatureName: sig}, "", nil)
+}
+
+// appendEntry copies an update with one more entry at the end.
+func appendEntry(b []byte, name string, data []byte) []byte {
+	return copyTar(b, nil, name, data)
+}
+
+// copyTar copies the tar b, entries named in replace getting new
+// contents, and appends an entry extra (if not "").
+func copyTar(b []byte, replace map[string][]byte, extra string, extraData []byte) []byte {
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
 	tr := tar.NewReader(bytes.NewReader(b))
@@ -282,36 +293,17 @@ func rebuild(b, manifest, sig []byte) []byte {
 			break
 		}
 		data, _ := io.ReadAll(tr)
-		switch h.Name {
-		case manifestName:
-			data = manifest
-		case signatureName:
-			data = sig
+		if r, ok := replace[h.Name]; ok {
+			data = r
 		}
 		h.Size = int64(len(data))
 		tw.WriteHeader(h)
 		tw.Write(data)
 	}
-	tw.Close()
-	return out.Bytes()
-}
-
-// appendEntry copies an update with one more entry at the end.
-func appendEntry(b []byte, name string, data []byte) []byte {
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		d, _ := io.ReadAll(tr)
-		tw.WriteHeader(h)
-		tw.Write(d)
+	if extra != "" {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: extra, Size: int64(len(extraData)), Mode: 0o755})
+		tw.Write(extraData)
 	}
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(data)), Mode: 0o755})
-	tw.Write(data)
 	tw.Close()
 	return out.Bytes()
 }
