@@ -258,7 +258,8 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 				out.Drops = append(out.Drops, shell.Counter{Name: r.String(), Value: c.Drops[r]})
 			}
 		}
-		out.Sessions = []shell.Counter{{Name: "current", Value: uint64(c.Sessions)}, {Name: "mappings", Value: uint64(c.Mappings)},
+		out.Sessions = []shell.Counter{{Name: "current", Value: uint64(c.Sessions)}, {Name: "limit", Value: uint64(e.Config().MaxSessions)},
+			{Name: "mappings", Value: uint64(c.Mappings)},
 			{Name: "created", Value: c.SessionsCreated}, {Name: "expired", Value: c.SessionsExpired},
 			{Name: "evicted", Value: c.SessionsEvicted}, {Name: "icmp-errors-sent", Value: c.ICMPErrorsSent},
 			{Name: "fragments-held", Value: c.FragmentsHeld}}

@@ -148,6 +148,9 @@ func commands() (operational, configure []*command) {
 			showRouteCommand(),
 			{word: "system", help: "hostname, version, board, uptime, memory", run: cmdShowSystem,
 				sub: []*command{showCommitHistoryCommand()}},
+			{word: "vpn", help: "VPN troubleshooting", sub: []*command{
+				{word: "diagnose", help: "what the router sees going wrong with the LAN's VPNs, and what to do", run: cmdShowVPNDiagnose},
+			}},
 		}},
 		{word: "traceroute", help: "show the path to a host", long: true, run: cmdTraceroute, args: []*argSpec{hostArg}},
 	}

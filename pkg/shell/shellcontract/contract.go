@@ -384,6 +384,10 @@ func testCounters(t *testing.T, h Harness) {
 	uniqueNames(t, "verdicts", c.Verdicts)
 	uniqueNames(t, "drops", c.Drops)
 	uniqueNames(t, "sessions", c.Sessions)
+	// show vpn diagnose compares "current" with the table's size.
+	if l, ok := counter(c.Sessions, "limit"); !ok || l < 2 {
+		t.Errorf("session counter \"limit\" %d (present %v): want the session table's size", l, ok)
+	}
 	var ports []string
 	for _, p := range c.Ports {
 		ports = append(ports, p.Name)

@@ -223,7 +223,7 @@ func (r *Router) canned() {
 	r.Cnt = shell.Counters{
 		Verdicts: []shell.Counter{{Name: "forward", Value: 356000}, {Name: "drop", Value: 1234}, {Name: "punt", Value: 5678}},
 		Drops:    []shell.Counter{{Name: "no-mapping", Value: 1200}, {Name: "filtered", Value: 30}, {Name: "blocked", Value: 4}, {Name: "martian", Value: 0}},
-		Sessions: []shell.Counter{{Name: "current", Value: 3}, {Name: "created", Value: 4521}, {Name: "expired", Value: 4518}},
+		Sessions: []shell.Counter{{Name: "current", Value: 3}, {Name: "limit", Value: 65536}, {Name: "created", Value: 4521}, {Name: "expired", Value: 4518}},
 		Ports: []shell.PortCounters{
 			{Name: "lan", RxPackets: 123456, RxBytes: 98765432, RxDrops: 3, TxPackets: 234567, TxBytes: 345678901},
 			{Name: "wan", RxPackets: 234000, RxBytes: 345000000, TxPackets: 123000, TxBytes: 98000000, TxDrops: 1},

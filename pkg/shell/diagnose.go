@@ -1,0 +1,209 @@
+package shell
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+)
+
+// "show vpn diagnose": what the router itself can see going wrong with
+// the LAN's VPNs, each finding with its evidence and what to do. It reads
+// only the views every Router has (configuration, interfaces, passthrough
+// state, counters), so it says the same on every interface.
+
+// Finding is one thing the troubleshooter found.
+type Finding struct {
+	Problem  string // one line, the headline
+	Evidence string // what the router saw
+	Action   string // what to do about it
+}
+
+// vpnView is what diagnoseVPN looks at.
+type vpnView struct {
+	cfg      *config.Config
+	wan      []netip.Prefix // the WAN port's addresses
+	pt       Passthrough
+	sessions []Counter // Counters.Sessions: "current", "limit"
+}
+
+// Thresholds of the findings that count packets.
+const (
+	// A tunnel that sent at least this many packets over at least
+	// silentAge and got nothing back is one the far side does not answer.
+	silentPackets = 5
+	silentAge     = 10 * time.Second
+	// Sessions at this share of the table's size are "near full".
+	fullShare = 0.9
+)
+
+var (
+	privateNets = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16")}
+	sharedNet   = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598
+)
+
+// vpnPorts are the ports a port forward or the DMZ takes from the LAN's
+// VPN clients.
+var vpnPorts = []struct {
+	tcp  bool
+	port uint16
+	what string
+}{{false, 500, "IKE (UDP 500)"}, {false, 4500, "IPsec NAT-T (UDP 4500)"}, {false, 1701, "L2TP (UDP 1701)"}, {true, 1723, "PPTP (TCP 1723)"}}
+
+// tunnelWords says, per passthrough session protocol, what the far side
+// fails to send back and what to do about it.
+var tunnelWords = map[string]struct{ what, action string }{
+	"gre":   {"GRE (IP protocol 47)", "the VPN server's firewall or the ISP drops GRE: ask the server's administrators to allow GRE, and try the VPN over another line (a phone's hotspot) to tell which; PPTP cannot work without GRE"},
+	"esp":   {"ESP (IP protocol 50)", "the VPN server's firewall or the ISP drops raw ESP: turn on NAT traversal (ESP in UDP 4500; strongSwan encap=yes, libreswan encapsulation=yes, Windows AssumeUDPEncapsulationContextOnSendRule) so the tunnel uses UDP instead"},
+	"ike":   {"IKE (UDP 500)", "the VPN server does not answer IKE: check its address, that it is up, and that its firewall allows UDP 500 and 4500 from this router's address"},
+	"nat-t": {"IPsec NAT-T (UDP 4500)", "the VPN server does not answer on UDP 4500: check that its firewall allows UDP 4500"},
+	"l2tp":  {"L2TP (UDP 1701)", "the L2TP server does not answer: check its address and that UDP 1701 (usually inside IPsec) is allowed"},
+}
+
+// diagnoseVPN returns the findings, most serious first.
+func diagnoseVPN(v vpnView) []Finding {
+	var out []Finding
+	// The WAN address: behind another NAT?
+	var wan4 []netip.Addr
+	for _, p := range v.wan {
+		if p.Addr().Is4() {
+			wan4 = append(wan4, p.Addr())
+		}
+	}
+	if len(wan4) == 0 {
+		out = append(out, Finding{Problem: "the router has no IPv4 address on the WAN: no VPN over IPv4 can connect",
+			Evidence: "show interfaces: no IPv4 address on wan",
+			Action:   "check the WAN cable and mode (show interfaces, set interfaces wan mode)"})
+	}
+	for _, a := range wan4 {
+		switch {
+		case sharedNet.Contains(a):
+			out = append(out, Finding{Problem: "carrier-grade NAT: the ISP translates this router's traffic again",
+				Evidence: fmt.Sprintf("the WAN address %v is in 100.64.0.0/10, the range ISPs use behind their own NAT (RFC 6598)", a),
+				Action:   "IPsec with NAT traversal, OpenVPN and WireGuard usually work; PPTP and raw ESP usually do not, and nothing can reach the LAN from outside. Ask the ISP for a public IPv4 address, or use the VPN over IPv6"})
+		case slices.ContainsFunc(privateNets, func(p netip.Prefix) bool { return p.Contains(a) }):
+			out = append(out, Finding{Problem: "double NAT: another router in front of this one translates again",
+				Evidence: fmt.Sprintf("the WAN address %v is private (RFC 1918): the ISP's modem or router is also a NAT", a),
+				Action:   "put the ISP's modem in bridge mode (this router then gets the public address), or make this router its exposed host/DMZ; until then PPTP and raw ESP depend on that router's passthrough too"})
+		}
+	}
+	// Switches off while clients try.
+	for _, p := range v.pt.Protocols {
+		if !p.Enabled && p.Blocked > 0 {
+			out = append(out, Finding{Problem: fmt.Sprintf("%s passthrough is off, and LAN clients are trying %s", p.Name, strings.ToUpper(p.Name)),
+				Evidence: fmt.Sprintf("show passthrough: %d %s packets blocked", p.Blocked, p.Name),
+				Action:   fmt.Sprintf("if they should connect: set passthrough %s enable, then commit", p.Name)})
+		}
+	}
+	// Single-client ESP with several clients.
+	if v.cfg != nil && v.cfg.Passthrough.IPsec.ESPMode == config.ESPSingleClient {
+		var hosts []netip.Addr
+		for _, s := range v.pt.Sessions {
+			if (s.Protocol == "esp" || s.Protocol == "ike") && !slices.Contains(hosts, s.Host) {
+				hosts = append(hosts, s.Host)
+			}
+		}
+		if len(hosts) > 1 {
+			out = append(out, Finding{Problem: fmt.Sprintf("ESP passthrough is in single-client mode, and %d LAN clients use IPsec", len(hosts)),
+				Evidence: "IPsec sessions of " + addrList(hosts) + "; in single-client mode only the first gets ESP back",
+				Action:   "set passthrough ipsec esp-mode spi-learning, then commit"})
+		}
+	}
+	// Forwards and the DMZ that take the VPN ports.
+	if v.cfg != nil {
+		for _, f := range v.cfg.NAT.PortForwards {
+			for _, vp := range vpnPorts {
+				has := f.Protocol.HasUDP()
+				if vp.tcp {
+					has = f.Protocol.HasTCP()
+				}
+				if has && f.Port.First <= vp.port && vp.port <= f.Port.Last {
+					out = append(out, Finding{Problem: fmt.Sprintf("port forward %q takes %s for %v", f.Name, vp.what, f.To),
+						Evidence: fmt.Sprintf("set nat port-forward %s sends %s from the internet to %v", f.Name, vp.what, f.To),
+						Action: fmt.Sprintf("other LAN clients' VPNs lose that port: a server that starts an exchange towards it (a rekey, a dead-peer check, a callback) reaches %v instead. Delete the forward unless %v runs a VPN server (delete nat port-forward %s)",
+							f.To, f.To, f.Name)})
+				}
+			}
+		}
+		if v.cfg.NAT.DMZ.IsValid() {
+			out = append(out, Finding{Problem: fmt.Sprintf("the DMZ host %v receives what no session claims", v.cfg.NAT.DMZ),
+				Evidence: fmt.Sprintf("set nat dmz %v", v.cfg.NAT.DMZ),
+				Action:   "a VPN server's packets that arrive before a client's own (GRE, ESP, IKE from the server first) go to the DMZ host; remove the DMZ (delete nat dmz) unless that host needs it"})
+		}
+	}
+	// Tunnels the far side does not answer.
+	for _, s := range v.pt.Sessions {
+		w, ok := tunnelWords[s.Protocol]
+		if !ok || s.PacketsIn > 0 || s.PacketsOut < silentPackets || s.Age < silentAge {
+			continue
+		}
+		out = append(out, Finding{Problem: fmt.Sprintf("no %s has come back from %v to %v", w.what, s.Server, s.Host),
+			Evidence: fmt.Sprintf("show passthrough: %d packets sent in %s, none received", s.PacketsOut, dur(s.Age)),
+			Action:   w.action})
+	}
+	// The session table.
+	var current, limit uint64
+	for _, c := range v.sessions {
+		switch c.Name {
+		case "current":
+			current = c.Value
+		case "limit":
+			limit = c.Value
+		}
+	}
+	if limit > 0 && float64(current) >= fullShare*float64(limit) {
+		out = append(out, Finding{Problem: "the NAT session table is nearly full: new connections, VPNs included, may be refused",
+			Evidence: fmt.Sprintf("show counters: %d sessions of %d", current, limit),
+			Action:   "find the host that opens the most (show nat sessions), or raise set nat max-sessions"})
+	}
+	return out
+}
+
+func addrList(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func cmdShowVPNDiagnose(s *session, _ *call) error {
+	ifs, err := s.sh.r.Interfaces(s.cmdCtx)
+	if err != nil {
+		return err
+	}
+	pt, err := s.sh.r.Passthrough(s.cmdCtx)
+	if err != nil {
+		return err
+	}
+	cnt, err := s.sh.r.Counters(s.cmdCtx)
+	if err != nil {
+		return err
+	}
+	v := vpnView{cfg: s.sh.r.Config(), pt: pt, sessions: cnt.Sessions}
+	for _, i := range ifs {
+		if i.Role == "wan" {
+			v.wan = append(v.wan, i.Addresses...)
+		}
+	}
+	fs := diagnoseVPN(v)
+	at := s.sh.clock.Now().Local().Format("2006-01-02 15:04:05")
+	if len(fs) == 0 {
+		s.wrapped("", fmt.Sprintf("No VPN problem seen (%s): the WAN address is public, the passthrough switches block nothing, no forward takes a VPN port and every tunnel gets answers.", at))
+		return nil
+	}
+	s.printf("%d finding(s) at %s:\n", len(fs), at)
+	hang := func(prefix, text string) {
+		s.printf("%s\n", wrap(prefix+text, s.cols()-1, strings.Repeat(" ", len(prefix))))
+	}
+	for i, f := range fs {
+		s.printf("\n")
+		hang(fmt.Sprintf("%d. ", i+1), f.Problem)
+		hang("   seen: ", f.Evidence)
+		hang("   do:   ", f.Action)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package shell
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+)
+
+func TestDiagnoseVPN(t *testing.T) {
+	public := []netip.Prefix{netip.MustParsePrefix("203.0.113.2/24")}
+	host := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	cfg := func(edit func(c *config.Config)) *config.Config {
+		c := config.Default()
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	answered := PassthroughSession{Protocol: "gre", Host: host("192.168.1.10"), Server: host("198.51.100.1"), Age: time.Minute, PacketsOut: 90, PacketsIn: 80}
+	tests := []struct {
+		name string
+		v    vpnView
+		want []string // a substring of each finding's headline, in order
+	}{
+		{"all well", vpnView{cfg: cfg(nil), wan: public, pt: Passthrough{Sessions: []PassthroughSession{answered}}}, nil},
+		{"no WAN address", vpnView{cfg: cfg(nil)}, []string{"no IPv4 address on the WAN"}},
+		{"double NAT", vpnView{cfg: cfg(nil), wan: []netip.Prefix{netip.MustParsePrefix("192.168.0.23/24")}}, []string{"double NAT"}},
+		{"carrier-grade NAT", vpnView{cfg: cfg(nil), wan: []netip.Prefix{netip.MustParsePrefix("100.72.1.9/10")}}, []string{"carrier-grade NAT"}},
+		{"IPv6 only beside a public IPv4", vpnView{cfg: cfg(nil), wan: append(public, netip.MustParsePrefix("2600:5::2/64"))}, nil},
+		{"a switch off while clients try", vpnView{cfg: cfg(nil), wan: public, pt: Passthrough{Protocols: []PassthroughProtocol{
+			{Name: "pptp", Enabled: false, Blocked: 12}, {Name: "l2tp", Enabled: false}, {Name: "ipsec", Enabled: true, Blocked: 3}}}},
+			[]string{"pptp passthrough is off, and LAN clients are trying PPTP"}},
+		{"single-client ESP with two clients", vpnView{cfg: cfg(func(c *config.Config) { c.Passthrough.IPsec.ESPMode = config.ESPSingleClient }), wan: public,
+			pt: Passthrough{Sessions: []PassthroughSession{{Protocol: "ike", Host: host("192.168.1.10")}, {Protocol: "esp", Host: host("192.168.1.11")}}}},
+			[]string{"single-client mode, and 2 LAN clients"}},
+		{"single-client ESP with one client", vpnView{cfg: cfg(func(c *config.Config) { c.Passthrough.IPsec.ESPMode = config.ESPSingleClient }), wan: public,
+			pt: Passthrough{Sessions: []PassthroughSession{{Protocol: "ike", Host: host("192.168.1.10")}, {Protocol: "esp", Host: host("192.168.1.10")}}}}, nil},
+		{"forwards over VPN ports", vpnView{cfg: cfg(func(c *config.Config) {
+			c.NAT.PortForwards = []config.PortForward{
+				{Name: "game", Protocol: config.ProtoUDP, Port: config.PortRange{First: 400, Last: 600}, To: host("192.168.1.40")},
+				{Name: "pptp-server", Protocol: config.ProtoTCP, Port: config.PortRange{First: 1723, Last: 1723}, To: host("192.168.1.41")},
+				{Name: "web", Protocol: config.ProtoTCPUDP, Port: config.PortRange{First: 443, Last: 443}, To: host("192.168.1.42")},
+				{Name: "tcp-4500", Protocol: config.ProtoTCP, Port: config.PortRange{First: 4500, Last: 4500}, To: host("192.168.1.43")},
+			}
+			c.NAT.DMZ = host("192.168.1.50")
+		}), wan: public}, []string{`"game" takes IKE (UDP 500)`, `"pptp-server" takes PPTP (TCP 1723)`, "DMZ host 192.168.1.50"}},
+		{"tunnels nobody answers", vpnView{cfg: cfg(nil), wan: public, pt: Passthrough{Sessions: []PassthroughSession{
+			answered,
+			{Protocol: "gre", Host: host("192.168.1.20"), Server: host("198.51.100.7"), Age: 45 * time.Second, PacketsOut: 12},
+			{Protocol: "esp", Host: host("192.168.1.21"), Server: host("192.0.2.9"), Age: 30 * time.Second, PacketsOut: 40},
+			{Protocol: "ike", Host: host("192.168.1.22"), Server: host("192.0.2.10"), Age: 3 * time.Second, PacketsOut: 6}, // too young
+			{Protocol: "nat-t", Host: host("192.168.1.23"), Server: host("192.0.2.11"), Age: time.Minute, PacketsOut: 2},   // too few
+		}}}, []string{"no GRE (IP protocol 47) has come back from 198.51.100.7 to 192.168.1.20", "no ESP (IP protocol 50) has come back from 192.0.2.9 to 192.168.1.21"}},
+		{"session table nearly full", vpnView{cfg: cfg(nil), wan: public, sessions: []Counter{{Name: "current", Value: 950}, {Name: "limit", Value: 1000}}},
+			[]string{"nearly full"}},
+		{"session table with room", vpnView{cfg: cfg(nil), wan: public, sessions: []Counter{{Name: "current", Value: 850}, {Name: "limit", Value: 1000}}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := diagnoseVPN(tc.v)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d findings, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, f := range got {
+				if !strings.Contains(f.Problem, tc.want[i]) {
+					t.Errorf("finding %d: %q, want %q", i, f.Problem, tc.want[i])
+				}
+				if f.Evidence == "" || f.Action == "" {
+					t.Errorf("finding %d without evidence or action: %+v", i, f)
+				}
+			}
+		})
+	}
+}
