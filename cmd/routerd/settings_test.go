@@ -180,3 +180,27 @@ func TestUpdateKeys(t *testing.T) {
 		t.Errorf("a damaged key file: %q", got)
 	}
 }
+
+// The NAT's WAN MTU in PPPoE mode: the PPP MTU from the configuration,
+// lowered to the session's when the concentrator's MRU is smaller, never
+// raised by it.
+func TestWANMTUFollowsTheSession(t *testing.T) {
+	c := config.Default()
+	c.Interfaces.WAN.Mode = config.WANPPPoE
+	c.Interfaces.WAN.PPPoE.Username, c.Interfaces.WAN.PPPoE.Password = "user", "pass"
+	eng, err := nat.New(natConfig(c, 1<<30, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &router{eng: eng}
+	for _, tc := range []struct{ link, want int }{{0, 1492}, {1480, 1480}, {1500, 1492}, {1492, 1492}} {
+		r.wanLinkMTU = tc.link
+		if got := r.natConfigLocked(c).WANMTU; got != tc.want {
+			t.Errorf("session MTU %d: NAT WAN MTU %d, want %d", tc.link, got, tc.want)
+		}
+	}
+	r.wanLinkMTU = 1480
+	if _, err := nat.New(r.natConfigLocked(c)); err != nil {
+		t.Fatal(err)
+	}
+}
