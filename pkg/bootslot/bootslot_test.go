@@ -393,3 +393,29 @@ func TestFileStore(t *testing.T) {
 		t.Fatalf("Open on a damaged file: %v %q", err, notes)
 	}
 }
+
+// A trial boot the state does not know of stays a trial: committed only
+// by Commit, and the loader's default boots next if it never is.
+func TestUnrecordedTrialStaysATrial(t *testing.T) {
+	w := newWorld(t, true)
+	m, _, _ := w.boot(false)
+	s, _ := m.BeginInstall()
+	w.writeSlot(s, "2.0")
+	m.FinishInstall(s, "2.0")
+	// The state is lost (rewritten to its first form) after the loader
+	// was armed.
+	before := w.state
+	m.ArmTrial()
+	w.state = before
+	m, b, notes := w.boot(false)
+	st := m.Status()
+	if !b.Trial || st.Committed != A || st.Trial != B || !st.OnTrial || len(notes) != 1 {
+		t.Fatalf("booted %+v: state %+v notes %q", b, st.State, notes)
+	}
+	if err := m.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if m, b, _ := w.boot(false); b.Slot != B || m.Status().Committed != B {
+		t.Fatalf("after the commit: %+v", b)
+	}
+}

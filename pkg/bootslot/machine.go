@@ -109,6 +109,14 @@ func Open(store Store, loader Loader, b Boot, now func() time.Time) (*Machine, [
 		if err := loader.DisarmTrial(); err != nil {
 			notes = append(notes, fmt.Sprintf("disarming the boot loader's trial: %v", err))
 		}
+	case b.Slot != st.Committed && b.Trial:
+		// A trial boot the state does not know of (the state was lost or
+		// rewritten while a trial was armed): a trial all the same, to be
+		// committed only once ready.
+		notes = append(notes, fmt.Sprintf("slot %v (version %s) started on trial without a recorded trial: it is committed once the router is ready", b.Slot, b.Version))
+		*m.st.Info(b.Slot) = SlotInfo{Contents: Ready, Version: b.Version, Written: m.st.Info(b.Slot).Written}
+		m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = b.Slot, true, t
+		changed = true
 	case b.Slot != st.Committed:
 		// The loader chose the other slot by default: a rollback changed
 		// the loader and the power went before the state was saved, or
