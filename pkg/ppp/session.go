@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/passgate/passgate/pkg/peertext"
 )
 
 // Config configures a Session.
@@ -265,7 +267,7 @@ func (s *Session) Input(proto uint16, info []byte, now time.Time) []Packet {
 			if s.lcp.st == sOpened && s.lastFailure == "" {
 				s.lastFailure = "the concentrator ended the session (LCP Terminate-Request"
 				if len(c.Data) > 0 {
-					s.lastFailure += ": " + printable(c.Data)
+					s.lastFailure += ": " + peertext.Clean(c.Data, 128)
 				}
 				s.lastFailure += ")"
 			}
@@ -398,7 +400,7 @@ func (s *Session) inputPAP(info []byte, now time.Time) {
 	}
 	msg := ""
 	if len(c.Data) >= 1 && int(c.Data[0]) <= len(c.Data)-1 {
-		msg = printable(c.Data[1 : 1+int(c.Data[0])])
+		msg = peertext.Clean(c.Data[1:1+int(c.Data[0])], 128)
 	}
 	switch c.Code {
 	case 2: // Authenticate-Ack
@@ -435,7 +437,7 @@ func (s *Session) inputCHAP(info []byte, now time.Time) {
 			s.network(now)
 		}
 	case 4: // Failure
-		s.fail(authFailed("CHAP", printable(c.Data)), true, now)
+		s.fail(authFailed("CHAP", peertext.Clean(c.Data, 128)), true, now)
 	default:
 		s.ignored++
 	}
@@ -453,22 +455,6 @@ func (s *Session) Status() Status {
 	return Status{Phase: s.phase, LCP: s.lcp.String(), IPCP: s.ipcp.String(), MRU: s.lcpL.mru, PeerMRU: s.lcpL.peerMRU,
 		Auth: auth, EchoSent: s.echoSent, EchoMissed: s.echoMissed, LastFailure: s.lastFailure,
 		Ignored: s.ignored + s.lcp.ignored + s.ipcp.ignored}
-}
-
-// printable is s for logs and the owner: at most 128 bytes, anything but
-// printable ASCII as '?'.
-func printable(s []byte) string {
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	b := make([]byte, len(s))
-	for i, c := range s {
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		b[i] = c
-	}
-	return string(b)
 }
 
 // authFailed says in words that the login was refused, with the

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/passgate/passgate/pkg/peertext"
 )
 
 // Config configures a Client.
@@ -313,12 +315,12 @@ func (c *Client) offer(d *Discovery, src [6]byte, now time.Time) [][]byte {
 	}
 	if e := d.errorTag(); e != "" {
 		c.cnt.Unwanted++
-		c.why = fmt.Sprintf("concentrator %q refused: %s", printable(name), e)
+		c.why = fmt.Sprintf("concentrator %q refused: %s", peertext.Clean(name, 128), e)
 		return nil
 	}
 	if c.c.ACName != "" && string(name) != c.c.ACName {
 		c.cnt.Unwanted++
-		c.why = fmt.Sprintf("concentrator %q answered, but ac-name %q is configured", printable(name), c.c.ACName)
+		c.why = fmt.Sprintf("concentrator %q answered, but ac-name %q is configured", peertext.Clean(name, 128), c.c.ACName)
 		return nil
 	}
 	var service []byte
@@ -331,13 +333,13 @@ func (c *Client) offer(d *Discovery, src [6]byte, now time.Time) [][]byte {
 	}
 	if !found && c.c.ServiceName != "" {
 		c.cnt.Unwanted++
-		c.why = fmt.Sprintf("concentrator %q offered no service %q", printable(name), c.c.ServiceName)
+		c.why = fmt.Sprintf("concentrator %q offered no service %q", peertext.Clean(name, 128), c.c.ServiceName)
 		return nil
 	}
 	if c.c.ServiceName == "" {
 		service = nil // ask for any service, as in the PADI
 	}
-	c.ac, c.acName = src, printable(name)
+	c.ac, c.acName = src, peertext.Clean(name, 128)
 	c.service = bytes.Clone(service)
 	if v, ok := d.Tag(TagACCookie); ok {
 		c.cookie = bytes.Clone(v)

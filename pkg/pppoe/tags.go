@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/passgate/passgate/pkg/peertext"
 )
 
 // Tag types (RFC 2516 Appendix A; PPP-Max-Payload from RFC 4638).
@@ -71,26 +73,11 @@ func (d *Discovery) errorTag() string {
 			continue
 		}
 		if len(g.Value) > 0 {
-			return what + ": " + printable(g.Value)
+			return what + ": " + peertext.Clean(g.Value, 128)
 		}
 		return what
 	}
 	return ""
-}
-
-// printable is s for logs and the owner: at most 128 bytes, anything but
-// printable ASCII as '?'.
-func printable(s []byte) string {
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	b := bytes.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, s)
-	return string(b)
 }
 
 // ParseDiscovery reads a discovery-stage packet; payload is what follows

@@ -9,6 +9,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/passgate/passgate/pkg/peertext"
 )
 
 // Lease time bounds. A lease shorter than MinLeaseTime would have the client
@@ -85,7 +87,7 @@ func parseReply(b []byte, hw []byte) (*reply, dropReason) {
 	}
 	r.server = sid
 	if r.typ == dhcpv4.MessageTypeNak {
-		r.text = printable(m.Options.Get(dhcpv4.OptionMessage), 128)
+		r.text = peertext.Clean(m.Options.Get(dhcpv4.OptionMessage), 128)
 		return r, dropNone
 	}
 
@@ -211,20 +213,4 @@ func classfulBits(a netip.Addr) int {
 	default:
 		return 24
 	}
-}
-
-// printable returns at most n bytes of b with anything outside printable
-// ASCII replaced, for logging text a server sent.
-func printable(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		out[i] = c
-	}
-	return string(out)
 }

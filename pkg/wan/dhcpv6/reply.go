@@ -10,6 +10,8 @@ import (
 
 	d6 "github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/passgate/passgate/pkg/peertext"
 )
 
 // SOL_MAX_RT bounds (RFC 8415 §21.24): a server may raise or lower the
@@ -137,7 +139,7 @@ func parseReply(b []byte, from netip.Addr, clientID []byte, iaid [4]byte) (*repl
 	}
 	if st := msg.Options.Status(); st != nil {
 		r.status = st.StatusCode
-		r.statusText = printable(st.StatusMessage, 128)
+		r.statusText = peertext.Clean([]byte(st.StatusMessage), 128)
 	}
 	if o := msg.GetOneOption(d6.OptionSolMaxRT); o != nil {
 		if v := o.ToBytes(); len(v) == 4 {
@@ -352,19 +354,4 @@ func validDomain(name string) bool {
 		}
 	}
 	return true
-}
-
-// printable returns at most n bytes of s with anything outside printable
-// ASCII replaced, for logging text a server sent.
-func printable(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	out := []byte(s)
-	for i, c := range out {
-		if c < 0x20 || c > 0x7e {
-			out[i] = '?'
-		}
-	}
-	return string(out)
 }
