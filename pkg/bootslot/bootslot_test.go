@@ -165,18 +165,35 @@ func (w *world) consistent(m *Machine, b Boot) {
 	}
 }
 
+// install writes version v into the slot that is not running, as
+// routerd will: marked, written, recorded ready.
+func (w *world) install(m *Machine, v string) (Slot, error) {
+	s, err := m.BeginInstall()
+	if err != nil {
+		return None, err
+	}
+	if err := w.writeSlot(s, v); err != nil {
+		return None, err
+	}
+	return s, m.FinishInstall(s, v)
+}
+
+// mustInstall is install in a test without power cuts.
+func (w *world) mustInstall(m *Machine, v string) Slot {
+	w.t.Helper()
+	s, err := w.install(m, v)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
 // update installs version v in the other slot, arms its trial, reboots
 // into it and commits it, as routerd will; it stops at the first error
 // (a power cut).
 func (w *world) update(m *Machine, v string) error {
-	s, err := m.BeginInstall()
+	s, err := w.install(m, v)
 	if err != nil {
-		return err
-	}
-	if err := w.writeSlot(s, v); err != nil {
-		return err
-	}
-	if err := m.FinishInstall(s, v); err != nil {
 		return err
 	}
 	if err := m.ArmTrial(); err != nil {
@@ -221,9 +238,7 @@ func TestFailedTrialFallsBack(t *testing.T) {
 	for _, persists := range []bool{false, true} {
 		w := newWorld(t, persists)
 		m, _, _ := w.boot(false)
-		s, _ := m.BeginInstall()
-		w.writeSlot(s, "2.0-broken")
-		m.FinishInstall(s, "2.0-broken")
+		w.mustInstall(m, "2.0-broken")
 		if err := m.ArmTrial(); err != nil {
 			t.Fatal(err)
 		}
@@ -324,9 +339,7 @@ func TestRollback(t *testing.T) {
 func TestInstallWhileOnTrialIsRefused(t *testing.T) {
 	w := newWorld(t, false)
 	m, _, _ := w.boot(false)
-	s, _ := m.BeginInstall()
-	w.writeSlot(s, "2.0")
-	m.FinishInstall(s, "2.0")
+	w.mustInstall(m, "2.0")
 	m.ArmTrial()
 	m, _, _ = w.boot(false)
 	if _, err := m.BeginInstall(); !errors.Is(err, ErrBusy) {
@@ -346,9 +359,7 @@ func TestInstallWhileOnTrialIsRefused(t *testing.T) {
 func TestNewUpdateCancelsArmedTrial(t *testing.T) {
 	w := newWorld(t, true)
 	m, _, _ := w.boot(false)
-	s, _ := m.BeginInstall()
-	w.writeSlot(s, "2.0")
-	m.FinishInstall(s, "2.0")
+	s := w.mustInstall(m, "2.0")
 	m.ArmTrial()
 	if s2, err := m.BeginInstall(); err != nil || s2 != s || w.armed != None {
 		t.Fatalf("second install: slot %v err %v armed %v", s2, err, w.armed)
@@ -399,9 +410,7 @@ func TestFileStore(t *testing.T) {
 func TestUnrecordedTrialStaysATrial(t *testing.T) {
 	w := newWorld(t, true)
 	m, _, _ := w.boot(false)
-	s, _ := m.BeginInstall()
-	w.writeSlot(s, "2.0")
-	m.FinishInstall(s, "2.0")
+	w.mustInstall(m, "2.0")
 	// The state is lost (rewritten to its first form) after the loader
 	// was armed.
 	before := w.state
