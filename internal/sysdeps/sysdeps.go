@@ -65,6 +65,7 @@ var (
 	Dnsperf      = Tool{"dnsperf", "dnsperf"}    // DNS load for make bench (the forwarder beside dnsmasq)
 	Upnpc        = Tool{"upnpc", "miniupnpc"}    // a real UPnP IGD client, checks pkg/upnpigd
 	Unbound      = Tool{"unbound", "unbound"}    // a validating resolver upstream of the DNS forwarder
+	Chromium     = Tool{"chromium", "chromium"}  // a real browser for the web admin page (chromedp)
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -75,7 +76,7 @@ func Catalogue() []Tool {
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
 		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc, Dnsperf,
-		Upnpc, Unbound,
+		Upnpc, Unbound, Chromium,
 	}
 }
 

@@ -326,6 +326,7 @@ const (
 // Service holds the router's own services.
 type Service struct {
 	SSH SSH
+	Web Web
 	// PortMapping lets LAN hosts open ports on the WAN address for
 	// themselves with NAT-PMP, PCP and UPnP IGD (default false).
 	PortMapping bool
@@ -336,6 +337,12 @@ type SSH struct {
 	Listen         SSHListen       // default ListenLAN
 	Port           int             // default 22
 	AuthorizedKeys []AuthorizedKey // sorted by Name
+}
+
+// Web is the admin page (pkg/webui). It is served on the router's LAN
+// addresses only: no setting puts it on the WAN.
+type Web struct {
+	Enabled bool // default true
 }
 
 // SSHListen selects where the SSH server accepts connections.
@@ -429,7 +436,7 @@ func New() *Config {
 			L2TP:  true,
 			IPsec: IPsec{Enabled: true, ESPMode: ESPSPILearning},
 		},
-		Service: Service{SSH: SSH{Listen: ListenLAN, Port: 22}},
+		Service: Service{SSH: SSH{Listen: ListenLAN, Port: 22}, Web: Web{Enabled: true}},
 		DNS:     DNS{Forwarder: true, Domain: "lan", RebindProtection: true},
 	}
 }

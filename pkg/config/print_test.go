@@ -188,6 +188,7 @@ var leafSamples = map[string]string{
 	"dns rebind-allow":                   "set dns rebind-allow corp.example.com",
 	"service ssh listen":                 "set service ssh listen wan",
 	"service port-mapping":               "set service port-mapping enable",
+	"service web":                        "set service web disable",
 	"service ssh port":                   "set service ssh port 1",
 	"service ssh authorized-key *":       `set service ssh authorized-key k.1 "` + keyPhone + `"`,
 }

@@ -496,6 +496,8 @@ var schema = container("", "",
 			tagged("authorized-key", "public key allowed to log in as admin", tName("name of this key"), keyList).withValue(
 				entryField(keyLookup, func(e *AuthorizedKey) *string { return &e.Key }), tAuthorizedKey()),
 		),
+		leaf("web", "the admin page on https://LAN-address/, LAN side only (default enable)",
+			field(func(c *Config) *bool { return &c.Service.Web.Enabled }), tSwitch("web admin page")),
 		leaf("port-mapping", "LAN hosts may open ports for themselves with NAT-PMP, PCP and UPnP IGD (default disable)",
 			field(func(c *Config) *bool { return &c.Service.PortMapping }), tSwitch("port mapping")),
 	),

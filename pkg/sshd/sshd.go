@@ -16,7 +16,7 @@
 //     PerSourcePenalties): a few logins in progress per source, random
 //     early drop when many are, a 30 s grace time, and sources whose
 //     connections time out or fail are shut out for a while. Failed
-//     logins are logged and slowed down per source address (limit.go).
+//     logins are logged and slowed down per source address (pkg/loginlimit).
 //   - After login: an idle timeout, and caps on sessions per connection,
 //     sessions in all and logged-in connections (loggedin.go).
 //   - Sessions: "shell" (interactive with a pty, or a script without one)
@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/passgate/passgate/pkg/loginlimit"
 	"io"
 	"net"
 	"net/netip"
@@ -90,6 +91,10 @@ type Options struct {
 	FreeFailures int
 	FailDelay    time.Duration
 	MaxFailDelay time.Duration
+	// Limiter, if set, counts the failures: routerd shares one with the
+	// web page, so guesses on either slow down both. The three settings
+	// above, when set, change it.
+	Limiter *loginlimit.Limiter
 
 	// Before login (startups.go): LoginGraceTime bounds the time from
 	// connecting to logged in, accepting the host key and typing the
@@ -116,7 +121,7 @@ type Options struct {
 type Server struct {
 	o        Options
 	hostKey  *HostKey
-	limit    *limiter
+	limit    *loginlimit.Limiter
 	gate     *gate
 	pwSem    chan struct{} // one password verification at a time
 	logins   atomic.Int32
@@ -156,7 +161,10 @@ func New(o Options) (*Server, error) {
 	defInt(&o.MaxSessions, 10)
 	defInt(&o.MaxSessionsTotal, 32)
 	defInt(&o.MaxLogins, 16)
-	l := newLimiter()
+	l := o.Limiter
+	if l == nil {
+		l = loginlimit.New()
+	}
 	if o.FreeFailures > 0 {
 		l.Free = o.FreeFailures
 	}
@@ -342,7 +350,7 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-passgate",
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			sleep(ctx, s.limit.wait(ip))
+			sleep(ctx, s.limit.Wait(ip))
 			if meta.User() != User {
 				at.add(meta.User(), fmt.Sprintf("user %q (only %q may log in)", meta.User(), User))
 				return nil, errors.New("unknown user")
@@ -362,7 +370,7 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 	// configuration refuses others; this guards a Config built in Go).
 	if passhash.Check(hash) == nil {
 		sc.PasswordCallback = func(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-			sleep(ctx, s.limit.wait(ip))
+			sleep(ctx, s.limit.Wait(ip))
 			if meta.User() == User && s.verify(ctx, hash, string(pw)) {
 				return &ssh.Permissions{Extensions: map[string]string{"login": "password"}}, nil
 			}
@@ -374,7 +382,7 @@ func (s *Server) serverConfig(ctx context.Context, ip netip.Addr, at *attempt) *
 			at.mu.Lock()
 			at.passwords++
 			at.mu.Unlock()
-			n := s.limit.fail(ip)
+			n := s.limit.Fail(ip)
 			s.failed(meta.RemoteAddr(), meta.User(), fmt.Sprintf("%s (%d failure(s) from this address)", reason, n))
 			return nil, errors.New("wrong password")
 		}
@@ -435,7 +443,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 		if tried && passwords == 0 && ctx.Err() == nil {
 			// A connection that gave up without logging in counts once
 			// (wrong passwords were counted one by one).
-			n := s.limit.fail(ip)
+			n := s.limit.Fail(ip)
 			if reasons == "" {
 				reasons = err.Error()
 			}
@@ -446,7 +454,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 	defer conn.Close()
 	c.SetDeadline(time.Time{})
 	s.gate.release(ip, penaltyCleared)
-	s.limit.succeed(ip)
+	s.limit.Succeed(ip)
 	who := fmt.Sprintf("ssh %s from %s", conn.User(), conn.RemoteAddr())
 	if n := s.logins.Add(1); n > int32(s.o.MaxLogins) {
 		s.logins.Add(-1)

@@ -1,4 +1,7 @@
-package sshd
+// Package loginlimit slows down password guessing: one Limiter is shared
+// by every way to log in to the router (SSH, the web page), so failures
+// on one count on the other.
+package loginlimit
 
 import (
 	"net/netip"
@@ -6,13 +9,13 @@ import (
 	"time"
 )
 
-// limiter slows down failed logins per source address. After Free
+// Limiter slows down failed logins per source address. After Free
 // failures, every further login attempt from that address waits for its
 // turn: the turns are Base, 2×Base, 4×Base ... apart (at most Max), so
 // guessing passwords from one address, even over many parallel
 // connections, gets exponentially slower. A success, or Forget of quiet
 // time, clears the address.
-type limiter struct {
+type Limiter struct {
 	Free   int           // failures allowed without delay (3)
 	Base   time.Duration // first delay (1s)
 	Max    time.Duration // longest delay (60s)
@@ -32,12 +35,14 @@ type failures struct {
 // maxTracked bounds the table; when it is full an arbitrary entry goes.
 const maxTracked = 4096
 
-func newLimiter() *limiter {
-	return &limiter{Free: 3, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute,
+// New returns a Limiter with the defaults named in Limiter; its fields may
+// be changed before it is first used.
+func New() *Limiter {
+	return &Limiter{Free: 3, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute,
 		now: time.Now, state: map[netip.Addr]*failures{}}
 }
 
-func (l *limiter) delay(n int) time.Duration {
+func (l *Limiter) delay(n int) time.Duration {
 	if n < l.Free {
 		return 0
 	}
@@ -48,9 +53,9 @@ func (l *limiter) delay(n int) time.Duration {
 	return min(d, l.Max)
 }
 
-// wait returns how long an attempt from a must wait before it is
+// Wait returns how long an attempt from a must wait before it is
 // checked, and books the turn.
-func (l *limiter) wait(a netip.Addr) time.Duration {
+func (l *Limiter) Wait(a netip.Addr) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -74,8 +79,22 @@ func (l *limiter) wait(a netip.Addr) time.Duration {
 	return at.Sub(now)
 }
 
-// fail counts a failure from a and returns the number of failures so far.
-func (l *limiter) fail(a netip.Addr) int {
+// Peek returns how long an attempt from a would wait now, without booking
+// a turn: a web login answers "try again in N seconds" at once rather
+// than holding the request open.
+func (l *Limiter) Peek(a netip.Addr) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.state[a]
+	if f == nil || now.Sub(f.last) > l.Forget || l.delay(f.n) == 0 {
+		return 0
+	}
+	return max(f.next.Sub(now), 0)
+}
+
+// Fail counts a failure from a and returns the number of failures so far.
+func (l *Limiter) Fail(a netip.Addr) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -95,8 +114,8 @@ func (l *limiter) fail(a netip.Addr) int {
 	return f.n
 }
 
-// succeed clears a's failures.
-func (l *limiter) succeed(a netip.Addr) {
+// Succeed clears a's failures.
+func (l *Limiter) Succeed(a netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.state, a)
@@ -104,7 +123,7 @@ func (l *limiter) succeed(a netip.Addr) {
 
 // evict drops an arbitrary entry (O(1): a flood of addresses must not
 // make each failure scan the table). l.mu is held.
-func (l *limiter) evict() {
+func (l *Limiter) evict() {
 	for a := range l.state {
 		delete(l.state, a)
 		return
