@@ -570,6 +570,7 @@ func cmdShowSystem(s *session, _ *call) error {
 		row("Memory", fmt.Sprintf("%s available of %s", mib(si.MemAvailable), mib(si.MemTotal)))
 	}
 	row("SSH key", si.SSHHostKey)
+	row("Web page", si.WebCert)
 	row("Updates", si.Updates)
 	row("Time", s.sh.clock.Now().Local().Format("2006-01-02 15:04:05 MST"))
 	row("Pending", s.sh.pendingInfo())

@@ -223,6 +223,12 @@ type SystemInfo struct {
 	// -l prints it, e.g. "ssh-ed25519 SHA256:...", with a note when it
 	// is lost at reboot ("" when SSH has no key).
 	SSHHostKey string
+	// WebCert is the web page's address and its certificate's
+	// fingerprint, "https://192.168.1.1/ SHA256 AB:CD:...", or why it is
+	// not served ("" when the router has no page).
+	WebCert string
+	// Load is the load average over 1, 5 and 15 minutes ("" if unknown).
+	Load string
 	// Updates says which firmware update files the router accepts: the
 	// IDs of the signing keys built into its image, or why none.
 	Updates string
