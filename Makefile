@@ -58,8 +58,11 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags interop ./qemu/interop/
 
+# Tests keep what they produce for people under out/test/_artifacts (the
+# web page's screenshots, for one).
 unit: deps
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	@mkdir -p out/test
+	$(GO) test -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/out/test $(PKGS)
 
 # VPN interop lab: real VPN clients (PPTP, L2TP/IPsec, IKEv1/IKEv2 with raw
 # ESP and NAT-T, OpenVPN, WireGuard) through routerd and through the kernel's

@@ -33,6 +33,7 @@ import (
 	"github.com/passgate/passgate/pkg/srcguard"
 	"github.com/passgate/passgate/pkg/wan"
 	"github.com/passgate/passgate/pkg/wanport"
+	"github.com/passgate/passgate/pkg/webui"
 )
 
 // router is the running router: configuration, data plane, services.
@@ -62,6 +63,14 @@ type router struct {
 	v6   *ipv6Control    // nil: IPv6 off (interfaces lan ipv6 disable)
 	dns  *dnsService     // nil: the DNS forwarder is off
 	pm   *portMapService // nil: port mapping is off
+	// The admin page (web.go): its server and certificate once set up,
+	// and its listeners while "service web" is enabled.
+	webSrv  *webui.Server
+	webCert string
+	webCtx  context.Context
+	web     *webService
+	// webProblem is why the page is not served although enabled ("").
+	webProblem string
 	// dnsCtx is run's context: the forwarder started by a commit stops
 	// with it.
 	dnsCtx context.Context
@@ -480,6 +489,12 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		changes = append(changes, fmt.Sprintf("port mapping: %v", err))
 	} else if !wasPM && r.pm != nil {
 		changes = append(changes, "port mapping (NAT-PMP, PCP) started")
+	}
+	wasWeb := r.web != nil
+	if err := r.syncWebLocked(live); err != nil {
+		changes = append(changes, fmt.Sprintf("web page: %v", err))
+	} else if wasWeb != (r.web != nil) {
+		changes = append(changes, "web page "+map[bool]string{true: "started", false: "stopped"}[r.web != nil])
 	}
 	nc := r.natConfigLocked(live)
 	r.dp.Do(func(e *nat.Engine) {

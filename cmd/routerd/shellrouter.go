@@ -303,6 +303,8 @@ func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 		si.SSHHostKey = *k
 	}
 	si.Updates = updateKeys(updatefile.KeysFile)
+	si.WebCert = s.r.webInfo()
+	si.Load = loadAverage()
 	return si, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/passgate/passgate/pkg/console"
+	"github.com/passgate/passgate/pkg/loginlimit"
 	"github.com/passgate/passgate/pkg/passhash"
 	"github.com/passgate/passgate/pkg/shell"
 	"github.com/passgate/passgate/pkg/sshd"
@@ -28,7 +29,9 @@ const defaultSocket = "/run/passgate/shell.sock"
 func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *sshd.HostKey) {
 	sh := shell.New(shellRouter{r}, shell.Options{Logf: r.logf,
 		Banner: "passgate " + version + ": type ? for help"})
-	if srv, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config, HostKeyDir: r.stateDir, HostKey: hostKey, Logf: r.logf}); err != nil {
+	// One limiter: failed logins on SSH and on the web page count together.
+	limiter := loginlimit.New()
+	if srv, err := sshd.New(sshd.Options{Shell: sh, Config: shellRouter{r}.Config, HostKeyDir: r.stateDir, HostKey: hostKey, Logf: r.logf, Limiter: limiter}); err != nil {
 		r.logf("ssh: %v", err)
 	} else {
 		info := srv.HostKeyInfo()
@@ -50,6 +53,18 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *ss
 			}()
 		}
 	}
+	r.setUpWeb(ctx, sh, limiter)
+	wg.Add(1)
+	go func() { // the page's listeners end with ctx; wait for them
+		defer wg.Done()
+		<-ctx.Done()
+		r.mu.Lock()
+		w := r.web
+		r.mu.Unlock()
+		if w != nil {
+			<-w.done
+		}
+	}()
 	if r.console != "" {
 		wg.Add(1)
 		go func() {
