@@ -224,6 +224,21 @@ func TestEndToEndWebPage(t *testing.T) {
 		t.Errorf("show system commit does not list the page's 3 commits:\n%s", out)
 	}
 
+	// "service web disable" stops the page at commit; enable brings it back.
+	https := func() bool {
+		_, err := l.in("lan1", "curl", "-ksS", "--max-time", "4", "-o", "/dev/null", "https://192.168.1.1/login")
+		return err == nil
+	}
+	if out := shellCmd("configure; set service web disable; commit"); !strings.Contains(out, "web page stopped") || https() {
+		t.Errorf("service web disable: the page still answers, or the commit did not say so:\n%s", out)
+	}
+	if out := shellCmd("show system"); !regexp.MustCompile(`Web page\s+off \(service web disable\)`).MatchString(out) {
+		t.Errorf("show system with the page off:\n%s", out)
+	}
+	if out := shellCmd("configure; set service web enable; commit"); !strings.Contains(out, "web page started") || !https() {
+		t.Errorf("service web enable: the page does not answer, or the commit did not say so:\n%s", out)
+	}
+
 	// Every request the browser made went to the router; the session
 	// table's script refreshed it.
 	if !slices.Contains(requests(), "https://192.168.1.1/vpn/sessions") {
