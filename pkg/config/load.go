@@ -65,6 +65,10 @@ type fileInfo struct {
 	// handEdit: the file carries the checksum lines, the checksum does not
 	// match, yet the text parses: it was edited by hand after it was saved.
 	handEdit bool
+	// version is the configuration version the file names (version.go);
+	// ignored are the lines of a newer version this one skipped.
+	version int
+	ignored []Ignored
 }
 
 // normalise undoes what editing on a PC does to a text file: a UTF-8
@@ -187,7 +191,21 @@ func decode(data []byte) (*Config, fileInfo, error) {
 		}
 		return nil, info, damaged("the \"# sha256\" line at the end is missing (the file was truncated; to edit the file by hand, keep both checksum lines or delete both)")
 	}
-	c, n, err := parse(string(body))
+	ver, err := fileVersion(string(body))
+	if err != nil {
+		return nil, info, damaged("%v", err)
+	}
+	info.version = ver
+	var c *Config
+	var n int
+	if ver > FormatVersion {
+		c, n, info.ignored, err = parseNewer(string(body))
+	} else {
+		var text string
+		if text, err = migrate(string(body), ver, FormatVersion); err == nil {
+			c, n, err = parse(text)
+		}
+	}
 	switch {
 	case err != nil && info.handEdit:
 		return nil, info, &fileError{kind: ErrDamaged, err: err,
@@ -257,8 +275,14 @@ type Loaded struct {
 	// used; nil otherwise.
 	Problem error
 	// Notice is what the user must be told (console, log, show system):
-	// a fallback or a hand edit. "" when passgate.conf was used as saved.
+	// a fallback, a hand edit, lines of a newer version skipped. "" when
+	// passgate.conf was used as saved.
 	Notice string
+	// Version is the configuration version File names (FormatVersion.
+	// version.go); Ignored are its lines this version skipped, when it
+	// is newer.
+	Version int
+	Ignored []Ignored
 }
 
 // Fallback reports whether a file other than passgate.conf is used.
@@ -292,11 +316,21 @@ func (s *Store) Load() (c *Config, notice string, err error) {
 }
 
 // LoadInfo is Load with the details of what was found.
-func (s *Store) LoadInfo() (Loaded, error) {
+func (s *Store) LoadInfo() (l Loaded, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.current()
-	l := Loaded{Config: cur.cfg, File: cur.name, Saved: cur.saved, HandEdit: cur.handEdit, Problem: cur.mainErr}
+	l = Loaded{Config: cur.cfg, File: cur.name, Saved: cur.saved, HandEdit: cur.handEdit, Problem: cur.mainErr,
+		Version: cur.info.version, Ignored: cur.info.ignored}
+	newer := ""
+	if cur.cfg != nil && cur.info.version > FormatVersion {
+		newer = newerNotice(cur.name, cur.info)
+	}
+	defer func() {
+		if newer != "" && l.Config != nil {
+			l.Notice = strings.TrimSpace(l.Notice + " " + newer)
+		}
+	}()
 	switch {
 	case cur.name == FileName && cur.handEdit:
 		when := ""
@@ -316,6 +350,30 @@ func (s *Store) LoadInfo() (Loaded, error) {
 		return l, fmt.Errorf("config: load %s: no configuration: %w", s.path(FileName), fs.ErrNotExist)
 	}
 	return l, fmt.Errorf("config: load %s: %s, and there is no valid backup", s.path(FileName), strings.TrimPrefix(describe(cur.mainErr), "is "))
+}
+
+// newerNotice says that name was saved by a newer passgate and which of
+// its lines this one skipped.
+func newerNotice(name string, info fileInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s was saved by a newer passgate (configuration version %d; this one reads version %d)", name, info.version, FormatVersion)
+	if len(info.ignored) == 0 {
+		b.WriteString(": every line is understood.")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d line(s) this version does not understand are ignored: ", len(info.ignored))
+	for i, ig := range info.ignored {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more", len(info.ignored)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(ig.String())
+	}
+	b.WriteString(". The rest is running. A commit from this version saves the configuration without those lines; the newer file stays as the backup and in the revisions (rollback).")
+	return b.String()
 }
 
 // backupText names the backup kept while a hand edit runs.

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -50,7 +51,7 @@ func FuzzDecode(f *testing.F) {
 			append([]byte("\xef\xbb\xbf"), data...),
 		} {
 			c2, info2, err2 := decode(pc)
-			if (err == nil) != (err2 == nil) || err == nil && (!c2.Equal(c) || info2 != info) {
+			if (err == nil) != (err2 == nil) || err == nil && (!c2.Equal(c) || !reflect.DeepEqual(info2, info)) {
 				t.Fatalf("the PC form %q decodes to %v, %v; the file itself to %v, %v", pc, c2, err2, c, err)
 			}
 		}

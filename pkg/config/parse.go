@@ -30,45 +30,63 @@ func Parse(text string) (*Config, error) {
 // parse also returns the number of set lines.
 func parse(text string) (*Config, int, error) {
 	c := New()
+	n := 0
+	for i, line := range splitLines(text) {
+		set, err := c.parseLine(i+1, line)
+		if err != nil {
+			return nil, 0, err
+		}
+		if set {
+			n++
+		}
+	}
+	return c, n, nil
+}
+
+// splitLines drops a byte-order mark and splits text at LF, CR LF or CR.
+func splitLines(text string) []string {
 	text = strings.TrimPrefix(text, "\ufeff")
 	if strings.IndexByte(text, '\r') >= 0 {
 		text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
 	}
-	n := 0
-	for i, line := range strings.Split(text, "\n") {
-		if len(line) > MaxLine {
-			return nil, 0, &Error{Line: i + 1, Column: utf8.RuneCountInString(line[:MaxLine]) + 1, Msg: LineTooLong}
-		}
-		toks, err := Tokenize(line)
-		if err != nil {
-			e := err.(*Error)
-			e.Line = i + 1
-			return nil, 0, e
-		}
-		if len(toks) == 0 {
-			continue
-		}
-		if toks[0].Text != "set" || toks[0].Quoted {
-			msg := fmt.Sprintf("%q is not allowed here; every line must be a set command, e.g. \"set system hostname passgate\"", toks[0].Text)
-			return nil, 0, &Error{Line: i + 1, Column: toks[0].Col, Msg: msg}
-		}
-		words := make([]string, len(toks)-1)
-		for j, t := range toks[1:] {
-			words[j] = t.Text
-		}
-		if e := c.set(words); e != nil {
-			e.Line = i + 1
-			e.Index++ // count "set"
-			if e.Index < len(toks) {
-				e.Column = toks[e.Index].Col
-			} else {
-				e.Column = toks[len(toks)-1].End + 1
-			}
-			return nil, 0, e
-		}
-		n++
+	return strings.Split(text, "\n")
+}
+
+// parseLine applies line number no to c: set reports a set command; a
+// blank or comment line changes nothing. On error c may be partly changed
+// (as by set).
+func (c *Config) parseLine(no int, line string) (set bool, err *Error) {
+	if len(line) > MaxLine {
+		return false, &Error{Line: no, Column: utf8.RuneCountInString(line[:MaxLine]) + 1, Msg: LineTooLong}
 	}
-	return c, n, nil
+	toks, terr := Tokenize(line)
+	if terr != nil {
+		e := terr.(*Error)
+		e.Line = no
+		return false, e
+	}
+	if len(toks) == 0 {
+		return false, nil
+	}
+	if toks[0].Text != "set" || toks[0].Quoted {
+		msg := fmt.Sprintf("%q is not allowed here; every line must be a set command, e.g. \"set system hostname passgate\"", toks[0].Text)
+		return false, &Error{Line: no, Column: toks[0].Col, Msg: msg}
+	}
+	words := make([]string, len(toks)-1)
+	for j, t := range toks[1:] {
+		words[j] = t.Text
+	}
+	if e := c.set(words); e != nil {
+		e.Line = no
+		e.Index++ // count "set"
+		if e.Index < len(toks) {
+			e.Column = toks[e.Index].Col
+		} else {
+			e.Column = toks[len(toks)-1].End + 1
+		}
+		return false, e
+	}
+	return true, nil
 }
 
 // ReadFile reads and parses a configuration file such as the one given to

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,7 @@ func (s *Store) keep() int {
 func encode(c *Config, saved time.Time) []byte {
 	var b bytes.Buffer
 	b.WriteString(savedPrefix + saved.UTC().Format(time.RFC3339) + "\n")
+	b.WriteString(versionPrefix + strconv.Itoa(FormatVersion) + "\n")
 	b.WriteString(checkedLine + "\n")
 	b.WriteString(c.String())
 	sum := sha256.Sum256(b.Bytes())
@@ -109,6 +111,7 @@ type current struct {
 	name     string
 	saved    time.Time
 	handEdit bool // passgate.conf is used as edited by hand
+	info     fileInfo
 	mainErr  error
 	anyFile  bool // some configuration file exists at all
 }
@@ -117,7 +120,7 @@ func (s *Store) current() current {
 	var cur current
 	c, data, info, err := s.readUsable(FileName)
 	if err == nil {
-		return current{cfg: c, data: data, name: FileName, saved: info.saved, handEdit: info.handEdit, anyFile: true}
+		return current{cfg: c, data: data, name: FileName, saved: info.saved, handEdit: info.handEdit, info: info, anyFile: true}
 	}
 	cur.mainErr = err
 	cur.anyFile = !errors.Is(err, fs.ErrNotExist)
@@ -128,7 +131,7 @@ func (s *Store) current() current {
 	for _, name := range names {
 		c, data, info, err := s.readUsable(name)
 		if err == nil {
-			cur.cfg, cur.data, cur.name, cur.saved, cur.anyFile = c, data, name, info.saved, true
+			cur.cfg, cur.data, cur.name, cur.saved, cur.info, cur.anyFile = c, data, name, info.saved, info, true
 			return cur
 		}
 		cur.anyFile = cur.anyFile || !errors.Is(err, fs.ErrNotExist)

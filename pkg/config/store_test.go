@@ -434,7 +434,7 @@ func TestLoadFallback(t *testing.T) {
 		{"missing", nil,
 			"passgate.conf is missing; loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
 		{"checksum mismatch", flipped,
-			"passgate.conf is damaged: the sha256 checksum does not match and line 5, column 15: control character U+0000 is not allowed (the file was corrupted, or edited by hand with a mistake); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
+			"passgate.conf is damaged: the sha256 checksum does not match and line 6, column 1: \"Set\" is not allowed here; every line must be a set command, e.g. \"set system hostname passgate\" (the file was corrupted, or edited by hand with a mistake); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf."},
 		{"trailer cut off", good[:bytes.LastIndex(good, []byte(trailerPrefix))],
 			`passgate.conf is damaged: the "# sha256" line at the end is missing (the file was truncated; to edit the file by hand, keep both checksum lines or delete both); loaded the backup passgate.conf.bak (saved 2026-01-02T03:05:05Z) instead. Check it and commit to write a new passgate.conf.`},
 		{"empty", []byte{},
