@@ -38,6 +38,9 @@ var (
 	RaspiFirmware = Package{Name: "raspi-firmware", Version: "1.20220830+ds-1", Arch: "all"}
 	// UBootRockchip is Debian's u-boot build for Rockchip boards.
 	UBootRockchip = Package{Name: "u-boot-rockchip", Version: "2023.01+dfsg-2+deb12u3", Arch: "arm64"}
+	// UBootQEMU is Debian's u-boot build for QEMU's machines: qemu-arm64
+	// boots through it as a board boots through its own.
+	UBootQEMU = Package{Name: "u-boot-qemu", Version: "2023.01+dfsg-2+deb12u3", Arch: "all"}
 )
 
 // File is one file taken from an extracted Debian package and placed on the
@@ -83,14 +86,17 @@ type Port struct {
 type Boot int
 
 const (
-	// BootQEMU: QEMU loads kernel and initramfs itself (-kernel/-initrd);
-	// the SD image is attached as a virtio disk for configuration only.
+	// BootQEMU: QEMU starts the board's Loader, Debian's u-boot for QEMU,
+	// which boots the disk's boot slots with the same script as a u-boot
+	// board (passgate run, the boot slot tests); tests of routerd rather
+	// than of the boot loader have QEMU load kernel and initramfs
+	// directly (-kernel/-initrd).
 	BootQEMU Boot = iota
 	// BootRaspberryPi: the GPU firmware on the FAT partition reads
 	// config.txt and cmdline.txt and loads kernel, DTB and initramfs.
 	BootRaspberryPi
-	// BootUBoot: u-boot, written to the raw disk, reads
-	// extlinux/extlinux.conf from the FAT partition.
+	// BootUBoot: u-boot, written to the raw disk, runs boot.scr from the
+	// FAT partition, which starts a boot slot (image.UBootScript).
 	BootUBoot
 )
 
@@ -127,6 +133,10 @@ type Board struct {
 	Firmware []File
 	// Raw blobs written outside the partitions (u-boot on Rockchip).
 	Raw []Raw
+	// Loader is the boot loader QEMU starts (-bios) for a board that
+	// boots from its disk through u-boot in QEMU (qemu-arm64); nil for
+	// none.
+	Loader *File
 
 	// Console is the serial console device, without /dev/.
 	Console string
@@ -168,7 +178,7 @@ const ConfigFile = "passgate.conf"
 
 // Boot partition file names used by every board.
 const (
-	KernelFile    = "Image"
+	KernelFile    = "Image" // in a slot directory (SlotDir)
 	InitramfsFile = "initramfs.cpio.gz"
 )
 
@@ -204,6 +214,9 @@ func (b *Board) Packages() []Package {
 	}
 	for _, r := range b.Raw {
 		add(r.Package)
+	}
+	if b.Loader != nil {
+		add(b.Loader.Package)
 	}
 	return out
 }
@@ -248,6 +261,7 @@ var boards = []*Board{
 		Description:   "QEMU -M virt (arm64, virtio NICs and disk): for trying and testing passgate",
 		Arch:          "arm64",
 		Boot:          BootQEMU,
+		Loader:        &File{Package: UBootQEMU, Src: "usr/lib/u-boot/qemu_arm64/u-boot.bin", Dst: "u-boot.bin"},
 		Kernel:        Kernel,
 		KernelImage:   "boot/vmlinuz-" + KernelRelease,
 		KernelRelease: KernelRelease,
@@ -376,3 +390,12 @@ func Names() []string {
 	}
 	return n
 }
+
+// Slots are the two boot slots of the boot partition (issue #17): each a
+// directory with one firmware version's kernel, initramfs and device
+// trees. A fresh image fills slot a; an update writes the slot that is
+// not running.
+var Slots = [2]string{"a", "b"}
+
+// SlotDir is the boot partition directory of slot ("a" or "b").
+func SlotDir(slot string) string { return "slot-" + slot }

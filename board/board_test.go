@@ -171,6 +171,9 @@ func TestBoardsCompleteAndConsistent(t *testing.T) {
 				if len(b.DTBs)+len(b.Firmware)+len(b.Raw) != 0 {
 					t.Error("QEMU board carries boot firmware it does not use")
 				}
+				if b.Loader == nil || !strings.HasSuffix(b.Loader.Src, "u-boot.bin") {
+					t.Error("QEMU board needs u-boot as its Loader")
+				}
 			case BootRaspberryPi:
 				if len(b.Firmware) == 0 || len(b.DTBs) == 0 {
 					t.Error("Raspberry Pi without GPU firmware or DTBs")
@@ -188,7 +191,7 @@ func TestBoardsCompleteAndConsistent(t *testing.T) {
 				}
 			case BootUBoot:
 				if len(b.Raw) == 0 || len(b.DTBs) != 1 {
-					t.Error("u-boot board needs its loader blobs and exactly one DTB (named in extlinux.conf)")
+					t.Error("u-boot board needs its loader blobs and exactly one DTB (the boot script loads it)")
 				}
 				if b.Raw[0].Sector != 64 {
 					t.Errorf("Rockchip boot ROM reads the loader at sector 64, not %d", b.Raw[0].Sector)

@@ -106,9 +106,12 @@ type Result struct {
 	Initramfs string // OutDir/initramfs.cpio.gz
 	Cmdline   string
 	BootFiles []BootFile // DTBs and firmware (not kernel/initramfs)
-	Raw       []RawBlob
-	Version   string
-	Modules   []string // module files in the initramfs
+	// Loader is the host path of the board's boot loader for QEMU
+	// (board.Board.Loader), "" for none.
+	Loader  string
+	Raw     []RawBlob
+	Version string
+	Modules []string // module files in the initramfs
 
 	InitramfsSize     int64 // compressed
 	InitramfsCPIOSize int64 // uncompressed
@@ -407,6 +410,16 @@ func collect(o *Options) (*Result, string, error) {
 			return nil, "", fmt.Errorf("board %s: %s has no %s", b.Name, bf.Package, bf.Src)
 		}
 		res.BootFiles = append(res.BootFiles, BootFile{Src: src, Dst: bf.Dst})
+	}
+	if l := b.Loader; l != nil {
+		dir, err := f.Extract(l.Package)
+		if err != nil {
+			return nil, "", err
+		}
+		res.Loader = filepath.Join(dir, l.Src)
+		if _, err := os.Stat(res.Loader); err != nil {
+			return nil, "", fmt.Errorf("board %s: %s has no %s", b.Name, l.Package, l.Src)
+		}
 	}
 	for _, r := range b.Raw {
 		dir, err := f.Extract(r.Package)

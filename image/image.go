@@ -4,9 +4,10 @@
 //	sector 0           MBR, one partition
 //	sector 64...       (Rockchip only) idbloader.img, u-boot.itb at 16384
 //	BootPartitionStart FAT32 partition labelled PASSGATE, marked bootable:
-//	                   Image, initramfs.cpio.gz, cmdline.txt, passgate.conf,
-//	                   and per board config.txt + GPU firmware + DTBs (Pi)
-//	                   or extlinux/extlinux.conf + DTB (u-boot)
+//	                   slot-a/ with Image, initramfs.cpio.gz and the DTBs
+//	                   (slot-b/ is filled by the first update), cmdline.txt,
+//	                   passgate.conf, and per board config.txt, tryboot.txt
+//	                   + GPU firmware (Pi) or boot.scr (u-boot)
 //
 // passgate.conf is the router's configuration: people edit it on a PC
 // before the first boot, routerd rewrites it when the configuration is
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -33,6 +35,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // DefaultBootSize is the size of the FAT32 boot partition: room for two
@@ -128,17 +131,43 @@ func (s *Spec) GeneratedFiles() map[string][]byte {
 	out[board.ConfigFile] = cfg
 	switch b.Boot {
 	case board.BootRaspberryPi:
-		out["config.txt"] = []byte(PiConfigTxt())
-	case board.BootUBoot:
-		out["extlinux/extlinux.conf"] = []byte(ExtlinuxConf(b))
+		// The firmware reads config.txt, or once after reboot "0
+		// tryboot" tryboot.txt; os_prefix picks the slot.
+		out[PiConfigFile] = []byte(PiConfigTxt("a"))
+		out[PiTrybootFile] = []byte(PiConfigTxt("b"))
+		out[board.SlotDir("a")+"/cmdline.txt"] = out["cmdline.txt"]
+	case board.BootUBoot, board.BootQEMU:
+		src := UBootScript(b)
+		out["boot.cmd"] = []byte(src)
+		out[UBootScriptFile] = ScriptImage("passgate A/B boot", src)
 	}
 	return out
 }
 
-// PiConfigTxt is the Raspberry Pi firmware's config.txt.
-func PiConfigTxt() string {
+// The Raspberry Pi firmware's configuration files.
+const (
+	PiConfigFile  = "config.txt"
+	PiTrybootFile = "tryboot.txt"
+)
+
+// SlotPath is where a slot file (kernel, initramfs, DTB) of slot goes on
+// the boot partition.
+func SlotPath(slot, name string) string { return board.SlotDir(slot) + "/" + name }
+
+// isSlotFile reports whether a boot file belongs to a slot (a device
+// tree) rather than to the boot loader (GPU firmware).
+func isSlotFile(dst string) bool { return strings.HasSuffix(dst, ".dtb") }
+
+// PiConfigTxt is the Raspberry Pi firmware's config.txt (or tryboot.txt)
+// booting slot.
+func PiConfigTxt(slot string) string {
 	return `# Raspberry Pi boot configuration, written by passgate.
 # The router's own settings are in passgate.conf, not here.
+
+# The boot slot: kernel, initramfs, device trees and cmdline.txt are read
+# from this directory. config.txt names the committed slot; tryboot.txt,
+# read once after "reboot 0 tryboot", the slot on trial.
+os_prefix=` + board.SlotDir(slot) + `/
 
 # Start the CPU in 64-bit mode and boot the arm64 kernel.
 arm_64bit=1
@@ -150,21 +179,6 @@ upstream_kernel=1
 # Serial console on GPIO 14/15 (header pins 8 and 10), 115200 baud.
 enable_uart=1
 `
-}
-
-// ExtlinuxConf is u-boot's distro-boot menu for a u-boot board.
-func ExtlinuxConf(b *board.Board) string {
-	var fdt string
-	if len(b.DTBs) > 0 {
-		fdt = "\tfdt /" + b.DTBs[0].Dst + "\n"
-	}
-	return "# u-boot distro boot menu, written by passgate.\n" +
-		"default passgate\nprompt 0\ntimeout 1\n\n" +
-		"label passgate\n" +
-		"\tkernel /" + board.KernelFile + "\n" +
-		"\tinitrd /" + board.InitramfsFile + "\n" +
-		fdt +
-		"\tappend " + b.KernelCmdline() + "\n"
 }
 
 // DefaultConfig is the passgate.conf a fresh image carries, using the
@@ -226,14 +240,18 @@ func Build(s Spec, out string, progress io.Writer) error {
 		entries = append(entries, entry{dst: dst, src: src, size: st.Size()})
 		return nil
 	}
-	if err := add(board.KernelFile, s.Kernel); err != nil {
+	if err := add(SlotPath("a", board.KernelFile), s.Kernel); err != nil {
 		return err
 	}
-	if err := add(board.InitramfsFile, s.Initramfs); err != nil {
+	if err := add(SlotPath("a", board.InitramfsFile), s.Initramfs); err != nil {
 		return err
 	}
 	for _, f := range s.Files {
-		if err := add(f.Dst, f.Src); err != nil {
+		dst := f.Dst
+		if isSlotFile(dst) {
+			dst = SlotPath("a", dst)
+		}
+		if err := add(dst, f.Src); err != nil {
 			return err
 		}
 	}
@@ -405,4 +423,88 @@ func writeFATFile(fs filesystem.FileSystem, dst, src string, data []byte) error 
 		return err
 	}
 	return w.Close()
+}
+
+// RefreshSlotA writes the spec's slot a (kernel, initramfs, device trees)
+// and the boot loader's generated files onto an existing disk image, and
+// removes any trial request or default slot, so the next boot starts
+// this build; passgate.conf and everything else on the card stay. It is
+// `passgate run` keeping its VM disk (and the configuration saved on it)
+// while booting a fresh build through the disk's own boot loader. The
+// card was written by Linux's vfat since it was built, so it is changed
+// with mtools, which reads whatever a FAT driver writes (go-diskfs does
+// not read every directory Linux writes).
+func RefreshSlotA(diskPath string, s Spec) error {
+	if err := sysdeps.Require(sysdeps.Mtools); err != nil {
+		return err
+	}
+	at := diskPath + "@@" + strconv.FormatInt(s.Board.BootPartitionStart*sector, 10)
+	mtools := func(args ...string) (string, error) {
+		cmd := exec.Command(args[0], append([]string{"-i", at}, args[1:]...)...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return string(out), fmt.Errorf("image: %s: %s: %v: %s", diskPath, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+		return string(out), nil
+	}
+	ls, err := mtools("mdir", "-b", "::/")
+	if err != nil {
+		return err
+	}
+	has := func(name string) bool {
+		for _, l := range strings.Split(strings.ToLower(ls), "\n") {
+			if strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(l), "::/"), "/") == strings.ToLower(name) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(board.SlotDir("a")) {
+		if _, err := mtools("mmd", "::/"+board.SlotDir("a")); err != nil {
+			return err
+		}
+	}
+	put := func(dst, src string) error {
+		_, err := mtools("mcopy", "-o", src, "::/"+dst)
+		return err
+	}
+	if err := put(SlotPath("a", board.KernelFile), s.Kernel); err != nil {
+		return err
+	}
+	if err := put(SlotPath("a", board.InitramfsFile), s.Initramfs); err != nil {
+		return err
+	}
+	for _, f := range s.Files {
+		if isSlotFile(f.Dst) {
+			if err := put(SlotPath("a", f.Dst), f.Src); err != nil {
+				return err
+			}
+		}
+	}
+	tmp, err := os.MkdirTemp("", "passgate-refresh")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for name, data := range s.GeneratedFiles() {
+		if name == board.ConfigFile {
+			continue
+		}
+		p := filepath.Join(tmp, strings.ReplaceAll(name, "/", "_"))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+		if err := put(name, p); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{UBootTryFile, UBootDefaultFile} {
+		if has(name) {
+			if _, err := mtools("mdel", "::/"+name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

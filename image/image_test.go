@@ -43,9 +43,14 @@ func fakeSpec(t *testing.T, b *board.Board) (Spec, map[string][]byte, [][]byte) 
 		return p
 	}
 	s := Spec{Board: b}
-	s.Kernel = mk(board.KernelFile, 9<<20+123)
-	s.Initramfs = mk(board.InitramfsFile, 2<<20+7)
-	for _, f := range append(append([]board.File(nil), b.DTBs...), b.Firmware...) {
+	s.Kernel = mk(SlotPath("a", board.KernelFile), 9<<20+123)
+	s.Initramfs = mk(SlotPath("a", board.InitramfsFile), 2<<20+7)
+	for _, f := range b.DTBs {
+		// Device trees belong to the slot; the image puts them there.
+		src := mk(SlotPath("a", f.Dst), 40<<10+len(f.Dst))
+		s.Files = append(s.Files, File{Src: src, Dst: f.Dst})
+	}
+	for _, f := range b.Firmware {
 		s.Files = append(s.Files, File{Src: mk(f.Dst, 40<<10+len(f.Dst)), Dst: f.Dst})
 	}
 	var raws [][]byte
@@ -73,7 +78,7 @@ func TestImageLayoutPerBoard(t *testing.T) {
 			if err := Build(spec, out, &progress); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(progress.String(), "writing Image") {
+			if !strings.Contains(progress.String(), "writing slot-a/Image") {
 				t.Errorf("no progress for the kernel:\n%s", progress.String())
 			}
 			st, err := os.Stat(out)
@@ -228,25 +233,39 @@ func runEnv(env []string, name string, args ...string) (string, error) {
 func TestGeneratedFiles(t *testing.T) {
 	pi, _ := board.Get("rpi4")
 	g := (&Spec{Board: pi}).GeneratedFiles()
-	for _, want := range []string{"arm_64bit=1", "kernel=Image", "initramfs initramfs.cpio.gz followkernel"} {
-		if !strings.Contains(string(g["config.txt"]), want) {
+	for _, want := range []string{"os_prefix=slot-a/\n", "arm_64bit=1", "kernel=Image", "initramfs initramfs.cpio.gz followkernel"} {
+		if !strings.Contains(string(g[PiConfigFile]), want) {
 			t.Errorf("config.txt lacks %q", want)
 		}
 	}
-	if c := string(g["cmdline.txt"]); strings.Count(c, "\n") != 1 || !strings.HasPrefix(c, "console=ttyS1,115200") {
-		t.Errorf("cmdline.txt = %q: want one line starting with the console", c)
+	if try := string(g[PiTrybootFile]); try != strings.Replace(string(g[PiConfigFile]), "os_prefix=slot-a/", "os_prefix=slot-b/", 1) || try == string(g[PiConfigFile]) {
+		t.Errorf("tryboot.txt is not config.txt booting slot b:\n%s", try)
+	}
+	for _, name := range []string{"cmdline.txt", "slot-a/cmdline.txt"} {
+		if c := string(g[name]); strings.Count(c, "\n") != 1 || !strings.HasPrefix(c, "console=ttyS1,115200") {
+			t.Errorf("%s = %q: want one line starting with the console", name, c)
+		}
 	}
 	rock, _ := board.Get("rock-pi-e")
 	g = (&Spec{Board: rock}).GeneratedFiles()
-	ext := string(g["extlinux/extlinux.conf"])
-	for _, want := range []string{"kernel /Image", "initrd /initramfs.cpio.gz", "fdt /rk3328-rock-pi-e.dtb", "append console=ttyS2,1500000"} {
-		if !strings.Contains(ext, want) {
-			t.Errorf("extlinux.conf lacks %q:\n%s", want, ext)
+	src := string(g["boot.cmd"])
+	for _, want := range []string{"slot-${passgate_slot}/Image", "slot-${passgate_slot}/initramfs.cpio.gz",
+		"slot-${passgate_slot}/rk3328-rock-pi-e.dtb", "console=ttyS2,1500000", "fatrm ${devtype} ${devnum}:${distro_bootpart} passgate-tryboot.txt",
+		"passgate.slot=${passgate_slot} passgate.trial=${passgate_trial}", "booti ${kernel_addr_r} ${ramdisk_addr_r}:${passgate_rdsize} ${fdt_addr_r}"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("boot.cmd lacks %q:\n%s", want, src)
 		}
+	}
+	// The one-shot file is deleted before any kernel is loaded.
+	if strings.Index(src, "fatrm") > strings.Index(src, "${kernel_addr_r} slot-") {
+		t.Error("boot.cmd loads a kernel before it deletes the trial request")
+	}
+	if !bytes.Equal(g[UBootScriptFile], ScriptImage("passgate A/B boot", src)) {
+		t.Error("boot.scr is not boot.cmd")
 	}
 	q, _ := board.Get("qemu-arm64")
 	g = (&Spec{Board: q}).GeneratedFiles()
-	if _, ok := g["config.txt"]; ok {
+	if _, ok := g[PiConfigFile]; ok {
 		t.Error("qemu image has a Pi config.txt")
 	}
 	conf := string(g[board.ConfigFile])
@@ -328,5 +347,76 @@ func TestDefaultConfigValidPerBoard(t *testing.T) {
 				t.Errorf("differs from the factory configuration on the board's ports:\nimage:\n%s\nfactory:\n%s", c, want)
 			}
 		})
+	}
+}
+
+// TestScriptImageIsMkimages: boot.scr is byte for byte what u-boot's own
+// mkimage makes of boot.cmd (with its clock at 0), so u-boot's "source"
+// reads it.
+func TestScriptImageIsMkimages(t *testing.T) {
+	if err := sysdeps.Require(sysdeps.Mkimage); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rock-pi-e", "qemu-arm64"} {
+		b, _ := board.Get(name)
+		src := UBootScript(b)
+		dir := t.TempDir()
+		cmd, scr := filepath.Join(dir, "boot.cmd"), filepath.Join(dir, "boot.scr")
+		os.WriteFile(cmd, []byte(src), 0o644)
+		env := append(os.Environ(), "SOURCE_DATE_EPOCH=0")
+		if out, err := runEnv(env, "mkimage", "-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "passgate A/B boot", "-d", cmd, scr); err != nil {
+			t.Fatalf("mkimage: %v\n%s", err, out)
+		}
+		want, _ := os.ReadFile(scr)
+		if got := ScriptImage("passgate A/B boot", src); !bytes.Equal(got, want) {
+			t.Errorf("%s: ScriptImage differs from mkimage's (%d and %d bytes; headers %x / %x)", name, len(got), len(want), got[:64], want[:min(64, len(want))])
+		}
+	}
+}
+
+// TestRefreshSlotA: a kept VM disk gets the new build in slot a, loses a
+// trial request and a default slot, and keeps its configuration — read
+// back with mtools.
+func TestRefreshSlotA(t *testing.T) {
+	if err := sysdeps.Require(sysdeps.Mtools); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := board.Get("qemu-arm64")
+	spec, _, _ := fakeSpec(t, b)
+	img := filepath.Join(t.TempDir(), "run.img")
+	if err := Build(spec, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := img + "@@" + strconv.FormatInt(b.BootPartitionStart*512, 10)
+	env := append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	put := func(name, text string) {
+		p := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(p, []byte(text), 0o644)
+		if out, err := runEnv(env, "mcopy", "-o", "-i", at, p, "::/"+name); err != nil {
+			t.Fatalf("mcopy %s: %v\n%s", name, err, out)
+		}
+	}
+	put(board.ConfigFile, "set system hostname kept\n")
+	put(UBootTryFile, "passgate_try=b\n")
+	put(UBootDefaultFile, "passgate_slot=b\n")
+
+	next, want, _ := fakeSpec(t, b) // a new build: other kernel and initramfs
+	if err := RefreshSlotA(img, next); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{SlotPath("a", board.KernelFile), SlotPath("a", board.InitramfsFile), UBootScriptFile} {
+		got, err := runEnv(env, "mtype", "-i", at, "::/"+name)
+		if err != nil || got != string(want[name]) {
+			t.Errorf("%s: %d bytes, want the new build's %d (%v)", name, len(got), len(want[name]), err)
+		}
+	}
+	if got, _ := runEnv(env, "mtype", "-i", at, "::/"+board.ConfigFile); got != "set system hostname kept\n" {
+		t.Errorf("passgate.conf = %q, want it kept", got)
+	}
+	ls, _ := runEnv(env, "mdir", "-b", "-i", at, "::/")
+	for _, gone := range []string{UBootTryFile, UBootDefaultFile} {
+		if strings.Contains(strings.ToLower(ls), gone) {
+			t.Errorf("%s is still on the disk:\n%s", gone, ls)
+		}
 	}
 }

@@ -59,6 +59,11 @@ type Config struct {
 	Initramfs string
 	// Cmdline defaults to the board's kernel command line.
 	Cmdline string
+	// BIOS, if set, is the boot loader QEMU starts instead of loading
+	// Kernel and Initramfs itself (firmware.Result.Loader: u-boot for
+	// qemu-arm64), which boots a slot of Disk with the disk's own boot
+	// script and command line. virt only; needs Disk.
+	BIOS string
 	// Disk is the SD image attached as a virtio disk (qemu-arm64); empty
 	// for none. With DiskSnapshot, writes go to a temporary overlay.
 	Disk         string
@@ -143,12 +148,19 @@ func (c *Config) Args() ([]string, []*os.File, error) {
 	} else {
 		args = append(args, "-cpu", b.QEMUCPU, "-smp", strconv.Itoa(smp), "-m", strconv.Itoa(mem))
 	}
-	args = append(args,
-		"-kernel", c.Kernel,
-		"-initrd", c.Initramfs,
-		"-append", cmdline,
-		"-nodefaults",
-	)
+	if c.BIOS != "" {
+		if raspi || c.Disk == "" {
+			return nil, nil, fmt.Errorf("qemu: a boot loader (BIOS) boots a disk on virt; board %s, disk %q", b.Name, c.Disk)
+		}
+		args = append(args, "-bios", c.BIOS, "-nodefaults")
+	} else {
+		args = append(args,
+			"-kernel", c.Kernel,
+			"-initrd", c.Initramfs,
+			"-append", cmdline,
+			"-nodefaults",
+		)
+	}
 	if !raspi {
 		args = append(args, "-device", "virtio-rng-pci")
 	}

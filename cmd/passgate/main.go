@@ -230,6 +230,12 @@ func cmdRun(args []string) error {
 		}
 	} else {
 		fmt.Fprintf(os.Stderr, "passgate: keeping %s and the configuration saved on it (-fresh starts over)\n", relPath(disk))
+		if b.Loader != nil {
+			// The disk's boot loader starts slot a: put this build there.
+			if err := image.RefreshSlotA(disk, r.spec); err != nil {
+				return fmt.Errorf("%w (-fresh makes a new disk from the image)", err)
+			}
+		}
 	}
 	var dtb string
 	if b.QEMUMachine == "raspi3b" {
@@ -284,8 +290,11 @@ the LAN (wan "waiting" until the WAN has an address).
 		os.Remove(debugSock)
 		fmt.Printf("  Debug agent: socat - UNIX-CONNECT:%s  (ps, kill SIGNAL PID, cat FILE, /path/to/program ARGS)\n\n", relPath(debugSock))
 	}
+	// qemu-arm64 boots like a board: its u-boot runs the disk's boot
+	// script, which starts the committed boot slot (or once the one on
+	// trial).
 	vm, err := qemu.Start(qemu.Config{Board: b, Kernel: r.fw.Kernel, Initramfs: r.fw.Initramfs, DTB: dtb,
-		Disk: disk, LAN: tap, WAN: true, Interactive: true, DebugConsole: debugSock})
+		BIOS: r.fw.Loader, Disk: disk, LAN: tap, WAN: true, Interactive: true, DebugConsole: debugSock})
 	tap.Close()
 	if err != nil {
 		return err

@@ -58,14 +58,15 @@ var (
 	Rdisc6       = Tool{"rdisc6", "ndisc6"} // IPv6 router discovery, checks pkg/ra
 	Ndisc6       = Tool{"ndisc6", "ndisc6"} // IPv6 neighbour discovery, checks pkg/ndp6
 	KeaDHCP6     = Tool{"kea-dhcp6", "kea-dhcp6-server"}
-	Radvd        = Tool{"radvd", "radvd"}        // the ISP's IPv6 router advertisements
-	Nmap         = Tool{"nmap", "nmap"}          // port scans from the WAN
-	Dig          = Tool{"dig", "bind9-dnsutils"} // a real DNS client for the forwarder
-	Natpmpc      = Tool{"natpmpc", "natpmpc"}    // a real NAT-PMP client, checks pkg/portmap
-	Dnsperf      = Tool{"dnsperf", "dnsperf"}    // DNS load for make bench (the forwarder beside dnsmasq)
-	Upnpc        = Tool{"upnpc", "miniupnpc"}    // a real UPnP IGD client, checks pkg/upnpigd
-	Unbound      = Tool{"unbound", "unbound"}    // a validating resolver upstream of the DNS forwarder
-	Chromium     = Tool{"chromium", "chromium"}  // a real browser for the web admin page (chromedp)
+	Radvd        = Tool{"radvd", "radvd"}          // the ISP's IPv6 router advertisements
+	Nmap         = Tool{"nmap", "nmap"}            // port scans from the WAN
+	Dig          = Tool{"dig", "bind9-dnsutils"}   // a real DNS client for the forwarder
+	Natpmpc      = Tool{"natpmpc", "natpmpc"}      // a real NAT-PMP client, checks pkg/portmap
+	Dnsperf      = Tool{"dnsperf", "dnsperf"}      // DNS load for make bench (the forwarder beside dnsmasq)
+	Upnpc        = Tool{"upnpc", "miniupnpc"}      // a real UPnP IGD client, checks pkg/upnpigd
+	Unbound      = Tool{"unbound", "unbound"}      // a validating resolver upstream of the DNS forwarder
+	Chromium     = Tool{"chromium", "chromium"}    // a real browser for the web admin page (chromedp)
+	Mkimage      = Tool{"mkimage", "u-boot-tools"} // u-boot's own image tool, checks the boot script image
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -76,7 +77,7 @@ func Catalogue() []Tool {
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
 		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc, Dnsperf,
-		Upnpc, Unbound, Chromium,
+		Upnpc, Unbound, Chromium, Mkimage,
 	}
 }
 
