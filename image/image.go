@@ -36,6 +36,7 @@ import (
 
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/bootslot"
 )
 
 // DefaultBootSize is the size of the FAT32 boot partition: room for two
@@ -144,10 +145,11 @@ func (s *Spec) GeneratedFiles() map[string][]byte {
 	return out
 }
 
-// The Raspberry Pi firmware's configuration files.
+// The Raspberry Pi firmware's configuration files (pkg/bootslot's
+// PiTryboot loader rewrites their os_prefix).
 const (
-	PiConfigFile  = "config.txt"
-	PiTrybootFile = "tryboot.txt"
+	PiConfigFile  = bootslot.PiConfigFile
+	PiTrybootFile = bootslot.PiTrybootFile
 )
 
 // SlotPath is where a slot file (kernel, initramfs, DTB) of slot goes on

@@ -7,21 +7,22 @@ import (
 	"strings"
 
 	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/pkg/bootslot"
 )
 
 // Files on the boot partition through which the OS tells u-boot which
-// boot slot to start (issue #17; pkg/bootslot keeps the state, routerd
-// writes these). Both hold u-boot environment text ("name=value" lines).
+// boot slot to start (issue #17): pkg/bootslot keeps the state and its
+// UBootFiles loader writes them. Both hold u-boot environment text.
 const (
 	// UBootDefaultFile names the committed slot: passgate_slot=a or b.
 	// Missing: slot a.
-	UBootDefaultFile = "passgate-default.txt"
+	UBootDefaultFile = bootslot.UBootDefaultFile
 	// UBootTryFile asks for one trial boot: passgate_try=a or b. The
 	// boot script deletes it (fatrm) before it starts the trial kernel,
 	// so whatever happens next — the trial kernel hangs, the watchdog
 	// resets the board, the power goes — the boot after it is the
 	// default slot again.
-	UBootTryFile = "passgate-tryboot.txt"
+	UBootTryFile = bootslot.UBootTryFile
 	// UBootScriptFile is the script u-boot's distro boot runs; the text
 	// it was made from is beside it as boot.cmd.
 	UBootScriptFile = "boot.scr"

@@ -13,6 +13,7 @@ import (
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/image"
 	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/bootslot"
 )
 
 // TestBootQEMUArm64UBootSlots boots the qemu-arm64 image through
@@ -72,14 +73,31 @@ func TestBootQEMUArm64UBootSlots(t *testing.T) {
 
 	boot("fresh image", "a", "0")
 
-	put(image.UBootTryFile, "passgate_try=b\n")
+	// The files are what routerd's loader writes (bootslot.UBootFiles).
+	loaderDir := t.TempDir()
+	loader := bootslot.UBootFiles{Dir: loaderDir}
+	putFromLoader := func(name string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(loaderDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(name, string(b))
+	}
+	if err := loader.ArmTrial(bootslot.B); err != nil {
+		t.Fatal(err)
+	}
+	putFromLoader(image.UBootTryFile)
 	boot("trial requested", "b", "1")
 	if ls := mtools("mdir", "-b", "::/"); strings.Contains(strings.ToLower(ls), image.UBootTryFile) {
 		t.Fatalf("the trial request is still on the card after the trial boot:\n%s", ls)
 	}
 	boot("after a power cut during the trial", "a", "0")
 
-	put(image.UBootDefaultFile, "passgate_slot=b\n")
+	if err := loader.SetDefault(bootslot.B); err != nil {
+		t.Fatal(err)
+	}
+	putFromLoader(image.UBootDefaultFile)
 	boot("slot b committed", "b", "0")
 
 	mtools("mdel", "::/slot-b/"+board.KernelFile)
