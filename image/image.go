@@ -136,7 +136,11 @@ func (s *Spec) GeneratedFiles() map[string][]byte {
 		// tryboot" tryboot.txt; os_prefix picks the slot.
 		out[PiConfigFile] = []byte(PiConfigTxt("a"))
 		out[PiTrybootFile] = []byte(PiConfigTxt("b"))
-		out[board.SlotDir("a")+"/cmdline.txt"] = out["cmdline.txt"]
+		// The slot's command line names the slot to the kernel (the
+		// trial flag comes from the firmware's device tree:
+		// chosen/bootloader/tryboot). The one at the top is for a
+		// firmware that reads it without os_prefix: no slot then.
+		out[board.SlotDir("a")+"/cmdline.txt"] = []byte(b.KernelCmdline() + " passgate.slot=a\n")
 	case board.BootUBoot, board.BootQEMU:
 		src := UBootScript(b)
 		out["boot.cmd"] = []byte(src)

@@ -246,6 +246,9 @@ func TestGeneratedFiles(t *testing.T) {
 			t.Errorf("%s = %q: want one line starting with the console", name, c)
 		}
 	}
+	if c := string(g["slot-a/cmdline.txt"]); !strings.HasSuffix(c, " passgate.slot=a\n") {
+		t.Errorf("slot-a/cmdline.txt = %q: it does not name its slot", c)
+	}
 	rock, _ := board.Get("rock-pi-e")
 	g = (&Spec{Board: rock}).GeneratedFiles()
 	src := string(g["boot.cmd"])
