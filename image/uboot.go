@@ -42,7 +42,8 @@ func UBootScript(b *board.Board) string {
 	part := "${devtype} ${devnum}:${distro_bootpart}"
 	return `# passgate A/B boot script, written by passgate (u-boot source of boot.scr).
 # Boot the committed slot (passgate-default.txt), or once the slot on trial
-# (passgate-tryboot.txt, deleted before its kernel starts).
+# (passgate-tryboot.txt, deleted before its kernel starts; passgate-tried.txt
+# is left as the sign that the trial was taken).
 setenv passgate_slot a
 if test -e ` + part + ` ` + UBootDefaultFile + `; then
   load ` + part + ` ${scriptaddr} ` + UBootDefaultFile + ` && env import -t ${scriptaddr} ${filesize} passgate_slot
@@ -53,6 +54,7 @@ setenv passgate_trial 0
 if test -e ` + part + ` ` + UBootTryFile + `; then
   setenv passgate_try
   load ` + part + ` ${scriptaddr} ` + UBootTryFile + ` && env import -t ${scriptaddr} ${filesize} passgate_try
+  fatwrite ` + part + ` ${scriptaddr} ` + bootslot.UBootTriedFile + ` ${filesize}
   fatrm ` + part + ` ` + UBootTryFile + `
   if test "${passgate_try}" = "a" || test "${passgate_try}" = "b"; then
     setenv passgate_slot ${passgate_try}

@@ -138,3 +138,42 @@ func TestRefusedUpdatesChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestTrialTakenButNeverStarted: the boot loader took the trial (u-boot
+// left passgate-tried.txt) and the committed slot booted again without
+// the trial slot ever reaching routerd: its kernel did not run. A trial
+// the loader never took (the request still there: a power cut before the
+// reboot) is "not started".
+func TestTrialTakenButNeverStarted(t *testing.T) {
+	for _, taken := range []bool{true, false} {
+		c := newCard(t)
+		if _, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.m.ArmTrial(); err != nil {
+			t.Fatal(err)
+		}
+		if taken { // what the boot script does
+			os.Rename(filepath.Join(c.dir, bootslot.UBootTryFile), filepath.Join(c.dir, bootslot.UBootTriedFile))
+		}
+		m, notes, err := bootslot.Open(bootslot.FileStore{Path: filepath.Join(c.dir, "passgate-slots.json")}, bootslot.UBootFiles{Dir: c.dir},
+			bootslot.Boot{Slot: bootslot.A, Version: "1.0"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := m.Status().Last
+		switch {
+		case l == nil:
+			t.Fatalf("taken %v: no outcome; notes %q", taken, notes)
+		case taken && (l.Result != "failed" || !strings.Contains(l.Why, "did not start")):
+			t.Errorf("a trial taken that never ran: %+v", l)
+		case !taken && l.Result != "not started":
+			t.Errorf("a trial never taken: %+v", l)
+		}
+		for _, f := range []string{bootslot.UBootTryFile, bootslot.UBootTriedFile} {
+			if _, err := os.Stat(filepath.Join(c.dir, f)); err == nil {
+				t.Errorf("taken %v: %s is left after the outcome was recorded", taken, f)
+			}
+		}
+	}
+}

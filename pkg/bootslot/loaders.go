@@ -20,6 +20,7 @@ const (
 	// u-boot (image.UBootScript reads them; u-boot environment text).
 	UBootDefaultFile = "passgate-default.txt" // passgate_slot=a|b; missing: a
 	UBootTryFile     = "passgate-tryboot.txt" // passgate_try=a|b; deleted by the script before the trial kernel
+	UBootTriedFile   = "passgate-tried.txt"   // written by the script as it takes the trial: the sign it was tried
 	// Raspberry Pi firmware: config.txt names the default slot with
 	// os_prefix; tryboot.txt is read instead once after reboot "0 tryboot".
 	PiConfigFile  = "config.txt"
@@ -63,18 +64,31 @@ func (u UBootFiles) SetDefault(s Slot) error {
 }
 
 // ArmTrial writes passgate-tryboot.txt, which the boot script deletes as
-// it starts the trial: the arm survives a power cut until that boot.
+// it starts the trial (leaving passgate-tried.txt): the arm survives a
+// power cut until that boot.
 func (u UBootFiles) ArmTrial(s Slot) error {
+	if err := atomicfile.Remove(filepath.Join(u.Dir, UBootTriedFile)); err != nil {
+		return err
+	}
 	return atomicfile.Write(filepath.Join(u.Dir, UBootTryFile), []byte("passgate_try="+s.String()+"\n"), 0o644)
 }
 
-// DisarmTrial removes passgate-tryboot.txt.
+// TrialConsumed reports whether the boot script took the armed trial
+// (it left passgate-tried.txt).
+func (u UBootFiles) TrialConsumed() bool {
+	_, err := os.Stat(filepath.Join(u.Dir, UBootTriedFile))
+	return err == nil
+}
+
+// DisarmTrial removes passgate-tryboot.txt, and passgate-tried.txt with
+// it: the trial's outcome is recorded.
 func (u UBootFiles) DisarmTrial() error {
-	err := atomicfile.Remove(filepath.Join(u.Dir, UBootTryFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	for _, name := range []string{UBootTryFile, UBootTriedFile} {
+		if err := atomicfile.Remove(filepath.Join(u.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // PiTryboot is the Loader of a Raspberry Pi: config.txt's os_prefix is

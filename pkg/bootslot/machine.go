@@ -20,6 +20,14 @@ type Loader interface {
 	DisarmTrial() error
 }
 
+// TrialConsumer is a Loader that can tell whether the boot loader took
+// the armed trial (u-boot deletes its request as it starts the trial):
+// a trial taken that never reached routerd failed before it, rather than
+// never being tried.
+type TrialConsumer interface {
+	TrialConsumed() bool
+}
+
 // Store keeps the state. Load returns ok false when there is no state
 // (a freshly written image) or it is unreadable (then err says why, and
 // Open starts anew from what booted).
@@ -96,10 +104,15 @@ func Open(store Store, loader Loader, b Boot, now func() time.Time) (*Machine, [
 		notes = append(notes, fmt.Sprintf("slot %v (version %s) was committed before a restart: finished", b.Slot, b.Version))
 	case b.Slot == st.Committed && st.Trial != None:
 		tried := *st.Info(st.Trial)
-		if st.TrialStarted {
+		consumer, tells := loader.(TrialConsumer)
+		switch {
+		case st.TrialStarted:
 			m.st.Last = &Outcome{Slot: st.Trial, Version: tried.Version, Result: "failed", At: t,
 				Why: fmt.Sprintf("it was not ready on its trial boot before the router restarted (a crash, the watchdog or a power cut); the boot loader went back to slot %v", b.Slot)}
-		} else {
+		case tells && consumer.TrialConsumed():
+			m.st.Last = &Outcome{Slot: st.Trial, Version: tried.Version, Result: "failed", At: t,
+				Why: fmt.Sprintf("it did not start: the boot loader tried it, and its kernel did not run (or did not get as far as routerd), so it went back to slot %v", b.Slot)}
+		default:
 			m.st.Last = &Outcome{Slot: st.Trial, Version: tried.Version, Result: "not started", At: t,
 				Why: "the router restarted without the trial boot (a power cut, or a reboot that was not the trial's)"}
 		}
