@@ -36,6 +36,13 @@ type Supervisor struct {
 
 	// Sleep waits d or until ctx is done; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration)
+
+	// OnExit, if set, is told of each worker that ended, before the
+	// restart: failures counts the workers that ended in a row, this one
+	// included, a worker that ran StableAfter starting a new count at 1
+	// (routerd: a trial boot whose worker keeps failing reboots to the
+	// committed boot slot).
+	OnExit func(failures int)
 }
 
 func (s *Supervisor) defaults() {
@@ -72,6 +79,7 @@ func (s *Supervisor) defaults() {
 func (s *Supervisor) Run(ctx context.Context) {
 	s.defaults()
 	backoff := s.MinBackoff
+	failures := 0
 	for ctx.Err() == nil {
 		started := time.Now()
 		reason, pid := s.runOne(ctx)
@@ -81,6 +89,11 @@ func (s *Supervisor) Run(ctx context.Context) {
 		ran := time.Since(started)
 		if ran >= s.StableAfter {
 			backoff = s.MinBackoff
+			failures = 0
+		}
+		failures++
+		if s.OnExit != nil {
+			s.OnExit(failures)
 		}
 		if pid > 0 {
 			s.Logf("worker (pid %d) %s after %v; restarting in %v", pid, reason, ran.Round(time.Millisecond), backoff)

@@ -127,6 +127,21 @@ func TestBackoffResetsAfterStableRun(t *testing.T) {
 	}
 }
 
+func TestOnExitCountsFailuresInARow(t *testing.T) {
+	var got []int
+	s := &Supervisor{NewWorker: testWorker("crash"), OnExit: func(n int) { got = append(got, n) }}
+	runSupervisor(t, s, 4)
+	if fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Errorf("OnExit saw %v, want [1 2 3 4]", got)
+	}
+	got = nil
+	s = &Supervisor{NewWorker: testWorker("crash"), StableAfter: time.Nanosecond, OnExit: func(n int) { got = append(got, n) }}
+	runSupervisor(t, s, 3)
+	if fmt.Sprint(got) != "[1 1 1]" {
+		t.Errorf("with stable runs OnExit saw %v, want [1 1 1]", got)
+	}
+}
+
 func TestWorkerKilledBySignalIsReported(t *testing.T) {
 	s := &Supervisor{NewWorker: testWorker("killself")}
 	r := runSupervisor(t, s, 2)

@@ -31,6 +31,15 @@ type System struct {
 	Hostname string // default "passgate"
 	Admin    Admin
 	Console  Console
+	Update   Update
+}
+
+// Update is how firmware updates are tried (issue #17).
+type Update struct {
+	// CommitAfter is how long a new firmware version, on its trial boot,
+	// must run ready (ports up, LAN DHCP serving, WAN tried) before it
+	// becomes the committed one (default 60s).
+	CommitAfter time.Duration
 }
 
 // Console is the serial console's login.
@@ -410,7 +419,7 @@ func (r PortRange) String() string {
 // starts from New, and Commands prints only what differs from New.
 func New() *Config {
 	return &Config{
-		System: System{Hostname: "passgate"},
+		System: System{Hostname: "passgate", Update: Update{CommitAfter: 60 * time.Second}},
 		Interfaces: Interfaces{
 			LAN: LAN{MTU: 1500},
 			WAN: WAN{Mode: WANDHCP, MTU: 1500, IPv6: WANIPv6{Mode: IPv6DHCPv6PD, PrefixLength: 56},

@@ -152,6 +152,7 @@ func commands() (operational, configure []*command) {
 				{word: "diagnose", help: "what the router sees going wrong with the LAN's VPNs, and what to do", run: cmdShowVPNDiagnose},
 			}},
 		}},
+		systemCommand(),
 		{word: "traceroute", help: "show the path to a host", long: true, run: cmdTraceroute, args: []*argSpec{hostArg}},
 	}
 	configure = []*command{
@@ -572,6 +573,13 @@ func cmdShowSystem(s *session, _ *call) error {
 	row("SSH key", si.SSHHostKey)
 	row("Web page", si.WebCert)
 	row("Updates", si.Updates)
+	for i, l := range si.Slots {
+		k := ""
+		if i == 0 {
+			k = "Slots"
+		}
+		row(k, l)
+	}
 	row("Time", s.sh.clock.Now().Local().Format("2006-01-02 15:04:05 MST"))
 	row("Pending", s.sh.pendingInfo())
 	row("Config", si.Config)

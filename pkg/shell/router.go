@@ -229,6 +229,10 @@ type SystemInfo struct {
 	WebCert string
 	// Load is the load average over 1, 5 and 15 minutes ("" if unknown).
 	Load string
+	// Slots describes the boot slots, one line each: what each holds,
+	// which runs and is committed, a trial, how the last one ended (empty
+	// when the router was not started from a slot).
+	Slots []string
 	// Updates says which firmware update files the router accepts: the
 	// IDs of the signing keys built into its image, or why none.
 	Updates string

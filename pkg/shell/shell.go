@@ -130,6 +130,8 @@ type session struct {
 	line        string // the line being executed (for carets when not interactive)
 	caretBase   int    // columns before the line on the screen (the prompt)
 
+	stdin io.Reader // a non-interactive command's standard input (RunInput), or nil
+
 	configuring bool
 	cand, base  *config.Config // candidate, and the committed config it started from
 	edits       []edit         // what this session did to the candidate, for rebasing

@@ -622,8 +622,14 @@ func (s *Server) session(ctx context.Context, nc ssh.NewChannel, who string, lc 
 					}
 				}()
 			}
+			// Without a terminal, the command reads what the client
+			// sends: "ssh admin@router 'system update' < file.pgu".
+			var in io.Reader = ch
+			if pty != nil {
+				in = nil // the reader above owns the channel
+			}
 			start(func() int {
-				if err := s.o.Shell.Run(ctx, e.Command, out); err != nil {
+				if err := s.o.Shell.RunInput(ctx, e.Command, in, out); err != nil {
 					return 1
 				}
 				return 0
