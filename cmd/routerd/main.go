@@ -61,6 +61,7 @@ func supervise() {
 		NewWorker: workerCommand,
 		Signals:   sigs,
 		Logf:      logf,
+		OnExit:    trialWatch(logf),
 	}
 	for {
 		func() {

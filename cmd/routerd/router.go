@@ -71,6 +71,8 @@ type router struct {
 	web     *webService
 	// webProblem is why the page is not served although enabled ("").
 	webProblem string
+	// slots are the boot slots (slots.go), set once at start.
+	slots *slotService
 	// dnsCtx is run's context: the forwarder started by a commit stops
 	// with it.
 	dnsCtx context.Context
@@ -226,6 +228,7 @@ func (r *router) run(parent context.Context) error {
 	}
 	r.clock.mark("configuration")
 	r.cfg = cfg
+	r.openSlots()
 	r.running = cfg.Clone()
 	pre := r.startPrestart(cfg)
 	lan, wan := cfg.Interfaces.LAN, cfg.Interfaces.WAN
@@ -338,6 +341,7 @@ func (r *router) run(parent context.Context) error {
 	r.startShell(ctx, &wg, hostKey)
 	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
+	r.watchTrial(ctx)
 	r.logf("start-up took %v", r.clock)
 
 	hup := make(chan os.Signal, 1)

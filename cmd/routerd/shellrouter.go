@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -304,6 +303,7 @@ func (s shellRouter) System(ctx context.Context) (shell.SystemInfo, error) {
 	}
 	si.Updates = updateKeys(updatefile.KeysFile)
 	si.WebCert = s.r.webInfo()
+	si.Slots = s.r.slots.slotLines()
 	si.Load = loadAverage()
 	return si, nil
 }
@@ -380,8 +380,7 @@ func (s shellRouter) Reboot() error {
 	if s.r.reboot != nil {
 		return s.r.reboot()
 	}
-	syscall.Sync()
-	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+	return rebootTo(s.r.slots.rebootArg())
 }
 
 func (s shellRouter) FactoryReset() error {

@@ -1,0 +1,187 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passgate/passgate/board"
+	"github.com/passgate/passgate/firmware"
+	"github.com/passgate/passgate/image"
+	"github.com/passgate/passgate/internal/sysdeps"
+	"github.com/passgate/passgate/pkg/updatefile"
+)
+
+// TestBootQEMUArm64Update updates a router the way its owner would, with
+// the real boot loader: version 1.0 runs from slot a (qemu-arm64 through
+// Debian's u-boot); a tampered update sent over SSH is refused and
+// changes nothing; version 2.0 sent with `ssh admin@router 'system
+// update' < file.pgu` is written to slot b; `reboot` starts it once, on
+// trial; it is committed after being ready for "system update
+// commit-after"; show system says so; the next boot starts 2.0 from slot
+// b as the committed version, and the configuration is the one 1.0 ran.
+func TestBootQEMUArm64Update(t *testing.T) {
+	needRoot(t)
+	if err := sysdeps.Require(sysdeps.SSH, sysdeps.SSHKeygen); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := board.Get(board.Default)
+	dir := t.TempDir()
+
+	// The signing key, and the owner's SSH key.
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	sshKey := filepath.Join(dir, "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", sshKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	sshPub, _ := os.ReadFile(sshKey + ".pub")
+
+	build := func(ver string) *firmware.Result {
+		t.Helper()
+		fw, err := firmware.Build(firmware.Options{Board: b, OutDir: filepath.Join(dir, ver), Version: ver,
+			UpdateKeys: updatefile.MarshalPublicKey(pub), Log: &logWriter{t}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fw
+	}
+	v1, v2 := build("1.0"), build("2.0")
+	conf := string(image.DefaultConfig(b)) + "set system hostname updated\nset system update commit-after 10s\n" +
+		"set service ssh authorized-key owner \"" + strings.TrimSpace(string(sshPub)) + "\"\n"
+	spec := image.Spec{Board: b, Kernel: v1.Kernel, Initramfs: v1.Initramfs, Config: []byte(conf)}
+	img := filepath.Join(dir, "sd.img")
+	if err := image.Build(spec, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	update := func(fw *firmware.Result, ver string) []byte {
+		var buf bytes.Buffer
+		var files []updatefile.Source
+		for _, f := range fw.SlotFiles() {
+			files = append(files, updatefile.SourceFile(f.Name, f.Src))
+		}
+		if _, err := updatefile.Write(&buf, key, b.Name, ver, time.Now(), files); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	good := update(v2, "2.0")
+	tampered := bytes.Clone(good)
+	tampered[len(tampered)/2] ^= 0x40
+
+	lanNS := netns(t, "lan")
+	ssh := func(stdin []byte, command string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lanNS, "ssh", "-i", sshKey, "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+			"admin@192.168.1.1", command)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	boot := func() *VM {
+		t.Helper()
+		tap, err := OpenTapInNetns(lanNS, "lan0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := startVM(t, Config{Board: b, BIOS: v1.Loader, Disk: img, LAN: tap, MemoryMiB: 768})
+		inNetns(t, lanNS, "ip", "addr", "replace", "192.168.1.10/24", "dev", "lan0")
+		inNetns(t, lanNS, "ip", "link", "set", "lan0", "up")
+		waitFor(t, vm, `passgate ready: lan 192\.168\.1\.1/24`, 0, 3*time.Minute)
+		return vm
+	}
+	// reboot asks the router to restart; QEMU (-no-reboot) ends. The
+	// SSH client would wait for its connection to time out: it is ended
+	// once QEMU is.
+	reboot := func(vm *VM) {
+		t.Helper()
+		cmd := exec.Command("ip", "netns", "exec", lanNS, "ssh", "-i", sshKey, "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+			"admin@192.168.1.1", "reboot")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		done := make(chan struct{})
+		go func() { vm.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("the router did not restart within 2 minutes of reboot:\n%s", vm.Console())
+		}
+	}
+
+	vm := boot()
+	waitFor(t, vm, `firmware: running version 1\.0 from slot a`, 0, 10*time.Second)
+
+	out, err := ssh(tampered, "system update")
+	if err == nil || !strings.Contains(out, "the update was not installed") || !strings.Contains(out, "damaged or tampered with") {
+		t.Fatalf("a tampered update: %v\n%s", err, out)
+	}
+	if out, _ := ssh(nil, "show system"); !regexp.MustCompile(`b: empty`).MatchString(out) {
+		t.Fatalf("slot b after a refused update:\n%s", out)
+	}
+	start := time.Now()
+	out, err = ssh(good, "system update")
+	if err != nil || !strings.Contains(out, "Version 2.0 is written to slot b") {
+		t.Fatalf("system update: %v\n%s\nconsole:\n%s", err, out, vm.Console())
+	}
+	t.Logf("system update of %d MiB over SSH: %v", len(good)>>20, time.Since(start).Round(time.Second))
+	if out, _ := ssh(nil, "show system"); !strings.Contains(out, "b: version 2.0, tried once at the next reboot") {
+		t.Fatalf("show system before the reboot:\n%s", out)
+	}
+	reboot(vm)
+
+	// The trial boot.
+	vm = boot()
+	waitFor(t, vm, `Kernel command line: .*passgate\.slot=b passgate\.trial=1`, 0, time.Second)
+	waitFor(t, vm, `firmware: running version 2\.0 from slot b, on trial`, 0, 10*time.Second)
+	waitFor(t, vm, `passgate: firmware 2\.0 committed`, 0, 60*time.Second)
+	out, _ = ssh(nil, "show system")
+	for _, want := range []string{"Version    2.0", "a: version 1.0", "b: version 2.0, running, committed", "Hostname   updated"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show system after the commit lacks %q:\n%s", want, out)
+		}
+	}
+	reboot(vm)
+
+	// Committed: slot b boots by default.
+	vm = boot()
+	waitFor(t, vm, `Kernel command line: .*passgate\.slot=b passgate\.trial=0`, 0, time.Second)
+	waitFor(t, vm, `firmware: running version 2\.0 from slot b$`, 0, 10*time.Second)
+
+	// A version that never becomes ready: its kernel does not run. The
+	// boot loader takes the trial, falls back, and the router says why.
+	junk := make([]byte, 1<<20)
+	rand.Read(junk)
+	junkPath := filepath.Join(dir, "junk-Image")
+	os.WriteFile(junkPath, junk, 0o644)
+	var broken bytes.Buffer
+	if _, err := updatefile.Write(&broken, key, b.Name, "3.0", time.Now(), []updatefile.Source{
+		updatefile.SourceFile(board.KernelFile, junkPath), updatefile.SourceFile(board.InitramfsFile, v2.Initramfs)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ssh(broken.Bytes(), "system update"); err != nil || !strings.Contains(out, "Version 3.0 is written to slot a") {
+		t.Fatalf("system update 3.0: %v\n%s", err, out)
+	}
+	reboot(vm)
+	vm = boot()
+	waitFor(t, vm, `passgate: slot a does not boot; trying the other`, 0, time.Second)
+	waitFor(t, vm, `firmware: running version 2\.0 from slot b$`, 0, 10*time.Second)
+	out, _ = ssh(nil, "show system")
+	if !regexp.MustCompile(`last: version 3\.0 on slot a failed at [0-9-]+ [0-9:]+: it did\s+not start`).MatchString(out) ||
+		!strings.Contains(out, "b: version 2.0, running, committed") {
+		t.Errorf("show system after the failed trial:\n%s", out)
+	}
+}
