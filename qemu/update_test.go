@@ -77,17 +77,24 @@ func TestBootQEMUArm64Update(t *testing.T) {
 	tampered[len(tampered)/2] ^= 0x40
 
 	lanNS := netns(t, "lan")
+	// ssh runs a command on the router as its owner. A router that has
+	// just booted may miss the first ARP requests under TCG: connecting
+	// is retried for 30 s.
 	ssh := func(stdin []byte, command string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lanNS, "ssh", "-i", sshKey, "-o", "StrictHostKeyChecking=no",
-			"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-			"admin@192.168.1.1", command)
-		if stdin != nil {
-			cmd.Stdin = bytes.NewReader(stdin)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lanNS, "ssh", "-i", sshKey, "-o", "StrictHostKeyChecking=no",
+				"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+				"admin@192.168.1.1", command)
+			if stdin != nil {
+				cmd.Stdin = bytes.NewReader(stdin)
+			}
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err == nil || !strings.Contains(string(out), "connect to host") || time.Now().After(deadline) {
+				return string(out), err
+			}
 		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
 	}
 	boot := func() *VM {
 		t.Helper()
@@ -132,6 +139,44 @@ func TestBootQEMUArm64Update(t *testing.T) {
 	if out, _ := ssh(nil, "show system"); !regexp.MustCompile(`b: empty`).MatchString(out) {
 		t.Fatalf("slot b after a refused update:\n%s", out)
 	}
+	// Power cuts while the update is sent (before anything is written)
+	// and while it is written into slot b: slot a boots, with its
+	// configuration, and slot b is never started.
+	for _, cut := range []string{"sending", "writing"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lanNS, "ssh", "-i", sshKey, "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "admin@192.168.1.1", "system update")
+		cmd.Stdin = bytes.NewReader(good)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		from := len(vm.Lines())
+		if cut == "sending" {
+			time.Sleep(2 * time.Second)
+			if _, _, err := vm.WaitFor(regexp.MustCompile(`writing it to slot`), from, 0); err == nil {
+				t.Fatal("the update reached the card within 2 s: no cut while sending")
+			}
+		} else {
+			waitFor(t, vm, `firmware: update 2\.0 checked: writing it to slot b`, from, time.Minute)
+		}
+		vm.Kill()
+		cancel()
+		cmd.Wait()
+		vm = boot()
+		waitFor(t, vm, `Kernel command line: .*passgate\.slot=a passgate\.trial=0`, 0, time.Second)
+		waitFor(t, vm, `firmware: running version 1\.0 from slot a$`, 0, 10*time.Second)
+		out, _ := ssh(nil, "show system")
+		want := "b: empty"
+		if cut == "writing" {
+			want = "b: an update was being written and did not finish (never booted)"
+		}
+		for _, w := range []string{"Hostname   updated", "a: version 1.0, running, committed", want} {
+			if !strings.Contains(out, w) {
+				t.Errorf("after a power cut while %s the update, show system lacks %q:\n%s", cut, w, out)
+			}
+		}
+	}
+
 	start := time.Now()
 	out, err = ssh(good, "system update")
 	if err != nil || !strings.Contains(out, "Version 2.0 is written to slot b") {

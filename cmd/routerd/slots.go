@@ -231,7 +231,7 @@ func (s shellRouter) InstallUpdate(ctx context.Context, in io.Reader, w io.Write
 	defer sl.mu.Unlock()
 	fmt.Fprintf(w, "Reading the update (checked whole before anything is written)...\n")
 	man, slot, err := sl.m.Install(sl.bootDir, os.TempDir(), io.LimitReader(in, updatefile.MaxTotal+updatefile.MaxManifest+(1<<20)),
-		updatefile.Options{Keys: keys, Board: sl.board}, "cmdline.txt")
+		updatefile.Options{Keys: keys, Board: sl.board}, func(f string, a ...any) { s.r.logf("firmware: "+f, a...) }, "cmdline.txt")
 	if err != nil {
 		s.r.logf("firmware: update refused or not written: %v", err)
 		return fmt.Errorf("the update was not installed: %v", err)

@@ -32,8 +32,9 @@ const tmpSuffix = ".part"
 //
 // carry names files of the running slot the update does not hold that
 // the new slot needs (the Pi's cmdline.txt); each is copied with
-// "passgate.slot=X" made the new slot's.
-func (m *Machine) Install(bootDir, stageDir string, r io.Reader, o updatefile.Options, carry ...string) (*updatefile.Manifest, Slot, error) {
+// "passgate.slot=X" made the new slot's. logf, if set, is told when the
+// checked update starts being written to the card.
+func (m *Machine) Install(bootDir, stageDir string, r io.Reader, o updatefile.Options, logf func(string, ...any), carry ...string) (*updatefile.Manifest, Slot, error) {
 	if m.running != m.st.Committed {
 		return nil, None, fmt.Errorf("%w: the router runs slot %v on trial; commit it or roll back first", ErrBusy, m.running)
 	}
@@ -53,6 +54,9 @@ func (m *Machine) Install(bootDir, stageDir string, r io.Reader, o updatefile.Op
 	target, err := m.BeginInstall()
 	if err != nil {
 		return nil, None, err
+	}
+	if logf != nil {
+		logf("update %s checked: writing it to slot %v", man.Version, target)
 	}
 	dir := filepath.Join(bootDir, target.Dir())
 	// The slot's old files go first: a slot is never a mix of versions.

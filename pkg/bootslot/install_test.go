@@ -71,7 +71,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 func TestInstallWritesTheOtherSlot(t *testing.T) {
 	c := newCard(t)
 	before := snapshot(t, filepath.Join(c.dir, "slot-a"))
-	man, slot, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o, "cmdline.txt")
+	man, slot, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o, nil, "cmdline.txt")
 	if err != nil || slot != bootslot.B || man.Version != "2.0" {
 		t.Fatalf("Install = %v, %v, %v", man, slot, err)
 	}
@@ -99,7 +99,7 @@ func TestInstallWritesTheOtherSlot(t *testing.T) {
 // and leaves the card as it was, a previously installed update included.
 func TestRefusedUpdatesChangeNothing(t *testing.T) {
 	c := newCard(t)
-	if _, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o); err != nil {
+	if _, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o, nil); err != nil {
 		t.Fatal(err)
 	}
 	good := c.update(t, c.key, "rpi4", "3.0")
@@ -119,7 +119,7 @@ func TestRefusedUpdatesChangeNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := snapshot(t, c.dir)
-			_, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(tc.data), c.o)
+			_, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(tc.data), c.o, nil)
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("Install = %v, want %v", err, tc.want)
 			}
@@ -147,7 +147,7 @@ func TestRefusedUpdatesChangeNothing(t *testing.T) {
 func TestTrialTakenButNeverStarted(t *testing.T) {
 	for _, taken := range []bool{true, false} {
 		c := newCard(t)
-		if _, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o); err != nil {
+		if _, _, err := c.m.Install(c.dir, t.TempDir(), bytes.NewReader(c.update(t, c.key, "rpi4", "2.0")), c.o, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.m.ArmTrial(); err != nil {
