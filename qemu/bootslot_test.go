@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ func TestBootQEMUArm64UBootSlots(t *testing.T) {
 		t.Fatal("the qemu-arm64 firmware has no boot loader")
 	}
 	b, _ := board.Get(board.Default)
-	at := img + "@@" + strconv.FormatInt(b.BootPartitionStart*512, 10)
+	at := fatAt(img, b)
 	mtools := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(args[0], append([]string{"-i", at}, args[1:]...)...)

@@ -34,16 +34,9 @@ var version = "dev"
 
 // updateKeys says which update files the image at keysFile accepts.
 func updateKeys(keysFile string) string {
-	b, err := os.ReadFile(keysFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return "none accepted: this image was built without an update signing key"
-	}
+	keys, err := readUpdateKeys(keysFile)
 	if err != nil {
-		return fmt.Sprintf("none accepted: %v", err)
-	}
-	keys, err := updatefile.ParsePublicKeys(b)
-	if err != nil {
-		return fmt.Sprintf("none accepted: %s: %v", keysFile, err)
+		return "none accepted: " + err.Error()
 	}
 	ids := make([]string, len(keys))
 	for i, k := range keys {

@@ -58,11 +58,17 @@ func readBoot(b *board.Board) (bootslot.Boot, bool) {
 	if ok && b != nil && b.Boot == board.BootRaspberryPi {
 		// The Pi's command line is the slot's cmdline.txt whether tried
 		// or not: the firmware says which in the device tree.
-		f, err := os.ReadFile(piTrybootFlag)
-		boot.Trial = err == nil && len(f) == 4 && f[3] == 1
+		boot.Trial = piTryboot()
 	}
 	boot.Version = version
 	return boot, ok
+}
+
+// piTryboot reports whether the Raspberry Pi firmware started this boot
+// as its tryboot (a big-endian 1 in the device tree).
+func piTryboot() bool {
+	f, err := os.ReadFile(piTrybootFlag)
+	return err == nil && len(f) == 4 && f[3] == 1
 }
 
 // openSlots opens the boot slots' state, when routerd booted from a slot
@@ -225,7 +231,7 @@ func (s shellRouter) InstallUpdate(ctx context.Context, in io.Reader, w io.Write
 	}
 	keys, err := readUpdateKeys(updatefile.KeysFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("this router accepts no update: %v", err)
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -264,12 +270,20 @@ func (s shellRouter) RollbackSlot(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
+// readUpdateKeys reads the update signing keys built into the image.
 func readUpdateKeys(path string) ([]ed25519.PublicKey, error) {
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("this image trusts no update key (%v): it was built without one", err)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errors.New("this image was built without an update signing key")
 	}
-	return updatefile.ParsePublicKeys(b)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := updatefile.ParsePublicKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return keys, nil
 }
 
 // rebootTo restarts the machine, with reboot(2)'s RESTART2 argument when
@@ -304,10 +318,8 @@ func trialWatch(logf func(string, ...any)) func(int) {
 		if !ok {
 			return
 		}
-		if !b.Trial {
-			if f, err := os.ReadFile(piTrybootFlag); err != nil || len(f) != 4 || f[3] != 1 {
-				return
-			}
+		if !b.Trial && !piTryboot() {
+			return
 		}
 		if _, err := os.Stat(committedMarker); err == nil {
 			return

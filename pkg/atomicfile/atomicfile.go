@@ -153,3 +153,22 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// ReadMax reads the file at path if it holds at most max bytes; a larger
+// file is an error that says so, and is not read whole. It is the read
+// side of the small state files written with Write.
+func ReadMax(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}

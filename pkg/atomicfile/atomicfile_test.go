@@ -158,3 +158,18 @@ func TestReplaceSteps(t *testing.T) {
 		}
 	}
 }
+
+func TestReadMax(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("12345"), 0o644)
+	if b, err := ReadMax(p, 5); err != nil || string(b) != "12345" {
+		t.Errorf("ReadMax at the limit = %q, %v", b, err)
+	}
+	if _, err := ReadMax(p, 4); err == nil || !strings.Contains(err.Error(), "larger than 4 bytes") {
+		t.Errorf("ReadMax over the limit: %v", err)
+	}
+	if _, err := ReadMax(filepath.Join(dir, "none"), 4); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadMax of a missing file: %v", err)
+	}
+}

@@ -81,7 +81,7 @@ func (m *Machine) Install(bootDir, stageDir string, r io.Reader, o updatefile.Op
 		if slices.Contains(names, name) {
 			continue
 		}
-		b, err := readBounded(filepath.Join(bootDir, m.running.Dir(), name))
+		b, err := atomicfile.ReadMax(filepath.Join(bootDir, m.running.Dir(), name), maxBootFile)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

@@ -3,7 +3,6 @@ package bootslot
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -145,12 +144,12 @@ func (p *PiTryboot) RebootArg() string {
 func (p *PiTryboot) point(name string, s Slot) error {
 	path := filepath.Join(p.Dir, name)
 	var text string
-	switch b, err := readBounded(path); {
+	switch b, err := atomicfile.ReadMax(path, maxBootFile); {
 	case err == nil:
 		text = string(b)
 	case name == PiTrybootFile && errors.Is(err, fs.ErrNotExist):
 		// No tryboot.txt yet: config.txt for the other slot.
-		b, err := readBounded(filepath.Join(p.Dir, PiConfigFile))
+		b, err := atomicfile.ReadMax(filepath.Join(p.Dir, PiConfigFile), maxBootFile)
 		if err != nil {
 			return fmt.Errorf("bootslot: %w", err)
 		}
@@ -171,20 +170,4 @@ func (p *PiTryboot) point(name string, s Slot) error {
 		out = line + "\n" + out
 	}
 	return atomicfile.Write(path, []byte(out), 0o644)
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxBootFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxBootFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxBootFile)
-	}
-	return b, nil
 }

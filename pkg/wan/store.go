@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -46,20 +45,12 @@ func (s store) load(clientID []byte) (*memory, error) {
 	if s.dir == "" {
 		return nil, nil
 	}
-	f, err := os.Open(s.path())
+	data, err := atomicfile.ReadMax(s.path(), maxLeaseFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxLeaseFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxLeaseFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", s.path(), maxLeaseFile)
 	}
 	var m memory
 	if err := json.Unmarshal(data, &m); err != nil {

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -51,7 +50,7 @@ type Cert struct {
 func LoadOrCreateCert(dir string, names []string) (*Cert, error) {
 	path := filepath.Join(dir, CertFile)
 	var notices []string
-	if b, err := readBounded(path); err == nil {
+	if b, err := atomicfile.ReadMax(path, maxCertFile); err == nil {
 		c, err := parseCert(b)
 		if err == nil {
 			return c, nil
@@ -76,22 +75,6 @@ func LoadOrCreateCert(dir string, names []string) (*Cert, error) {
 	}
 	c.Notices = notices
 	return c, nil
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCertFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxCertFile {
-		return nil, fmt.Errorf("longer than %d bytes", maxCertFile)
-	}
-	return b, nil
 }
 
 func newCert(names []string) ([]byte, error) {

@@ -1,8 +1,6 @@
 package webui
 
 import (
-	"errors"
-	"html/template"
 	"net"
 	"testing"
 )
@@ -14,7 +12,3 @@ func mustMAC(t *testing.T, s string) net.HardwareAddr {
 	}
 	return m
 }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
-func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

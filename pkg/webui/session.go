@@ -120,12 +120,6 @@ func (ss *sessions) with(f func()) {
 	f()
 }
 
-func (ss *sessions) count() int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return len(ss.byToken)
-}
-
 // sameToken compares a submitted token with the expected one in constant
 // time; an empty expected token matches nothing.
 func sameToken(got, want string) bool {

@@ -2,7 +2,9 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"html"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -398,7 +400,7 @@ func TestFieldErrorsAreTheConfigurationsOwn(t *testing.T) {
 	c := config.Default()
 	want := c.Set([]string{"nat", "port-forward", "cam", "to", "not-an-address"})
 	var ce *config.Error
-	if !errorsAs(want, &ce) || !strings.Contains(res.body, htmlEscape(ce.Msg)) {
+	if !errors.As(want, &ce) || !strings.Contains(res.body, template.HTMLEscapeString(ce.Msg)) {
 		t.Fatalf("the page does not show %q:\n%s", want, res.body)
 	}
 	if !strings.Contains(res.body, `value="not-an-address"`) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -83,19 +82,7 @@ type store struct {
 func (s store) path(name string) string { return filepath.Join(s.dir, name) }
 
 func (s store) read(name string) ([]byte, error) {
-	f, err := os.Open(s.path(name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxStateFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", s.path(name), maxStateFile)
-	}
-	return data, nil
+	return atomicfile.ReadMax(s.path(name), maxStateFile)
 }
 
 // loadDUID returns the stored DUID, nil if there is none.
