@@ -78,7 +78,7 @@ func TestEndToEndWebPage(t *testing.T) {
 	})
 
 	// PPTP's control port on a server on the internet.
-	l.start("wan", "socat", "TCP4-LISTEN:1723,bind=198.51.100.10,reuseaddr,fork", "EXEC:echo pptp-server")
+	l.listenTCP("wan", 1723, "socat", "TCP4-LISTEN:1723,bind=198.51.100.10,reuseaddr,fork", "EXEC:echo pptp-server")
 	pptp := func() bool {
 		out, err := l.in("lan1", "socat", "-T", "2", "-", "TCP4:198.51.100.10:1723,connect-timeout=2")
 		return err == nil && strings.Contains(out, "pptp-server")
