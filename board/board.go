@@ -267,7 +267,7 @@ var boards = []*Board{
 		KernelRelease: KernelRelease,
 		Console:       "ttyAMA0",
 		Cmdline:       baseCmdline,
-		Modules:       cat([]string{"virtio_pci", "virtio_net", "virtio_blk"}, commonModules),
+		Modules:       cat([]string{"virtio_pci", "virtio_net", "virtio_blk", "i6300esb"}, commonModules),
 		LAN: Port{Name: "eth0", Driver: "virtio_net", Device: "0000:00:02.0",
 			Note: "first virtio-net device (PCI slot 2); QEMU connects it to a tap in the passgate-lan namespace"},
 		WAN: Port{Name: "eth1", Driver: "virtio_net", Device: "0000:00:03.0",
@@ -297,7 +297,7 @@ var boards = []*Board{
 		// phy-generic drives the USB PHY node (usb-nop-xceiv) that dwc2
 		// waits for; without it dwc2, and with it the Ethernet port, comes
 		// up only when the kernel gives up deferring (10 s).
-		Modules: cat([]string{"phy-generic", "dwc2", "bcm2835", "sdhci-iproc", "smsc95xx", "lan78xx"}, usbNICModules, commonModules),
+		Modules: cat([]string{"phy-generic", "dwc2", "bcm2835", "sdhci-iproc", "smsc95xx", "lan78xx", "bcm2835_wdt"}, usbNICModules, commonModules),
 		LAN: Port{Name: "eth0", Driver: "smsc95xx",
 			Note: "the built-in port (smsc95xx on 3B, lan78xx on 3B+) is LAN: it is the one always present"},
 		WAN: Port{Name: "eth1", Driver: "r8152",
@@ -325,7 +325,7 @@ var boards = []*Board{
 		Baud:     115200,
 		Cmdline:  baseCmdline,
 		// reset-raspberrypi lets xhci-pci load the VL805 USB controller's firmware.
-		Modules: cat([]string{"genet", "broadcom", "mdio-bcm-unimac", "sdhci-iproc", "reset-raspberrypi", "xhci-pci"},
+		Modules: cat([]string{"genet", "broadcom", "mdio-bcm-unimac", "sdhci-iproc", "reset-raspberrypi", "xhci-pci", "bcm2835_wdt"},
 			usbNICModules, commonModules),
 		LAN: Port{Name: "eth0", Driver: "bcmgenet", Device: "fd580000.ethernet",
 			Note: "the built-in gigabit port is LAN"},
@@ -355,7 +355,7 @@ var boards = []*Board{
 		Console: "ttyS2",
 		Baud:    1500000,
 		Cmdline: baseCmdline,
-		Modules: cat([]string{"dwmac-rk", "realtek", "rockchip", "dw_mmc-rockchip"}, usbNICModules, commonModules),
+		Modules: cat([]string{"dwmac-rk", "realtek", "rockchip", "dw_mmc-rockchip", "dw_wdt"}, usbNICModules, commonModules),
 		LAN: Port{Name: "eth1", Driver: "rk_gmac-dwmac", Device: "ff550000.ethernet",
 			Note: "the 100 Mbit port (gmac2phy, internal PHY) is LAN"},
 		WAN: Port{Name: "eth0", Driver: "rk_gmac-dwmac", Device: "ff540000.ethernet",

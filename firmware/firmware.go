@@ -81,6 +81,9 @@ type Options struct {
 	// router accepts (pkg/updatefile), put in the initramfs at
 	// UpdateKeysFile; none: the image accepts no update.
 	UpdateKeys []byte
+	// RouterdTags are Go build tags for routerd: test builds only
+	// ("passgate_failworker": a version whose worker ends at once).
+	RouterdTags []string
 	// Log receives progress lines; nil discards.
 	Log io.Writer
 }
@@ -224,7 +227,7 @@ func Build(o Options) (*Result, error) {
 	}
 	routerd := filepath.Join(work, "routerd")
 	o.logf("building routerd for linux/%s", b.Arch)
-	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd", "-X main.version="+o.Version); err != nil {
+	if err := goBuild(o.Root, b.Arch, routerd, "./cmd/routerd", "-X main.version="+o.Version, o.RouterdTags...); err != nil {
 		return nil, err
 	}
 	var agent string
@@ -496,8 +499,12 @@ func goEnv(goos, goarch string) []string {
 	return append(env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOWORK=off")
 }
 
-func goBuild(dir, goarch, out, pkg, ldflags string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+ldflags, "-o", out, pkg)
+func goBuild(dir, goarch, out, pkg, ldflags string, tags ...string) error {
+	args := []string{"build", "-trimpath", "-ldflags=-s -w " + ldflags}
+	if len(tags) > 0 {
+		args = append(args, "-tags="+strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "-o", out, pkg)...)
 	cmd.Dir = dir
 	cmd.Env = goEnv("linux", goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -162,7 +162,9 @@ func (c *Config) Args() ([]string, []*os.File, error) {
 		)
 	}
 	if !raspi {
-		args = append(args, "-device", "virtio-rng-pci")
+		// A hardware watchdog, which routerd arms for a trial boot: when
+		// it fires, the machine resets (and with -no-reboot, QEMU ends).
+		args = append(args, "-device", "virtio-rng-pci", "-device", "i6300esb,addr=0x6", "-action", "watchdog=reset")
 	}
 	var files []*os.File
 	tap := func(id string, f *os.File) {

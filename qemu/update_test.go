@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +31,10 @@ import (
 // trial; it is committed after being ready for "system update
 // commit-after"; show system says so; the next boot starts 2.0 from slot
 // b as the committed version, and the configuration is the one 1.0 ran.
+// Then two versions that fail their trial, each followed by 2.0 saying
+// why: one whose kernel does not run (the boot loader falls back), and a
+// test build whose routerd worker ends at once (the supervisor, with the
+// i6300esb watchdog armed, gives the trial up and restarts).
 func TestBootQEMUArm64Update(t *testing.T) {
 	needRoot(t)
 	if err := sysdeps.Require(sysdeps.SSH, sysdeps.SSHKeygen); err != nil {
@@ -44,10 +51,10 @@ func TestBootQEMUArm64Update(t *testing.T) {
 	}
 	sshPub, _ := os.ReadFile(sshKey + ".pub")
 
-	build := func(ver string) *firmware.Result {
+	build := func(ver string, tags ...string) *firmware.Result {
 		t.Helper()
 		fw, err := firmware.Build(firmware.Options{Board: b, OutDir: filepath.Join(dir, ver), Version: ver,
-			UpdateKeys: updatefile.MarshalPublicKey(pub), Log: &logWriter{t}})
+			UpdateKeys: updatefile.MarshalPublicKey(pub), RouterdTags: tags, Log: &logWriter{t}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,17 +103,34 @@ func TestBootQEMUArm64Update(t *testing.T) {
 			}
 		}
 	}
-	boot := func() *VM {
+	powerOn := func() *VM {
 		t.Helper()
 		tap, err := OpenTapInNetns(lanNS, "lan0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		vm := startVM(t, Config{Board: b, BIOS: v1.Loader, Disk: img, LAN: tap, MemoryMiB: 768})
+		vm := startVM(t, Config{Board: b, BIOS: v1.Loader, Disk: img, LAN: tap, WAN: true, MemoryMiB: 768})
 		inNetns(t, lanNS, "ip", "addr", "replace", "192.168.1.10/24", "dev", "lan0")
 		inNetns(t, lanNS, "ip", "link", "set", "lan0", "up")
+		return vm
+	}
+	boot := func() *VM {
+		t.Helper()
+		vm := powerOn()
 		waitFor(t, vm, `passgate ready: lan 192\.168\.1\.1/24`, 0, 3*time.Minute)
 		return vm
+	}
+	// ended waits for QEMU to end (-no-reboot) after the router restarts
+	// by itself.
+	ended := func(vm *VM, within time.Duration) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { vm.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(within):
+			t.Fatalf("the router did not restart by itself within %v:\n%s", within, vm.Console())
+		}
 	}
 	// reboot asks the router to restart; QEMU (-no-reboot) ends. The
 	// SSH client would wait for its connection to time out: it is ended
@@ -120,13 +144,7 @@ func TestBootQEMUArm64Update(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		done := make(chan struct{})
-		go func() { vm.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("the router did not restart within 2 minutes of reboot:\n%s", vm.Console())
-		}
+		ended(vm, 2*time.Minute)
 	}
 
 	vm := boot()
@@ -228,5 +246,44 @@ func TestBootQEMUArm64Update(t *testing.T) {
 	if !regexp.MustCompile(`last: version 3\.0 on slot a failed at [0-9-]+ [0-9:]+: it did\s+not start`).MatchString(out) ||
 		!strings.Contains(out, "b: version 2.0, running, committed") {
 		t.Errorf("show system after the failed trial:\n%s", out)
+	}
+
+	// A version whose router never starts: a test build whose routerd
+	// worker ends at once, fetched by the router from a web server beyond
+	// its WAN (the host, 10.0.2.2 through QEMU's user network). Its trial
+	// boot arms the watchdog; the supervisor gives the trial up after
+	// three workers, records why and restarts; 2.0 comes back and says so.
+	v4 := build("4.0", "passgate_failworker")
+	pgu := update(v4, "4.0")
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/passgate-qemu-arm64-4.0.pgu" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Now(), bytes.NewReader(pgu))
+	}))
+	defer web.Close()
+	_, port, _ := net.SplitHostPort(web.Listener.Addr().String())
+	waitFor(t, vm, `wan: dhcp: lease acquired: 10\.0\.2\.`, 0, time.Minute)
+	if out, err := ssh(nil, "system update http://10.0.2.2:"+port+"/missing.pgu"); err == nil || !strings.Contains(strings.Join(strings.Fields(out), " "), `the server answered "404 Not Found"`) {
+		t.Fatalf("system update from a URL that is not there: %v\n%s", err, out)
+	}
+	if out, err := ssh(nil, "system update http://10.0.2.2:"+port+"/passgate-qemu-arm64-4.0.pgu"); err != nil || !strings.Contains(out, "Version 4.0 is written to slot a") {
+		t.Fatalf("system update 4.0 from a URL: %v\n%s", err, out)
+	}
+	reboot(vm)
+	vm = powerOn()
+	waitFor(t, vm, `Kernel command line: .*passgate\.slot=a passgate\.trial=1`, 0, 3*time.Minute)
+	waitFor(t, vm, `firmware: trial boot of slot a: watchdog .+ armed \(1m0s\) until the version is committed`, 0, time.Minute)
+	waitFor(t, vm, `giving up the trial: its routerd did not run: the worker ended 3 times in a row on the trial boot \(the last exited with status 1\)`, 0, time.Minute)
+	ended(vm, time.Minute)
+	vm = boot()
+	waitFor(t, vm, `Kernel command line: .*passgate\.slot=b passgate\.trial=0`, 0, time.Second)
+	waitFor(t, vm, `firmware: running version 2\.0 from slot b$`, 0, 10*time.Second)
+	out, _ = ssh(nil, "show system")
+	flat := strings.Join(strings.Fields(out), " ")
+	if !regexp.MustCompile(`last: version 4\.0 on slot a failed at [0-9-]+ [0-9:]+: its routerd did not run: the worker ended 3 times in a row on the trial boot \(the last exited with status 1\); the router restarted and the boot loader went back to slot b`).MatchString(flat) ||
+		!strings.Contains(flat, "b: version 2.0, running, committed") {
+		t.Errorf("show system after the trial of a version whose router does not start:\n%s", out)
 	}
 }

@@ -61,7 +61,10 @@ func supervise() {
 		NewWorker: workerCommand,
 		Signals:   sigs,
 		Logf:      logf,
-		OnExit:    trialWatch(logf),
+	}
+	if g := guardTrial(logf); g != nil {
+		s.OnExit = g.WorkerEnded
+		go g.Run(context.Background())
 	}
 	for {
 		func() {

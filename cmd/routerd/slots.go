@@ -17,6 +17,7 @@ import (
 	"github.com/passgate/passgate/board"
 	"github.com/passgate/passgate/pkg/bootslot"
 	"github.com/passgate/passgate/pkg/shell"
+	"github.com/passgate/passgate/pkg/updatefetch"
 	"github.com/passgate/passgate/pkg/updatefile"
 )
 
@@ -28,11 +29,12 @@ const (
 	// slotStateFile is the slots' state on the boot partition.
 	slotStateFile = "passgate-slots.json"
 	// committedMarker says (in RAM, for the supervisor) that this boot
-	// needs no trial watch: its slot is committed.
+	// needs no trial watch: its slot is committed, or its trial was
+	// rolled back by hand.
 	committedMarker = "/run/passgate/slot-committed"
-	// trialFailures is how many workers in a row may end on a trial boot
-	// before the supervisor reboots to the committed slot.
-	trialFailures = 3
+	// trialReadyFile says (in RAM, for the supervisor) that the router on
+	// trial is ready, and how long it then waits to commit.
+	trialReadyFile = "/run/passgate/trial-ready"
 	// piTrybootFlag is where the Pi firmware says this is its tryboot.
 	piTrybootFlag = "/proc/device-tree/chosen/bootloader/tryboot"
 )
@@ -132,6 +134,9 @@ func (r *router) watchTrial(ctx context.Context) {
 	d := r.cfg.System.Update.CommitAfter
 	r.mu.Unlock()
 	r.logf("firmware: version %s is on trial; it is kept if the router stays ready for %v", version, d)
+	if err := os.WriteFile(trialReadyFile, []byte(d.String()), 0o644); err != nil {
+		r.logf("firmware: telling the supervisor the trial is ready: %v", err)
+	}
 	go func() {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -236,7 +241,7 @@ func (s shellRouter) InstallUpdate(ctx context.Context, in io.Reader, w io.Write
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	fmt.Fprintf(w, "Reading the update (checked whole before anything is written)...\n")
-	man, slot, err := sl.m.Install(sl.bootDir, os.TempDir(), io.LimitReader(in, updatefile.MaxTotal+updatefile.MaxManifest+(1<<20)),
+	man, slot, err := sl.m.Install(sl.bootDir, os.TempDir(), io.LimitReader(in, maxUpdateFile),
 		updatefile.Options{Keys: keys, Board: sl.board}, func(f string, a ...any) { s.r.logf("firmware: "+f, a...) }, "cmdline.txt")
 	if err != nil {
 		s.r.logf("firmware: update refused or not written: %v", err)
@@ -252,6 +257,18 @@ func (s shellRouter) InstallUpdate(ctx context.Context, in io.Reader, w io.Write
 	return nil
 }
 
+// maxUpdateFile bounds what is read of an update file.
+const maxUpdateFile = updatefile.MaxTotal + updatefile.MaxManifest + (1 << 20)
+
+// FetchUpdate starts downloading an update file from the router itself
+// (its traffic goes out through the router's own NAT, like a LAN host's).
+func (s shellRouter) FetchUpdate(ctx context.Context, url string) (io.ReadCloser, error) {
+	if _, err := s.slotMachine(); err != nil {
+		return nil, err
+	}
+	return updatefetch.Get(ctx, nil, url, maxUpdateFile)
+}
+
 // RollbackSlot goes back to the other slot at the next reboot.
 func (s shellRouter) RollbackSlot(ctx context.Context, w io.Writer) error {
 	sl, err := s.slotMachine()
@@ -265,6 +282,10 @@ func (s shellRouter) RollbackSlot(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	after := sl.m.Status()
+	if before.OnTrial {
+		// The trial is over: the supervisor must not give it up.
+		markCommitted()
+	}
 	s.r.logf("firmware: rolled back from slot %v to slot %v", before.Running, after.Committed)
 	fmt.Fprintf(w, "Slot %v (version %s) is committed again; reboot to run it.\n", after.Committed, after.Of(after.Committed).Version)
 	return nil
@@ -303,30 +324,4 @@ func rebootTo(arg string) error {
 		return errno
 	}
 	return nil
-}
-
-// trialWatch is the supervisor's OnExit: on a trial boot that is not
-// committed, workers that keep ending mean the new version does not run;
-// rebooting lets the boot loader start the committed slot.
-func trialWatch(logf func(string, ...any)) func(int) {
-	return func(failures int) {
-		if failures < trialFailures {
-			return
-		}
-		cmdline, _ := os.ReadFile("/proc/cmdline")
-		b, ok := bootslot.FromCmdline(string(cmdline))
-		if !ok {
-			return
-		}
-		if !b.Trial && !piTryboot() {
-			return
-		}
-		if _, err := os.Stat(committedMarker); err == nil {
-			return
-		}
-		logf("the worker ended %d times in a row on the trial boot of slot %v: rebooting, so the boot loader starts the committed slot", failures, b.Slot)
-		if err := rebootTo(""); err != nil {
-			logf("reboot: %v", err)
-		}
-	}
 }

@@ -101,6 +101,18 @@ func Prepare(boardName string, logf func(string, ...any)) (Choice, error) {
 	return c.prepare(boardName)
 }
 
+// MountBoot makes sure the boot partition of board boardName is mounted
+// where Prepare mounts it, and returns that directory: routerd's
+// supervisor records there why a trial boot failed when its worker never
+// got as far as Prepare.
+func MountBoot(boardName string, logf func(string, ...any)) (string, error) {
+	device := ""
+	if b, err := board.Get(boardName); err == nil {
+		device = b.BootPartition
+	}
+	return bootMount, bootpart.Mount(bootMount, device, board.BootLabel, logf)
+}
+
 // readOnly reports whether the file system holding dir is mounted
 // read-only (a write-protected card).
 func readOnly(dir string) bool {

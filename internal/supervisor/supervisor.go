@@ -39,10 +39,10 @@ type Supervisor struct {
 
 	// OnExit, if set, is told of each worker that ended, before the
 	// restart: failures counts the workers that ended in a row, this one
-	// included, a worker that ran StableAfter starting a new count at 1
-	// (routerd: a trial boot whose worker keeps failing reboots to the
-	// committed boot slot).
-	OnExit func(failures int)
+	// included, a worker that ran StableAfter starting a new count at 1,
+	// and reason says how this one ended, as logged (routerd: a trial
+	// boot whose worker keeps failing reboots to the committed boot slot).
+	OnExit func(failures int, reason string)
 }
 
 func (s *Supervisor) defaults() {
@@ -93,7 +93,7 @@ func (s *Supervisor) Run(ctx context.Context) {
 		}
 		failures++
 		if s.OnExit != nil {
-			s.OnExit(failures)
+			s.OnExit(failures, reason)
 		}
 		if pid > 0 {
 			s.Logf("worker (pid %d) %s after %v; restarting in %v", pid, reason, ran.Round(time.Millisecond), backoff)

@@ -129,13 +129,19 @@ func TestBackoffResetsAfterStableRun(t *testing.T) {
 
 func TestOnExitCountsFailuresInARow(t *testing.T) {
 	var got []int
-	s := &Supervisor{NewWorker: testWorker("crash"), OnExit: func(n int) { got = append(got, n) }}
+	var reasons []string
+	s := &Supervisor{NewWorker: testWorker("crash"), OnExit: func(n int, why string) { got, reasons = append(got, n), append(reasons, why) }}
 	runSupervisor(t, s, 4)
 	if fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Errorf("OnExit saw %v, want [1 2 3 4]", got)
 	}
+	for _, r := range reasons {
+		if r != "exited with status 3" {
+			t.Errorf("OnExit was told %q, want how the worker ended: exited with status 3", r)
+		}
+	}
 	got = nil
-	s = &Supervisor{NewWorker: testWorker("crash"), StableAfter: time.Nanosecond, OnExit: func(n int) { got = append(got, n) }}
+	s = &Supervisor{NewWorker: testWorker("crash"), StableAfter: time.Nanosecond, OnExit: func(n int, _ string) { got = append(got, n) }}
 	runSupervisor(t, s, 3)
 	if fmt.Sprint(got) != "[1 1 1]" {
 		t.Errorf("with stable runs OnExit saw %v, want [1 1 1]", got)

@@ -265,6 +265,53 @@ func TestFailedTrialFallsBack(t *testing.T) {
 	}
 }
 
+// A trial whose routerd keeps failing: the supervisor records why before
+// it restarts the router (also when the trial's worker never got as far as
+// opening the slots), and the committed slot's next start says that; a
+// record for a slot that is not on trial is refused and changes nothing.
+func TestRecordedTrialFailureIsSaid(t *testing.T) {
+	for _, opened := range []bool{false, true} {
+		w := newWorld(t, true)
+		m, _, _ := w.boot(false)
+		w.mustInstall(m, "2.0-exits")
+		if err := m.ArmTrial(); err != nil {
+			t.Fatal(err)
+		}
+		before := string(w.state)
+		if err := RecordTrialFailure(wStore{w}, A, "nonsense"); err == nil || string(w.state) != before {
+			t.Fatalf("a failure recorded for slot a, which is not on trial: %v", err)
+		}
+		if opened {
+			w.boot(false) // the trial's worker opened the slots, then failed
+		} else {
+			w.armed = None // u-boot took the trial; its worker never ran Open
+		}
+		const why = "its routerd did not run: the worker ended 3 times in a row"
+		if err := RecordTrialFailure(wStore{w}, B, why); err != nil {
+			t.Fatal(err)
+		}
+		m, b, notes := w.boot(false)
+		st := m.Status()
+		if b.Slot != A || st.Trial != None || st.TrialFailure != "" || st.Last == nil || st.Last.Result != "failed" ||
+			!strings.HasPrefix(st.Last.Why, why+"; the router restarted and the boot loader went back to slot a") {
+			t.Fatalf("opened %v: after the recorded failure: booted %+v, state %+v, last %+v", opened, b, st.State, st.Last)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], why) {
+			t.Errorf("notes %q", notes)
+		}
+		// A later trial starts with no failure recorded.
+		if err := m.ArmTrial(); err != nil {
+			t.Fatal(err)
+		}
+		if m, _, _ := w.boot(false); m.Status().TrialFailure != "" || !m.Status().OnTrial {
+			t.Errorf("the next trial inherits %q", m.Status().TrialFailure)
+		}
+	}
+	if err := RecordTrialFailure(wStore{newWorld(t, true)}, B, "x"); err == nil {
+		t.Error("a failure recorded with no slot state")
+	}
+}
+
 // A power cut before every durable write of an update (and of the
 // boots in between): the next boot starts a complete slot, the state
 // agrees with the boot loader, and an update afterwards succeeds.

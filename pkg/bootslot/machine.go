@@ -106,6 +106,9 @@ func Open(store Store, loader Loader, b Boot, now func() time.Time) (*Machine, [
 		tried := *st.Info(st.Trial)
 		consumer, tells := loader.(TrialConsumer)
 		switch {
+		case st.TrialStarted && st.TrialFailure != "":
+			m.st.Last = &Outcome{Slot: st.Trial, Version: tried.Version, Result: "failed", At: t,
+				Why: fmt.Sprintf("%s; the router restarted and the boot loader went back to slot %v", st.TrialFailure, b.Slot)}
 		case st.TrialStarted:
 			m.st.Last = &Outcome{Slot: st.Trial, Version: tried.Version, Result: "failed", At: t,
 				Why: fmt.Sprintf("it was not ready on its trial boot before the router restarted (a crash, the watchdog or a power cut); the boot loader went back to slot %v", b.Slot)}
@@ -117,7 +120,7 @@ func Open(store Store, loader Loader, b Boot, now func() time.Time) (*Machine, [
 				Why: "the router restarted without the trial boot (a power cut, or a reboot that was not the trial's)"}
 		}
 		notes = append(notes, fmt.Sprintf("the trial of version %s on slot %v %s: %s", tried.Version, st.Trial, m.st.Last.Result, m.st.Last.Why))
-		m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = None, false, time.Time{}
+		m.st.setTrial(None, false, time.Time{})
 		changed = true
 		if err := loader.DisarmTrial(); err != nil {
 			notes = append(notes, fmt.Sprintf("disarming the boot loader's trial: %v", err))
@@ -128,14 +131,15 @@ func Open(store Store, loader Loader, b Boot, now func() time.Time) (*Machine, [
 		// committed only once ready.
 		notes = append(notes, fmt.Sprintf("slot %v (version %s) started on trial without a recorded trial: it is committed once the router is ready", b.Slot, b.Version))
 		*m.st.Info(b.Slot) = SlotInfo{Contents: Ready, Version: b.Version, Written: m.st.Info(b.Slot).Written}
-		m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = b.Slot, true, t
+		m.st.setTrial(b.Slot, true, t)
 		changed = true
 	case b.Slot != st.Committed:
 		// The loader chose the other slot by default: a rollback changed
 		// the loader and the power went before the state was saved, or
 		// someone chose it by hand. It runs, so it is what is committed.
 		notes = append(notes, fmt.Sprintf("the boot loader started slot %v, not the committed slot %v: slot %v is now committed", b.Slot, st.Committed, b.Slot))
-		m.st.Committed, m.st.Trial, m.st.TrialStarted = b.Slot, None, false
+		m.st.Committed = b.Slot
+		m.st.setTrial(None, false, time.Time{})
 		*m.st.Info(b.Slot) = SlotInfo{Contents: Ready, Version: b.Version, Written: m.st.Info(b.Slot).Written}
 		changed = true
 	}
@@ -155,7 +159,8 @@ func (m *Machine) save() error {
 // commitState makes the trial slot committed (state only).
 func (m *Machine) commitState(t time.Time) {
 	s := m.st.Trial
-	m.st.Committed, m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = s, None, false, time.Time{}
+	m.st.Committed = s
+	m.st.setTrial(None, false, time.Time{})
 	m.st.Last = &Outcome{Slot: s, Version: m.st.Info(s).Version, Result: "committed", At: t}
 }
 
@@ -178,7 +183,7 @@ func (m *Machine) BeginInstall() (Slot, error) {
 		}
 		m.st.Last = &Outcome{Slot: target, Version: m.st.Info(target).Version, Result: "cancelled", At: m.now(),
 			Why: "a new update replaced it before its trial"}
-		m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = None, false, time.Time{}
+		m.st.setTrial(None, false, time.Time{})
 	}
 	*m.st.Info(target) = SlotInfo{Contents: Writing}
 	return target, m.save()
@@ -206,7 +211,7 @@ func (m *Machine) ArmTrial() error {
 	}
 	// The state first: a power cut before the loader is armed is a trial
 	// that never started.
-	m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = target, false, m.now()
+	m.st.setTrial(target, false, m.now())
 	if err := m.save(); err != nil {
 		return err
 	}
@@ -240,7 +245,7 @@ func (m *Machine) Rollback() error {
 		// The loader's default is still the committed slot.
 		m.st.Last = &Outcome{Slot: m.running, Version: m.st.Info(m.running).Version, Result: "cancelled", At: t,
 			Why: "rolled back by hand during its trial"}
-		m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = None, false, time.Time{}
+		m.st.setTrial(None, false, time.Time{})
 		m.trial = false
 		return m.save()
 	}
@@ -256,10 +261,37 @@ func (m *Machine) Rollback() error {
 	if err := m.loader.SetDefault(other); err != nil {
 		return fmt.Errorf("bootslot: making slot %v the boot loader's default: %w", other, err)
 	}
-	m.st.Committed, m.st.Trial, m.st.TrialStarted, m.st.TrialArmed = other, None, false, time.Time{}
+	m.st.Committed = other
+	m.st.setTrial(None, false, time.Time{})
 	m.st.Last = &Outcome{Slot: other, Version: m.st.Info(other).Version, Result: "rolled back", At: t,
 		Why: fmt.Sprintf("rolled back by hand from version %s on slot %v", m.st.Info(m.running).Version, m.running)}
 	return m.save()
+}
+
+// RecordTrialFailure says, in the state in store, why the trial of slot
+// running is given up, just before the restart that ends it (routerd's
+// supervisor, whose worker keeps failing or never gets ready, so may never
+// have opened a Machine): the next start, from the committed slot, tells
+// the user that rather than guess. It does nothing unless running is the
+// slot on trial.
+func RecordTrialFailure(store Store, running Slot, why string) error {
+	st, ok, err := store.Load()
+	if err == nil && ok {
+		err = st.check()
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("bootslot: reading the slot state: %w", err)
+	case !ok:
+		return errors.New("bootslot: there is no slot state")
+	case st.Trial != running:
+		return fmt.Errorf("bootslot: slot %v is not on trial", running)
+	}
+	st.TrialStarted, st.TrialFailure = true, why
+	if err := store.Save(st); err != nil {
+		return fmt.Errorf("bootslot: saving the slot state: %w", err)
+	}
+	return nil
 }
 
 // Status is the state and what runs, for show system.

@@ -102,7 +102,16 @@ type State struct {
 	// TrialStarted: the trial slot has booted on trial (seen by Open).
 	TrialStarted bool      `json:"trial_started,omitempty"`
 	TrialArmed   time.Time `json:"trial_armed,omitzero"`
-	Last         *Outcome  `json:"last,omitempty"`
+	// TrialFailure is why the running trial was given up, written by
+	// RecordTrialFailure just before the restart that ends it.
+	TrialFailure string   `json:"trial_failure,omitempty"`
+	Last         *Outcome `json:"last,omitempty"`
+}
+
+// setTrial makes s the trial slot (None: no trial), started or not, and
+// forgets everything about the previous one.
+func (st *State) setTrial(s Slot, started bool, armed time.Time) {
+	st.Trial, st.TrialStarted, st.TrialArmed, st.TrialFailure = s, started, armed, ""
 }
 
 // Info is slot s's record.

@@ -16,6 +16,7 @@ import (
 type slotRouter struct {
 	*shelltest.Router
 	got        []byte
+	fetched    []string
 	rolledBack bool
 }
 
@@ -27,6 +28,14 @@ func (r *slotRouter) InstallUpdate(ctx context.Context, in io.Reader, w io.Write
 	}
 	fmt.Fprintf(w, "Update written to slot b (%d bytes).\n", len(b))
 	return err
+}
+
+func (r *slotRouter) FetchUpdate(ctx context.Context, url string) (io.ReadCloser, error) {
+	r.fetched = append(r.fetched, url)
+	if strings.HasSuffix(url, "/missing.pgu") {
+		return nil, errors.New(`fetching ` + url + `: the server answered "404 Not Found"`)
+	}
+	return io.NopCloser(strings.NewReader("PGU from " + url)), nil
 }
 
 func (r *slotRouter) RollbackSlot(ctx context.Context, w io.Writer) error {
@@ -48,8 +57,28 @@ func TestSystemUpdateReadsStandardInput(t *testing.T) {
 		t.Fatalf("refused update: %v\n%s", err, &out)
 	}
 	out.Reset()
-	if err := sh.Run(context.Background(), "system update", &out); err == nil || !strings.Contains(out.String(), "'system update' < passgate-BOARD-VERSION.pgu") {
+	if err := sh.Run(context.Background(), "system update", &out); err == nil || !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "(system update https://SERVER/passgate-BOARD-VERSION.pgu), or send the file on standard input, from a computer: ssh admin@ROUTER 'system update' < passgate-BOARD-VERSION.pgu") {
 		t.Fatalf("system update without input: %v\n%s", err, &out)
+	}
+	// From a URL, fetched by the router.
+	out.Reset()
+	if err := sh.Run(context.Background(), "system update http://192.0.2.7/u.pgu", &out); err != nil || string(r.got) != "PGU from http://192.0.2.7/u.pgu" ||
+		!strings.Contains(out.String(), "Fetching http://192.0.2.7/u.pgu...") {
+		t.Fatalf("system update URL: %v, got %q\n%s", err, r.got, &out)
+	}
+	for _, c := range []struct{ line, err string }{
+		{"system update http://192.0.2.7/missing.pgu", `the server answered "404 Not Found"`},
+		{"system update ftp://192.0.2.7/u.pgu", "give the update file's http:// or https:// address"},
+		{"system update /tmp/u.pgu", "give the update file's http:// or https:// address"},
+	} {
+		out.Reset()
+		r.got = nil
+		if err := sh.Run(context.Background(), c.line, &out); err == nil || !strings.Contains(strings.Join(strings.Fields(out.String()), " "), c.err) || r.got != nil {
+			t.Errorf("%s: %v\n%s", c.line, err, &out)
+		}
+	}
+	if len(r.fetched) != 2 {
+		t.Errorf("fetched %q: a URL refused by the shell was fetched", r.fetched)
 	}
 	out.Reset()
 	if err := sh.Run(context.Background(), "system rollback", &out); err != nil || !r.rolledBack {
