@@ -285,8 +285,11 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.clock.mark("ipv6")
+	devs := newLANDevices()
+	devs.table.SetFilter(macFilterMode(config.Running(r.running, cfg).Firewall.MACFilter))
+	go devs.logNew(ctx, r.logf)
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, LANAddr: lan.Address,
-		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Logf: r.logf, WANDHCP: r.wanFrames.deliver,
+		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Devices: devs.table, Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {
 		return err
@@ -533,6 +536,7 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 	if applyErr != nil {
 		return nil, applyErr
 	}
+	changes = append(changes, r.applyMACFilterLocked(live.Firewall.MACFilter)...)
 	if r.dhcp != nil {
 		if dc, ok := dhcpdConfig(live, r.wanDNS); ok {
 			if err := r.dhcp.Reconfigure(dc); err != nil {

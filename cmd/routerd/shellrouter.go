@@ -60,6 +60,9 @@ func (s shellRouter) Config() *config.Config {
 // nothing is applied or saved when it does not validate, and the live
 // change is undone when the save fails.
 func (s shellRouter) Commit(ctx context.Context, c *config.Config) ([]string, error) {
+	if err := s.cutsOffPeer(ctx, c); err != nil {
+		return nil, err
+	}
 	return s.commit(c, func() error { return s.r.store.Save(c) })
 }
 
@@ -262,7 +265,7 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 		v uint64
 	}{{"not-for-us", dc.NotForUs}, {"non-ipv4", dc.NonIPv4}, {"truncated", dc.Truncated}, {"arp-unresolved", dc.ARPUnresolved},
 		{"arp-queue-full", dc.ARPQueueFull}, {"no-wan-route", dc.NoWANRoute}, {"offload-invalid", dc.OffloadInvalid},
-		{"lan-source-spoofed", dc.LANSpoofed}, {"lan-device-address-limit", dc.LANAddrLimit}} {
+		{"lan-source-spoofed", dc.LANSpoofed}, {"lan-device-address-limit", dc.LANAddrLimit}, {"lan-mac-filtered", dc.LANMACFiltered}} {
 		if x.v != 0 {
 			out.Drops = append(out.Drops, shell.Counter{Name: x.n, Value: x.v})
 		}

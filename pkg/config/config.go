@@ -165,6 +165,7 @@ const (
 	MaxSubnetID   = 0xffff // subnet-id: the 16 bits between a /48 and a /64
 	MaxIPv6DNS    = 8      // dns servers per list
 	MaxAllowRules = 128    // firewall ipv6 allow rules (fw6.MaxAllowRules)
+	MaxMACDevices = 512    // firewall mac-filter devices
 )
 
 // WANMode says how the WAN address is obtained.
@@ -276,7 +277,44 @@ func (p Protocol) HasUDP() bool { return p == ProtoUDP || p == ProtoTCPUDP }
 // Firewall holds the stateful firewall settings (IPv4 has none of its own:
 // the NAT is its firewall).
 type Firewall struct {
-	IPv6 FirewallIPv6
+	IPv6      FirewallIPv6
+	MACFilter MACFilter
+}
+
+// MACFilter says which LAN devices may use the router, by MAC address: a
+// device that may not gets no DHCP lease, no answer to ARP and nothing
+// forwarded (routerd drops every frame it sends).
+type MACFilter struct {
+	Mode    MACFilterMode
+	Devices []MACDevice // sorted by Name
+}
+
+// MACFilterMode is how the device list is used.
+type MACFilterMode string
+
+// MAC filter modes.
+const (
+	MACFilterOff   MACFilterMode = "off"   // every device (default)
+	MACFilterAllow MACFilterMode = "allow" // only the devices listed
+	MACFilterDeny  MACFilterMode = "deny"  // every device but those listed
+)
+
+// MACDevice is one device of the MAC filter's list.
+type MACDevice struct {
+	Name string
+	MAC  MAC
+}
+
+// Blocks reports whether the filter keeps device m off the LAN.
+func (f MACFilter) Blocks(m MAC) bool {
+	listed := slices.ContainsFunc(f.Devices, func(d MACDevice) bool { return d.MAC == m })
+	switch f.Mode {
+	case MACFilterAllow:
+		return !listed
+	case MACFilterDeny:
+		return listed
+	}
+	return false
 }
 
 // FirewallIPv6 is the IPv6 firewall (RFC 6092): what unsolicited inbound
@@ -439,7 +477,7 @@ func New() *Config {
 			Hairpin:  true,
 			MSSClamp: MSSClampAuto,
 		},
-		Firewall: Firewall{IPv6: FirewallIPv6{InboundPing: true, InboundIPsec: true}},
+		Firewall: Firewall{IPv6: FirewallIPv6{InboundPing: true, InboundIPsec: true}, MACFilter: MACFilter{Mode: MACFilterOff}},
 		Passthrough: Passthrough{
 			PPTP:  true,
 			L2TP:  true,

@@ -151,6 +151,8 @@ var leafSamples = map[string]string{
 	"firewall ipv6 inbound-ping":         "set firewall ipv6 inbound-ping disable",
 	"firewall ipv6 inbound-ipsec":        "set firewall ipv6 inbound-ipsec disable",
 	"firewall ipv6 transparent":          "set firewall ipv6 transparent enable",
+	"firewall mac-filter mode":           "set firewall mac-filter mode deny",
+	"firewall mac-filter device * mac":   "set firewall mac-filter device tv mac 02:11:22:33:44:55",
 	"dhcp-server lan range":              "set dhcp-server lan range 10.1.0.10 10.1.0.20",
 	"dhcp-server lan lease-time":         "set dhcp-server lan lease-time 1d1h1m1s",
 	"dhcp-server lan dns":                "set dhcp-server lan dns 10.1.2.3",

@@ -115,7 +115,7 @@ func TestRestartNotesDeleted(t *testing.T) {
 
 // TestIPv6StartOnly: every interfaces lan/wan ipv6 statement is taken at
 // start (its change needs a restart and Running keeps the running value);
-// every firewall ipv6 statement applies at once. A statement added to the
+// every firewall statement (ipv6, mac-filter) applies at once. A statement added to the
 // schema is covered through leafSamples.
 func TestIPv6StartOnly(t *testing.T) {
 	running := Default()
@@ -141,7 +141,7 @@ func TestIPv6StartOnly(t *testing.T) {
 			t.Errorf("%s: notes %q", line, notes)
 		}
 	}
-	if n != 17 {
-		t.Errorf("%d IPv6 statements checked, want 17", n)
+	if n != 19 {
+		t.Errorf("%d IPv6 and firewall statements checked, want 19", n)
 	}
 }

@@ -277,6 +277,7 @@ var (
 	forwardList, forwardLookup = entries(func(c *Config) *[]PortForward { return &c.NAT.PortForwards }, func(e *PortForward) *string { return &e.Name })
 	keyList, keyLookup         = entries(func(c *Config) *[]AuthorizedKey { return &c.Service.SSH.AuthorizedKeys }, func(e *AuthorizedKey) *string { return &e.Name })
 	allowList, allowLookup     = entries(func(c *Config) *[]IPv6Allow { return &c.Firewall.IPv6.Allow }, func(e *IPv6Allow) *string { return &e.Name })
+	macDevList, macDevLookup   = entries(func(c *Config) *[]MACDevice { return &c.Firewall.MACFilter.Devices }, func(e *MACDevice) *string { return &e.Name })
 )
 
 const (
@@ -468,6 +469,18 @@ var schema = container("", "",
 				field(func(c *Config) *bool { return &c.Firewall.IPv6.InboundIPsec }), tSwitch("inbound IPsec")),
 			leaf("transparent", "no IPv6 firewall: every inbound connection reaches LAN hosts (default disable)",
 				field(func(c *Config) *bool { return &c.Firewall.IPv6.Transparent }), tSwitch("transparent mode")),
+		),
+		container("mac-filter", "which LAN devices may use the router, by MAC address",
+			leaf("mode", "how the device list is used (default off)",
+				field(func(c *Config) *MACFilterMode { return &c.Firewall.MACFilter.Mode }), tChoices(
+					choice{"off", "every device may use the router (default)", MACFilterOff},
+					choice{"allow", "only the devices listed", MACFilterAllow},
+					choice{"deny", "every device but those listed", MACFilterDeny},
+				)),
+			tagged("device", "a device of the list", tName("name of this device"), macDevList,
+				leaf("mac", "the device's MAC address",
+					entryField(macDevLookup, func(e *MACDevice) *MAC { return &e.MAC }), tMAC("MAC address")),
+			).withMax(MaxMACDevices),
 		),
 	),
 	container("passthrough", "VPN passthrough helpers",

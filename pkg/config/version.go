@@ -9,10 +9,14 @@ import (
 // FormatVersion is the version of the configuration language this
 // passgate writes and reads. Store writes it in the file's header
 // ("# passgate-config-version N", a comment: a passgate older than the
-// line reads past it). It goes up when a release changes the meaning of
-// lines an older file may hold (a renamed setting, a new unit); a
-// migration (migrations) then rewrites older files as they are read.
-// Settings that are only added do not need a new version.
+// line reads past it). It goes up with every release whose language
+// differs: when it changes the meaning of lines an older file may hold (a
+// renamed setting, a new unit), with a migration (migrations) that
+// rewrites older files as they are read; and when it only adds settings,
+// with none, because an older passgate skips the lines it does not know
+// only in a file that says it is newer.
+//
+// Version 2 added firewall mac-filter.
 //
 // Across versions:
 //   - a newer passgate reads an older file: the migrations from the
@@ -28,16 +32,16 @@ import (
 // Lines are skipped only in a file that says it is newer: in a file of
 // this version or older, a line that does not parse makes the file
 // unusable, as before (a typo is not silently dropped).
-const FormatVersion = 1
+const FormatVersion = 2
 
 const versionPrefix = "# passgate-config-version "
 
 // maxIgnored bounds the lines listed as ignored.
 const maxIgnored = 100
 
-// migrations[v] rewrites the text of a version v file into version v+1.
-// None yet: version 1 is the first numbered format (files without the
-// line are version 1).
+// migrations[v] rewrites the text of a version v file into version v+1;
+// none for a version that only added settings (1 → 2). Files without the
+// header line are version 1.
 var migrations = map[int]func(text string) (string, error){}
 
 // fileVersion is the version a file's header names (1 when it names

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
@@ -208,4 +209,16 @@ func (d *Dataplane) IPv6Route() IPv6Route {
 	r := d.wan6
 	r.OnLink = append([]netip.Prefix(nil), r.OnLink...)
 	return r
+}
+
+// DoDevices runs fn with the LAN device table (Config.Devices) under the
+// data plane's lock: to read it or change its filter. It does nothing
+// when there is no table.
+func (d *Dataplane) DoDevices(fn func(t *landev.Table, now time.Duration)) {
+	if d.cfg.Devices == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn(d.cfg.Devices, d.cfg.Clock())
 }

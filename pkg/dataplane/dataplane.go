@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
@@ -61,6 +62,10 @@ type Config struct {
 	// packet from an address another device holds, or beyond a device's
 	// share, is dropped and counted.
 	Guard *srcguard.Guard
+	// Devices records the devices seen on the LAN and holds the MAC
+	// filter (nil: none); every frame from a device it blocks is dropped
+	// and counted. Use it only inside DoDevices once Run has started.
+	Devices *landev.Table
 
 	// WANDHCP receives the frames of DHCP client messages arriving on the
 	// WAN port (UDP from port 67 to port 68); the frame is only valid during
@@ -98,6 +103,7 @@ type Counters struct {
 	NoWANRoute     uint64 // no WAN address or gateway yet
 	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
+	LANMACFiltered uint64 // LAN frames from a device the MAC filter blocks (landev)
 
 	IPv6In            uint64 // IPv6 frames for the router's MACs or multicast
 	NDIn              uint64 // Neighbor Discovery messages and MLD queries handed to ndp6

@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/ndp6"
@@ -56,6 +57,8 @@ type benchOpts struct {
 	// wrapWAN puts something between the router and its WAN port (the
 	// framing of pkg/wanport).
 	wrapWAN func(link.Link) link.Link
+	// devices is the LAN device table and MAC filter (nil: none).
+	devices *landev.Table
 }
 
 func newBenchWith(t testing.TB, o benchOpts) *bench {
@@ -89,7 +92,7 @@ func newBenchWith(t testing.TB, o benchOpts) *bench {
 	}
 	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
 		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond, PayloadHelper: o.payloadHelper,
-		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6})
+		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6, Devices: o.devices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +274,36 @@ func TestForwardBothWays(t *testing.T) {
 	}
 	if ip4(p).DstIP.String() != host || string(p.ApplicationLayer().Payload()) != "reply" {
 		t.Fatal("reply not delivered")
+	}
+}
+
+// The MAC filter: a blocked device gets no ARP answer and nothing
+// forwarded; the others go on; lifting the filter lets it back.
+func TestMACFilter(t *testing.T) {
+	devs := landev.New(landev.Config{})
+	b := newBenchWith(t, benchOpts{devices: devs})
+	b.upWAN()
+	b.dp.DoDevices(func(tb *landev.Table, _ time.Duration) { tb.SetFilter(landev.Deny, [][6]byte{[6]byte(host2MAC)}) })
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, host2MAC, host2, nil, routerIP))
+	b.none(b.lan)
+	b.write(b.lan, udpFrame(t, host2MAC, b.lanMAC(), host2, remote, 5000, 9000, "blocked"))
+	b.none(b.wan)
+	b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 5000, 9000, "allowed"))
+	if p := b.read(b.wan); string(p.ApplicationLayer().Payload()) != "allowed" {
+		t.Fatal("the allowed device's packet did not go out")
+	}
+	if n := b.dp.Counters().LANMACFiltered; n != 2 {
+		t.Errorf("LANMACFiltered = %d, want 2", n)
+	}
+	var seen []landev.Device
+	b.dp.DoDevices(func(tb *landev.Table, _ time.Duration) { seen = tb.Devices() })
+	if len(seen) != 2 || seen[0].MAC != [6]byte(hostMAC) || seen[1].MAC != [6]byte(host2MAC) || !seen[1].Blocked || seen[1].Dropped != 2 {
+		t.Errorf("devices %+v", seen)
+	}
+	b.dp.DoDevices(func(tb *landev.Table, _ time.Duration) { tb.SetFilter(landev.Off, nil) })
+	b.write(b.lan, udpFrame(t, host2MAC, b.lanMAC(), host2, remote, 5000, 9000, "back"))
+	if p := b.read(b.wan); string(p.ApplicationLayer().Payload()) != "back" {
+		t.Fatal("the device is still blocked with the filter off")
 	}
 }
 

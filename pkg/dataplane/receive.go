@@ -95,6 +95,10 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 		return
 	}
 	eth := packet.Ethernet(f)
+	if d.cfg.Devices != nil && !d.cfg.Devices.See([6]byte(eth.Src()), now) {
+		d.cnt.LANMACFiltered++
+		return
+	}
 	switch eth.EtherType() {
 	case packet.EtherTypeARP:
 		d.arpFromLAN(f, now)

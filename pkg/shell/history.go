@@ -3,6 +3,7 @@ package shell
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"unicode/utf8"
 
@@ -33,6 +34,25 @@ type userKey struct{}
 // the only name Run and RunScript sessions have.
 func WithUser(ctx context.Context, who string) context.Context {
 	return context.WithValue(ctx, userKey{}, who)
+}
+
+type peerKey struct{}
+
+// WithPeer returns ctx carrying the address the sessions run with it
+// come from (an SSH client's, a browser's). Commit and CommitConfirmed
+// get it in their context: a router refuses a plain commit that would cut
+// that address off (the MAC filter blocking the owner's own device).
+func WithPeer(ctx context.Context, a netip.Addr) context.Context {
+	return context.WithValue(ctx, peerKey{}, a.Unmap())
+}
+
+// PeerOf returns the address WithPeer put in ctx.
+func PeerOf(ctx context.Context) (netip.Addr, bool) {
+	if ctx == nil {
+		return netip.Addr{}, false
+	}
+	a, ok := ctx.Value(peerKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
 }
 
 func userOf(ctx context.Context) string {

@@ -124,6 +124,9 @@ type Router struct {
 	LogRows []shell.LogLine
 	Sys     shell.SystemInfo
 	ARP     []shell.Neighbor
+	// Devs are the devices seen on the LAN (shell.LANRouter); Blocked is
+	// set from the committed MAC filter when they are listed.
+	Devs []shell.LANDevice
 	// IPv6: canned neighbours, routes and firewall sessions (shell.IPv6Router).
 	NDP      []shell.IPv6Neighbor
 	Routes6  []shell.Route
@@ -192,6 +195,11 @@ func (r *Router) canned() {
 		{IP: netip.MustParseAddr("192.168.1.50"), MAC: mustMAC("aa:bb:cc:dd:ee:ff"), Hostname: "laptop", Static: true},
 		{IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01"), Hostname: "phone", Expires: now.Add(11*time.Hour + 58*time.Minute)},
 		{IP: netip.MustParseAddr("192.168.1.101"), MAC: mustMAC("02:00:00:00:00:02"), Expires: now.Add(-time.Minute)},
+	}
+	r.Devs = []shell.LANDevice{
+		{MAC: mustMAC("aa:bb:cc:dd:ee:ff"), FirstSeen: now.Add(-26 * time.Hour), LastSeen: now, Frames: 912345},
+		{MAC: mustMAC("02:00:00:00:00:01"), FirstSeen: now.Add(-2 * time.Hour), LastSeen: now.Add(-3 * time.Second), Frames: 20455},
+		{MAC: mustMAC("b8:27:eb:12:34:56"), FirstSeen: now.Add(-5 * time.Minute), LastSeen: now.Add(-90 * time.Second), Frames: 17, Dropped: 17},
 	}
 	r.NAT = []shell.NATSession{
 		{Protocol: "tcp", Internal: mustAP("192.168.1.10:51514"), External: mustAP("203.0.113.2:51514"), Remote: mustAP("198.51.100.7:443"),
@@ -842,6 +850,21 @@ func (r *Router) IPv6Sessions(_ context.Context, f shell.SessionFilter) ([]shell
 	for _, s := range r.IPv6Sess {
 		if (f.Protocol == "" || s.Protocol == f.Protocol) && (!f.Host.IsValid() || s.LAN.Addr() == f.Host || s.Remote.Addr() == f.Host) {
 			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// LANDevices returns the canned devices, each blocked or not by the
+// committed MAC filter.
+func (r *Router) LANDevices(context.Context) ([]shell.LANDevice, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.Devs)
+	for i := range out {
+		out[i].Blocked = r.cfg.Firewall.MACFilter.Blocks(config.MAC([6]byte(out[i].MAC)))
+		if !out[i].Blocked {
+			out[i].Dropped = 0
 		}
 	}
 	return out, nil

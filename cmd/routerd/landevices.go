@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/landev"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/shell"
+)
+
+// The devices seen on the LAN and the MAC filter (issue #18): the data
+// plane's landev.Table; new devices logged here, at a bounded rate; the
+// filter set from the configuration at start and on every commit.
+
+// newDeviceLog bounds the "new device" lines: at most newDeviceBurst in a
+// row, then one per newDeviceEvery (a flood of made-up addresses must not
+// flood the log).
+const (
+	newDeviceBurst = 10
+	newDeviceEvery = 6 * time.Second
+)
+
+type newDevice struct {
+	mac     [6]byte
+	blocked bool
+}
+
+// lanDevices is routerd's side of the device table.
+type lanDevices struct {
+	table  *landev.Table
+	news   chan newDevice
+	missed atomic.Uint64 // new devices not logged (the channel was full)
+}
+
+func newLANDevices() *lanDevices {
+	d := &lanDevices{news: make(chan newDevice, 64)}
+	d.table = landev.New(landev.Config{OnNew: func(mac [6]byte, blocked bool) {
+		select {
+		case d.news <- newDevice{mac, blocked}:
+		default:
+			d.missed.Add(1)
+		}
+	}})
+	return d
+}
+
+// logNew logs the new devices until ctx ends.
+func (d *lanDevices) logNew(ctx context.Context, logf func(string, ...any)) {
+	tokens := newDeviceBurst
+	refill := time.NewTicker(newDeviceEvery)
+	defer refill.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refill.C:
+			if tokens < newDeviceBurst {
+				tokens++
+			}
+		case n := <-d.news:
+			if tokens == 0 {
+				d.missed.Add(1)
+				continue
+			}
+			tokens--
+			what := ""
+			if landev.LocallyAdministered(n.mac) {
+				what = " (a private address)"
+			}
+			if n.blocked {
+				what += ": blocked by the MAC filter"
+			}
+			more := ""
+			if m := d.missed.Swap(0); m > 0 {
+				more = fmt.Sprintf(" (and %d more new devices not logged)", m)
+			}
+			logf("lan: new device %s%s%s", net.HardwareAddr(n.mac[:]), what, more)
+		}
+	}
+}
+
+// macFilterMode is the table's mode for the configuration's.
+func macFilterMode(f config.MACFilter) (landev.Mode, [][6]byte) {
+	list := make([][6]byte, 0, len(f.Devices))
+	for _, d := range f.Devices {
+		list = append(list, [6]byte(d.MAC))
+	}
+	switch f.Mode {
+	case config.MACFilterAllow:
+		return landev.Allow, list
+	case config.MACFilterDeny:
+		return landev.Deny, list
+	}
+	return landev.Off, nil
+}
+
+// applyMACFilterLocked sets the filter of the running data plane and ends
+// the NAT sessions and passthrough state of the devices it now blocks, so
+// that nothing of theirs goes on; it says what it did. Called with r.mu
+// held.
+func (r *router) applyMACFilterLocked(f config.MACFilter) []string {
+	mode, list := macFilterMode(f)
+	var newly [][6]byte
+	r.dp.DoDevices(func(t *landev.Table, _ time.Duration) { newly = t.SetFilter(mode, list) })
+	if len(newly) == 0 {
+		return nil
+	}
+	blocked := map[[6]byte]bool{}
+	for _, m := range newly {
+		blocked[m] = true
+	}
+	hosts := map[netip.Addr]bool{}
+	for ip, mac := range r.dp.ARPEntries("lan") {
+		if len(mac) == 6 && blocked[[6]byte(mac)] {
+			hosts[ip] = true
+		}
+	}
+	if r.dhcp != nil {
+		for _, l := range r.dhcp.Leases() {
+			if len(l.MAC) == 6 && blocked[[6]byte(l.MAC)] {
+				hosts[l.IP] = true
+			}
+		}
+	}
+	n := 0
+	if len(hosts) > 0 {
+		r.dp.Do(func(e *nat.Engine) {
+			n = e.Flush(func(si nat.SessionInfo) bool { return hosts[si.Internal.Addr()] })
+			n += r.pt.Clear(func(_ string, host netip.Addr) bool { return hosts[host] })
+		})
+	}
+	return []string{fmt.Sprintf("mac filter: %d device(s) seen on the LAN now blocked; %d of their sessions closed", len(newly), n)}
+}
+
+// LANDevices lists the devices seen on the LAN (shell.LANRouter).
+func (s shellRouter) LANDevices(ctx context.Context) ([]shell.LANDevice, error) {
+	var devs []landev.Device
+	var now time.Duration
+	s.r.dp.DoDevices(func(t *landev.Table, n time.Duration) { devs, now = t.Devices(), n })
+	wall := time.Now()
+	at := func(d time.Duration) time.Time { return wall.Add(d - now) }
+	out := make([]shell.LANDevice, len(devs))
+	for i, d := range devs {
+		out[i] = shell.LANDevice{MAC: net.HardwareAddr(d.MAC[:]), FirstSeen: at(d.FirstSeen), LastSeen: at(d.LastSeen),
+			Frames: d.Frames, Dropped: d.Dropped, Blocked: d.Blocked}
+	}
+	return out, nil
+}
+
+var _ shell.LANRouter = shellRouter{}
+
+// cutsOffPeer refuses a plain commit whose MAC filter would block the LAN
+// device the committing session comes from (shell.WithPeer): the owner
+// would lock themselves out mid-session. "commit confirmed" is let
+// through, as it undoes itself unless confirmed.
+func (s shellRouter) cutsOffPeer(ctx context.Context, c *config.Config) error {
+	peer, ok := shell.PeerOf(ctx)
+	if !ok || !peer.Is4() || c.Firewall.MACFilter.Mode == config.MACFilterOff {
+		return nil
+	}
+	mac := s.r.dp.ARPEntries("lan")[peer]
+	if len(mac) != 6 || !c.Firewall.MACFilter.Blocks(config.MAC([6]byte(mac))) {
+		return nil
+	}
+	fix := fmt.Sprintf("add it to the allow list (set firewall mac-filter device NAME mac %s)", mac)
+	if c.Firewall.MACFilter.Mode == config.MACFilterDeny {
+		fix = "take it out of the deny list"
+	}
+	return fmt.Errorf("this commit would make the MAC filter block the device you are connected from (%v, MAC %s) and end this session: %s, or use commit confirmed, which undoes the change unless you confirm it", peer, mac, fix)
+}
