@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
+	"github.com/passgate/passgate/internal/ratelog"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/nat"
@@ -18,71 +18,27 @@ import (
 // plane's landev.Table; new devices logged here, at a bounded rate; the
 // filter set from the configuration at start and on every commit.
 
-// newDeviceLog bounds the "new device" lines: at most newDeviceBurst in a
-// row, then one per newDeviceEvery (a flood of made-up addresses must not
-// flood the log).
-const (
-	newDeviceBurst = 10
-	newDeviceEvery = 6 * time.Second
-)
-
-type newDevice struct {
-	mac     [6]byte
-	blocked bool
-}
-
-// lanDevices is routerd's side of the device table.
+// lanDevices is routerd's side of the device table: new devices are
+// logged through a rate-limited queue (a flood of made-up addresses must
+// not flood the log).
 type lanDevices struct {
-	table  *landev.Table
-	news   chan newDevice
-	missed atomic.Uint64 // new devices not logged (the channel was full)
+	table *landev.Table
+	log   *ratelog.Queue
 }
 
 func newLANDevices() *lanDevices {
-	d := &lanDevices{news: make(chan newDevice, 64)}
+	d := &lanDevices{log: ratelog.New(10, 6*time.Second)}
 	d.table = landev.New(landev.Config{OnNew: func(mac [6]byte, blocked bool) {
-		select {
-		case d.news <- newDevice{mac, blocked}:
-		default:
-			d.missed.Add(1)
+		what := ""
+		if landev.LocallyAdministered(mac) {
+			what = " (a private address)"
 		}
+		if blocked {
+			what += ": blocked by the MAC filter"
+		}
+		d.log.Add("lan: new device %s%s", net.HardwareAddr(mac[:]), what)
 	}})
 	return d
-}
-
-// logNew logs the new devices until ctx ends.
-func (d *lanDevices) logNew(ctx context.Context, logf func(string, ...any)) {
-	tokens := newDeviceBurst
-	refill := time.NewTicker(newDeviceEvery)
-	defer refill.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-refill.C:
-			if tokens < newDeviceBurst {
-				tokens++
-			}
-		case n := <-d.news:
-			if tokens == 0 {
-				d.missed.Add(1)
-				continue
-			}
-			tokens--
-			what := ""
-			if landev.LocallyAdministered(n.mac) {
-				what = " (a private address)"
-			}
-			if n.blocked {
-				what += ": blocked by the MAC filter"
-			}
-			more := ""
-			if m := d.missed.Swap(0); m > 0 {
-				more = fmt.Sprintf(" (and %d more new devices not logged)", m)
-			}
-			logf("lan: new device %s%s%s", net.HardwareAddr(n.mac[:]), what, more)
-		}
-	}
 }
 
 // macFilterMode is the table's mode for the configuration's.
@@ -160,7 +116,7 @@ var _ shell.LANRouter = shellRouter{}
 // would lock themselves out mid-session. "commit confirmed" is let
 // through, as it undoes itself unless confirmed.
 func (s shellRouter) cutsOffPeer(ctx context.Context, c *config.Config) error {
-	peer, ok := shell.PeerOf(ctx)
+	peer, _, ok := shell.PeerOf(ctx)
 	if !ok || !peer.Is4() || c.Firewall.MACFilter.Mode == config.MACFilterOff {
 		return nil
 	}

@@ -63,6 +63,7 @@ type router struct {
 	v6   *ipv6Control    // nil: IPv6 off (interfaces lan ipv6 disable)
 	dns  *dnsService     // nil: the DNS forwarder is off
 	pm   *portMapService // nil: port mapping is off
+	fw   *firewallService
 	// The admin page (web.go): its server and certificate once set up,
 	// and its listeners while "service web" is enabled.
 	webSrv  *webui.Server
@@ -287,7 +288,7 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("ipv6")
 	devs := newLANDevices()
 	devs.table.SetFilter(macFilterMode(config.Running(r.running, cfg).Firewall.MACFilter))
-	go devs.logNew(ctx, r.logf)
+	go devs.log.Run(ctx, r.logf)
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Devices: devs.table, Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
@@ -295,6 +296,14 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.clock.mark("data plane")
+	r.fw = newFirewallService()
+	go r.fw.log.Run(ctx, r.logf)
+	r.mu.Lock()
+	for _, c := range r.installFirewallLocked(cfg) {
+		r.logf("%s", c)
+	}
+	r.mu.Unlock()
+	go r.runFirewall(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
@@ -537,6 +546,7 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 		return nil, applyErr
 	}
 	changes = append(changes, r.applyMACFilterLocked(live.Firewall.MACFilter)...)
+	changes = append(changes, r.installFirewallLocked(live)...)
 	if r.dhcp != nil {
 		if dc, ok := dhcpdConfig(live, r.wanDNS); ok {
 			if err := r.dhcp.Reconfigure(dc); err != nil {

@@ -63,6 +63,9 @@ func (s shellRouter) Commit(ctx context.Context, c *config.Config) ([]string, er
 	if err := s.cutsOffPeer(ctx, c); err != nil {
 		return nil, err
 	}
+	if err := s.cutsOffSelf(ctx, c); err != nil {
+		return nil, err
+	}
 	return s.commit(c, func() error { return s.r.store.Save(c) })
 }
 
@@ -187,9 +190,17 @@ func (s shellRouter) NATSessions(ctx context.Context, f shell.SessionFilter) ([]
 
 func (s shellRouter) Passthrough(ctx context.Context) (shell.Passthrough, error) {
 	var out shell.Passthrough
-	s.r.dp.Do(func(*nat.Engine) {
+	s.r.dp.Do(func(e *nat.Engine) {
 		pt := s.r.pt
 		c, cnt := pt.Config(), pt.Counters()
+		for _, m := range e.MTUEvents() {
+			tm := shell.TunnelMTU{TooBig: m.Kind == nat.TooBig, Server: packet.AddrFrom4(m.Server), Proto: protoName(m.Proto),
+				Port: m.Port, Size: m.Size, MTU: m.MTU, Count: m.Count, Last: s.r.started.Add(m.Last)}
+			if m.Host != 0 {
+				tm.Host = packet.AddrFrom4(m.Host)
+			}
+			out.MTU = append(out.MTU, tm)
+		}
 		proto := func(name string, on bool, mode string, p passthrough.ProtoCounters) shell.PassthroughProtocol {
 			return shell.PassthroughProtocol{Name: name, Enabled: on, Mode: mode, PacketsOut: p.PacketsOut, PacketsIn: p.PacketsIn,
 				BytesOut: p.BytesOut, BytesIn: p.BytesIn, Blocked: p.Blocked, Unmatched: p.Unmatched, Created: p.Created, Expired: p.Expired}
@@ -265,7 +276,7 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 		v uint64
 	}{{"not-for-us", dc.NotForUs}, {"non-ipv4", dc.NonIPv4}, {"truncated", dc.Truncated}, {"arp-unresolved", dc.ARPUnresolved},
 		{"arp-queue-full", dc.ARPQueueFull}, {"no-wan-route", dc.NoWANRoute}, {"offload-invalid", dc.OffloadInvalid},
-		{"lan-source-spoofed", dc.LANSpoofed}, {"lan-device-address-limit", dc.LANAddrLimit}, {"lan-mac-filtered", dc.LANMACFiltered}} {
+		{"lan-source-spoofed", dc.LANSpoofed}, {"lan-device-address-limit", dc.LANAddrLimit}, {"lan-mac-filtered", dc.LANMACFiltered}, {"firewall-to-router", dc.SelfFiltered}} {
 		if x.v != 0 {
 			out.Drops = append(out.Drops, shell.Counter{Name: x.n, Value: x.v})
 		}

@@ -29,6 +29,9 @@ type Config struct {
 // System holds the router's identity and administrator login.
 type System struct {
 	Hostname string // default "passgate"
+	// TimeZone is the IANA name of the router's time zone, for firewall
+	// rules' time windows ("" is UTC).
+	TimeZone string
 	Admin    Admin
 	Console  Console
 	Update   Update
@@ -279,6 +282,7 @@ func (p Protocol) HasUDP() bool { return p == ProtoUDP || p == ProtoTCPUDP }
 type Firewall struct {
 	IPv6      FirewallIPv6
 	MACFilter MACFilter
+	Rules     []FirewallRule // sorted by Name; run in Order, then Name
 }
 
 // MACFilter says which LAN devices may use the router, by MAC address: a
@@ -511,6 +515,8 @@ func (c *Config) Clone() *Config {
 	n.Interfaces.LAN.IPv6.DNS = slices.Clone(c.Interfaces.LAN.IPv6.DNS)
 	n.Interfaces.WAN.IPv6.DNS = slices.Clone(c.Interfaces.WAN.IPv6.DNS)
 	n.Firewall.IPv6.Allow = slices.Clone(c.Firewall.IPv6.Allow)
+	n.Firewall.Rules = slices.Clone(c.Firewall.Rules)
+	n.Firewall.MACFilter.Devices = slices.Clone(c.Firewall.MACFilter.Devices)
 	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
 	n.DNS.Upstream = slices.Clone(c.DNS.Upstream)
 	n.DNS.Hosts = slices.Clone(c.DNS.Hosts)
@@ -525,4 +531,15 @@ func (c *Config) Clone() *Config {
 // Equal reports whether c and o hold the same configuration.
 func (c *Config) Equal(o *Config) bool {
 	return reflect.DeepEqual(c, o)
+}
+
+// Location is the router's time zone (UTC when unset or unknown).
+func (s System) Location() *time.Location {
+	if s.TimeZone == "" {
+		return time.UTC
+	}
+	if l, err := time.LoadLocation(s.TimeZone); err == nil {
+		return l
+	}
+	return time.UTC
 }

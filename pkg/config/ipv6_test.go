@@ -280,7 +280,7 @@ func TestIPv6Complete(t *testing.T) {
 		{"interfaces wan ipv6 mode |", []string{"dhcpv6-pd", "slaac", "static", "off"}},
 		{"interfaces wan ipv6 prefix-length |", []string{"<48-64>"}},
 		{"interfaces wan ipv6 gateway |", []string{"<X:X::X>"}},
-		{"firewall |", []string{"ipv6", "mac-filter"}},
+		{"firewall |", []string{"ipv6", "rule", "mac-filter"}},
 		{"firewall ipv6 |", []string{"allow", "inbound-ping", "inbound-ipsec", "transparent"}},
 		{"firewall ipv6 allow |", []string{"<NAME>"}},
 		{"firewall ipv6 allow a |", []string{"protocol", "port", "to"}},

@@ -113,6 +113,7 @@ func TestCommandsOrder(t *testing.T) {
 // without a sample here.
 var leafSamples = map[string]string{
 	"system hostname":                    "set system hostname r1",
+	"system time-zone":                   "set system time-zone Europe/Berlin",
 	"system admin password-hash":         `set system admin password-hash "` + hash6 + `"`,
 	"system console login":               "set system console login enable",
 	"system update commit-after":         "set system update commit-after 5m",
@@ -151,6 +152,15 @@ var leafSamples = map[string]string{
 	"firewall ipv6 inbound-ping":         "set firewall ipv6 inbound-ping disable",
 	"firewall ipv6 inbound-ipsec":        "set firewall ipv6 inbound-ipsec disable",
 	"firewall ipv6 transparent":          "set firewall ipv6 transparent enable",
+	"firewall rule * order":              "set firewall rule block-tv order 10",
+	"firewall rule * from":               "set firewall rule block-tv from 02:11:22:33:44:55",
+	"firewall rule * to":                 "set firewall rule block-tv to wan",
+	"firewall rule * protocol":           "set firewall rule block-tv protocol tcp-udp",
+	"firewall rule * port":               "set firewall rule block-tv port 6000-6010",
+	"firewall rule * time":               "set firewall rule block-tv time 21:00-07:00",
+	"firewall rule * days":               "set firewall rule block-tv days mon,tue,wed,thu,fri",
+	"firewall rule * action":             "set firewall rule block-tv action drop",
+	"firewall rule * log":                "set firewall rule block-tv log enable",
 	"firewall mac-filter mode":           "set firewall mac-filter mode deny",
 	"firewall mac-filter device * mac":   "set firewall mac-filter device tv mac 02:11:22:33:44:55",
 	"dhcp-server lan range":              "set dhcp-server lan range 10.1.0.10 10.1.0.20",
@@ -302,4 +312,30 @@ func TestHandBuiltEntriesPrintSorted(t *testing.T) {
 	if back.NAT.PortForwards[0].Name != "a" {
 		t.Fatalf("parsed entries not sorted: %+v", back.NAT.PortForwards)
 	}
+}
+
+// TestCloneSharesNoSlice: a clone (the shell's candidate) shares no list
+// with the original (the running configuration), for every list of the
+// schema: editing the candidate must not change what runs.
+func TestCloneSharesNoSlice(t *testing.T) {
+	var lines []string
+	for _, line := range leafSamples {
+		lines = append(lines, line)
+	}
+	c := mustParse(t, strings.Join(lines, "\n"))
+	n := c.Clone()
+	var walk func(path string, a, b reflect.Value)
+	walk = func(path string, a, b reflect.Value) {
+		switch a.Kind() {
+		case reflect.Struct:
+			for i := 0; i < a.NumField(); i++ {
+				walk(path+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))
+			}
+		case reflect.Slice:
+			if a.Len() > 0 && a.Pointer() == b.Pointer() {
+				t.Errorf("Clone shares %s", path)
+			}
+		}
+	}
+	walk("Config", reflect.ValueOf(c).Elem(), reflect.ValueOf(n).Elem())
 }

@@ -141,7 +141,7 @@ func TestIPv6StartOnly(t *testing.T) {
 			t.Errorf("%s: notes %q", line, notes)
 		}
 	}
-	if n != 19 {
-		t.Errorf("%d IPv6 and firewall statements checked, want 19", n)
+	if n != 28 {
+		t.Errorf("%d IPv6 and firewall statements checked, want 28", n)
 	}
 }

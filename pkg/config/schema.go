@@ -277,6 +277,7 @@ var (
 	forwardList, forwardLookup = entries(func(c *Config) *[]PortForward { return &c.NAT.PortForwards }, func(e *PortForward) *string { return &e.Name })
 	keyList, keyLookup         = entries(func(c *Config) *[]AuthorizedKey { return &c.Service.SSH.AuthorizedKeys }, func(e *AuthorizedKey) *string { return &e.Name })
 	allowList, allowLookup     = entries(func(c *Config) *[]IPv6Allow { return &c.Firewall.IPv6.Allow }, func(e *IPv6Allow) *string { return &e.Name })
+	ruleList, ruleLookup       = entries(func(c *Config) *[]FirewallRule { return &c.Firewall.Rules }, func(e *FirewallRule) *string { return &e.Name })
 	macDevList, macDevLookup   = entries(func(c *Config) *[]MACDevice { return &c.Firewall.MACFilter.Devices }, func(e *MACDevice) *string { return &e.Name })
 )
 
@@ -307,6 +308,8 @@ var schema = container("", "",
 	container("system", "router identity and administrator login",
 		leaf("hostname", "name of this router (default passgate)",
 			field(func(c *Config) *string { return &c.System.Hostname }), tHostname("hostname")),
+		leaf("time-zone", "the router's time zone, for firewall rules' times (default UTC)",
+			field(func(c *Config) *string { return &c.System.TimeZone }), tTimeZone()),
 		container("admin", "administrator account",
 			leaf("password-hash", "crypt(3) hash of the admin password (there is no default password)",
 				field(func(c *Config) *string { return &c.System.Admin.PasswordHash }), tPasswordHash()),
@@ -470,6 +473,35 @@ var schema = container("", "",
 			leaf("transparent", "no IPv6 firewall: every inbound connection reaches LAN hosts (default disable)",
 				field(func(c *Config) *bool { return &c.Firewall.IPv6.Transparent }), tSwitch("transparent mode")),
 		),
+		tagged("rule", "a rule for IPv4 connections through the router or to it (first match, in order)", tName("name of this rule"), ruleList,
+			leaf("order", "where the rule runs: lower first, then by name (default 0)",
+				entryField(ruleLookup, func(e *FirewallRule) *int { return &e.Order }), tInt(0, 9999, "position")),
+			leaf("from", "where the connection comes from (default any)",
+				entryField(ruleLookup, func(e *FirewallRule) *Endpoint { return &e.From }), tEndpoint(false, "lan, wan, a device's MAC or name, an address or prefix")),
+			leaf("to", "where the connection goes (default any)",
+				entryField(ruleLookup, func(e *FirewallRule) *Endpoint { return &e.To }), tEndpoint(true, "lan, wan, self (the router), a device's MAC or name, an address or prefix")),
+			leaf("protocol", "protocol (default any)",
+				entryField(ruleLookup, func(e *FirewallRule) *RuleProto { return &e.Protocol }), tChoices(
+					choice{"tcp", "TCP only", RuleTCP},
+					choice{"udp", "UDP only", RuleUDP},
+					choice{"tcp-udp", "TCP and UDP", RuleTCPUDP},
+					choice{"icmp", "ICMP (ping)", RuleICMP},
+				)),
+			leaf("port", "destination port or range (TCP, UDP; default any)",
+				entryField(ruleLookup, func(e *FirewallRule) *PortRange { return &e.Port }), tPorts("port, e.g. 53 or 6000-6010")),
+			leaf("time", "only during this daily window (default at any time)",
+				entryField(ruleLookup, func(e *FirewallRule) *TimeWindow { return &e.Time }), tTimeWindow()),
+			leaf("days", "only on these days (default every day)",
+				entryField(ruleLookup, func(e *FirewallRule) *Weekdays { return &e.Days }), tWeekdays()),
+			leaf("action", "what the rule does",
+				entryField(ruleLookup, func(e *FirewallRule) *RuleAction { return &e.Action }), tChoices(
+					choice{"accept", "let the connection through", ActionAccept},
+					choice{"drop", "drop it silently", ActionDrop},
+					choice{"reject", "refuse it: a LAN device is told at once (ICMP administratively prohibited)", ActionReject},
+				)),
+			leaf("log", "log the connections it matches (rate-limited; default disable)",
+				entryField(ruleLookup, func(e *FirewallRule) *bool { return &e.Log }), tSwitch("logging")),
+		).withMax(MaxFirewallRules),
 		container("mac-filter", "which LAN devices may use the router, by MAC address",
 			leaf("mode", "how the device list is used (default off)",
 				field(func(c *Config) *MACFilterMode { return &c.Firewall.MACFilter.Mode }), tChoices(

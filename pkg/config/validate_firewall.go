@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // checkMACFilter: the list is sound, and an allow list cannot shut every
 // device out.
 func (c *Config) checkMACFilter(v *validator) {
@@ -41,6 +43,49 @@ func (c *Config) checkMACFilter(v *validator) {
 	default:
 		if len(f.Devices) > 0 {
 			v.warn(p+" device", "the list has no effect while the mode is off; set %s mode allow (only the devices listed) or deny (all but them)", p)
+		}
+	}
+}
+
+// checkRules: every rule can match something and says what to do.
+func (c *Config) checkRules(v *validator) {
+	if len(c.Firewall.Rules) > MaxFirewallRules {
+		v.err("firewall rule", "%d rules; at most %d are allowed, delete some", len(c.Firewall.Rules), MaxFirewallRules)
+	}
+	known := map[string]bool{}
+	for _, s := range c.DHCPServer.LAN.Static {
+		known[strings.ToLower(s.Name)] = true
+	}
+	for _, d := range c.Firewall.MACFilter.Devices {
+		known[strings.ToLower(d.Name)] = true
+	}
+	for _, r := range c.Firewall.Rules {
+		p := "firewall rule " + r.Name
+		switch r.Action {
+		case ActionAccept, ActionDrop, ActionReject:
+		case "":
+			v.err(p, "has no action; add one: set %s action accept, drop or reject", p)
+		default:
+			v.err(p, "action %q is not valid; use accept, drop or reject", r.Action)
+		}
+		if !r.Port.IsZero() && r.Protocol != RuleTCP && r.Protocol != RuleUDP && r.Protocol != RuleTCPUDP {
+			v.err(p, "port %s needs protocol tcp, udp or tcp-udp; add e.g. set %s protocol tcp", r.Port, p)
+		}
+		switch {
+		case r.From.Zone == "lan" && r.To.Zone == "lan":
+			v.err(p, "goes from lan to lan: LAN devices reach each other through the switch, not through the router, so no rule sees it")
+		case r.From.Zone == "wan" && r.To.Zone == "wan":
+			v.err(p, "goes from wan to wan: the router forwards nothing from the WAN back to it")
+		case !r.From.MAC.IsZero() && !r.To.MAC.IsZero(), r.From.Host != "" && r.To.Host != "":
+			v.err(p, "goes from one LAN device to another: the router does not see that traffic")
+		}
+		if r.Action == ActionReject && r.From.Zone == "wan" {
+			v.warn(p, "rejects connections from the WAN by dropping them: the router tells only LAN devices")
+		}
+		for _, e := range []Endpoint{r.From, r.To} {
+			if e.Host != "" && !known[e.Host] {
+				v.warn(p, "matches %s only while a device has a DHCP lease with that host name; a static lease or a mac-filter device of that name makes it sure", e.Host)
+			}
 		}
 	}
 }

@@ -170,6 +170,7 @@ func (c *Config) checkIPv6Interfaces(v *validator) {
 
 func (c *Config) checkFirewall(v *validator) {
 	c.checkMACFilter(v)
+	c.checkRules(v)
 	f := c.Firewall.IPv6
 	if len(f.Allow) > MaxAllowRules {
 		v.err("firewall ipv6 allow", "%d rules; at most %d are allowed, delete some", len(f.Allow), MaxAllowRules)

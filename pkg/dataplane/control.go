@@ -222,3 +222,10 @@ func (d *Dataplane) DoDevices(fn func(t *landev.Table, now time.Duration)) {
 	defer d.mu.Unlock()
 	fn(d.cfg.Devices, d.cfg.Clock())
 }
+
+// SetSelfFilter installs f (nil: none) for packets to the router itself.
+func (d *Dataplane) SetSelfFilter(f SelfFilter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.self = f
+}

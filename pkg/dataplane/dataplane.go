@@ -87,6 +87,13 @@ type Config struct {
 	Logf      func(format string, args ...any)
 }
 
+// SelfFilter decides packets to the router itself: the firewall's rules
+// "to self" (pkg/firewall), asked per packet, with the data plane's lock
+// held.
+type SelfFilter interface {
+	DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVerdict
+}
+
 // Counters of the data plane itself (the links and the engine have their own).
 type Counters struct {
 	NotForUs       uint64 // frames to another MAC
@@ -104,6 +111,7 @@ type Counters struct {
 	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
 	LANMACFiltered uint64 // LAN frames from a device the MAC filter blocks (landev)
+	SelfFiltered   uint64 // packets to the router itself a firewall rule dropped or rejected
 
 	IPv6In            uint64 // IPv6 frames for the router's MACs or multicast
 	NDIn              uint64 // Neighbor Discovery messages and MLD queries handed to ndp6
@@ -137,6 +145,11 @@ type Dataplane struct {
 	nhMAC          [6]byte
 	wanIP, wanMask uint32
 	gw             uint32
+
+	// self decides packets to the router itself (SetSelfFilter); nil:
+	// all pass. rejectBuf holds the ICMP error of a rejected one.
+	self      SelfFilter
+	rejectBuf [576]byte
 
 	lanARP, wanARP *arpTable
 	links          [numPorts]link.Link

@@ -110,6 +110,8 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 		if d.cfg.Guard != nil && !d.lanSourceOK(eth, now) {
 			return
 		}
+		// The firewall's rules may name the device (nat.Filter).
+		d.e.SetFrameMAC([6]byte(eth.Src()), true)
 		if !fr.Offload.IsZero() {
 			d.offloaded(PortLAN, nat.Outbound, fr, now)
 			return
@@ -196,6 +198,7 @@ func (d *Dataplane) fromSelf(f []byte, now time.Duration) {
 		d.enqueue(PortLAN, f, link.Offload{}) // the kernel asking for or answering LAN hosts
 	case packet.EtherTypeIPv4:
 		if [6]byte(eth.Dst()) == d.nhMAC {
+			d.e.SetFrameMAC([6]byte{}, false) // the router's own: no LAN device
 			d.route(PortSelf, f, d.e.Translate(eth.Payload(), nat.Outbound), link.Offload{}, now)
 			return
 		}

@@ -15,6 +15,9 @@ import (
 func (d *Dataplane) route(from int, f []byte, r nat.Result, o link.Offload, now time.Duration) {
 	switch r.Verdict {
 	case nat.Local:
+		if d.self != nil && from != PortSelf && !d.selfAllowed(from, f, r.Packet) {
+			return
+		}
 		d.cnt.ToSelf++
 		if d.links[PortSelf] != nil {
 			d.enqueue(PortSelf, f[:packet.EthernetHeaderLen+len(r.Packet)], o)
@@ -183,4 +186,22 @@ func (d *Dataplane) write(q *txq) {
 		q.out[p] = q.out[p][:0]
 	}
 	q.arenaPos = 0
+}
+
+// selfAllowed asks the firewall's rules about a packet to the router
+// itself; a rejected one from the LAN gets an ICMP "administratively
+// prohibited" back.
+func (d *Dataplane) selfAllowed(from int, f, p []byte) bool {
+	switch d.self.DecideSelf(packet.IPv4(p), from == PortWAN, [6]byte(packet.Ethernet(f).Src())) {
+	case nat.FilterAccept:
+		return true
+	case nat.FilterReject:
+		if from == PortLAN {
+			if b := nat.AdminProhibited(d.rejectBuf[:], packet.IPv4(p), d.lanIP); b != nil {
+				d.reply(from, f, b)
+			}
+		}
+	}
+	d.cnt.SelfFiltered++
+	return false
 }

@@ -93,8 +93,17 @@ func flowSet(tb testing.TB, e *Engine, proto uint8, n int) (out, in [][]byte) {
 }
 
 func benchEstablished(b *testing.B, proto uint8, dir Dir, flows int) {
+	benchEstablishedWith(b, proto, dir, flows, nil)
+}
+
+// benchEstablishedWith is benchEstablished with filter f installed (the
+// firewall's rules) once the flows exist.
+func benchEstablishedWith(b *testing.B, proto uint8, dir Dir, flows int, f Filter) {
 	e := benchEngine(b, 1<<20)
 	out, in := flowSet(b, e, proto, flows)
+	if f != nil {
+		e.SetFilter(f)
+	}
 	tpl := out
 	if dir == Inbound {
 		tpl = in
@@ -140,6 +149,26 @@ func itoa(n int) string {
 		d = append([]byte{byte('0' + n%10)}, d...)
 	}
 	return string(d)
+}
+
+// countFilter accepts everything and counts what it is asked.
+type countFilter struct{ n int }
+
+func (c *countFilter) Decide(NewFlow) FilterVerdict { c.n++; return FilterAccept }
+
+// BenchmarkEstablishedFiltered: with a Filter installed, the packets of
+// established flows cost what they cost without one, and the filter is
+// never asked about them (the firewall decides at session creation).
+func BenchmarkEstablishedFiltered(b *testing.B) {
+	for _, flows := range []int{1, 100000} {
+		b.Run("tcp/out/flows="+itoa(flows), func(b *testing.B) {
+			f := &countFilter{}
+			benchEstablishedWith(b, packet.ProtoTCP, Outbound, flows, f)
+			if f.n != 0 {
+				b.Fatalf("the filter was asked %d times about established flows", f.n)
+			}
+		})
+	}
 }
 
 // BenchmarkNewFlow measures session creation: every packet is a new

@@ -36,6 +36,8 @@ const (
 	ReasonLANSourceFromWAN        // inbound with a source inside the LAN prefix (ingress filtering)
 	ReasonSourceRoute             // loose or strict source route option (RFC 7126)
 	ReasonInboundLimit            // the LAN host reached its limit of sessions opened from the WAN
+	ReasonFirewall                // a firewall rule dropped the new connection
+	ReasonFirewallReject          // a firewall rule rejected the new connection
 	NumReasons
 )
 
@@ -45,6 +47,7 @@ var reasonNames = [NumReasons]string{
 	"protocol", "no-mapping", "filtered", "unsolicited-syn", "no-session", "table-full",
 	"host-limit", "ports-exhausted", "hairpin-disabled", "ttl", "icmp-bad", "icmp-no-match",
 	"icmp-type", "fragment", "blocked", "lan-source-from-wan", "source-route", "inbound-limit",
+	"firewall-drop", "firewall-reject",
 }
 
 func (r Reason) String() string { return reasonNames[r] }

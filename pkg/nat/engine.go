@@ -59,13 +59,16 @@ type Engine struct {
 	sweep      uint32 // sweep cursor
 	sweepCarry uint64
 
-	t       *table
-	helper  Helper
-	perHost map[uint32]uint32
-	in      inboundState // sessions opened from the WAN (session.go)
-	hostMax uint32
-	rng     uint64
-	ipID    uint16
+	t        *table
+	helper   Helper
+	filter   Filter
+	frameMAC frameMAC
+	mtu      [maxMTUEvents]MTUEvent
+	perHost  map[uint32]uint32
+	in       inboundState // sessions opened from the WAN (session.go)
+	hostMax  uint32
+	rng      uint64
+	ipID     uint16
 
 	pending pendingSYNs
 	frags   fragTable

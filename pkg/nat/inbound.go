@@ -32,6 +32,9 @@ func (e *Engine) inbound(b []byte) verdict {
 		}
 		return e.laterFragment(p, mtu)
 	}
+	if p.MF() {
+		e.noteMTU(Fragmented, p, true, mtu)
+	}
 	var r verdict
 	switch p.Protocol() {
 	case packet.ProtoTCP, packet.ProtoUDP:

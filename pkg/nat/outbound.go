@@ -55,10 +55,14 @@ func (e *Engine) outbound(b []byte) verdict {
 		mtu = e.cfg.LANMTU
 	}
 	if len(p) > mtu && p.DF() {
+		e.noteMTU(TooBig, p, false, mtu)
 		return e.icmpError(p, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(mtu), e.lanIP)
 	}
 	if p.FragOffset() != 0 {
 		return e.laterFragment(p, mtu)
+	}
+	if p.MF() {
+		e.noteMTU(Fragmented, p, false, mtu)
 	}
 	var r verdict
 	switch p.Protocol() {
@@ -165,7 +169,7 @@ func (e *Engine) outResetNoSession(p packet.IPv4, l4 []byte, src uint32, sp uint
 // resources ran out, a plain drop otherwise.
 func (e *Engine) refuse(p packet.IPv4, r Reason) verdict {
 	switch r {
-	case ReasonTableFull, ReasonHostLimit, ReasonPortsExhausted:
+	case ReasonTableFull, ReasonHostLimit, ReasonPortsExhausted, ReasonFirewallReject:
 		res := e.icmpError(p, packet.ICMPUnreachable, packet.ICMPCodeAdminProhibited, 0, e.lanIP)
 		e.cnt.Drops[r]++ // the packet itself is dropped; the reply is counted as a reply
 		return res

@@ -63,6 +63,21 @@ func (e *Engine) create(proto uint8, ip uint32, port uint16, rip uint32, rport u
 		return none, ReasonBlocked
 	}
 	inbound := fl&flagInbound != 0
+	if e.filter != nil {
+		nf := NewFlow{Proto: proto, Inbound: inbound, Host: ip, HostPort: port, Remote: rip, RemotePort: rport}
+		if !inbound && e.frameMAC.ok {
+			nf.MAC, nf.HasMAC = e.frameMAC.mac, true
+		}
+		switch e.filter.Decide(nf) {
+		case FilterDrop:
+			return none, ReasonFirewall
+		case FilterReject:
+			if inbound {
+				return none, ReasonFirewall
+			}
+			return none, ReasonFirewallReject
+		}
+	}
 	if inbound {
 		if e.in.perHost[ip] >= e.inboundMax() {
 			return none, ReasonInboundLimit

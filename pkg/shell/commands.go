@@ -136,6 +136,7 @@ func commands() (operational, configure []*command) {
 				{word: "leases", help: "addresses given to LAN hosts", run: cmdShowLeases},
 			}},
 			showDNSCommand(),
+			showFirewallCommand(),
 			{word: "interfaces", help: "ports: link, addresses, traffic", run: cmdShowInterfaces},
 			showIPv6Command(),
 			showLANCommand(),

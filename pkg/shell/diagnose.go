@@ -144,6 +144,10 @@ func diagnoseVPN(v vpnView) []Finding {
 			Evidence: fmt.Sprintf("show passthrough: %d packets sent in %s, none received", s.PacketsOut, dur(s.Age)),
 			Action:   w.action})
 	}
+	// Tunnel packets too big for the path.
+	for _, m := range v.pt.MTU {
+		out = append(out, mtuFinding(m))
+	}
 	// The session table.
 	var current, limit uint64
 	for _, c := range v.sessions {
@@ -160,6 +164,61 @@ func diagnoseVPN(v vpnView) []Finding {
 			Action:   "find the host that opens the most (show nat sessions), or raise set nat max-sessions"})
 	}
 	return out
+}
+
+// tunnelOverhead is what each kind of tunnel adds to its inner packets
+// (outer IPv4, UDP, ESP with a 16-byte IV and padding, GRE and PPP,
+// OpenVPN's framing, WireGuard's), rounded up: the client's MTU is the
+// path's less this.
+func tunnelOverhead(proto string, port uint16) (what string, overhead int) {
+	switch {
+	case proto == "esp":
+		return "ESP", 80
+	case proto == "gre":
+		return "GRE (PPTP)", 40
+	case port == 4500:
+		return "ESP in UDP 4500 (NAT-T)", 90
+	case port == 500:
+		return "IKE (UDP 500)", 0
+	case port == 1701:
+		return "L2TP (UDP 1701)", 40
+	case port == 1194:
+		return "OpenVPN (UDP 1194)", 70
+	case port == 51820:
+		return "WireGuard (UDP 51820)", 80
+	}
+	return fmt.Sprintf("UDP %d", port), 80
+}
+
+// mtuFinding says what a tunnel's MTU trouble means and what MTU the
+// client should use.
+func mtuFinding(m TunnelMTU) Finding {
+	what, over := tunnelOverhead(m.Proto, m.Port)
+	at := m.Last.Local().Format("2006-01-02 15:04:05")
+	mtu := m.MTU
+	if !m.TooBig {
+		mtu = m.Size
+	}
+	advice := fmt.Sprintf("set the VPN client's MTU to %d (the path's %d less about %d bytes of %s); a client that connects but then hangs or is slow is the usual sign", (mtu-over)/10*10, mtu, over, what)
+	if over == 0 {
+		advice = "turn on IKE fragmentation on the client and the server (strongSwan fragmentation=yes, libreswan fragmentation=yes; Windows and macOS support it), so that IKE messages with certificates fit the path"
+	}
+	if m.TooBig {
+		return Finding{
+			Problem:  fmt.Sprintf("%s packets from %v to %v are too big for the WAN link (MTU %d)", what, m.Host, m.Server, m.MTU),
+			Evidence: fmt.Sprintf("%d packets of up to %d bytes with Don't Fragment set; the router answered Fragmentation Needed, the last at %s", m.Count, m.Size, at),
+			Action:   advice,
+		}
+	}
+	from := fmt.Sprintf("from %v to %v", m.Host, m.Server)
+	if !m.Host.IsValid() {
+		from = fmt.Sprintf("from %v to this router", m.Server)
+	}
+	return Finding{
+		Problem:  fmt.Sprintf("%s packets %s arrive in fragments: a link on the way has a smaller MTU", what, from),
+		Evidence: fmt.Sprintf("%d fragmented packets, the first fragment %d bytes (about the MTU of the link that cut it), the last at %s", m.Count, m.Size, at),
+		Action:   advice,
+	}
 }
 
 func addrList(as []netip.Addr) string {

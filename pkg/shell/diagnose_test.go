@@ -75,3 +75,35 @@ func TestDiagnoseVPN(t *testing.T) {
 		})
 	}
 }
+
+// TestDiagnoseMTU: each kind of tunnel MTU trouble gives a finding naming
+// the client and server, with when, and the MTU the client should use.
+func TestDiagnoseMTU(t *testing.T) {
+	public := []netip.Prefix{netip.MustParsePrefix("203.0.113.2/24")}
+	at := time.Date(2026, 12, 4, 10, 11, 12, 0, time.Local)
+	for _, c := range []struct {
+		m    TunnelMTU
+		want []string
+	}{
+		{TunnelMTU{TooBig: true, Host: netip.MustParseAddr("192.168.1.20"), Server: netip.MustParseAddr("198.51.100.7"), Proto: "udp", Port: 4500, Size: 1448, MTU: 1400, Count: 3, Last: at},
+			[]string{"ESP in UDP 4500 (NAT-T) packets from 192.168.1.20 to 198.51.100.7 are too big for the WAN link (MTU 1400)",
+				"3 packets of up to 1448 bytes", "2026-12-04 10:11:12", "set the VPN client's MTU to 1310"}},
+		{TunnelMTU{Server: netip.MustParseAddr("198.51.100.9"), Proto: "esp", Size: 1380, Count: 7, Last: at},
+			[]string{"ESP packets from 198.51.100.9 to this router arrive in fragments", "the first fragment 1380 bytes", "set the VPN client's MTU to 1300"}},
+		{TunnelMTU{TooBig: true, Host: netip.MustParseAddr("192.168.1.21"), Server: netip.MustParseAddr("198.51.100.8"), Proto: "udp", Port: 500, Size: 1700, MTU: 1492, Count: 1, Last: at},
+			[]string{"IKE (UDP 500) packets", "turn on IKE fragmentation"}},
+		{TunnelMTU{TooBig: true, Host: netip.MustParseAddr("192.168.1.22"), Server: netip.MustParseAddr("198.51.100.6"), Proto: "udp", Port: 51820, Size: 1500, MTU: 1492, Count: 1, Last: at},
+			[]string{"WireGuard", "MTU to 1410"}},
+	} {
+		fs := diagnoseVPN(vpnView{cfg: config.Default(), wan: public, pt: Passthrough{MTU: []TunnelMTU{c.m}}})
+		if len(fs) != 1 {
+			t.Fatalf("%+v: findings %+v", c.m, fs)
+		}
+		all := fs[0].Problem + " | " + fs[0].Evidence + " | " + fs[0].Action
+		for _, w := range c.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("finding %q lacks %q", all, w)
+			}
+		}
+	}
+}

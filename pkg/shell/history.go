@@ -38,21 +38,28 @@ func WithUser(ctx context.Context, who string) context.Context {
 
 type peerKey struct{}
 
-// WithPeer returns ctx carrying the address the sessions run with it
-// come from (an SSH client's, a browser's). Commit and CommitConfirmed
-// get it in their context: a router refuses a plain commit that would cut
-// that address off (the MAC filter blocking the owner's own device).
-func WithPeer(ctx context.Context, a netip.Addr) context.Context {
-	return context.WithValue(ctx, peerKey{}, a.Unmap())
+// peer is where a session comes from, and the router's port it reached.
+type peer struct {
+	addr netip.Addr
+	port uint16
 }
 
-// PeerOf returns the address WithPeer put in ctx.
-func PeerOf(ctx context.Context) (netip.Addr, bool) {
+// WithPeer returns ctx carrying the address the sessions run with it
+// come from (an SSH client's, a browser's) and the router's port they
+// reached (22, 443). Commit and CommitConfirmed get it in their context: a
+// router refuses a plain commit that would cut that session off (the MAC
+// filter or a firewall rule blocking the owner's own device).
+func WithPeer(ctx context.Context, a netip.Addr, localPort uint16) context.Context {
+	return context.WithValue(ctx, peerKey{}, peer{a.Unmap(), localPort})
+}
+
+// PeerOf returns the address and port WithPeer put in ctx.
+func PeerOf(ctx context.Context) (addr netip.Addr, localPort uint16, ok bool) {
 	if ctx == nil {
-		return netip.Addr{}, false
+		return netip.Addr{}, 0, false
 	}
-	a, ok := ctx.Value(peerKey{}).(netip.Addr)
-	return a, ok && a.IsValid()
+	p, ok := ctx.Value(peerKey{}).(peer)
+	return p.addr, p.port, ok && p.addr.IsValid()
 }
 
 func userOf(ctx context.Context) string {

@@ -153,6 +153,23 @@ type Passthrough struct {
 	Protocols []PassthroughProtocol // pptp, l2tp, ipsec
 	Sessions  []PassthroughSession
 	Extra     []Counter // further counters, e.g. "pptp-call-id-rewrites"
+	// MTU is the MTU trouble of tunnels seen by the NAT (for the
+	// troubleshooter).
+	MTU []TunnelMTU
+}
+
+// TunnelMTU is one tunnel's MTU trouble: its packets too big for the WAN
+// (the router sent Fragmentation Needed), or arriving in fragments.
+type TunnelMTU struct {
+	TooBig bool       // else: fragmented
+	Host   netip.Addr // LAN host; invalid when the fragments came from the server
+	Server netip.Addr
+	Proto  string // "esp", "gre", "udp"
+	Port   uint16 // the tunnel's UDP port
+	Size   int    // largest packet, or first fragment
+	MTU    int    // the WAN MTU (TooBig)
+	Count  uint64
+	Last   time.Time
 }
 
 // PassthroughProtocol is one protocol's switch and counters.

@@ -469,7 +469,11 @@ func (s *Server) handle(ctx context.Context, c net.Conn, ip netip.Addr) {
 	defer lc.stop()
 	ctx = shell.WithUser(ctx, fmt.Sprintf("ssh %s (%s) from %s", conn.User(), conn.Permissions.Extensions["login"], conn.RemoteAddr()))
 	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
-		ctx = shell.WithPeer(ctx, ap.Addr())
+		var port uint16
+		if lp, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+			port = lp.Port()
+		}
+		ctx = shell.WithPeer(ctx, ap.Addr(), port)
 	}
 	go ssh.DiscardRequests(reqs) // no port forwarding, no keepalive replies needed
 	var wg sync.WaitGroup

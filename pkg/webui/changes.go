@@ -30,7 +30,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, sess *sessi
 		minutes = s.o.ConfirmMinutes
 	}
 	var out strings.Builder
-	ctx := shell.WithPeer(shell.WithUser(r.Context(), who(r)), clientAddr(r))
+	ctx := shell.WithPeer(shell.WithUser(r.Context(), who(r)), clientAddr(r), localPort(r))
 	err = s.o.Shell.Apply(ctx, edits, shell.ApplyOptions{Replace: replace, ConfirmMinutes: minutes, Comment: "from the web page"}, &out)
 	res := &applyResult{OK: err == nil, Output: strings.TrimSpace(out.String()), Confirmed: minutes}
 	if err == nil && cand.Interfaces.LAN.Address.Addr() != committed.Interfaces.LAN.Address.Addr() {

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -15,6 +16,16 @@ func clientAddr(r *http.Request) netip.Addr {
 		return netip.IPv4Unspecified()
 	}
 	return ap.Addr().Unmap()
+}
+
+// localPort is the router's port the request reached (443).
+func localPort(r *http.Request) uint16 {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return ap.Port()
+		}
+	}
+	return 0
 }
 
 // who names the browser's user for the log and the commit history.

@@ -3,6 +3,7 @@
 package shelltest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -127,6 +128,8 @@ type Router struct {
 	// Devs are the devices seen on the LAN (shell.LANRouter); Blocked is
 	// set from the committed MAC filter when they are listed.
 	Devs []shell.LANDevice
+	// FirewallHits are the canned counters of firewall rules, by name.
+	FirewallHits map[string]uint64
 	// IPv6: canned neighbours, routes and firewall sessions (shell.IPv6Router).
 	NDP      []shell.IPv6Neighbor
 	Routes6  []shell.Route
@@ -196,6 +199,7 @@ func (r *Router) canned() {
 		{IP: netip.MustParseAddr("192.168.1.100"), MAC: mustMAC("02:00:00:00:00:01"), Hostname: "phone", Expires: now.Add(11*time.Hour + 58*time.Minute)},
 		{IP: netip.MustParseAddr("192.168.1.101"), MAC: mustMAC("02:00:00:00:00:02"), Expires: now.Add(-time.Minute)},
 	}
+	r.FirewallHits = map[string]uint64{"block-tv": 12}
 	r.Devs = []shell.LANDevice{
 		{MAC: mustMAC("aa:bb:cc:dd:ee:ff"), FirstSeen: now.Add(-26 * time.Hour), LastSeen: now, Frames: 912345},
 		{MAC: mustMAC("02:00:00:00:00:01"), FirstSeen: now.Add(-2 * time.Hour), LastSeen: now.Add(-3 * time.Second), Frames: 20455},
@@ -851,6 +855,22 @@ func (r *Router) IPv6Sessions(_ context.Context, f shell.SessionFilter) ([]shell
 		if (f.Protocol == "" || s.Protocol == f.Protocol) && (!f.Host.IsValid() || s.LAN.Addr() == f.Host || s.Remote.Addr() == f.Host) {
 			out = append(out, s)
 		}
+	}
+	return out, nil
+}
+
+// FirewallRules returns the committed rules in the order they run, none
+// in a time window yet, each with Hits[name] connections.
+func (r *Router) FirewallRules(context.Context) ([]shell.FirewallRuleCount, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rules := slices.Clone(r.cfg.Firewall.Rules)
+	slices.SortStableFunc(rules, func(a, b config.FirewallRule) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.Name, b.Name))
+	})
+	var out []shell.FirewallRuleCount
+	for _, x := range rules {
+		out = append(out, shell.FirewallRuleCount{Name: x.Name, Action: string(x.Action), Active: !x.Time.Set, Hits: r.FirewallHits[x.Name]})
 	}
 	return out, nil
 }

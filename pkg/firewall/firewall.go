@@ -1,0 +1,317 @@
+// Package firewall decides IPv4 connections by the owner's rules
+// (config "firewall rule"): through the router, LAN to WAN and WAN to LAN
+// through a port forward or the DMZ, when the NAT is about to create a
+// session (nat.Filter), and to the router itself, per packet (the data
+// plane's Local path). Rules are ordered (order, then name); the first
+// that matches decides; none matching accepts. A rule may match the side
+// that starts the connection and the side it goes to by zone (lan, wan,
+// self), a LAN device's MAC address or name (names are resolved to MAC
+// addresses by the caller: SetNames), or an address or prefix; the
+// protocol and destination ports; and a daily time window on some days,
+// in the router's time zone (Tick).
+//
+// Connections already running are not asked again per packet: the caller
+// revisits them with Would after a commit, a time window opening or
+// closing, or a name moving to another device (nat.Engine.Flush).
+package firewall
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/nat"
+	"github.com/passgate/passgate/pkg/packet"
+)
+
+// Hit is a connection a rule with logging matched.
+type Hit struct {
+	Rule     string
+	Action   config.RuleAction
+	Proto    uint8
+	Src, Dst netip.AddrPort
+	MAC      [6]byte // the LAN device's, when known
+	HasMAC   bool
+}
+
+// Options set up a Set.
+type Options struct {
+	// Location is the router's time zone for time windows (nil: UTC).
+	Location *time.Location
+	// OnLog is told of every connection a rule with logging matches; it
+	// is called with the data plane's lock held and must not block (the
+	// caller queues and rate-limits).
+	OnLog func(Hit)
+	// MACOf returns the MAC address of a LAN address, for rules naming a
+	// device when the packet did not come from it (a connection from the
+	// WAN, and Would); nil: none known.
+	MACOf func(ip uint32) ([6]byte, bool)
+}
+
+type rule struct {
+	config.FirewallRule
+	active bool // its time window is open now (always, without one)
+	hits   uint64
+}
+
+// Set is a compiled rule list. It is not safe for concurrent use: the
+// data plane calls it under its lock.
+type Set struct {
+	rules   []*rule
+	o       Options
+	names   map[string][][6]byte
+	hasSelf bool
+}
+
+// New compiles rules, active as of now.
+func New(rules []config.FirewallRule, now time.Time, o Options) *Set {
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	s := &Set{o: o}
+	for _, r := range rules {
+		s.rules = append(s.rules, &rule{FirewallRule: r})
+		if r.To.Zone == "self" {
+			s.hasSelf = true
+		}
+	}
+	slices.SortStableFunc(s.rules, func(a, b *rule) int { return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.Name, b.Name)) })
+	s.Tick(now)
+	return s
+}
+
+// Tick opens and closes the rules' time windows as of now and reports
+// whether any changed (the caller then revisits running connections).
+func (s *Set) Tick(now time.Time) (changed bool) {
+	t := now.In(s.o.Location)
+	for _, r := range s.rules {
+		a := inWindow(r.Time, r.Days, t)
+		if a != r.active {
+			r.active, changed = a, true
+		}
+	}
+	return changed
+}
+
+// inWindow reports whether t falls in the daily window w on days d (zero:
+// all day, every day). A window over midnight belongs to the day it
+// starts on.
+func inWindow(w config.TimeWindow, d config.Weekdays, t time.Time) bool {
+	day := t.Weekday()
+	if !w.Set {
+		return d == 0 || d&(1<<day) != 0
+	}
+	m := uint16(t.Hour()*60 + t.Minute())
+	var in bool
+	if w.Start < w.End {
+		in = m >= w.Start && m < w.End
+	} else {
+		in = m >= w.Start || m < w.End
+		if m < w.End {
+			day = (day + 6) % 7 // the part after midnight: yesterday's window
+		}
+	}
+	return in && (d == 0 || d&(1<<day) != 0)
+}
+
+// SetNames resolves device names to MAC addresses (static leases,
+// mac-filter devices, DHCP host names; lower case) and reports whether a
+// rule's devices changed.
+func (s *Set) SetNames(names map[string][][6]byte) bool {
+	changed := false
+	for _, r := range s.rules {
+		for _, e := range []config.Endpoint{r.From, r.To} {
+			if e.Host != "" && !slices.Equal(s.names[e.Host], names[e.Host]) {
+				changed = true
+			}
+		}
+	}
+	s.names = names
+	return changed
+}
+
+// HasSelf reports whether any rule is about traffic to the router.
+func (s *Set) HasSelf() bool { return s.hasSelf }
+
+// side is one end of a connection as rules see it.
+type side struct {
+	zone   string
+	ip     uint32
+	mac    [6]byte
+	hasMAC bool
+}
+
+func (s *Set) matchEnd(e *config.Endpoint, x *side) bool {
+	switch {
+	case e.IsZero():
+		return true
+	case e.Zone != "":
+		return e.Zone == x.zone
+	case !e.MAC.IsZero():
+		return x.hasMAC && [6]byte(e.MAC) == x.mac
+	case e.Prefix.IsValid():
+		return e.Prefix.Contains(packet.AddrFrom4(x.ip))
+	}
+	return x.hasMAC && slices.Contains(s.names[e.Host], x.mac)
+}
+
+func matchProto(p config.RuleProto, proto uint8) bool {
+	switch p {
+	case config.RuleAny:
+		return true
+	case config.RuleTCP:
+		return proto == packet.ProtoTCP
+	case config.RuleUDP:
+		return proto == packet.ProtoUDP
+	case config.RuleTCPUDP:
+		return proto == packet.ProtoTCP || proto == packet.ProtoUDP
+	case config.RuleICMP:
+		return proto == packet.ProtoICMP
+	}
+	return false
+}
+
+// decide runs the rules over one connection; count: a real one (counted,
+// logged), not a question.
+func (s *Set) decide(proto uint8, src, dst side, sport, dport uint16, count bool) nat.FilterVerdict {
+	for _, r := range s.rules {
+		if !r.active || !matchProto(r.Protocol, proto) || !s.matchEnd(&r.From, &src) || !s.matchEnd(&r.To, &dst) {
+			continue
+		}
+		if !r.Port.IsZero() && (proto != packet.ProtoTCP && proto != packet.ProtoUDP || dport < r.Port.First || dport > r.Port.Last) {
+			continue
+		}
+		if count {
+			r.hits++
+			if r.Log && s.o.OnLog != nil {
+				h := Hit{Rule: r.Name, Action: r.Action, Proto: proto,
+					Src: netip.AddrPortFrom(packet.AddrFrom4(src.ip), sport), Dst: netip.AddrPortFrom(packet.AddrFrom4(dst.ip), dport)}
+				for _, x := range []side{src, dst} {
+					if x.hasMAC {
+						h.MAC, h.HasMAC = x.mac, true
+					}
+				}
+				s.o.OnLog(h)
+			}
+		}
+		switch r.Action {
+		case config.ActionDrop:
+			return nat.FilterDrop
+		case config.ActionReject:
+			return nat.FilterReject
+		}
+		return nat.FilterAccept
+	}
+	return nat.FilterAccept
+}
+
+// sides turns a new NAT session into the rules' two ends.
+func (s *Set) sides(f nat.NewFlow) (src, dst side, sport, dport uint16) {
+	host := side{zone: "lan", ip: f.Host, mac: f.MAC, hasMAC: f.HasMAC}
+	if !host.hasMAC && s.o.MACOf != nil {
+		host.mac, host.hasMAC = s.o.MACOf(f.Host)
+	}
+	remote := side{zone: "wan", ip: f.Remote}
+	if f.Inbound {
+		return remote, host, f.RemotePort, f.HostPort
+	}
+	return host, remote, f.HostPort, f.RemotePort
+}
+
+// Decide is nat.Filter: a new session through the router.
+func (s *Set) Decide(f nat.NewFlow) nat.FilterVerdict {
+	if len(s.rules) == 0 {
+		return nat.FilterAccept
+	}
+	src, dst, sp, dp := s.sides(f)
+	if f.Proto == packet.ProtoICMP {
+		sp, dp = 0, 0
+	}
+	return s.decide(f.Proto, src, dst, sp, dp, true)
+}
+
+// Would says what the rules decide about a session now, without counting
+// it: for revisiting running sessions.
+func (s *Set) Would(si nat.SessionInfo) nat.FilterVerdict {
+	if len(s.rules) == 0 {
+		return nat.FilterAccept
+	}
+	f := nat.NewFlow{Proto: si.Protocol, Inbound: si.Forwarded, Host: packet.AddrTo4(si.Internal.Addr()), HostPort: si.Internal.Port(),
+		Remote: packet.AddrTo4(si.Remote.Addr()), RemotePort: si.Remote.Port()}
+	src, dst, sp, dp := s.sides(f)
+	if f.Proto == packet.ProtoICMP {
+		sp, dp = 0, 0
+	}
+	return s.decide(f.Proto, src, dst, sp, dp, false)
+}
+
+// DecideSelf decides a packet to the router itself (p, from the LAN
+// device mac, or from the WAN).
+func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVerdict {
+	if !s.hasSelf || len(p) < packet.IPv4HeaderLen {
+		return nat.FilterAccept
+	}
+	src := side{zone: "lan", ip: p.Src(), mac: mac, hasMAC: !fromWAN}
+	if fromWAN {
+		src.zone = "wan"
+	}
+	dst := side{zone: "self", ip: p.Dst()}
+	proto := p.Protocol()
+	var sp, dp uint16
+	l4 := p[min(p.HeaderLen(), len(p)):]
+	// A TCP or UDP packet is counted when it starts something: a SYN, or
+	// any datagram.
+	count := true
+	if (proto == packet.ProtoTCP || proto == packet.ProtoUDP) && len(l4) >= 4 && p.FragOffset() == 0 {
+		sp, dp = packet.Ports(l4).Src(), packet.Ports(l4).Dst()
+		if proto == packet.ProtoTCP {
+			count = len(l4) >= packet.TCPHeaderLen && packet.TCP(l4).Flags()&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn
+		}
+	}
+	return s.decide(proto, src, dst, sp, dp, count)
+}
+
+// WouldSelf says what the rules decide about a TCP connection from a LAN
+// address (and MAC, if known) to the router's port, without counting it:
+// the lock-out check of a commit.
+func (s *Set) WouldSelf(from netip.Addr, mac [6]byte, hasMAC bool, proto uint8, port uint16) nat.FilterVerdict {
+	src := side{zone: "lan", ip: packet.AddrTo4(from), mac: mac, hasMAC: hasMAC}
+	return s.decide(proto, src, side{zone: "self"}, 0, port, false)
+}
+
+// Count is one rule's counter, for show firewall.
+type Count struct {
+	Name   string
+	Action config.RuleAction
+	Active bool // its time window is open
+	Hits   uint64
+}
+
+// Counts lists the rules in the order they run.
+func (s *Set) Counts() []Count {
+	out := make([]Count, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = Count{Name: r.Name, Action: r.Action, Active: r.active, Hits: r.hits}
+	}
+	return out
+}
+
+// CarryCounts keeps the counters of the rules of old that are in s with
+// the same definition (a commit that does not change a rule keeps its
+// count).
+func (s *Set) CarryCounts(old *Set) {
+	if old == nil {
+		return
+	}
+	by := map[string]*rule{}
+	for _, r := range old.rules {
+		by[r.Name] = r
+	}
+	for _, r := range s.rules {
+		if o := by[r.Name]; o != nil && o.FirewallRule == r.FirewallRule {
+			r.hits = o.hits
+		}
+	}
+}
