@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/passgate/passgate/internal/ratelog"
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/firewall"
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 	"github.com/passgate/passgate/pkg/shell"
@@ -26,10 +29,18 @@ const firewallTick = 5 * time.Second
 
 type firewallService struct {
 	// set is the running rule set; read and replaced under the data
-	// plane's lock (dp.Do), like macs.
-	set  *firewall.Set
-	macs map[uint32][6]byte // LAN address → MAC (ARP, leases), for rules naming devices
-	log  *ratelog.Queue
+	// plane's lock (dp.Do), like macs and macs6.
+	set   *firewall.Set
+	macs  map[uint32][6]byte     // LAN IPv4 address → MAC (ARP, leases), for rules naming devices
+	macs6 map[netip.Addr][6]byte // LAN IPv6 address → MAC (neighbour cache)
+	log   *ratelog.Queue
+}
+
+// lanMACs is what deviceNames finds: names and addresses of LAN devices.
+type lanMACs struct {
+	names map[string][][6]byte
+	v4    map[uint32][6]byte
+	v6    map[netip.Addr][6]byte
 }
 
 func newFirewallService() *firewallService {
@@ -44,6 +55,10 @@ func (f *firewallService) build(c *config.Config) *firewall.Set {
 			m, ok := f.macs[ip]
 			return m, ok
 		},
+		MACOf6: func(a netip.Addr) ([6]byte, bool) {
+			m, ok := f.macs6[a]
+			return m, ok
+		},
 		OnLog: func(h firewall.Hit) {
 			dev := ""
 			if h.HasMAC {
@@ -55,18 +70,18 @@ func (f *firewallService) build(c *config.Config) *firewall.Set {
 }
 
 // deviceNames maps the names rules may use to MAC addresses: static
-// leases, mac-filter devices, DHCP host names; and the LAN's addresses to
-// MACs. Taken outside the data plane's lock.
-func (r *router) deviceNames(c *config.Config) (map[string][][6]byte, map[uint32][6]byte) {
-	names := map[string][][6]byte{}
-	add := func(n string, m [6]byte) {
+// leases, mac-filter devices, DHCP host names; and the LAN's IPv4 and
+// IPv6 addresses to MACs. Taken outside the data plane's lock.
+func (r *router) deviceNames(c *config.Config) lanMACs {
+	m := lanMACs{names: map[string][][6]byte{}, v4: map[uint32][6]byte{}, v6: map[netip.Addr][6]byte{}}
+	add := func(n string, mac [6]byte) {
 		n = strings.ToLower(n)
-		for _, x := range names[n] {
-			if x == m {
+		for _, x := range m.names[n] {
+			if x == mac {
 				return
 			}
 		}
-		names[n] = append(names[n], m)
+		m.names[n] = append(m.names[n], mac)
 	}
 	for _, s := range c.DHCPServer.LAN.Static {
 		add(s.Name, [6]byte(s.MAC))
@@ -74,7 +89,6 @@ func (r *router) deviceNames(c *config.Config) (map[string][][6]byte, map[uint32
 	for _, d := range c.Firewall.MACFilter.Devices {
 		add(d.Name, [6]byte(d.MAC))
 	}
-	macs := map[uint32][6]byte{}
 	if r.dhcp != nil {
 		now := time.Now()
 		for _, l := range r.dhcp.Leases() {
@@ -84,15 +98,22 @@ func (r *router) deviceNames(c *config.Config) (map[string][][6]byte, map[uint32
 			if l.Hostname != "" {
 				add(l.Hostname, [6]byte(l.MAC))
 			}
-			macs[packet.AddrTo4(l.IP)] = [6]byte(l.MAC)
+			m.v4[packet.AddrTo4(l.IP)] = [6]byte(l.MAC)
 		}
 	}
-	for ip, m := range r.dp.ARPEntries("lan") {
-		if len(m) == 6 && ip.Is4() {
-			macs[packet.AddrTo4(ip)] = [6]byte(m)
+	for ip, mac := range r.dp.ARPEntries("lan") {
+		if len(mac) == 6 && ip.Is4() {
+			m.v4[packet.AddrTo4(ip)] = [6]byte(mac)
 		}
 	}
-	return names, macs
+	r.dp.Do6(func(v *dataplane.IPv6Config, now time.Duration, _ *dataplane.Out6) {
+		for _, e := range v.LAN.Neighbours(nil, now) {
+			if e.MAC != ([6]byte{}) {
+				m.v6[e.Addr] = e.MAC
+			}
+		}
+	})
+	return m
 }
 
 // installFirewallLocked makes c's rules the running ones and decides the
@@ -103,14 +124,18 @@ func (r *router) installFirewallLocked(c *config.Config) []string {
 	}
 	f := r.fw
 	set := f.build(c)
-	names, macs := r.deviceNames(c)
-	set.SetNames(names)
+	m := r.deviceNames(c)
+	set.SetNames(m.names)
 	var n int
 	r.dp.Do(func(e *nat.Engine) {
 		set.CarryCounts(f.set)
-		f.set, f.macs = set, macs
+		f.set, f.macs, f.macs6 = set, m.v4, m.v6
 		e.SetFilter(set)
 		n = r.revisitLocked(e, set)
+	})
+	r.dp.Do6(func(v *dataplane.IPv6Config, _ time.Duration, _ *dataplane.Out6) {
+		v.Engine.SetFilter(set)
+		n += revisit6(v, set)
 	})
 	if set.HasSelf() {
 		r.dp.SetSelfFilter(set)
@@ -128,6 +153,11 @@ func (r *router) revisitLocked(e *nat.Engine, set *firewall.Set) int {
 	return e.Flush(func(si nat.SessionInfo) bool { return set.Would(si) != nat.FilterAccept })
 }
 
+// revisit6 closes the IPv6 sessions set no longer accepts (inside dp.Do6).
+func revisit6(v *dataplane.IPv6Config, set *firewall.Set) int {
+	return v.Engine.Flush(func(se fw6.Session) bool { return set.Would6(se) != fw6.FilterAccept })
+}
+
 // runFirewall refreshes names and time windows until ctx ends.
 func (r *router) runFirewall(ctx context.Context) {
 	t := time.NewTicker(firewallTick)
@@ -140,21 +170,28 @@ func (r *router) runFirewall(ctx context.Context) {
 			r.mu.Lock()
 			c := r.cfg
 			r.mu.Unlock()
-			names, macs := r.deviceNames(c)
+			m := r.deviceNames(c)
 			var n int
-			var opened bool
+			var revisit bool
 			r.dp.Do(func(e *nat.Engine) {
 				set := r.fw.set
 				if set == nil {
 					return
 				}
-				r.fw.macs = macs
-				changed := set.SetNames(names)
-				opened = set.Tick(now)
-				if changed || opened {
+				r.fw.macs, r.fw.macs6 = m.v4, m.v6
+				changed := set.SetNames(m.names)
+				opened := set.Tick(now)
+				if revisit = changed || opened; revisit {
 					n = r.revisitLocked(e, set)
 				}
 			})
+			if revisit {
+				r.dp.Do6(func(v *dataplane.IPv6Config, _ time.Duration, _ *dataplane.Out6) {
+					if r.fw.set != nil {
+						n += revisit6(v, r.fw.set)
+					}
+				})
+			}
 			if n > 0 {
 				r.logf("firewall: %d running connection(s) closed: a rule's time window or device changed", n)
 			}
@@ -187,8 +224,7 @@ func (s shellRouter) cutsOffSelf(ctx context.Context, c *config.Config) error {
 		return nil
 	}
 	set := firewall.New(c.Firewall.Rules, time.Now(), firewall.Options{Location: c.System.Location()})
-	names, _ := s.r.deviceNames(c)
-	set.SetNames(names)
+	set.SetNames(s.r.deviceNames(c).names)
 	mac := s.r.dp.ARPEntries("lan")[peer]
 	var m [6]byte
 	if len(mac) == 6 {

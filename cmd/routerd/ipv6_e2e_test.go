@@ -213,6 +213,21 @@ func TestEndToEndIPv6(t *testing.T) {
 	if out, err := l.in("lan1", "curl", "-6", "-sS", "--max-time", "10", "http://[2600:9::10]:8000/"); err != nil || !contains(out, "hello from internet6") {
 		t.Fatalf("curl -6 from lan1: %v\n%s", err, out)
 	}
+	// The firewall's rules hold over IPv6 too: a rule rejecting lan1's
+	// MAC to the WAN makes its curl -6 fail at once; lan2's goes on;
+	// with the rule gone lan1's works again.
+	shell("configure; set firewall rule lan1-off from 02:00:00:00:01:01 to wan action reject; commit")
+	start := time.Now()
+	if out, err := l.in("lan1", "curl", "-6", "-sS", "--max-time", "5", "http://[2600:9::10]:8000/"); err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("curl -6 from lan1 with a rule rejecting it: %v after %v\n%s", err, time.Since(start), out)
+	}
+	if out, err := l.in("lan2", "curl", "-6", "-sS", "--max-time", "10", "http://[2600:9::10]:8000/"); err != nil || !contains(out, "hello from internet6") {
+		t.Errorf("curl -6 from lan2 beside a rule for lan1: %v\n%s", err, out)
+	}
+	shell("configure; delete firewall rule lan1-off; commit")
+	if out, err := l.in("lan1", "curl", "-6", "-sS", "--max-time", "10", "http://[2600:9::10]:8000/"); err != nil || !contains(out, "hello from internet6") {
+		t.Fatalf("curl -6 from lan1 once the rule is gone: %v\n%s", err, out)
+	}
 	// The router is the first hop (hop limit decremented, Time Exceeded).
 	tr := l.mustIn("lan1", "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "3", "2600:9::10")
 	if !regexp.MustCompile(`(?m)^\s*1\s+(2600:100:0:100::1|fd5a:1:2::1|fe80::\S+)\s`).MatchString(tr) {

@@ -104,6 +104,8 @@ func (d *Dataplane) fromLAN6(fr link.Frame, now time.Duration) {
 		d.cnt.NotForUs++
 		return
 	}
+	// The firewall's rules may name the device (fw6.Filter).
+	d.v6.Engine.SetFrameMAC([6]byte(eth.Src()), true)
 	if t := ndType(ip); t != 0 {
 		d.ndFromLAN(f, t, now)
 		return

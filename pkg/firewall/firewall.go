@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 )
@@ -48,6 +49,8 @@ type Options struct {
 	// device when the packet did not come from it (a connection from the
 	// WAN, and Would); nil: none known.
 	MACOf func(ip uint32) ([6]byte, bool)
+	// MACOf6 is MACOf for the LAN's IPv6 addresses (the neighbour cache).
+	MACOf6 func(a netip.Addr) ([6]byte, bool)
 }
 
 type rule struct {
@@ -138,9 +141,17 @@ func (s *Set) HasSelf() bool { return s.hasSelf }
 // side is one end of a connection as rules see it.
 type side struct {
 	zone   string
-	ip     uint32
+	ip     uint32     // IPv4
+	a6     netip.Addr // IPv6 (then ip is 0)
 	mac    [6]byte
 	hasMAC bool
+}
+
+func (x *side) addrPort(port uint16) netip.AddrPort {
+	if x.a6.IsValid() {
+		return netip.AddrPortFrom(x.a6, port)
+	}
+	return netip.AddrPortFrom(packet.AddrFrom4(x.ip), port)
 }
 
 func (s *Set) matchEnd(e *config.Endpoint, x *side) bool {
@@ -152,6 +163,9 @@ func (s *Set) matchEnd(e *config.Endpoint, x *side) bool {
 	case !e.MAC.IsZero():
 		return x.hasMAC && [6]byte(e.MAC) == x.mac
 	case e.Prefix.IsValid():
+		if x.a6.IsValid() {
+			return e.Prefix.Contains(x.a6) // the rules' prefixes are IPv4: never
+		}
 		return e.Prefix.Contains(packet.AddrFrom4(x.ip))
 	}
 	return x.hasMAC && slices.Contains(s.names[e.Host], x.mac)
@@ -168,7 +182,7 @@ func matchProto(p config.RuleProto, proto uint8) bool {
 	case config.RuleTCPUDP:
 		return proto == packet.ProtoTCP || proto == packet.ProtoUDP
 	case config.RuleICMP:
-		return proto == packet.ProtoICMP
+		return proto == packet.ProtoICMP || proto == packet.ProtoICMPv6
 	}
 	return false
 }
@@ -186,8 +200,7 @@ func (s *Set) decide(proto uint8, src, dst side, sport, dport uint16, count bool
 		if count {
 			r.hits++
 			if r.Log && s.o.OnLog != nil {
-				h := Hit{Rule: r.Name, Action: r.Action, Proto: proto,
-					Src: netip.AddrPortFrom(packet.AddrFrom4(src.ip), sport), Dst: netip.AddrPortFrom(packet.AddrFrom4(dst.ip), dport)}
+				h := Hit{Rule: r.Name, Action: r.Action, Proto: proto, Src: src.addrPort(sport), Dst: dst.addrPort(dport)}
 				for _, x := range []side{src, dst} {
 					if x.hasMAC {
 						h.MAC, h.HasMAC = x.mac, true
@@ -245,6 +258,54 @@ func (s *Set) Would(si nat.SessionInfo) nat.FilterVerdict {
 		sp, dp = 0, 0
 	}
 	return s.decide(f.Proto, src, dst, sp, dp, false)
+}
+
+// sides6 is sides for an IPv6 connection.
+func (s *Set) sides6(f fw6.NewFlow) (src, dst side, sport, dport uint16) {
+	host := side{zone: "lan", a6: f.Host, mac: f.MAC, hasMAC: f.HasMAC}
+	if !host.hasMAC && s.o.MACOf6 != nil {
+		host.mac, host.hasMAC = s.o.MACOf6(f.Host)
+	}
+	remote := side{zone: "wan", a6: f.Remote}
+	sport, dport = f.HostPort, f.RemotePort
+	if f.Proto == packet.ProtoICMPv6 {
+		sport, dport = 0, 0
+	}
+	if f.Inbound {
+		return remote, host, dport, sport
+	}
+	return host, remote, sport, dport
+}
+
+// to6 is v as fw6 says it.
+func to6(v nat.FilterVerdict) fw6.FilterVerdict {
+	switch v {
+	case nat.FilterDrop:
+		return fw6.FilterDrop
+	case nat.FilterReject:
+		return fw6.FilterReject
+	}
+	return fw6.FilterAccept
+}
+
+// Decide6 is fw6.Filter: a new IPv6 connection through the router. Rules
+// naming IPv4 addresses never match it; zones, MACs and names do.
+func (s *Set) Decide6(f fw6.NewFlow) fw6.FilterVerdict {
+	if len(s.rules) == 0 {
+		return fw6.FilterAccept
+	}
+	src, dst, sp, dp := s.sides6(f)
+	return to6(s.decide(f.Proto, src, dst, sp, dp, true))
+}
+
+// Would6 is Would for a running IPv6 session.
+func (s *Set) Would6(se fw6.Session) fw6.FilterVerdict {
+	if len(s.rules) == 0 || se.Self {
+		return fw6.FilterAccept
+	}
+	f := fw6.NewFlow{Proto: se.Protocol, Inbound: se.Inbound, Host: se.LAN.Addr(), HostPort: se.LAN.Port(), Remote: se.Remote.Addr(), RemotePort: se.Remote.Port()}
+	src, dst, sp, dp := s.sides6(f)
+	return to6(s.decide(f.Proto, src, dst, sp, dp, false))
 }
 
 // DecideSelf decides a packet to the router itself (p, from the LAN

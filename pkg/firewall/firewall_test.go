@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 )
@@ -212,4 +213,29 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		}
 	})
+}
+
+// IPv6: the same rules by zone, MAC or name; IPv4 prefixes never match.
+func TestDecide6(t *testing.T) {
+	s := New(rules(t, "tv-off from 02:11:22:33:44:55 to wan action drop", "v4-only from 192.168.1.0/24 protocol udp action reject",
+		"in from wan to 02:aa:00:00:00:01 protocol tcp port 22 action drop"), wed("12:00"),
+		Options{MACOf6: func(a netip.Addr) ([6]byte, bool) { return laptop, a == netip.MustParseAddr("2a00:1:2:3::21") }})
+	f := fw6.NewFlow{Proto: packet.ProtoTCP, Host: netip.MustParseAddr("2a00:1:2:3::20"), HostPort: 40000,
+		Remote: netip.MustParseAddr("2600:5:6:7::20"), RemotePort: 443, MAC: tv, HasMAC: true}
+	if s.Decide6(f) != fw6.FilterDrop {
+		t.Error("the tv's IPv6 connection passes")
+	}
+	f.MAC, f.Proto = laptop, packet.ProtoUDP
+	if s.Decide6(f) != fw6.FilterAccept {
+		t.Error("an IPv4 prefix rule matched IPv6")
+	}
+	in := fw6.NewFlow{Proto: packet.ProtoTCP, Inbound: true, Host: netip.MustParseAddr("2a00:1:2:3::21"), HostPort: 22,
+		Remote: netip.MustParseAddr("2600:5:6:7::20"), RemotePort: 5555}
+	if s.Decide6(in) != fw6.FilterDrop {
+		t.Error("an inbound IPv6 connection to the laptop's SSH passes (its MAC from the neighbour cache)")
+	}
+	se := fw6.Session{Protocol: packet.ProtoTCP, Inbound: true, LAN: netip.MustParseAddrPort("[2a00:1:2:3::21]:22"), Remote: netip.MustParseAddrPort("[2600:5:6:7::20]:5555")}
+	if s.Would6(se) != fw6.FilterDrop {
+		t.Error("Would6")
+	}
 }

@@ -41,6 +41,8 @@ const (
 	ReasonTableFull               // session table full and nothing evictable
 	ReasonHostLimit               // the LAN host reached its session limit
 	ReasonInboundLimit            // the LAN host reached its limit of sessions opened from the WAN
+	ReasonFirewall                // a firewall rule dropped the new connection
+	ReasonFirewallReject          // a firewall rule rejected the new connection
 	NumReasons
 )
 
@@ -50,7 +52,7 @@ var reasonNames = [NumReasons]string{
 	"link-local", "multicast", "ula-boundary", "spoofed-source", "lan-source-from-wan", "lan-to-lan",
 	"unassigned-prefix", "no-prefix", "not-for-us", "hop-limit", "too-big", "no-session", "unsolicited-syn",
 	"self-closed", "icmp-type", "icmp-bad", "icmp-no-match", "blocked", "table-full", "host-limit",
-	"inbound-limit",
+	"inbound-limit", "firewall-drop", "firewall-reject",
 }
 
 func (r Reason) String() string {

@@ -60,6 +60,9 @@ type Engine struct {
 	cfg   Config
 	addrs Addresses
 
+	filter   Filter
+	frameMAC frameMAC
+
 	lan       prefixSet // LAN prefixes
 	lanGlobal int       // how many of them are not ULA (RFC 7084 G-3)
 	delegated prefixSet

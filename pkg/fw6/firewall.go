@@ -82,8 +82,8 @@ func (e *Engine) outbound(q *pkt, fl uint8) verdict {
 // "administratively prohibited" tells the LAN host at once (as pkg/nat
 // does, RFC 5508 REQ-8). The router's own packets are just dropped.
 func (e *Engine) refuse(q *pkt, fl uint8, r Reason) verdict {
-	if fl&flagSelf != 0 {
-		return drop(r)
+	if fl&flagSelf != 0 || r == ReasonFirewall {
+		return drop(r) // the router's own, or a rule's silent drop
 	}
 	return e.icmpError(q, FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, 0, r)
 }

@@ -36,6 +36,9 @@ func (e *Engine) remove(i uint32) {
 // to go when room is needed; the others against the host's quota (the
 // router's own against its address's).
 func (e *Engine) create(k *key, st, fl uint8) (uint32, Reason) {
+	if r, refused := e.filterRefuses(k, fl); refused {
+		return none, r
+	}
 	inbound := fl&flagInbound != 0
 	if inbound {
 		if e.in.perHost[k.lan] >= e.inboundMax() {
