@@ -303,7 +303,6 @@ func (r *router) run(parent context.Context) error {
 		r.logf("%s", c)
 	}
 	r.mu.Unlock()
-	go r.runFirewall(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.dp.Run(ctx) }()
@@ -319,6 +318,8 @@ func (r *router) run(parent context.Context) error {
 		return err
 	}
 	r.clock.mark("dhcp server")
+	// Device names come from the leases too: refreshed from now on.
+	go r.runFirewall(ctx)
 	r.mu.Lock()
 	r.dnsCtx = ctx
 	if err := r.syncDNSLocked(ctx, cfg); err != nil {
