@@ -302,6 +302,9 @@ func (r *router) run(parent context.Context) error {
 	for _, c := range r.installFirewallLocked(cfg) {
 		r.logf("%s", c)
 	}
+	for _, c := range r.applyQoS(cfg, nil) {
+		r.logf("%s", c)
+	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -548,6 +551,7 @@ func (r *router) apply(cfg *config.Config) ([]string, error) {
 	}
 	changes = append(changes, r.applyMACFilterLocked(live.Firewall.MACFilter)...)
 	changes = append(changes, r.installFirewallLocked(live)...)
+	changes = append(changes, r.applyQoS(live, old)...)
 	if r.dhcp != nil {
 		if dc, ok := dhcpdConfig(live, r.wanDNS); ok {
 			if err := r.dhcp.Reconfigure(dc); err != nil {

@@ -24,7 +24,30 @@ type Config struct {
 	Passthrough Passthrough
 	Service     Service
 	DNS         DNS
+	QoS         QoS
 }
+
+// QoS shapes the WAN line in routerd, so that the queue forms here, with
+// flow queuing and VPN traffic first, and not in the modem (issue #18).
+type QoS struct {
+	// Upload and Download are the shaped rates in bits per second, a
+	// little below the line's (0: not shaped). Upload shapes the WAN
+	// port's egress, download the LAN port's.
+	Upload, Download uint64
+	// Priority adds classes to the priority tier (sorted by Name).
+	Priority []QoSClass
+}
+
+// QoSClass puts TCP and/or UDP to or from a port range in the priority
+// tier.
+type QoSClass struct {
+	Name     string
+	Protocol Protocol
+	Port     PortRange
+}
+
+// MaxQoSClasses bounds qos priority.
+const MaxQoSClasses = 32
 
 // System holds the router's identity and administrator login.
 type System struct {
@@ -516,6 +539,7 @@ func (c *Config) Clone() *Config {
 	n.Interfaces.WAN.IPv6.DNS = slices.Clone(c.Interfaces.WAN.IPv6.DNS)
 	n.Firewall.IPv6.Allow = slices.Clone(c.Firewall.IPv6.Allow)
 	n.Firewall.Rules = slices.Clone(c.Firewall.Rules)
+	n.QoS.Priority = slices.Clone(c.QoS.Priority)
 	n.Firewall.MACFilter.Devices = slices.Clone(c.Firewall.MACFilter.Devices)
 	n.DHCPServer.LAN.DNS = slices.Clone(c.DHCPServer.LAN.DNS)
 	n.DNS.Upstream = slices.Clone(c.DNS.Upstream)

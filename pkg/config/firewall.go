@@ -259,3 +259,59 @@ func tTimeZone() *vtype {
 		format: func(v any) string { return v.(string) },
 	}
 }
+
+// Rates of qos upload and download.
+const (
+	MinRate = 64_000
+	MaxRate = 10_000_000_000
+)
+
+func tRate() *vtype {
+	return &vtype{ph: "<RATE>", help: "rate, e.g. 40mbit, 800kbit or 1gbit",
+		parse: func(s string) (any, error) {
+			l := strings.ToLower(s)
+			mult := uint64(1)
+			for _, u := range []struct {
+				suffix string
+				m      uint64
+			}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}} {
+				if strings.HasSuffix(l, u.suffix) {
+					l, mult = strings.TrimSuffix(l, u.suffix), u.m
+					break
+				}
+			}
+			whole, frac, _ := strings.Cut(l, ".")
+			w, ok := atoi(whole)
+			f, okf := 0, true
+			scale := uint64(1)
+			if frac != "" {
+				f, okf = atoi(frac)
+				for range frac {
+					scale *= 10
+				}
+			}
+			if !ok || !okf || len(frac) > 3 {
+				return nil, errf("%q is not a rate; use a number with kbit, mbit or gbit, e.g. 40mbit or 1.5mbit", s)
+			}
+			r := uint64(w)*mult + uint64(f)*mult/scale
+			if r < MinRate || r > MaxRate {
+				return nil, errf("%s is outside 64kbit to 10gbit", s)
+			}
+			return r, nil
+		},
+		format: func(v any) string { return FormatRate(v.(uint64)) },
+	}
+}
+
+// FormatRate writes a rate as the language does: 40mbit, 1gbit, 1500kbit.
+func FormatRate(r uint64) string {
+	switch {
+	case r%1e9 == 0:
+		return fmt.Sprintf("%dgbit", r/1e9)
+	case r%1e6 == 0:
+		return fmt.Sprintf("%dmbit", r/1e6)
+	case r%1e3 == 0:
+		return fmt.Sprintf("%dkbit", r/1e3)
+	}
+	return fmt.Sprintf("%dbit", r)
+}

@@ -277,6 +277,7 @@ var (
 	forwardList, forwardLookup = entries(func(c *Config) *[]PortForward { return &c.NAT.PortForwards }, func(e *PortForward) *string { return &e.Name })
 	keyList, keyLookup         = entries(func(c *Config) *[]AuthorizedKey { return &c.Service.SSH.AuthorizedKeys }, func(e *AuthorizedKey) *string { return &e.Name })
 	allowList, allowLookup     = entries(func(c *Config) *[]IPv6Allow { return &c.Firewall.IPv6.Allow }, func(e *IPv6Allow) *string { return &e.Name })
+	qosList, qosLookup         = entries(func(c *Config) *[]QoSClass { return &c.QoS.Priority }, func(e *QoSClass) *string { return &e.Name })
 	ruleList, ruleLookup       = entries(func(c *Config) *[]FirewallRule { return &c.Firewall.Rules }, func(e *FirewallRule) *string { return &e.Name })
 	macDevList, macDevLookup   = entries(func(c *Config) *[]MACDevice { return &c.Firewall.MACFilter.Devices }, func(e *MACDevice) *string { return &e.Name })
 )
@@ -514,6 +515,18 @@ var schema = container("", "",
 					entryField(macDevLookup, func(e *MACDevice) *MAC { return &e.MAC }), tMAC("MAC address")),
 			).withMax(MaxMACDevices),
 		),
+	),
+	container("qos", "shaping of the WAN line: VPN traffic first, no bufferbloat",
+		leaf("upload", "shape what goes to the WAN at this rate, a little below the line's upload (default off)",
+			field(func(c *Config) *uint64 { return &c.QoS.Upload }), tRate()),
+		leaf("download", "shape what comes from the WAN (sent to the LAN) at this rate, a little below the line's download (default off)",
+			field(func(c *Config) *uint64 { return &c.QoS.Download }), tRate()),
+		tagged("priority", "more traffic in the priority tier (VPN, DNS and bare ACKs are there already)", tName("name of this class"), qosList,
+			leaf("protocol", "transport protocol",
+				entryField(qosLookup, func(e *QoSClass) *Protocol { return &e.Protocol }), protocols()),
+			leaf("port", "port or range, either end of the connection",
+				entryField(qosLookup, func(e *QoSClass) *PortRange { return &e.Port }), tPorts("port, e.g. 3478 or 3478-3479")),
+		).withMax(MaxQoSClasses),
 	),
 	container("passthrough", "VPN passthrough helpers",
 		leaf("pptp", "PPTP control and GRE calls (default enable)",

@@ -78,6 +78,7 @@ func (c *Config) Validate() (errs, warnings []Issue) {
 	c.checkDHCP(v)
 	c.checkNAT(v)
 	c.checkFirewall(v)
+	c.checkQoS(v)
 	c.checkServices(v)
 	c.checkDNS(v)
 	c.checkConsole(v)

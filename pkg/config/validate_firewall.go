@@ -89,3 +89,19 @@ func (c *Config) checkRules(v *validator) {
 		}
 	}
 }
+
+// checkQoS: every priority class names its protocol and ports.
+func (c *Config) checkQoS(v *validator) {
+	for _, q := range c.QoS.Priority {
+		p := "qos priority " + q.Name
+		if q.Protocol == "" {
+			v.err(p, "has no protocol; add protocol tcp, udp or tcp-udp")
+		}
+		if q.Port.IsZero() {
+			v.err(p, "has no port; add the port, e.g. port 3478 or port 3478-3479")
+		}
+	}
+	if len(c.QoS.Priority) > 0 && c.QoS.Upload == 0 && c.QoS.Download == 0 {
+		v.warn("qos priority", "has no effect while neither qos upload nor qos download is set")
+	}
+}

@@ -16,7 +16,7 @@ import (
 // with none, because an older passgate skips the lines it does not know
 // only in a file that says it is newer.
 //
-// Version 2 added firewall mac-filter.
+// Version 2 added firewall mac-filter, firewall rule, system time-zone and qos.
 //
 // Across versions:
 //   - a newer passgate reads an older file: the migrations from the

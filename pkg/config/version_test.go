@@ -19,7 +19,7 @@ set system hostname later
 set interfaces lan device eth0
 set interfaces lan address 192.168.7.1/24
 set interfaces wan device eth1
-set qos upload 40mbit
+set wifi ssid home
 set nat hairpin sometimes
 set passthrough pptp disable
 `, versionPrefix, FormatVersion+1)
@@ -57,10 +57,10 @@ func TestOlderVersionRunsANewerFileWithoutWhatItDoesNotKnow(t *testing.T) {
 	if c.System.Hostname != "later" || c.Passthrough.PPTP || !c.NAT.Hairpin || c.Interfaces.LAN.Address.String() != "192.168.7.1/24" {
 		t.Errorf("the lines this version knows did not all apply: %q", c.Commands())
 	}
-	if len(l.Ignored) != 2 || l.Ignored[0].Line != 7 || l.Ignored[0].Text != "set qos upload 40mbit" || l.Ignored[1].Line != 8 {
+	if len(l.Ignored) != 2 || l.Ignored[0].Line != 7 || l.Ignored[0].Text != "set wifi ssid home" || l.Ignored[1].Line != 8 {
 		t.Fatalf("ignored %+v", l.Ignored)
 	}
-	for _, want := range []string{"saved by a newer passgate", "2 line(s)", `line 7 "set qos upload 40mbit"`, "the newer file stays as the backup"} {
+	for _, want := range []string{"saved by a newer passgate", "2 line(s)", `line 7 "set wifi ssid home"`, "the newer file stays as the backup"} {
 		if !strings.Contains(l.Notice, want) {
 			t.Errorf("notice %q lacks %q", l.Notice, want)
 		}
@@ -85,7 +85,7 @@ func TestThisVersionDoesNotSkipLines(t *testing.T) {
 	dir := t.TempDir()
 	text := strings.Replace(newerFile(), fmt.Sprintf("%s%d", versionPrefix, FormatVersion+1), fmt.Sprintf("%s%d", versionPrefix, FormatVersion), 1)
 	os.WriteFile(filepath.Join(dir, FileName), []byte(text), 0o644)
-	if _, err := NewStore(dir).LoadInfo(); err == nil || !strings.Contains(err.Error(), `"qos"`) {
+	if _, err := NewStore(dir).LoadInfo(); err == nil || !strings.Contains(err.Error(), `"wifi"`) {
 		t.Fatalf("LoadInfo of a current-version file with an unknown line: %v", err)
 	}
 	// And a file without a version line is version 1.

@@ -20,7 +20,7 @@ func TestComplete(t *testing.T) {
 		in   string // words, "|" marks the empty word being typed
 		want []string
 	}{
-		{"|", []string{"system", "interfaces", "dhcp-server", "nat", "firewall", "passthrough", "dns", "service"}},
+		{"|", []string{"system", "interfaces", "dhcp-server", "nat", "firewall", "qos", "passthrough", "dns", "service"}},
 		{"s|", []string{"system", "service"}},
 		{"nat t|", []string{"timeout"}},
 		{"nat timeout |", []string{"udp", "tcp-established", "tcp-transitory", "icmp", "gre", "esp"}},
@@ -311,7 +311,7 @@ func TestDeleteErrors(t *testing.T) {
 		index int
 		msg   string
 	}{
-		{"", 0, "incomplete command; give one of: system, interfaces, dhcp-server, nat, firewall, passthrough, dns, service"},
+		{"", 0, "incomplete command; give one of: system, interfaces, dhcp-server, nat, firewall, qos, passthrough, dns, service"},
 		{"nat port-forward nope", 2, `there is no port-forward named "nope"; existing: web`},
 		{"service ssh authorized-key k", 3, `there is no authorized-key named "k"; existing: none`},
 		{"interfaces wan dns 1.1.1.1", 3, "1.1.1.1 is not configured; configured: 9.9.9.9"},

@@ -151,6 +151,9 @@ type Dataplane struct {
 	self      SelfFilter
 	rejectBuf [576]byte
 
+	// shaped are the ports with a shaper (shape.go); nil: not shaped.
+	shaped [numPorts]*shapedPort
+
 	lanARP, wanARP *arpTable
 	links          [numPorts]link.Link
 	offloads       [numPorts]bool // the port's WriteBatch takes offloaded frames
@@ -237,6 +240,14 @@ func (d *Dataplane) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			d.mu.Lock()
+			for p, sp := range d.shaped {
+				if sp != nil {
+					sp.cancel()
+					d.shaped[p] = nil
+				}
+			}
+			d.mu.Unlock()
 			for _, l := range d.links {
 				if l != nil {
 					l.Close()

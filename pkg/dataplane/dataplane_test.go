@@ -443,3 +443,63 @@ func TestCapture(t *testing.T) {
 		t.Fatalf("captured %d frames", len(got))
 	}
 }
+
+// A shaped WAN port sends at its rate, VPN (NAT-T) packets beside a bulk
+// flow keep theirs, and removing the shaper sends what it held.
+func TestShapedWAN(t *testing.T) {
+	b := newBench(t)
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	b.read(b.lan)
+	b.upWAN()
+	if err := b.dp.SetShaper(PortWAN, 2e6, nil); err != nil { // 250 kB/s
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("x", 1000)
+	start := time.Now()
+	const bulk = 100 // 100 kB: 0.4 s at 2 Mbit/s
+	for i := range bulk {
+		b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 5000, 9000, payload))
+		if i%10 == 0 {
+			b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 4500, 4500, "vpn"))
+		}
+	}
+	// Everything comes out but what CoDel drops from the bulk flow (it
+	// is sent far faster than the rate, and never slows down).
+	got, vpnAt, last := 0, time.Duration(0), time.Duration(0)
+	for {
+		fs, err := link.ReadFrames(b.wan, 1, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		got++
+		last = time.Since(start)
+		p := gopacket.NewPacket(fs[0], layers.LayerTypeEthernet, gopacket.Default)
+		if u, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && u.DstPort == 4500 && vpnAt == 0 {
+			vpnAt = last
+		}
+	}
+	st := b.dp.ShaperStats()
+	if len(st) != 1 || st[0].Port != "wan" || st[0].Sent[1] != bulk/10 || uint64(got) != st[0].Sent[0]+st[0].Sent[1] ||
+		st[0].Sent[0]+st[0].Dropped[0] != bulk {
+		t.Fatalf("got %d frames; stats %+v", got, st)
+	}
+	bytes := st[0].Bytes[0] + st[0].Bytes[1]
+	if want := time.Duration(float64(bytes*8) / 2e6 * float64(time.Second)); last < want*8/10 || last > want*13/10 {
+		t.Errorf("%d bytes through a 2 Mbit/s shaper took %v, want about %v", bytes, last, want)
+	}
+	if vpnAt > 100*time.Millisecond {
+		t.Errorf("the first VPN packet came out after %v: behind the bulk", vpnAt)
+	}
+	// Removed: what it holds goes out at once.
+	b.dp.SetShaper(PortWAN, 2e6, nil)
+	for range 50 {
+		b.write(b.lan, udpFrame(t, hostMAC, b.lanMAC(), host, remote, 5000, 9000, payload))
+	}
+	b.dp.SetShaper(PortWAN, 0, nil)
+	for range 50 {
+		b.read(b.wan)
+	}
+	if len(b.dp.ShaperStats()) != 0 {
+		t.Error("a removed shaper still listed")
+	}
+}

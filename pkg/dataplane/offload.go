@@ -204,10 +204,15 @@ func fillChecksum(f []byte, o link.Offload) bool {
 // enqueue queues frame b for port. An offload the port cannot take is
 // done here: the checksum completed, a super-packet cut into segments.
 func (d *Dataplane) enqueue(port int, b []byte, o link.Offload) {
-	if !o.IsZero() && !d.offloads[port] {
+	sp := d.shaped[port]
+	if !o.IsZero() && (!d.offloads[port] || sp != nil) {
 		if o.GSO != link.GSONone {
 			d.cnt.SuperSegmented++
 			segment(b, o, d.alloc, func(seg []byte) {
+				if sp != nil {
+					d.shape(sp, seg)
+					return
+				}
 				d.q.out[port] = append(d.q.out[port], link.Frame{Data: seg, Len: len(seg)})
 			})
 			return
@@ -218,6 +223,10 @@ func (d *Dataplane) enqueue(port int, b []byte, o link.Offload) {
 		}
 		d.cnt.ChecksumsFilled++
 		o = link.Offload{}
+	}
+	if sp != nil {
+		d.shape(sp, b)
+		return
 	}
 	d.q.out[port] = append(d.q.out[port], link.Frame{Data: b, Len: len(b), Offload: o})
 }

@@ -140,6 +140,7 @@ func commands() (operational, configure []*command) {
 			{word: "interfaces", help: "ports: link, addresses, traffic", run: cmdShowInterfaces},
 			showIPv6Command(),
 			showLANCommand(),
+			showQoSCommand(),
 			{word: "log", help: "recent log messages", run: cmdShowLog,
 				opts: []*optSpec{{word: "count", help: "only the last N lines", arg: intArg("<N>", "number of lines", 1, 100000, false)}}},
 			{word: "nat", help: "NAT state", sub: []*command{

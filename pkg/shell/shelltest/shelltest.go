@@ -875,6 +875,26 @@ func (r *Router) FirewallRules(context.Context) ([]shell.FirewallRuleCount, erro
 	return out, nil
 }
 
+// QoS returns a canned shaped upload when the committed configuration
+// shapes it (and download the same way).
+func (r *Router) QoS(context.Context) ([]shell.QoSPort, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []shell.QoSPort
+	for _, p := range []struct {
+		port string
+		rate uint64
+	}{{"wan", r.cfg.QoS.Upload}, {"lan", r.cfg.QoS.Download}} {
+		if p.rate == 0 {
+			continue
+		}
+		out = append(out, shell.QoSPort{Port: p.port, Rate: p.rate, QueuedBytes: 45000, LongestWait: 4200 * time.Microsecond,
+			Tiers: []shell.QoSTier{{Name: "priority", Packets: 1200, Bytes: 480000, Queued: 0},
+				{Name: "normal", Packets: 98000, Bytes: 140000000, Queued: 30, CoDelDrops: 41, LimitDrops: 0}}})
+	}
+	return out, nil
+}
+
 // LANDevices returns the canned devices, each blocked or not by the
 // committed MAC filter.
 func (r *Router) LANDevices(context.Context) ([]shell.LANDevice, error) {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestEndToEndQoS: the upload shaped at 10 Mbit/s in routerd, with real
+// iperf3 and ping in namespaces. A TCP upload from lan1 is held to the
+// rate; meanwhile lan2's ping to the internet gains less than 10 ms (the
+// queue is short and the ping is its own flow), and a 3 Mbit/s NAT-T
+// (UDP 4500) stream keeps its rate (the priority tier). The download
+// shaped at 20 Mbit/s holds iperf3 -R to it. show qos counts both tiers.
+func TestEndToEndQoS(t *testing.T) {
+	l := newLab(t, labConfig+"set qos upload 10mbit\nset qos download 20mbit\n")
+	sock := filepath.Join(l.dir, "shell.sock")
+	l.routerArgs = []string{"--socket", sock}
+	l.startRouter()
+	for i, ns := range []string{"lan1", "lan2"} {
+		l.mustIn(ns, "ip", "addr", "add", "192.168.1."+strconv.Itoa(50+i)+"/24", "dev", "eth0")
+		l.mustIn(ns, "ip", "route", "add", "default", "via", "192.168.1.1")
+	}
+	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
+	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "4500")
+	time.Sleep(500 * time.Millisecond)
+
+	idle := pingAvg(t, l, "lan2", 10)
+	type result struct {
+		End struct {
+			SumSent struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_sent"`
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+			Sum struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+				LostPercent   float64 `json:"lost_percent"`
+			} `json:"sum"`
+		} `json:"end"`
+	}
+	iperf := func(args ...string) result {
+		out, err := l.in("lan1", append([]string{"iperf3", "-J", "-c", "198.51.100.10", "--connect-timeout", "3000"}, args...)...)
+		var r result
+		if err != nil || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("iperf3 %v: %v\n%s", args, err, out)
+		}
+		return r
+	}
+	var wg sync.WaitGroup
+	var bulk, vpn result
+	var loaded time.Duration
+	wg.Add(3)
+	go func() { defer wg.Done(); bulk = iperf("-p", "5201", "-t", "8") }()
+	go func() {
+		defer wg.Done()
+		time.Sleep(2 * time.Second)
+		vpn = iperf("-p", "4500", "-u", "-b", "3M", "-t", "4", "--cport", "4500")
+	}()
+	go func() { defer wg.Done(); time.Sleep(2 * time.Second); loaded = pingAvg(t, l, "lan2", 20) }()
+	wg.Wait()
+
+	up := bulk.End.SumReceived.BitsPerSecond / 1e6
+	t.Logf("upload: TCP %.2f Mbit/s through the 10 Mbit/s shaper; NAT-T UDP %.2f Mbit/s, %.1f%% lost; ping idle %v, under load %v",
+		up, vpn.End.Sum.BitsPerSecond/1e6, vpn.End.Sum.LostPercent, idle, loaded)
+	if up > 10.5 || up < 5 {
+		t.Errorf("the TCP upload got %.2f Mbit/s through a 10 Mbit/s shaper", up)
+	}
+	if loaded-idle > 10*time.Millisecond {
+		t.Errorf("ping under a saturating upload: %v, idle %v: more than 10 ms added", loaded, idle)
+	}
+	if r := vpn.End.Sum.BitsPerSecond / 1e6; r < 2.8 || vpn.End.Sum.LostPercent > 2 {
+		t.Errorf("the NAT-T stream got %.2f Mbit/s of 3 with %.1f%% lost under the upload", r, vpn.End.Sum.LostPercent)
+	}
+
+	down := iperf("-p", "5201", "-t", "4", "-R").End.SumReceived.BitsPerSecond / 1e6
+	t.Logf("download: TCP %.2f Mbit/s through the 20 Mbit/s shaper", down)
+	if down > 21 || down < 10 {
+		t.Errorf("the TCP download got %.2f Mbit/s through a 20 Mbit/s shaper", down)
+	}
+	out, err := exec.Command(l.bin, "shell", "-socket", sock, "-c", "show qos").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`Upload \(wan\): shaped at 10mbit`).Match(out) || !regexp.MustCompile(`priority\s+[1-9]\d*`).Match(out) {
+		t.Errorf("show qos: %v\n%s", err, out)
+	}
+}
+
+// pingAvg pings the internet server n times, 5 per second, and returns
+// the average round trip.
+func pingAvg(t *testing.T, l *lab, ns string, n int) time.Duration {
+	t.Helper()
+	out, err := l.in(ns, "ping", "-q", "-c", strconv.Itoa(n), "-i", "0.2", "198.51.100.10")
+	m := regexp.MustCompile(`= [\d.]+/([\d.]+)/`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("ping from %s: %v\n%s", ns, err, out)
+	}
+	ms, _ := strconv.ParseFloat(m[1], 64)
+	return time.Duration(ms * float64(time.Millisecond))
+}
