@@ -13,8 +13,10 @@ import (
 // VPN troubleshooter names, with real traffic in namespaces, and reads
 // "show vpn diagnose" after each: a clean network says nothing is wrong;
 // a WAN link with a small MTU and a client sending NAT-T packets that do
-// not fit; an IKE server that never answers; a port forward that takes
-// UDP 500; and a WAN address in the ISP's shared space (RFC 6598).
+// not fit; an IKE server that never answers; a PPTP server whose firewall
+// drops GRE (the call is set up over TCP 1723, the GRE gets nothing back);
+// a port forward that takes UDP 500; and a WAN address in the ISP's shared
+// space (RFC 6598).
 func TestEndToEndVPNDiagnose(t *testing.T) {
 	// The lab without its DMZ, which is a finding of its own.
 	l := newLab(t, strings.Replace(labConfig, "set nat dmz 192.168.1.51\n", "", 1)+"set interfaces wan mtu 1400\n")
@@ -75,6 +77,20 @@ for i in range(n):
 		t.Errorf("a silent IKE server:\n%s", out)
 	}
 
+	// A PPTP server whose firewall drops GRE: the control connection
+	// works (call set up), the GRE the client sends gets nothing back.
+	l.mustIn("wan", "nft", "add table ip pg; add chain ip pg in { type filter hook input priority 0; policy accept; }; add rule ip pg in ip protocol gre drop")
+	l.start("wan", "python3", "-c", pptpServer, "198.51.100.11")
+	time.Sleep(300 * time.Millisecond)
+	client := l.start("lan1", "python3", "-c", pptpClient, "198.51.100.11", "14")
+	defer client.Process.Kill()
+	time.Sleep(12 * time.Second)
+	out = cli("show vpn diagnose")
+	if !strings.Contains(out, "no GRE (IP protocol 47) has come back from 198.51.100.11 to 192.168.1.50") ||
+		!strings.Contains(out, "the VPN server's firewall or the ISP drops GRE") {
+		t.Errorf("a server that drops GRE:\n%s\n%s", out, cli("show passthrough"))
+	}
+
 	// A port forward that takes UDP 500 from the LAN's VPN clients.
 	cli("configure; set nat port-forward nas-vpn protocol udp port 500 to 192.168.1.60; commit")
 	if out := cli("show vpn diagnose"); !strings.Contains(out, `port forward "nas-vpn" takes IKE (UDP 500) for 192.168.1.60`) {
@@ -88,3 +104,36 @@ for i in range(n):
 		t.Errorf("a WAN address in 100.64.0.0/10:\n%s", out)
 	}
 }
+
+// pptpServer answers a PPTP control connection (RFC 2637): the
+// Start-Control-Connection and one Outgoing-Call, accepted.
+const pptpServer = `
+import socket, struct, sys
+def msg(t, body, n):
+    return struct.pack("!HHIHH", n, 1, 0x1a2b3c4d, t, 0) + body + bytes(n - 12 - len(body))
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], 1723)); l.listen(1)
+c, _ = l.accept()
+c.recv(156); c.sendall(msg(2, struct.pack("!BB", 1, 1), 156))
+r = c.recv(168); pns = struct.unpack("!H", r[12:14])[0]
+c.sendall(msg(8, struct.pack("!HHB", 0x5678, pns, 1), 32))
+c.recv(1)
+`
+
+// pptpClient opens a PPTP call to a server, sends GRE on it (enhanced GRE
+// with the server's call ID) and keeps the call up for argv[2] seconds.
+const pptpClient = `
+import socket, struct, sys, time
+def msg(t, body, n):
+    return struct.pack("!HHIHH", n, 1, 0x1a2b3c4d, t, 0) + body + bytes(n - 12 - len(body))
+srv = sys.argv[1]
+s = socket.create_connection((srv, 1723))
+s.sendall(msg(1, struct.pack("!H", 0x0100), 156)); s.recv(156)
+s.sendall(msg(7, struct.pack("!HH", 0x1234, 1), 168))
+pac = struct.unpack("!H", s.recv(32)[12:14])[0]
+g = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+for i in range(8):
+    g.sendto(struct.pack("!HHHHI", 0x3001, 0x880b, 4, pac, i) + b"ppp!", (srv, 0))
+    time.sleep(0.2)
+time.sleep(float(sys.argv[2]))
+`
