@@ -22,7 +22,7 @@ DEBIAN_PACKAGES := \
 	iproute2 ethtool isc-dhcp-client busybox udhcpc dnsmasq curl iperf3 \
 	coturn traceroute socat iputils-ping nftables openssh-client \
 	ssh-audit whois ndisc6 kea-dhcp6-server radvd nmap bind9-dnsutils natpmpc dnsperf \
-	miniupnpc unbound chromium u-boot-tools
+	miniupnpc unbound chromium u-boot-tools python3
 
 # One apt-get install of what is missing (apt-get update first, only then);
 # dpkg's lock is waited for, so an unattended upgrade running at the same

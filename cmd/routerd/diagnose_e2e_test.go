@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // TestEndToEndVPNDiagnose creates, one after another, the conditions the
@@ -18,6 +20,9 @@ import (
 // a port forward that takes UDP 500; and a WAN address in the ISP's shared
 // space (RFC 6598).
 func TestEndToEndVPNDiagnose(t *testing.T) {
+	if err := sysdeps.Require(sysdeps.Python3); err != nil {
+		t.Fatal(err)
+	}
 	// The lab without its DMZ, which is a finding of its own.
 	l := newLab(t, strings.Replace(labConfig, "set nat dmz 192.168.1.51\n", "", 1)+"set interfaces wan mtu 1400\n")
 	sock := filepath.Join(l.dir, "shell.sock")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/passgate/passgate/internal/sysdeps"
 )
 
 // TestEndToEndFirewall: the firewall's rules as a household uses them,
@@ -20,6 +22,9 @@ import (
 // and a commit over SSH from lan1 that would cut lan1's own SSH is
 // refused.
 func TestEndToEndFirewall(t *testing.T) {
+	if err := sysdeps.Require(sysdeps.Dig); err != nil {
+		t.Fatal(err)
+	}
 	l := newLab(t, "")
 	key := l.sshKey("admin")
 	l.config = labConfig + "set service ssh authorized-key lab \"" + key + "\"\n" +

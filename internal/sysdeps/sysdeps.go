@@ -67,6 +67,7 @@ var (
 	Unbound      = Tool{"unbound", "unbound"}      // a validating resolver upstream of the DNS forwarder
 	Chromium     = Tool{"chromium", "chromium"}    // a real browser for the web admin page (chromedp)
 	Mkimage      = Tool{"mkimage", "u-boot-tools"} // u-boot's own image tool, checks the boot script image
+	Python3      = Tool{"python3", "python3"}      // small peers the tests write: a PPTP control exchange, UDP with Don't Fragment
 )
 
 // Catalogue lists every tool above; `make deps` installs their packages.
@@ -77,7 +78,7 @@ func Catalogue() []Tool {
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
 		SSHAudit, Mkpasswd, Rdisc6, Ndisc6, KeaDHCP6, Radvd, Nmap, Dig, Natpmpc, Dnsperf,
-		Upnpc, Unbound, Chromium, Mkimage,
+		Upnpc, Unbound, Chromium, Mkimage, Python3,
 	}
 }
 
