@@ -220,17 +220,20 @@ var _ shell.FirewallRouter = shellRouter{}
 // its web page.
 func (s shellRouter) cutsOffSelf(ctx context.Context, c *config.Config) error {
 	peer, port, ok := shell.PeerOf(ctx)
-	if !ok || !peer.Is4() || port == 0 || len(c.Firewall.Rules) == 0 {
+	if !ok || port == 0 || len(c.Firewall.Rules) == 0 {
 		return nil
 	}
 	set := firewall.New(c.Firewall.Rules, time.Now(), firewall.Options{Location: c.System.Location()})
-	set.SetNames(s.r.deviceNames(c).names)
-	mac := s.r.dp.ARPEntries("lan")[peer]
+	devs := s.r.deviceNames(c)
+	set.SetNames(devs.names)
 	var m [6]byte
-	if len(mac) == 6 {
-		m = [6]byte(mac)
+	var known bool
+	if peer.Is4() {
+		m, known = devs.v4[packet.AddrTo4(peer)]
+	} else {
+		m, known = devs.v6[peer]
 	}
-	if set.WouldSelf(peer, m, len(mac) == 6, packet.ProtoTCP, port) != nat.FilterAccept {
+	if set.WouldSelf(peer, m, known, packet.ProtoTCP, port) != nat.FilterAccept {
 		return fmt.Errorf("this commit's firewall rules would stop %v reaching the router's TCP port %d, which this session uses: change the rule, or use commit confirmed, which undoes the change unless you confirm it", peer, port)
 	}
 	return nil

@@ -243,6 +243,15 @@ func TestEndToEndIPv6(t *testing.T) {
 		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@2600:100:0:100::1", "show system"); err != nil || !contains(out, "Hostname") {
 		t.Errorf("ssh over IPv6 from the LAN: %v\n%s", err, out)
 	}
+	// A rule to the router itself holds over IPv6 too: lan1's SSH to the
+	// router's IPv6 address is refused at once, then allowed again.
+	shell("configure; set firewall rule lan1-no-ssh from 02:00:00:00:01:01 to self protocol tcp port 22 action reject; commit")
+	start = time.Now()
+	if out, err := l.in("lan1", "ssh", "-i", filepath.Join(l.dir, "admin"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@2600:100:0:100::1", "show system"); err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("ssh over IPv6 with a rule rejecting it: %v after %v\n%s", err, time.Since(start), out)
+	}
+	shell("configure; delete firewall rule lan1-no-ssh; commit")
 
 	// Inbound: unsolicited connections to LAN hosts are refused (RFC
 	// 6092), except through the allow rule for lan2's port 8081.

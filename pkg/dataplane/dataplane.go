@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/passgate/passgate/pkg/fw6"
 	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
@@ -92,6 +93,7 @@ type Config struct {
 // held.
 type SelfFilter interface {
 	DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVerdict
+	DecideSelf6(p packet.IPv6, fromWAN bool, mac [6]byte) fw6.FilterVerdict
 }
 
 // Counters of the data plane itself (the links and the engine have their own).

@@ -236,6 +236,9 @@ func (d *Dataplane) route6(from int, f []byte, r fw6.Result, o link.Offload, now
 			d.toWAN6(from, r.Packet, f, o, now)
 		}
 	case fw6.ToSelf:
+		if d.self != nil && from != PortSelf && !d.selfAllowed6(from, f, r.Packet) {
+			return
+		}
 		d.cnt.ToSelf++
 		if d.links[PortSelf] == nil {
 			return
@@ -432,4 +435,22 @@ func (d *Dataplane) unreachable6(failed [][]byte, dir fw6.Dir, now time.Duration
 			d.toLAN6(p, b, link.Offload{}, now)
 		}
 	}
+}
+
+// selfAllowed6 asks the firewall's rules about an IPv6 packet to the
+// router itself; a rejected one from the LAN gets an ICMPv6
+// "administratively prohibited" back.
+func (d *Dataplane) selfAllowed6(from int, f, p []byte) bool {
+	switch d.self.DecideSelf6(packet.IPv6(p), from == PortWAN, [6]byte(packet.Ethernet(f).Src())) {
+	case fw6.FilterAccept:
+		return true
+	case fw6.FilterReject:
+		if from == PortLAN {
+			if r := d.v6.Engine.Error(p, fw6.FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, 0); r.Verdict == fw6.Reply {
+				d.reply6(from, f, r.Packet)
+			}
+		}
+	}
+	d.cnt.SelfFiltered++
+	return false
 }

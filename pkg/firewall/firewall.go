@@ -334,11 +334,41 @@ func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVer
 	return s.decide(proto, src, dst, sp, dp, count)
 }
 
+// DecideSelf6 is DecideSelf for an IPv6 packet to the router. The
+// transport is read only right after the fixed header (no extension
+// headers: those packets are matched by protocol alone).
+func (s *Set) DecideSelf6(p packet.IPv6, fromWAN bool, mac [6]byte) fw6.FilterVerdict {
+	if !s.hasSelf || len(p) < packet.IPv6HeaderLen {
+		return fw6.FilterAccept
+	}
+	src := side{zone: "lan", a6: p.SrcAddr(), mac: mac, hasMAC: !fromWAN}
+	if fromWAN {
+		src.zone = "wan"
+	}
+	dst := side{zone: "self", a6: p.DstAddr()}
+	proto := p.NextHeader()
+	l4 := p[packet.IPv6HeaderLen:]
+	var sp, dp uint16
+	count := true
+	if (proto == packet.ProtoTCP || proto == packet.ProtoUDP) && len(l4) >= 4 {
+		sp, dp = packet.Ports(l4).Src(), packet.Ports(l4).Dst()
+		if proto == packet.ProtoTCP {
+			count = len(l4) >= packet.TCPHeaderLen && packet.TCP(l4).Flags()&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn
+		}
+	}
+	return to6(s.decide(proto, src, dst, sp, dp, count))
+}
+
 // WouldSelf says what the rules decide about a TCP connection from a LAN
-// address (and MAC, if known) to the router's port, without counting it:
-// the lock-out check of a commit.
+// address (IPv4 or IPv6; and MAC, if known) to the router's port, without
+// counting it: the lock-out check of a commit.
 func (s *Set) WouldSelf(from netip.Addr, mac [6]byte, hasMAC bool, proto uint8, port uint16) nat.FilterVerdict {
-	src := side{zone: "lan", ip: packet.AddrTo4(from), mac: mac, hasMAC: hasMAC}
+	src := side{zone: "lan", mac: mac, hasMAC: hasMAC}
+	if from.Is4() || from.Is4In6() {
+		src.ip = packet.AddrTo4(from.Unmap())
+	} else {
+		src.a6 = from
+	}
 	return s.decide(proto, src, side{zone: "self"}, 0, port, false)
 }
 

@@ -239,3 +239,26 @@ func TestDecide6(t *testing.T) {
 		t.Error("Would6")
 	}
 }
+
+// Rules to the router over IPv6: the device's SSH to the router's IPv6
+// address is dropped, others' is not; IPv4 prefixes never match.
+func TestSelf6(t *testing.T) {
+	s := New(rules(t, "no-ssh from 02:11:22:33:44:55 to self protocol tcp port 22 action reject",
+		"v4 from 192.168.1.0/24 to self action drop"), wed("12:00"), Options{})
+	b := make([]byte, packet.IPv6HeaderLen+packet.TCPHeaderLen)
+	b[0], b[6] = 0x60, packet.ProtoTCP
+	src, dst := netip.MustParseAddr("2a00:1:2:3::20").As16(), netip.MustParseAddr("2a00:1:2:3::1").As16()
+	copy(b[8:], src[:])
+	copy(b[24:], dst[:])
+	l4 := b[packet.IPv6HeaderLen:]
+	l4[0], l4[1], l4[2], l4[3], l4[12], l4[13] = 0x9c, 0x40, 0, 22, 5<<4, packet.TCPSyn
+	if s.DecideSelf6(packet.IPv6(b), false, tv) != fw6.FilterReject {
+		t.Error("the tv's SSH to the router over IPv6 passes")
+	}
+	if s.DecideSelf6(packet.IPv6(b), false, laptop) != fw6.FilterAccept {
+		t.Error("the laptop's SSH over IPv6 is refused (an IPv4 prefix matched IPv6?)")
+	}
+	if s.WouldSelf(netip.MustParseAddr("2a00:1:2:3::20"), tv, true, packet.ProtoTCP, 22) != nat.FilterReject {
+		t.Error("WouldSelf over IPv6")
+	}
+}
