@@ -134,6 +134,7 @@ func (r *router) watchTrial(ctx context.Context) {
 	d := r.cfg.System.Update.CommitAfter
 	r.mu.Unlock()
 	r.logf("firmware: version %s is on trial; it is kept if the router stays ready for %v", version, d)
+	os.MkdirAll(filepath.Dir(trialReadyFile), 0o755)
 	if err := os.WriteFile(trialReadyFile, []byte(d.String()), 0o644); err != nil {
 		r.logf("firmware: telling the supervisor the trial is ready: %v", err)
 	}
