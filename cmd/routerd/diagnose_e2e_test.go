@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,13 +27,7 @@ func TestEndToEndVPNDiagnose(t *testing.T) {
 	sock := filepath.Join(l.dir, "shell.sock")
 	l.routerArgs = []string{"--socket", sock}
 	l.startRouter()
-	cli := func(cmd string) string {
-		out, err := exec.Command(l.bin, "shell", "-socket", sock, "-c", cmd).CombinedOutput()
-		if err != nil {
-			t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
-		}
-		return strings.Join(strings.Fields(string(out)), " ")
-	}
+	cli := func(cmd string) string { return l.cli(sock, cmd) }
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.50/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
 	time.Sleep(300 * time.Millisecond)

@@ -323,6 +323,19 @@ func (l *lab) stopRouter() {
 	}
 }
 
+// cli runs cmd in the shell of the router started with --socket sock
+// ("routerd shell -c") and returns its output with runs of white space
+// made one space (the shell wraps long lines); a failed command fails the
+// test.
+func (l *lab) cli(sock, cmd string) string {
+	l.t.Helper()
+	out, err := exec.Command(l.bin, "shell", "-socket", sock, "-c", cmd).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
+	}
+	return strings.Join(strings.Fields(string(out)), " ")
+}
+
 // script writes an executable shell script and returns its path.
 func (l *lab) script(name, body string) string {
 	p := filepath.Join(l.dir, name)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,13 +25,7 @@ func TestEndToEndMACFilter(t *testing.T) {
 	l.routerArgs = []string{"--socket", sock}
 	l.startRouter()
 	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
-	cli := func(cmd string) string {
-		out, err := exec.Command(l.bin, "shell", "-socket", sock, "-c", cmd).CombinedOutput()
-		if err != nil {
-			t.Fatalf("routerd shell -c %q: %v\n%s", cmd, err, out)
-		}
-		return string(out)
-	}
+	cli := func(cmd string) string { return l.cli(sock, cmd) }
 	curl := func(ns string) bool {
 		out, err := l.in(ns, "curl", "-sS", "--max-time", "3", "http://198.51.100.10:8000/index.html")
 		return err == nil && contains(out, "hello from internet")

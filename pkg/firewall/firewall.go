@@ -320,18 +320,26 @@ func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVer
 	}
 	dst := side{zone: "self", ip: p.Dst()}
 	proto := p.Protocol()
-	var sp, dp uint16
-	l4 := p[min(p.HeaderLen(), len(p)):]
-	// A TCP or UDP packet is counted when it starts something: a SYN, or
-	// any datagram.
-	count := true
-	if (proto == packet.ProtoTCP || proto == packet.ProtoUDP) && len(l4) >= 4 && p.FragOffset() == 0 {
-		sp, dp = packet.Ports(l4).Src(), packet.Ports(l4).Dst()
-		if proto == packet.ProtoTCP {
-			count = len(l4) >= packet.TCPHeaderLen && packet.TCP(l4).Flags()&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn
-		}
+	var l4 []byte
+	if p.FragOffset() == 0 {
+		l4 = p[min(p.HeaderLen(), len(p)):]
 	}
+	sp, dp, count := selfPorts(proto, l4)
 	return s.decide(proto, src, dst, sp, dp, count)
+}
+
+// selfPorts reads the ports of a packet to the router (l4: its transport
+// header, nil for a later fragment) and whether it counts: a packet
+// counts when it starts something, a TCP SYN or any other datagram.
+func selfPorts(proto uint8, l4 []byte) (sp, dp uint16, count bool) {
+	if (proto != packet.ProtoTCP && proto != packet.ProtoUDP) || len(l4) < 4 {
+		return 0, 0, true
+	}
+	sp, dp = packet.Ports(l4).Src(), packet.Ports(l4).Dst()
+	if proto == packet.ProtoTCP {
+		return sp, dp, len(l4) >= packet.TCPHeaderLen && packet.TCP(l4).Flags()&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn
+	}
+	return sp, dp, true
 }
 
 // DecideSelf6 is DecideSelf for an IPv6 packet to the router. The
@@ -347,15 +355,7 @@ func (s *Set) DecideSelf6(p packet.IPv6, fromWAN bool, mac [6]byte) fw6.FilterVe
 	}
 	dst := side{zone: "self", a6: p.DstAddr()}
 	proto := p.NextHeader()
-	l4 := p[packet.IPv6HeaderLen:]
-	var sp, dp uint16
-	count := true
-	if (proto == packet.ProtoTCP || proto == packet.ProtoUDP) && len(l4) >= 4 {
-		sp, dp = packet.Ports(l4).Src(), packet.Ports(l4).Dst()
-		if proto == packet.ProtoTCP {
-			count = len(l4) >= packet.TCPHeaderLen && packet.TCP(l4).Flags()&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn
-		}
-	}
+	sp, dp, count := selfPorts(proto, p[packet.IPv6HeaderLen:])
 	return to6(s.decide(proto, src, dst, sp, dp, count))
 }
 
