@@ -58,7 +58,7 @@ func (s shellRouter) QoS(ctx context.Context) ([]shell.QoSPort, error) {
 		p := shell.QoSPort{Port: st.Port, Rate: st.Rate, QueuedBytes: st.QueuedBytes, LongestWait: st.LongestSojourn}
 		for t, name := range []string{"normal", "priority"} {
 			p.Tiers = append(p.Tiers, shell.QoSTier{Name: name, Packets: st.Sent[t], Bytes: st.Bytes[t], Queued: st.Queued[t],
-				CoDelDrops: st.Dropped[t], LimitDrops: st.Overlimit[t]})
+				CoDelDrops: st.Dropped[t], ECNMarks: st.Marked[t], LimitDrops: st.Overlimit[t]})
 		}
 		p.Tiers[0], p.Tiers[1] = p.Tiers[1], p.Tiers[0] // priority first
 		out = append(out, p)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 // rate; meanwhile lan2's ping to the internet gains less than 10 ms (the
 // queue is short and the ping is its own flow), and a 3 Mbit/s NAT-T
 // (UDP 4500) stream keeps its rate (the priority tier). The download
-// shaped at 20 Mbit/s holds iperf3 -R to it. show qos counts both tiers.
+// shaped at 20 Mbit/s holds iperf3 -R to it. The hosts negotiate ECN
+// (net.ipv4.tcp_ecn=1), so CoDel marks the upload's packets instead of
+// dropping them. show qos counts both tiers and the marks.
 func TestEndToEndQoS(t *testing.T) {
 	l := newLab(t, labConfig+"set qos upload 10mbit\nset qos download 20mbit\n")
 	sock := filepath.Join(l.dir, "shell.sock")
@@ -25,6 +28,9 @@ func TestEndToEndQoS(t *testing.T) {
 	for i, ns := range []string{"lan1", "lan2"} {
 		l.mustIn(ns, "ip", "addr", "add", "192.168.1."+strconv.Itoa(50+i)+"/24", "dev", "eth0")
 		l.mustIn(ns, "ip", "route", "add", "default", "via", "192.168.1.1")
+	}
+	for _, ns := range []string{"lan1", "wan"} {
+		l.mustIn(ns, "sysctl", "-qw", "net.ipv4.tcp_ecn=1")
 	}
 	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
 	l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "4500")
@@ -87,6 +93,16 @@ func TestEndToEndQoS(t *testing.T) {
 	out, err := exec.Command(l.bin, "shell", "-socket", sock, "-c", "show qos").CombinedOutput()
 	if err != nil || !regexp.MustCompile(`Upload \(wan\): shaped at 10mbit`).Match(out) || !regexp.MustCompile(`priority\s+[1-9]\d*`).Match(out) {
 		t.Errorf("show qos: %v\n%s", err, out)
+	}
+	// The upload's normal tier: Tier Packets Bytes Queued "CoDel drops"
+	// "ECN marks" "Limit drops".
+	_, upload, _ := strings.Cut(string(out), "Upload (wan)")
+	upload, _, _ = strings.Cut(upload, "Download")
+	m := regexp.MustCompile(`(?m)^\s+normal\s+\d+\s+\S+\s+\d+\s+(\d+)\s+(\d+)\s+\d+$`).FindStringSubmatch(upload)
+	if m == nil || m[2] == "0" {
+		t.Errorf("show qos: no ECN marks on the upload of an ECN-capable TCP flow held to the rate:\n%s", out)
+	} else {
+		t.Logf("upload's normal tier: %s CoDel drops, %s ECN marks", m[1], m[2])
 	}
 }
 

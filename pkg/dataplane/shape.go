@@ -90,10 +90,11 @@ func (d *Dataplane) shape(sp *shapedPort, b []byte) {
 	}
 	sp.mu.Lock()
 	tier, hash := qos.Classify(ip, sp.classes)
+	ipOff := packet.EthernetHeaderLen
 	if ip == nil {
-		tier = qos.Priority // ARP, ND's Ethernet frames: never wait
+		tier, ipOff = qos.Priority, -1 // ARP, ND's Ethernet frames: never wait
 	}
-	sp.sh.Enqueue(b, hash, tier, d.cfg.Clock())
+	sp.sh.EnqueueIP(b, ipOff, hash, tier, d.cfg.Clock())
 	sp.mu.Unlock()
 	select {
 	case sp.kick <- struct{}{}:

@@ -4,7 +4,9 @@
 // flow (RFC 8290, FQ-CoDel) in two tiers: a priority tier (VPN tunnels,
 // DNS, small TCP ACKs by default; see Classify) served with three times
 // the weight of the normal one, so VPN traffic keeps its rate under load
-// without starving the rest.
+// without starving the rest. New (sparse) flows of either tier are
+// served before the busy flows of both, so a ping, a DNS query or a
+// game's packets see almost no queue whatever their tier.
 //
 // A Shaper is sans-IO: Enqueue copies a packet in with its flow hash and
 // tier, Dequeue hands out what the rate allows at a given time, Next
@@ -69,6 +71,7 @@ type Stats struct {
 	Rate           uint64
 	Sent, Bytes    [numTiers]uint64
 	Dropped        [numTiers]uint64 // by CoDel (the queue stayed above target)
+	Marked         [numTiers]uint64 // by CoDel: ECN Congestion Experienced instead of a drop
 	Overlimit      [numTiers]uint64 // by the packet or byte limit
 	Queued         [numTiers]int    // packets now
 	QueuedBytes    int
@@ -78,6 +81,7 @@ type Stats struct {
 type pkt struct {
 	data []byte
 	enq  time.Duration
+	ip   int // offset of the IP header in data; -1: none (never marked)
 }
 
 // flow is one flow queue with its CoDel state (RFC 8290 §5, RFC 8289).
@@ -162,8 +166,17 @@ func (s *Shaper) Release(b []byte) {
 
 // Enqueue copies p in, for flow hash in tier t, at now. It reports
 // whether p was kept (false: over the limits even after dropping from the
-// fattest flow, or p larger than the memory limit).
+// fattest flow, or p larger than the memory limit). p is never marked:
+// see EnqueueIP.
 func (s *Shaper) Enqueue(p []byte, hash uint32, t int, now time.Duration) bool {
+	return s.EnqueueIP(p, -1, hash, t, now)
+}
+
+// EnqueueIP is Enqueue for a frame whose IPv4 or IPv6 header starts at
+// ipOff (-1: none): when CoDel would drop it and its sender said it
+// understands ECN (ECT(0) or ECT(1)), it is marked Congestion Experienced
+// instead (RFC 3168, RFC 8290 §5.2) and sent.
+func (s *Shaper) EnqueueIP(p []byte, ipOff int, hash uint32, t int, now time.Duration) bool {
 	if t < 0 || t >= numTiers {
 		t = Normal
 	}
@@ -182,7 +195,7 @@ func (s *Shaper) Enqueue(p []byte, hash uint32, t int, now time.Duration) bool {
 	f := &tr.flows[i]
 	b := s.buf(len(p))
 	copy(b, p)
-	f.q = append(f.q, pkt{data: b, enq: now})
+	f.q = append(f.q, pkt{data: b, enq: now, ip: ipOff})
 	f.bytes += len(b)
 	s.bytes += len(b)
 	tr.packets++
@@ -254,24 +267,40 @@ func (s *Shaper) Dequeue(now time.Duration) []byte {
 			return nil
 		}
 	}
+	// New (sparse) flows first, whatever their tier: a ping or a DNS
+	// query in the normal tier does not wait for the priority tier's
+	// turn. Each gets one quantum before it joins its tier's old flows,
+	// so the tiers' weights still divide what the busy flows send.
+	for t := numTiers - 1; t >= 0; t-- {
+		if len(s.tiers[t].newFl) > 0 {
+			if p, ok := s.dequeueTier(t, now, true); ok {
+				return s.sent(t, p, now)
+			}
+		}
+	}
 	for range 2 * numTiers {
 		t := s.pickTier()
 		if t < 0 {
 			return nil
 		}
-		if p, ok := s.dequeueTier(t, now); ok {
-			if s.cfg.Rate > 0 {
-				s.tokens -= len(p.data)
-			}
-			s.st.Sent[t]++
-			s.st.Bytes[t] += uint64(len(p.data))
-			if d := now - p.enq; d > s.st.LongestSojourn {
-				s.st.LongestSojourn = d
-			}
-			return p.data
+		if p, ok := s.dequeueTier(t, now, false); ok {
+			return s.sent(t, p, now)
 		}
 	}
 	return nil
+}
+
+// sent counts p, dequeued from tier t at now, and takes its tokens.
+func (s *Shaper) sent(t int, p pkt, now time.Duration) []byte {
+	if s.cfg.Rate > 0 {
+		s.tokens -= len(p.data)
+	}
+	s.st.Sent[t]++
+	s.st.Bytes[t] += uint64(len(p.data))
+	if d := now - p.enq; d > s.st.LongestSojourn {
+		s.st.LongestSojourn = d
+	}
+	return p.data
 }
 
 // pickTier chooses the tier to serve: deficit round robin by tierWeight
@@ -297,14 +326,17 @@ func (s *Shaper) pickTier() int {
 	return -1
 }
 
-// dequeueTier runs FQ-CoDel's dequeue (RFC 8290 §4.2) in tier t.
-func (s *Shaper) dequeueTier(t int, now time.Duration) (pkt, bool) {
+// dequeueTier runs FQ-CoDel's dequeue (RFC 8290 §4.2) in tier t; only
+// from its new flows if newOnly.
+func (s *Shaper) dequeueTier(t int, now time.Duration, newOnly bool) (pkt, bool) {
 	tr := &s.tiers[t]
 	for {
 		var list *[]int
 		switch {
 		case len(tr.newFl) > 0:
 			list = &tr.newFl
+		case newOnly:
+			return pkt{}, false
 		case len(tr.oldFl) > 0:
 			list = &tr.oldFl
 		default:
@@ -392,8 +424,12 @@ func (s *Shaper) codelDequeue(t int, f *flow, now time.Duration) (pkt, bool) {
 			return p, true
 		}
 		for now >= f.dropNext && f.dropping {
-			drop()
 			f.count++
+			if s.mark(t, p) {
+				f.dropNext = s.controlLaw(f.dropNext, f.count)
+				return p, true
+			}
+			drop()
 			p, ok, dropOK = s.popOK(t, f, now)
 			if !ok {
 				f.dropping = false
@@ -408,8 +444,10 @@ func (s *Shaper) codelDequeue(t int, f *flow, now time.Duration) (pkt, bool) {
 		return p, true
 	}
 	if dropOK {
-		drop()
-		p, ok, _ = s.popOK(t, f, now)
+		if !s.mark(t, p) {
+			drop()
+			p, ok, _ = s.popOK(t, f, now)
+		}
 		f.dropping = true
 		delta := f.count - f.lastCount
 		if delta > 1 && now-f.dropNext < 16*s.cfg.Interval {
@@ -424,6 +462,16 @@ func (s *Shaper) codelDequeue(t int, f *flow, now time.Duration) (pkt, bool) {
 		}
 	}
 	return p, true
+}
+
+// mark sets Congestion Experienced on p if its sender understands ECN,
+// and says whether it did (else CoDel drops it).
+func (s *Shaper) mark(t int, p pkt) bool {
+	if p.ip < 0 || !MarkCE(p.data[p.ip:]) {
+		return false
+	}
+	s.st.Marked[t]++
+	return true
 }
 
 // Next returns when Dequeue will next hand out a packet, at or after

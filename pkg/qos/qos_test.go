@@ -23,9 +23,13 @@ type source struct {
 	// halves its rate when it notices a loss (a gap in what arrives, at
 	// most once per 50 ms) and speeds up by 2% every 10 ms otherwise.
 	responsive bool
-	seq, want  uint32
-	lastCut    time.Duration
-	lastGrow   time.Duration
+	// ecn: its packets carry an IPv4 header at ecnOff with ECT(0), and a
+	// mark (CE) slows it down as a loss does.
+	ecn       bool
+	marks     int
+	seq, want uint32
+	lastCut   time.Duration
+	lastGrow  time.Duration
 }
 
 // simulate runs the sources against s for d in steps of 100 µs (only
@@ -43,7 +47,12 @@ func simulate(s *Shaper, d time.Duration, srcs ...*source) {
 				binary.BigEndian.PutUint32(p[9:], src.seq)
 				src.seq++
 				src.sent++
-				s.Enqueue(p, src.h, src.t, src.next)
+				if src.ecn {
+					ect0IPv4(p[ecnOff:])
+					s.EnqueueIP(p, ecnOff, src.h, src.t, src.next)
+				} else {
+					s.Enqueue(p, src.h, src.t, src.next)
+				}
 				src.next += src.gap
 			}
 		}
@@ -60,8 +69,19 @@ func simulate(s *Shaper, d time.Duration, srcs ...*source) {
 			}
 			src := srcs[p[0]]
 			sentAt := time.Duration(binary.BigEndian.Uint64(p[1:]))
+			ce := false
+			if src.ecn {
+				ip := p[ecnOff:]
+				ce = ip[1]&3 == 3
+				if ce {
+					src.marks++
+				}
+				if ipChecksum(ip[:20]) != 0 {
+					panic("a marked IPv4 header's checksum is wrong")
+				}
+			}
 			if seq := binary.BigEndian.Uint32(p[9:]); src.responsive {
-				if seq != src.want && now-src.lastCut > 50*time.Millisecond {
+				if (seq != src.want || ce) && now-src.lastCut > 50*time.Millisecond {
 					src.gap *= 2
 					src.lastCut = now
 				}
@@ -134,6 +154,61 @@ func TestSparseFlowBesideBulk(t *testing.T) {
 	}
 	if r := bulk.mbit(d); r < 9.6 || r > 10.2 {
 		t.Errorf("the bulk flow got %.2f Mbit/s of 10", r)
+	}
+}
+
+// A sparse flow in the normal tier beside bulk in both tiers (a VPN
+// stream in the priority tier, a download in the normal one): sparse
+// flows are served first whatever their tier, as in FQ-CoDel, so the
+// ping does not wait for the priority tier's turn (before: up to 7 ms,
+// three priority quanta). At 5 Mbit/s it may wait for the bulk packet
+// the bucket has just paid for (2.4 ms) and a VPN packet that is a new
+// flow too (1.9 ms).
+func TestSparseFlowBesideBothTiers(t *testing.T) {
+	s := New(Config{Rate: 5e6})
+	bulk := &source{size: 1500, gap: 1 * time.Millisecond, h: 1}                // 12 Mbit/s offered
+	vpn := &source{size: 1200, gap: 4800 * time.Microsecond, h: 9, t: Priority} // 2 Mbit/s
+	ping := &source{size: 84, gap: 20 * time.Millisecond, h: 2}
+	const d = 6 * time.Second
+	simulate(s, d, bulk, vpn, ping)
+	if ping.worst > 5*time.Millisecond {
+		t.Errorf("the sparse flow waited up to %v (average %v) behind two tiers of bulk", ping.worst, ping.avgDelay())
+	}
+	if r := vpn.mbit(d); r < 1.95 {
+		t.Errorf("the VPN flow got %.2f Mbit/s of the 2 it sends", r)
+	}
+	if r := bulk.mbit(d); r < 2.8 || r > 3.1 {
+		t.Errorf("the bulk flow got %.2f Mbit/s, want the rest (about 3)", r)
+	}
+}
+
+// A TCP-like sender that understands ECN: CoDel marks its packets
+// Congestion Experienced instead of dropping them, it slows down on the
+// marks, and the queue is held near the target as with drops — with no
+// packet lost.
+func TestCoDelMarksECN(t *testing.T) {
+	s := New(Config{Rate: 20e6})
+	bulk := &source{size: 1500, gap: 300 * time.Microsecond, h: 1, responsive: true, ecn: true}
+	const d = 10 * time.Second
+	simulate(s, d, bulk)
+	st := s.Stats()
+	if st.Marked[Normal] == 0 || bulk.marks == 0 {
+		t.Fatalf("CoDel marked nothing (stats %+v, marks seen %d)", st, bulk.marks)
+	}
+	if st.Dropped[Normal] != 0 || st.Overlimit[Normal] != 0 {
+		t.Errorf("CoDel dropped %d (limits %d) packets of an ECN-capable flow", st.Dropped[Normal], st.Overlimit[Normal])
+	}
+	if a := bulk.avgDelay(); a > 20*time.Millisecond {
+		t.Errorf("the ECN flow's queue delay averages %v: marks do not hold it near 5 ms", a)
+	}
+	// The same sender without ECN, through CoDel's drops: marks cost no
+	// throughput.
+	plain := &source{size: 1500, gap: 300 * time.Microsecond, h: 1, responsive: true}
+	simulate(New(Config{Rate: 20e6}), d, plain)
+	if r, rp := bulk.mbit(d), plain.mbit(d); r > 20.6 || r < 0.95*rp {
+		t.Errorf("the ECN flow got %.2f Mbit/s of 20; without ECN it got %.2f", r, rp)
+	} else {
+		t.Logf("%.2f Mbit/s with ECN marks (%d), %.2f with drops", r, bulk.marks, rp)
 	}
 }
 
@@ -345,4 +420,30 @@ func TestDrain(t *testing.T) {
 	if s.Dequeue(0) == nil {
 		t.Error("the shaper does not work after a drain")
 	}
+}
+
+// ecnOff is where the simulated ECN sources' IPv4 header starts (after
+// an Ethernet header's worth of test data).
+const ecnOff = 14
+
+// ect0IPv4 writes a 20-byte IPv4 header with ECT(0) and its checksum.
+func ect0IPv4(ip []byte) {
+	clear(ip[:20])
+	ip[0], ip[1], ip[8], ip[9] = 0x45, 0x02, 64, 6
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+	copy(ip[12:], []byte{192, 168, 1, 10, 198, 51, 100, 10})
+	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip[:20]))
+}
+
+// ipChecksum is the Internet checksum of b from scratch (RFC 1071): 0
+// over a header whose checksum is right.
+func ipChecksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
 }

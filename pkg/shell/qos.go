@@ -29,10 +29,11 @@ type QoSTier struct {
 	Packets, Bytes         uint64
 	Queued                 int
 	CoDelDrops, LimitDrops uint64
+	ECNMarks               uint64 // CoDel's marks instead of drops (ECN-capable flows)
 }
 
 func showQoSCommand() *command {
-	return &command{word: "qos", help: "shaping: rates, queues, drops per tier", run: cmdShowQoS}
+	return &command{word: "qos", help: "shaping: rates, queues, drops and ECN marks per tier", run: cmdShowQoS}
 }
 
 func cmdShowQoS(s *session, _ *call) error {
@@ -52,9 +53,9 @@ func cmdShowQoS(s *session, _ *call) error {
 		what := map[string]string{"wan": "Upload (wan)", "lan": "Download (lan)"}[p.Port]
 		s.printf("%s: shaped at %s, %sB queued, longest wait %v\n", what, config.FormatRate(p.Rate),
 			size(uint64(p.QueuedBytes)), p.LongestWait.Round(100*time.Microsecond))
-		t := newTable(s.cols()-1, "  Tier", "Packets", "Bytes", "Queued", "CoDel drops", "Limit drops")
+		t := newTable(s.cols()-1, "  Tier", "Packets", "Bytes", "Queued", "CoDel drops", "ECN marks", "Limit drops")
 		for _, x := range p.Tiers {
-			t.row("  "+x.Name, fmt.Sprint(x.Packets), size(x.Bytes), fmt.Sprint(x.Queued), fmt.Sprint(x.CoDelDrops), fmt.Sprint(x.LimitDrops))
+			t.row("  "+x.Name, fmt.Sprint(x.Packets), size(x.Bytes), fmt.Sprint(x.Queued), fmt.Sprint(x.CoDelDrops), fmt.Sprint(x.ECNMarks), fmt.Sprint(x.LimitDrops))
 		}
 		s.printf("%s", t)
 	}

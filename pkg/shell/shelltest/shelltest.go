@@ -890,7 +890,7 @@ func (r *Router) QoS(context.Context) ([]shell.QoSPort, error) {
 		}
 		out = append(out, shell.QoSPort{Port: p.port, Rate: p.rate, QueuedBytes: 45000, LongestWait: 4200 * time.Microsecond,
 			Tiers: []shell.QoSTier{{Name: "priority", Packets: 1200, Bytes: 480000, Queued: 0},
-				{Name: "normal", Packets: 98000, Bytes: 140000000, Queued: 30, CoDelDrops: 41, LimitDrops: 0}}})
+				{Name: "normal", Packets: 98000, Bytes: 140000000, Queued: 30, CoDelDrops: 41, ECNMarks: 17, LimitDrops: 0}}})
 	}
 	return out, nil
 }
