@@ -61,6 +61,7 @@ var Cases = []Case{
 	{Name: "wireguard-v6", What: "WireGuard (kernel) to the server's IPv6 address, both clients from port 51820", Run: caseWireGuardV6},
 	{Name: "wan-vlan", What: "the ISP on VLAN 7 only (802.1Q sub-interface): untagged routerd unanswered; with vlan 7, ping and raw ESP ×2 pass", RouterdOnly: true, NADetail: "routerd's WAN setting", Run: caseWANVLAN},
 	{Name: "pppoe", What: "the ISP as a PPPoE concentrator (rp-pppoe pppoe-server + pppd): wrong password refused with 30 s backoff; PAP, address and DNS over PPPoE, curl + MSS 1452, iperf3, MTU 1492, raw ESP ×2, PPTP, IKEv2 NAT-T inside; silent concentrator; restart with CHAP", RouterdOnly: true, NADetail: "routerd's WAN setting", Run: casePPPoE},
+	{Name: "qos", What: "a slow modem with a deep buffer (5/10 Mbit/s, 400 ms): ping under two TCP flows each way and a 2 Mbit/s NAT-T stream, without shaping and shaped at 90 % — routerd's qos beside the kernel's CAKE and HTB + fq_codel", Run: caseQoS},
 	{Name: "switch-ipsec-v6", What: "ipsec switch off over IPv6: IKE fails, blocked counted; on again: connects", RouterdOnly: true, Run: caseSwitchIPsecV6},
 }
 

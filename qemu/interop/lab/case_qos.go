@@ -1,0 +1,299 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The qos case: latency under load behind a slow "modem" with a deep
+// buffer, without shaping and with it — routerd's QoS (FQ-CoDel tiers,
+// VPN first) beside the kernel's CAKE and HTB + fq_codel on the same
+// topology, the same load and the same rates.
+//
+// The modem is on the ISP's side of the WAN link, so that the router's
+// own qdiscs stay free for the kernel's shapers: a tbf on wan's eth0 for
+// the download, and for the upload a tbf on an ifb that wan's eth0
+// ingress is redirected to. Its buffer holds modemLatency of traffic, as
+// a cable or DSL modem's does.
+const (
+	modemUp, modemDown = 5_000, 10_000 // kbit/s
+	modemLatency       = "400ms"
+	// The shapers run at 90 % of the line, as SQM guides advise.
+	shapeUp, shapeDown = modemUp * 9 / 10, modemDown * 9 / 10
+	// vpnRate is the NAT-T stream's rate, from the same host as the bulk
+	// upload: above its per-flow fair share of the shaped upload (three
+	// flows), below the priority tier's.
+	vpnRate = 2_000 // kbit/s
+	// loadTime is each phase's load; the ping starts loadWarm into it.
+	loadTime = 14 * time.Second
+	loadWarm = 4 * time.Second
+	// addedMax is the most latency under load routerd's QoS may add, and
+	// vpnLossMax the most the VPN stream may lose (as in
+	// TestEndToEndQoS; under TCG a little is lost even unshaped).
+	addedMax   = 10 * time.Millisecond
+	vpnLossMax = 2
+)
+
+// shaper is one way of shaping the line: its name in the detail and how
+// it is turned on (nil: none).
+type shaper struct {
+	name string
+	on   func(l *Lab) error
+}
+
+// qosPhase is what one phase measured.
+type qosPhase struct {
+	shaper         string
+	rttMed, rttP90 time.Duration
+	up, down       float64 // Mbit/s of the bulk TCP flows
+	vpn, vpnLoss   float64 // the NAT-T stream's Mbit/s received and loss %
+	err            error
+}
+
+func (p qosPhase) String() string {
+	if p.err != nil {
+		return fmt.Sprintf("%s: %v", p.shaper, p.err)
+	}
+	return fmt.Sprintf("%s: ping %s (p90 %s), up %.1f, down %.1f, VPN %.2f Mbit/s lost %.1f%%",
+		p.shaper, ms(p.rttMed), ms(p.rttP90), p.up, p.down, p.vpn, p.vpnLoss)
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+}
+
+func caseQoS(l *Lab) Outcome {
+	if err := modem(true); err != nil {
+		modem(false)
+		return fail("the modem: " + err.Error())
+	}
+	defer modem(false)
+	for _, port := range []string{"5201", "5202", "4500"} {
+		if _, err := l.bg("wan", "iperf3-"+port+".log", "iperf3", "-s", "-B", serverAddr, "-p", port); err != nil {
+			return fail("iperf3 server: " + err.Error())
+		}
+	}
+	time.Sleep(time.Second)
+	idle, _, err := pingRTT("lan1", serverAddr, 15)
+	if err != nil {
+		return fail("idle ping: " + err.Error())
+	}
+	shapers := []shaper{{"no shaping", nil}}
+	if r, ok := l.nat.(*routerd); ok {
+		shapers = append(shapers, shaper{"routerd qos", func(l *Lab) error {
+			out, err := r.shell(fmt.Sprintf("configure; set qos upload %dkbit; set qos download %dkbit; commit", shapeUp, shapeDown))
+			appendFile(l.file("shell.log"), out)
+			return err
+		}})
+		defer func() {
+			out, _ := r.shell("configure; delete qos upload; delete qos download; commit")
+			appendFile(l.file("shell.log"), out)
+		}()
+	} else {
+		shapers = append(shapers, shaper{"cake", kernelCake}, shaper{"htb+fq_codel", kernelHTB})
+		defer kernelShaperOff()
+	}
+	var phases []qosPhase
+	for _, s := range shapers {
+		if s.on != nil {
+			if err := s.on(l); err != nil {
+				return fail(fmt.Sprintf("turning %s on: %v", s.name, err))
+			}
+		}
+		p := loadPhase(l, s.name)
+		say("qos: %s", p)
+		phases = append(phases, p)
+		if p.err != nil {
+			break
+		}
+	}
+	var parts []string
+	for _, p := range phases {
+		parts = append(parts, p.String())
+	}
+	detail := fmt.Sprintf("modem %d/%d kbit/s, buffer %s; shaped at %d/%d; idle ping %s; ", modemUp, modemDown, modemLatency, shapeUp, shapeDown, ms(idle)) + strings.Join(parts, "; ")
+	for _, p := range phases {
+		if p.err != nil {
+			return fail(detail)
+		}
+	}
+	if _, ok := l.nat.(*routerd); !ok {
+		return pass(detail)
+	}
+	q := phases[len(phases)-1]
+	switch {
+	case q.rttMed-idle > addedMax:
+		return fail(detail + fmt.Sprintf(" — with QoS the ping gained %s over idle, more than %s", ms(q.rttMed-idle), ms(addedMax)))
+	case q.vpnLoss > vpnLossMax:
+		return fail(detail + fmt.Sprintf(" — with QoS the VPN stream lost more than %d%%", vpnLossMax))
+	case q.up+q.vpn < float64(shapeUp)/1000*0.8 || q.down < float64(shapeDown)/1000*0.8:
+		return fail(detail + " — with QoS the line is underused")
+	}
+	return pass(detail)
+}
+
+// modem puts the slow line with its deep buffer on the ISP's side of the
+// WAN link (on), or takes it away.
+func modem(on bool) error {
+	if !on {
+		cmd("ip", "-n", "wan", "link", "del", "ifb0")
+		cmd("tc", "-n", "wan", "qdisc", "del", "dev", "eth0", "root")
+		cmd("tc", "-n", "wan", "qdisc", "del", "dev", "eth0", "ingress")
+		return nil
+	}
+	tbf := func(dev string, kbit int) []string {
+		burst := max(kbit*1000/8/250, 3000) // 4 ms of the line, at least two frames
+		return []string{"tc", "-n", "wan", "qdisc", "replace", "dev", dev, "root", "tbf",
+			"rate", strconv.Itoa(kbit) + "kbit", "burst", strconv.Itoa(burst), "latency", modemLatency}
+	}
+	return must(
+		[]string{"ip", "-n", "wan", "link", "add", "ifb0", "type", "ifb"},
+		[]string{"ip", "-n", "wan", "link", "set", "ifb0", "up"},
+		[]string{"tc", "-n", "wan", "qdisc", "add", "dev", "eth0", "handle", "ffff:", "ingress"},
+		[]string{"tc", "-n", "wan", "filter", "add", "dev", "eth0", "parent", "ffff:", "matchall",
+			"action", "mirred", "egress", "redirect", "dev", "ifb0"},
+		tbf("ifb0", modemUp),
+		tbf("eth0", modemDown),
+	)
+}
+
+// kernelCake shapes the kernel router's WAN egress (upload) and LAN
+// egress (download) with CAKE at the shaped rates: per-host fairness
+// behind the NAT (nat, triple-isolate), as OpenWrt's SQM sets it up.
+func kernelCake(*Lab) error {
+	return must(
+		[]string{"tc", "-n", "rtr", "qdisc", "replace", "dev", "eth1", "root", "cake",
+			"bandwidth", strconv.Itoa(shapeUp) + "kbit", "nat", "triple-isolate"},
+		[]string{"tc", "-n", "rtr", "qdisc", "replace", "dev", "eth0", "root", "cake",
+			"bandwidth", strconv.Itoa(shapeDown) + "kbit", "triple-isolate"},
+	)
+}
+
+// kernelHTB is the older recipe: an HTB class at the shaped rate with
+// fq_codel inside, on the same two ports.
+func kernelHTB(*Lab) error {
+	kernelShaperOff()
+	var argvs [][]string
+	for _, x := range []struct {
+		dev  string
+		kbit int
+	}{{"eth1", shapeUp}, {"eth0", shapeDown}} {
+		rate := strconv.Itoa(x.kbit) + "kbit"
+		argvs = append(argvs,
+			[]string{"tc", "-n", "rtr", "qdisc", "replace", "dev", x.dev, "root", "handle", "1:", "htb", "default", "10"},
+			[]string{"tc", "-n", "rtr", "class", "add", "dev", x.dev, "parent", "1:", "classid", "1:10", "htb", "rate", rate, "ceil", rate},
+			[]string{"tc", "-n", "rtr", "qdisc", "add", "dev", x.dev, "parent", "1:10", "fq_codel"},
+		)
+	}
+	return must(argvs...)
+}
+
+func kernelShaperOff() {
+	for _, dev := range []string{"eth0", "eth1"} {
+		cmd("tc", "-n", "rtr", "qdisc", "del", "dev", dev, "root")
+	}
+}
+
+// loadPhase loads the line from lan1 — two TCP flows up, two down and the
+// NAT-T stream up — and pings the server through it meanwhile.
+func loadPhase(l *Lab, name string) qosPhase {
+	p := qosPhase{shaper: name}
+	secs := strconv.Itoa(int(loadTime / time.Second))
+	runs := [][]string{
+		{"iperf3", "-J", "-c", serverAddr, "-p", "5201", "-t", secs, "-P", "2", "--connect-timeout", "5000"},
+		{"iperf3", "-J", "-c", serverAddr, "-p", "5202", "-t", secs, "-P", "2", "-R", "--connect-timeout", "5000"},
+		{"iperf3", "-J", "-c", serverAddr, "-p", "4500", "-t", secs, "-u", "-b", strconv.Itoa(vpnRate) + "k", "-l", "1200", "--connect-timeout", "5000"},
+	}
+	outs := make([]string, len(runs))
+	errs := make([]error, len(runs))
+	var rtt []time.Duration
+	var rttErr error
+	parallel(len(runs)+1, func(i int) {
+		if i == len(runs) {
+			time.Sleep(loadWarm)
+			_, rtt, rttErr = pingRTT("lan1", serverAddr, int((loadTime-loadWarm-2*time.Second)/(200*time.Millisecond)))
+			return
+		}
+		outs[i], errs[i] = ns("lan1", runs[i]...)
+	})
+	for i, o := range outs {
+		appendFile(l.file("iperf3-client.log"), fmt.Sprintf("== %s: %v\n%s\n", name, runs[i], o))
+	}
+	if rttErr != nil {
+		p.err = fmt.Errorf("ping under load: %w", rttErr)
+		return p
+	}
+	p.rttMed, p.rttP90 = quantile(rtt, 0.5), quantile(rtt, 0.9)
+	var err error
+	if p.up, _, err = iperfJSON(outs[0], errs[0]); err != nil {
+		p.err = fmt.Errorf("upload: %w", err)
+	} else if p.down, _, err = iperfJSON(outs[1], errs[1]); err != nil {
+		p.err = fmt.Errorf("download: %w", err)
+	} else if p.vpn, p.vpnLoss, err = iperfJSON(outs[2], errs[2]); err != nil {
+		p.err = fmt.Errorf("VPN stream: %w", err)
+	}
+	return p
+}
+
+// iperfResult is the part of iperf3 -J's report the case reads. For UDP
+// the client's end has what the server counted: the rate received
+// (sum_received) and the loss (sum).
+type iperfResult struct {
+	Error string `json:"error"`
+	End   struct {
+		SumReceived struct {
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+		Sum struct {
+			LostPercent float64 `json:"lost_percent"`
+		} `json:"sum"`
+	} `json:"end"`
+}
+
+// iperfJSON reads the Mbit/s received and, for UDP, the loss the server
+// counted, from iperf3 -J's output.
+func iperfJSON(out string, runErr error) (mbit, loss float64, err error) {
+	var r iperfResult
+	if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
+		return 0, 0, fmt.Errorf("iperf3: %v (%v)", runErr, jerr)
+	}
+	if r.Error != "" {
+		return 0, 0, fmt.Errorf("iperf3: %s", r.Error)
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e6, r.End.Sum.LostPercent, nil
+}
+
+var pingTime = regexp.MustCompile(`time=([0-9.]+) ms`)
+
+// pingRTT pings dst from namespace n count times, 0.2 s apart, and
+// returns the median round trip and every one measured.
+func pingRTT(n, dst string, count int) (time.Duration, []time.Duration, error) {
+	out, _ := ns(n, "ping", "-n", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "2", dst)
+	var rtt []time.Duration
+	for _, m := range pingTime.FindAllStringSubmatch(out, -1) {
+		f, err := strconv.ParseFloat(m[1], 64)
+		if err == nil {
+			rtt = append(rtt, time.Duration(f*float64(time.Millisecond)))
+		}
+	}
+	if len(rtt) < count/2 {
+		return 0, nil, fmt.Errorf("%d of %d echo replies:\n%s", len(rtt), count, out)
+	}
+	return quantile(rtt, 0.5), rtt, nil
+}
+
+// quantile is the q-quantile of ds (nearest rank).
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s)) + 0.5)
+	return s[min(max(i-1, 0), len(s)-1)]
+}
