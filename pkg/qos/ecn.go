@@ -1,6 +1,10 @@
 package qos
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/passgate/passgate/pkg/packet"
+)
 
 // ECN codepoints (RFC 3168 §5): the two low bits of the IPv4 TOS byte or
 // of the IPv6 traffic class.
@@ -28,11 +32,8 @@ func MarkCE(ip []byte) bool {
 		}
 		old := binary.BigEndian.Uint16(ip[0:2])
 		ip[1] |= ecnCE
-		sum := uint32(^binary.BigEndian.Uint16(ip[10:12])) + uint32(^old) + uint32(binary.BigEndian.Uint16(ip[0:2]))
-		for sum > 0xffff {
-			sum = sum&0xffff + sum>>16
-		}
-		binary.BigEndian.PutUint16(ip[10:12], ^uint16(sum))
+		hc := packet.Update16(binary.BigEndian.Uint16(ip[10:12]), old, binary.BigEndian.Uint16(ip[0:2]))
+		binary.BigEndian.PutUint16(ip[10:12], hc)
 		return true
 	case 6:
 		if len(ip) < 40 {
