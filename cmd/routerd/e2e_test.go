@@ -10,6 +10,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 const labConfig = `
@@ -266,6 +270,7 @@ func TestEndToEnd(t *testing.T) {
 		if b, err := os.ReadFile(m); err != nil || len(b) < 24+2*(16+98) || b[0] != 0xd4 || b[1] != 0xc3 {
 			t.Fatalf("capture file %s: %v, %d bytes", m, err, len(b))
 		}
+		checkCaptureICMP(t, m, 2)
 		for _, c := range []struct{ cmd, want string }{
 			{"show interfaces", "eth1"},
 			{"show dhcp leases", "192.168.1.50"},
@@ -545,4 +550,29 @@ func TestEndToEndStartupFailureIsRetried(t *testing.T) {
 	squatter.Process.Kill()
 	squatter.Wait()
 	l.waitReady()
+}
+
+// checkCaptureICMP reads a capture file with gopacket's pcap reader and
+// decoder (independent of routerd's writer): n Ethernet frames, each an
+// ICMP packet.
+func checkCaptureICMP(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil || r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("capture %s: %v (link type %v)", path, err, r.LinkType())
+	}
+	for i := range n {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatalf("capture %s: frame %d: %v", path, i, err)
+		}
+		if p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default); p.Layer(layers.LayerTypeICMPv4) == nil {
+			t.Errorf("capture %s: frame %d is not ICMP: %v", path, i, p)
+		}
+	}
 }

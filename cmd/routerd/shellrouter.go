@@ -13,13 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/passgate/passgate/internal/capfilter"
 	"github.com/passgate/passgate/internal/diag"
 	"github.com/passgate/passgate/internal/meminfo"
+	"github.com/passgate/passgate/internal/pcapfile"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/nat"
@@ -344,14 +341,14 @@ func (s shellRouter) Capture(ctx context.Context, port string, count int, filter
 		return "", fmt.Errorf("capture: %w", err)
 	}
 	defer f.Close()
-	pw := pcapgo.NewWriter(f)
-	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		return "", err
+	pw, err := pcapfile.NewWriter(f, 65535, pcapfile.LinkTypeEthernet)
+	if err != nil {
+		return "", fmt.Errorf("capture: %w", err)
 	}
 	var werr error
 	done, stop, err := s.r.dp.Capture(port, count, match, func(ts time.Time, frame []byte) {
 		if werr == nil {
-			werr = pw.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}, frame)
+			werr = pw.WritePacket(ts, frame)
 		}
 	})
 	if err != nil {
