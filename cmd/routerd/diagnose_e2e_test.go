@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +18,11 @@ import (
 // not fit; an IKE server that never answers; a PPTP server whose firewall
 // drops GRE (the call is set up over TCP 1723, the GRE gets nothing back);
 // a port forward that takes UDP 500; and a WAN address in the ISP's shared
-// space (RFC 6598).
+// space (RFC 6598). Before those, the trace beyond the gateway (issue #18):
+// the ISP's gateway forwards to a second router, isp2, whose address is
+// first public (clean), then in the shared space (carrier-grade NAT
+// although the WAN address looks public); then the gateway forwards
+// nothing, the trace gets no answer and says nothing.
 func TestEndToEndVPNDiagnose(t *testing.T) {
 	if err := sysdeps.Require(sysdeps.Python3); err != nil {
 		t.Fatal(err)
@@ -31,8 +36,52 @@ func TestEndToEndVPNDiagnose(t *testing.T) {
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.50/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
 	time.Sleep(300 * time.Millisecond)
-	if out := cli("show vpn diagnose"); !strings.Contains(out, "No VPN problem seen") {
-		t.Fatalf("a clean network:\n%s", out)
+
+	// The ISP's network beyond its gateway (wan): a second router, isp2.
+	// The router's trace towards 9.9.9.9 (held by nobody here) expires at
+	// the gateway (hop 1); isp2 has no route further and answers net
+	// unreachable (hop 2), which ends the trace.
+	l.addHost("isp2", "wan", "eth1")
+	isp2 := func(wanSide, isp2Side string) {
+		t.Helper()
+		l.mustIn("wan", "ip", "addr", "flush", "dev", "eth1")
+		l.mustIn("isp2", "ip", "addr", "flush", "dev", "eth0")
+		l.mustIn("wan", "ip", "addr", "add", wanSide+"/30", "dev", "eth1")
+		l.mustIn("isp2", "ip", "addr", "add", isp2Side+"/30", "dev", "eth0")
+		l.mustIn("wan", "ip", "route", "replace", "default", "via", isp2Side)
+		l.mustIn("isp2", "ip", "route", "replace", "203.0.113.0/24", "via", wanSide)
+	}
+	isp2("192.0.2.1", "192.0.2.2")
+	for _, ns := range []string{"wan", "isp2"} {
+		l.mustIn(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	}
+	if out := cli("show vpn diagnose"); !strings.Contains(out, "No VPN problem seen") ||
+		!strings.Contains(out, "the routers beyond the gateway that answered a traceroute are not in the ISPs' shared space") {
+		t.Fatalf("a clean network, its second hop public:\n%s", out)
+	}
+	// isp2 in the shared space; a new WAN address makes the router trace
+	// anew.
+	isp2("100.64.9.1", "100.64.9.2")
+	cli("configure; set interfaces wan address 203.0.113.3/24; commit")
+	out := cli("show vpn diagnose")
+	for _, w := range []string{"carrier-grade NAT beyond the gateway: the ISP very likely translates this router's traffic again",
+		"hop 2 (hop 1 is the gateway) answered from 100.64.9.2, in 100.64.0.0/10",
+		"all hops towards 9.9.9.9: hop 1 203.0.113.1, hop 2 100.64.9.2 do:",
+		"Ask the ISP for a public IPv4 address, or use the VPN over IPv6"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("a router in 100.64.0.0/10 beyond the gateway: the troubleshooter lacks %q:\n%s", w, out)
+		}
+	}
+	if !regexp.MustCompile(`a traceroute from the router at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: hop 2`).MatchString(out) {
+		t.Errorf("the finding does not say when the trace was made:\n%s", out)
+	}
+	// The gateway forwards nothing again, as in the rest of this test: the
+	// trace (anew for the lab's WAN address) gets no answer and says
+	// nothing.
+	l.mustIn("wan", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+	cli("configure; set interfaces wan address 203.0.113.2/24; commit")
+	if out := cli("show vpn diagnose"); !strings.Contains(out, "No VPN problem seen") || strings.Contains(out, "traceroute") {
+		t.Fatalf("a clean network whose trace gets no answer:\n%s", out)
 	}
 	// A client's NAT-T packets, 1478 bytes with Don't Fragment, over a
 	// WAN link of MTU 1400.
@@ -57,7 +106,7 @@ for i in range(n):
 		}
 	}
 	send(4500, "198.51.100.10", 3, 1450, true)
-	out := cli("show vpn diagnose")
+	out = cli("show vpn diagnose")
 	for _, w := range []string{"ESP in UDP 4500 (NAT-T) packets from 192.168.1.50 to 198.51.100.10 are too big for the WAN link (MTU 1400)",
 		"with Don't Fragment set; the router answered Fragmentation Needed", "set the VPN client's MTU to 1310"} {
 		if !strings.Contains(out, w) {

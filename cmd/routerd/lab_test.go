@@ -47,6 +47,8 @@ type lab struct {
 	// offload, TSO/GSO): hosts hand over partial checksums and
 	// super-packets, as in virtual machines and containers.
 	offloads bool
+	// extra are the namespaces addHost added.
+	extra []string
 }
 
 // ns returns the full namespace name of a lab host.
@@ -143,31 +145,47 @@ func (l *lab) topology() {
 	}
 	l.mustIn("sw", "ip", "link", "add", "br0", "type", "bridge")
 	l.mustIn("sw", "ip", "link", "set", "br0", "up")
-	veth := func(a, aIf, b, bIf, mac string) {
-		l.sh("ip", "link", "add", l.prefix+"t0", "type", "veth", "peer", "name", l.prefix+"t1")
-		l.sh("ip", "link", "set", l.prefix+"t0", "netns", l.ns(a), "name", aIf)
-		l.sh("ip", "link", "set", l.prefix+"t1", "netns", l.ns(b), "name", bIf)
-		if mac != "" {
-			l.mustIn(a, "ip", "link", "set", aIf, "address", mac)
-		}
-		for _, e := range [][2]string{{a, aIf}, {b, bIf}} {
-			if !l.offloads {
-				// Complete frames only, as from a NIC without GRO.
-				l.mustIn(e[0], "ethtool", "-K", e[1], "tx", "off")
-			}
-			l.mustIn(e[0], "ip", "link", "set", e[1], "up")
-		}
-		if b == "sw" {
-			l.mustIn("sw", "ip", "link", "set", bIf, "master", "br0")
-		}
-	}
-	veth("rtr", "eth0", "sw", "r0", "")
-	veth("lan1", "eth0", "sw", "l1", "02:00:00:00:01:01")
-	veth("lan2", "eth0", "sw", "l2", "02:00:00:00:01:02")
-	veth("rtr", "eth1", "wan", "eth0", routerWANMAC)
+	l.veth("rtr", "eth0", "sw", "r0", "")
+	l.veth("lan1", "eth0", "sw", "l1", "02:00:00:00:01:01")
+	l.veth("lan2", "eth0", "sw", "l2", "02:00:00:00:01:02")
+	l.veth("rtr", "eth1", "wan", "eth0", routerWANMAC)
 	for _, a := range []string{"203.0.113.1/24", "198.51.100.10/24", "198.51.100.11/24"} {
 		l.mustIn("wan", "ip", "addr", "add", a, "dev", "eth0")
 	}
+}
+
+// veth links namespace a (interface aIf, MAC mac unless "") to b (bIf),
+// both up; bIf joins the LAN bridge when b is sw.
+func (l *lab) veth(a, aIf, b, bIf, mac string) {
+	l.sh("ip", "link", "add", l.prefix+"t0", "type", "veth", "peer", "name", l.prefix+"t1")
+	l.sh("ip", "link", "set", l.prefix+"t0", "netns", l.ns(a), "name", aIf)
+	l.sh("ip", "link", "set", l.prefix+"t1", "netns", l.ns(b), "name", bIf)
+	if mac != "" {
+		l.mustIn(a, "ip", "link", "set", aIf, "address", mac)
+	}
+	for _, e := range [][2]string{{a, aIf}, {b, bIf}} {
+		if !l.offloads {
+			// Complete frames only, as from a NIC without GRO.
+			l.mustIn(e[0], "ethtool", "-K", e[1], "tx", "off")
+		}
+		l.mustIn(e[0], "ip", "link", "set", e[1], "up")
+	}
+	if b == "sw" {
+		l.mustIn("sw", "ip", "link", "set", bIf, "master", "br0")
+	}
+}
+
+// addHost adds namespace name to the lab (removed at teardown), linked
+// by a veth from peerIf in namespace peer to eth0 in name; nothing is
+// addressed.
+func (l *lab) addHost(name, peer, peerIf string) {
+	l.t.Helper()
+	l.sh("ip", "netns", "add", l.ns(name))
+	l.mu.Lock()
+	l.extra = append(l.extra, name)
+	l.mu.Unlock()
+	l.mustIn(name, "ip", "link", "set", "lo", "up")
+	l.veth(peer, peerIf, name, "eth0", "")
 }
 
 // routerWANMAC is the router's WAN port MAC, known to the ISP's DHCP server.
@@ -186,7 +204,7 @@ func (l *lab) teardown() {
 	for _, pid := range l.pids {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
-	for _, n := range []string{"sw", "rtr", "lan1", "lan2", "wan"} {
+	for _, n := range append([]string{"sw", "rtr", "lan1", "lan2", "wan"}, l.extra...) {
 		exec.Command("ip", "netns", "del", l.ns(n)).Run()
 	}
 }

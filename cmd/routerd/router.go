@@ -31,6 +31,7 @@ import (
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/netconf"
 	"github.com/passgate/passgate/pkg/srcguard"
+	"github.com/passgate/passgate/pkg/traceroute"
 	"github.com/passgate/passgate/pkg/wan"
 	"github.com/passgate/passgate/pkg/wanport"
 	"github.com/passgate/passgate/pkg/webui"
@@ -72,6 +73,9 @@ type router struct {
 	web     *webService
 	// webProblem is why the page is not served although enabled ("").
 	webProblem string
+	// tracer traces beyond the WAN gateway for the troubleshooter
+	// (trace.go); nil in tests without one. Set once at start.
+	tracer *traceroute.Tracer
 	// slots are the boot slots (slots.go), set once at start.
 	slots *slotService
 	// dnsCtx is run's context: the forwarder started by a commit stops
@@ -118,11 +122,18 @@ func runWorker() int {
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
 	socket := fs.String("socket", defaultSocket, "control socket for 'routerd shell -c'")
+	traceTarget := fs.String("trace-target", traceroute.DefaultTarget.String(), "public IPv4 address the troubleshooter traces towards (only the first hops matter)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
+	target, err := netip.ParseAddr(*traceTarget)
+	if err != nil || !target.Is4() {
+		fmt.Fprintf(os.Stderr, "routerd: --trace-target %q: give an IPv4 address\n", *traceTarget)
+		return 2
+	}
 	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, board: *boardFlag, console: *consoleDev,
-		socket: *socket, started: time.Now(), log: logring.New(500)}
+		socket: *socket, started: time.Now(), log: logring.New(500),
+		tracer: traceroute.New(traceroute.Options{Params: traceroute.Params{Target: target}})}
 	r.clock = newStartupClock(r.started)
 	r.logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
@@ -440,6 +451,9 @@ func (r *router) setWAN(addr netip.Prefix, gw netip.Addr, dns []netip.Addr) {
 	n := r.dp.SetWAN(addr, gw)
 	if changed {
 		r.announceExternalLocked(addr.Addr())
+		if r.tracer != nil {
+			r.tracer.Forget()
+		}
 	}
 	if r.dns != nil {
 		if err := r.syncDNSLocked(r.dnsCtx, config.Running(r.running, r.cfg)); err != nil {

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -22,12 +23,39 @@ type Finding struct {
 	Action   string // what to do about it
 }
 
+// TraceRouter is the part of a Router that traces the first hops from
+// the router itself towards the internet, for the troubleshooter's look
+// beyond the WAN gateway (issue #18).
+type TraceRouter interface {
+	// WANTrace returns a trace of the first few hops (hop 1 is the WAN
+	// gateway) from the router itself towards a public address. It may
+	// give out a trace a few seconds old, and returns within a few
+	// seconds; an error means no trace could be made (no WAN address, no
+	// socket). Hops that did not answer have an invalid address.
+	WANTrace(ctx context.Context) (WANTrace, error)
+}
+
+// WANTrace is a trace from the router itself.
+type WANTrace struct {
+	Target netip.Addr
+	At     time.Time
+	Hops   []TraceHop // hop 1 first
+}
+
+// TraceHop is one hop of a WANTrace.
+type TraceHop struct {
+	Hop     int
+	Addr    netip.Addr // who answered; invalid: nobody
+	Reached bool       // the target itself answered
+}
+
 // vpnView is what diagnoseVPN looks at.
 type vpnView struct {
 	cfg      *config.Config
 	wan      []netip.Prefix // the WAN port's addresses
 	pt       Passthrough
 	sessions []Counter // Counters.Sessions: "current", "limit"
+	trace    *WANTrace // nil: no trace (none made, or it failed)
 }
 
 // Thresholds of the findings that count packets.
@@ -78,17 +106,29 @@ func diagnoseVPN(v vpnView) []Finding {
 			Evidence: "show interfaces: no IPv4 address on wan",
 			Action:   "check the WAN cable and mode (show interfaces, set interfaces wan mode)"})
 	}
+	sharedWAN := false
 	for _, a := range wan4 {
 		switch {
 		case sharedNet.Contains(a):
+			sharedWAN = true
 			out = append(out, Finding{Problem: "carrier-grade NAT: the ISP translates this router's traffic again",
-				Evidence: fmt.Sprintf("the WAN address %v is in 100.64.0.0/10, the range ISPs use behind their own NAT (RFC 6598)", a),
-				Action:   "IPsec with NAT traversal, OpenVPN and WireGuard usually work; PPTP and raw ESP usually do not, and nothing can reach the LAN from outside. Ask the ISP for a public IPv4 address, or use the VPN over IPv6"})
-		case slices.ContainsFunc(privateNets, func(p netip.Prefix) bool { return p.Contains(a) }):
+				Evidence: fmt.Sprintf("the WAN address %v is in 100.64.0.0/10, the range ISPs use behind their own NAT (RFC 6598)", a) + traceEvidence(v.trace),
+				Action:   cgnatAction})
+		case isPrivate(a):
 			out = append(out, Finding{Problem: "double NAT: another router in front of this one translates again",
-				Evidence: fmt.Sprintf("the WAN address %v is private (RFC 1918): the ISP's modem or router is also a NAT", a),
+				Evidence: fmt.Sprintf("the WAN address %v is private (RFC 1918): the ISP's modem or router is also a NAT", a) + traceEvidence(v.trace),
 				Action:   "put the ISP's modem in bridge mode (this router then gets the public address), or make this router its exposed host/DMZ; until then PPTP and raw ESP depend on that router's passthrough too"})
 		}
+	}
+	// Beyond the gateway: a router of the ISP's in the shared space is
+	// its carrier-grade NAT, whatever the WAN address looks like. (A
+	// private address there is not: many ISPs number their own routers
+	// privately.)
+	if h, ok := sharedHop(v.trace); ok && len(wan4) > 0 && !sharedWAN {
+		out = append(out, Finding{Problem: "carrier-grade NAT beyond the gateway: the ISP very likely translates this router's traffic again",
+			Evidence: fmt.Sprintf("a traceroute from the router at %s: hop %d (hop 1 is the gateway) answered from %v, in 100.64.0.0/10, the range ISPs use behind their own NAT (RFC 6598); all hops towards %v: %s",
+				v.trace.At.Local().Format("2006-01-02 15:04:05"), h.Hop, h.Addr, v.trace.Target, hopList(v.trace)),
+			Action: cgnatAction})
 	}
 	// Switches off while clients try.
 	for _, p := range v.pt.Protocols {
@@ -164,6 +204,66 @@ func diagnoseVPN(v vpnView) []Finding {
 			Action:   "find the host that opens the most (show nat sessions), or raise set nat max-sessions"})
 	}
 	return out
+}
+
+// cgnatAction is what to do behind a carrier-grade NAT.
+const cgnatAction = "IPsec with NAT traversal, OpenVPN and WireGuard usually work; PPTP and raw ESP usually do not, and nothing can reach the LAN from outside. Ask the ISP for a public IPv4 address, or use the VPN over IPv6"
+
+func isPrivate(a netip.Addr) bool {
+	return slices.ContainsFunc(privateNets, func(p netip.Prefix) bool { return p.Contains(a) })
+}
+
+// sharedHop returns the first hop beyond the gateway (hop 2 on) that
+// answered from 100.64.0.0/10.
+func sharedHop(t *WANTrace) (TraceHop, bool) {
+	if t == nil {
+		return TraceHop{}, false
+	}
+	for _, h := range t.Hops {
+		if h.Hop >= 2 && h.Addr.IsValid() && sharedNet.Contains(h.Addr) {
+			return h, true
+		}
+	}
+	return TraceHop{}, false
+}
+
+// hopList says what a trace saw, hop by hop: "hop 1 192.168.0.1, hop 2
+// 10.10.0.1, hop 3 no answer".
+func hopList(t *WANTrace) string {
+	parts := make([]string, len(t.Hops))
+	for i, h := range t.Hops {
+		switch {
+		case !h.Addr.IsValid():
+			parts[i] = fmt.Sprintf("hop %d no answer", h.Hop)
+		case h.Reached:
+			parts[i] = fmt.Sprintf("hop %d %v (the destination)", h.Hop, h.Addr)
+		default:
+			parts[i] = fmt.Sprintf("hop %d %v", h.Hop, h.Addr)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// hopsBeyond are the hops after the gateway (none for a nil trace).
+func (t *WANTrace) hopsBeyond() []TraceHop {
+	if t == nil {
+		return nil
+	}
+	return slices.DeleteFunc(slices.Clone(t.Hops), func(h TraceHop) bool { return h.Hop < 2 })
+}
+
+// answered reports whether any hop of t answered.
+func answered(t *WANTrace) bool {
+	return t != nil && slices.ContainsFunc(t.Hops, func(h TraceHop) bool { return h.Addr.IsValid() })
+}
+
+// traceEvidence is what a trace adds to the evidence of a finding about
+// the WAN address ("" when nothing answered).
+func traceEvidence(t *WANTrace) string {
+	if !answered(t) {
+		return ""
+	}
+	return fmt.Sprintf("; a traceroute from the router towards %v at %s: %s", t.Target, t.At.Local().Format("2006-01-02 15:04:05"), hopList(t))
 }
 
 // tunnelOverhead is what each kind of tunnel adds to its inner packets
@@ -243,15 +343,28 @@ func cmdShowVPNDiagnose(s *session, _ *call) error {
 		return err
 	}
 	v := vpnView{cfg: s.sh.r.Config(), pt: pt, sessions: cnt.Sessions}
+	has4 := false
 	for _, i := range ifs {
 		if i.Role == "wan" {
 			v.wan = append(v.wan, i.Addresses...)
+			has4 = has4 || slices.ContainsFunc(i.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() })
+		}
+	}
+	// The first hops beyond the gateway, when the router can trace them;
+	// a failed trace says nothing.
+	if tr, ok := s.sh.r.(TraceRouter); ok && has4 {
+		if t, err := tr.WANTrace(s.cmdCtx); err == nil {
+			v.trace = &t
 		}
 	}
 	fs := diagnoseVPN(v)
 	at := s.sh.clock.Now().Local().Format("2006-01-02 15:04:05")
 	if len(fs) == 0 {
-		s.wrapped("", fmt.Sprintf("No VPN problem seen (%s): the WAN address is public, the passthrough switches block nothing, no forward takes a VPN port and every tunnel gets answers.", at))
+		beyond := ""
+		if slices.ContainsFunc(v.trace.hopsBeyond(), func(h TraceHop) bool { return h.Addr.IsValid() }) {
+			beyond = " the routers beyond the gateway that answered a traceroute are not in the ISPs' shared space (100.64.0.0/10),"
+		}
+		s.wrapped("", fmt.Sprintf("No VPN problem seen (%s): the WAN address is public,%s the passthrough switches block nothing, no forward takes a VPN port and every tunnel gets answers.", at, beyond))
 		return nil
 	}
 	s.printf("%d finding(s) at %s:\n", len(fs), at)

@@ -107,3 +107,83 @@ func TestDiagnoseMTU(t *testing.T) {
 		}
 	}
 }
+
+// TestDiagnoseTrace: a router in the ISPs' shared space beyond the
+// gateway is carrier-grade NAT whatever the WAN address; a private one
+// there is evidence only when the WAN address is private too; a trace
+// nobody answered says nothing.
+func TestDiagnoseTrace(t *testing.T) {
+	at := time.Date(2026, 12, 4, 10, 11, 12, 0, time.Local)
+	trace := func(hops ...string) *WANTrace {
+		tr := &WANTrace{Target: netip.MustParseAddr("9.9.9.9"), At: at}
+		for i, h := range hops {
+			th := TraceHop{Hop: i + 1}
+			if h != "*" {
+				th.Addr = netip.MustParseAddr(h)
+			}
+			tr.Hops = append(tr.Hops, th)
+		}
+		return tr
+	}
+	public := []netip.Prefix{netip.MustParsePrefix("198.51.100.2/24")}
+	private := []netip.Prefix{netip.MustParsePrefix("192.168.0.23/24")}
+	shared := []netip.Prefix{netip.MustParsePrefix("100.72.1.9/10")}
+	for _, c := range []struct {
+		name  string
+		wan   []netip.Prefix
+		trace *WANTrace
+		want  []string // per finding: its headline, then words its evidence holds
+	}{
+		{"public, clean path", public, trace("198.51.100.1", "203.0.113.5", "203.0.113.9"), nil},
+		{"public, CGNAT at hop 2", public, trace("198.51.100.1", "100.64.9.2", "*"),
+			[]string{"carrier-grade NAT beyond the gateway", "hop 2 (hop 1 is the gateway) answered from 100.64.9.2", "2026-12-04 10:11:12", "hop 3 no answer"}},
+		{"public, CGNAT at hop 3", public, trace("198.51.100.1", "10.0.0.1", "100.127.0.1"),
+			[]string{"carrier-grade NAT beyond the gateway", "hop 3 (hop 1 is the gateway) answered from 100.127.0.1"}},
+		{"public, private ISP routers", public, trace("198.51.100.1", "10.0.0.1", "172.16.5.5"), nil},
+		{"public, the gateway in the shared space", public, trace("100.64.0.1", "203.0.113.5", "*"), nil},
+		{"public, nobody answers", public, trace("*", "*", "*"), nil},
+		{"public, no trace", public, nil, nil},
+		{"private, private beyond", private, trace("192.168.0.1", "10.10.0.1", "*"),
+			[]string{"double NAT", "the WAN address 192.168.0.23 is private", "a traceroute from the router towards 9.9.9.9 at 2026-12-04 10:11:12: hop 1 192.168.0.1, hop 2 10.10.0.1, hop 3 no answer"}},
+		{"private, CGNAT beyond", private, trace("192.168.0.1", "100.64.9.2", "*"),
+			[]string{"double NAT", "hop 2 100.64.9.2"}, // and then:
+		},
+		{"private, nobody answers", private, trace("*", "*", "*"), []string{"double NAT"}},
+		{"shared WAN, shared beyond: said once", shared, trace("100.64.0.1", "100.64.9.2", "*"),
+			[]string{"carrier-grade NAT: the ISP translates", "the WAN address 100.72.1.9", "hop 2 100.64.9.2"}},
+		{"no WAN address", nil, trace("100.64.0.1", "100.64.9.2", "*"), []string{"no IPv4 address on the WAN"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := diagnoseVPN(vpnView{cfg: config.Default(), wan: c.wan, trace: c.trace})
+			wantN := 0
+			if c.want != nil {
+				wantN = 1
+			}
+			if c.name == "private, CGNAT beyond" {
+				wantN = 2
+			}
+			if len(fs) != wantN {
+				t.Fatalf("%d findings, want %d: %+v", len(fs), wantN, fs)
+			}
+			if wantN == 0 {
+				return
+			}
+			if !strings.Contains(fs[0].Problem, c.want[0]) {
+				t.Errorf("headline %q, want %q", fs[0].Problem, c.want[0])
+			}
+			for _, w := range c.want[1:] {
+				if !strings.Contains(fs[0].Evidence, w) {
+					t.Errorf("evidence %q lacks %q", fs[0].Evidence, w)
+				}
+			}
+			for _, f := range fs {
+				if strings.Contains(f.Problem, "carrier-grade") && f.Action != cgnatAction {
+					t.Errorf("%q: action %q, want the carrier-grade NAT one", f.Problem, f.Action)
+				}
+			}
+			if wantN == 2 && !strings.Contains(fs[1].Problem, "carrier-grade NAT beyond the gateway") {
+				t.Errorf("second finding %q", fs[1].Problem)
+			}
+		})
+	}
+}

@@ -137,6 +137,11 @@ type Router struct {
 	// DNS: the forwarder's canned state and cache (shell.DNSRouter).
 	DNSState   shell.DNSStatus
 	DNSEntries []shell.DNSCacheEntry
+	// Trace is the canned trace from the router (shell.TraceRouter);
+	// TraceErr, if set, is returned instead. Traces counts the calls.
+	Trace    shell.WANTrace
+	TraceErr error
+	Traces   int
 	// DHCPWAN is the WAN address and gateway the fake's DHCP client
 	// holds when the configuration's WAN mode is dhcp (invalid: no lease).
 	DHCPWAN netip.Prefix
@@ -284,6 +289,8 @@ func (r *Router) canned() {
 			Age: 5 * time.Second, Idle: 5 * time.Second, Expires: 295 * time.Second, PacketsOut: 1, PacketsIn: 1, BytesOut: 60, BytesIn: 120, Inbound: true},
 	}
 	r.DHCPWAN, r.DHCPGW = mustPrefix("203.0.113.2/24"), netip.MustParseAddr("203.0.113.1")
+	r.Trace = shell.WANTrace{Target: netip.MustParseAddr("9.9.9.9"), At: now, Hops: []shell.TraceHop{
+		{Hop: 1, Addr: netip.MustParseAddr("203.0.113.1")}, {Hop: 2, Addr: netip.MustParseAddr("198.51.100.1")}, {Hop: 3}}}
 	r.Sys = shell.SystemInfo{Hostname: "passgate", Version: "0.1.0-test", Board: "qemu-arm64",
 		Uptime: 2*time.Hour + 3*time.Minute + 4*time.Second, MemTotal: 1 << 30, MemAvailable: 700 << 20}
 }
@@ -873,6 +880,19 @@ func (r *Router) FirewallRules(context.Context) ([]shell.FirewallRuleCount, erro
 		out = append(out, shell.FirewallRuleCount{Name: x.Name, Action: string(x.Action), Active: !x.Time.Set, Hits: r.FirewallHits[x.Name]})
 	}
 	return out, nil
+}
+
+// WANTrace returns the canned trace, or TraceErr.
+func (r *Router) WANTrace(context.Context) (shell.WANTrace, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Traces++
+	if r.TraceErr != nil {
+		return shell.WANTrace{}, r.TraceErr
+	}
+	t := r.Trace
+	t.Hops = slices.Clone(t.Hops)
+	return t, nil
 }
 
 // QoS returns a canned shaped upload when the committed configuration
