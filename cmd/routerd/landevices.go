@@ -10,6 +10,7 @@ import (
 	"github.com/passgate/passgate/internal/ratelog"
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/landev"
+	"github.com/passgate/passgate/pkg/macvendor"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/shell"
 )
@@ -32,6 +33,8 @@ func newLANDevices() *lanDevices {
 		what := ""
 		if landev.LocallyAdministered(mac) {
 			what = " (a private address)"
+		} else if v := macvendor.Lookup(mac); v != "" {
+			what = " (" + v + ")"
 		}
 		if blocked {
 			what += ": blocked by the MAC filter"

@@ -100,4 +100,15 @@ func TestEndToEndMACFilter(t *testing.T) {
 	if out, err := l.in("lan2", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", udhcpc); err != nil {
 		t.Fatalf("lan2 gets no lease once allowed: %v\n%s", err, out)
 	}
+
+	// A device with a maker's address (a Raspberry Pi's block) and no
+	// name: listed and logged with its maker.
+	l.mustIn("lan2", "ip", "link", "set", "eth0", "address", "b8:27:eb:00:01:02")
+	l.in("lan2", "ping", "-c", "1", "-W", "1", "192.168.1.1")
+	if out := cli("show lan devices"); !regexp.MustCompile(`b8:27:eb:00:01:02\s+allowed\s+Raspberry Pi\s`).MatchString(out) {
+		t.Errorf("show lan devices does not name the maker of b8:27:eb:00:01:02:\n%s", out)
+	}
+	if out := strings.Join(strings.Fields(cli("show log")), " "); !contains(out, "lan: new device b8:27:eb:00:01:02 (Raspberry Pi)") {
+		t.Errorf("the new device is not logged with its maker:\n%s", out)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/config"
+	"github.com/passgate/passgate/pkg/macvendor"
 )
 
 // LANRouter is the part of a Router that keeps the devices seen on the
@@ -35,7 +36,7 @@ type LANDevice struct {
 
 func showLANCommand() *command {
 	return &command{word: "lan", help: "the LAN", sub: []*command{
-		{word: "devices", help: "devices seen on the LAN: name, address, first and last seen, MAC filter", run: cmdShowLANDevices},
+		{word: "devices", help: "devices seen on the LAN: name (or maker), address, first and last seen, MAC filter", run: cmdShowLANDevices},
 	}}
 }
 
@@ -99,7 +100,7 @@ func cmdShowLANDevices(s *session, _ *call) error {
 		}
 		return "now"
 	}
-	t := newTable(s.cols()-1, "MAC address", "Status", "Name", "Address", "First seen", "Last seen")
+	t := newTable(s.cols()-1, "MAC address", "Status", "Name/maker", "Address", "First seen", "Last seen")
 	private := false
 	for _, d := range devs {
 		k := d.MAC.String()
@@ -111,6 +112,16 @@ func cmdShowLANDevices(s *session, _ *call) error {
 		name := names[k]
 		if name == "" {
 			name = "-"
+			if len(d.MAC) == 6 {
+				if v := []rune(macvendor.Lookup([6]byte(d.MAC))); len(v) > 0 {
+					// No name: the maker, from the address (at most 12
+					// columns, so that the table fits 80).
+					if len(v) > 12 {
+						v = append(v[:11], '~')
+					}
+					name = string(v)
+				}
+			}
 		}
 		if r := []rune(name); len(r) > 14 {
 			name = string(r[:13]) + "~"
@@ -137,5 +148,6 @@ func cmdShowLANDevices(s *session, _ *call) error {
 	if private {
 		s.printf("* a private address the device made up: it may show up again with another.\n")
 	}
+
 	return nil
 }
