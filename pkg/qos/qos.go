@@ -33,7 +33,7 @@ var tierWeight = [numTiers]int{1, 3}
 // Config sets a Shaper up; zero fields take the defaults.
 type Config struct {
 	Rate     uint64        // bits per second; 0: not shaped (Dequeue hands out everything)
-	Burst    int           // bytes the bucket holds (default: 2 ms at the rate, at least 2 full frames)
+	Burst    int           // bytes the bucket holds (default: 2 ms at the rate, at least a full frame)
 	Quantum  int           // bytes per flow per round (default 1514)
 	Target   time.Duration // CoDel target (default 5 ms)
 	Interval time.Duration // CoDel interval (default 100 ms)
@@ -62,7 +62,7 @@ func (c *Config) defaults() {
 		c.MemLimit = 4 << 20
 	}
 	if c.Burst <= 0 {
-		c.Burst = max(int(c.Rate/8/500), 2*1514) // 2 ms
+		c.Burst = max(int(c.Rate/8/500), 1514) // 2 ms
 	}
 }
 
