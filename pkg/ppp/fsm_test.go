@@ -1,6 +1,9 @@
 package ppp
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestTableAgainstRFC1661 checks the automaton against cells of RFC 1661
 // §4.1's table, typed in here from the RFC's two halves independently of
@@ -52,7 +55,7 @@ func TestTableAgainstRFC1661(t *testing.T) {
 				}
 				next = cell[i+1:]
 			}
-			if !got.ok || int(got.next) != int(next[0]-'0') || !sameActs(got.acts, want) {
+			if !got.ok || int(got.next) != int(next[0]-'0') || !slices.Equal(got.acts, want) {
 				t.Errorf("%v in %v: RFC %q, table next %v acts %v", row[0], s, cell, got.next, got.acts)
 			}
 		}
@@ -72,18 +75,6 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
-}
-
-func sameActs(a, b []action) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRestartCounter: a silent peer gets Max-Configure requests 3 s

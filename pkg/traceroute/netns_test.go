@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestTraceNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"192.0.2.1", "100.64.9.2", "203.0.113.9!"}
-	if got := hops(r); !equal(got, want) {
+	if got := hops(r); !slices.Equal(got, want) {
 		t.Errorf("hops %q, want %q", got, want)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -97,7 +98,7 @@ func TestTraceNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hops(r); !equal(got, []string{"192.0.2.1", "*", "*"}) {
+	if got := hops(r); !slices.Equal(got, []string{"192.0.2.1", "*", "*"}) {
 		t.Errorf("with a silent second router: hops %q", got)
 	}
 	if d := time.Since(start); d > 2*300*time.Millisecond+500*time.Millisecond {

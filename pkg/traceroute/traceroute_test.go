@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := hops(r); !equal(got, c.want) {
+			if got := hops(r); !slices.Equal(got, c.want) {
 				t.Errorf("hops %q, want %q", got, c.want)
 			}
 			if n := c.f.Probes(); n != c.probes {
@@ -84,18 +85,6 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRunEndsWithContext: a cancelled trace returns soon, with what it
@@ -114,7 +103,7 @@ func TestRunEndsWithContext(t *testing.T) {
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("returned after %v", d)
 	}
-	if got := hops(r); !equal(got, []string{"203.0.113.1", "*", "*"}) {
+	if got := hops(r); !slices.Equal(got, []string{"203.0.113.1", "*", "*"}) {
 		t.Errorf("hops %q", got)
 	}
 }
@@ -144,7 +133,7 @@ func TestTracerSharesAndKeeps(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r, err := tr.Trace(context.Background())
-			if err != nil || !equal(hops(r), []string{"203.0.113.1", "100.64.9.2", "198.51.100.1"}) {
+			if err != nil || !slices.Equal(hops(r), []string{"203.0.113.1", "100.64.9.2", "198.51.100.1"}) {
 				t.Errorf("Trace: %v, %v", hops(r), err)
 			}
 		}()
