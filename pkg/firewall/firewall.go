@@ -51,8 +51,9 @@ type Options struct {
 	// Location is the router's time zone for time windows (nil: UTC).
 	Location *time.Location
 	// OnLog is told of every connection a rule with logging matches; it
-	// is called with the data plane's lock held and must not block (the
-	// caller queues and rate-limits).
+	// is called with the data plane's lock held and must neither block nor
+	// allocate: the caller only queues the Hit, and formats and
+	// rate-limits it elsewhere.
 	OnLog func(Hit)
 	// MACOf returns the MAC address of a LAN address, for rules naming a
 	// device when the packet did not come from it (a connection from the
