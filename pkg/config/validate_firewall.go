@@ -75,7 +75,7 @@ func (c *Config) checkRules(v *validator) {
 			switch r.Protocol {
 			case RuleAny, RuleICMP:
 			default:
-				v.err(p, "icmp-type %s needs protocol icmp (or none: icmp-type implies it), not %s; delete the protocol or set %s protocol icmp", r.ICMPType, r.Protocol, p)
+				v.err(p, "icmp-type %s needs protocol icmp (or none: icmp-type implies it), not %s; delete %s protocol, or set %s protocol icmp", r.ICMPType, r.Protocol, p, p)
 			}
 			if v4, _, v6, _ := r.ICMPType.Types(); v6 == 2 || v6 >= 133 && v6 <= 137 {
 				what := "only IPv4 messages of this type"
