@@ -33,7 +33,10 @@ type firewallService struct {
 	set   *firewall.Set
 	macs  map[uint32][6]byte     // LAN IPv4 address → MAC (ARP, leases), for rules naming devices
 	macs6 map[netip.Addr][6]byte // LAN IPv6 address → MAC (neighbour cache)
-	log   *ratelog.Queue
+	// log carries the hits of logged rules from the data plane (OnLog,
+	// under its lock: only queued there) to the log, formatted and rate
+	// limited by its Run goroutine.
+	log *ratelog.Of[firewall.Hit]
 }
 
 // lanMACs is what deviceNames finds: names and addresses of LAN devices.
@@ -44,7 +47,16 @@ type lanMACs struct {
 }
 
 func newFirewallService() *firewallService {
-	return &firewallService{log: ratelog.New(20, 3*time.Second)}
+	return &firewallService{log: ratelog.NewOf(20, 3*time.Second, hitLine)}
+}
+
+// hitLine is the log line of a logged rule's match.
+func hitLine(h firewall.Hit) string {
+	dev := ""
+	if h.HasMAC {
+		dev = " device " + net.HardwareAddr(h.MAC[:]).String()
+	}
+	return fmt.Sprintf("firewall: rule %s %s %s %v → %v%s", h.Rule, h.Action, protoName6(h.Proto), h.Src, h.Dst, dev)
 }
 
 // build compiles the configuration's rules.
@@ -59,13 +71,7 @@ func (f *firewallService) build(c *config.Config) *firewall.Set {
 			m, ok := f.macs6[a]
 			return m, ok
 		},
-		OnLog: func(h firewall.Hit) {
-			dev := ""
-			if h.HasMAC {
-				dev = " device " + net.HardwareAddr(h.MAC[:]).String()
-			}
-			f.log.Add("firewall: rule %s %s %s %v → %v%s", h.Rule, h.Action, protoName(h.Proto), h.Src, h.Dst, dev)
-		},
+		OnLog: f.log.Add, // under the data plane's lock: queued only
 	})
 }
 

@@ -14,10 +14,12 @@ import (
 // TestEndToEndFirewall: the firewall's rules as a household uses them,
 // with real clients in namespaces. A rule drops the TV's (lan2) traffic
 // to the internet while lan1's goes on; turned into a reject, curl fails
-// at once instead of waiting; a time window around the router's clock
+// at once with "Connection refused" (a TCP reset) instead of waiting; a
+// rule dropping lan1's echo requests to the WAN (icmp-type) stops its
+// ping there while its curl and its ping to the router go on; a time window around the router's clock
 // closes lan1's running ping (decided again at the commit) and opens
 // again when it is moved; a rule to the router itself keeps lan2 from its
-// DNS, with an answer (reject); show firewall counts, a logged rule logs;
+// DNS, with an answer (reject), and its TCP port 22 with a reset; show firewall counts, a logged rule logs;
 // and a commit over SSH from lan1 that would cut lan1's own SSH is
 // refused.
 func TestEndToEndFirewall(t *testing.T) {
@@ -59,11 +61,27 @@ func TestEndToEndFirewall(t *testing.T) {
 		t.Errorf("the logged rule did not log:\n%s", out)
 	}
 
-	// Reject: lan2 is told at once.
+	// Reject: lan2 is told at once, with a TCP reset.
 	cli("configure; set firewall rule tv-off action reject; commit")
-	if ok, took := curl("lan2"); ok || took > time.Second {
-		t.Fatalf("lan2 (rejected): reached %v after %v; want a refusal at once", ok, took)
+	start := time.Now()
+	out, err := l.in("lan2", "curl", "-v", "-sS", "--max-time", "3", "http://198.51.100.10:8000/index.html")
+	if took := time.Since(start); err == nil || took > time.Second || !contains(out, "Connection refused") {
+		t.Fatalf("lan2 (rejected): %v after %v; want a refusal at once, Connection refused:\n%s", err, took, out)
 	}
+
+	// icmp-type: lan1's echo requests to the WAN are dropped; its web
+	// traffic, and its ping to the router, are not.
+	cli("configure; set firewall rule no-ping from 02:00:00:00:01:01 to wan protocol icmp icmp-type echo-request action drop; commit")
+	if out, err := l.in("lan1", "ping", "-c", "2", "-W", "1", "198.51.100.10"); err == nil {
+		t.Errorf("lan1's ping to the WAN passes an icmp-type echo-request drop rule:\n%s", out)
+	}
+	if ok, _ := curl("lan1"); !ok {
+		t.Error("lan1's curl is stopped by a rule for echo requests")
+	}
+	if out, err := l.in("lan1", "ping", "-c", "1", "-W", "2", "192.168.1.1"); err != nil {
+		t.Errorf("lan1's ping to the router is stopped by a rule to the WAN: %v\n%s", err, out)
+	}
+	cli("configure; delete firewall rule no-ping; commit")
 
 	// A time window around now (the router runs in UTC): lan1's running
 	// ping is closed by the commit, and nothing new starts.
@@ -103,9 +121,16 @@ func TestEndToEndFirewall(t *testing.T) {
 	if !regexp.MustCompile(`firewall-to-router\s+[1-9]`).MatchString(cli("show counters")) {
 		t.Errorf("show counters does not count the packets to the router the rule refused")
 	}
+	// A TCP port of the router rejected: a reset at once.
+	cli("configure; set firewall rule tv-no-ssh from 02:00:00:00:01:02 to self protocol tcp port 22 action reject; commit")
+	start = time.Now()
+	out, err = l.in("lan2", "curl", "-v", "-sS", "--max-time", "3", "telnet://192.168.1.1:22")
+	if took := time.Since(start); err == nil || took > time.Second || !contains(out, "Connection refused") {
+		t.Errorf("lan2 to the router's rejected port 22: %v after %v; want Connection refused at once:\n%s", err, took, out)
+	}
 
 	// The owner, on lan1 over SSH, tries to cut lan1's own SSH.
-	out, err := l.in("lan1", "ssh", "-i", filepath.Join(l.dir, "admin"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+	out, err = l.in("lan1", "ssh", "-i", filepath.Join(l.dir, "admin"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@192.168.1.1",
 		"configure; set firewall rule no-ssh from 192.168.1.50 to self protocol tcp port 22 action drop; commit")
 	if flat := strings.Join(strings.Fields(out), " "); err == nil ||

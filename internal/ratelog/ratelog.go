@@ -12,30 +12,34 @@ import (
 	"time"
 )
 
-// Queue is a bounded queue of log lines.
-type Queue struct {
-	lines  chan string
+// Of is a bounded queue of values of T (fixed-size, so that adding one
+// does not allocate) that Run formats and logs, off the caller's path.
+type Of[T any] struct {
+	items  chan T
+	format func(T) string
 	burst  int
 	every  time.Duration
 	missed atomic.Uint64
 }
 
-// New returns a queue that logs burst lines in a row, then one per every.
-func New(burst int, every time.Duration) *Queue {
-	return &Queue{lines: make(chan string, 64), burst: burst, every: every}
+// NewOf returns a queue that logs burst values in a row, then one per
+// every, each as format says.
+func NewOf[T any](burst int, every time.Duration, format func(T) string) *Of[T] {
+	return &Of[T]{items: make(chan T, 64), format: format, burst: burst, every: every}
 }
 
-// Add queues a line without blocking; a full queue counts it as left out.
-func (q *Queue) Add(format string, a ...any) {
+// Add queues v without blocking or allocating; a full queue counts it as
+// left out.
+func (q *Of[T]) Add(v T) {
 	select {
-	case q.lines <- fmt.Sprintf(format, a...):
+	case q.items <- v:
 	default:
 		q.missed.Add(1)
 	}
 }
 
-// Run logs the queued lines with logf until ctx ends.
-func (q *Queue) Run(ctx context.Context, logf func(string, ...any)) {
+// Run logs the queued values with logf until ctx ends.
+func (q *Of[T]) Run(ctx context.Context, logf func(string, ...any)) {
 	tokens := q.burst
 	refill := time.NewTicker(q.every)
 	defer refill.Stop()
@@ -47,12 +51,13 @@ func (q *Queue) Run(ctx context.Context, logf func(string, ...any)) {
 			if tokens < q.burst {
 				tokens++
 			}
-		case l := <-q.lines:
+		case v := <-q.items:
 			if tokens == 0 {
 				q.missed.Add(1)
 				continue
 			}
 			tokens--
+			l := q.format(v)
 			if m := q.missed.Swap(0); m > 0 {
 				l += fmt.Sprintf(" (and %d more not logged)", m)
 			}
@@ -60,3 +65,15 @@ func (q *Queue) Run(ctx context.Context, logf func(string, ...any)) {
 		}
 	}
 }
+
+// Queue is a bounded queue of log lines, formatted by Add.
+type Queue struct{ *Of[string] }
+
+// New returns a queue that logs burst lines in a row, then one per every.
+func New(burst int, every time.Duration) *Queue {
+	return &Queue{NewOf(burst, every, func(s string) string { return s })}
+}
+
+// Add formats a line and queues it without blocking; a full queue counts
+// it as left out.
+func (q *Queue) Add(format string, a ...any) { q.Of.Add(fmt.Sprintf(format, a...)) }

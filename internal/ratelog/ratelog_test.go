@@ -50,3 +50,36 @@ func TestBurstThenRate(t *testing.T) {
 		t.Errorf("%q", last)
 	}
 }
+
+// Of formats in Run, not in Add, and adding does not allocate.
+func TestOf(t *testing.T) {
+	type hit struct {
+		n    int
+		name string
+	}
+	formatted := 0
+	q := NewOf(2, time.Hour, func(h hit) string { formatted++; return fmt.Sprintf("hit %d %s", h.n, h.name) })
+	if a := testing.AllocsPerRun(100, func() { q.Add(hit{1, "r"}) }); a != 0 {
+		t.Errorf("Add allocates %v times", a)
+	}
+	if formatted != 0 {
+		t.Fatal("Add formatted")
+	}
+	if n := len(q.items) + int(q.missed.Load()); n != 101 {
+		t.Fatalf("queued and left out %d, want 101", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		q.Run(ctx, func(f string, a ...any) { mu.Lock(); got = append(got, a[0].(string)); mu.Unlock() })
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	if len(got) != 2 || !strings.HasPrefix(got[0], "hit 1 r (and 37 more not logged)") {
+		t.Errorf("logged %q", got)
+	}
+}

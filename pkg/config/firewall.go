@@ -27,6 +27,7 @@ type FirewallRule struct {
 	To       Endpoint // the side it goes to; zero: any
 	Protocol RuleProto
 	Port     PortRange  // destination port(s), TCP and UDP; zero: any
+	ICMPType ICMPType   // ICMP/ICMPv6 message type; zero: any (and any protocol)
 	Time     TimeWindow // zero: at any time
 	Days     Weekdays   // zero: every day
 	Action   RuleAction
@@ -52,7 +53,7 @@ type RuleAction string
 const (
 	ActionAccept RuleAction = "accept"
 	ActionDrop   RuleAction = "drop"
-	ActionReject RuleAction = "reject" // an ICMP "administratively prohibited" to a LAN host that tries
+	ActionReject RuleAction = "reject" // a TCP RST, or an ICMP "administratively prohibited", to a LAN host that tries
 )
 
 // Endpoint is one side of a rule: a zone (lan, wan, or self: the router),
@@ -81,6 +82,90 @@ func (e Endpoint) String() string {
 		return e.Prefix.String()
 	}
 	return e.Host
+}
+
+// ICMPType is a rule's ICMP message type ("" any): a name from
+// icmpTypes, meaning the same message in ICMP (IPv4) and ICMPv6 where
+// both have it, or one family's number, "v4:N" or "v6:N". A rule with an
+// ICMP type matches only ICMP and ICMPv6 (protocol icmp is implied).
+type ICMPType string
+
+// icmpTypes are the ICMP type names: the type in ICMP (and its code, -1
+// any) and in ICMPv6; -1 where the family has no such message.
+// packet-too-big is ICMPv6's; on IPv4 the same message is a destination
+// unreachable with code 4 (fragmentation needed and DF set).
+var icmpTypes = []struct {
+	name          string
+	v4, code4, v6 int
+}{
+	{"echo-request", 8, -1, 128},
+	{"echo-reply", 0, -1, 129},
+	{"destination-unreachable", 3, -1, 1},
+	{"packet-too-big", 3, 4, 2},
+	{"time-exceeded", 11, -1, 3},
+	{"parameter-problem", 12, -1, 4},
+	{"redirect", 5, -1, 137},
+	{"router-solicitation", 10, -1, 133},
+	{"router-advertisement", 9, -1, 134},
+	{"neighbour-solicitation", -1, -1, 135},
+	{"neighbour-advertisement", -1, -1, 136},
+	{"timestamp-request", 13, -1, -1},
+	{"timestamp-reply", 14, -1, -1},
+}
+
+// ICMPTypeNames lists the names icmp-type takes.
+func ICMPTypeNames() []string {
+	out := make([]string, len(icmpTypes))
+	for i, t := range icmpTypes {
+		out[i] = t.name
+	}
+	return out
+}
+
+// Types says what t matches: the ICMP type and code (-1: any code) on
+// IPv4 and the ICMPv6 type; a type of -1 matches nothing of that family.
+// The zero ICMPType reports ok false (any message).
+func (t ICMPType) Types() (v4, code4, v6 int, ok bool) {
+	if t == "" {
+		return -1, -1, -1, false
+	}
+	for _, e := range icmpTypes {
+		if e.name == string(t) {
+			return e.v4, e.code4, e.v6, true
+		}
+	}
+	fam, num, _ := strings.Cut(string(t), ":")
+	n, _ := atoi(num)
+	if fam == "v6" {
+		return -1, -1, n, true
+	}
+	return n, -1, -1, true
+}
+
+func parseICMPType(s string) (any, error) {
+	s = strings.ToLower(s)
+	if r, ok := strings.CutPrefix(s, "neighbor-"); ok {
+		s = "neighbour-" + r
+	}
+	for _, e := range icmpTypes {
+		if e.name == s {
+			return ICMPType(s), nil
+		}
+	}
+	if fam, num, ok := strings.Cut(s, ":"); ok && (fam == "v4" || fam == "v6") {
+		if n, ok := atoi(num); ok && n <= 255 {
+			return ICMPType(fmt.Sprintf("%s:%d", fam, n)), nil
+		}
+		return nil, errf("%q: the type number is 0-255, e.g. %s:8", s, fam)
+	}
+	return nil, errf("%q is not an ICMP type; use %s, or a number as v4:N (ICMP) or v6:N (ICMPv6)", s, orList(ICMPTypeNames()))
+}
+
+func tICMPType() *vtype {
+	return &vtype{ph: "<NAME|v4:N|v6:N>", help: "ICMP message type, e.g. echo-request (ping), for IPv4 and IPv6; a number for one family, v4:13 or v6:128",
+		parse:  parseICMPType,
+		format: func(v any) string { return string(v.(ICMPType)) },
+	}
 }
 
 // TimeWindow is a daily window in the router's time zone, minutes after

@@ -157,6 +157,7 @@ var leafSamples = map[string]string{
 	"firewall rule * to":                 "set firewall rule block-tv to wan",
 	"firewall rule * protocol":           "set firewall rule block-tv protocol tcp-udp",
 	"firewall rule * port":               "set firewall rule block-tv port 6000-6010",
+	"firewall rule * icmp-type":          "set firewall rule no-ping icmp-type echo-request",
 	"firewall rule * time":               "set firewall rule block-tv time 21:00-07:00",
 	"firewall rule * days":               "set firewall rule block-tv days mon,tue,wed,thu,fri",
 	"firewall rule * action":             "set firewall rule block-tv action drop",

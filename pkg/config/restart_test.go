@@ -141,7 +141,7 @@ func TestIPv6StartOnly(t *testing.T) {
 			t.Errorf("%s: notes %q", line, notes)
 		}
 	}
-	if n != 28 {
-		t.Errorf("%d IPv6 and firewall statements checked, want 28", n)
+	if n != 29 {
+		t.Errorf("%d IPv6 and firewall statements checked, want 29", n)
 	}
 }

@@ -71,6 +71,20 @@ func (c *Config) checkRules(v *validator) {
 		if !r.Port.IsZero() && r.Protocol != RuleTCP && r.Protocol != RuleUDP && r.Protocol != RuleTCPUDP {
 			v.err(p, "port %s needs protocol tcp, udp or tcp-udp; add e.g. set %s protocol tcp", r.Port, p)
 		}
+		if r.ICMPType != "" {
+			switch r.Protocol {
+			case RuleAny, RuleICMP:
+			default:
+				v.err(p, "icmp-type %s needs protocol icmp (or none: icmp-type implies it), not %s; delete %s protocol, or set %s protocol icmp", r.ICMPType, r.Protocol, p, p)
+			}
+			if v4, _, v6, _ := r.ICMPType.Types(); v6 == 2 || v6 >= 133 && v6 <= 137 {
+				what := "only IPv4 messages of this type"
+				if v4 < 0 {
+					what = "nothing"
+				}
+				v.warn(p, "icmp-type %s matches %s: the router always lets IPv6 neighbour discovery and packet-too-big through to itself, since IPv6 stops working without them, and they do not cross the router", r.ICMPType, what)
+			}
+		}
 		switch {
 		case r.From.Zone == "lan" && r.To.Zone == "lan":
 			v.err(p, "goes from lan to lan: LAN devices reach each other through the switch, not through the router, so no rule sees it")

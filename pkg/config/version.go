@@ -16,7 +16,9 @@ import (
 // with none, because an older passgate skips the lines it does not know
 // only in a file that says it is newer.
 //
-// Version 2 added firewall mac-filter, firewall rule, system time-zone and qos.
+// Version 2 added firewall mac-filter, firewall rule (with its icmp-type,
+// added before version 2 was released, so within it), system time-zone and
+// qos.
 //
 // Across versions:
 //   - a newer passgate reads an older file: the migrations from the

@@ -149,7 +149,8 @@ type Dataplane struct {
 	gw             uint32
 
 	// self decides packets to the router itself (SetSelfFilter); nil:
-	// all pass. rejectBuf holds the ICMP error of a rejected one.
+	// all pass. rejectBuf holds the TCP reset or ICMP error answering a
+	// rejected one.
 	self      SelfFilter
 	rejectBuf [576]byte
 

@@ -438,15 +438,20 @@ func (d *Dataplane) unreachable6(failed [][]byte, dir fw6.Dir, now time.Duration
 }
 
 // selfAllowed6 asks the firewall's rules about an IPv6 packet to the
-// router itself; a rejected one from the LAN gets an ICMPv6
-// "administratively prohibited" back.
+// router itself; a rejected one from the LAN gets a TCP reset back (TCP
+// right after the fixed header), or an ICMPv6 "administratively
+// prohibited" (one from the WAN is dropped).
 func (d *Dataplane) selfAllowed6(from int, f, p []byte) bool {
 	switch d.self.DecideSelf6(packet.IPv6(p), from == PortWAN, [6]byte(packet.Ethernet(f).Src())) {
 	case fw6.FilterAccept:
 		return true
 	case fw6.FilterReject:
 		if from == PortLAN {
-			if r := d.v6.Engine.Error(p, fw6.FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, 0); r.Verdict == fw6.Reply {
+			if packet.IPv6(p).NextHeader() == packet.ProtoTCP {
+				if b := packet.PutTCPReset6(d.rejectBuf[:], packet.IPv6(p), packet.IPv6HeaderLen); b != nil {
+					d.reply6(from, f, b)
+				}
+			} else if r := d.v6.Engine.Error(p, fw6.FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, 0); r.Verdict == fw6.Reply {
 				d.reply6(from, f, r.Packet)
 			}
 		}

@@ -189,15 +189,18 @@ func (d *Dataplane) write(q *txq) {
 }
 
 // selfAllowed asks the firewall's rules about a packet to the router
-// itself; a rejected one from the LAN gets an ICMP "administratively
-// prohibited" back.
+// itself; a rejected one from the LAN gets a TCP reset back, or for
+// another protocol an ICMP "administratively prohibited" (one from the
+// WAN is dropped).
 func (d *Dataplane) selfAllowed(from int, f, p []byte) bool {
 	switch d.self.DecideSelf(packet.IPv4(p), from == PortWAN, [6]byte(packet.Ethernet(f).Src())) {
 	case nat.FilterAccept:
 		return true
 	case nat.FilterReject:
 		if from == PortLAN {
-			if b := nat.AdminProhibited(d.rejectBuf[:], packet.IPv4(p), d.lanIP); b != nil {
+			if b := packet.PutTCPReset4(d.rejectBuf[:], packet.IPv4(p)); b != nil {
+				d.reply(from, f, b)
+			} else if b := nat.AdminProhibited(d.rejectBuf[:], packet.IPv4(p), d.lanIP); b != nil {
 				d.reply(from, f, b)
 			}
 		}

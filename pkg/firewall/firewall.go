@@ -8,7 +8,16 @@
 // self), a LAN device's MAC address or name (names are resolved to MAC
 // addresses by the caller: SetNames), or an address or prefix; the
 // protocol and destination ports; and a daily time window on some days,
-// in the router's time zone (Tick).
+// in the router's time zone (Tick); and an ICMP message type (icmp-type:
+// a name meaning the same message in ICMP and ICMPv6).
+//
+// Of ICMP, only an echo request opens a session through the router (the
+// NAT and fw6 create none for anything else: errors belong to the session
+// they are about), so an ICMP NewFlow is an echo request and carries no
+// type; a packet to the router is matched by the type it carries. IPv6
+// neighbour discovery and packet-too-big to the router are never matched
+// by a rule: IPv6 stops working without them (the configuration warns of
+// a rule naming them).
 //
 // Connections already running are not asked again per packet: the caller
 // revisits them with Would after a commit, a time window opening or
@@ -42,8 +51,9 @@ type Options struct {
 	// Location is the router's time zone for time windows (nil: UTC).
 	Location *time.Location
 	// OnLog is told of every connection a rule with logging matches; it
-	// is called with the data plane's lock held and must not block (the
-	// caller queues and rate-limits).
+	// is called with the data plane's lock held and must neither block nor
+	// allocate: the caller only queues the Hit, and formats and
+	// rate-limits it elsewhere.
 	OnLog func(Hit)
 	// MACOf returns the MAC address of a LAN address, for rules naming a
 	// device when the packet did not come from it (a connection from the
@@ -57,6 +67,45 @@ type rule struct {
 	config.FirewallRule
 	active bool // its time window is open now (always, without one)
 	hits   uint64
+	// icmp: ICMPType is set; then the ICMP type and code (-1 any) and the
+	// ICMPv6 type it matches (-1 none of that family).
+	icmp          bool
+	t4, code4, t6 int16
+}
+
+// icmpMsg is the ICMP message a connection starts with: type and code
+// (-1: not ICMP, or not known, such as a later fragment).
+type icmpMsg struct{ typ, code int16 }
+
+var (
+	noICMP   = icmpMsg{-1, -1}
+	echoReq4 = icmpMsg{packet.ICMPEcho, 0}
+	echoReq6 = icmpMsg{packet.ICMPv6EchoRequest, 0}
+	anyCode  = int16(-1)
+)
+
+// readICMP reads the type and code of an ICMP or ICMPv6 header (l4: nil
+// for a later fragment).
+func readICMP(proto uint8, l4 []byte) icmpMsg {
+	if (proto != packet.ProtoICMP && proto != packet.ProtoICMPv6) || len(l4) < 2 {
+		return noICMP
+	}
+	return icmpMsg{int16(l4[0]), int16(l4[1])}
+}
+
+// matchICMP reports whether a rule's icmp-type matches the message m of
+// a connection of protocol proto.
+func (r *rule) matchICMP(proto uint8, m icmpMsg) bool {
+	if !r.icmp {
+		return true
+	}
+	switch proto {
+	case packet.ProtoICMP:
+		return r.t4 >= 0 && m.typ == r.t4 && (r.code4 == anyCode || m.code == r.code4)
+	case packet.ProtoICMPv6:
+		return r.t6 >= 0 && m.typ == r.t6
+	}
+	return false
 }
 
 // Set is a compiled rule list. It is not safe for concurrent use: the
@@ -75,7 +124,11 @@ func New(rules []config.FirewallRule, now time.Time, o Options) *Set {
 	}
 	s := &Set{o: o}
 	for _, r := range rules {
-		s.rules = append(s.rules, &rule{FirewallRule: r})
+		cr := &rule{FirewallRule: r}
+		if t4, c4, t6, ok := r.ICMPType.Types(); ok {
+			cr.icmp, cr.t4, cr.code4, cr.t6 = true, int16(t4), int16(c4), int16(t6)
+		}
+		s.rules = append(s.rules, cr)
 		if r.To.Zone == "self" {
 			s.hasSelf = true
 		}
@@ -189,9 +242,9 @@ func matchProto(p config.RuleProto, proto uint8) bool {
 
 // decide runs the rules over one connection; count: a real one (counted,
 // logged), not a question.
-func (s *Set) decide(proto uint8, src, dst side, sport, dport uint16, count bool) nat.FilterVerdict {
+func (s *Set) decide(proto uint8, m icmpMsg, src, dst side, sport, dport uint16, count bool) nat.FilterVerdict {
 	for _, r := range s.rules {
-		if !r.active || !matchProto(r.Protocol, proto) || !s.matchEnd(&r.From, &src) || !s.matchEnd(&r.To, &dst) {
+		if !r.active || !matchProto(r.Protocol, proto) || !r.matchICMP(proto, m) || !s.matchEnd(&r.From, &src) || !s.matchEnd(&r.To, &dst) {
 			continue
 		}
 		if !r.Port.IsZero() && (proto != packet.ProtoTCP && proto != packet.ProtoUDP || dport < r.Port.First || dport > r.Port.Last) {
@@ -239,10 +292,11 @@ func (s *Set) Decide(f nat.NewFlow) nat.FilterVerdict {
 		return nat.FilterAccept
 	}
 	src, dst, sp, dp := s.sides(f)
+	m := noICMP
 	if f.Proto == packet.ProtoICMP {
-		sp, dp = 0, 0
+		sp, dp, m = 0, 0, echoReq4
 	}
-	return s.decide(f.Proto, src, dst, sp, dp, true)
+	return s.decide(f.Proto, m, src, dst, sp, dp, true)
 }
 
 // Would says what the rules decide about a session now, without counting
@@ -254,10 +308,11 @@ func (s *Set) Would(si nat.SessionInfo) nat.FilterVerdict {
 	f := nat.NewFlow{Proto: si.Protocol, Inbound: si.Forwarded, Host: packet.AddrTo4(si.Internal.Addr()), HostPort: si.Internal.Port(),
 		Remote: packet.AddrTo4(si.Remote.Addr()), RemotePort: si.Remote.Port()}
 	src, dst, sp, dp := s.sides(f)
+	m := noICMP
 	if f.Proto == packet.ProtoICMP {
-		sp, dp = 0, 0
+		sp, dp, m = 0, 0, echoReq4
 	}
-	return s.decide(f.Proto, src, dst, sp, dp, false)
+	return s.decide(f.Proto, m, src, dst, sp, dp, false)
 }
 
 // sides6 is sides for an IPv6 connection.
@@ -275,6 +330,15 @@ func (s *Set) sides6(f fw6.NewFlow) (src, dst side, sport, dport uint16) {
 		return remote, host, dport, sport
 	}
 	return host, remote, sport, dport
+}
+
+// flowICMP6 is the message an IPv6 session of proto starts with: an
+// ICMPv6 session is an echo request's.
+func flowICMP6(proto uint8) icmpMsg {
+	if proto == packet.ProtoICMPv6 {
+		return echoReq6
+	}
+	return noICMP
 }
 
 // to6 is v as fw6 says it.
@@ -295,7 +359,7 @@ func (s *Set) Decide6(f fw6.NewFlow) fw6.FilterVerdict {
 		return fw6.FilterAccept
 	}
 	src, dst, sp, dp := s.sides6(f)
-	return to6(s.decide(f.Proto, src, dst, sp, dp, true))
+	return to6(s.decide(f.Proto, flowICMP6(f.Proto), src, dst, sp, dp, true))
 }
 
 // Would6 is Would for a running IPv6 session.
@@ -305,7 +369,7 @@ func (s *Set) Would6(se fw6.Session) fw6.FilterVerdict {
 	}
 	f := fw6.NewFlow{Proto: se.Protocol, Inbound: se.Inbound, Host: se.LAN.Addr(), HostPort: se.LAN.Port(), Remote: se.Remote.Addr(), RemotePort: se.Remote.Port()}
 	src, dst, sp, dp := s.sides6(f)
-	return to6(s.decide(f.Proto, src, dst, sp, dp, false))
+	return to6(s.decide(f.Proto, flowICMP6(f.Proto), src, dst, sp, dp, false))
 }
 
 // DecideSelf decides a packet to the router itself (p, from the LAN
@@ -325,7 +389,7 @@ func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVer
 		l4 = p[min(p.HeaderLen(), len(p)):]
 	}
 	sp, dp, count := selfPorts(proto, l4)
-	return s.decide(proto, src, dst, sp, dp, count)
+	return s.decide(proto, readICMP(proto, l4), src, dst, sp, dp, count)
 }
 
 // selfPorts reads the ports of a packet to the router (l4: its transport
@@ -355,8 +419,20 @@ func (s *Set) DecideSelf6(p packet.IPv6, fromWAN bool, mac [6]byte) fw6.FilterVe
 	}
 	dst := side{zone: "self", a6: p.DstAddr()}
 	proto := p.NextHeader()
-	sp, dp, count := selfPorts(proto, p[packet.IPv6HeaderLen:])
-	return to6(s.decide(proto, src, dst, sp, dp, count))
+	l4 := p[packet.IPv6HeaderLen:]
+	m := readICMP(proto, l4)
+	if proto == packet.ProtoICMPv6 && ndOrPTB(m.typ) {
+		return fw6.FilterAccept
+	}
+	sp, dp, count := selfPorts(proto, l4)
+	return to6(s.decide(proto, m, src, dst, sp, dp, count))
+}
+
+// ndOrPTB reports the ICMPv6 types no rule to the router matches:
+// packet-too-big and neighbour discovery (router and neighbour
+// solicitation and advertisement, redirect), without which IPv6 breaks.
+func ndOrPTB(t int16) bool {
+	return t == packet.ICMPv6PacketTooBig || t >= packet.ICMPv6RouterSolicit && t <= packet.ICMPv6Redirect
 }
 
 // WouldSelf says what the rules decide about a TCP connection from a LAN
@@ -369,7 +445,7 @@ func (s *Set) WouldSelf(from netip.Addr, mac [6]byte, hasMAC bool, proto uint8, 
 	} else {
 		src.a6 = from
 	}
-	return s.decide(proto, src, side{zone: "self"}, 0, port, false)
+	return s.decide(proto, noICMP, src, side{zone: "self"}, 0, port, false)
 }
 
 // Count is one rule's counter, for show firewall.

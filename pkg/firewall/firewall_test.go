@@ -262,3 +262,98 @@ func TestSelf6(t *testing.T) {
 		t.Error("WouldSelf over IPv6")
 	}
 }
+
+// icmp4 is an ICMP packet of type and code from src to dst.
+func icmp4(src, dst string, typ, code uint8) packet.IPv4 {
+	b := make([]byte, packet.IPv4HeaderLen+8)
+	packet.IPv4(b).PutHeader(packet.IPv4Header{TTL: 64, Protocol: packet.ProtoICMP, Src: a4(src), Dst: a4(dst)})
+	b[packet.IPv4HeaderLen], b[packet.IPv4HeaderLen+1] = typ, code
+	return packet.IPv4(b)
+}
+
+// icmp6 is an ICMPv6 packet of type from src to dst.
+func icmp6(src, dst string, typ uint8) packet.IPv6 {
+	b := make([]byte, packet.IPv6HeaderLen+8)
+	b[0], b[6], b[7] = 0x60, packet.ProtoICMPv6, 255
+	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	b[packet.IPv6HeaderLen] = typ
+	return packet.IPv6(b)
+}
+
+// icmp-type: per packet to the router (the type it carries), and for a
+// session through the router (always an echo request), IPv4 and IPv6;
+// neighbour discovery and packet-too-big to the router are never matched.
+func TestICMPType(t *testing.T) {
+	s := New(rules(t,
+		"no-ping from lan to self icmp-type echo-request action drop",
+		"no-ts to self icmp-type timestamp-request action reject",
+		"ptb from wan to self icmp-type packet-too-big action drop",
+		"ns from lan icmp-type neighbour-solicitation action drop",
+		"all-v6-ra from lan to self protocol icmp icmp-type router-solicitation action drop",
+		"no-out-ping from 02:11:22:33:44:55 to wan icmp-type echo-request action reject",
+		"v6-137 from wan to self icmp-type v6:200 action drop",
+	), wed("12:00"), Options{})
+	const lanA, rtr, wanA = "192.168.1.20", "192.168.1.1", "203.0.113.9"
+	const lan6, rtr6, wan6 = "2a00:1:2:3::20", "2a00:1:2:3::1", "2600:5:6:7::20"
+	for _, c := range []struct {
+		name    string
+		p       packet.IPv4
+		fromWAN bool
+		want    nat.FilterVerdict
+	}{
+		{"ping to the router", icmp4(lanA, rtr, packet.ICMPEcho, 0), false, nat.FilterDrop},
+		{"ping from the wan", icmp4(wanA, rtr, packet.ICMPEcho, 0), true, nat.FilterAccept},
+		{"echo reply", icmp4(lanA, rtr, packet.ICMPEchoReply, 0), false, nat.FilterAccept},
+		{"timestamp", icmp4(wanA, rtr, 13, 0), true, nat.FilterReject},
+		{"fragmentation needed", icmp4(wanA, rtr, 3, 4), true, nat.FilterDrop},
+		{"port unreachable", icmp4(wanA, rtr, 3, 3), true, nat.FilterAccept},
+		{"router solicitation on v4", icmp4(lanA, rtr, 10, 0), false, nat.FilterDrop},
+		{"tcp is no icmp", tcp4(t, lanA, rtr, 40000, 8, packet.TCPSyn), false, nat.FilterAccept},
+	} {
+		if got := s.DecideSelf(c.p, c.fromWAN, laptop); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		p       packet.IPv6
+		fromWAN bool
+		want    fw6.FilterVerdict
+	}{
+		{"ping6 to the router", icmp6(lan6, rtr6, packet.ICMPv6EchoRequest), false, fw6.FilterDrop},
+		{"ping6 from the wan", icmp6(wan6, rtr6, packet.ICMPv6EchoRequest), true, fw6.FilterAccept},
+		{"echo reply", icmp6(lan6, rtr6, packet.ICMPv6EchoReply), false, fw6.FilterAccept},
+		{"packet too big: exempt", icmp6(wan6, rtr6, packet.ICMPv6PacketTooBig), true, fw6.FilterAccept},
+		{"neighbour solicitation: exempt", icmp6(lan6, rtr6, packet.ICMPv6NeighborSolicit), false, fw6.FilterAccept},
+		{"router solicitation: exempt", icmp6(lan6, rtr6, packet.ICMPv6RouterSolicit), false, fw6.FilterAccept},
+		{"a number", icmp6(wan6, rtr6, 200), true, fw6.FilterDrop},
+		{"v6 number on v4", nil, false, 0},
+	} {
+		if c.p == nil {
+			if s.DecideSelf(icmp4(wanA, rtr, 200, 0), true, laptop) != nat.FilterAccept {
+				t.Error("icmp-type v6:200 matched ICMP type 200 on IPv4")
+			}
+			continue
+		}
+		if got := s.DecideSelf6(c.p, c.fromWAN, laptop); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Through the router: an ICMP session is an echo request's.
+	if got := s.Decide(out(tv, lanA, "198.51.100.7", packet.ProtoICMP, 0)); got != nat.FilterReject {
+		t.Errorf("the tv's ping out: %v", got)
+	}
+	if got := s.Decide(out(tv, lanA, "198.51.100.7", packet.ProtoTCP, 443)); got != nat.FilterAccept {
+		t.Errorf("the tv's https: %v (icmp-type must imply ICMP)", got)
+	}
+	f := fw6.NewFlow{Proto: packet.ProtoICMPv6, Host: netip.MustParseAddr(lan6), HostPort: 7, Remote: netip.MustParseAddr(wan6), MAC: tv, HasMAC: true}
+	if got := s.Decide6(f); got != fw6.FilterReject {
+		t.Errorf("the tv's ping6 out: %v", got)
+	}
+	f.Proto, f.RemotePort = packet.ProtoUDP, 53
+	if got := s.Decide6(f); got != fw6.FilterAccept {
+		t.Errorf("the tv's udp6: %v", got)
+	}
+}

@@ -15,8 +15,9 @@ type Filter interface {
 // FilterVerdict is a Filter's decision.
 type FilterVerdict uint8
 
-// Filter verdicts: a rejected outbound connection gets ICMPv6
-// "administratively prohibited"; a rejected inbound one is dropped.
+// Filter verdicts: a rejected outbound connection gets a TCP reset (TCP)
+// or ICMPv6 "administratively prohibited"; a rejected inbound one is
+// dropped.
 const (
 	FilterAccept FilterVerdict = iota
 	FilterDrop

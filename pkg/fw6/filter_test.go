@@ -17,8 +17,8 @@ func (f *fakeFilter) Decide6(n NewFlow) FilterVerdict {
 }
 
 // The firewall's rules over IPv6: asked once per new connection with the
-// frame's MAC; a drop is silent, a reject answers administratively
-// prohibited; the router's own connections are not asked.
+// frame's MAC; a drop is silent, a reject answers a TCP reset or
+// administratively prohibited; the router's own connections are not asked.
 func TestFilterDecidesNewSessions(t *testing.T) {
 	r := newRig(t, nil)
 	f := &fakeFilter{by: map[uint16]FilterVerdict{53: FilterDrop, 25: FilterReject}}
@@ -32,7 +32,18 @@ func TestFilterDecidesNewSessions(t *testing.T) {
 		t.Fatalf("asked %+v", f.asked)
 	}
 	r.mustDrop(FromLAN, udp6(t, pk{Src: hostA, Dst: srv, SP: 5001, DP: 53}), ReasonFirewall)
-	r.mustReply(FromLAN, tcp6(t, pk{Src: hostA, Dst: srv, SP: 5002, DP: 25, Flags: "S"}), packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, ReasonFirewallReject)
+	// A rejected TCP connection gets a reset, as from the server (the
+	// oracle checks its checksum); another protocol administratively
+	// prohibited.
+	res := r.e.Process(tcp6(t, pk{Src: hostA, Dst: srv, SP: 5002, DP: 25, Flags: "S"}), FromLAN)
+	if res.Verdict != Reply || res.Reason != ReasonFirewallReject {
+		t.Fatalf("rejected TCP: verdict %v reason %v", res.Verdict, res.Reason)
+	}
+	if d := oracle(t, res.Packet); d.TCP == nil || !d.TCP.RST || !d.TCP.ACK || d.Src() != srv || d.Dst() != hostA || d.TCP.SrcPort != 25 || d.TCP.DstPort != 5002 {
+		t.Fatalf("rejected TCP answered %v", d.Pkt)
+	}
+	f.by[26] = FilterReject
+	r.mustReply(FromLAN, udp6(t, pk{Src: hostA, Dst: srv, SP: 5003, DP: 26}), packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, ReasonFirewallReject)
 	if n := len(r.sessions()); n != 1 {
 		t.Errorf("%d sessions, want the accepted one", n)
 	}

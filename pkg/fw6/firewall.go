@@ -80,10 +80,18 @@ func (e *Engine) outbound(q *pkt, fl uint8) verdict {
 
 // refuse answers a packet that could not get a session for lack of room:
 // "administratively prohibited" tells the LAN host at once (as pkg/nat
-// does, RFC 5508 REQ-8). The router's own packets are just dropped.
+// does, RFC 5508 REQ-8); a TCP connection a rule rejects gets a TCP
+// reset instead, as from the server it was for. The router's own packets
+// are just dropped.
 func (e *Engine) refuse(q *pkt, fl uint8, r Reason) verdict {
 	if fl&flagSelf != 0 || r == ReasonFirewall {
 		return drop(r) // the router's own, or a rule's silent drop
+	}
+	if r == ReasonFirewallReject && q.ch.Proto == packet.ProtoTCP && !q.ch.LaterFragment() {
+		if b := packet.PutTCPReset6(e.reply[:], q.p, q.ch.Offset); b != nil {
+			e.pkt = b
+			return verdict(Reply) | verdict(r)<<8
+		}
 	}
 	return e.icmpError(q, FromLAN, packet.ICMPv6DestUnreachable, packet.ICMPv6AdminProhibited, 0, r)
 }

@@ -17,9 +17,9 @@ type Filter interface {
 // FilterVerdict is a Filter's decision.
 type FilterVerdict uint8
 
-// Filter verdicts. A rejected outbound connection gets an ICMP
-// "communication administratively prohibited" back to the LAN host; a
-// rejected inbound one is dropped.
+// Filter verdicts. A rejected outbound connection gets a TCP reset (TCP)
+// or an ICMP "communication administratively prohibited" back to the LAN
+// host; a rejected inbound one is dropped.
 const (
 	FilterAccept FilterVerdict = iota
 	FilterDrop

@@ -43,8 +43,15 @@ func TestFilterDecidesNewSessionsOnly(t *testing.T) {
 	// Dropped: no session, and asked again next time.
 	r.mustDrop(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5001, DP: 53}), ReasonFirewall)
 	r.mustDrop(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5001, DP: 53}), ReasonFirewall)
-	// Rejected: the LAN host is told, administratively prohibited.
+	// Rejected TCP: the LAN host gets a reset, as from the server (the
+	// oracle checks its checksums).
 	d := r.must(Outbound, tcpPkt(t, pk{Src: hostA, Dst: srv, SP: 5002, DP: 25, Flags: "S"}), Reply)
+	if d.TCP == nil || !d.TCP.RST || !d.TCP.ACK || d.Dst() != hostA || d.Src() != srv || d.SPort() != 25 || d.DPort() != 5002 {
+		t.Fatalf("reject answered %v", d.Pkt)
+	}
+	// Rejected UDP: administratively prohibited.
+	f.by[26] = FilterReject
+	d = r.must(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5003, DP: 26}), Reply)
 	if d.ICMP == nil || d.ICMP.TypeCode != layers.CreateICMPv4TypeCode(3, 13) || d.Dst() != hostA || d.Src() != router {
 		t.Fatalf("reject answered %v", d.Pkt)
 	}
@@ -70,7 +77,7 @@ func TestFilterDecidesNewSessionsOnly(t *testing.T) {
 		t.Errorf("Flush removed %d", n)
 	}
 	c := r.e.Counters()
-	if c.Drops[ReasonFirewall] != 4 || c.Drops[ReasonFirewallReject] != 1 {
+	if c.Drops[ReasonFirewall] != 4 || c.Drops[ReasonFirewallReject] != 2 {
 		t.Errorf("drops firewall %d, firewall-reject %d", c.Drops[ReasonFirewall], c.Drops[ReasonFirewallReject])
 	}
 }

@@ -166,8 +166,16 @@ func (e *Engine) outResetNoSession(p packet.IPv4, l4 []byte, src uint32, sp uint
 
 // refuse answers a packet that could not get a session: ICMP
 // "communication administratively prohibited" (RFC 5508 REQ-8) when
-// resources ran out, a plain drop otherwise.
+// resources ran out, a plain drop otherwise. A TCP connection a rule
+// rejects gets a TCP reset instead, as from the server it was for.
 func (e *Engine) refuse(p packet.IPv4, r Reason) verdict {
+	if r == ReasonFirewallReject && p.Protocol() == packet.ProtoTCP {
+		if b := packet.PutTCPReset4(e.reply[:], p); b != nil {
+			e.cnt.Drops[r]++
+			e.pkt = b
+			return verdict(Reply)
+		}
+	}
 	switch r {
 	case ReasonTableFull, ReasonHostLimit, ReasonPortsExhausted, ReasonFirewallReject:
 		res := e.icmpError(p, packet.ICMPUnreachable, packet.ICMPCodeAdminProhibited, 0, e.lanIP)

@@ -86,6 +86,9 @@ func ruleSummary(r config.FirewallRule) string {
 	if r.Protocol != config.RuleAny {
 		w = append(w, string(r.Protocol))
 	}
+	if r.ICMPType != "" {
+		w = append(w, "icmp-type "+string(r.ICMPType))
+	}
 	if !r.Port.IsZero() {
 		w = append(w, "port "+r.Port.String())
 	}
