@@ -106,3 +106,48 @@ func TestTCPReset(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTCPReset: any bytes as the rejected packet (IPv4, or IPv6 with the
+// TCP header at any offset): no panic, nothing written beyond the
+// reset's length, and a reset that is returned is a TCP segment with RST
+// set and a right checksum, addressed back to the sender.
+func FuzzTCPReset(f *testing.F) {
+	syn := make([]byte, IPv4HeaderLen+TCPHeaderLen)
+	IPv4(syn).PutHeader(IPv4Header{TTL: 64, Protocol: ProtoTCP, Src: 0xc0a80114, Dst: 0xc6336401})
+	syn[IPv4HeaderLen+12], syn[IPv4HeaderLen+13] = 0x50, TCPSyn
+	f.Add(syn, 0)
+	f.Add(append(make([]byte, IPv6HeaderLen), syn[IPv4HeaderLen:]...), IPv6HeaderLen)
+	f.Fuzz(func(t *testing.T, b []byte, off int) {
+		buf := bytes.Repeat([]byte{0xee}, 128)
+		r := PutTCPReset4(buf, IPv4(b))
+		if r != nil {
+			if len(r) != TCPResetLen4 || r[9] != ProtoTCP || TCP(r[IPv4HeaderLen:]).Flags()&TCPRst == 0 {
+				t.Fatalf("IPv4 reset % x", r)
+			}
+			ip := IPv4(r)
+			if Checksum(r[:IPv4HeaderLen]) != 0 || Fold(Sum(r[IPv4HeaderLen:], PseudoHeaderSum(ip.Src(), ip.Dst(), ProtoTCP, TCPHeaderLen))) != 0 {
+				t.Fatalf("IPv4 reset with a wrong checksum % x", r)
+			}
+			if ip.Src() != IPv4(b).Dst() || ip.Dst() != IPv4(b).Src() {
+				t.Fatal("IPv4 reset not addressed back to the sender")
+			}
+		}
+		if buf[TCPResetLen4] != 0xee {
+			t.Fatal("PutTCPReset4 wrote beyond the reset")
+		}
+		buf = bytes.Repeat([]byte{0xee}, 128)
+		r = PutTCPReset6(buf, IPv6(b), off)
+		if r != nil {
+			if len(r) != TCPResetLen6 || TCP(r[IPv6HeaderLen:]).Flags()&TCPRst == 0 ||
+				Fold(Sum(r[IPv6HeaderLen:], PseudoHeaderSum6(r[8:24], r[24:40], ProtoTCP, TCPHeaderLen))) != 0 {
+				t.Fatalf("IPv6 reset % x", r)
+			}
+			if !bytes.Equal(r[8:24], b[24:40]) || !bytes.Equal(r[24:40], b[8:24]) {
+				t.Fatal("IPv6 reset not addressed back to the sender")
+			}
+		}
+		if buf[TCPResetLen6] != 0xee {
+			t.Fatal("PutTCPReset6 wrote beyond the reset")
+		}
+	})
+}
