@@ -13,6 +13,7 @@ import (
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
 	"github.com/passgate/passgate/pkg/sshd"
+	"github.com/passgate/passgate/pkg/webui"
 )
 
 // future is the result of work begun in the background at start-up.
@@ -40,11 +41,14 @@ func (f *future[T]) get() (T, error) {
 // prestart is the start-up work that needs only the configuration and
 // the state directory, begun as soon as the configuration is read so that
 // it overlaps the set-up of the ports, rings and self0 (kernel work): the
-// NAT engine's tables, the SSH host key and the ULA prefix (the last two
-// written durably to the boot partition on a first boot).
+// NAT engine's tables, the SSH host key, the web page's certificate and
+// the ULA prefix (the last three made and written durably to the boot
+// partition on a first boot).
 type prestart struct {
 	nat     *future[natEngines]
 	hostKey *future[*sshd.HostKey]
+	webCert *future[*webui.Cert]
+	webFor  []string // the names webCert was made for
 	ula     *future[netip.Prefix]
 }
 
@@ -55,7 +59,10 @@ type natEngines struct {
 
 func (r *router) startPrestart(cfg *config.Config) *prestart {
 	stateDir := r.stateDir
+	names := webCertNames(cfg)
 	return &prestart{
+		webFor:  names,
+		webCert: startFuture(func() (*webui.Cert, error) { return webui.LoadOrCreateCert(stateDir, names) }),
 		nat: startFuture(func() (natEngines, error) {
 			mem, _ := meminfo.Read() // unknown: natConfig assumes 1 GiB
 			eng, err := nat.New(natConfig(cfg, mem.Total, randomSeed()))

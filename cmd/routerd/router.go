@@ -365,7 +365,7 @@ func (r *router) run(parent context.Context) error {
 	if err != nil {
 		r.logf("ssh: %v", err)
 	}
-	r.startShell(ctx, &wg, hostKey)
+	r.startShell(ctx, &wg, hostKey, pre)
 	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
 	r.watchTrial(ctx)

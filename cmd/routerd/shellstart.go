@@ -26,7 +26,7 @@ const defaultSocket = "/run/passgate/shell.sock"
 // that `routerd shell -c` uses.
 // hostKey is the SSH host key loaded (or made) at start-up, or nil for
 // sshd to load it.
-func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *sshd.HostKey) {
+func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *sshd.HostKey, pre *prestart) {
 	sh := shell.New(shellRouter{r}, shell.Options{Logf: r.logf,
 		Banner: "passgate " + version + ": type ? for help"})
 	// One limiter: failed logins on SSH and on the web page count together.
@@ -53,7 +53,7 @@ func (r *router) startShell(ctx context.Context, wg *sync.WaitGroup, hostKey *ss
 			}()
 		}
 	}
-	r.setUpWeb(ctx, sh, limiter)
+	r.setUpWeb(ctx, sh, limiter, pre)
 	wg.Add(1)
 	go func() { // the page's listeners end with ctx; wait for them
 		defer wg.Done()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -25,11 +26,20 @@ type webService struct {
 // setUpWeb makes the page's server (its certificate is made once and kept
 // beside the SSH host key) and starts it when the configuration says so.
 // The page shares the shell and the login limiter with SSH.
-func (r *router) setUpWeb(ctx context.Context, sh *shell.Shell, limiter *loginlimit.Limiter) {
+// The certificate is the one pre made at start-up (in parallel with the
+// ports' set-up) when it was made for the same names, else made here.
+func (r *router) setUpWeb(ctx context.Context, sh *shell.Shell, limiter *loginlimit.Limiter, pre *prestart) {
 	r.mu.Lock()
-	lan, host := r.cfg.Interfaces.LAN.Address.Addr().String(), r.hostnameLocked()
+	names := webCertNames(r.cfg)
 	r.mu.Unlock()
-	cert, err := webui.LoadOrCreateCert(r.stateDir, []string{lan, host, "passgate"})
+	lan := names[0]
+	var cert *webui.Cert
+	var err error
+	if pre != nil && slices.Equal(pre.webFor, names) {
+		cert, err = pre.webCert.get()
+	} else {
+		cert, err = webui.LoadOrCreateCert(r.stateDir, names)
+	}
 	if err != nil {
 		r.logf("web page: no certificate: %v", err)
 		return
@@ -56,11 +66,19 @@ func (r *router) setUpWeb(ctx context.Context, sh *shell.Shell, limiter *loginli
 	}
 }
 
-func (r *router) hostnameLocked() string {
-	if h := r.cfg.System.Hostname; h != "" {
+func (r *router) hostnameLocked() string { return hostnameOf(r.cfg) }
+
+func hostnameOf(cfg *config.Config) string {
+	if h := cfg.System.Hostname; h != "" {
 		return h
 	}
 	return "passgate"
+}
+
+// webCertNames are the names the page's certificate is made for: the
+// LAN address first, the host name, and "passgate".
+func webCertNames(cfg *config.Config) []string {
+	return []string{cfg.Interfaces.LAN.Address.Addr().String(), hostnameOf(cfg), "passgate"}
 }
 
 // webAddrs are where the page listens: the router's IPv4 LAN address,
