@@ -37,6 +37,13 @@ const (
 	// TestEndToEndQoS; under TCG a little is lost even unshaped).
 	addedMax   = 10 * time.Millisecond
 	vpnLossMax = 2
+	// lineUseMin is the least share of the shaped rate routerd must
+	// carry. Under TCG a user-space shaper's late wake-ups lose bucket
+	// time: eight runs used 84-91 % of the upload (TCP and the VPN
+	// stream) and 86-92 % of the download, a ninth (in CI) 78 % and 80 %
+	// and failed the earlier 80 %. On real CPUs
+	// TestEndToEndQoSBufferbloat asks for 78 % of the rate.
+	lineUseMin = 0.7
 )
 
 // shaper is one way of shaping the line: its name in the detail and how
@@ -131,7 +138,7 @@ func caseQoS(l *Lab) Outcome {
 		return fail(detail + fmt.Sprintf(" — with QoS the ping gained %s over idle, more than %s", ms(q.rttMed-idle), ms(addedMax)))
 	case q.vpnLoss > vpnLossMax:
 		return fail(detail + fmt.Sprintf(" — with QoS the VPN stream lost more than %d%%", vpnLossMax))
-	case q.up+q.vpn < float64(shapeUp)/1000*0.8 || q.down < float64(shapeDown)/1000*0.8:
+	case q.up+q.vpn < float64(shapeUp)/1000*lineUseMin || q.down < float64(shapeDown)/1000*lineUseMin:
 		return fail(detail + " — with QoS the line is underused")
 	}
 	return pass(detail)
