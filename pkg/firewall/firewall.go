@@ -378,10 +378,8 @@ func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVer
 	if !s.hasSelf || len(p) < packet.IPv4HeaderLen {
 		return nat.FilterAccept
 	}
-	src := side{zone: "lan", ip: p.Src(), mac: mac, hasMAC: !fromWAN}
-	if fromWAN {
-		src.zone = "wan"
-	}
+	src := selfSource(fromWAN, mac)
+	src.ip = p.Src()
 	dst := side{zone: "self", ip: p.Dst()}
 	proto := p.Protocol()
 	var l4 []byte
@@ -390,6 +388,15 @@ func (s *Set) DecideSelf(p packet.IPv4, fromWAN bool, mac [6]byte) nat.FilterVer
 	}
 	sp, dp, count := selfPorts(proto, l4)
 	return s.decide(proto, readICMP(proto, l4), src, dst, sp, dp, count)
+}
+
+// selfSource is the sending side of a packet to the router: a LAN device
+// (its MAC known) or the WAN; the caller sets its address.
+func selfSource(fromWAN bool, mac [6]byte) side {
+	if fromWAN {
+		return side{zone: "wan"}
+	}
+	return side{zone: "lan", mac: mac, hasMAC: true}
 }
 
 // selfPorts reads the ports of a packet to the router (l4: its transport
@@ -413,10 +420,8 @@ func (s *Set) DecideSelf6(p packet.IPv6, fromWAN bool, mac [6]byte) fw6.FilterVe
 	if !s.hasSelf || len(p) < packet.IPv6HeaderLen {
 		return fw6.FilterAccept
 	}
-	src := side{zone: "lan", a6: p.SrcAddr(), mac: mac, hasMAC: !fromWAN}
-	if fromWAN {
-		src.zone = "wan"
-	}
+	src := selfSource(fromWAN, mac)
+	src.a6 = p.SrcAddr()
 	dst := side{zone: "self", a6: p.DstAddr()}
 	proto := p.NextHeader()
 	l4 := p[packet.IPv6HeaderLen:]
