@@ -130,7 +130,7 @@ func (d *Dataplane) offloaded(from int, dir nat.Dir, f link.Frame, now time.Dura
 	switch {
 	case r.Verdict == nat.Local:
 		d.route(from, b, nat.Result{Verdict: nat.Local, Packet: ip}, o, now)
-	case (r.Verdict == nat.Forward || r.Verdict == nat.Hairpin) && sameStart(r.Packet, ip) && len(r.Packet) == len(view) && len(r.More) == 0:
+	case (r.Verdict == nat.Forward || r.Verdict == nat.Hairpin) && sameStart(r.Packet, ip) && len(r.Packet) == len(view) && len(d.e.More()) == 0:
 		setPartial(ip, ihl)
 		d.route(from, b, nat.Result{Verdict: r.Verdict, Packet: ip}, o, now)
 	case r.Verdict == nat.Forward || r.Verdict == nat.Hairpin:
@@ -148,7 +148,7 @@ func (d *Dataplane) keepPartial(ip packet.IPv4, r nat.Result, o link.Offload) li
 	switch {
 	case r.Verdict == nat.Local:
 		return o // untouched: the router's own stack gets it completed
-	case (r.Verdict == nat.Forward || r.Verdict == nat.Hairpin) && sameStart(r.Packet, ip) && len(r.More) == 0:
+	case (r.Verdict == nat.Forward || r.Verdict == nat.Hairpin) && sameStart(r.Packet, ip) && len(d.e.More()) == 0:
 		setPartial(packet.IPv4(r.Packet), ip.HeaderLen())
 		return o
 	case r.Verdict == nat.Forward || r.Verdict == nat.Hairpin:

@@ -11,7 +11,9 @@ import (
 
 // route sends the engine's result for a frame that arrived on port from.
 // o is the offload the translated packet carries (zero for a plain one);
-// it applies to r.Packet only, which must then still sit in f.
+// it applies to r.Packet only, which must then still sit in f. r is the
+// result of the engine's last Translate (or stands for it): the engine's
+// More are its further packets.
 func (d *Dataplane) route(from int, f []byte, r nat.Result, o link.Offload, now time.Duration) {
 	switch r.Verdict {
 	case nat.Local:
@@ -26,10 +28,11 @@ func (d *Dataplane) route(from int, f []byte, r nat.Result, o link.Offload, now 
 	case nat.Drop, nat.Held:
 		return
 	}
-	for i := -1; i < len(r.More); i++ {
+	more := d.e.More()
+	for i := -1; i < len(more); i++ {
 		p, po := r.Packet, o
 		if i >= 0 {
-			p, po = r.More[i], link.Offload{}
+			p, po = more[i], link.Offload{}
 		}
 		switch {
 		case r.Verdict == nat.Reply:

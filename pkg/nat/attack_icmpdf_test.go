@@ -16,8 +16,8 @@ func TestAttack_InboundICMPDFOversize(t *testing.T) {
 	big := make([]byte, 1400)
 	reply := icmpPkt(t, pk{Src: srv, Dst: extIP, DF: true, Payload: big}, 0, out.ICMP.Id, 1)
 	res := r.send(Inbound, reply)
-	if res.Verdict != Reply || len(res.More) != 0 {
-		t.Fatalf("oversize DF echo reply: %v %v (%d more), want an ICMP error back", res.Verdict, res.Reason, len(res.More))
+	if res.Verdict != Reply || len(r.e.More()) != 0 {
+		t.Fatalf("oversize DF echo reply: %v %v (%d more), want an ICMP error back", res.Verdict, res.Reason, len(r.e.More()))
 	}
 	d := oracle(t, res.Packet)
 	if d.ICMP.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || d.Src() != extIP || d.Dst() != srv {
@@ -33,7 +33,7 @@ func TestAttack_InboundICMPDFOversize(t *testing.T) {
 	// Without DF it is fragmented to the LAN MTU, as TCP and UDP are.
 	reply = icmpPkt(t, pk{Src: srv, Dst: extIP, Payload: big}, 0, out.ICMP.Id, 2)
 	res = r.send(Inbound, reply)
-	if res.Verdict != Forward || len(res.More) == 0 {
+	if res.Verdict != Forward || len(r.e.More()) == 0 {
 		t.Fatalf("oversize echo reply without DF: %v %v", res.Verdict, res.Reason)
 	}
 	// An oversize DF packet the NAT would not forward anyway gets no error.

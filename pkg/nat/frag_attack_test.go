@@ -89,8 +89,8 @@ func TestAttack_FragmentPoolExhaustionFromWAN(t *testing.T) {
 		t.Fatalf("out-of-order fragment: %v %v, want held", res.Verdict, res.Reason)
 	}
 	res := r.send(Outbound, frs[0])
-	if res.Verdict != Forward || len(res.More) != 1 {
-		t.Fatalf("first fragment: %v %v, %d released, want forward with 1", res.Verdict, res.Reason, len(res.More))
+	if res.Verdict != Forward || len(r.e.More()) != 1 {
+		t.Fatalf("first fragment: %v %v, %d released, want forward with 1", res.Verdict, res.Reason, len(r.e.More()))
 	}
 	if res := r.send(Outbound, frs[1]); res.Verdict != Forward {
 		t.Fatalf("middle fragment: %v %v", res.Verdict, res.Reason)
@@ -113,7 +113,7 @@ func TestFragmentTrainsFreedWhenComplete(t *testing.T) {
 			res := r.send(Outbound, frs[j])
 			switch res.Verdict {
 			case Forward:
-				forwarded += 1 + len(res.More)
+				forwarded += 1 + len(r.e.More())
 			case Held:
 			default:
 				t.Fatalf("datagram %d fragment %d: %v %v", d, j, res.Verdict, res.Reason)

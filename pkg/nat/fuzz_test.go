@@ -62,8 +62,8 @@ func FuzzTranslate(f *testing.F) {
 				verifyEmitted(t, res.Packet, true) // built by the router
 			case Forward, Hairpin:
 				strict := transportValid(in)
-				verifyEmitted(t, res.Packet, strict && len(res.More) == 0)
-				for _, m := range res.More {
+				verifyEmitted(t, res.Packet, strict && len(r.e.More()) == 0)
+				for _, m := range r.e.More() {
 					verifyEmitted(t, m, false)
 				}
 			}

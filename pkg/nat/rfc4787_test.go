@@ -229,11 +229,11 @@ func TestRFC4787_REQ13_FragmentationNeededAndFragmenting(t *testing.T) {
 	// DF clear: fragmented, every fragment valid, and they reassemble to the
 	// translated datagram.
 	res = r.send(Outbound, udpPkt(t, pk{Src: hostA, Dst: srv, SP: 5000, DP: 9, ID: 777, Payload: big}))
-	if res.Verdict != Forward || len(res.More) != 1 {
-		t.Fatalf("verdict %v with %d more packets", res.Verdict, len(res.More))
+	if res.Verdict != Forward || len(r.e.More()) != 1 {
+		t.Fatalf("verdict %v with %d more packets", res.Verdict, len(r.e.More()))
 	}
 	var whole []byte
-	for i, f := range append([][]byte{res.Packet}, res.More...) {
+	for i, f := range append([][]byte{res.Packet}, r.e.More()...) {
 		if len(f) > 1400 {
 			t.Fatalf("fragment %d is %d bytes > MTU", i, len(f))
 		}
@@ -264,7 +264,7 @@ func TestRFC4787_REQ14_FragmentsInAndOutOfOrder(t *testing.T) {
 				switch res.Verdict {
 				case Forward:
 					got = append(got, append([]byte(nil), res.Packet...))
-					for _, m := range res.More {
+					for _, m := range r.e.More() {
 						got = append(got, append([]byte(nil), m...))
 					}
 				case Held:

@@ -15,15 +15,14 @@ func (e *Engine) Translate(b []byte, dir Dir) Result {
 	} else {
 		v = e.inbound(b)
 	}
-	r := Result{Verdict: v.verdict(), Reason: v.reason(), Packet: e.pkt}
-	if len(e.more) > 0 {
-		r.More = e.more
+	vd, rs := v.verdict(), v.reason()
+	e.cnt.Verdicts[vd%numVerdicts]++
+	if vd == Drop {
+		e.cnt.Drops[rs%NumReasons]++
 	}
-	e.cnt.Verdicts[r.Verdict%numVerdicts]++
-	if r.Verdict == Drop {
-		e.cnt.Drops[r.Reason%NumReasons]++
-	}
-	return r
+	// Returned as a literal, not built in a variable, so that it stays in
+	// registers (see Result).
+	return Result{Verdict: vd, Reason: rs, Packet: e.pkt}
 }
 
 // verdict is the internal, two-byte form of a result: the Verdict in the

@@ -55,7 +55,13 @@ func (p IPv4) Check() IPv4Error {
 	if tl < hl || tl > len(p) {
 		return IPv4BadTotalLen
 	}
-	if Checksum(p[:hl]) != 0 {
+	var s uint32
+	if hl == IPv4HeaderLen {
+		s = sum20(p)
+	} else {
+		s = Sum(p[:hl], 0)
+	}
+	if Fold(s) != 0 {
 		return IPv4BadChecksum
 	}
 	return IPv4OK
@@ -93,17 +99,20 @@ func (p IPv4) SetDst(a uint32) {
 }
 
 // DecTTL decrements the TTL and updates the header checksum.
+// The new TTL/protocol word is computed, not read back after the byte
+// store: a 16-bit load over a byte just stored cannot be forwarded from the
+// store buffer and stalls the CPU on every forwarded packet.
 func (p IPv4) DecTTL() {
 	old := binary.BigEndian.Uint16(p[8:])
-	p[8]--
-	p.SetChecksum(Update16(p.Checksum(), old, binary.BigEndian.Uint16(p[8:])))
+	p[8] = byte(old>>8) - 1
+	p.SetChecksum(Update16(p.Checksum(), old, old-0x100))
 }
 
 // SetTTL sets the TTL and updates the header checksum.
 func (p IPv4) SetTTL(ttl uint8) {
 	old := binary.BigEndian.Uint16(p[8:])
 	p[8] = ttl
-	p.SetChecksum(Update16(p.Checksum(), old, binary.BigEndian.Uint16(p[8:])))
+	p.SetChecksum(Update16(p.Checksum(), old, uint16(ttl)<<8|old&0xff))
 }
 
 // SetHeaderLen, SetTotalLen and SetFragment write their fields and leave

@@ -229,3 +229,43 @@ func TestRFC2637_GREIsPPTP(t *testing.T) {
 		}
 	}
 }
+
+// sum20, the IPv4 header's fast path, must give what Sum gives folded, for
+// any 20 bytes, including the all-zero and all-ones corners of one's-
+// complement arithmetic.
+func TestSum20MatchesSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	b := make([]byte, 20)
+	for i := 0; i < 100000; i++ {
+		for j := range b {
+			switch i % 5 {
+			case 0:
+				b[j] = 0
+			case 1:
+				b[j] = 0xff
+			default:
+				b[j] = byte(r.Uint32())
+			}
+		}
+		if i%5 < 2 && i%3 == 0 {
+			b[r.IntN(20)] = byte(r.Uint32())
+		}
+		if got, want := Fold(sum20(b)), Fold(Sum(b, 0)); got != want {
+			t.Fatalf("% x: sum20 folds to %#04x, Sum to %#04x", b, got, want)
+		}
+	}
+}
+
+func FuzzSum20(f *testing.F) {
+	f.Add(make([]byte, 20))
+	f.Add([]byte{0x45, 0, 0, 0x54, 0, 0, 0x40, 0, 0x40, 1, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 20 {
+			return
+		}
+		b = b[:20]
+		if got, want := Fold(sum20(b)), Fold(Sum(b, 0)); got != want {
+			t.Fatalf("% x: sum20 folds to %#04x, Sum to %#04x", b, got, want)
+		}
+	})
+}

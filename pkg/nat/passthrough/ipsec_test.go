@@ -238,7 +238,7 @@ func TestIKEFragmented(t *testing.T) {
 		case nat.Held:
 		case nat.Forward:
 			got = append(got, res.Packet)
-			got = append(got, res.More...)
+			got = append(got, r.e.More()...)
 		default:
 			t.Fatalf("fragment %d: %v %v", i, res.Verdict, res.Reason)
 		}
