@@ -17,11 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	// The boards' initramfs has no CA bundle: DNS over TLS upstreams are
-	// checked against Mozilla's roots built in (used only when the system
-	// has none).
-	_ "golang.org/x/crypto/x509roots/fallback"
-
 	"github.com/passgate/passgate/internal/supervisor"
 )
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/passgate/passgate/internal/tlsroots"
 )
 
 // DNS over TLS to the upstreams (RFC 7858): a connection to an upstream
@@ -90,6 +92,9 @@ func (e *NetExchanger) ExchangeTLS(ctx context.Context, m *dns.Msg, server netip
 			return r, nil
 		}
 		c.Close()
+	}
+	if e.RootCAs == nil {
+		tlsroots.Ensure() // the system's roots, or the built-in ones on a board
 	}
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: queryTimeout},
 		Config: &tls.Config{ServerName: name, RootCAs: e.RootCAs, MinVersion: tls.VersionTLS12}}

@@ -23,8 +23,8 @@ type Exchanger interface {
 // so a random source port) for every query; TLS on kept connections
 // (tls.go).
 type NetExchanger struct {
-	// RootCAs verifies the TLS upstreams' certificates; nil: the system's
-	// (routerd links x509roots/fallback for boards without them).
+	// RootCAs verifies the TLS upstreams' certificates; nil: the system's,
+	// or the built-in ones where the system has none (internal/tlsroots).
 	RootCAs *x509.CertPool
 	pool    tlsPool
 }

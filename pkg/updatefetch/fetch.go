@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/passgate/passgate/internal/tlsroots"
 )
 
 // MaxURL is the longest URL accepted.
@@ -96,6 +98,7 @@ func Get(ctx context.Context, client *http.Client, raw string, max int64) (io.Re
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "passgate-routerd")
+	tlsroots.Ensure() // https (or a redirect to it): the system's roots, or the built-in ones on a board
 	resp, err := client.Do(req)
 	if err != nil {
 		cancel()

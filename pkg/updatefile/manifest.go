@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 )
 
@@ -38,11 +38,30 @@ type File struct {
 }
 
 // Names of files, boards and versions: a plain word, so no path, no
-// control character and nothing a shell or a FAT file system minds.
-var (
-	fileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
-	word     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
-)
+// control character and nothing a shell or a FAT file system minds. A
+// letter or digit, then up to 63 letters, digits and the punctuation given
+// (file names: "._+-", boards and versions also "~"). Written out rather
+// than as regular expressions: `{0,63}` compiles to 63 copies of the
+// class, and routerd's processes built both at start-up (1,700
+// allocations, 13-20 ms under QEMU's emulation).
+func plainWord(s, punct string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && strings.IndexByte(punct, c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isFileName(s string) bool { return plainWord(s, "._+-") }
+func isWord(s string) bool     { return plainWord(s, "._+~-") }
 
 // Names reserved for the manifest and its signature.
 const (
@@ -55,10 +74,10 @@ func (m *Manifest) check() error {
 	if m.Format != Format {
 		return fmt.Errorf("manifest format %d; this router reads format %d (a newer passgate made it: update in steps)", m.Format, Format)
 	}
-	if !word.MatchString(m.Board) {
+	if !isWord(m.Board) {
 		return fmt.Errorf("manifest board %q is not a board name", m.Board)
 	}
-	if !word.MatchString(m.Version) {
+	if !isWord(m.Version) {
 		return fmt.Errorf("manifest version %q is not a version (letters, digits, . _ + ~ -, up to 64)", m.Version)
 	}
 	if len(m.Files) == 0 || len(m.Files) > MaxFiles {
@@ -68,7 +87,7 @@ func (m *Manifest) check() error {
 	var total int64
 	for _, f := range m.Files {
 		switch {
-		case !fileName.MatchString(f.Name) || f.Name == manifestName || f.Name == signatureName:
+		case !isFileName(f.Name) || f.Name == manifestName || f.Name == signatureName:
 			return fmt.Errorf("manifest file name %q: a plain name of letters, digits, . _ + - is allowed (no directories)", f.Name)
 		case seen[f.Name]:
 			return fmt.Errorf("manifest lists %s twice", f.Name)
