@@ -273,8 +273,8 @@ func TestEstablishedPathDoesNotAllocate(t *testing.T) {
 
 // BenchmarkEstablishedBatch is BenchmarkEstablished as the data plane runs
 // it: the packets wait in a receive ring of 1,024 frames of 2 KiB (the
-// ports' default), and each batch of 32 is prefetched (index slots, then
-// session records) and translated in place.
+// ports' default), and each batch of 64 (the data plane's read batch) is
+// prefetched (index slots, then session records) and translated in place.
 //
 // The ring is filled from the flows' templates with the timer stopped, as
 // the kernel fills the real one: only the engine's work is timed. (Until
@@ -300,7 +300,7 @@ func BenchmarkEstablishedBatch(b *testing.B) {
 					tpl = in
 				}
 				const (
-					batch     = 32
+					batch     = 64
 					ringSlots = 1024
 					slotSize  = 2048
 				)
