@@ -41,15 +41,15 @@ func Sum(b []byte, initial uint32) uint32 {
 
 // sum20 is Sum(b[:20], 0) for the common IPv4 header without options,
 // already folded to 16 bits: five 32-bit loads instead of Sum's loop. The
-// words are added in the machine's byte order (little-endian loads) and
-// the result is swapped at the end; the one's-complement sum does not
+// words are loaded little-endian (no byte swap on amd64 or arm64) and the
+// result is swapped once at the end; the one's-complement sum does not
 // depend on the byte order it is computed in (RFC 1071 §2(B)).
 func sum20(b []byte) uint32 {
 	_ = b[19]
 	s := uint64(binary.LittleEndian.Uint32(b)) + uint64(binary.LittleEndian.Uint32(b[4:])) +
 		uint64(binary.LittleEndian.Uint32(b[8:])) + uint64(binary.LittleEndian.Uint32(b[12:])) +
 		uint64(binary.LittleEndian.Uint32(b[16:]))
-	s = (s & 0xffffffff) + (s >> 32) // at most 2^32 + 2^3: fits after one more fold
+	s = (s & 0xffffffff) + (s >> 32) // now below 2^32 + 4: three 16-bit folds end it
 	s = (s & 0xffff) + (s >> 16)
 	s = (s & 0xffff) + (s >> 16)
 	s = (s & 0xffff) + (s >> 16)
