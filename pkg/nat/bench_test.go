@@ -291,7 +291,7 @@ func BenchmarkEstablishedBatch(b *testing.B) {
 		{"tcp/out", packet.ProtoTCP, Outbound}, {"tcp/in", packet.ProtoTCP, Inbound},
 		{"udp/out", packet.ProtoUDP, Outbound}, {"udp/in", packet.ProtoUDP, Inbound},
 	} {
-		for _, flows := range []int{1, 100000} {
+		for _, flows := range []int{1, 100000, 1000000} {
 			b.Run(tc.name+"/flows="+itoa(flows), func(b *testing.B) {
 				e := benchEngine(b, 1<<20)
 				out, in := flowSet(b, e, tc.proto, flows)
