@@ -426,6 +426,51 @@ func BenchmarkRing(b *testing.B) {
 	}
 }
 
+// BenchmarkRingParallelWrite asks whether transmitting scales with cores:
+// one goroutine per transmit ring, each ring its own socket on the same
+// interface (what several readers per port, each with its own rings,
+// would do), towards a peer nobody reads. pkt/s is the sum; with one
+// writer per core it should be that many times BenchmarkRing's write.
+func BenchmarkRingParallelWrite(b *testing.B) {
+	for _, writers := range []int{1, runtime.NumCPU()} {
+		b.Run(fmt.Sprintf("1500B/writers=%d", writers), func(b *testing.B) {
+			ns := vethNS(b)
+			var ls []*Link
+			for range writers {
+				ls = append(ls, openAF(b, ns, "pgla", nil))
+			}
+			const batch = 64
+			frames := make([][]byte, batch)
+			for i := range frames {
+				frames[i] = linktest.Frame(link.PipeMAC("peer"), ls[0].MAC(), 1500, uint32(i))
+			}
+			out := link.Plain(frames...)
+			b.SetBytes(1500)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for _, x := range ls {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for done := 0; done < b.N/writers; done += batch {
+						if _, err := x.WriteBatch(out); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			var sent uint64
+			for _, x := range ls {
+				sent += x.Stats().TxPackets
+			}
+			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "pkt/s")
+		})
+	}
+}
+
 // benchThroughput has a writer goroutine transmit batches of 64 on x while
 // ReadBatch receives on y. pkt/s counts received frames; drop% is what the
 // receive ring or the transmit ring lost because the writer outran the
