@@ -127,8 +127,7 @@ for i in range(n):
 	// A PPTP server whose firewall drops GRE: the control connection
 	// works (call set up), the GRE the client sends gets nothing back.
 	l.mustIn("wan", "nft", "add table ip pg; add chain ip pg in { type filter hook input priority 0; policy accept; }; add rule ip pg in ip protocol gre drop")
-	l.start("wan", "python3", "-c", pptpServer, "198.51.100.11")
-	time.Sleep(300 * time.Millisecond)
+	l.listenTCP("wan", 1723, "python3", "-c", pptpServer, "198.51.100.11")
 	client := l.start("lan1", "python3", "-c", pptpClient, "198.51.100.11", "14")
 	defer client.Process.Kill()
 	time.Sleep(12 * time.Second)

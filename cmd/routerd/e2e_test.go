@@ -98,8 +98,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("udp: iperf3 through the NAT", func(t *testing.T) {
-		l.start("wan", "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
-		time.Sleep(300 * time.Millisecond)
+		l.listenTCP("wan", 5201, "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")
 		out := l.mustIn("lan1", "iperf3", "-c", "198.51.100.10", "-p", "5201", "-u", "-b", "10M", "-t", "1", "--connect-timeout", "3000")
 		if !contains(out, "receiver") {
 			t.Fatalf("iperf3 -u: %s", out)

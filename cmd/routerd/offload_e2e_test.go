@@ -57,8 +57,7 @@ func TestEndToEndOffloads(t *testing.T) {
 	t.Run("tcp upload: the LAN host's TSO super-packets", func(t *testing.T) {
 		before := txStats(t, l, "lan1")
 		up := filepath.Join(l.dir, "up.out")
-		srv := l.start("wan", "socat", "-u", "TCP4-LISTEN:9000,bind=198.51.100.10,reuseaddr", "CREATE:"+up)
-		time.Sleep(300 * time.Millisecond)
+		srv := l.listenTCP("wan", 9000, "socat", "-u", "TCP4-LISTEN:9000,bind=198.51.100.10,reuseaddr", "CREATE:"+up)
 		l.mustIn("lan1", "socat", "-u", "OPEN:"+src, "TCP4:198.51.100.10:9000")
 		waitExit(t, srv)
 		if got, _ := os.ReadFile(up); !bytes.Equal(got, data) {
