@@ -76,9 +76,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
-	l.start("lan1", "busybox", "httpd", "-f", "-p", "80", "-h", l.webroot("lan1-web"))
-	time.Sleep(300 * time.Millisecond)
+	l.listenTCP("wan", 8000, "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
+	l.listenTCP("lan1", 80, "busybox", "httpd", "-f", "-p", "80", "-h", l.webroot("lan1-web"))
 
 	t.Run("icmp: ping through the NAT", func(t *testing.T) {
 		out := l.mustIn("lan1", "ping", "-c", "3", "-W", "2", "198.51.100.10")
@@ -170,8 +169,8 @@ func TestEndToEnd(t *testing.T) {
 		// A UDP 1701 (L2TP) and a TCP 1723 (PPTP control) server on the internet.
 		l2tpLog := filepath.Join(l.dir, "l2tp.txt")
 		l.start("wan", "socat", "-u", "UDP4-RECVFROM:1701,bind=198.51.100.10,reuseaddr,fork", "OPEN:"+l2tpLog+",creat,append")
-		l.start("wan", "socat", "TCP4-LISTEN:1723,bind=198.51.100.10,reuseaddr,fork", "EXEC:echo pptp-server")
-		time.Sleep(300 * time.Millisecond)
+		l.listenTCP("wan", 1723, "socat", "TCP4-LISTEN:1723,bind=198.51.100.10,reuseaddr,fork", "EXEC:echo pptp-server")
+		time.Sleep(300 * time.Millisecond) // the UDP sink: nothing to poll for
 		l2tp := func(word string) bool {
 			l.mustIn("lan1", "sh", "-c", "echo "+word+" | socat - UDP4-SENDTO:198.51.100.10:1701,sourceport=1701")
 			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -410,7 +409,7 @@ func TestEndToEndWANDHCP(t *testing.T) {
 	if _, ok := l.rtrOut.wait("wan 203.0.113.2/24", 30*time.Second); !ok {
 		t.Fatalf("no WAN lease from dnsmasq:\n%s", l.rtrOut.text())
 	}
-	l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
+	l.listenTCP("wan", 8000, "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", l.webroot("internet"))
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
 	time.Sleep(300 * time.Millisecond)
