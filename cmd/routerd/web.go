@@ -35,9 +35,12 @@ func (r *router) setUpWeb(ctx context.Context, sh *shell.Shell, limiter *loginli
 	lan := names[0]
 	var cert *webui.Cert
 	var err error
-	if pre != nil && slices.Equal(pre.webFor, names) {
+	if pre != nil {
+		// Waited for even when it is not used: a certificate made here
+		// must not race the one made at start-up to the same file.
 		cert, err = pre.webCert.get()
-	} else {
+	}
+	if pre == nil || !slices.Equal(pre.webFor, names) {
 		cert, err = webui.LoadOrCreateCert(r.stateDir, names)
 	}
 	if err != nil {
