@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ type router struct {
 	stateDir    string
 	tpacket     int
 	qdiscBypass bool
+	readers     int // links (and reader goroutines) per port
 	board       string
 	console     string // serial device for the shell, "" for none
 	socket      string // control socket for `routerd shell -c`
@@ -118,6 +120,7 @@ func runWorker() int {
 	stateDir := fs.String("state", "", "directory for DHCP leases (default: beside the configuration)")
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version; 2 (TPACKET_V2) is the one routerd has")
 	qdiscBypass := fs.Bool("qdisc-bypass", true, "send frames straight to the port's driver queue, skipping its queueing discipline (faster); set false when a tc shaper is configured on a port")
+	readers := fs.Int("readers", 0, fmt.Sprintf("frame readers per port, each forwarding on its own core (a fanout group shares the port's frames by flow); 0 means one per two CPUs (both ports together: one per CPU), at least 1 and at most %d", maxReaders))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
@@ -126,12 +129,19 @@ func runWorker() int {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
+	if *readers < 0 || *readers > afpacket.MaxGroup {
+		fmt.Fprintf(os.Stderr, "routerd: --readers %d: give 0 (one per two CPUs) or 1 to %d\n", *readers, afpacket.MaxGroup)
+		return 2
+	}
+	if *readers == 0 {
+		*readers = defaultReaders(runtime.NumCPU())
+	}
 	target, err := netip.ParseAddr(*traceTarget)
 	if err != nil || !target.Is4() {
 		fmt.Fprintf(os.Stderr, "routerd: --trace-target %q: give an IPv4 address\n", *traceTarget)
 		return 2
 	}
-	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, board: *boardFlag, console: *consoleDev,
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, readers: *readers, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now(), log: logring.New(500),
 		tracer: traceroute.New(traceroute.Options{Params: traceroute.Params{Target: target}})}
 	r.clock = newStartupClock(r.started)
@@ -249,16 +259,24 @@ func (r *router) run(parent context.Context) error {
 	}
 	// The two ports are set up side by side: each waits for its own
 	// device, and the kernel's work on one overlaps the other's.
+	// Each port has r.readers links in a fanout group, one per reader;
+	// a WAN with the ISP's framing has one, since pkg/wanport keeps the
+	// framing's state per link.
+	framed := wan.VLAN.ID != 0 || wan.Mode == config.WANPPPoE
+	wanReaders := r.readers
+	if framed {
+		wanReaders = 1
+	}
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
-	lanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring) })
-	wanPort := startFuture(func() (*afpacket.Link, error) { return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring) })
-	lanLink, lanErr := lanPort.get()
-	wanLink, wanErr := wanPort.get()
+	lanPort := startFuture(func() ([]*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring, r.readers) })
+	wanPort := startFuture(func() ([]*afpacket.Link, error) {
+		return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring, wanReaders)
+	})
+	lanLinks, lanErr := lanPort.get()
+	wanLinks, wanErr := wanPort.get()
 	if lanErr != nil || wanErr != nil {
-		for _, l := range []*afpacket.Link{lanLink, wanLink} {
-			if l != nil {
-				l.Close()
-			}
+		for _, l := range append(lanLinks, wanLinks...) {
+			l.Close()
 		}
 		if lanErr != nil {
 			return lanErr
@@ -266,9 +284,10 @@ func (r *router) run(parent context.Context) error {
 		return wanErr
 	}
 	r.clock.mark("ports")
+	lanLink, wanLink := lanLinks[0], wanLinks[0]
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	var wanL link.Link = wanLink
-	if wan.VLAN.ID != 0 || wan.Mode == config.WANPPPoE {
+	if framed {
 		// The ISP's framing (802.1Q tag, PPPoE) is added and removed
 		// here; everything above sees plain Ethernet and IPv4.
 		r.wanPort = wanport.New(wanLink, wanport.Config{VLAN: uint16(wan.VLAN.ID), Priority: uint8(wan.VLAN.Priority),
@@ -300,7 +319,7 @@ func (r *router) run(parent context.Context) error {
 	devs := newLANDevices()
 	devs.table.SetFilter(macFilterMode(config.Running(r.running, cfg).Firewall.MACFilter))
 	go devs.log.Run(ctx, r.logf)
-	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, LANAddr: lan.Address,
+	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, MoreLAN: moreLinks(lanLinks), MoreWAN: moreLinks(wanLinks), LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Devices: devs.table, Logf: r.logf, WANDHCP: r.wanFrames.deliver,
 		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
 	if err != nil {
@@ -606,16 +625,37 @@ func wanPortMTU(w config.WAN) int {
 	return w.MTU
 }
 
+// maxReaders bounds the frame readers per port that --readers 0 gives.
+const maxReaders = 4
+
+// defaultReaders is --readers 0: one reader per port for every two CPUs,
+// so the two ports' readers together have a CPU each. On a 2-core machine
+// that is one per port: in the side-by-side benchmark there (2026-12-04,
+// docs/performance.md), two per port forwarded less than one, since the
+// readers competed for the cores with each other and with the test's own
+// endpoints.
+func defaultReaders(cpus int) int { return min(max(cpus/2, 1), maxReaders) }
+
 // openPort waits for the port dev, prepares it (no kernel addresses,
-// MTU, up) and opens its rings.
-func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config) (*afpacket.Link, error) {
+// MTU, up) and opens n links on it that share its frames by flow.
+func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config, n int) ([]*afpacket.Link, error) {
 	if err := r.waitForPort(ctx, dev); err != nil {
 		return nil, err
 	}
 	if err := netconf.PreparePort(dev, mtu); err != nil {
 		return nil, err
 	}
-	return afpacket.Open(dev, ring)
+	return afpacket.OpenGroup(dev, ring, n)
+}
+
+// moreLinks returns a port's links after the first, as the data plane's
+// Config.MoreLAN and MoreWAN take them.
+func moreLinks(ls []*afpacket.Link) []link.Link {
+	var out []link.Link
+	for _, l := range ls[1:] {
+		out = append(out, l)
+	}
+	return out
 }
 
 // waitForPort waits until the interface exists: a USB NIC or a module can

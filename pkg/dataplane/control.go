@@ -130,13 +130,24 @@ func (d *Dataplane) Counters() Counters {
 	return d.cnt
 }
 
-// Ports returns every port's link counters.
+// Ports returns every port's link counters, summed over the port's links.
 func (d *Dataplane) Ports() []PortStats {
 	var out []PortStats
-	for p, l := range d.links {
-		if l != nil {
-			out = append(out, PortStats{Name: portNames[p] + " (" + l.Name() + ")", Stats: l.Stats()})
+	for p, ms := range d.members {
+		if len(ms) == 0 {
+			continue
 		}
+		ps := PortStats{Name: portNames[p] + " (" + ms[0].Name() + ")"}
+		for _, l := range ms {
+			s := l.Stats()
+			ps.RxPackets += s.RxPackets
+			ps.RxBytes += s.RxBytes
+			ps.RxDropped += s.RxDropped
+			ps.TxPackets += s.TxPackets
+			ps.TxBytes += s.TxBytes
+			ps.TxDropped += s.TxDropped
+		}
+		out = append(out, ps)
 	}
 	return out
 }

@@ -18,12 +18,18 @@
 // (segment.go). Partial checksums are completed here only for a port that
 // cannot finish them.
 //
-// The engine is single-threaded: each port has a reader goroutine, and a
-// batch is processed and written under one mutex, which also serialises
-// the control plane (Do) and the timer tick.
+// Readers: each port has a reader goroutine, and the LAN and WAN ports may
+// have several (Config.MoreLAN, MoreWAN: links of a fanout group that
+// share the port's frames by flow). A reader classifies and translates its
+// batch under one mutex, which also serialises the engine's other users
+// (the control plane's Do, the timer tick), and transmits the batch after
+// letting go of it, on its own links: the transmit, where a forwarder
+// spends most of its time, runs on as many cores as there are readers,
+// while the engine's work per packet (tens of nanoseconds) stays serial.
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +60,14 @@ var portNames = [numPorts]string{"lan", "wan", "self"}
 type Config struct {
 	LAN, WAN link.Link
 	Self     link.Link // the router's own stack (TAP self0); may be nil in tests
-	LANAddr  netip.Prefix
+	// MoreLAN and MoreWAN are further links on the LAN and WAN ports
+	// that share the port's received frames with LAN and WAN (a fanout
+	// group that keeps each flow on one member: afpacket.OpenGroup).
+	// Each member gets a reader of its own; reader i of a port sends on
+	// member i (modulo their number) of each port, so the readers
+	// transmit side by side. Empty: one reader per port.
+	MoreLAN, MoreWAN []link.Link
+	LANAddr          netip.Prefix
 	// NextHopMAC is the MAC of the virtual next hop self0's default route
 	// points at: frames from self0 to it are routed through the NAT.
 	NextHopMAC net.HardwareAddr
@@ -159,8 +172,11 @@ type Dataplane struct {
 
 	lanARP, wanARP *arpTable
 	links          [numPorts]link.Link
-	offloads       [numPorts]bool // the port's WriteBatch takes offloaded frames
-	minMTU         int            // the smaller MTU of LAN and WAN
+	// members are every port's links: links[p] first, then the
+	// Config.More ones.
+	members  [numPorts][]link.Link
+	offloads [numPorts]bool // the port's WriteBatch takes offloaded frames
+	minMTU   int            // the smaller MTU of LAN and WAN
 	// q is where frames go out: the queue of the goroutine holding mu.
 	// Each port reader has its own and writes it after letting go of mu,
 	// so one reader's transmit (on a veth, the receiving side's whole
@@ -199,8 +215,7 @@ func New(c Config) (*Dataplane, error) {
 		c.Logf = func(string, ...any) {}
 	}
 	d := &Dataplane{cfg: c, e: c.Engine, start: time.Now(),
-		lanARP: newARPTable(4096, 5*time.Minute), wanARP: newARPTable(256, 5*time.Minute),
-		ctlq: newTxq()}
+		lanARP: newARPTable(4096, 5*time.Minute), wanARP: newARPTable(256, 5*time.Minute)}
 	d.q = &d.ctlq
 	if c.Clock == nil {
 		d.cfg.Clock = func() time.Duration { return time.Since(d.start) }
@@ -211,6 +226,21 @@ func New(c Config) (*Dataplane, error) {
 	copy(d.wanMAC[:], c.WAN.MAC())
 	copy(d.nhMAC[:], c.NextHopMAC)
 	d.links = [numPorts]link.Link{c.LAN, c.WAN, c.Self}
+	d.members = [numPorts][]link.Link{append([]link.Link{c.LAN}, c.MoreLAN...), append([]link.Link{c.WAN}, c.MoreWAN...)}
+	if c.Self != nil {
+		d.members[PortSelf] = []link.Link{c.Self}
+	}
+	for p, ms := range d.members {
+		for k, l := range ms {
+			if k == 0 {
+				continue
+			}
+			if l == nil || !bytes.Equal(l.MAC(), ms[0].MAC()) || l.MTU() != ms[0].MTU() || l.Offloads() != ms[0].Offloads() {
+				return nil, fmt.Errorf("dataplane: every %s link must be non-nil, with the port's MAC, MTU and offloads", portNames[p])
+			}
+		}
+	}
+	d.ctlq = d.newTxq(0)
 	if v := c.IPv6; v != nil {
 		if v.Engine == nil || v.LAN == nil || v.WAN == nil {
 			return nil, errors.New("dataplane: IPv6 needs the firewall engine and a neighbour-discovery node per port")
@@ -228,15 +258,14 @@ func New(c Config) (*Dataplane, error) {
 // retried; nothing a packet does ends the loop.
 func (d *Dataplane) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for p, l := range d.links {
-		if l == nil {
-			continue
+	for p, ms := range d.members {
+		for i, l := range ms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.reader(ctx, p, i, l)
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.reader(ctx, p, l)
-		}()
 	}
 	t := time.NewTicker(d.cfg.TickEvery)
 	defer t.Stop()
@@ -251,8 +280,8 @@ func (d *Dataplane) Run(ctx context.Context) error {
 				}
 			}
 			d.mu.Unlock()
-			for _, l := range d.links {
-				if l != nil {
+			for _, ms := range d.members {
+				for _, l := range ms {
 					l.Close()
 				}
 			}

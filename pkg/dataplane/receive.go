@@ -12,10 +12,11 @@ import (
 	"github.com/passgate/passgate/pkg/srcguard"
 )
 
-func (d *Dataplane) reader(ctx context.Context, port int, l link.Link) {
+// reader reads link l, member i of port, until ctx ends or l closes.
+func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 	frames := make([]link.Frame, d.cfg.Batch)
 	hints := make([]nat.Hint, d.cfg.Batch)
-	q := newTxq()
+	q := d.newTxq(i)
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
 		n, err := l.ReadBatch(frames)

@@ -140,15 +140,27 @@ func (d *Dataplane) reply(from int, in, p []byte) {
 	d.enqueue(from, b, link.Offload{})
 }
 
-// txq holds frames on their way out, per port, and the arena for the
-// ones that are not in an input frame any more.
+// txq holds frames on their way out, per port, the links that send them
+// and the arena for the ones that are not in an input frame any more.
 type txq struct {
 	out      [numPorts][]link.Frame
+	via      [numPorts]link.Link
 	arena    []byte
 	arenaPos int
 }
 
-func newTxq() txq { return txq{arena: make([]byte, 256<<10)} }
+// newTxq returns the queue of reader i of a port: it sends on member i of
+// each port (modulo their number), so readers do not share a transmit
+// ring where there are enough.
+func (d *Dataplane) newTxq(i int) txq {
+	q := txq{arena: make([]byte, 256<<10)}
+	for p, ms := range d.members {
+		if len(ms) > 0 {
+			q.via[p] = ms[i%len(ms)]
+		}
+	}
+	return q
+}
 
 // flush writes every port's frames queued in d.q and resets its arena;
 // d.mu is held.
@@ -172,15 +184,15 @@ func (d *Dataplane) tapQueued(q *txq) {
 	}
 }
 
-// write hands q's frames to the links and resets q. It needs d.mu only
+// write hands q's frames to its links and resets q. It needs d.mu only
 // when q is shared (ctlq): a link's WriteBatch is safe to call from
-// several goroutines, and d.links is set once in New.
+// several goroutines, and q.via is set once.
 func (d *Dataplane) write(q *txq) {
 	for p := range q.out {
 		if len(q.out[p]) == 0 {
 			continue
 		}
-		if l := d.links[p]; l != nil {
+		if l := q.via[p]; l != nil {
 			if _, err := l.WriteBatch(q.out[p]); err != nil && !errors.Is(err, link.ErrClosed) {
 				d.cfg.Logf("dataplane: %s: write: %v", l.Name(), err)
 			}
