@@ -261,16 +261,19 @@ func (r *router) run(parent context.Context) error {
 	// device, and the kernel's work on one overlaps the other's.
 	// Each port has r.readers links in a fanout group, one per reader;
 	// a WAN with the ISP's framing has one, since pkg/wanport keeps the
-	// framing's state per link.
+	// framing's state per link, and no GRO, since pkg/wanport passes
+	// plain frames only.
 	framed := wan.VLAN.ID != 0 || wan.Mode == config.WANPPPoE
 	wanReaders := r.readers
 	if framed {
 		wanReaders = 1
 	}
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
-	lanPort := startFuture(func() ([]*afpacket.Link, error) { return r.openPort(ctx, lan.Device, lan.MTU, ring, r.readers) })
+	lanPort := startFuture(func() ([]*afpacket.Link, error) {
+		return r.openPort(ctx, lan.Device, lan.MTU, ring, r.readers, true)
+	})
 	wanPort := startFuture(func() ([]*afpacket.Link, error) {
-		return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring, wanReaders)
+		return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring, wanReaders, !framed)
 	})
 	lanLinks, lanErr := lanPort.get()
 	wanLinks, wanErr := wanPort.get()
@@ -637,15 +640,30 @@ const maxReaders = 4
 func defaultReaders(cpus int) int { return min(max(cpus/2, 1), maxReaders) }
 
 // openPort waits for the port dev, prepares it (no kernel addresses,
-// MTU, up) and opens n links on it that share its frames by flow.
-func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config, n int) ([]*afpacket.Link, error) {
+// MTU, up) and opens n links on it that share its frames by flow. With
+// keepGRO the port's GRO stays as its driver has it where the links take
+// super-packets (netconf.LimitReceiveOffloads); otherwise it is off.
+func (r *router) openPort(ctx context.Context, dev string, mtu int, ring *afpacket.Config, n int, keepGRO bool) ([]*afpacket.Link, error) {
 	if err := r.waitForPort(ctx, dev); err != nil {
 		return nil, err
 	}
-	if err := netconf.PreparePort(dev, mtu); err != nil {
+	if err := netconf.PreparePort(dev, mtu, keepGRO); err != nil {
 		return nil, err
 	}
-	return afpacket.OpenGroup(dev, ring, n)
+	ls, err := afpacket.OpenGroup(dev, ring, n)
+	if err != nil {
+		return nil, err
+	}
+	if keepGRO && !ls[0].Offloads() {
+		// A kernel without PACKET_VNET_HDR on rings: no super-packets.
+		if err := netconf.LimitReceiveOffloads(dev, false); err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, err
+		}
+	}
+	return ls, nil
 }
 
 // moreLinks returns a port's links after the first, as the data plane's

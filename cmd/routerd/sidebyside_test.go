@@ -19,14 +19,19 @@ import (
 
 // BenchmarkSideBySide (make bench) routes the same traffic through the
 // kernel's nftables masquerade and through routerd, in the same namespace
-// topology (lan1 — veth — rtr — veth — wan, MTU 1500), in two wirings:
+// topology (lan1 — veth — rtr — veth — wan, MTU 1500), in three wirings:
 //
 //	(a) offloads off: TX checksum offload off on every veth and GRO, GSO
 //	    and TSO off on the router's ports, so every frame is one MTU-size
 //	    packet with a complete checksum;
 //	(b) offloads at the veth defaults (TX checksum offload, TSO/GSO on),
 //	    as in virtual machines and containers: partial checksums and
-//	    super-packets.
+//	    super-packets;
+//	(c) as (a), but with GRO on the router's two ports, as the boards'
+//	    NIC drivers (and virtio-net) have it: the hosts send MTU-size
+//	    frames, which the router's ports merge per flow on arrival, for
+//	    the kernel and routerd alike (routerd keeps a port's GRO as it
+//	    finds it).
 //
 // For each wiring it prints one table, the kernel and routerd measured in
 // the same run: TCP throughput (iperf3, 1 and 4 streams), 64-byte UDP
@@ -36,7 +41,7 @@ import (
 // receiving host's stack, as routerd's transmit does on a veth), and the
 // ping RTT while a TCP stream saturates the path. It runs once whatever
 // b.N is. PASSGATE_ROUTERD_ARGS adds routerd flags; "{wiring}" in them
-// becomes a or b (e.g. --cpuprofile /tmp/routerd-{wiring}.prof).
+// becomes a, b or c (e.g. --cpuprofile /tmp/routerd-{wiring}.prof).
 func BenchmarkSideBySide(b *testing.B) { sideBySide(b, false) }
 
 // BenchmarkSideBySide6 is BenchmarkSideBySide over IPv6: the kernel
@@ -53,15 +58,16 @@ func sideBySide(b *testing.B, v6 bool) {
 	}
 	var out strings.Builder
 	for _, w := range []struct {
-		name     string
-		offloads bool
-		title    string
+		name          string
+		offloads, gro bool
+		title         string
 	}{
-		{"a", false, "(a) offloads off (MTU-size frames, complete checksums)"},
-		{"b", true, "(b) offloads at the veth defaults (TX checksum offload, TSO/GSO)"},
+		{"a", false, false, "(a) offloads off (MTU-size frames, complete checksums)"},
+		{"b", true, false, "(b) offloads at the veth defaults (TX checksum offload, TSO/GSO)"},
+		{"c", false, true, "(c) GRO on the router's ports (MTU-size frames merged on arrival, as NIC drivers do)"},
 	} {
-		kernel := measureSide(b, "kernel", w.name, w.offloads, v6)
-		routerd := measureSide(b, "routerd", w.name, w.offloads, v6)
+		kernel := measureSide(b, "kernel", w.name, w.offloads, w.gro, v6)
+		routerd := measureSide(b, "routerd", w.name, w.offloads, w.gro, v6)
 		ratio := func(r, k float64) string {
 			if k == 0 {
 				return "-"
@@ -121,7 +127,7 @@ func benchServer(v6 bool) string {
 	return "198.51.100.10"
 }
 
-func measureSide(b *testing.B, mode, wiring string, offloads, v6 bool) sideFigures {
+func measureSide(b *testing.B, mode, wiring string, offloads, gro, v6 bool) sideFigures {
 	cfg := benchConfig
 	if v6 {
 		cfg += benchConfig6
@@ -129,8 +135,12 @@ func measureSide(b *testing.B, mode, wiring string, offloads, v6 bool) sideFigur
 	l := newLabWith(b, cfg, offloads)
 	srv := benchServer(v6)
 	if !offloads {
+		receive := "off"
+		if gro {
+			receive = "on"
+		}
 		for _, ifc := range []string{"eth0", "eth1"} {
-			l.mustIn("rtr", "ethtool", "-K", ifc, "gro", "off", "gso", "off", "tso", "off")
+			l.mustIn("rtr", "ethtool", "-K", ifc, "gro", receive, "gso", "off", "tso", "off")
 		}
 	}
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")

@@ -268,10 +268,10 @@ func IsolatePort(ifname string) error {
 }
 
 // PreparePort readies a physical port for routerd: no IPv4 address, IPv6
-// off, the kernel isolated from it (IsolatePort), receive offloads that
-// merge frames off (DisableOffloads), the MTU set (unless mtu is 0), and
-// the link up.
-func PreparePort(ifname string, mtu int) error {
+// off, the kernel isolated from it (IsolatePort), LRO off and GRO too
+// unless keepGRO (LimitReceiveOffloads), the MTU set (unless mtu is 0),
+// and the link up.
+func PreparePort(ifname string, mtu int, keepGRO bool) error {
 	if err := FlushIPv4(ifname); err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func PreparePort(ifname string, mtu int) error {
 	if err := IsolatePort(ifname); err != nil {
 		return err
 	}
-	if err := DisableOffloads(ifname); err != nil {
+	if err := LimitReceiveOffloads(ifname, keepGRO); err != nil {
 		return err
 	}
 	if mtu != 0 {
@@ -340,16 +340,23 @@ func GRO(ifname string) (bool, error) {
 	return v != 0, nil
 }
 
-// DisableOffloads turns off GRO and LRO on ifname. Both merge received TCP
-// segments into super-frames larger than the MTU, which AF_PACKET would hand
-// to routerd as they are and which could not be forwarded. A driver that
-// does not support switching them is left alone.
-func DisableOffloads(ifname string) error {
+// LimitReceiveOffloads turns LRO off on ifname and, unless keepGRO, GRO
+// as well. Both merge a flow's received TCP segments into super-packets
+// larger than the MTU. LRO's cannot be cut back into the segments that
+// arrived, which is why the kernel turns it off on every forwarding
+// device. GRO's can, and a port whose link takes super-packets
+// (afpacket with PACKET_VNET_HDR) sends them on whole or has them cut at
+// the egress: there keepGRO leaves GRO as the driver has it (on in the
+// boards' drivers and virtio-net), sparing the router the work per
+// segment. A driver that cannot switch them is left alone.
+func LimitReceiveOffloads(ifname string, keepGRO bool) error {
 	if _, err := link(ifname); err != nil {
 		return err
 	}
-	if _, err := ethtool(ifname, ethtoolSGRO, 0); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
-		return errorf(ifname, "turn GRO off", err)
+	if !keepGRO {
+		if _, err := ethtool(ifname, ethtoolSGRO, 0); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+			return errorf(ifname, "turn GRO off", err)
+		}
 	}
 	flags, err := ethtool(ifname, ethtoolGFLAGS, 0)
 	if err == nil && flags&ethFlagLRO != 0 {

@@ -123,8 +123,11 @@ func TestPreparePort(t *testing.T) {
 		t.Fatalf("setup: GRO %v, %v; want on", gro, err)
 	}
 
-	for round := range 2 { // the second round checks idempotency
-		if err := PreparePort("pgp0", 1400); err != nil {
+	// Round 0 keeps GRO, which is on; rounds 1 and 2 turn it off (the
+	// last checks idempotency).
+	for round := range 3 {
+		keepGRO := round == 0
+		if err := PreparePort("pgp0", 1400, keepGRO); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		if err := SetIPv4Forwarding(false); err != nil {
@@ -155,8 +158,8 @@ func TestPreparePort(t *testing.T) {
 		if err != nil || len(v6) != 0 {
 			t.Fatalf("round %d: IPv6 addresses %v, %v", round, v6, err)
 		}
-		if gro, err := GRO("pgp0"); err != nil || gro {
-			t.Fatalf("round %d: GRO %v, %v; want off", round, gro, err)
+		if gro, err := GRO("pgp0"); err != nil || gro != keepGRO {
+			t.Fatalf("round %d: GRO %v, %v; want %v", round, gro, err, keepGRO)
 		}
 	}
 	// The peer was not touched.
@@ -220,8 +223,8 @@ func TestMissingInterface(t *testing.T) {
 		"SetIPv4Address":       SetIPv4Address(name, netip.MustParsePrefix("192.168.1.1/24")),
 		"DisableIPv6":          DisableIPv6(name),
 		"IsolatePort":          IsolatePort(name),
-		"DisableOffloads":      DisableOffloads(name),
-		"PreparePort":          PreparePort(name, 1500),
+		"LimitReceiveOffloads": LimitReceiveOffloads(name, false),
+		"PreparePort":          PreparePort(name, 1500, true),
 		"SetDefaultRoute":      SetDefaultRoute(name, ip, mac),
 		"AddPermanentNeighbor": AddPermanentNeighbor(name, ip, mac),
 		"DeleteNeighbor":       DeleteNeighbor(name, ip),
