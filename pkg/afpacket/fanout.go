@@ -24,6 +24,12 @@ const MaxGroup = 16
 // member has the classic BPF filter instead, and the group asks for
 // PACKET_FANOUT_FLAG_IGNORE_OUTGOING as well, which spares the kernel the
 // copy where it knows the flag (older kernels accept it without effect).
+//
+// A socket receives from the moment it is bound, and joins the group only
+// after, so a frame that arrives while the group forms may reach both the
+// group and the joining member: a duplicate or two at start-up, before
+// anything reads, which the protocols above tolerate as they tolerate one
+// on the wire.
 func OpenGroup(ifname string, cfg *Config, n int) ([]*Link, error) {
 	if n < 1 || n > MaxGroup {
 		return nil, fmt.Errorf("afpacket: %s: %d links in a group; allowed: 1 to %d", ifname, n, MaxGroup)
