@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,16 +31,7 @@ func TestEndToEndGRO(t *testing.T) {
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
 	l.mustIn("lan1", "ping", "-c", "1", "-W", "2", "198.51.100.10")
 
-	data := make([]byte, 16<<20)
-	rand.Read(data)
-	web := l.webroot("internet")
-	if err := os.WriteFile(filepath.Join(web, "blob"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(l.dir, "blob")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, web, src := blob(t, l)
 	rx := func(port string) ifStats {
 		// "lan (eth0) rx <packets> <bytes> <dropped> tx ..."
 		out := l.cli(sock, "show counters")

@@ -43,16 +43,7 @@ func TestEndToEndOffloads(t *testing.T) {
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
 	l.mustIn("lan1", "ping", "-c", "1", "-W", "2", "198.51.100.10") // ARP on both sides
 
-	data := make([]byte, 16<<20)
-	rand.Read(data)
-	web := l.webroot("internet")
-	if err := os.WriteFile(filepath.Join(web, "blob"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(l.dir, "blob")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, web, src := blob(t, l)
 
 	t.Run("tcp upload: the LAN host's TSO super-packets", func(t *testing.T) {
 		before := txStats(t, l, "lan1")
@@ -139,6 +130,24 @@ func TestEndToEndOffloads(t *testing.T) {
 			}
 		}
 	})
+}
+
+// blob writes 16 MiB of random data as "blob" in the internet server's
+// web root and in the lab's directory, and returns the data, the web root
+// and the lab's copy.
+func blob(t *testing.T, l *lab) (data []byte, web, src string) {
+	t.Helper()
+	data = make([]byte, 16<<20)
+	rand.Read(data)
+	web = l.webroot("internet")
+	if err := os.WriteFile(filepath.Join(web, "blob"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src = filepath.Join(l.dir, "blob")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data, web, src
 }
 
 type ifStats struct{ Bytes, Packets uint64 }

@@ -60,24 +60,7 @@ func TestEndToEndSeveralReaders(t *testing.T) {
 
 	// 400 connections from 8 clients: each must connect and read the
 	// server's byte.
-	var ln net.Listener
-	inNS(t, l.ns("wan"), func() {
-		var err error
-		if ln, err = net.Listen("tcp", "198.51.100.10:7000"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte{1})
-			c.Close()
-		}
-	}()
+	defer oneByteServer(t, l, "198.51.100.10:7000").Close()
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup

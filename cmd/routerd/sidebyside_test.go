@@ -359,25 +359,8 @@ func inNS(b testing.TB, name string, fn func()) {
 // few concurrent clients, and returns completed connections per second
 // (connect, one byte from the server, close).
 func connRate(b testing.TB, l *lab, srv string, d time.Duration) float64 {
-	var ln net.Listener
 	addr := net.JoinHostPort(srv, "7000")
-	inNS(b, l.ns("wan"), func() {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			b.Fatal(err)
-		}
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte{1})
-			c.Close()
-		}
-	}()
+	defer oneByteServer(b, l, addr).Close()
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
@@ -403,4 +386,29 @@ func connRate(b testing.TB, l *lab, srv string, d time.Duration) float64 {
 	}
 	wg.Wait()
 	return float64(n.Load()) / d.Seconds()
+}
+
+// oneByteServer listens on addr in the lab's wan namespace and answers
+// every connection with one byte, then closes it; closing the listener
+// stops it.
+func oneByteServer(tb testing.TB, l *lab, addr string) net.Listener {
+	tb.Helper()
+	var ln net.Listener
+	inNS(tb, l.ns("wan"), func() {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			tb.Fatal(err)
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte{1})
+			c.Close()
+		}
+	}()
+	return ln
 }

@@ -59,6 +59,12 @@ func TestSeveralReadersPerPort(t *testing.T) {
 		t.Fatal("the gateway's ARP request did not leave on the first WAN link")
 	}
 	b.write(wan[1], arpFrame(t, layers.ARPReply, gwMAC, gwIP, wanMACr, extIP))
+	for deadline := time.Now().Add(2 * time.Second); dp.ARPEntries("wan")[netip.MustParseAddr(gwIP)] == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway's ARP reply on the second WAN link was not learnt")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	// Each host asks for the router on the member its frames arrive on,
 	// and the answer leaves by that member.
 	b.write(lan[0], arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
