@@ -67,10 +67,7 @@ func (r *routerd) up(l *Lab) error {
 		return err
 	}
 	os.WriteFile(r.log(), nil, 0o644)
-	// Two readers per port, as on a 4-core board (routerd's default
-	// there; the VM has 2 CPUs, where the default is one): every case
-	// passes through ports whose frames a fanout group shares by flow.
-	p, err := start(r.log(), inNS("rtr", r.bin, "--config", conf, "--socket", r.socket(), "--readers", "2")...)
+	p, err := start(r.log(), inNS("rtr", r.bin, "--config", conf, "--socket", r.socket())...)
 	if err != nil {
 		return err
 	}
