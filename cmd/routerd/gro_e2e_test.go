@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -57,23 +55,12 @@ func TestEndToEndGRO(t *testing.T) {
 
 	t.Run("upload", func(t *testing.T) {
 		host, port := txStats(t, l, "lan1"), rx("lan (eth0)")
-		up := filepath.Join(l.dir, "up.out")
-		srv := l.listenTCP("wan", 9000, "socat", "-u", "TCP4-LISTEN:9000,bind=198.51.100.10,reuseaddr", "CREATE:"+up)
-		l.mustIn("lan1", "socat", "-u", "OPEN:"+src, "TCP4:198.51.100.10:9000")
-		waitExit(t, srv)
-		if got, _ := os.ReadFile(up); !bytes.Equal(got, data) {
-			t.Fatalf("upload arrived as %d bytes (of %d), equal %v", len(got), len(data), bytes.Equal(got, data))
-		}
+		uploadBlob(t, l, src, data)
 		merged("lan1", "lan (eth0)", host, port)
 	})
 	t.Run("download", func(t *testing.T) {
 		host, port := txStats(t, l, "wan"), rx("wan (eth1)")
-		l.listenTCP("wan", 8000, "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", web)
-		down := filepath.Join(l.dir, "down.out")
-		l.mustIn("lan1", "curl", "-sS", "--max-time", "60", "-o", down, "http://198.51.100.10:8000/blob")
-		if got, _ := os.ReadFile(down); !bytes.Equal(got, data) {
-			t.Fatalf("download arrived as %d bytes (of %d)", len(got), len(data))
-		}
+		downloadBlob(t, l, web, data)
 		merged("wan", "wan (eth1)", host, port)
 	})
 }

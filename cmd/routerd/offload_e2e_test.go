@@ -47,13 +47,7 @@ func TestEndToEndOffloads(t *testing.T) {
 
 	t.Run("tcp upload: the LAN host's TSO super-packets", func(t *testing.T) {
 		before := txStats(t, l, "lan1")
-		up := filepath.Join(l.dir, "up.out")
-		srv := l.listenTCP("wan", 9000, "socat", "-u", "TCP4-LISTEN:9000,bind=198.51.100.10,reuseaddr", "CREATE:"+up)
-		l.mustIn("lan1", "socat", "-u", "OPEN:"+src, "TCP4:198.51.100.10:9000")
-		waitExit(t, srv)
-		if got, _ := os.ReadFile(up); !bytes.Equal(got, data) {
-			t.Fatalf("upload arrived as %d bytes (of %d), equal %v", len(got), len(data), bytes.Equal(got, data))
-		}
+		uploadBlob(t, l, src, data)
 		after := txStats(t, l, "lan1")
 		if per := (after.Bytes - before.Bytes) / max(1, after.Packets-before.Packets); per < 3000 {
 			t.Fatalf("the LAN host sent %d bytes per packet: no super-packets, the test proves nothing", per)
@@ -61,13 +55,7 @@ func TestEndToEndOffloads(t *testing.T) {
 	})
 	t.Run("tcp download: the server's TSO super-packets", func(t *testing.T) {
 		before := txStats(t, l, "wan")
-		l.start("wan", "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", web)
-		time.Sleep(300 * time.Millisecond)
-		down := filepath.Join(l.dir, "down.out")
-		l.mustIn("lan1", "curl", "-sS", "--max-time", "60", "-o", down, "http://198.51.100.10:8000/blob")
-		if got, _ := os.ReadFile(down); !bytes.Equal(got, data) {
-			t.Fatalf("download arrived as %d bytes (of %d)", len(got), len(data))
-		}
+		downloadBlob(t, l, web, data)
 		after := txStats(t, l, "wan")
 		if per := (after.Bytes - before.Bytes) / max(1, after.Packets-before.Packets); per < 3000 {
 			t.Fatalf("the server sent %d bytes per packet: no super-packets, the test proves nothing", per)
@@ -148,6 +136,31 @@ func blob(t *testing.T, l *lab) (data []byte, web, src string) {
 		t.Fatal(err)
 	}
 	return data, web, src
+}
+
+// uploadBlob sends src from lan1 to a socat sink in the internet through
+// the router and checks that data arrived whole.
+func uploadBlob(t *testing.T, l *lab, src string, data []byte) {
+	t.Helper()
+	up := filepath.Join(l.dir, "up.out")
+	srv := l.listenTCP("wan", 9000, "socat", "-u", "TCP4-LISTEN:9000,bind=198.51.100.10,reuseaddr", "CREATE:"+up)
+	l.mustIn("lan1", "socat", "-u", "OPEN:"+src, "TCP4:198.51.100.10:9000")
+	waitExit(t, srv)
+	if got, _ := os.ReadFile(up); !bytes.Equal(got, data) {
+		t.Fatalf("upload arrived as %d bytes (of %d), equal %v", len(got), len(data), bytes.Equal(got, data))
+	}
+}
+
+// downloadBlob serves web from the internet and fetches its blob on lan1
+// through the router, checking that data arrived whole.
+func downloadBlob(t *testing.T, l *lab, web string, data []byte) {
+	t.Helper()
+	l.listenTCP("wan", 8000, "busybox", "httpd", "-f", "-p", "198.51.100.10:8000", "-h", web)
+	down := filepath.Join(l.dir, "down.out")
+	l.mustIn("lan1", "curl", "-sS", "--max-time", "60", "-o", down, "http://198.51.100.10:8000/blob")
+	if got, _ := os.ReadFile(down); !bytes.Equal(got, data) {
+		t.Fatalf("download arrived as %d bytes (of %d)", len(got), len(data))
+	}
 }
 
 type ifStats struct{ Bytes, Packets uint64 }
