@@ -44,7 +44,8 @@ type router struct {
 	stateDir    string
 	tpacket     int
 	qdiscBypass bool
-	readers     int // links (and reader goroutines) per port
+	readers     int  // links (and reader goroutines) per port
+	keepGRO     bool // leave the ports' GRO as the driver has it
 	board       string
 	console     string // serial device for the shell, "" for none
 	socket      string // control socket for `routerd shell -c`
@@ -121,6 +122,7 @@ func runWorker() int {
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version; 2 (TPACKET_V2) is the one routerd has")
 	qdiscBypass := fs.Bool("qdisc-bypass", true, "send frames straight to the port's driver queue, skipping its queueing discipline (faster); set false when a tc shaper is configured on a port")
 	readers := fs.Int("readers", 0, fmt.Sprintf("frame readers per port, each forwarding on its own core (a fanout group shares the port's frames by flow); 0 means one per two CPUs (both ports together: one per CPU), at least 1 and at most %d", maxReaders))
+	keepGRO := fs.Bool("keep-gro", false, "leave GRO on the ports as their drivers have it (merged super-packets are translated once); off by default until the interop lab's qos case is understood with it (docs/performance.md)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")
@@ -141,7 +143,7 @@ func runWorker() int {
 		fmt.Fprintf(os.Stderr, "routerd: --trace-target %q: give an IPv4 address\n", *traceTarget)
 		return 2
 	}
-	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, readers: *readers, board: *boardFlag, console: *consoleDev,
+	r := &router{cfgPath: *cfgPath, stateDir: *stateDir, tpacket: *tpacket, qdiscBypass: *qdiscBypass, readers: *readers, keepGRO: *keepGRO, board: *boardFlag, console: *consoleDev,
 		socket: *socket, started: time.Now(), log: logring.New(500),
 		tracer: traceroute.New(traceroute.Options{Params: traceroute.Params{Target: target}})}
 	r.clock = newStartupClock(r.started)
@@ -270,10 +272,10 @@ func (r *router) run(parent context.Context) error {
 	}
 	ring := &afpacket.Config{TPacketVersion: r.tpacket, UseQdisc: !r.qdiscBypass, PollTimeout: -1}
 	lanPort := startFuture(func() ([]*afpacket.Link, error) {
-		return r.openPort(ctx, lan.Device, lan.MTU, ring, r.readers, true)
+		return r.openPort(ctx, lan.Device, lan.MTU, ring, r.readers, r.keepGRO)
 	})
 	wanPort := startFuture(func() ([]*afpacket.Link, error) {
-		return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring, wanReaders, !framed)
+		return r.openPort(ctx, wan.Device, wanPortMTU(wan), ring, wanReaders, r.keepGRO && !framed)
 	})
 	lanLinks, lanErr := lanPort.get()
 	wanLinks, wanErr := wanPort.get()

@@ -30,8 +30,7 @@ import (
 //	(c) as (a), but with GRO on the router's two ports, as the boards'
 //	    NIC drivers (and virtio-net) have it: the hosts send MTU-size
 //	    frames, which the router's ports merge per flow on arrival, for
-//	    the kernel and routerd alike (routerd keeps a port's GRO as it
-//	    finds it).
+//	    the kernel and routerd alike (routerd with --keep-gro).
 //
 // For each wiring it prints one table, the kernel and routerd measured in
 // the same run: TCP throughput (iperf3, 1 and 4 streams), 64-byte UDP
@@ -170,6 +169,9 @@ func measureSide(b *testing.B, mode, wiring string, offloads, gro, v6 bool) side
 		l.mustIn("rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		l.mustIn("rtr", "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority srcnat; }; add rule ip nat post oifname eth1 masquerade")
 	} else {
+		if gro {
+			l.routerArgs = append(l.routerArgs, "--keep-gro")
+		}
 		for _, a := range strings.Fields(os.Getenv("PASSGATE_ROUTERD_ARGS")) {
 			l.routerArgs = append(l.routerArgs, strings.ReplaceAll(a, "{wiring}", wiring))
 		}
