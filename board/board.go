@@ -222,7 +222,8 @@ func (b *Board) Packages() []Package {
 }
 
 // Common kernel command line: no reboot loop on panic is hidden (reboot
-// after 10 s so a router comes back by itself), and u-root init stays quiet.
+// after 10 s so a router comes back by itself). routerd, as init, keeps
+// the kernel's informational lines off the console (pid1.ConsoleLogLevel).
 const baseCmdline = "panic=10 oops=panic"
 
 // Modules every board needs: the FAT file system for the boot partition

@@ -1,23 +1,29 @@
 // Package firmware builds what a board boots: the kernel Image, the
 // initramfs, and the boot files (device trees, GPU firmware, u-boot).
 //
-// The initramfs is one gzip stream holding two newc archives, which the
-// kernel unpacks in order:
+// The initramfs is a gzip stream of newc archives, which the kernel
+// unpacks in order. routerd is /init, the kernel's first process: it
+// mounts what it needs itself (internal/pid1). The archive holds:
 //
-//   - u-root's part, made by u-root's mkuimage (pinned v0.2.0, built for the
-//     host once, run with GOARCH=arm64) and cached, since it changes only
-//     with the u-root pin and the Go toolchain: u-root's init as /init
-//     (PID 1), which mounts /proc, /sys, /dev, then runs /bin/uinit; no
-//     shell, unless Options.DebugShell asks for one;
-//   - the board's part, written by this package: routerd at /bin/routerd
-//     with /bin/uinit pointing at it (routerd is built by `go build` in
-//     this module, so the router's code is compiled exactly as in tests,
-//     not rewritten into a busybox), the board's modules under
-//     /lib/modules/RELEASE with their list in /etc/passgate-modules, which
-//     routerd's supervisor loads in parallel (dependencies through
-//     modules.dep, which we generate with depmod; internal/kmod), and
-//     /etc/passgate-board naming the board, from which routerd finds its
-//     boot partition.
+//   - the layout routerd starts on: /dev with the console node the kernel
+//     opens for init's output, and the mount points;
+//   - routerd at /bin/routerd with /init pointing at it (routerd is built
+//     by `go build` in this module, so the router's code is compiled
+//     exactly as in tests, not rewritten into a busybox), the board's
+//     modules under /lib/modules/RELEASE with their list in
+//     /etc/passgate-modules, which routerd's supervisor loads in parallel
+//     (dependencies through modules.dep, which we generate with depmod;
+//     internal/kmod), and /etc/passgate-board naming the board, from
+//     which routerd finds its boot partition.
+//
+// A debug-shell build (Options.DebugShell) puts u-root's part first
+// instead of the layout: u-root's init as /init with its gosh shell and a
+// few core commands, made by u-root's mkuimage (pinned v0.2.0, built for
+// the host once, run with GOARCH=arm64) and cached, since it changes only
+// with the u-root pin and the Go toolchain; routerd is then started by
+// hand. Production images had u-root's init as PID 1 with routerd as its
+// uinit until init's own start-up was measured at about half a second of
+// a TCG boot, for mounts routerd can make in milliseconds.
 //
 // mkuimage and u-root come from the separate module in firmware/tools (its
 // go.mod pins both), so u-root's many dependencies stay out of the router's
@@ -64,14 +70,14 @@ type Options struct {
 	CacheDir string
 	// OutDir receives the outputs; default Root/out/BOARD.
 	OutDir string
-	// DebugShell adds u-root's gosh and a few core commands and leaves out
-	// the uinit link, so init starts a shell on the console; routerd is
+	// DebugShell makes u-root's init /init, with its gosh shell and a few
+	// core commands, so init starts a shell on the console; routerd is
 	// then started by hand (/bin/routerd).
 	DebugShell bool
-	// DebugAgent makes /bin/pgdebug (firmware/debugagent) init's uinit: it
+	// DebugAgent makes /bin/pgdebug (firmware/debugagent) /init: it
 	// starts a command server on the virtio console hvc0 and then
-	// becomes routerd (exec, same PID), so routerd is still what init
-	// waits for. Boot tests use it to act inside the VM, e.g. to kill
+	// becomes routerd (exec, same PID), so routerd is still the kernel's
+	// first process. Boot tests use it to act inside the VM, e.g. to kill
 	// routerd's worker. QEMU only (-device virtconsole; see qemu.Config).
 	DebugAgent bool
 	// Version is the firmware's version, shown by routerd's show system
@@ -201,19 +207,22 @@ func Build(o Options) (*Result, error) {
 		return nil, fmt.Errorf("kernel image: %w", err)
 	}
 
-	// 3. Initramfs: two newc archives in one gzip stream, which the kernel
-	// unpacks in order. The first is u-root's part (init, and the shell of
-	// a debug build), made by mkuimage and cached, as it changes only with
-	// the pinned u-root and the Go toolchain; the second is the board's
-	// part, written here: routerd, the kernel modules, the board's name.
+	// 3. Initramfs: newc archives in one gzip stream, which the kernel
+	// unpacks in order. A debug-shell build starts with u-root's part
+	// (init and the shell), made by mkuimage and cached, as it changes
+	// only with the pinned u-root and the Go toolchain; the rest is
+	// written here: the layout (unless u-root's part has one), routerd,
+	// the kernel modules, the board's name.
 	work, err := os.MkdirTemp(o.CacheDir, "build-"+b.Name+"-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	base, err := urootBase(&o)
-	if err != nil {
-		return nil, err
+	var base string
+	if o.DebugShell {
+		if base, err = urootBase(&o); err != nil {
+			return nil, err
+		}
 	}
 	modules := b.Modules
 	if o.DebugAgent {
@@ -238,22 +247,30 @@ func Build(o Options) (*Result, error) {
 		}
 	}
 	archive := filepath.Join(work, "initramfs.cpio")
-	if err := copyFile(base, archive); err != nil {
-		return nil, err
+	var f *os.File
+	if base != "" {
+		if err := copyFile(base, archive); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(archive, os.O_WRONLY|os.O_APPEND, 0)
+	} else {
+		f, err = os.Create(archive)
 	}
-	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	w := cpio.NewWriter(bw)
+	if base == "" {
+		writeLayout(w)
+	}
 	w.AddFile("bin/routerd", routerd, 0o755)
 	switch {
 	case agent != "":
 		w.AddFile("bin/pgdebug", agent, 0o755)
-		w.Symlink("bin/uinit", "pgdebug")
+		w.Symlink("init", "bin/pgdebug")
 	case !o.DebugShell:
-		w.Symlink("bin/uinit", "routerd")
+		w.Symlink("init", "bin/routerd")
 	}
 	w.File(BoardFile, 0o644, []byte(b.Name+"\n"))
 	if len(o.UpdateKeys) > 0 {
@@ -283,6 +300,17 @@ func Build(o Options) (*Result, error) {
 	o.logf("initramfs %s: %.1f MiB compressed (%.1f MiB cpio), built in %v",
 		res.Initramfs, mib(res.InitramfsSize), mib(res.InitramfsCPIOSize), time.Since(start).Round(100*time.Millisecond))
 	return res, nil
+}
+
+// writeLayout adds what routerd needs before it mounts anything: /dev
+// with the console node (5, 1), which the kernel opens as init's standard
+// input, output and error before init runs (without it, nothing routerd
+// prints reaches the console), and the mount points of internal/pid1.
+func writeLayout(w *cpio.Writer) {
+	w.CharDev("dev/console", 0o600, 5, 1)
+	for _, d := range []string{"proc", "sys", "tmp", "run", "etc", "bin", "lib"} {
+		w.Dir(d)
+	}
 }
 
 // UpdateKeysFile is where the initramfs holds the public keys of the
@@ -315,21 +343,15 @@ func (r *Result) SlotFiles() []SlotFile {
 // routerd reads it to find the board's boot partition.
 const BoardFile = "etc/passgate-board"
 
-// urootBase returns u-root's part of the initramfs, an uncompressed newc
-// archive: init as /init, no uinit (the board archive links it), and for a
-// debug build the gosh shell as the default shell plus a few core
-// commands. It is built with mkuimage once per u-root pin, Go toolchain,
+// urootBase returns u-root's part of a debug-shell build's initramfs, an
+// uncompressed newc archive: init as /init, no uinit, the gosh shell as
+// the default shell plus a few core commands. It is built with mkuimage once per u-root pin, Go toolchain,
 // architecture and command set, and cached under CacheDir/uroot.
 func urootBase(o *Options) (string, error) {
-	args := []string{"-initcmd=init", "-uinitcmd=", "-skip-ldd"}
+	args := []string{"-initcmd=init", "-uinitcmd=", "-skip-ldd", "-defaultsh=gosh"}
 	cmds := []string{"github.com/u-root/u-root/cmds/core/init"}
-	if o.DebugShell {
-		args = append(args, "-defaultsh=gosh")
-		for _, c := range []string{"gosh", "ls", "cat", "ps", "kill", "dmesg", "ip", "mount"} {
-			cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
-		}
-	} else {
-		args = append(args, "-defaultsh=")
+	for _, c := range []string{"gosh", "ls", "cat", "ps", "kill", "dmesg", "ip", "mount"} {
+		cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
 	}
 	tools := filepath.Join(o.Root, "firmware", "tools")
 	mod, err := os.ReadFile(filepath.Join(tools, "go.mod"))

@@ -77,8 +77,21 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 			t.Errorf("%s: want symlink to %s, got %+v", name, target, e)
 		}
 	}
-	mustLink("init", "bbin/init")
-	mustLink("bin/uinit", "routerd")
+	// routerd is the kernel's first process; no u-root init in between.
+	mustLink("init", "bin/routerd")
+	if e := byName["dev/console"]; e.Mode != cpio.TypeChar|0o600 || e.RdevMajor != 5 || e.RdevMinor != 1 {
+		t.Errorf("dev/console: want the console node (c 5 1), which the kernel opens for init, got %+v", e)
+	}
+	for _, d := range []string{"proc", "sys", "tmp", "run"} {
+		if e := byName[d]; !e.IsDir() {
+			t.Errorf("%s: want a mount point, got %+v", d, e)
+		}
+	}
+	for name := range byName {
+		if strings.HasPrefix(name, "bbin/") || name == "bin/uinit" {
+			t.Errorf("initramfs has %s: u-root's init is only in debug-shell builds", name)
+		}
+	}
 	if e := byName["bin/routerd"]; !e.IsRegular() || e.Mode&0o111 == 0 || e.Size == 0 {
 		t.Errorf("bin/routerd: want an executable file, got %+v", e)
 	}
@@ -132,7 +145,39 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	}
 }
 
-// The debug agent build: the same image with the agent as uinit, which
+// The debug-shell build: u-root's init is /init and starts its shell;
+// routerd is there to start by hand.
+func TestBuildDebugShellInitramfs(t *testing.T) {
+	b, _ := board.Get("qemu-arm64")
+	res, err := Build(Options{Board: b, OutDir: t.TempDir(), DebugShell: true, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := cpio.ListGzip(res.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]cpio.Entry{}
+	for _, e := range entries {
+		byName[e.Name] = e
+	}
+	if e := byName["init"]; !e.IsSymlink() || e.Linkname != "bbin/init" {
+		t.Errorf("init: want u-root's init, got %+v", e)
+	}
+	if e := byName["bin/defaultsh"]; !e.IsSymlink() {
+		t.Errorf("bin/defaultsh: want u-root's default shell, got %+v", e)
+	}
+	for _, f := range []string{"bin/routerd", "bbin/bb", "dev/console"} {
+		if _, ok := byName[f]; !ok {
+			t.Errorf("%s missing", f)
+		}
+	}
+	if _, ok := byName["bin/uinit"]; ok {
+		t.Error("bin/uinit present: u-root's init would start it instead of the shell")
+	}
+}
+
+// The debug agent build: the same image with the agent as /init, which
 // execs routerd, and the virtio console driver.
 func TestBuildDebugAgentInitramfs(t *testing.T) {
 	b, _ := board.Get("qemu-arm64")
@@ -148,8 +193,8 @@ func TestBuildDebugAgentInitramfs(t *testing.T) {
 	for _, e := range entries {
 		byName[e.Name] = e
 	}
-	if e := byName["bin/uinit"]; !e.IsSymlink() || e.Linkname != "pgdebug" {
-		t.Errorf("bin/uinit: want a link to the agent, got %+v", e)
+	if e := byName["init"]; !e.IsSymlink() || e.Linkname != "bin/pgdebug" {
+		t.Errorf("init: want a link to the agent, got %+v", e)
 	}
 	for _, f := range []string{"bin/pgdebug", "bin/routerd", "lib/modules/" + b.KernelRelease + "/kernel/drivers/char/virtio_console.ko"} {
 		if e := byName[f]; !e.IsRegular() || e.Size == 0 {

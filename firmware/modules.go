@@ -13,8 +13,8 @@ import (
 // the extracted kernel package at kroot into stage/lib/modules/RELEASE,
 // generates modules.dep there with depmod (and keeps only that), and writes
 // the list routerd's supervisor loads at boot (kmod.ListFile, in parallel;
-// not under lib/modules-load.d, which u-root's init would load one module
-// at a time before starting routerd). It returns the module files staged.
+// not under lib/modules-load.d, which the debug shell's u-root init would
+// load one module at a time). It returns the module files staged.
 func stageModules(kroot, release, stage string, modules []string) ([]string, error) {
 	t, err := kmod.Load(kroot, release)
 	if err != nil {

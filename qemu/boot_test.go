@@ -114,8 +114,7 @@ func TestArgsRaspi3b(t *testing.T) {
 }
 
 // The boot tests build real firmware (kernel and modules from the pinned
-// Debian packages, routerd for arm64, u-root's init cached by the firmware
-// package), boot it under TCG and talk to it through network namespaces.
+// Debian packages, routerd for arm64 as /init), boot it under TCG and talk to it through network namespaces.
 // They need root; nothing is skipped.
 
 func needRoot(t *testing.T) {
@@ -344,8 +343,13 @@ func TestBootQEMUArm64Router(t *testing.T) {
 		t.Fatalf("LAN host fetched %q; want the WAN server's page, asked from the router's WAN address %s", body, routerWAN)
 	}
 	t.Logf("LAN host -> WAN server through the VM: %s", strings.TrimSpace(body))
-	if c := vm.Console(); strings.Contains(c, "can't install") || strings.Contains(c, "failed to load module") {
-		t.Errorf("u-root init could not load a kernel module:\n%s", c)
+	if c := vm.Console(); strings.Contains(c, "routerd: kernel module ") || strings.Contains(c, "routerd: as the first process:") {
+		t.Errorf("routerd could not load a kernel module or mount what it needs as /init:\n%s", c)
+	}
+	// The kernel's informational lines stay off the console, where the
+	// shell runs (routerd sets the console's log level as init).
+	if c := vm.Console(); strings.Contains(c, "entered promiscuous mode") {
+		t.Errorf("kernel info lines reach the console after routerd started:\n%s", c)
 	}
 }
 
@@ -356,11 +360,12 @@ var workerStarted = regexp.MustCompile(`routerd: worker started \(pid (\d+)\)`)
 const readyRE = `passgate ready: lan 192\.168\.1\.1/24 wan (waiting|[0-9.]+/\d+)$`
 
 // TestBootQEMUArm64WorkerRestart boots the debug-agent build of the
-// qemu-arm64 image (routerd is still init's uinit; the agent serves
-// commands on a virtio console) with the image's default configuration,
-// kills routerd's worker with SIGKILL from inside the VM, and expects the
-// supervisor to say so and start a new worker that comes up again on the
-// same mounted boot partition — and no kernel panic.
+// qemu-arm64 image (the agent is /init, serves commands on a virtio
+// console and becomes routerd, PID 1) with the image's default
+// configuration, kills routerd's worker with SIGKILL from inside the VM,
+// and expects the supervisor to say so, collect it, and start a new
+// worker that comes up again on the same mounted boot partition — and no
+// kernel panic.
 func TestBootQEMUArm64WorkerRestart(t *testing.T) {
 	needRoot(t)
 	b, _ := board.Get("qemu-arm64")
@@ -377,8 +382,11 @@ func TestBootQEMUArm64WorkerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^` + pid + ` \d+ \S /bin/routerd`).MatchString(ps) {
-		t.Fatalf("worker %s not in the VM's process list:\n%s", pid, ps)
+	if !regexp.MustCompile(`(?m)^` + pid + ` 1 \S /bin/routerd`).MatchString(ps) {
+		t.Fatalf("worker %s not in the VM's process list as PID 1's child:\n%s", pid, ps)
+	}
+	if !regexp.MustCompile(`(?m)^1 0 \S /bin/routerd`).MatchString(ps) {
+		t.Fatalf("PID 1 is not routerd:\n%s", ps)
 	}
 	out, err := vm.Debug("kill KILL "+pid, 30*time.Second)
 	if err != nil {
@@ -406,6 +414,20 @@ func TestBootQEMUArm64WorkerRestart(t *testing.T) {
 	}
 	if n := strings.Count(vm.Console(), "mounted on /boot"); n != 1 {
 		t.Errorf("the boot partition was mounted %d times; a restarted worker must reuse the mount", n)
+	}
+	// What routerd mounted as /init (internal/pid1).
+	for _, m := range []string{`devtmpfs /dev devtmpfs`, `proc /proc proc`, `sysfs /sys sysfs`, `tmpfs /tmp tmpfs`,
+		`tmpfs /run tmpfs`, `devpts /dev/pts devpts`, `tmpfs /dev/shm tmpfs`} {
+		if !regexp.MustCompile(`(?m)^` + m + ` `).MatchString(mounts) {
+			t.Errorf("/proc/mounts lacks %q:\n%s", m, mounts)
+		}
+	}
+	// The killed worker was collected: no zombie anywhere.
+	if ps, err = vm.Debug("ps", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if z := regexp.MustCompile(`(?m)^\d+ \d+ Z .*$`).FindAllString(ps, -1); len(z) > 0 {
+		t.Errorf("zombies in the VM: %q\n%s", z, ps)
 	}
 }
 

@@ -326,7 +326,7 @@ func (l *lab) waitReady() {
 func (l *lab) stopRouter() {
 	l.t.Helper()
 	if l.rtr != nil {
-		// The supervisor never exits by itself (it is init's uinit); killing
+		// The supervisor never exits by itself (on a board it is init); killing
 		// it makes the worker get SIGTERM (Pdeathsig).
 		l.rtr.Process.Kill()
 		done := make(chan struct{})

@@ -1,8 +1,10 @@
-// Command routerd is the whole router. It runs as u-root init's uinit and
-// must never return: the process started by init is a supervisor that
-// re-executes this binary as a worker (environment ROUTERD_WORKER=1, same
-// arguments), restarts the worker with backoff when it exits or crashes,
-// logs why, and forwards SIGTERM and SIGHUP to it.
+// Command routerd is the whole router. It is the firmware's /init, the
+// kernel's first process, and must never return: that process does
+// init's work (internal/pid1: mounts, loopback, orphans), loads the kernel
+// modules, and supervises a worker, this binary re-executed (environment
+// ROUTERD_WORKER=1, same arguments): it restarts the worker with backoff
+// when it exits or crashes, logs why, and forwards SIGTERM and SIGHUP to
+// it. Started by another init (a debug shell's), it only supervises.
 //
 // The worker (router.go) runs the router: configuration, ports, data
 // plane, DHCP server, WAN.
@@ -17,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/passgate/passgate/internal/pid1"
 	"github.com/passgate/passgate/internal/supervisor"
 )
 
@@ -37,10 +40,12 @@ func main() {
 func supervise() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
-	// Ctrl-C or Ctrl-\ on the console must not kill the supervisor (init
-	// would exit and the kernel panic); the worker, in the same process
-	// group, still gets them from the terminal. They are caught rather
-	// than ignored so that the worker does not inherit SIG_IGN.
+	// Ctrl-C or Ctrl-\ from a terminal that routerd was started on (a
+	// debug shell's) must not kill the supervisor; the worker, in the same
+	// process group, still gets them. They are caught rather than ignored
+	// so that the worker does not inherit SIG_IGN. (As the first process
+	// routerd has no controlling terminal, and the console shell reads
+	// those keys raw.)
 	swallow := make(chan os.Signal, 4)
 	signal.Notify(swallow, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGPIPE)
 	go func() {
@@ -51,11 +56,20 @@ func supervise() {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
 	}
+	first := pid1.Is()
+	if first {
+		if err := pid1.Prepare(); err != nil {
+			logf("as the first process: %v", err)
+		}
+	}
 	loadModules(logf)
 	s := &supervisor.Supervisor{
 		NewWorker: workerCommand,
 		Signals:   sigs,
 		Logf:      logf,
+	}
+	if first {
+		go pid1.Reap(context.Background(), s.Owns)
 	}
 	if g := guardTrial(logf); g != nil {
 		s.OnExit = g.WorkerEnded

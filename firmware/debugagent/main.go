@@ -3,10 +3,11 @@
 // VM — kill routerd's worker, read /proc — without a shell on the console
 // that routerd owns.
 //
-// It is u-root init's uinit there. It starts a copy of itself that serves
-// commands on the virtio console /dev/hvc0, then replaces itself with
-// /bin/routerd (execve: same PID, same arguments), so routerd is still the
-// process init waits for, exactly as in a production image.
+// It is /init there. It starts a copy of itself that serves commands on
+// the virtio console /dev/hvc0 (which appears once routerd has mounted
+// /dev and loaded the console's driver), then replaces itself with
+// /bin/routerd (execve: same PID, same arguments), so routerd is still
+// the kernel's first process, exactly as in a production image.
 //
 // The server reads one command per line and answers with its output and
 // then "pgdebug: done STATUS" (STATUS 0 on success):
@@ -37,6 +38,7 @@ const (
 	serveEnv = "PGDEBUG_SERVE"
 	console  = "/dev/hvc0"
 	routerd  = "/bin/routerd"
+	self     = "/bin/pgdebug" // not /proc/self/exe: /proc is not mounted yet
 )
 
 func main() {
@@ -47,9 +49,11 @@ func main() {
 		}
 		return
 	}
-	cmd := exec.Command("/proc/self/exe")
+	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), serveEnv+"=1")
-	cmd.Stderr = os.Stderr
+	// The console the kernel gave /init, not /dev/null: /dev is not
+	// mounted yet (routerd mounts it once it runs).
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "pgdebug: cannot start the command server: %v\n", err)
@@ -58,7 +62,7 @@ func main() {
 	}
 	args := append([]string{routerd}, os.Args[1:]...)
 	err := syscall.Exec(routerd, args, os.Environ())
-	// Only reached if exec failed; init would panic the kernel if uinit
+	// Only reached if exec failed; the kernel would panic if /init
 	// returned, so wait instead and keep the agent reachable.
 	fmt.Fprintf(os.Stderr, "pgdebug: exec %s: %v\n", routerd, err)
 	for {

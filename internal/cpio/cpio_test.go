@@ -35,6 +35,7 @@ func TestWriterRoundTrip(t *testing.T) {
 	w.AddFile("bin/routerd", host, 0o755)
 	w.Symlink("bin/uinit", "routerd")
 	w.File("etc/passgate-board", 0o644, []byte("qemu-arm64\n"))
+	w.CharDev("dev/console", 0o600, 5, 1)
 	w.Tree(filepath.Join(dir, "a"), "lib")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -42,8 +43,8 @@ func TestWriterRoundTrip(t *testing.T) {
 	if first.Len()%512 != 0 || second.Len()%512 != 0 {
 		t.Fatalf("archive lengths %d, %d: not multiples of 512", first.Len(), second.Len())
 	}
-	if w.Count() != 10 {
-		t.Errorf("Count = %d, want 10", w.Count())
+	if w.Count() != 12 {
+		t.Errorf("Count = %d, want 12", w.Count())
 	}
 	both := append(append(first.Bytes(), make([]byte, 512)...), second.Bytes()...) // more zero padding between, as mkuimage leaves
 	entries, err := Read(bytes.NewReader(both), true)
@@ -55,7 +56,7 @@ func TestWriterRoundTrip(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	want := []string{"bin", "bin/uinit", "bin", "bin/routerd", "bin/uinit", "etc", "etc/passgate-board",
-		"lib", "lib/b", "lib/b/f.ko", "lib/l", "lib/x"}
+		"dev", "dev/console", "lib", "lib/b", "lib/b/f.ko", "lib/l", "lib/x"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("entries %q, want %q", names, want)
 	}
@@ -74,6 +75,9 @@ func TestWriterRoundTrip(t *testing.T) {
 		}},
 		{"lib/l", func(e Entry) bool { return e.IsSymlink() && e.Linkname == "b/f.ko" }},
 		{"lib/b", func(e Entry) bool { return e.IsDir() }},
+		{"dev/console", func(e Entry) bool {
+			return e.Mode == TypeChar|0o600 && e.RdevMajor == 5 && e.RdevMinor == 1 && e.Size == 0
+		}},
 		// Not HostMetadata: root's, time 0.
 		{"lib/b/f.ko", func(e Entry) bool { return e.UID == 0 && e.GID == 0 && e.MTime == 0 }},
 	} {
@@ -88,6 +92,7 @@ func TestWriterRoundTrip(t *testing.T) {
 	w.AddFile("bin/routerd", host, 0o755)
 	w.Symlink("bin/uinit", "routerd")
 	w.File("etc/passgate-board", 0o644, []byte("qemu-arm64\n"))
+	w.CharDev("dev/console", 0o600, 5, 1)
 	w.Tree(filepath.Join(dir, "a"), "lib")
 	if err := w.Close(); err != nil || !bytes.Equal(again.Bytes(), second.Bytes()) {
 		t.Errorf("a second archive of the same input differs (%v)", err)

@@ -11,13 +11,14 @@ import (
 
 // Entry is one member of a newc archive.
 type Entry struct {
-	Name     string
-	Mode     uint32 // including the file type bits
-	UID, GID uint32
-	MTime    int64
-	Size     int64
-	Linkname string // symlink target
-	Data     []byte // regular file contents, when read with contents
+	Name                 string
+	Mode                 uint32 // including the file type bits
+	UID, GID             uint32
+	MTime                int64
+	Size                 int64
+	Linkname             string // symlink target
+	RdevMajor, RdevMinor uint32 // a device node's numbers
+	Data                 []byte // regular file contents, when read with contents
 }
 
 // IsDir, IsSymlink and IsRegular test the file type bits.
@@ -79,7 +80,7 @@ func Read(r io.Reader, withData bool) ([]Entry, error) {
 			}
 			f[i] = uint32(v)
 		}
-		mode, uid, gid, mtime, size, nameLen := f[1], f[2], f[3], f[5], f[6], f[11]
+		mode, uid, gid, mtime, size, rmaj, rmin, nameLen := f[1], f[2], f[3], f[5], f[6], f[9], f[10], f[11]
 		if nameLen == 0 {
 			return nil, fmt.Errorf("cpio header at %d: empty name", off-110)
 		}
@@ -91,7 +92,7 @@ func Read(r io.Reader, withData bool) ([]Entry, error) {
 		if err := pad(); err != nil {
 			return nil, err
 		}
-		e := Entry{Name: string(name[:len(name)-1]), Mode: mode, UID: uid, GID: gid, MTime: int64(mtime), Size: int64(size)}
+		e := Entry{Name: string(name[:len(name)-1]), Mode: mode, UID: uid, GID: gid, MTime: int64(mtime), Size: int64(size), RdevMajor: rmaj, RdevMinor: rmin}
 		if e.Name == trailer {
 			// Another archive may follow (the kernel unpacks them all, in
 			// order), after zero padding.

@@ -181,6 +181,13 @@ func (c *Writer) symlink(h header, target string) {
 	c.pad(4)
 }
 
+// CharDev adds a character device node with permissions perm (and its
+// parent directories): the kernel makes it as it unpacks the archive.
+func (c *Writer) CharDev(name string, perm, major, minor uint32) {
+	c.parents(name)
+	c.header(header{name: name, mode: TypeChar | perm&0o7777, rdevMajor: major, rdevMin: minor})
+}
+
 // Tree adds the tree under the host directory dir at prefix ("" for the
 // archive's root), in name order: directories, regular files (hard
 // links become separate files), symlinks, device nodes and FIFOs, with

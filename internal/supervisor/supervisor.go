@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// Supervisor keeps one worker process running. routerd is u-root init's
-// uinit: if it returned, init would exit and the kernel would panic, so a
-// Supervisor never gives up. It restarts the worker whenever it exits, for
+// Supervisor keeps one worker process running. routerd is the kernel's
+// first process: if it returned, the kernel would panic, so a Supervisor
+// never gives up. It restarts the worker whenever it exits, for
 // whatever reason, after an exponential backoff (MinBackoff doubling up to
 // MaxBackoff; back to MinBackoff once a worker has run for StableAfter),
 // logs why the worker ended, and forwards the signals it receives.
@@ -43,6 +44,19 @@ type Supervisor struct {
 	// and reason says how this one ended, as logged (routerd: a trial
 	// boot whose worker keeps failing reboots to the committed boot slot).
 	OnExit func(failures int, reason string)
+
+	mu     sync.Mutex
+	worker int // the running worker's pid, 0 if none
+}
+
+// Owns reports whether pid is the running worker, which the Supervisor
+// waits for itself: an orphan reaper (routerd as PID 1) must leave it. It
+// waits while a worker is being started, so a worker that ends at once
+// is never taken for an orphan.
+func (s *Supervisor) Owns(pid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return pid != 0 && pid == s.worker
 }
 
 func (s *Supervisor) defaults() {
@@ -112,12 +126,22 @@ func (s *Supervisor) Run(ctx context.Context) {
 // why the worker ended and its pid (0 if it never started).
 func (s *Supervisor) runOne(ctx context.Context) (reason string, pid int) {
 	cmd := s.NewWorker()
+	s.mu.Lock()
 	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
 		return fmt.Sprintf("cannot start worker %s: %v", cmd.Path, err), 0
 	}
 	pid = cmd.Process.Pid
+	s.worker = pid
+	s.mu.Unlock()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		s.mu.Lock()
+		s.worker = 0
+		s.mu.Unlock()
+		done <- err
+	}()
 	for {
 		select {
 		case sig := <-s.Signals:
