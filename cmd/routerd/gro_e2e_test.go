@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -24,6 +25,9 @@ func TestEndToEndGRO(t *testing.T) {
 		if feats := l.mustIn("rtr", "ethtool", "-k", ifc); !contains(feats, "generic-receive-offload: on") {
 			t.Fatalf("routerd turned GRO off on %s:\n%s", ifc, feats)
 		}
+	}
+	if out := l.cli(sock, "show counters"); !strings.Contains(out, "Port set-up: Port Readers GRO lan (eth0) 1 on wan (eth1) 1 on") {
+		t.Errorf("show counters does not give GRO on for each port:\n%s", out)
 	}
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,8 @@ import (
 // connections (each a flow of its own, spread over the readers) completes.
 func TestEndToEndSeveralReaders(t *testing.T) {
 	l := newLab(t, offloadConfig)
-	l.routerArgs = []string{"--readers", "3"}
+	sock := filepath.Join(l.dir, "shell.sock")
+	l.routerArgs = []string{"--readers", "3", "--socket", sock}
 	l.startRouter()
 	l.mustIn("lan1", "ip", "addr", "add", "192.168.1.10/24", "dev", "eth0")
 	l.mustIn("lan1", "ip", "route", "add", "default", "via", "192.168.1.1")
@@ -27,6 +29,10 @@ func TestEndToEndSeveralReaders(t *testing.T) {
 		if n := ringSockets(t, l, dev); n != 3 {
 			t.Errorf("%s has %d receiving packet sockets, want the 3 of --readers 3", dev, n)
 		}
+	}
+	// show counters says so, and that GRO is off (no --keep-gro).
+	if out := l.cli(sock, "show counters"); !strings.Contains(out, "Port set-up: Port Readers GRO lan (eth0) 3 off wan (eth1) 3 off") {
+		t.Errorf("show counters does not give 3 readers and GRO off for each port:\n%s", out)
 	}
 
 	l.listenTCP("wan", 5201, "iperf3", "-s", "-B", "198.51.100.10", "-p", "5201")

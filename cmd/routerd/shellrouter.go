@@ -21,6 +21,7 @@ import (
 	"github.com/passgate/passgate/pkg/dataplane"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/nat/passthrough"
+	"github.com/passgate/passgate/pkg/netconf"
 	"github.com/passgate/passgate/pkg/packet"
 	"github.com/passgate/passgate/pkg/shell"
 	"github.com/passgate/passgate/pkg/updatefile"
@@ -280,8 +281,12 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 	}
 	out.IPv6 = s.ipv6Counters(dc)
 	for _, p := range s.r.dp.Ports() {
-		out.Ports = append(out.Ports, shell.PortCounters{Name: p.Name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, RxDrops: p.RxDropped,
-			TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxDrops: p.TxDropped})
+		pc := shell.PortCounters{Name: p.Name, RxPackets: p.RxPackets, RxBytes: p.RxBytes, RxDrops: p.RxDropped,
+			TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxDrops: p.TxDropped, Readers: p.Readers}
+		if on, err := netconf.GRO(p.Device); err == nil {
+			pc.GRO = map[bool]string{true: "on", false: "off"}[on]
+		}
+		out.Ports = append(out.Ports, pc)
 	}
 	return out, nil
 }

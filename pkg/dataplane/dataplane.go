@@ -145,7 +145,9 @@ type Counters struct {
 
 // PortStats is one port's link counters.
 type PortStats struct {
-	Name string
+	Name    string // "lan (eth1)"
+	Device  string // "eth1"
+	Readers int    // the port's links, each read by its own goroutine
 	link.Stats
 }
 

@@ -106,8 +106,8 @@ func TestSeveralReadersPerPort(t *testing.T) {
 		}
 	}
 	ports := dp.Ports()
-	if len(ports) != 2 {
-		t.Fatalf("Ports: %+v", ports)
+	if len(ports) != 2 || ports[0].Readers != 2 || ports[1].Readers != 2 {
+		t.Fatalf("Ports: %+v, want two with 2 readers each", ports)
 	}
 	var lanRx, wanTx uint64
 	for _, l := range lanR {

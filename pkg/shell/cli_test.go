@@ -68,7 +68,7 @@ func TestNoPagerWithoutPager(t *testing.T) {
 		t.Errorf("output of a console without pager:\n%s", out)
 	}
 	var b bytes.Buffer
-	if err := sh.Run(context.Background(), "show counters | count", &b); err != nil || b.String() != "Count: 15 lines\n" {
+	if err := sh.Run(context.Background(), "show counters | count", &b); err != nil || b.String() != "Count: 19 lines\n" {
 		t.Errorf("Run show counters | count: %v %q", err, b.String())
 	}
 }

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -532,6 +533,25 @@ func cmdShowCounters(s *session, _ *call) error {
 			t.row("", "tx", fmt.Sprint(p.TxPackets), fmt.Sprint(p.TxBytes), fmt.Sprint(p.TxDrops))
 		}
 		s.printf("Ports:\n%s", t)
+		known := false
+		st := newTable(w, "Port", "Readers", "GRO")
+		for _, p := range c.Ports {
+			if p.Readers == 0 && p.GRO == "" {
+				continue
+			}
+			known = true
+			readers := "-"
+			if p.Readers > 0 {
+				readers = fmt.Sprint(p.Readers)
+			}
+			st.row(p.Name, readers, cmp.Or(p.GRO, "-"))
+		}
+		if known {
+			// Readers share a port's frames by flow; with GRO on, the
+			// driver merges a flow's segments and routerd translates
+			// the super-packet whole.
+			s.printf("Port set-up:\n%s", st)
+		}
 	}
 	return nil
 }

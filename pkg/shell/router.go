@@ -209,6 +209,13 @@ type PortCounters struct {
 	Name                        string // "lan", "wan", ...; may be followed by " (device)"
 	RxPackets, RxBytes, RxDrops uint64
 	TxPackets, TxBytes, TxDrops uint64
+	// Readers is how many readers share the port's frames (by flow); 0:
+	// not known.
+	Readers int
+	// GRO says whether the port's driver merges received segments into
+	// super-packets that routerd translates whole: "on", "off", or ""
+	// when not known.
+	GRO string
 }
 
 // Counters is "show counters".

@@ -242,8 +242,8 @@ func (r *Router) canned() {
 		Drops:    []shell.Counter{{Name: "no-mapping", Value: 1200}, {Name: "filtered", Value: 30}, {Name: "blocked", Value: 4}, {Name: "martian", Value: 0}},
 		Sessions: []shell.Counter{{Name: "current", Value: 3}, {Name: "limit", Value: 65536}, {Name: "created", Value: 4521}, {Name: "expired", Value: 4518}},
 		Ports: []shell.PortCounters{
-			{Name: "lan", RxPackets: 123456, RxBytes: 98765432, RxDrops: 3, TxPackets: 234567, TxBytes: 345678901},
-			{Name: "wan", RxPackets: 234000, RxBytes: 345000000, TxPackets: 123000, TxBytes: 98000000, TxDrops: 1},
+			{Name: "lan", RxPackets: 123456, RxBytes: 98765432, RxDrops: 3, TxPackets: 234567, TxBytes: 345678901, Readers: 2, GRO: "on"},
+			{Name: "wan", RxPackets: 234000, RxBytes: 345000000, TxPackets: 123000, TxBytes: 98000000, TxDrops: 1, Readers: 1, GRO: "off"},
 		},
 	}
 	r.LogRows = []shell.LogLine{
