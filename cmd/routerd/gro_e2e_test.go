@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestEndToEndGRO runs routerd --keep-gro on ports with GRO on, as the boards' NIC
+// TestEndToEndGRO runs routerd (GRO kept by default) on ports with GRO on, as the boards' NIC
 // drivers have it, while the hosts send MTU-size frames with complete
 // checksums: routerd keeps GRO, reads each flow's merged super-packets
 // (more than 3,000 bytes a frame on the receiving port), and the data
@@ -16,7 +16,7 @@ import (
 func TestEndToEndGRO(t *testing.T) {
 	l := newLab(t, offloadConfig)
 	sock := filepath.Join(l.dir, "shell.sock")
-	l.routerArgs = []string{"--socket", sock, "--keep-gro"}
+	l.routerArgs = []string{"--socket", sock}
 	for _, ifc := range []string{"eth0", "eth1"} {
 		l.mustIn("rtr", "ethtool", "-K", ifc, "gro", "on")
 	}

@@ -30,7 +30,8 @@ func TestEndToEndSeveralReaders(t *testing.T) {
 			t.Errorf("%s has %d receiving packet sockets, want the 3 of --readers 3", dev, n)
 		}
 	}
-	// show counters says so, and that GRO is off (no --keep-gro).
+	// show counters says so, and that GRO is off (a veth's default,
+	// which routerd keeps).
 	if out := l.cli(sock, "show counters"); !strings.Contains(out, "Port set-up: Port Readers GRO lan (eth0) 3 off wan (eth1) 3 off") {
 		t.Errorf("show counters does not give 3 readers and GRO off for each port:\n%s", out)
 	}

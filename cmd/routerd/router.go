@@ -122,7 +122,7 @@ func runWorker() int {
 	tpacket := fs.Int("tpacket", 2, "AF_PACKET ring version; 2 (TPACKET_V2) is the one routerd has")
 	qdiscBypass := fs.Bool("qdisc-bypass", true, "send frames straight to the port's driver queue, skipping its queueing discipline (faster); set false when a tc shaper is configured on a port")
 	readers := fs.Int("readers", 0, fmt.Sprintf("frame readers per port, each forwarding on its own core (a fanout group shares the port's frames by flow); 0 means one per two CPUs (both ports together: one per CPU), at least 1 and at most %d", maxReaders))
-	keepGRO := fs.Bool("keep-gro", false, "leave GRO on the ports as their drivers have it (merged super-packets are translated once); off by default until the interop lab's qos case is understood with it (docs/performance.md)")
+	keepGRO := fs.Bool("keep-gro", true, "leave GRO on the ports as their drivers have it: a flow's merged segments are translated once, and cut again only where the egress needs it (a shaper, a smaller MTU); false turns it off")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the worker to this file until it stops")
 	boardFlag := fs.String("board", "", "board name (default: the firmware's /etc/passgate-board)")
 	consoleDev := fs.String("console", "", "serial device to run the shell on, e.g. /dev/ttyAMA0")

@@ -78,6 +78,12 @@ func (r *routerd) up(l *Lab) error {
 		return fmt.Errorf("routerd did not start:\n%s", b)
 	}
 	say("routerd ready at %ss", uptime())
+	// How its ports are set up (readers, GRO), for the case's log.
+	if out, err := r.shell("show counters"); err == nil {
+		if _, setup, ok := strings.Cut(out, "Port set-up:\n"); ok {
+			say("routerd ports:\n%s", strings.TrimRight(setup, "\n"))
+		}
+	}
 	return nil
 }
 
