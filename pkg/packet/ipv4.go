@@ -67,6 +67,11 @@ func (p IPv4) Check() IPv4Error {
 	return IPv4OK
 }
 
+// Checksum20OK reports whether the first 20 bytes of p, a header without
+// options, have a valid header checksum: Check's checksum test without its
+// length checks, for a caller that has made them (p must hold 20 bytes).
+func (p IPv4) Checksum20OK() bool { return Fold(sum20(p)) == 0 }
+
 func (p IPv4) Version() uint8       { return p[0] >> 4 }
 func (p IPv4) HeaderLen() int       { return int(p[0]&0x0f) * 4 }
 func (p IPv4) TOS() uint8           { return p[1] }
