@@ -93,6 +93,7 @@ type Engine struct {
 	cnt     Counters
 
 	lastForwardFlush int
+	slowOnly         bool   // tests: every packet takes the general path (fast.go)
 	sink             uint32 // keeps Prefetch's loads alive
 }
 
