@@ -8,7 +8,7 @@ import (
 // arrived on side dir. The packet is rewritten in place.
 func (e *Engine) Translate(b []byte, dir Dir) Result {
 	e.more = e.moreBuf[:0]
-	if !e.slowOnly && (dir == Outbound && e.fastOut(b) || dir == Inbound && e.fastIn(b)) {
+	if !e.slowOnly && e.fast(b, dir) {
 		e.cnt.Verdicts[Forward]++
 		return Result{Verdict: Forward, Packet: e.pkt}
 	}
