@@ -256,6 +256,37 @@ func TestSum20MatchesSum(t *testing.T) {
 	}
 }
 
+// Checksum20OK agrees with Check on 20-byte headers whose lengths Check
+// accepts, valid checksums and not.
+func TestChecksum20OKMatchesCheck(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	b := make([]byte, 20)
+	valid := 0
+	for i := 0; i < 100000; i++ {
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		b[0], b[2], b[3] = 0x45, 0, 20
+		if i%2 == 0 {
+			IPv4(b).UpdateHeaderChecksum()
+		}
+		if i%7 == 0 {
+			b[r.IntN(20)] ^= byte(1 << r.IntN(8))
+			b[0], b[2], b[3] = 0x45, 0, 20
+		}
+		ok := IPv4(b).Check() == IPv4OK
+		if ok {
+			valid++
+		}
+		if got := IPv4(b).Checksum20OK(); got != ok {
+			t.Fatalf("% x: Checksum20OK %v, Check %v", b, got, ok)
+		}
+	}
+	if valid < 40000 {
+		t.Fatalf("only %d valid headers", valid)
+	}
+}
+
 func FuzzSum20(f *testing.F) {
 	f.Add(make([]byte, 20))
 	f.Add([]byte{0x45, 0, 0, 0x54, 0, 0, 0x40, 0, 0x40, 1, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7})
