@@ -39,21 +39,12 @@ func TestBoardsResolveAgainstPackages(t *testing.T) {
 	}
 }
 
-func TestBuildQEMUInitramfs(t *testing.T) {
-	b, _ := board.Get("qemu-arm64")
-	keys := []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA3Ql2y8lZ8kqGq1rRUpnAZrnPPpRr5HzB7wXx1m0mR+g=\n-----END PUBLIC KEY-----\n")
-	res, err := Build(Options{Board: b, OutDir: t.TempDir(), Version: "9.8.7-test", UpdateKeys: keys, Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("initramfs: %d bytes compressed, %d bytes cpio", res.InitramfsSize, res.InitramfsCPIOSize)
-	if res.InitramfsSize > MaxInitramfs {
-		t.Errorf("initramfs is %d bytes compressed, over the %d budget", res.InitramfsSize, MaxInitramfs)
-	}
-	if st, err := os.Stat(res.Kernel); err != nil || st.Size() < 10<<20 {
-		t.Errorf("kernel Image missing or small: %v", err)
-	}
-	gz, err := os.Open(res.Initramfs)
+// initramfsEntries reads a built initramfs (gzip'd newc archives, file
+// contents included) into its members by name; a later member of the same
+// name wins, as when the kernel unpacks it.
+func initramfsEntries(t *testing.T, path string) map[string]cpio.Entry {
+	t.Helper()
+	gz, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +61,24 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	for _, e := range entries {
 		byName[e.Name] = e
 	}
+	return byName
+}
+
+func TestBuildQEMUInitramfs(t *testing.T) {
+	b, _ := board.Get("qemu-arm64")
+	keys := []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA3Ql2y8lZ8kqGq1rRUpnAZrnPPpRr5HzB7wXx1m0mR+g=\n-----END PUBLIC KEY-----\n")
+	res, err := Build(Options{Board: b, OutDir: t.TempDir(), Version: "9.8.7-test", UpdateKeys: keys, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("initramfs: %d bytes compressed, %d bytes cpio", res.InitramfsSize, res.InitramfsCPIOSize)
+	if res.InitramfsSize > MaxInitramfs {
+		t.Errorf("initramfs is %d bytes compressed, over the %d budget", res.InitramfsSize, MaxInitramfs)
+	}
+	if st, err := os.Stat(res.Kernel); err != nil || st.Size() < 10<<20 {
+		t.Errorf("kernel Image missing or small: %v", err)
+	}
+	byName := initramfsEntries(t, res.Initramfs)
 	mustLink := func(name, target string) {
 		t.Helper()
 		e, ok := byName[name]
@@ -153,14 +162,7 @@ func TestBuildDebugShellInitramfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := cpio.ListGzip(res.Initramfs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]cpio.Entry{}
-	for _, e := range entries {
-		byName[e.Name] = e
-	}
+	byName := initramfsEntries(t, res.Initramfs)
 	if e := byName["init"]; !e.IsSymlink() || e.Linkname != "bbin/init" {
 		t.Errorf("init: want u-root's init, got %+v", e)
 	}
@@ -185,14 +187,7 @@ func TestBuildDebugAgentInitramfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := cpio.ListGzip(res.Initramfs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]cpio.Entry{}
-	for _, e := range entries {
-		byName[e.Name] = e
-	}
+	byName := initramfsEntries(t, res.Initramfs)
 	if e := byName["init"]; !e.IsSymlink() || e.Linkname != "bin/pgdebug" {
 		t.Errorf("init: want a link to the agent, got %+v", e)
 	}
