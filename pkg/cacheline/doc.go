@@ -9,3 +9,7 @@
 // PLDL1KEEP) in an assembly function; elsewhere it does nothing. A prefetch
 // never faults, but the pointer must still point into live memory.
 package cacheline
+
+// Size is the cache line of the CPUs passgate runs on, in bytes: 64 on
+// the boards' Cortex-A53 and Cortex-A72 and on x86-64.
+const Size = 64
