@@ -16,6 +16,7 @@ import (
 func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 	frames := make([]link.Frame, d.cfg.Batch)
 	hints := make([]nat.Hint, d.cfg.Batch)
+	hints6 := make([]fw6.Hint, d.cfg.Batch)
 	q := d.newTxq(i)
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
@@ -38,14 +39,14 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 		now := d.cfg.Clock()
 		if n > 1 && port != PortSelf {
 			// Prefetch the table memory of the whole batch first so the
-			// cache misses of a large table overlap: the IPv4 index
-			// slots, then the session records they name (pkg/nat).
+			// cache misses of a large table overlap: the index slots,
+			// then the session records they name (pkg/nat, pkg/fw6).
 			dir, dir6 := nat.Outbound, fw6.FromLAN
 			if port == PortWAN {
 				dir, dir6 = nat.Inbound, fw6.FromWAN
 			}
 			for k, f := range frames[:n] {
-				hints[k] = 0
+				hints[k], hints6[k] = 0, 0
 				if len(f.Data) <= packet.EthernetHeaderLen+packet.IPv4HeaderLen {
 					continue
 				}
@@ -54,12 +55,16 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 					hints[k] = d.e.PrefetchSlot(packet.Ethernet(f.Data).Payload(), dir)
 				case packet.EtherTypeIPv6:
 					if d.v6 != nil {
-						d.v6.Engine.Prefetch(packet.Ethernet(f.Data).Payload(), dir6)
+						hints6[k] = d.v6.Engine.PrefetchSlot(packet.Ethernet(f.Data).Payload(), dir6)
 					}
 				}
 			}
-			for _, h := range hints[:n] {
-				d.e.PrefetchSession(h)
+			for k := range frames[:n] {
+				if hints[k] != 0 {
+					d.e.PrefetchSession(hints[k])
+				} else if hints6[k] != 0 {
+					d.v6.Engine.PrefetchSession(hints6[k])
+				}
 			}
 		}
 		for _, f := range frames[:n] {

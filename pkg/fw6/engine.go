@@ -97,7 +97,6 @@ type Engine struct {
 	reply [packet.IPv6MinMTU]byte
 	toWAN [][]byte
 	cnt   Counters
-	sink  uint32 // keeps Prefetch's loads alive
 }
 
 // allowRule is an AllowRule in the engine's form.

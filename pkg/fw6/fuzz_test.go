@@ -71,6 +71,10 @@ func FuzzEngineInvariants(f *testing.F) {
 				if lan {
 					d = FromLAN
 				}
+				// Prefetching reads the table and changes nothing, for a
+				// mangled packet's hint or a made-up one.
+				r.e.PrefetchSession(r.e.PrefetchSlot(b, d))
+				r.e.PrefetchSession(Hint(uint64(in.u8())<<24 | uint64(in.u8())<<8 | uint64(in.u8())))
 				m.check(t, r, d, b)
 			case op == 8:
 				d := time.Duration(in.u8()) * 100 * time.Millisecond

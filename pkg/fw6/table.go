@@ -1,8 +1,11 @@
 package fw6
 
-import "github.com/passgate/passgate/pkg/slotindex"
+import (
+	"github.com/passgate/passgate/pkg/hugemem"
+	"github.com/passgate/passgate/pkg/slotindex"
+)
 
-// The flow table. Sessions live in a chunked slab and are found through two
+// The flow table. Sessions live in one array of records and are found through two
 // open-addressed indexes of uint32 slots (value: session index + 1):
 //
 //   - idx: the 5-tuple (proto, LAN address and port, remote address and
@@ -26,10 +29,8 @@ import "github.com/passgate/passgate/pkg/slotindex"
 // a refused packet, never as a frozen engine.
 
 const (
-	chunkShift = 12
-	chunkSize  = 1 << chunkShift
-	none       = ^uint32(0)
-	noSlot     = slotindex.NoSlot
+	none   = ^uint32(0)
+	noSlot = slotindex.NoSlot
 )
 
 // Session flags.
@@ -80,16 +81,16 @@ func (s *session) key() key {
 }
 
 type table struct {
-	chunks [][]session
-	hwm    uint32 // slots ever handed out
-	free   uint32 // head of the free list or none
-	count  uint32
-	max    uint32
-	idx    []uint32
-	fidx   []uint32
-	mask   uint64
-	seed   uint64
-	eif    bool // filter keys leave out the remote address
+	sess  []session // max records; slots below hwm have been used
+	hwm   uint32    // slots ever handed out
+	free  uint32    // head of the free list or none
+	count uint32
+	max   uint32
+	idx   []uint32
+	fidx  []uint32
+	mask  uint64
+	seed  uint64
+	eif   bool // filter keys leave out the remote address
 }
 
 func newTable(max int, seed uint64, eif bool) *table {
@@ -97,18 +98,23 @@ func newTable(max int, seed uint64, eif bool) *table {
 		max = 16
 	}
 	slots := slotindex.Len(uint64(max))
-	return &table{
+	t := &table{
 		free: none,
 		max:  uint32(max),
-		idx:  make([]uint32, slots),
-		fidx: make([]uint32, slots),
 		mask: slots - 1,
 		seed: seed | 1,
 		eif:  eif,
 	}
+	// As in pkg/nat: the arrays probed at random live on huge pages
+	// (pkg/hugemem), so a lookup costs its cache misses and not a page
+	// walk as well; the records are committed as they are first used.
+	t.sess = hugemem.Make[session](t, max)
+	t.idx = hugemem.Make[uint32](t, int(slots))
+	t.fidx = hugemem.Make[uint32](t, int(slots))
+	return t
 }
 
-func (t *table) s(i uint32) *session { return &t.chunks[i>>chunkShift][i&(chunkSize-1)] }
+func (t *table) s(i uint32) *session { return &t.sess[i] }
 
 func (t *table) hash(k *key) uint64 {
 	h := slotindex.Mix(k.lan.hi^t.seed, k.lan.lo^(uint64(k.lport)<<24|uint64(k.rport)<<8|uint64(k.proto)))
@@ -182,9 +188,6 @@ func (t *table) alloc() uint32 {
 	}
 	if t.hwm >= t.max {
 		return none
-	}
-	if t.hwm>>chunkShift >= uint32(len(t.chunks)) {
-		t.chunks = append(t.chunks, make([]session, chunkSize))
 	}
 	i := t.hwm
 	t.hwm++
