@@ -2,11 +2,13 @@ package tcfast
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // tcState is what a port's ingress holds: whether it has a clsact qdisc,
@@ -149,10 +151,28 @@ func TestAPI(t *testing.T) {
 	}
 	for what, err := range map[string]error{
 		"Put": f.Put(key(a2, 1), e), "Delete": f.Delete(key(a2, 1)), "Attach": f.Attach(a0),
-		"Flows": f.Flows(func(Key, Entry, Stats) bool { return true }),
+		"Flows": f.Flows(func(Key, Entry, Stats) bool { return true }), "AttachSocket": f.AttachSocket(0),
 	} {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v", what, err)
+		}
+	}
+}
+
+// TestMissingHints: the errors name what the kernel or the process lacks.
+func TestMissingHints(t *testing.T) {
+	for _, c := range []struct {
+		hint, want string
+	}{
+		{missingBPF(fmt.Errorf("map create: %w", unix.EPERM)), "needs root"},
+		{missingBPF(fmt.Errorf("map create: %w", unix.ENOSYS)), "CONFIG_BPF_SYSCALL"},
+		{missingBPF(fmt.Errorf("map create: %w", unix.EINVAL)), ""},
+		{kindHint(fmt.Errorf("qdisc add: %w", unix.ENOENT), "the clsact qdisc (CONFIG_NET_SCH_INGRESS)"), "lacks the clsact qdisc"},
+		{kindHint(fmt.Errorf("filter add: %w", unix.EOPNOTSUPP), "the bpf classifier (CONFIG_NET_CLS_BPF)"), "CONFIG_NET_CLS_BPF"},
+		{kindHint(fmt.Errorf("filter add: %w", unix.EEXIST), "x"), ""},
+	} {
+		if (c.want == "") != (c.hint == "") || !strings.Contains(c.hint, c.want) {
+			t.Errorf("hint %q, want one with %q", c.hint, c.want)
 		}
 	}
 }

@@ -22,6 +22,11 @@ import (
 // was locked (SO_LOCK_FILTER) refuses it. Close does not detach it: after
 // Close the filter matches no flow and drops outgoing frames only.
 func (f *FastPath) AttachSocket(fd int) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fmt.Errorf("tcfast: attach the socket filter to socket %d: %w", fd, ErrClosed)
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, f.sock.FD()); err != nil {
 		return fmt.Errorf("tcfast: attach the socket filter to socket %d (SO_ATTACH_BPF): %w", fd, err)
 	}

@@ -198,13 +198,13 @@ const MinMTU = 68
 
 func (e Entry) validate() error {
 	if e.Rewrite != RewriteSource && e.Rewrite != RewriteDestination {
-		return fmt.Errorf("tcfast: entry: invalid rewrite %d", uint8(e.Rewrite))
+		return fmt.Errorf("entry: invalid rewrite %d", uint8(e.Rewrite))
 	}
 	if e.Egress == 0 || e.Egress > 1<<31-1 {
-		return fmt.Errorf("tcfast: entry: egress ifindex %d out of range", e.Egress)
+		return fmt.Errorf("entry: egress ifindex %d out of range", e.Egress)
 	}
 	if e.MTU < MinMTU {
-		return fmt.Errorf("tcfast: entry: MTU %d below %d", e.MTU, MinMTU)
+		return fmt.Errorf("entry: MTU %d below %d", e.MTU, MinMTU)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a FastPath.
@@ -66,7 +67,7 @@ func New(cfg Config) (*FastPath, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tcfast: create the flow map (BPF_MAP_TYPE_HASH, %d entries): %w%s",
-			cfg.MaxFlows, err, missingMap())
+			cfg.MaxFlows, err, missingMap(err))
 	}
 	f := &FastPath{cfg: cfg, flows: flows, ports: make(map[uint32]*port)}
 	if f.tc, err = load(ebpf.SchedCLS, tcProgName, tcProgram, flows); err != nil {
@@ -98,29 +99,50 @@ func load(typ ebpf.ProgramType, name string, gen func(int) (asm.Instructions, er
 	p, err := ebpf.NewProgram(spec)
 	if err != nil {
 		return nil, fmt.Errorf("tcfast: load the %s program %s (%d instructions): %w%s",
-			typ, name, len(spec.Instructions), err, missingProgram(typ, spec.Instructions))
+			typ, name, len(spec.Instructions), err, missingProgram(err, typ, spec.Instructions))
 	}
 	return p, nil
 }
 
-// missingMap says what the kernel lacks when the flow map could not be
-// made, if a probe finds it; otherwise "".
-func missingMap() string {
-	if err := features.HaveMapType(ebpf.Hash); err != nil {
-		return "; the kernel lacks BPF hash maps or the bpf() system call (CONFIG_BPF_SYSCALL): " + err.Error()
+// missingMap says why the flow map could not be made when the error or a
+// probe tells: no permission, no bpf() system call, no hash maps.
+// Otherwise "".
+func missingMap(err error) string {
+	if hint := missingBPF(err); hint != "" {
+		return hint
+	}
+	if perr := features.HaveMapType(ebpf.Hash); errors.Is(perr, ebpf.ErrNotSupported) {
+		return "; the kernel lacks BPF hash maps: " + perr.Error()
+	}
+	return ""
+}
+
+// missingBPF names what a failed bpf() call lacked, if it is permission or
+// the system call itself.
+func missingBPF(err error) string {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return "; not permitted: loading BPF programs and maps needs root (CAP_BPF, CAP_NET_ADMIN)"
+	case errors.Is(err, unix.ENOSYS):
+		return "; the kernel has no bpf() system call (CONFIG_BPF_SYSCALL)"
 	}
 	return ""
 }
 
 // missingProgram says what the kernel lacks when a program would not
-// load, if a probe finds it: the program type, or a helper it calls.
-func missingProgram(typ ebpf.ProgramType, insns asm.Instructions) string {
-	if err := features.HaveProgramType(typ); err != nil {
+// load, if the error or a probe tells: permission, the bpf() system call,
+// the program type, or a helper the program calls. Otherwise "" (the
+// verifier's log is in the error).
+func missingProgram(err error, typ ebpf.ProgramType, insns asm.Instructions) string {
+	if hint := missingBPF(err); hint != "" {
+		return hint
+	}
+	if perr := features.HaveProgramType(typ); errors.Is(perr, ebpf.ErrNotSupported) {
 		what := "SCHED_CLS programs (CONFIG_NET_CLS_BPF)"
 		if typ == ebpf.SocketFilter {
 			what = "SOCKET_FILTER programs"
 		}
-		return "; the kernel lacks " + what + ": " + err.Error()
+		return "; the kernel lacks " + what + ": " + perr.Error()
 	}
 	var missing []string
 	seen := map[asm.BuiltinFunc]bool{}
@@ -133,7 +155,7 @@ func missingProgram(typ ebpf.ProgramType, insns asm.Instructions) string {
 			continue
 		}
 		seen[fn] = true
-		if err := features.HaveProgramHelper(typ, fn); err != nil && errors.Is(err, ebpf.ErrNotSupported) {
+		if perr := features.HaveProgramHelper(typ, fn); errors.Is(perr, ebpf.ErrNotSupported) {
 			missing = append(missing, fn.String())
 		}
 	}
