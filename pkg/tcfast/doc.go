@@ -113,4 +113,63 @@
 // used when a frame's headers are not in the skb's linear part, may fail
 // for lack of memory where the socket filter's copy succeeded: that frame
 // is lost.
+//
+// # Measured (2026-12-05, this repository's amd64 test machine: 2 vCPUs of
+// an AMD EPYC, Linux 6.18, JIT on, load 1-1.6 from other work)
+//
+// The verifier accepts both programs. TestVerifier logs:
+//
+//	program        generated  after rewrites  JITed       verifier: processed, states, stack
+//	tc             237 insns  251             1267 bytes  403 insns, 35 states, 56 bytes
+//	socket filter  118 insns  127              662 bytes  148 insns, 10 states, 136 bytes
+//
+// BenchmarkPrograms (BPF_PROG_TEST_RUN, the kernel's time per run, about
+// 1,000,000 frames per figure; a 142-byte UDP frame; three runs):
+//
+//	tc, redirected (rewrite, counters, bpf_redirect)   98-126 ns
+//	tc, no map entry (all checks, one lookup)          21-34 ns
+//	socket filter, dropped (all checks, one lookup)    32-51 ns
+//	socket filter, no map entry                        29-33 ns
+//
+// The redirected figure is measured in runs of 254 (the kernel runs the
+// program again on the frame it rewrote; see the benchmark). It does not
+// include the redirect itself, which happens after the program returns.
+// The socket filter reads the frame through two bpf_skb_load_bytes
+// copies, the tc program in place.
+//
+// # Kernel notes (found on Linux 6.18 while building this)
+//
+//   - A SOCKET_FILTER program may read __sk_buff's ingress_ifindex,
+//     ifindex, pkt_type, vlan_present, len, gso_size and gso_segs. At an
+//     ETH_P_ALL SOCK_RAW packet socket's tap, ingress_ifindex and ifindex
+//     are both the receiving port and the skb's data starts at the
+//     Ethernet header (a probe program recorded both; the namespace test
+//     depends on the former). So one socket filter serves every port; no
+//     per-port program with the ifindex as a constant is needed.
+//   - Socket filters have no direct packet access (the verifier refuses
+//     data and data_end); bpf_skb_load_bytes works, and reads non-linear
+//     skbs too. Stack accesses must be aligned to their size, hence the
+//     frame copy placed so that the IPv4 header is 4-byte aligned.
+//   - BPF_PROG_TEST_RUN starts a socket filter at the network header (it
+//     treats the first 14 bytes as the Ethernet header and pulls them), a
+//     tc program at the Ethernet header. It refuses (EINVAL) an IPv4 input
+//     shorter than an IPv4 header after the Ethernet header, and sets
+//     pkt_type by comparing the destination MAC with that of the device
+//     the context's ifindex names (loopback without a context). The tests
+//     work around each (prog_test.go).
+//   - CHECKSUM_PARTIAL: frames from a veth whose peer has TX checksum
+//     offload arrive at tc ingress partial (the packet socket's
+//     virtio_net_hdr says NEEDS_CSUM), with the pseudo-header sum in the
+//     transport checksum field; after bpf_l4_csum_replace with
+//     BPF_F_PSEUDO_HDR the field holds the new pseudo-header's sum, and
+//     the egress port (or the kernel in software, for a port without
+//     checksum offload) completes it correctly. Without BPF_F_PSEUDO_HDR
+//     the field keeps the old sum; the namespace test catches that.
+//   - TSO super-packets from a veth peer arrive at tc ingress as they were
+//     sent (gso_size the MSS, gso_segs set), partial; redirected whole,
+//     they leave as super-packets, or are segmented by the kernel for an
+//     egress port without TSO.
+//   - cilium/ebpf's asm package refuses a store of an immediate double
+//     word (BPF_ST | BPF_MEM | BPF_DW), which the kernel accepts; the
+//     programs move the value through a register instead.
 package tcfast
