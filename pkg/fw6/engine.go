@@ -97,6 +97,8 @@ type Engine struct {
 	reply [packet.IPv6MinMTU]byte
 	toWAN [][]byte
 	cnt   Counters
+
+	slowOnly bool // tests: the general path only, no fast path (fast.go)
 }
 
 // allowRule is an AllowRule in the engine's form.
@@ -166,6 +168,9 @@ func (e *Engine) Addresses() Addresses { return e.addrs }
 // Process handles one IPv6 packet (starting at the IPv6 header) that came
 // from dir. It may decrement the hop limit and clamp a TCP MSS in place.
 func (e *Engine) Process(b []byte, dir Dir) Result {
+	if !e.slowOnly && e.fast(b, dir) {
+		return Result{Verdict: Forward, Packet: e.pkt}
+	}
 	e.pkt = nil
 	var v verdict
 	switch dir {
