@@ -262,3 +262,44 @@ func TestAttack_MartiansAndLoopsCostNothing(t *testing.T) {
 		t.Fatalf("martians cost %d errors, %d sessions, %d held SYNs", c.ICMPErrorsSent, c.Sessions, r.e.pending.n)
 	}
 }
+
+// TestAttack_LANHostForgesTheRoutersAddress: a LAN host sends with the
+// router's own LAN-side address as its source (it is inside the LAN
+// prefix, so the prefix check alone passes it): a RST to tear down the
+// router's own connection, a segment riding that connection, a new flow
+// that would count against the router's quota and a packet to the router
+// itself. Each is dropped as a spoofed source, and the router's
+// connection lives on. (Before 2026-12-05 the RST closed it.)
+func TestAttack_LANHostForgesTheRoutersAddress(t *testing.T) {
+	for _, own := range []string{routerLAN, routerULA} {
+		r := newRig(t, nil)
+		dst := srv
+		if own == routerULA {
+			dst = hostB // a ULA source never leaves the site; aim at a LAN host's session instead
+		}
+		if own == routerLAN {
+			r.must(FromSelf, tcp6(t, pk{Src: own, Dst: srv, SP: 50000, DP: 443, Flags: "S"}), Forward)
+			r.must(FromWAN, tcp6(t, pk{Src: srv, Dst: own, SP: 443, DP: 50000, Flags: "SA"}), ToSelf)
+			r.must(FromSelf, tcp6(t, pk{Src: own, Dst: srv, SP: 50000, DP: 443, Flags: "A"}), Forward)
+		}
+		before := len(r.sessions())
+		for _, b := range [][]byte{
+			tcp6(t, pk{Src: own, Dst: dst, SP: 50000, DP: 443, Flags: "R"}),
+			tcp6(t, pk{Src: own, Dst: dst, SP: 50000, DP: 443, Flags: "PA"}),
+			udp6(t, pk{Src: own, Dst: dst, SP: 5353, DP: 53}),
+			tcp6(t, pk{Src: own, Dst: dst, SP: 50001, DP: 443, Flags: "S"}),
+			tcp6(t, pk{Src: own, Dst: routerLAN, SP: 50002, DP: 22, Flags: "S"}),
+		} {
+			r.mustDrop(FromLAN, b, ReasonSpoofedSource)
+		}
+		if n := len(r.sessions()); n != before {
+			t.Fatalf("%s: %d sessions after the forged packets, %d before", own, n, before)
+		}
+		if own == routerLAN {
+			// The router's connection is still established both ways.
+			r.must(FromWAN, tcp6(t, pk{Src: srv, Dst: own, SP: 443, DP: 50000, Flags: "A"}), ToSelf)
+			r.must(FromSelf, tcp6(t, pk{Src: own, Dst: srv, SP: 50000, DP: 443, Flags: "PA"}), Forward)
+		}
+		checkTable(t, r.e)
+	}
+}

@@ -23,7 +23,7 @@ const (
 	ReasonLinkLocal               // link-local source or destination is never forwarded
 	ReasonMulticast               // multicast is not forwarded (REC-2)
 	ReasonULA                     // unique local address across the site border (REC-7, RFC 7084 ULA-4)
-	ReasonSpoofedSource           // LAN source outside the LAN prefixes (REC-5, RFC 7084 L-14)
+	ReasonSpoofedSource           // LAN source outside the LAN prefixes (REC-5, RFC 7084 L-14), or the router's own
 	ReasonLANSourceFromWAN        // WAN packet from the delegated or LAN prefixes (REC-6)
 	ReasonLANToLAN                // LAN packet to the LAN itself
 	ReasonUnassigned              // destination in a delegated prefix not assigned to the LAN (RFC 7084 WPD-5)

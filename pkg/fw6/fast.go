@@ -28,9 +28,10 @@ import (
 //   - hop limit above 1, length within the outgoing port's MTU;
 //   - from the LAN: a global (not ULA, not reserved) destination outside
 //     the LAN and delegated prefixes and not the router's, a source in a
-//     LAN prefix and not ULA; from the WAN: a global source outside the
-//     LAN and delegated prefixes and the router's WAN-side addresses, a
-//     global destination in a LAN prefix and not the router's;
+//     LAN prefix, not ULA and not the router's; from the WAN: a global
+//     source outside the LAN and delegated prefixes and the router's
+//     WAN-side addresses, a global destination in a LAN prefix and not
+//     the router's;
 //   - a session that exists and has not expired, in the established state
 //     if TCP, and is neither the router's own (flagSelf) nor a PPTP control
 //     connection (flagPPTP, whose packets keep its GRE session alive).
@@ -78,10 +79,11 @@ func (e *Engine) fast(b []byte, dir Dir) bool {
 	switch dir {
 	case FromLAN:
 		// fromLAN's checks for a forwarded packet: a global destination,
-		// a source in a LAN prefix, not to the router, no ULA on either
-		// side, not back into the LAN or the delegated prefix.
+		// a source in a LAN prefix and not the router's, not to the
+		// router, no ULA on either side, not back into the LAN or the
+		// delegated prefix.
 		if n > e.cfg.WANMTU || classify(dst) != clGlobal || !e.lan.contains(src) || src.hi>>57 == 0xfc>>1 ||
-			e.rUnicast.contains(dst) || e.lan.contains(dst) || e.delegated.contains(dst) {
+			e.rUnicast.contains(src) || e.rUnicast.contains(dst) || e.lan.contains(dst) || e.delegated.contains(dst) {
 			return false
 		}
 		k = key{proto: proto, lan: src, lport: sp, rem: dst, rport: dp}

@@ -52,6 +52,13 @@ func (e *Engine) fromLAN(b []byte) verdict {
 			return drop(ReasonMartianSource) // REC-1, REC-3
 		}
 	}
+	if e.rUnicast.contains(q.src) {
+		// The router's own address from a LAN host is a forgery (the
+		// router's own packets come from self0, FromSelf): it would
+		// reset or ride the router's own connections and spend its
+		// quota. No error goes back: it would be addressed to the router.
+		return drop(ReasonSpoofedSource)
+	}
 	if e.rUnicast.contains(q.dst) {
 		return e.toSelf(&q)
 	}
