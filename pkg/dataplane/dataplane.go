@@ -123,7 +123,7 @@ type Counters struct {
 	FromSelf       uint64
 	DHCPClient     uint64 // WAN DHCP messages handed to the client
 	NoWANRoute     uint64 // no WAN address or gateway yet
-	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard)
+	LANSpoofed     uint64 // LAN packets from an address another device holds (srcguard), or the router's own
 	LANAddrLimit   uint64 // LAN packets from a device's address beyond its share (srcguard)
 	LANMACFiltered uint64 // LAN frames from a device the MAC filter blocks (landev)
 	SelfFiltered   uint64 // packets to the router itself a firewall rule dropped or rejected

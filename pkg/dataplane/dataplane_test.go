@@ -503,3 +503,32 @@ func TestShapedWAN(t *testing.T) {
 		t.Error("a removed shaper still listed")
 	}
 }
+
+// TestLANHostForgesTheRoutersAddress: a LAN host sends IPv4 with the
+// router's own LAN address as its source. The engine takes that source
+// for the router's own traffic (it keeps its TTL and rides the router's
+// sessions), so the data plane, which knows the port, refuses it: a
+// forged RST must not reach the server the router talks to, nor a forged
+// datagram leave on the router's mapping. The router's own flow still
+// works afterwards.
+func TestLANHostForgesTheRoutersAddress(t *testing.T) {
+	b := newBench(t)
+	b.upWAN()
+	b.write(b.kernel, udpFrame(t, b.lanMAC(), nhMAC, routerIP, remote, 33000, 123, "ntp"))
+	ext := b.read(b.wan).Layer(layers.LayerTypeUDP).(*layers.UDP).SrcPort
+	before := b.dp.Counters().LANSpoofed
+	b.write(b.lan,
+		udpFrame(t, hostMAC, b.lanMAC(), routerIP, remote, 33000, 123, "forged"),
+		udpFrame(t, hostMAC, b.lanMAC(), routerIP, remote, 40000, 53, "forged new flow"),
+		udpFrame(t, hostMAC, b.lanMAC(), routerIP, routerIP, 40001, 53, "forged to the router"))
+	b.none(b.wan)
+	b.none(b.kernel)
+	if n := b.dp.Counters().LANSpoofed - before; n != 3 {
+		t.Fatalf("lan-source-spoofed counted %d of the 3 forged frames", n)
+	}
+	// The router's own flow is untouched: its reply still reaches self0.
+	b.write(b.wan, udpFrame(t, gwMAC, b.wanMAC(), remote, extIP, 123, uint16(ext), "time"))
+	if ip4(b.read(b.kernel)).DstIP.String() != routerIP {
+		t.Fatal("the router's own flow lost its reply")
+	}
+}

@@ -113,6 +113,14 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 			d.cnt.NotForUs++
 			return
 		}
+		if ip := packet.IPv4(eth.Payload()); len(ip) >= packet.IPv4HeaderLen && ip.Src() == d.lanIP {
+			// The router's own address from a LAN device is a forgery:
+			// the router's own packets come from self0, and the engine
+			// takes this source for them (their TTL kept, their
+			// sessions ridden or reset).
+			d.cnt.LANSpoofed++
+			return
+		}
 		if d.cfg.Guard != nil && !d.lanSourceOK(eth, now) {
 			return
 		}
@@ -131,15 +139,16 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 }
 
 // lanSourceOK asks the source guard whether the frame's sender may use its
-// IPv4 source address. Addresses outside the LAN prefix, unspecified, or
-// the router's own are left to the engine, which judges them.
+// IPv4 source address. Addresses outside the LAN prefix, or unspecified,
+// are left to the engine, which judges them; the router's own is refused
+// before (fromLAN).
 func (d *Dataplane) lanSourceOK(eth packet.Ethernet, now time.Duration) bool {
 	ip := packet.IPv4(eth.Payload())
 	if len(ip) < packet.IPv4HeaderLen {
 		return true
 	}
 	src := ip.Src()
-	if src == 0 || src == d.lanIP || src&d.lanMask != d.lanIP&d.lanMask {
+	if src == 0 || src&d.lanMask != d.lanIP&d.lanMask {
 		return true
 	}
 	switch d.cfg.Guard.Check(src, [6]byte(eth.Src()), now) {
