@@ -142,28 +142,40 @@ func (p *Pair) HostMAC(tb testing.TB) [6]byte {
 // by fn stay in ns.
 func InNS(tb testing.TB, ns string, fn func()) {
 	tb.Helper()
+	restore := Enter(tb, ns)
+	defer restore()
+	fn()
+}
+
+// Enter switches the calling goroutine's thread into namespace ns and
+// locks it there; the function returned switches it back (a test that
+// runs wholly in ns passes it to t.Cleanup).
+func Enter(tb testing.TB, ns string) func() {
+	tb.Helper()
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		runtime.UnlockOSThread()
 		tb.Fatalf("open own netns: %v", err)
 	}
-	defer unix.Close(orig)
 	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
+		unix.Close(orig)
 		runtime.UnlockOSThread()
 		tb.Fatalf("open netns %s: %v", ns, err)
 	}
 	defer unix.Close(target)
 	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		unix.Close(orig)
 		runtime.UnlockOSThread()
 		tb.Fatalf("enter netns %s: %v", ns, err)
 	}
-	defer func() {
-		// Only a thread back in its own namespace may return to the pool.
+	return func() {
+		// Only a thread back in its own namespace may return to the pool;
+		// otherwise it stays locked and dies with its goroutine.
 		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
 			runtime.UnlockOSThread()
 		}
-	}()
-	fn()
+		unix.Close(orig)
+	}
 }

@@ -6,13 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/passgate/passgate/internal/netnstest"
 	"github.com/passgate/passgate/internal/sysdeps"
 )
 
@@ -65,46 +63,10 @@ func run(tb testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-// inNS runs fn on an OS thread switched into namespace ns. Sockets opened
-// by fn stay in ns whichever thread uses them later.
-func inNS(tb testing.TB, ns string, fn func()) {
-	tb.Helper()
-	restore := enterNS(tb, ns)
-	defer restore()
-	fn()
-}
+// inNS and enterNS are internal/netnstest's InNS and Enter.
+func inNS(tb testing.TB, ns string, fn func()) { tb.Helper(); netnstest.InNS(tb, ns, fn) }
 
-// enterNS switches the calling goroutine's thread into namespace ns and
-// locks it there; the function returned switches it back.
-func enterNS(tb testing.TB, ns string) func() {
-	tb.Helper()
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("open own netns: %v", err)
-	}
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(orig)
-		runtime.UnlockOSThread()
-		tb.Fatalf("open netns %s: %v", ns, err)
-	}
-	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		unix.Close(orig)
-		runtime.UnlockOSThread()
-		tb.Fatalf("enter netns %s: %v", ns, err)
-	}
-	return func() {
-		// Only a thread back in its own namespace may return to the pool;
-		// otherwise it stays locked and dies with its goroutine.
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		unix.Close(orig)
-	}
-}
+func enterNS(tb testing.TB, ns string) func() { tb.Helper(); return netnstest.Enter(tb, ns) }
 
 // ifaceIn returns interface name's index and MAC in namespace ns.
 func ifaceIn(tb testing.TB, ns, name string) (int, [6]byte) {
