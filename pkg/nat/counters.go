@@ -75,8 +75,9 @@ type Counters struct {
 	SessionsEvicted uint64
 	FragmentsHeld   uint64
 	ICMPErrorsSent  uint64
-	Sessions        int // current
-	Mappings        int // current
+	Offloaded       uint64 // packets the kernel forwarded for offloaded sessions (offload.go)
+	Sessions        int    // current
+	Mappings        int    // current
 }
 
 // Counters returns a snapshot of the counters.

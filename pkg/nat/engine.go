@@ -94,7 +94,10 @@ type Engine struct {
 
 	lastForwardFlush int
 	slowOnly         bool   // tests: every packet takes the general path (fast.go)
-	sink             uint32 // keeps Prefetch's loads alive
+	fastIdx          uint32 // the session the last Translate's fast path forwarded, or none (offload.go)
+	fastDir          Dir
+	offEnded         []OffloadEnd // sessions whose offloaded directions must leave the kernel
+	sink             uint32       // keeps Prefetch's loads alive
 }
 
 // New returns an engine with configuration c and no external address.
@@ -108,6 +111,7 @@ func New(c Config) (*Engine, error) {
 		rng:     c.Seed | 1,
 		moreBuf: make([][]byte, 0, 64),
 		toWAN:   make([][]byte, 0, 8),
+		fastIdx: none,
 	}
 	e.frags.init()
 	e.apply(c)

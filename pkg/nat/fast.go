@@ -135,5 +135,6 @@ func (e *Engine) fast(b []byte, dir Dir) bool {
 		binary.BigEndian.PutUint16(l4[6:], packet.UpdateUDPAddrPort(c, oldIP, ip, oldPort, port))
 	}
 	e.pkt = p
+	e.fastIdx, e.fastDir = i, dir
 	return true
 }

@@ -104,6 +104,9 @@ func (e *Engine) inL4(p packet.IPv4, hairpin bool) verdict {
 		}
 		if proto == packet.ProtoTCP {
 			tcpIn(s, packet.TCP(l4), flags)
+			if s.flags&flagOffBoth != 0 && s.state != stEstablished {
+				e.endOffload(s)
+			}
 		}
 		s.flags |= flagReplied
 		s.lastSeen = e.now // inbound refresh: RFC 4787 REQ-6 allows it

@@ -120,6 +120,9 @@ func (e *Engine) outL4(p packet.IPv4, hairpin bool) verdict {
 	s := e.t.s(i)
 	if proto == packet.ProtoTCP {
 		tcpOut(s, packet.TCP(l4), flags)
+		if s.flags&flagOffBoth != 0 && s.state != stEstablished {
+			e.endOffload(s)
+		}
 		if flags&packet.TCPSyn != 0 && e.mss != 0 {
 			packet.TCP(l4).ClampMSS(e.mss)
 		}

@@ -8,6 +8,9 @@ func (e *Engine) remove(i uint32) {
 	if s.flags&flagHelper != 0 && e.helper != nil {
 		e.helper.Closed(e.flowOf(s))
 	}
+	if s.flags&flagOffBoth != 0 {
+		e.endOffload(s)
+	}
 	mi, host := s.mapping, s.intIP
 	quota := e.perHost
 	if s.flags&flagInbound != 0 {

@@ -13,6 +13,7 @@ func (e *Engine) Translate(b []byte, dir Dir) Result {
 		return Result{Verdict: Forward, Packet: e.pkt}
 	}
 	e.pkt = nil
+	e.fastIdx = none
 	var v verdict
 	if dir == Outbound {
 		v = e.outbound(b)
