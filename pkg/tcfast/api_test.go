@@ -78,7 +78,7 @@ func TestAPI(t *testing.T) {
 		}
 		return k
 	}
-	e := Entry{Rewrite: RewriteSource, Addr: extIP.As4(), Port: 1024, Egress: uint32(a2), MTU: 1500}
+	e := Entry{Rewrite: RewriteSource, Addr: extIP.As4(), Port: 1024, Egress: uint32(a2), MTU: 1500, FromMAC: hostMAC}
 	if err := f.Put(key(a0, 1), e); err == nil || !strings.Contains(err.Error(), "not attached") {
 		t.Errorf("Put on an unattached port: %v", err)
 	}
@@ -98,8 +98,21 @@ func TestAPI(t *testing.T) {
 			t.Errorf("port %d after Attach: clsact %v, filters %v", p, cls, fs)
 		}
 	}
-	if err := f.Put(key(a0, 1), Entry{Rewrite: RewriteSource, Egress: uint32(a2), MTU: 20}); err == nil {
+	if err := f.Put(key(a0, 1), Entry{Rewrite: RewriteSource, Egress: uint32(a2), MTU: 20, FromMAC: hostMAC}); err == nil {
 		t.Error("Put accepted MTU 20")
+	}
+	noFrom := e
+	noFrom.FromMAC = [6]byte{}
+	if err := f.Put(key(a0, 1), noFrom); err == nil || !strings.Contains(err.Error(), "FromMAC") {
+		t.Errorf("Put with no FromMAC: %v", err)
+	}
+	bcast := e
+	bcast.FromMAC = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	if err := f.Put(key(a0, 1), bcast); err == nil || !strings.Contains(err.Error(), "group") {
+		t.Errorf("Put with a broadcast FromMAC: %v", err)
+	}
+	if _, err := f.Read(key(a0, 1)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a refused Put left an entry: %v", err)
 	}
 	for _, k := range []Key{key(a0, 1), key(a0, 2), key(a2, 1)} {
 		if err := f.Put(k, e); err != nil {

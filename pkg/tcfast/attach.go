@@ -3,6 +3,7 @@ package tcfast
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -138,6 +139,50 @@ func (p *port) detach() error {
 	if p.qdisc != nil {
 		if err := netlink.QdiscDel(p.qdisc); err != nil && !gone(err) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("tcfast: detach port %d: delete the clsact qdisc: %w", p.ifindex, err)
+		}
+	}
+	return nil
+}
+
+// Remove deletes the tc BPF filter this package attaches (named
+// passgate_tcfast, handle 1) at priority (Config.FilterPriority; 0 means
+// 1, as in Attach) on port ifindex's clsact ingress, if there is one: a
+// routerd worker that starts with flow offload off removes with it what a
+// crashed predecessor left.
+// No such filter, no clsact qdisc or no such port is not an error. The
+// clsact qdisc stays. Netlink sockets are opened in the calling thread's
+// network namespace.
+func Remove(ifindex int, priority uint16) error {
+	if priority == 0 {
+		priority = 1
+	}
+	if ifindex <= 0 {
+		return nil // no such port
+	}
+	link, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) || errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return fmt.Errorf("tcfast: remove the filter of port %d: %w", ifindex, err)
+	}
+	fs, err := netlink.FilterList(link, netlink.HANDLE_MIN_INGRESS)
+	if err != nil {
+		// No clsact (or ingress) qdisc: no filter of ours either; or the
+		// port went away.
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return fmt.Errorf("tcfast: remove the filter of port %d: list the ingress filters: %w", ifindex, err)
+	}
+	for _, flt := range fs {
+		bf, ok := flt.(*netlink.BpfFilter)
+		a := flt.Attrs()
+		if !ok || a.Priority != priority || a.Handle != netlink.MakeHandle(0, 1) || !strings.HasPrefix(bf.Name, tcProgName) {
+			continue
+		}
+		if err := netlink.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("tcfast: remove the filter of port %d: %w", ifindex, err)
 		}
 	}
 	return nil

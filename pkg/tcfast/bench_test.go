@@ -18,7 +18,8 @@ import (
 // are keyed on ifindex 0 and the frames sent to that MAC. The tc program
 // rewrites the frame in place and the kernel runs it again on the result:
 // two entries map the flow's source to the external endpoint and back,
-// so that every run is a hit, and a frame starting at TTL 255 is
+// both with the rewritten source MAC as FromMAC, so that every run is a
+// hit, and a frame starting at TTL 255 is
 // redirected 254 times before TTL 1 makes it a miss. The tc hit is
 // therefore measured in runs of 254 frames, the rest in runs of
 // 1,000,000.
@@ -33,12 +34,14 @@ func BenchmarkPrograms(b *testing.B) {
 	must(b, err)
 	there.Ifindex, back.Ifindex = 0, 0 // NewKey refuses 0, the benchmark's port
 	out := fx.entry(ProtoUDP, true)
+	out.FromMAC = out.SrcMAC // the frame comes back from the rewrite with this source
 	must(b, fx.f.put(there, out))
 	out.Addr, out.Port = hostIP.As4(), udpHostPort
 	must(b, fx.f.put(back, out))
 
 	p := basePkt(ProtoUDP, true, fx.udpExt)
 	p.eth.DstMAC = make([]byte, 6)
+	p.eth.SrcMAC = out.SrcMAC[:]
 	p.ip.TTL = 255
 	hit := p.bytes(b)
 	p.udp.SrcPort++

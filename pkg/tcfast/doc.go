@@ -12,7 +12,9 @@
 // as it arrives on a port: ingress ifindex, protocol, addresses and ports
 // (Key; the byte layout is in layout.go). Its value says which endpoint to
 // rewrite and to what, where the frame leaves, with which MACs and within
-// which MTU (Entry), and holds the counters the kernel keeps (Stats).
+// which MTU, and which Ethernet source the frames must come from (Entry:
+// FromMAC, see The source MAC), and holds the counters the kernel keeps
+// (Stats).
 //
 // A SCHED_CLS program (direct action) on each port's clsact ingress
 // (Attach). It redirects exactly these frames, rewritten as a NAPT router
@@ -31,7 +33,8 @@
 //     (IPv4 header + transport header + gso_size);
 //   - TCP with a data offset of at least 5 and none of SYN, FIN, RST, or
 //     UDP;
-//   - a flow map entry for the frame's port and 5-tuple.
+//   - a flow map entry for the frame's port and 5-tuple whose FromMAC is
+//     the frame's Ethernet source.
 //
 // Every other frame goes on untouched (TC_ACT_OK). The rewrite uses the
 // kernel's helpers, which keep the checksums of CHECKSUM_PARTIAL (a
@@ -63,6 +66,20 @@
 // TestSocketFilterMatchesTC holds them to it over random mutations of
 // eligible frames.
 //
+// # The source MAC
+//
+// An entry names the MAC its frames must come from (Entry.FromMAC): the
+// LAN host's for a LAN→WAN direction, the WAN gateway's for a WAN→LAN
+// one. A frame with the entry's port and 5-tuple from any other MAC is a
+// miss in both programs (the tc program leaves it untouched, the socket
+// filter passes it to routerd), because routerd's source guard
+// (pkg/srcguard) and MAC filter judge every LAN frame by its source MAC:
+// without the check another device could send with an offloaded flow's
+// addresses past both. The comparison is part of emitMatch, right after
+// the lookup (a 4-byte and a 2-byte load from the frame and from the
+// value, compared as stored), so the programs decide alike. Put refuses
+// an all-zero or group (multicast, broadcast) FromMAC.
+//
 // # Races
 //
 // The socket filter and the tc program look the flow up separately, a
@@ -88,17 +105,25 @@
 //
 //  1. New, then Attach each port, then AttachSocket each of routerd's
 //     packet sockets on the ports (every member of a fanout group).
+//     Attach replaces a filter a crashed predecessor left at the same
+//     priority; a worker that starts with flow offload off calls
+//     Remove(ifindex, priority) on each port instead, which deletes that
+//     filter if there is one (and leaves the clsact qdisc).
 //  2. Put both directions of a flow once routerd has established it and
-//     translated a packet of it itself.
+//     translated a packet of it itself, each with the MAC its frames come
+//     from (FromMAC: the LAN host's, the WAN gateway's).
 //  3. Read or Flows for the counters and last seen times, which routerd's
 //     idle timers must take into account: frames the kernel forwards do not
-//     reach routerd.
+//     reach routerd. Their clock is Monotonic (FastPath.Now, for callers
+//     that hold the fast path through an interface).
 //  4. Delete a flow direction only once routerd no longer expects its
 //     frames to pass: the flow expired (no frames in flight), routerd saw
 //     its FIN or RST (which always reach routerd), or it flushes it. Delete
 //     the flows of a MAC or address routerd starts to refuse (MAC filter,
-//     source guard: the kernel does not ask them) and of an egress port
-//     that goes down (bpf_redirect to a port that is down drops).
+//     source guard: the kernel does not ask them), of an address that
+//     moves to another MAC or a WAN gateway whose MAC changes (their
+//     FromMAC or DstMAC is stale), and of an egress port that goes down
+//     (bpf_redirect to a port that is down drops).
 //  5. Detach a port (its flows go first) or Close (all flows go first;
 //     socket filters left on sockets then match nothing).
 //
@@ -117,21 +142,30 @@
 // is lost.
 //
 // # Measured (2026-12-05, this repository's amd64 test machine: 2 vCPUs of
-// an AMD EPYC, Linux 6.18, JIT on, load 1-1.6 from other work)
+// an AMD EPYC, Linux 6.18, JIT on; with the source MAC check, load about
+// 0.5 from other work)
 //
 // The verifier accepts both programs. TestVerifier logs:
 //
 //	program        generated  after rewrites  JITed       verifier: processed, states, stack
-//	tc             237 insns  251             1267 bytes  403 insns, 35 states, 56 bytes
-//	socket filter  118 insns  127              662 bytes  148 insns, 10 states, 136 bytes
+//	tc             243 insns  257             1303 bytes  417 insns, 35 states, 56 bytes
+//	socket filter  124 insns  133              689 bytes  158 insns, 11 states, 136 bytes
+//
+// (Before the source MAC check, 6 instructions each: tc 237/251/1267
+// bytes, 403 processed; socket filter 118/127/662 bytes, 148 processed,
+// 10 states.)
 //
 // BenchmarkPrograms (BPF_PROG_TEST_RUN, the kernel's time per run, about
 // 1,000,000 frames per figure; a 142-byte UDP frame; three runs):
 //
-//	tc, redirected (rewrite, counters, bpf_redirect)   98-126 ns
-//	tc, no map entry (all checks, one lookup)          21-34 ns
-//	socket filter, dropped (all checks, one lookup)    32-51 ns
-//	socket filter, no map entry                        29-33 ns
+//	tc, redirected (rewrite, counters, bpf_redirect)   100-109 ns
+//	tc, no map entry (all checks, one lookup)          23-35 ns
+//	socket filter, dropped (all checks, one lookup)    32-50 ns
+//	socket filter, no map entry                        29-40 ns
+//
+// These are within the spread of the figures before the check (98-126,
+// 21-34, 32-51, 29-33 ns at load 1-1.6): runs on this shared machine vary
+// by more than six instructions cost.
 //
 // The redirected figure is measured in runs of 254 (the kernel runs the
 // program again on the frame it rewrote; see the benchmark). It does not

@@ -42,6 +42,7 @@ const (
 
 // Frame offsets: Ethernet II, then IPv4 without options, then TCP or UDP.
 const (
+	ethSrc      = 6
 	ethType     = 12
 	ipVerIHL    = 14
 	ipTotLen    = 16
@@ -216,6 +217,7 @@ func emitMatch(b *builder, fa frameAccess, flowsFD int, miss string) {
 	emitTransport(b, fa, miss)
 	emitKey(b, fa)
 	emitLookup(b, flowsFD, miss)
+	emitFromMAC(b, fa, miss)
 	emitFits(b, miss)
 }
 
@@ -349,6 +351,27 @@ func emitLookup(b *builder, flowsFD int, miss string) {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, miss),
 		asm.Mov.Reg(asm.R9, asm.R0),
+	)
+}
+
+// emitFromMAC: the frame's Ethernet source is the flow's FromMAC, so that
+// another device's frames with the flow's addresses go to routerd (its
+// source guard and MAC filter judge frames by their source MAC). The six
+// bytes are compared as a 4-byte and a 2-byte load from each side, as
+// stored: frame offsets 6 and 10, value offsets valFromMAC and
+// valFromMAC+4. The socket filter's copy puts frame offset 6 at a
+// 4-aligned stack slot (stack accesses must be aligned); the 4-byte load
+// at valFromMAC (26) is only 2-aligned, which the verifier allows for map
+// values unless strict alignment is asked for (amd64 and arm64 load
+// unaligned words).
+func emitFromMAC(b *builder, fa frameAccess, miss string) {
+	b.emit(
+		fa.load(asm.R2, ethSrc, asm.Word),
+		asm.LoadMem(asm.R3, asm.R9, valFromMAC, asm.Word),
+		asm.JNE.Reg(asm.R2, asm.R3, miss),
+		fa.load(asm.R2, ethSrc+4, asm.Half),
+		asm.LoadMem(asm.R3, asm.R9, valFromMAC+4, asm.Half),
+		asm.JNE.Reg(asm.R2, asm.R3, miss),
 	)
 }
 

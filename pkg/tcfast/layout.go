@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -34,7 +35,7 @@ import (
 //	12      2   egress MTU (largest IPv4 packet), host byte order
 //	14      6   new Ethernet destination MAC
 //	20      6   new Ethernet source MAC (follows the destination, as in a header)
-//	26      6   padding, zero
+//	26      6   Ethernet source the frames must have (the LAN host's or the WAN gateway's MAC); a frame from another MAC is a miss
 //	32      8   last seen: bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last redirected frame, 0 = none
 //	40      8   packets redirected (a GSO super-packet counts its segments)
 //	48      8   bytes redirected (IPv4 total length; a GSO super-packet's length without its Ethernet header)
@@ -59,6 +60,7 @@ const (
 	valMTU      = 12
 	valDstMAC   = 14
 	valSrcMAC   = 20
+	valFromMAC  = 26
 	valLastSeen = 32
 	valPackets  = 40
 	valBytes    = 48
@@ -191,6 +193,7 @@ type Entry struct {
 	MTU     uint16  // the egress MTU: largest IPv4 packet (or GSO segment) redirected; larger ones go to routerd
 	DstMAC  [6]byte // Ethernet destination: the next hop (WAN gateway or LAN host)
 	SrcMAC  [6]byte // Ethernet source: the egress port's own MAC
+	FromMAC [6]byte // Ethernet source the frames must have: the LAN host (LAN→WAN) or the WAN gateway (WAN→LAN); frames from another MAC are not taken
 }
 
 // MinMTU is the smallest egress MTU an Entry may have (RFC 791's 68).
@@ -205,6 +208,12 @@ func (e Entry) validate() error {
 	}
 	if e.MTU < MinMTU {
 		return fmt.Errorf("entry: MTU %d below %d", e.MTU, MinMTU)
+	}
+	if e.FromMAC == ([6]byte{}) {
+		return errors.New("entry: FromMAC is all zero: the frames' Ethernet source must be given")
+	}
+	if e.FromMAC[0]&1 != 0 {
+		return fmt.Errorf("entry: FromMAC %s is a group (multicast or broadcast) address, never a frame's source", net.HardwareAddr(e.FromMAC[:]))
 	}
 	return nil
 }
@@ -228,6 +237,7 @@ func encodeValue(e Entry, s Stats) [ValueSize]byte {
 	binary.NativeEndian.PutUint16(b[valMTU:], e.MTU)
 	copy(b[valDstMAC:], e.DstMAC[:])
 	copy(b[valSrcMAC:], e.SrcMAC[:])
+	copy(b[valFromMAC:], e.FromMAC[:])
 	binary.NativeEndian.PutUint64(b[valLastSeen:], uint64(s.LastSeen))
 	binary.NativeEndian.PutUint64(b[valPackets:], s.Packets)
 	binary.NativeEndian.PutUint64(b[valBytes:], s.Bytes)
@@ -247,6 +257,7 @@ func decodeValue(b []byte) (Entry, Stats, error) {
 		MTU:     binary.NativeEndian.Uint16(b[valMTU:]),
 		DstMAC:  [6]byte(b[valDstMAC:]),
 		SrcMAC:  [6]byte(b[valSrcMAC:]),
+		FromMAC: [6]byte(b[valFromMAC:]),
 	}
 	s := Stats{
 		LastSeen: time.Duration(binary.NativeEndian.Uint64(b[valLastSeen:])),

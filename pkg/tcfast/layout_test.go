@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -73,7 +74,7 @@ func TestKeyLayout(t *testing.T) {
 // the programs read, and decode back.
 func TestValueLayout(t *testing.T) {
 	e := Entry{Rewrite: RewriteDestination, Addr: [4]byte{192, 168, 1, 10}, Port: 40000, Egress: 3, MTU: 1492,
-		DstMAC: [6]byte{2, 0, 0, 0, 1, 10}, SrcMAC: [6]byte{2, 0, 0, 0, 1, 1}}
+		DstMAC: [6]byte{2, 0, 0, 0, 1, 10}, SrcMAC: [6]byte{2, 0, 0, 0, 1, 1}, FromMAC: [6]byte{2, 0, 0, 0, 2, 11}}
 	s := Stats{LastSeen: 5 * time.Second, Packets: 9, Bytes: 1 << 40}
 	b := encodeValue(e, s)
 	want := make([]byte, ValueSize)
@@ -81,7 +82,7 @@ func TestValueLayout(t *testing.T) {
 	copy(want[2:], []byte{0x9c, 0x40, 192, 168, 1, 10})
 	binary.NativeEndian.PutUint32(want[8:], 3)
 	binary.NativeEndian.PutUint16(want[12:], 1492)
-	copy(want[14:], []byte{2, 0, 0, 0, 1, 10, 2, 0, 0, 0, 1, 1})
+	copy(want[14:], []byte{2, 0, 0, 0, 1, 10, 2, 0, 0, 0, 1, 1, 2, 0, 0, 0, 2, 11})
 	binary.NativeEndian.PutUint64(want[32:], uint64(5*time.Second))
 	binary.NativeEndian.PutUint64(want[40:], 9)
 	binary.NativeEndian.PutUint64(want[48:], 1<<40)
@@ -95,13 +96,26 @@ func TestValueLayout(t *testing.T) {
 	if _, _, err := decodeValue(b[1:]); err == nil {
 		t.Error("a short value decoded")
 	}
-	for _, bad := range []Entry{
-		{Rewrite: 2, Egress: 1, MTU: 1500},
-		{Rewrite: RewriteSource, Egress: 0, MTU: 1500},
-		{Rewrite: RewriteSource, Egress: 1, MTU: MinMTU - 1},
+	from := [6]byte{2, 0, 0, 0, 1, 10}
+	for _, bad := range []struct {
+		e    Entry
+		want string
+	}{
+		{Entry{Rewrite: 2, Egress: 1, MTU: 1500, FromMAC: from}, "rewrite"},
+		{Entry{Rewrite: RewriteSource, Egress: 0, MTU: 1500, FromMAC: from}, "egress"},
+		{Entry{Rewrite: RewriteSource, Egress: 1, MTU: MinMTU - 1, FromMAC: from}, "MTU"},
+		{Entry{Rewrite: RewriteSource, Egress: 1, MTU: 1500}, "FromMAC is all zero"},
+		{Entry{Rewrite: RewriteSource, Egress: 1, MTU: 1500, FromMAC: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, "group"},
+		{Entry{Rewrite: RewriteSource, Egress: 1, MTU: 1500, FromMAC: [6]byte{0x01, 0, 0x5e, 0, 0, 1}}, "group"},
+		{Entry{Rewrite: RewriteSource, Egress: 1, MTU: 1500, FromMAC: [6]byte{0x33, 0x33, 0, 0, 0, 1}}, "group"},
 	} {
-		if err := bad.validate(); err == nil {
-			t.Errorf("entry %+v accepted", bad)
+		if err := bad.e.validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("entry %+v: %v, want an error about %q", bad.e, err, bad.want)
+		}
+	}
+	for _, ok := range [][6]byte{{0x02, 0, 0, 0, 0, 1}, {0x00, 0x1b, 0x21, 0x0a, 0x0b, 0x0c}, {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		if err := (Entry{Rewrite: RewriteSource, Egress: 1, MTU: 1500, FromMAC: ok}).validate(); err != nil {
+			t.Errorf("FromMAC %x refused: %v", ok, err)
 		}
 	}
 	if err := e.validate(); err != nil {

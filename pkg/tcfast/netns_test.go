@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/passgate/passgate/internal/sysdeps"
@@ -128,10 +130,10 @@ func (tp *topo) entry(proto uint8, out bool) Entry {
 	hp, _ := hostRemotePorts(proto)
 	if out {
 		return Entry{Rewrite: RewriteSource, Addr: extIP.As4(), Port: extPort(proto),
-			Egress: uint32(tp.wanIf), MTU: 1500, DstMAC: remoteMAC, SrcMAC: wanPortMAC}
+			Egress: uint32(tp.wanIf), MTU: 1500, DstMAC: remoteMAC, SrcMAC: wanPortMAC, FromMAC: hostMAC}
 	}
 	return Entry{Rewrite: RewriteDestination, Addr: hostIP.As4(), Port: hp,
-		Egress: uint32(tp.lanIf), MTU: 1500, DstMAC: hostMAC, SrcMAC: lanPortMAC}
+		Egress: uint32(tp.lanIf), MTU: 1500, DstMAC: hostMAC, SrcMAC: lanPortMAC, FromMAC: remoteMAC}
 }
 
 // ethtool sets offload features of interface dev in namespace ns.
@@ -589,6 +591,12 @@ func testNamespace(t *testing.T, r nsRun) {
 	otherMAC := basePkt(ProtoUDP, true, 0)
 	otherMAC.eth.DstMAC, otherMAC.payload = net.HardwareAddr{2, 0, 0, 0, 9, 9}, mark("other MAC")
 	ineligible["other MAC"] = otherMAC.bytes(t)
+	// Another LAN device's frame with the UDP flow's 5-tuple: the entry's
+	// FromMAC is the LAN host's, so routerd (its source guard and MAC
+	// filter) must get this frame, and the kernel must not forward it.
+	otherSrc := basePkt(ProtoUDP, true, 0)
+	otherSrc.eth.SrcMAC, otherSrc.payload = net.HardwareAddr{2, 0, 0, 0, 1, 0x0b}, mark(otherSrcName)
+	ineligible[otherSrcName] = otherSrc.bytes(t)
 	tagged := basePkt(ProtoUDP, true, 0)
 	tagged.payload = mark("vlan")
 	ineligible["vlan"] = vlanFrame(t, tagged, 7)
@@ -630,6 +638,10 @@ func testNamespace(t *testing.T, r nsRun) {
 	for host, c := range map[string]*capture{"LAN": atLAN, "WAN": atWAN} {
 		for _, fr := range c.snapshot() {
 			if fr.pkttype == unix.PACKET_OUTGOING {
+				continue
+			}
+			if isRaw(fr.data) { // e.g. otherSrcName's, redirected
+				t.Errorf("the %s host got a frame the fast path must leave to routerd: %q", host, fr.data[bytes.Index(fr.data, []byte(rawMark)):])
 				continue
 			}
 			ff, ok := classify(fr)
@@ -765,6 +777,10 @@ func b2i(b bool) int {
 // the frame's name.
 const rawMark = "tcfast raw frame: "
 
+// otherSrcName names the raw frame with the UDP flow's 5-tuple from
+// another LAN device's MAC.
+const otherSrcName = "another device's source MAC"
+
 // isRaw reports whether frame carries a raw frame's payload.
 func isRaw(frame []byte) bool { return bytes.Contains(frame, []byte(rawMark)) }
 
@@ -799,5 +815,70 @@ func rawSender(t *testing.T, ns, ifname string) func([]byte) {
 		if err := unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: idx}); err != nil {
 			t.Fatalf("send a %d-byte frame: %v", len(f), err)
 		}
+	}
+}
+
+// TestRemove: Remove deletes the filter a FastPath attached at a priority
+// and left behind (as a crashed routerd worker's is), keeps the clsact
+// qdisc and other priorities' filters, and returns nil when there is
+// nothing to remove: no filter, no clsact qdisc, no such port.
+func TestRemove(t *testing.T) {
+	ns := newNS(t, "rm")
+	run(t, "ip", "-n", ns, "link", "add", "name", "tcfm0", "type", "veth", "peer", "name", "tcfm1")
+	t.Cleanup(enterNS(t, ns))
+	idx := func(name string) int {
+		l, err := netlink.LinkByName(name)
+		must(t, err)
+		return l.Attrs().Index
+	}
+	m0, m1 := idx("tcfm0"), idx("tcfm1")
+	filters := func(ifindex int) map[uint16]string {
+		l, err := netlink.LinkByIndex(ifindex)
+		must(t, err)
+		fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+		must(t, err)
+		m := map[uint16]string{}
+		for _, f := range fs {
+			if bf, ok := f.(*netlink.BpfFilter); ok {
+				m[bf.Priority] = bf.Name
+			}
+		}
+		return m
+	}
+	// The predecessor's FastPath at priority 3, and one at the default (1)
+	// that stays until Remove is asked for priority 0.
+	for _, prio := range []uint16{3, 0} {
+		f, err := New(Config{MaxFlows: 4, FilterPriority: prio})
+		must(t, err)
+		t.Cleanup(func() {
+			if err := f.Close(); err != nil {
+				t.Errorf("close after Remove: %v", err)
+			}
+		})
+		must(t, f.Attach(m0))
+	}
+	if fs := filters(m0); len(fs) != 2 || !strings.HasPrefix(fs[3], tcProgName) || !strings.HasPrefix(fs[1], tcProgName) {
+		t.Fatalf("after Attach at priorities 3 and 1: filters %v", fs)
+	}
+	if err := Remove(m0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if fs := filters(m0); len(fs) != 1 || fs[3] != "" || fs[1] == "" {
+		t.Errorf("after Remove(3): filters %v, want only priority 1's", fs)
+	}
+	if err := Remove(m0, 3); err != nil {
+		t.Errorf("Remove again: %v", err)
+	}
+	if err := Remove(m0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if cls, fs := tcState(t, m0); !cls || len(fs) != 0 {
+		t.Errorf("after Remove(0): clsact %v (want it kept), filters %v", cls, fs)
+	}
+	if err := Remove(m1, 3); err != nil {
+		t.Errorf("Remove on a port without clsact: %v", err)
+	}
+	if err := Remove(1<<20, 3); err != nil {
+		t.Errorf("Remove on no such port: %v", err)
 	}
 }

@@ -115,10 +115,10 @@ func (fx *progFixture) entry(proto uint8, out bool) Entry {
 	hp, _ := hostRemotePorts(proto)
 	if out {
 		return Entry{Rewrite: RewriteSource, Addr: extIP.As4(), Port: fx.ext(proto),
-			Egress: uint32(fx.wanIf), MTU: 1500, DstMAC: remoteMAC, SrcMAC: wanPortMAC}
+			Egress: uint32(fx.wanIf), MTU: 1500, DstMAC: remoteMAC, SrcMAC: wanPortMAC, FromMAC: hostMAC}
 	}
 	return Entry{Rewrite: RewriteDestination, Addr: hostIP.As4(), Port: hp,
-		Egress: uint32(fx.lanIf), MTU: 1500, DstMAC: hostMAC, SrcMAC: lanPortMAC}
+		Egress: uint32(fx.lanIf), MTU: 1500, DstMAC: hostMAC, SrcMAC: lanPortMAC, FromMAC: remoteMAC}
 }
 
 // ctx is the context of a frame arriving on port ifindex.
@@ -285,6 +285,16 @@ func TestPrograms(t *testing.T) {
 			p = base.clone()
 			p.ip.Flags, p.ip.Id, p.ip.TOS = 0, 0xfffe, 0x03
 			take(pn+" "+dn+" no DF, ECN CE", p, out, c, nil)
+			// The source MAC is the entry's FromMAC (the LAN host's, or
+			// the WAN gateway's), written out here rather than taken
+			// from basePkt.
+			p = base.clone()
+			if out {
+				p.eth.SrcMAC = net.HardwareAddr(hostMAC[:])
+			} else {
+				p.eth.SrcMAC = net.HardwareAddr(remoteMAC[:])
+			}
+			take(pn+" "+dn+" source MAC = FromMAC", p, out, c, nil)
 
 			for _, cut := range []struct {
 				name string
@@ -299,6 +309,21 @@ func TestPrograms(t *testing.T) {
 				{"ttl 0", func(p *pkt) { p.ip.TTL = 0 }},
 				{"other MAC", func(p *pkt) { p.eth.DstMAC = net.HardwareAddr{0x02, 0, 0, 0, 0x09, 0x09} }},
 				{"broadcast MAC", func(p *pkt) { p.eth.DstMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }},
+				// Another device's frame with the flow's 5-tuple: routerd's
+				// source guard and MAC filter must see it. A difference in
+				// each of the 4-byte and the 2-byte part.
+				{"another device's source MAC", func(p *pkt) { p.eth.SrcMAC = net.HardwareAddr{0x02, 0, 0, 0, 0x01, 0x0b} }},
+				{"source MAC differs in byte 0", func(p *pkt) { p.eth.SrcMAC[0] ^= 0x04 }},
+				{"source MAC differs in byte 3", func(p *pkt) { p.eth.SrcMAC[3] ^= 0x80 }},
+				{"source MAC differs in byte 4", func(p *pkt) { p.eth.SrcMAC[4] ^= 0x10 }},
+				{"source MAC differs in byte 5", func(p *pkt) { p.eth.SrcMAC[5] ^= 0x01 }},
+				{"source MAC of the other direction", func(p *pkt) {
+					if bytes.Equal(p.eth.SrcMAC, hostMAC[:]) {
+						p.eth.SrcMAC = net.HardwareAddr(remoteMAC[:])
+					} else {
+						p.eth.SrcMAC = net.HardwareAddr(hostMAC[:])
+					}
+				}},
 				{"no entry", func(p *pkt) {
 					if p.tcp != nil {
 						p.tcp.SrcPort++
@@ -546,8 +571,9 @@ func monotonic(t testing.TB) time.Duration {
 }
 
 // TestSocketFilterMatchesTC: over many random mutations of frames the fast
-// path takes (bits flipped in the headers, the header checksum fixed or
-// not, frames cut short, GSO sizes, the other port), the socket filter
+// path takes (bits flipped in the headers, the source MAC changed, the
+// header checksum fixed or not, frames cut short, GSO sizes, the other
+// port), the socket filter
 // drops exactly the frames the tc program redirects.
 func TestSocketFilterMatchesTC(t *testing.T) {
 	fx := newProgFixture(t)
@@ -580,6 +606,12 @@ func TestSocketFilterMatchesTC(t *testing.T) {
 		c := v.c
 		for m := rng.IntN(3); m >= 0; m-- {
 			f[rng.IntN(min(len(f), 60))] ^= byte(1 << rng.IntN(8))
+		}
+		switch rng.IntN(16) { // the source MAC: another device's, or one bit off
+		case 0:
+			copy(f[6:12], []byte{0x02, 0, 0, 0, byte(rng.IntN(4)), byte(rng.IntN(16))})
+		case 1:
+			f[6+rng.IntN(6)] ^= byte(1 << rng.IntN(8))
 		}
 		if rng.IntN(2) == 0 {
 			fixIPChecksum(f)
