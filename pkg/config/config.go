@@ -55,9 +55,13 @@ type System struct {
 	// TimeZone is the IANA name of the router's time zone, for firewall
 	// rules' time windows ("" is UTC).
 	TimeZone string
-	Admin    Admin
-	Console  Console
-	Update   Update
+	// FlowOffload lets the kernel (tc/eBPF, pkg/tcfast) forward established
+	// IPv4 TCP/UDP flows instead of routerd ("set system flow-offload",
+	// default off); off while a capture or a shaper runs.
+	FlowOffload bool
+	Admin       Admin
+	Console     Console
+	Update      Update
 }
 
 // Update is how firmware updates are tried (issue #17).

@@ -116,6 +116,7 @@ var leafSamples = map[string]string{
 	"system time-zone":                   "set system time-zone Europe/Berlin",
 	"system admin password-hash":         `set system admin password-hash "` + hash6 + `"`,
 	"system console login":               "set system console login enable",
+	"system flow-offload":                "set system flow-offload enable",
 	"system update commit-after":         "set system update commit-after 5m",
 	"interfaces lan device":              "set interfaces lan device eth9",
 	"interfaces lan address":             "set interfaces lan address 10.1.2.3/16",

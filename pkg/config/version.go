@@ -17,8 +17,8 @@ import (
 // only in a file that says it is newer.
 //
 // Version 2 added firewall mac-filter, firewall rule (with its icmp-type,
-// added before version 2 was released, so within it), system time-zone and
-// qos.
+// added before version 2 was released, so within it), system time-zone,
+// qos and system flow-offload (also before version 2 was released).
 //
 // Across versions:
 //   - a newer passgate reads an older file: the migrations from the
