@@ -10,7 +10,7 @@ import (
 
 // startOnly are the settings routerd plumbs when it starts (self0 and
 // its address, the rings and MTUs, the WAN clients, IPv6 on both sides,
-// the SSH listener): a commit saves a change to one of them, and it takes
+// the SSH listener, flow offload): a commit saves a change to one of them, and it takes
 // effect at the next start. Everything else applies at once.
 var startOnly = []struct {
 	path  string                      // the set command's path
@@ -49,6 +49,11 @@ var startOnly = []struct {
 	},
 		func(d, s *Config) { d.Interfaces.WAN.PPPoE = s.Interfaces.WAN.PPPoE },
 		func(string) string { return "the PPPoE client keeps its running settings" }},
+	// Flow offload: routerd attaches the tc programs to the ports when a
+	// worker starts (router.go, startFlowOffload).
+	{"system flow-offload", func(c *Config) string { return switchWord(c.System.FlowOffload) },
+		func(d, s *Config) { d.System.FlowOffload = s.System.FlowOffload },
+		func(run string) string { return "flow offload to the kernel stays " + run + "d" }},
 	{"service ssh port", func(c *Config) string { return strconv.Itoa(c.Service.SSH.Port) },
 		func(d, s *Config) { d.Service.SSH.Port = s.Service.SSH.Port },
 		untilf("SSH, and its forward from the WAN, stay on port %s")},

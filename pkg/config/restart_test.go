@@ -145,3 +145,19 @@ func TestIPv6StartOnly(t *testing.T) {
 		t.Errorf("%d IPv6 and firewall statements checked, want 29", n)
 	}
 }
+
+func TestFlowOffloadNeedsRestart(t *testing.T) {
+	run := New()
+	c := run.Clone()
+	c.System.FlowOffload = true
+	if !NeedsRestart(run, c) {
+		t.Fatal("system flow-offload enable: NeedsRestart false")
+	}
+	if Running(run, c).System.FlowOffload {
+		t.Fatal("Running took flow-offload from the new configuration, not from running")
+	}
+	notes := RestartNotes(run, nil, c)
+	if len(notes) != 1 || !strings.Contains(notes[0], "system flow-offload enable takes effect after a restart") || !strings.Contains(notes[0], "stays disabled") {
+		t.Fatalf("notes %q", notes)
+	}
+}
