@@ -400,3 +400,9 @@ var Slots = [2]string{"a", "b"}
 
 // SlotDir is the boot partition directory of slot ("a" or "b").
 func SlotDir(slot string) string { return "slot-" + slot }
+
+// OnDemandModules are in every board's firmware image (with their
+// dependencies) but not in the boot list: routerd loads them when a
+// feature needs them (flow offload: the clsact qdisc and the bpf
+// classifier, see cmd/routerd/offloadmods.go). Boot time stays as it is.
+var OnDemandModules = []string{"sch_ingress", "cls_bpf"}

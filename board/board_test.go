@@ -214,3 +214,19 @@ func checkPackage(t *testing.T, what string, p Package) {
 		t.Errorf("%s: incomplete package %+v", what, p)
 	}
 }
+
+// On-demand modules are never in a board's boot list.
+func TestOnDemandModulesNotAtBoot(t *testing.T) {
+	if len(OnDemandModules) == 0 {
+		t.Fatal("no on-demand modules")
+	}
+	for _, b := range All() {
+		for _, m := range b.Modules {
+			for _, o := range OnDemandModules {
+				if m == o {
+					t.Errorf("board %s loads %s at boot; it is an on-demand module", b.Name, m)
+				}
+			}
+		}
+	}
+}

@@ -230,7 +230,7 @@ func Build(o Options) (*Result, error) {
 	}
 	stage := filepath.Join(work, "stage")
 	o.logf("staging %d kernel modules (+ dependencies)", len(modules))
-	res.Modules, err = stageModules(kroot, b.KernelRelease, stage, modules)
+	res.Modules, err = stageModules(kroot, b.KernelRelease, stage, modules, board.OnDemandModules)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", b.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,6 +117,24 @@ func TestBuildQEMUInitramfs(t *testing.T) {
 	}
 	if _, ok := byName[kmod.ListFile]; !ok {
 		t.Errorf("initramfs lacks %s", kmod.ListFile)
+	}
+	// Flow offload's modules are in the image, loadable on demand, and not
+	// loaded at boot.
+	for _, f := range []string{"kernel/net/sched/sch_ingress.ko", "kernel/net/sched/cls_bpf.ko"} {
+		if _, ok := byName[rel+f]; !ok {
+			t.Errorf("initramfs lacks %s%s (board.OnDemandModules)", rel, f)
+		}
+	}
+	if e, ok := byName[kmod.ListFile]; ok {
+		list, err := kmod.ReadList(bytes.NewReader(e.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range list {
+			if slices.Contains(board.OnDemandModules, m) {
+				t.Errorf("%s lists %s, an on-demand module, for boot", kmod.ListFile, m)
+			}
+		}
 	}
 	for name := range byName {
 		if strings.HasPrefix(name, "lib/modules-load.d/") {

@@ -15,12 +15,20 @@ import (
 // the list routerd's supervisor loads at boot (kmod.ListFile, in parallel;
 // not under lib/modules-load.d, which the debug shell's u-root init would
 // load one module at a time). It returns the module files staged.
-func stageModules(kroot, release, stage string, modules []string) ([]string, error) {
+//
+// onDemand are staged too (with dependencies) but not listed: routerd
+// loads them when a feature needs them (board.OnDemandModules).
+func stageModules(kroot, release, stage string, modules, onDemand []string) ([]string, error) {
 	t, err := kmod.Load(kroot, release)
 	if err != nil {
 		return nil, err
 	}
-	files, builtin, err := t.Closure(modules)
+	all := append(append([]string(nil), modules...), onDemand...)
+	files, _, err := t.Closure(all)
+	if err != nil {
+		return nil, err
+	}
+	_, builtin, err := t.Closure(modules)
 	if err != nil {
 		return nil, err
 	}
