@@ -334,6 +334,21 @@ func (l *Link) Name() string { return l.name }
 // MAC implements link.Link: the interface's address when it was opened.
 func (l *Link) MAC() net.HardwareAddr { return l.mac }
 
+// Ifindex is the interface's index.
+func (l *Link) Ifindex() int { return l.ifindex }
+
+// AttachFilter lets attach put a socket filter on the link's receiving
+// socket (flow offload's, pkg/tcfast: AttachSocket). Such a filter
+// replaces a classic one the link installed, so it must drop outgoing
+// frames (PACKET_OUTGOING) itself. The transmit-only socket receives
+// nothing and gets none.
+func (l *Link) AttachFilter(attach func(fd int) error) error {
+	if l.closed.Load() {
+		return link.ErrClosed
+	}
+	return attach(l.fd)
+}
+
 // MTU implements link.Link: the interface's MTU when it was opened (set the
 // MTU with netconf before opening the link).
 func (l *Link) MTU() int { return l.mtu }

@@ -160,3 +160,33 @@ func (e *Engine) endOffload(s *session) {
 	e.offEnded = append(e.offEnded, OffloadEnd{ID: idOf(s), Out: s.flags&flagOffOut != 0, In: s.flags&flagOffIn != 0})
 	s.flags &^= flagOffBoth
 }
+
+// Unoffload records that the data plane took session id's directions out
+// of the kernel by itself (a capture started, a device was blocked, a next
+// hop changed): they may be offered again later. A session that is gone
+// is ignored.
+func (e *Engine) Unoffload(id FlowID) {
+	if i := e.lookupID(id); i != none {
+		e.t.s(i).flags &^= flagOffBoth
+	}
+}
+
+// FoldEnded takes the kernel's last figures for a direction that
+// OffloadEnded listed (read before its entry was deleted): the packets and
+// bytes since the last fold count in the session if it still exists (a
+// TCP session closing), and in the engine's counters.
+func (e *Engine) FoldEnded(id FlowID, dir Dir, packets, bytes uint64) {
+	e.cnt.Offloaded += packets
+	i := e.lookupID(id)
+	if i == none {
+		return
+	}
+	s := e.t.s(i)
+	if dir == Inbound {
+		s.pktsIn += uint32(packets)
+		s.bytesIn += bytes
+	} else {
+		s.pktsOut += uint32(packets)
+		s.bytesOut += bytes
+	}
+}
