@@ -38,6 +38,9 @@ func (d *Dataplane) Capture(port string, count int, filter func([]byte) bool, em
 	}
 	c := &capture{left: count, filter: filter, emit: emit, done: make(chan struct{})}
 	d.caps[p] = c
+	if p != PortSelf {
+		d.offloadFlush() // the capture must see every frame (flowoffload.go)
+	}
 	stop = func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()

@@ -18,9 +18,11 @@ func (d *Dataplane) Tick() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.cfg.Clock()
+	d.fold(now) // before the engine's expiry: the kernel's packets keep sessions alive
 	for _, p := range d.e.Tick(now) {
 		d.toWAN(p, nil, link.Offload{}, now)
 	}
+	d.offloadEnded()
 	d.cnt.ARPUnresolved += uint64(d.lanARP.expire(now) + d.wanARP.expire(now))
 	d.tickIPv6(now)
 	if d.gw != 0 {
@@ -38,6 +40,7 @@ func (d *Dataplane) Do(fn func(e *nat.Engine)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn(d.e)
+	d.offloadEnded()
 	d.flush()
 }
 
@@ -47,6 +50,7 @@ func (d *Dataplane) Do(fn func(e *nat.Engine)) {
 func (d *Dataplane) SetWAN(addr netip.Prefix, gw netip.Addr) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.offloadEnded()
 	if !addr.IsValid() {
 		d.wanIP, d.wanMask, d.gw = 0, 0, 0
 		return d.e.SetExternal(netip.Addr{})
@@ -232,6 +236,7 @@ func (d *Dataplane) DoDevices(fn func(t *landev.Table, now time.Duration)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn(d.cfg.Devices, d.cfg.Clock())
+	d.offloadBlocked()
 }
 
 // SetSelfFilter installs f (nil: none) for packets to the router itself.

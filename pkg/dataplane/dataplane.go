@@ -95,6 +95,10 @@ type Config struct {
 	// IPv6 forwards IPv6 (ipv6.go); nil drops every IPv6 frame.
 	IPv6 *IPv6Config
 
+	// Offload hands established IPv4 flows to the kernel (flowoffload.go);
+	// nil: every frame is forwarded here.
+	Offload *OffloadConfig
+
 	Clock     func() time.Duration // monotonic; default: time since New
 	Batch     int                  // frames per read; default 64
 	TickEvery time.Duration        // engine and ARP timers; default 100 ms
@@ -141,6 +145,12 @@ type Counters struct {
 	SuperSegmented  uint64 // super-packets cut into segments here (for a port without offloads, or before translation)
 	ChecksumsFilled uint64 // partial checksums completed here
 	OffloadInvalid  uint64 // frames whose offload did not match their headers (dropped)
+
+	OffloadInstalled uint64 // session directions handed to the kernel (flow offload)
+	OffloadRemoved   uint64 // … and taken back
+	OffloadPackets   uint64 // packets the kernel forwarded for them
+	OffloadBytes     uint64
+	OffloadFailed    uint64 // kernel flow table operations that failed (a full table)
 }
 
 // PortStats is one port's link counters.
@@ -197,6 +207,7 @@ type Dataplane struct {
 	cnt   Counters
 	start time.Time
 	caps  [numPorts]*capture
+	off   *offload // flow offload; nil: off
 }
 
 // New checks the configuration and returns a data plane; Run starts it.
@@ -253,6 +264,12 @@ func New(c Config) (*Dataplane, error) {
 		d.offloads[p] = l != nil && l.Offloads()
 	}
 	d.minMTU = min(c.LAN.MTU(), c.WAN.MTU())
+	if c.Offload != nil {
+		var err error
+		if d.off, err = newOffload(c.Offload); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -275,6 +292,7 @@ func (d *Dataplane) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			d.mu.Lock()
+			d.offloadFlush()
 			for p, sp := range d.shaped {
 				if sp != nil {
 					sp.cancel()

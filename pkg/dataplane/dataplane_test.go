@@ -59,6 +59,9 @@ type benchOpts struct {
 	wrapWAN func(link.Link) link.Link
 	// devices is the LAN device table and MAC filter (nil: none).
 	devices *landev.Table
+	// offload is the kernel's flow table (nil: flow offload off); the
+	// LAN port is ifindex 1, the WAN port 2.
+	offload Offloader
 }
 
 func newBenchWith(t testing.TB, o benchOpts) *bench {
@@ -92,7 +95,8 @@ func newBenchWith(t testing.TB, o benchOpts) *bench {
 	}
 	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
 		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond, PayloadHelper: o.payloadHelper,
-		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6, Devices: o.devices})
+		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6, Devices: o.devices,
+		Offload: offloadConfig(o.offload)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +106,13 @@ func newBenchWith(t testing.TB, o benchOpts) *bench {
 	go func() { defer b.done.Done(); b.dp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); b.done.Wait() })
 	return b
+}
+
+func offloadConfig(k Offloader) *OffloadConfig {
+	if k == nil {
+		return nil
+	}
+	return &OffloadConfig{Kernel: k, LANIfindex: 1, WANIfindex: 2, FoldEvery: 20 * time.Millisecond}
 }
 
 // noOffloads is a pipe end that refuses offloaded frames, like a port

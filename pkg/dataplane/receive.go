@@ -84,6 +84,7 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 				d.fromSelf(f.Data, now)
 			}
 		}
+		d.offloadEnded()
 		d.tapQueued(&q)
 		d.q = &d.ctlq
 		d.mu.Unlock()

@@ -29,6 +29,9 @@ func (d *Dataplane) route(from int, f []byte, r nat.Result, o link.Offload, now 
 		return
 	}
 	more := d.e.More()
+	if d.off != nil && r.Verdict == nat.Forward && len(more) == 0 {
+		d.offer(from, f)
+	}
 	for i := -1; i < len(more); i++ {
 		p, po := r.Packet, o
 		if i >= 0 {

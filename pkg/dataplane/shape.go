@@ -56,6 +56,7 @@ func (d *Dataplane) SetShaper(port int, rate uint64, classes []qos.Class) error 
 	if rate == 0 {
 		return nil
 	}
+	d.offloadFlush() // the shaper must see every frame (flowoffload.go)
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := &shapedPort{sh: qos.New(qos.Config{Rate: rate}), classes: classes, kick: make(chan struct{}, 1), cancel: cancel}
 	d.shaped[port] = sp
