@@ -289,6 +289,17 @@ func (r *router) run(parent context.Context) error {
 		return wanErr
 	}
 	r.clock.mark("ports")
+	fastPath, offload := r.startFlowOffload(config.Running(r.running, cfg).System.FlowOffload, framed, lanLinks, wanLinks)
+	if fastPath != nil {
+		// After the data plane has stopped (deferred before its Wait).
+		defer func() {
+			if err := fastPath.Close(); err != nil {
+				r.logf("flow offload: %v", err)
+			}
+		}()
+		r.logf("flow offload on: established IPv4 flows are forwarded by the kernel")
+	}
+	r.clock.mark("flow offload")
 	lanLink, wanLink := lanLinks[0], wanLinks[0]
 	r.lanMAC, r.wanMAC = lanLink.MAC(), wanLink.MAC()
 	var wanL link.Link = wanLink
@@ -326,7 +337,7 @@ func (r *router) run(parent context.Context) error {
 	go devs.log.Run(ctx, r.logf)
 	r.dp, err = dataplane.New(dataplane.Config{LAN: lanLink, WAN: wanL, Self: self, MoreLAN: moreLinks(lanLinks), MoreWAN: moreLinks(wanLinks), LANAddr: lan.Address,
 		NextHopMAC: nhMAC, Engine: r.eng, Guard: srcguard.New(srcguard.Config{}), Devices: devs.table, Logf: r.logf, WANDHCP: r.wanFrames.deliver,
-		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock})
+		PayloadHelper: payloadHelper, IPv6: v6cfg, Clock: clock, Offload: offload})
 	if err != nil {
 		return err
 	}

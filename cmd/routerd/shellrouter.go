@@ -269,6 +269,14 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 			{Name: "fragments-held", Value: c.FragmentsHeld}}
 	})
 	dc := s.r.dp.Counters()
+	if s.r.dp.FlowOffloadOn() {
+		// Packets the kernel forwarded for offloaded sessions are not in
+		// the ports' counters: routerd's rings never saw them.
+		out.Sessions = append(out.Sessions, shell.Counter{Name: "offloaded-now", Value: uint64(s.r.dp.OffloadedFlows())},
+			shell.Counter{Name: "offloaded", Value: dc.OffloadInstalled}, shell.Counter{Name: "offload-ended", Value: dc.OffloadRemoved},
+			shell.Counter{Name: "offload-packets", Value: dc.OffloadPackets}, shell.Counter{Name: "offload-bytes", Value: dc.OffloadBytes},
+			shell.Counter{Name: "offload-failed", Value: dc.OffloadFailed})
+	}
 	for _, x := range []struct {
 		n string
 		v uint64

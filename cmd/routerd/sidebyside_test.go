@@ -32,7 +32,8 @@ import (
 //	    frames, which the router's ports merge per flow on arrival, for
 //	    the kernel and routerd alike (routerd with --keep-gro).
 //
-// For each wiring it prints one table, the kernel and routerd measured in
+// For each wiring it prints one table, the kernel, routerd and (IPv4)
+// routerd with flow offload on (set system flow-offload enable) measured in
 // the same run: TCP throughput (iperf3, 1 and 4 streams), 64-byte UDP
 // packets per second delivered, new TCP connections per second, CPU per
 // forwarded UDP packet (routerd: user+system time of its worker; the
@@ -67,8 +68,12 @@ func sideBySide(b *testing.B, v6 bool) {
 	} {
 		kernel := measureSide(b, "kernel", w.name, w.offloads, w.gro, v6)
 		routerd := measureSide(b, "routerd", w.name, w.offloads, w.gro, v6)
+		var off sideFigures
+		if !v6 {
+			off = measureSide(b, "routerd-offload", w.name, w.offloads, w.gro, v6)
+		}
 		ratio := func(r, k float64) string {
-			if k == 0 {
+			if k == 0 || r == 0 {
 				return "-"
 			}
 			return fmt.Sprintf("%.2f", r/k)
@@ -77,18 +82,37 @@ func sideBySide(b *testing.B, v6 bool) {
 		if v6 {
 			fam, kernelName = "IPv6", "kernel nftables (ip6 stateful)"
 		}
-		fmt.Fprintf(&out, "\n%s %s\n\n| figure | %s | routerd | routerd/kernel |\n|---|---:|---:|---:|\n", fam, w.title, kernelName)
-		fmt.Fprintf(&out, "| TCP throughput (iperf3, 1 stream) | %.0f Mbit/s | %.0f Mbit/s | %s |\n", kernel.tcpMbps, routerd.tcpMbps, ratio(routerd.tcpMbps, kernel.tcpMbps))
-		fmt.Fprintf(&out, "| TCP throughput (iperf3, 4 streams) | %.0f Mbit/s | %.0f Mbit/s | %s |\n", kernel.tcp4Mbps, routerd.tcp4Mbps, ratio(routerd.tcp4Mbps, kernel.tcp4Mbps))
-		fmt.Fprintf(&out, "| UDP 64-byte packets delivered | %.0f pps | %.0f pps | %s |\n", kernel.udpPPS, routerd.udpPPS, ratio(routerd.udpPPS, kernel.udpPPS))
-		fmt.Fprintf(&out, "| new TCP connections | %.0f /s | %.0f /s | %s |\n", kernel.connPS, routerd.connPS, ratio(routerd.connPS, kernel.connPS))
-		fmt.Fprintf(&out, "| CPU per forwarded UDP packet | %.0f ns (softirq) | %.0f ns (process) | %s |\n", kernel.cpuNsPerPkt, routerd.cpuNsPerPkt, ratio(routerd.cpuNsPerPkt, kernel.cpuNsPerPkt))
-		fmt.Fprintf(&out, "| ping RTT while TCP saturates | %.3f ms | %.3f ms | %s |\n", kernel.loadedRTTms, routerd.loadedRTTms, ratio(routerd.loadedRTTms, kernel.loadedRTTms))
-		fmt.Fprintf(&out, "\nrouterd: %d KiB resident\n", routerd.rssKB)
+		fmt.Fprintf(&out, "\n%s %s\n\n| figure | %s | routerd | routerd/kernel | routerd, flow offload | offload/kernel |\n|---|---:|---:|---:|---:|---:|\n", fam, w.title, kernelName)
+		row := func(name, unit string, k, r, o float64, format string) {
+			cell := func(v float64) string {
+				if v == 0 {
+					return "-"
+				}
+				return fmt.Sprintf(format, v) + unit
+			}
+			fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s |\n", name, cell(k), cell(r), ratio(r, k), cell(o), ratio(o, k))
+		}
+		row("TCP throughput (iperf3, 1 stream)", " Mbit/s", kernel.tcpMbps, routerd.tcpMbps, off.tcpMbps, "%.0f")
+		row("TCP throughput (iperf3, 4 streams)", " Mbit/s", kernel.tcp4Mbps, routerd.tcp4Mbps, off.tcp4Mbps, "%.0f")
+		row("UDP 64-byte packets delivered", " pps", kernel.udpPPS, routerd.udpPPS, off.udpPPS, "%.0f")
+		row("new TCP connections", " /s", kernel.connPS, routerd.connPS, off.connPS, "%.0f")
+		row("CPU per forwarded UDP packet", " ns", kernel.cpuNsPerPkt, routerd.cpuNsPerPkt, off.cpuNsPerPkt, "%.0f")
+		row("ping RTT while TCP saturates", " ms", kernel.loadedRTTms, routerd.loadedRTTms, off.loadedRTTms, "%.3f")
+		fmt.Fprintf(&out, "\nrouterd: %d KiB resident; CPU: the kernel's softirq time, routerd's process time", routerd.rssKB)
+		if !v6 {
+			fmt.Fprintf(&out, " (with flow offload, the process's plus the softirq time: the kernel forwards)")
+		}
+		fmt.Fprintf(&out, "\n")
 		b.ReportMetric(routerd.tcpMbps/kernel.tcpMbps, "tcp-ratio-"+w.name)
 		b.ReportMetric(routerd.tcp4Mbps/kernel.tcp4Mbps, "tcp4-ratio-"+w.name)
 		b.ReportMetric(routerd.udpPPS/kernel.udpPPS, "udp-ratio-"+w.name)
 		b.ReportMetric(routerd.connPS/kernel.connPS, "conn-ratio-"+w.name)
+		if !v6 {
+			b.ReportMetric(off.tcpMbps/kernel.tcpMbps, "tcp-offload-ratio-"+w.name)
+			b.ReportMetric(off.tcp4Mbps/kernel.tcp4Mbps, "tcp4-offload-ratio-"+w.name)
+			b.ReportMetric(off.udpPPS/kernel.udpPPS, "udp-offload-ratio-"+w.name)
+			b.ReportMetric(off.connPS/kernel.connPS, "conn-offload-ratio-"+w.name)
+		}
 	}
 	fmt.Print(out.String())
 }
@@ -130,6 +154,9 @@ func measureSide(b *testing.B, mode, wiring string, offloads, gro, v6 bool) side
 	cfg := benchConfig
 	if v6 {
 		cfg += benchConfig6
+	}
+	if mode == "routerd-offload" {
+		cfg += "set system flow-offload enable\n"
 	}
 	l := newLabWith(b, cfg, offloads)
 	srv := benchServer(v6)
@@ -216,9 +243,13 @@ func measureSide(b *testing.B, mode, wiring string, offloads, gro, v6 bool) side
 		f.udpPPS = delivered / udp.End.Sum.Seconds
 	}
 	if delivered > 0 {
-		if worker != 0 {
+		switch {
+		case mode == "routerd-offload":
+			// The kernel forwards most packets: its softirq time counts too.
+			f.cpuNsPerPkt = float64(cpuTime(worker)-cpu0+softirqTime()-soft0) / delivered
+		case worker != 0:
 			f.cpuNsPerPkt = float64(cpuTime(worker)-cpu0) / delivered
-		} else {
+		default:
 			f.cpuNsPerPkt = float64(softirqTime()-soft0) / delivered
 		}
 	}
