@@ -135,13 +135,7 @@ func (e *Engine) FoldOffloaded(id FlowID, dir Dir, lastSeen time.Duration, packe
 			s.lastSeen = e.now
 		}
 	}
-	if dir == Inbound {
-		s.pktsIn += uint32(packets)
-		s.bytesIn += bytes
-	} else {
-		s.pktsOut += uint32(packets)
-		s.bytesOut += bytes
-	}
+	s.addCounts(dir, packets, bytes)
 	e.cnt.Offloaded += packets
 	return true
 }
@@ -182,6 +176,12 @@ func (e *Engine) FoldEnded(id FlowID, dir Dir, packets, bytes uint64) {
 		return
 	}
 	s := e.t.s(i)
+	s.addCounts(dir, packets, bytes)
+}
+
+// addCounts adds what the kernel forwarded in direction dir to s's
+// counters.
+func (s *session) addCounts(dir Dir, packets, bytes uint64) {
 	if dir == Inbound {
 		s.pktsIn += uint32(packets)
 		s.bytesIn += bytes
