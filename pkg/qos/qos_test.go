@@ -2,6 +2,7 @@ package qos
 
 import (
 	"encoding/binary"
+	"math"
 	"testing"
 	"time"
 )
@@ -221,17 +222,127 @@ func TestCoDelMarksECN(t *testing.T) {
 func TestBurstAtLowRate(t *testing.T) {
 	s := New(Config{Rate: 4.5e6})
 	p := make([]byte, 1500)
-	for i := range 10 {
-		s.Enqueue(p, uint32(i), Normal, 0)
-	}
 	now := time.Second // idle long enough to fill the bucket
+	for i := range 10 {
+		s.Enqueue(p, uint32(i), Normal, now)
+	}
+	if n := backToBack(s, now); n > 2 {
+		t.Errorf("%d full frames sent back to back at 4.5 Mbit/s, want at most 2", n)
+	}
+}
+
+// backToBack dequeues what s lets out at now and counts it.
+func backToBack(s *Shaper, now time.Duration) int {
 	n := 0
 	for b := s.Dequeue(now); b != nil; b = s.Dequeue(now) {
 		n++
 		s.Release(b)
 	}
-	if n > 2 {
-		t.Errorf("%d full frames sent back to back at 4.5 Mbit/s, want at most 2", n)
+	return n
+}
+
+// A sender that wakes late, as a timer on a busy CPU or in a virtual
+// machine does, still gets the rate out: the shaper makes up its
+// lateness while packets wait, up to CatchUp, and never sends more than
+// the rate allows over the run.
+func TestLateSenderKeepsTheRate(t *testing.T) {
+	const (
+		rate = 4.5e6
+		run  = 10 * time.Second
+	)
+	for _, late := range []time.Duration{0, 500 * time.Microsecond, 2 * time.Millisecond, 4900 * time.Microsecond, 8 * time.Millisecond, 19 * time.Millisecond, 50 * time.Millisecond} {
+		s := New(Config{Rate: rate})
+		p := make([]byte, 1500)
+		queue := func(now time.Duration) {
+			for st := s.Stats(); st.Queued[Normal] < 40; st = s.Stats() {
+				s.Enqueue(p, uint32(st.Queued[Normal]%4), Normal, now)
+			}
+		}
+		sent := 0
+		var now time.Duration
+		for now < run {
+			queue(now)
+			for b := s.Dequeue(now); b != nil; b = s.Dequeue(now) {
+				sent += len(b)
+				s.Release(b)
+			}
+			next, ok := s.Next(now)
+			if !ok {
+				t.Fatalf("late %v: nothing queued", late)
+			}
+			now = max(next, now) + late
+		}
+		want := rate / 8 * run.Seconds()
+		got := float64(sent)
+		// Within the catch-up, the whole rate; beyond it, at least the
+		// catch-up's share of each wake-up's lateness.
+		min := 0.98
+		if c := s.Config().CatchUp; late > c {
+			min = float64(c) / float64(late)
+		}
+		if got < want*min {
+			t.Errorf("sender %v late: %.0f bytes in %v, want at least %.0f%% of the rate's %.0f", late, got, run, min*100, want)
+		}
+		if got > want+float64(s.Config().Burst)+1500 {
+			t.Errorf("sender %v late: %.0f bytes in %v, more than the rate's %.0f and a burst", late, got, run, want)
+		}
+	}
+}
+
+// What a late sender may make up is lateness only: once the queue has
+// drained, the tokens left over do not add to the burst after an idle
+// spell.
+func TestCatchUpDoesNotOutliveTheQueue(t *testing.T) {
+	s := New(Config{Rate: 4.5e6, CatchUp: 20 * time.Millisecond})
+	p := make([]byte, 1500)
+	s.Enqueue(p, 1, Normal, 0)
+	s.Enqueue(p, 2, Normal, 0)
+	// The sender comes 20 ms late: both go, 8 KB of make-up is left.
+	if n := backToBack(s, 20*time.Millisecond); n != 2 {
+		t.Fatalf("%d of 2 frames sent by a sender 20 ms late", n)
+	}
+	now := time.Second
+	for i := range 10 {
+		s.Enqueue(p, uint32(i), Normal, now)
+	}
+	if n := backToBack(s, now); n > 2 {
+		t.Errorf("%d full frames back to back after the queue drained and an idle spell, want at most 2", n)
+	}
+}
+
+// The bytes a time is worth at a rate, exactly, where the product of
+// nanoseconds and bits per second is beyond 64 bits.
+func TestEarn(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		rate uint64
+		want uint64
+	}{
+		{time.Second, 8e6, 1e6},
+		{time.Nanosecond, 8, 0},
+		{-time.Second, 8e6, 0},
+		{2 * time.Millisecond, 4.5e6, 1125},
+		{time.Hour, 10e9, 4.5e12},                       // 3.6e22 ns·bit/s
+		{100 * time.Hour, 1e9, 4.5e13},                  // 3.6e23
+		{math.MaxInt64, math.MaxUint64, math.MaxUint64}, // beyond 64 bits even after the division
+	} {
+		if got := earn(c.d, c.rate); got != c.want {
+			t.Errorf("earn(%v, %d) = %d, want %d", c.d, c.rate, got, c.want)
+		}
+	}
+}
+
+// Hours of idle at a high rate do not overflow the bucket's arithmetic.
+func TestLongIdleAtHighRate(t *testing.T) {
+	s := New(Config{Rate: 10e9})
+	p := make([]byte, 1500)
+	for _, now := range []time.Duration{time.Hour, 5 * time.Hour, 100 * time.Hour} {
+		for i := range 4 {
+			s.Enqueue(p, uint32(i), Normal, now)
+		}
+		if n := backToBack(s, now); n != 4 {
+			t.Errorf("after %v idle at 10 Gbit/s, %d of 4 frames sent at once (burst %d bytes)", now, n, s.Config().Burst)
+		}
 	}
 }
 
