@@ -44,6 +44,14 @@ const (
 	// and failed the earlier 80 %. On real CPUs
 	// TestEndToEndQoSBufferbloat asks for 78 % of the rate.
 	lineUseMin = 0.7
+	// lateMax is how late the VM may wake a sleeper (p90 of
+	// sleepLateness during the ping) for the case's latencies to be
+	// routerd's and not the host's: a failed QoS phase measured with the
+	// VM's wake-ups later than that is measured again, up to qosTries
+	// in all. On a busy host (a busy loop beside the VM) the kernel's
+	// CAKE failed the case's limits as routerd did.
+	lateMax  = 3 * time.Millisecond
+	qosTries = 3
 )
 
 // shaper is one way of shaping the line: its name in the detail and how
@@ -57,8 +65,9 @@ type shaper struct {
 type qosPhase struct {
 	shaper         string
 	rttMed, rttP90 time.Duration
-	up, down       float64 // Mbit/s of the bulk TCP flows
-	vpn, vpnLoss   float64 // the NAT-T stream's Mbit/s received and loss %
+	up, down       float64       // Mbit/s of the bulk TCP flows
+	vpn, vpnLoss   float64       // the NAT-T stream's Mbit/s received and loss %
+	late50, late90 time.Duration // how late the VM woke a 1 ms sleeper meanwhile (sleepLateness)
 	err            error
 }
 
@@ -66,8 +75,8 @@ func (p qosPhase) String() string {
 	if p.err != nil {
 		return fmt.Sprintf("%s: %v", p.shaper, p.err)
 	}
-	return fmt.Sprintf("%s: ping %s (p90 %s), up %.1f, down %.1f, VPN %.2f Mbit/s lost %.1f%%",
-		p.shaper, ms(p.rttMed), ms(p.rttP90), p.up, p.down, p.vpn, p.vpnLoss)
+	return fmt.Sprintf("%s: ping %s (p90 %s), up %.1f, down %.1f, VPN %.2f Mbit/s lost %.1f%%, VM wake-ups late %s (p90 %s)",
+		p.shaper, ms(p.rttMed), ms(p.rttP90), p.up, p.down, p.vpn, p.vpnLoss, ms(p.late50), ms(p.late90))
 }
 
 func ms(d time.Duration) string {
@@ -105,8 +114,9 @@ func caseQoS(l *Lab) Outcome {
 		shapers = append(shapers, shaper{"cake", kernelCake}, shaper{"htb+fq_codel", kernelHTB})
 		defer kernelShaperOff()
 	}
+	_, judged := l.nat.(*routerd)
 	var phases []qosPhase
-	for _, s := range shapers {
+	for i, s := range shapers {
 		if s.on != nil {
 			if err := s.on(l); err != nil {
 				return fail(fmt.Sprintf("turning %s on: %v", s.name, err))
@@ -114,6 +124,16 @@ func caseQoS(l *Lab) Outcome {
 		}
 		p := loadPhase(l, s.name)
 		say("qos: %s", p)
+		// The judged phase is measured again when it fails while the
+		// host starved the VM: then the case measured the host.
+		for try := 2; judged && i == len(shapers)-1 && try <= qosTries && p.err == nil &&
+			judgeQoS(idle, p) != "" && p.late90 > lateMax; try++ {
+			say("qos: the VM woke sleepers %s late (p90, over %s): the host is too busy for this case's latencies; measuring again (try %d of %d)",
+				ms(p.late90), ms(lateMax), try, qosTries)
+			phases = append(phases, p)
+			p = loadPhase(l, s.name)
+			say("qos: %s", p)
+		}
 		phases = append(phases, p)
 		if p.err != nil {
 			break
@@ -129,19 +149,30 @@ func caseQoS(l *Lab) Outcome {
 			return fail(detail)
 		}
 	}
-	if _, ok := l.nat.(*routerd); !ok {
+	if !judged {
 		return pass(detail)
 	}
 	q := phases[len(phases)-1]
-	switch {
-	case q.rttMed-idle > addedMax:
-		return fail(detail + fmt.Sprintf(" — with QoS the ping gained %s over idle, more than %s", ms(q.rttMed-idle), ms(addedMax)))
-	case q.vpnLoss > vpnLossMax:
-		return fail(detail + fmt.Sprintf(" — with QoS the VPN stream lost more than %d%%", vpnLossMax))
-	case q.up+q.vpn < float64(shapeUp)/1000*lineUseMin || q.down < float64(shapeDown)/1000*lineUseMin:
-		return fail(detail + " — with QoS the line is underused")
+	if why := judgeQoS(idle, q); why != "" {
+		if q.late90 > lateMax {
+			why += fmt.Sprintf(" (in every try the VM woke sleepers more than %s late, p90: the host was too busy to measure)", ms(lateMax))
+		}
+		return fail(detail + " — " + why)
 	}
 	return pass(detail)
+}
+
+// judgeQoS says what is wrong with routerd's QoS phase q ("": nothing).
+func judgeQoS(idle time.Duration, q qosPhase) string {
+	switch {
+	case q.rttMed-idle > addedMax:
+		return fmt.Sprintf("with QoS the ping gained %s over idle, more than %s", ms(q.rttMed-idle), ms(addedMax))
+	case q.vpnLoss > vpnLossMax:
+		return fmt.Sprintf("with QoS the VPN stream lost more than %d%%", vpnLossMax)
+	case q.up+q.vpn < float64(shapeUp)/1000*lineUseMin || q.down < float64(shapeDown)/1000*lineUseMin:
+		return "with QoS the line is underused"
+	}
+	return ""
 }
 
 // modem puts the slow line with its deep buffer on the ISP's side of the
@@ -218,12 +249,17 @@ func loadPhase(l *Lab, name string) qosPhase {
 	}
 	outs := make([]string, len(runs))
 	errs := make([]error, len(runs))
-	var rtt []time.Duration
+	var rtt, late []time.Duration
 	var rttErr error
 	parallel(len(runs)+1, func(i int) {
 		if i == len(runs) {
 			time.Sleep(loadWarm)
+			stop := make(chan struct{})
+			got := make(chan []time.Duration)
+			go func() { got <- sleepLateness(stop) }()
 			_, rtt, rttErr = pingRTT("lan1", serverAddr, int((loadTime-loadWarm-2*time.Second)/(200*time.Millisecond)))
+			close(stop)
+			late = <-got
 			return
 		}
 		outs[i], errs[i] = ns("lan1", runs[i]...)
@@ -236,6 +272,7 @@ func loadPhase(l *Lab, name string) qosPhase {
 		return p
 	}
 	p.rttMed, p.rttP90 = quantile(rtt, 0.5), quantile(rtt, 0.9)
+	p.late50, p.late90 = quantile(late, 0.5), quantile(late, 0.9)
 	var err error
 	if p.up, _, err = iperfJSON(outs[0], errs[0]); err != nil {
 		p.err = fmt.Errorf("upload: %w", err)
@@ -245,6 +282,25 @@ func loadPhase(l *Lab, name string) qosPhase {
 		p.err = fmt.Errorf("VPN stream: %w", err)
 	}
 	return p
+}
+
+// sleepLateness sleeps 1 ms at a time until stop and returns how much
+// later than asked each sleep ended: how late the VM's timers and
+// scheduler wake a sleeper, as they wake routerd's shaper. Under TCG a
+// busy host stretches them, and with them every latency the case
+// measures.
+func sleepLateness(stop <-chan struct{}) []time.Duration {
+	var late []time.Duration
+	for {
+		select {
+		case <-stop:
+			return late
+		default:
+		}
+		t := time.Now()
+		time.Sleep(time.Millisecond)
+		late = append(late, time.Since(t)-time.Millisecond)
+	}
 }
 
 // iperfResult is the part of iperf3 -J's report the case reads. For UDP
