@@ -52,6 +52,21 @@ func TestEndToEndFlowOffload(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
+			// Each packet the kernel forwarded went in one port and out
+			// of the other: both ports' kernel rows add up to it.
+			out := l.cli(sock, "show counters")
+			total := regexp.MustCompile(` offload-packets (\d+)`).FindStringSubmatch(out)
+			for _, port := range []string{"lan", "wan"} {
+				m := regexp.MustCompile(port + ` \(eth\d\)\s+rx\s+\d+\s+\d+\s+\d+\s+tx\s+\d+\s+\d+\s+\d+\s+rx, kernel\s+(\d+)\s+\d+\s+-\s+tx, kernel\s+(\d+)`).FindStringSubmatch(out)
+				if m == nil || total == nil {
+					t.Fatalf("show counters has no kernel rows for %s:\n%s", port, out)
+				}
+				rx, _ := strconv.ParseUint(m[1], 10, 64)
+				tx, _ := strconv.ParseUint(m[2], 10, 64)
+				if n, _ := strconv.ParseUint(total[1], 10, 64); rx+tx != n {
+					t.Errorf("%s: the kernel's rx %d + tx %d, want offload-packets %d", port, rx, tx, n)
+				}
+			}
 			if n := counter("offloaded"); n < 4 {
 				t.Fatalf("%d session directions offloaded, want both ways of both transfers", n)
 			}

@@ -93,8 +93,10 @@ func (s shellRouter) Interfaces(ctx context.Context) ([]shell.Interface, error) 
 			break
 		}
 		ifc := shell.Interface{Name: role, Role: role, Up: true, MTU: cfg.Interfaces.LAN.MTU, Device: cfg.Interfaces.LAN.Device,
-			RxPackets: ports[i].RxPackets, RxBytes: ports[i].RxBytes, RxDrops: ports[i].RxDropped,
-			TxPackets: ports[i].TxPackets, TxBytes: ports[i].TxBytes, TxDrops: ports[i].TxDropped}
+			// With flow offload, the kernel's share is traffic of the
+			// interface as well.
+			RxPackets: ports[i].RxPackets + ports[i].Kernel.RxPackets, RxBytes: ports[i].RxBytes + ports[i].Kernel.RxBytes, RxDrops: ports[i].RxDropped,
+			TxPackets: ports[i].TxPackets + ports[i].Kernel.TxPackets, TxBytes: ports[i].TxBytes + ports[i].Kernel.TxBytes, TxDrops: ports[i].TxDropped}
 		if role == "lan" {
 			ifc.Addresses = []netip.Prefix{cfg.Interfaces.LAN.Address}
 			ifc.MAC = r.lanMAC
@@ -293,6 +295,10 @@ func (s shellRouter) Counters(ctx context.Context) (shell.Counters, error) {
 			TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxDrops: p.TxDropped, Readers: p.Readers}
 		if on, err := netconf.GRO(p.Device); err == nil {
 			pc.GRO = map[bool]string{true: "on", false: "off"}[on]
+		}
+		if s.r.dp.FlowOffloadOn() {
+			k := p.Kernel
+			pc.Kernel = &shell.Traffic{RxPackets: k.RxPackets, RxBytes: k.RxBytes, TxPackets: k.TxPackets, TxBytes: k.TxBytes}
 		}
 		out.Ports = append(out.Ports, pc)
 	}

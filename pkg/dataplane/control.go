@@ -141,7 +141,7 @@ func (d *Dataplane) Ports() []PortStats {
 		if len(ms) == 0 {
 			continue
 		}
-		ps := PortStats{Name: portNames[p] + " (" + ms[0].Name() + ")", Device: ms[0].Name(), Readers: len(ms)}
+		ps := PortStats{Name: portNames[p] + " (" + ms[0].Name() + ")", Device: ms[0].Name(), Readers: len(ms), Kernel: d.kernelStats(p)}
 		for _, l := range ms {
 			s := l.Stats()
 			ps.RxPackets += s.RxPackets

@@ -155,10 +155,14 @@ type Counters struct {
 
 // PortStats is one port's link counters.
 type PortStats struct {
-	Name    string // "lan (eth1)"
-	Device  string // "eth1"
-	Readers int    // the port's links, each read by its own goroutine
-	link.Stats
+	Name       string // "lan (eth1)"
+	Device     string // "eth1"
+	Readers    int    // the port's links, each read by its own goroutine
+	link.Stats        // what routerd read and wrote
+	// Kernel is what the kernel forwarded through the port for offloaded
+	// flows (flow offload; counted each fold, packets as segments and a
+	// super-packet's bytes once); not in Stats.
+	Kernel link.Stats
 }
 
 // Dataplane is the running packet loop.

@@ -3,7 +3,10 @@ package dataplane
 import (
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"time"
+
+	"github.com/passgate/passgate/pkg/link"
 
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
@@ -65,6 +68,10 @@ type offload struct {
 	flows   map[nat.FlowID]*offFlow
 	byKey   map[tcfast.Key]offRef
 	errLog  bool // a Put failure was logged
+	// ports is what the kernel forwarded through the LAN and WAN ports
+	// for offloaded flows, as folded (Ports reports it beside the links'
+	// own counters, without d.mu).
+	ports [2]struct{ rxPackets, rxBytes, txPackets, txBytes atomic.Uint64 }
 }
 
 type offRef struct {
@@ -194,8 +201,7 @@ func (d *Dataplane) forget(id nat.FlowID, out, in bool) {
 			// transfer may begin and end between two folds.
 			if st, err := o.k.Read(dd.key); err == nil && st.Packets > dd.seen.Packets {
 				pk, by := st.Packets-dd.seen.Packets, st.Bytes-dd.seen.Bytes
-				d.cnt.OffloadPackets += pk
-				d.cnt.OffloadBytes += by
+				d.countOffloaded(nat.Dir(dir), pk, by)
 				d.e.FoldEnded(id, nat.Dir(dir), pk, by)
 			}
 			d.deleteKernel(dd.key)
@@ -284,8 +290,7 @@ func (d *Dataplane) fold(now time.Duration) {
 			return true
 		}
 		last := now - (kNow - st.LastSeen)
-		d.cnt.OffloadPackets += pk
-		d.cnt.OffloadBytes += by
+		d.countOffloaded(ref.dir, pk, by)
 		if !d.e.FoldOffloaded(ref.id, ref.dir, last, pk, by) {
 			doomed = append(doomed, ref.id)
 			return true
@@ -337,6 +342,33 @@ func (d *Dataplane) offloadRouteHolds(dir nat.Dir, id nat.FlowID, dd offDir, now
 	}
 	mac, ok := t.lookup(hop, now)
 	return ok && hop == dd.hop && mac == dd.entry.DstMAC
+}
+
+// countOffloaded counts what the kernel forwarded in direction dir: in
+// the totals and on the ports it came in and went out of (outbound: in
+// on the LAN, out on the WAN). d.mu is held.
+func (d *Dataplane) countOffloaded(dir nat.Dir, packets, bytes uint64) {
+	d.cnt.OffloadPackets += packets
+	d.cnt.OffloadBytes += bytes
+	in, out := PortLAN, PortWAN
+	if dir == nat.Inbound {
+		in, out = PortWAN, PortLAN
+	}
+	p := &d.off.ports
+	p[in].rxPackets.Add(packets)
+	p[in].rxBytes.Add(bytes)
+	p[out].txPackets.Add(packets)
+	p[out].txBytes.Add(bytes)
+}
+
+// kernelStats is what the kernel forwarded through port for offloaded
+// flows (zero without flow offload).
+func (d *Dataplane) kernelStats(port int) link.Stats {
+	if d.off == nil || port >= len(d.off.ports) {
+		return link.Stats{}
+	}
+	p := &d.off.ports[port]
+	return link.Stats{RxPackets: p.rxPackets.Load(), RxBytes: p.rxBytes.Load(), TxPackets: p.txPackets.Load(), TxBytes: p.txBytes.Load()}
 }
 
 // FlowOffloadOn reports whether flow offload is on (Config.Offload).

@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/passgate/passgate/pkg/landev"
+	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/tcfast"
 )
@@ -134,6 +135,21 @@ func TestFlowOffloadFoldsTheKernelsCounters(t *testing.T) {
 	if c := b.dp.Counters(); c.OffloadBytes != 1_426_000 {
 		t.Fatalf("OffloadBytes %d", c.OffloadBytes)
 	}
+	// The ports: out of the LAN and into the WAN 1000 packets, back 500,
+	// beside what routerd itself read and wrote.
+	ports := b.dp.Ports()
+	want := [2]link.Stats{
+		{RxPackets: 1000, RxBytes: 1_400_000, TxPackets: 500, TxBytes: 26_000},
+		{RxPackets: 500, RxBytes: 26_000, TxPackets: 1000, TxBytes: 1_400_000},
+	}
+	for i, w := range want {
+		if ports[i].Kernel != w {
+			t.Errorf("%s: the kernel's share %+v, want %+v", ports[i].Name, ports[i].Kernel, w)
+		}
+		if ports[i].RxPackets < 16 || ports[i].TxPackets < 16 {
+			t.Errorf("%s: routerd's own counters %+v, want the 16 exchanges before the offload", ports[i].Name, ports[i].Stats)
+		}
+	}
 	// Folded once: the next folds see no new packets.
 	time.Sleep(100 * time.Millisecond)
 	if c := b.dp.Counters(); c.OffloadPackets != 1500 {
@@ -172,6 +188,9 @@ func TestFlowOffloadRemovedWithTheSession(t *testing.T) {
 			waitFor(t, "both directions are removed", func() bool { return len(k.snapshot()) == 0 })
 			if c := b.dp.Counters(); c.OffloadRemoved != 2 || c.OffloadPackets != 7 || c.OffloadBytes != 700 {
 				t.Fatalf("removed %d (want 2), packets %d bytes %d (want the last 7 and 700)", c.OffloadRemoved, c.OffloadPackets, c.OffloadBytes)
+			}
+			if p := b.dp.Ports(); p[0].Kernel.RxPackets != 7 || p[1].Kernel.TxBytes != 700 || p[0].Kernel.TxPackets != 0 {
+				t.Fatalf("the ports' kernel share after the last read: lan %+v wan %+v", p[0].Kernel, p[1].Kernel)
 			}
 		})
 	}

@@ -94,3 +94,20 @@ func TestPagerQuitKeepsSession(t *testing.T) {
 		t.Errorf("output after q was shown:\n%s", out)
 	}
 }
+
+// With flow offload on, show counters gives each port the kernel's share
+// beside routerd's own counters.
+func TestShowCountersKernelShare(t *testing.T) {
+	clock := shelltest.NewClock(epoch)
+	r := newRouter(t, clock)
+	r.Cnt.Ports[0].Kernel = &shell.Traffic{RxPackets: 900000, RxBytes: 1300000000, TxPackets: 450000, TxBytes: 23400000}
+	sh := shell.New(r, shell.Options{Clock: clock})
+	var b bytes.Buffer
+	if err := sh.Run(context.Background(), "show counters | match kernel", &b); err != nil {
+		t.Fatal(err)
+	}
+	want := "      rx, kernel  900000   1300000000  -\n      tx, kernel  450000   23400000    -\n"
+	if b.String() != want {
+		t.Errorf("show counters, the kernel's rows:\n%q\nwant\n%q", b.String(), want)
+	}
+}

@@ -531,6 +531,11 @@ func cmdShowCounters(s *session, _ *call) error {
 		for _, p := range c.Ports {
 			t.row(p.Name, "rx", fmt.Sprint(p.RxPackets), fmt.Sprint(p.RxBytes), fmt.Sprint(p.RxDrops))
 			t.row("", "tx", fmt.Sprint(p.TxPackets), fmt.Sprint(p.TxBytes), fmt.Sprint(p.TxDrops))
+			if k := p.Kernel; k != nil {
+				// Offloaded flows' packets never reach routerd's rings.
+				t.row("", "rx, kernel", fmt.Sprint(k.RxPackets), fmt.Sprint(k.RxBytes), "-")
+				t.row("", "tx, kernel", fmt.Sprint(k.TxPackets), fmt.Sprint(k.TxBytes), "-")
+			}
 		}
 		s.printf("Ports:\n%s", t)
 		known := false

@@ -216,6 +216,16 @@ type PortCounters struct {
 	// super-packets that routerd translates whole: "on", "off", or ""
 	// when not known.
 	GRO string
+	// Kernel is what the kernel forwarded through the port for flows
+	// routerd offloaded to it, not in the counters above; nil: flow
+	// offload is off.
+	Kernel *Traffic
+}
+
+// Traffic is packets and bytes each way.
+type Traffic struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
 }
 
 // Counters is "show counters".
