@@ -82,6 +82,18 @@ func (t *arpTable) learn(ip uint32, mac []byte, now time.Duration) []link.Frame 
 	return q.frames
 }
 
+// confirm renews ip's entry as of at when it still names mac: frames from
+// mac with ip's traffic (a flow the kernel forwards, which routerd no
+// longer sees) show the neighbour is there, as Linux confirms a
+// neighbour from a TCP connection's progress. It never changes a MAC
+// or adds an entry: only ARP does.
+func (t *arpTable) confirm(ip uint32, mac [6]byte, at time.Duration) {
+	if e, ok := t.entries[ip]; ok && !e.static && e.mac == mac && at > e.learned {
+		e.learned = at
+		t.entries[ip] = e
+	}
+}
+
 func (t *arpTable) evict(now time.Duration) {
 	for ip, e := range t.entries {
 		if !e.static && now-e.learned > t.ttl {

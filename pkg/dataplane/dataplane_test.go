@@ -62,6 +62,8 @@ type benchOpts struct {
 	// offload is the kernel's flow table (nil: flow offload off); the
 	// LAN port is ifindex 1, the WAN port 2.
 	offload Offloader
+	// clock is the data plane's (nil: time since New).
+	clock func() time.Duration
 }
 
 func newBenchWith(t testing.TB, o benchOpts) *bench {
@@ -96,7 +98,7 @@ func newBenchWith(t testing.TB, o benchOpts) *bench {
 	b.dp, err = New(Config{LAN: lanRouter, WAN: wanRouter, Self: kRouter, LANAddr: netip.MustParsePrefix("192.168.1.1/24"),
 		NextHopMAC: nhMAC, Engine: e, TickEvery: 10 * time.Millisecond, PayloadHelper: o.payloadHelper,
 		WANDHCP: func(f []byte) { b.dhcp <- append([]byte(nil), f[42:]...) }, IPv6: v6, Devices: o.devices,
-		Offload: offloadConfig(o.offload)})
+		Offload: offloadConfig(o.offload), Clock: o.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,7 +260,8 @@ func (d *Dataplane) offloadBlocked() {
 // directions that no longer hold: the session is gone, the device is
 // blocked or the guard refuses it its address, or the next hop's MAC or
 // the route changed (or its ARP entry aged out: the flow comes back here,
-// which asks again). d.mu is held.
+// which asks again; traffic the kernel forwarded confirms its sender's
+// entry, so only idle flows' entries age). d.mu is held.
 func (d *Dataplane) fold(now time.Duration) {
 	o := d.off
 	if o == nil || now-o.last < o.every {
@@ -295,6 +296,14 @@ func (d *Dataplane) fold(now time.Duration) {
 			doomed = append(doomed, ref.id)
 			return true
 		}
+		// The sender's ARP entry is confirmed by its frames: without
+		// that, every entry would age out under offloaded traffic and
+		// take its flows back from the kernel every five minutes.
+		if ref.dir == nat.Outbound {
+			d.lanARP.confirm(ref.id.IntIP, dd.entry.FromMAC, last)
+		} else if hop, ok := d.wanHop(ref.id.RemIP); ok {
+			d.wanARP.confirm(hop, dd.entry.FromMAC, last)
+		}
 		if ref.dir == nat.Outbound {
 			mac := dd.entry.FromMAC
 			if d.cfg.Devices != nil && !d.cfg.Devices.See(mac, last) {
@@ -327,21 +336,28 @@ func (d *Dataplane) fold(now time.Duration) {
 // offloadRouteHolds reports whether an installed direction still goes
 // where routing and ARP would send it now.
 func (d *Dataplane) offloadRouteHolds(dir nat.Dir, id nat.FlowID, dd offDir, now time.Duration) bool {
-	var t *arpTable
-	hop := id.IntIP
+	t, hop := d.lanARP, id.IntIP
 	if dir == nat.Outbound {
-		if d.wanIP == 0 {
+		var ok bool
+		if hop, ok = d.wanHop(id.RemIP); !ok {
 			return false
 		}
-		if hop = id.RemIP; hop&d.wanMask != d.wanIP&d.wanMask {
-			hop = d.gw
-		}
 		t = d.wanARP
-	} else {
-		t = d.lanARP
 	}
 	mac, ok := t.lookup(hop, now)
 	return ok && hop == dd.hop && mac == dd.entry.DstMAC
+}
+
+// wanHop is the WAN neighbour traffic to and from remote passes: remote
+// itself on the WAN's subnet, else the gateway (false: no WAN address).
+func (d *Dataplane) wanHop(remote uint32) (uint32, bool) {
+	if d.wanIP == 0 {
+		return 0, false
+	}
+	if remote&d.wanMask != d.wanIP&d.wanMask {
+		return d.gw, true
+	}
+	return remote, true
 }
 
 // countOffloaded counts what the kernel forwarded in direction dir: in

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,6 +254,38 @@ func TestFlowOffloadWithdrawnWhenItNoLongerHolds(t *testing.T) {
 		b.exchange(1, 0)
 		waitFor(t, "the unknown entry is deleted", func() bool { _, ok := k.snapshot()[stray]; return !ok })
 	})
+}
+
+// Offloaded traffic keeps its senders' ARP entries, the LAN host's and the
+// gateway's, from ageing out (routerd no longer sees their frames, and an
+// aged entry takes the flow back from the kernel); an idle flow's entries
+// still age, and the flow leaves the kernel.
+func TestFlowOffloadConfirmsTheNeighbours(t *testing.T) {
+	var skew atomic.Int64
+	start := time.Now()
+	clock := func() time.Duration { return time.Since(start) + time.Duration(skew.Load()) }
+	k := newFakeOffloader()
+	b := newBenchWith(t, benchOpts{offload: k, clock: clock})
+	b.write(b.lan, arpFrame(t, layers.ARPRequest, hostMAC, host, nil, routerIP))
+	b.read(b.lan)
+	b.upWAN()
+	ext := b.exchange(16, 0)
+	if len(k.snapshot()) != 2 {
+		t.Fatal("not installed")
+	}
+	var sent uint64
+	for _, step := range []time.Duration{4 * time.Minute, 2 * time.Minute, 4 * time.Minute} {
+		skew.Add(int64(step))
+		k.forward(outKey(), 10, 1000)
+		k.forward(inKey(ext), 10, 1000)
+		sent += 20
+		waitFor(t, "the kernel's packets are folded in", func() bool { return b.dp.Counters().OffloadPackets == sent })
+		if got := k.snapshot(); len(got) != 2 {
+			t.Fatalf("%v after the ARP entries were learned, with traffic: the flow left the kernel", time.Duration(skew.Load()))
+		}
+	}
+	skew.Add(int64(6 * time.Minute)) // idle: the entries age
+	waitFor(t, "the idle flow leaves the kernel", func() bool { return len(k.snapshot()) == 0 })
 }
 
 // A kernel table that refuses entries (full) costs nothing but the
