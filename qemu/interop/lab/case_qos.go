@@ -126,8 +126,7 @@ func caseQoS(l *Lab) Outcome {
 		say("qos: %s", p)
 		// The judged phase is measured again when it fails while the
 		// host starved the VM: then the case measured the host.
-		for try := 2; judged && i == len(shapers)-1 && try <= qosTries && p.err == nil &&
-			judgeQoS(idle, p) != "" && p.late90 > lateMax; try++ {
+		for try := 2; judged && i == len(shapers)-1 && try <= qosTries && remeasure(idle, p); try++ {
 			say("qos: the VM woke sleepers %s late (p90, over %s): the host is too busy for this case's latencies; measuring again (try %d of %d)",
 				ms(p.late90), ms(lateMax), try, qosTries)
 			phases = append(phases, p)
@@ -160,6 +159,12 @@ func caseQoS(l *Lab) Outcome {
 		return fail(detail + " — " + why)
 	}
 	return pass(detail)
+}
+
+// remeasure says whether routerd's QoS phase p must be measured again: it
+// failed while the VM woke sleepers later than lateMax (p90).
+func remeasure(idle time.Duration, p qosPhase) bool {
+	return p.err == nil && judgeQoS(idle, p) != "" && p.late90 > lateMax
 }
 
 // judgeQoS says what is wrong with routerd's QoS phase q ("": nothing).

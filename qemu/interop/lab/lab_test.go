@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Every case is complete and named once; Select keeps the order asked
@@ -166,5 +167,36 @@ src 10.0.2.1 dst 192.0.2.1
 	}
 	if got := saSummary(""); got != "no SA" {
 		t.Errorf("saSummary of nothing = %q", got)
+	}
+}
+
+// The qos case's limits, and what sends a phase back for another try:
+// only a failing phase measured while the VM's wake-ups were late.
+func TestJudgeQoS(t *testing.T) {
+	idle := 3 * time.Millisecond
+	good := qosPhase{rttMed: 8 * time.Millisecond, up: 2.0, vpn: 2.0, down: 8.0, late90: time.Millisecond}
+	for _, c := range []struct {
+		name  string
+		p     func(qosPhase) qosPhase
+		fails string // what the verdict names; "" passes
+	}{
+		{"within the limits", func(p qosPhase) qosPhase { return p }, ""},
+		{"ping", func(p qosPhase) qosPhase { p.rttMed = 14 * time.Millisecond; return p }, "ping gained 11.0 ms"},
+		{"vpn", func(p qosPhase) qosPhase { p.vpnLoss = 2.5; return p }, "VPN stream lost more than 2%"},
+		{"upload", func(p qosPhase) qosPhase { p.up, p.vpn = 0.9, 2.0; return p }, "underused"},
+		{"download", func(p qosPhase) qosPhase { p.down = 6.0; return p }, "underused"},
+	} {
+		p := c.p(good)
+		got := judgeQoS(idle, p)
+		if (c.fails == "") != (got == "") || !strings.Contains(got, c.fails) {
+			t.Errorf("%s: verdict %q, want one naming %q", c.name, got, c.fails)
+		}
+		if remeasure(idle, p) {
+			t.Errorf("%s: measured again though the VM woke sleepers in time", c.name)
+		}
+		p.late90 = 6 * time.Millisecond // a busy host
+		if again := remeasure(idle, p); again != (c.fails != "") {
+			t.Errorf("%s on a busy host: measured again %v, want %v (only a failure is)", c.name, again, c.fails != "")
+		}
 	}
 }
