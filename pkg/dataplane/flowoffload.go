@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/passgate/passgate/pkg/link"
-
 	"github.com/passgate/passgate/pkg/nat"
 	"github.com/passgate/passgate/pkg/packet"
 	"github.com/passgate/passgate/pkg/srcguard"
