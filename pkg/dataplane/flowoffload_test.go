@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/passgate/passgate/internal/pkttest"
 	"github.com/passgate/passgate/pkg/landev"
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/nat"
@@ -31,19 +32,8 @@ func offBench(t *testing.T, devs *landev.Table) (*bench, *fakeOffloader) {
 
 func tcpSegFrame(t testing.TB, srcMAC, dstMAC net.HardwareAddr, src, dst string, sp, dp uint16, flags string) []byte {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	tc := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: 1000, Ack: 1, Window: 65535}
-	for _, f := range flags {
-		switch f {
-		case 'S':
-			tc.SYN = true
-		case 'A':
-			tc.ACK = true
-		case 'F':
-			tc.FIN = true
-		case 'R':
-			tc.RST = true
-		}
-	}
+	tc := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: 1000, Window: 65535}
+	pkttest.SetTCPFlags(tc, flags, 1)
 	tc.SetNetworkLayerForChecksum(ip)
 	return ser(t, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}, ip, tc, gopacket.Payload("data"))
 }

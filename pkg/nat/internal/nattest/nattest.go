@@ -10,6 +10,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/passgate/passgate/internal/pkttest"
 )
 
 // IP4 parses a dotted IPv4 address.
@@ -72,24 +74,7 @@ func TCP(t testing.TB, p Pkt) []byte {
 	if tc.Seq == 0 {
 		tc.Seq = 1000
 	}
-	for _, f := range p.Flags {
-		switch f {
-		case 'S':
-			tc.SYN = true
-		case 'A':
-			tc.ACK = true
-			tc.Ack = 1
-			if p.Ack != 0 {
-				tc.Ack = p.Ack
-			}
-		case 'F':
-			tc.FIN = true
-		case 'R':
-			tc.RST = true
-		case 'P':
-			tc.PSH = true
-		}
-	}
+	pkttest.SetTCPFlags(tc, p.Flags, p.Ack)
 	if p.MSS != 0 {
 		tc.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(p.MSS >> 8), byte(p.MSS)}}}
 	}
