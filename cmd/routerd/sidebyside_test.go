@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,8 @@ import (
 // kernel: softirq time of all CPUs from /proc/stat, which also holds the
 // receiving host's stack, as routerd's transmit does on a veth), and the
 // ping RTT while a TCP stream saturates the path. It runs once whatever
-// b.N is. PASSGATE_ROUTERD_ARGS adds routerd flags; "{wiring}" in them
+// b.N is, each mode PASSGATE_BENCH_ROUNDS times (default 3) in turns,
+// and prints each figure's median. PASSGATE_ROUTERD_ARGS adds routerd flags; "{wiring}" in them
 // becomes a, b or c (e.g. --cpuprofile /tmp/routerd-{wiring}.prof).
 func BenchmarkSideBySide(b *testing.B) { sideBySide(b, false) }
 
@@ -56,7 +58,16 @@ func sideBySide(b *testing.B, v6 bool) {
 	if os.Geteuid() != 0 {
 		b.Fatal("the side-by-side benchmark needs root (network namespaces)")
 	}
+	rounds := 3
+	if v := os.Getenv("PASSGATE_BENCH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 20 {
+			b.Fatalf("PASSGATE_BENCH_ROUNDS=%q: want a count of rounds from 1 to 20", v)
+		}
+		rounds = n
+	}
 	var out strings.Builder
+	fmt.Fprintf(&out, "\neach figure: the median of %d rounds, the modes taking turns (PASSGATE_BENCH_ROUNDS)\n", rounds)
 	for _, w := range []struct {
 		name          string
 		offloads, gro bool
@@ -66,12 +77,18 @@ func sideBySide(b *testing.B, v6 bool) {
 		{"b", true, false, "(b) offloads at the veth defaults (TX checksum offload, TSO/GSO)"},
 		{"c", false, true, "(c) GRO on the router's ports (MTU-size frames merged on arrival, as NIC drivers do)"},
 	} {
-		kernel := measureSide(b, "kernel", w.name, w.offloads, w.gro, v6)
-		routerd := measureSide(b, "routerd", w.name, w.offloads, w.gro, v6)
-		var off sideFigures
-		if !v6 {
-			off = measureSide(b, "routerd-offload", w.name, w.offloads, w.gro, v6)
+		// The modes take turns, rounds times, and each figure is the
+		// median of its rounds: on a shared or virtual host one
+		// measurement of a row moves by a quarter from minute to minute.
+		var ks, rs, offs []sideFigures
+		for range rounds {
+			ks = append(ks, measureSide(b, "kernel", w.name, w.offloads, w.gro, v6))
+			rs = append(rs, measureSide(b, "routerd", w.name, w.offloads, w.gro, v6))
+			if !v6 {
+				offs = append(offs, measureSide(b, "routerd-offload", w.name, w.offloads, w.gro, v6))
+			}
 		}
+		kernel, routerd, off := medianFigures(ks), medianFigures(rs), medianFigures(offs)
 		ratio := func(r, k float64) string {
 			if k == 0 || r == 0 {
 				return "-"
@@ -122,6 +139,31 @@ type sideFigures struct {
 	cpuNsPerPkt                       float64
 	loadedRTTms                       float64
 	rssKB                             int
+}
+
+// medianFigures is each figure's median over rounds (the upper one of an
+// even count); none gives zeros.
+func medianFigures(rounds []sideFigures) sideFigures {
+	if len(rounds) == 0 {
+		return sideFigures{}
+	}
+	med := func(get func(sideFigures) float64) float64 {
+		v := make([]float64, len(rounds))
+		for i, r := range rounds {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return sideFigures{
+		tcpMbps:     med(func(f sideFigures) float64 { return f.tcpMbps }),
+		tcp4Mbps:    med(func(f sideFigures) float64 { return f.tcp4Mbps }),
+		udpPPS:      med(func(f sideFigures) float64 { return f.udpPPS }),
+		connPS:      med(func(f sideFigures) float64 { return f.connPS }),
+		cpuNsPerPkt: med(func(f sideFigures) float64 { return f.cpuNsPerPkt }),
+		loadedRTTms: med(func(f sideFigures) float64 { return f.loadedRTTms }),
+		rssKB:       int(med(func(f sideFigures) float64 { return float64(f.rssKB) })),
+	}
 }
 
 const benchConfig = `
