@@ -35,8 +35,7 @@ var tierWeight = [numTiers]int{1, 3}
 // Config sets a Shaper up; zero fields take the defaults.
 type Config struct {
 	Rate     uint64        // bits per second; 0: not shaped (Dequeue hands out everything)
-	Burst    int           // bytes the bucket holds after an idle spell (default: 2 ms at the rate, at least a full frame)
-	CatchUp  time.Duration // how much line time a late sender may make up while packets wait (default 5 ms; see refill)
+	Burst    int           // bytes the bucket holds (default: 2 ms at the rate, at least a full frame; see refill)
 	Quantum  int           // bytes per flow per round (default 1514)
 	Target   time.Duration // CoDel target (default 5 ms)
 	Interval time.Duration // CoDel interval (default 100 ms)
@@ -66,9 +65,6 @@ func (c *Config) defaults() {
 	}
 	if c.Burst <= 0 {
 		c.Burst = max(int(c.Rate/8/500), 1514) // 2 ms
-	}
-	if c.CatchUp <= 0 {
-		c.CatchUp = 5 * time.Millisecond
 	}
 }
 
@@ -131,7 +127,6 @@ type Shaper struct {
 	tiers  [numTiers]tier
 	tokens int           // bytes
 	last   time.Duration // of the last refill
-	behind int           // bytes the bucket may hold while packets wait (Burst or CatchUp at the rate)
 	cur    int           // tier served last in the round robin
 	bytes  int
 	pool   [][]byte
@@ -142,7 +137,6 @@ type Shaper struct {
 func New(c Config) *Shaper {
 	c.defaults()
 	s := &Shaper{cfg: c, tokens: c.Burst}
-	s.behind = max(c.Burst, int(min(earn(c.CatchUp, c.Rate), 1<<40)))
 	for i := range s.tiers {
 		s.tiers[i].flows = make([]flow, c.Flows)
 	}
@@ -198,9 +192,6 @@ func (s *Shaper) EnqueueIP(p []byte, ipOff int, hash uint32, t int, now time.Dur
 			return false
 		}
 	}
-	if s.cfg.Rate > 0 && s.packets() == 0 {
-		s.refill(now, s.cfg.Burst) // what the idle spell earned: at most a burst
-	}
 	tr := &s.tiers[t]
 	i := int(hash % uint32(len(tr.flows)))
 	f := &tr.flows[i]
@@ -252,23 +243,16 @@ func (s *Shaper) dropFattest() bool {
 	return false
 }
 
-// refill adds the tokens earned since the last refill, holding at most
-// limit. Enqueue refills an empty shaper with the burst as the limit:
-// time nobody sent in is worth a burst at most. While packets wait,
-// Dequeue and Next refill with the catch-up limit: the time between when
-// the next packet was due and when the sender got to it (a late timer, a
-// busy CPU, a descheduled virtual machine) is the shaper's own lateness,
-// and losing it would hold the line below its rate. At 4.5 Mbit/s the
-// burst is one frame: a sender 8 ms late at every wake-up sent half the
-// rate without the catch-up (TestLateSenderKeepsTheRate), and the
-// interop lab's qos case on a busy host carried 56 % of it, the VPN
-// stream losing 13 %. CAKE's shaper makes up lateness without a limit;
-// here it is limited (CatchUp, 5 ms), because what is made up goes back
-// to back into the modem, whose queue every packet behind it then
-// waits in: with 20 ms, one quiet lab run of the qos case had the ping
-// 11.8 ms above idle (limit 10).
-func (s *Shaper) refill(now time.Duration, limit int) {
-	s.tokens = min(s.tokens, limit)
+// refill adds the tokens earned since the last refill; the bucket holds
+// at most a burst. A sender that wakes later than a packet was due loses
+// that time (at 4.5 Mbit/s the burst is one frame). Making it up while
+// packets wait, as CAKE does, was tried (2026-12-05, docs/performance.md
+// "The shaper under a busy host"): it kept the rate on a busy CPU, but
+// what is made up goes back to back into the modem, whose small headroom
+// (the shaper runs at 90 % of the line) drains it slowly, and the interop
+// lab's ping under load rose to and past its 10 ms limit. Latency is what
+// the shaper is for, so the time is lost instead.
+func (s *Shaper) refill(now time.Duration) {
 	if now <= s.last {
 		return
 	}
@@ -276,7 +260,7 @@ func (s *Shaper) refill(now time.Duration, limit int) {
 	if earned == 0 {
 		return // keep the remainder for later: do not move last
 	}
-	s.tokens = int(min(int64(s.tokens)+int64(min(earned, 1<<40)), int64(limit)))
+	s.tokens = int(min(int64(s.tokens)+int64(min(earned, 1<<40)), int64(s.cfg.Burst)))
 	s.last = now
 }
 
@@ -304,7 +288,7 @@ func (s *Shaper) Dequeue(now time.Duration) []byte {
 		return nil
 	}
 	if s.cfg.Rate > 0 {
-		s.refill(now, s.behind)
+		s.refill(now)
 		if s.tokens <= 0 {
 			return nil
 		}
@@ -525,7 +509,7 @@ func (s *Shaper) Next(now time.Duration) (time.Duration, bool) {
 	if s.cfg.Rate == 0 {
 		return now, true
 	}
-	s.refill(now, s.behind)
+	s.refill(now)
 	if s.tokens > 0 {
 		return now, true
 	}
