@@ -130,12 +130,9 @@ func (d *Dataplane) offer(from int, f []byte) {
 	cfg := d.e.Config()
 	switch {
 	case c.Dir == nat.Outbound && from == PortLAN:
-		hop := id.RemIP
-		if hop&d.wanMask != d.wanIP&d.wanMask {
-			hop = d.gw
-		}
+		hop, routed := d.wanHop(id.RemIP)
 		mac, ok := d.wanARP.lookup(hop, now)
-		if d.wanIP == 0 || hop == 0 || !ok {
+		if !routed || hop == 0 || !ok {
 			return
 		}
 		dd = offDir{hop: hop,
@@ -345,18 +342,6 @@ func (d *Dataplane) offloadRouteHolds(dir nat.Dir, id nat.FlowID, dd offDir, now
 	}
 	mac, ok := t.lookup(hop, now)
 	return ok && hop == dd.hop && mac == dd.entry.DstMAC
-}
-
-// wanHop is the WAN neighbour traffic to and from remote passes: remote
-// itself on the WAN's subnet, else the gateway (false: no WAN address).
-func (d *Dataplane) wanHop(remote uint32) (uint32, bool) {
-	if d.wanIP == 0 {
-		return 0, false
-	}
-	if remote&d.wanMask != d.wanIP&d.wanMask {
-		return d.gw, true
-	}
-	return remote, true
 }
 
 // countOffloaded counts what the kernel forwarded in direction dir: in

@@ -77,15 +77,25 @@ func setEth(b []byte, dst, src [6]byte) {
 	packet.Ethernet(b).PutHeader(dst, src, packet.EtherTypeIPv4)
 }
 
+// wanHop is the WAN neighbour traffic to and from remote passes: remote
+// itself on the WAN's subnet, else the gateway (0 when there is none;
+// false: no WAN address).
+func (d *Dataplane) wanHop(remote uint32) (uint32, bool) {
+	if d.wanIP == 0 {
+		return 0, false
+	}
+	if remote&d.wanMask != d.wanIP&d.wanMask {
+		return d.gw, true
+	}
+	return remote, true
+}
+
 func (d *Dataplane) toWAN(p, in []byte, o link.Offload, now time.Duration) {
 	if d.wanIP == 0 || len(p) < packet.IPv4HeaderLen {
 		d.cnt.NoWANRoute++
 		return
 	}
-	hop := packet.IPv4(p).Dst()
-	if hop&d.wanMask != d.wanIP&d.wanMask {
-		hop = d.gw
-	}
+	hop, _ := d.wanHop(packet.IPv4(p).Dst())
 	if hop == 0 {
 		d.cnt.NoWANRoute++
 		return
