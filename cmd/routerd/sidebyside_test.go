@@ -42,8 +42,10 @@ import (
 // receiving host's stack, as routerd's transmit does on a veth), and the
 // ping RTT while a TCP stream saturates the path. It runs once whatever
 // b.N is, each mode PASSGATE_BENCH_ROUNDS times (default 3) in turns,
-// and prints each figure's median. PASSGATE_ROUTERD_ARGS adds routerd flags; "{wiring}" in them
-// becomes a, b or c (e.g. --cpuprofile /tmp/routerd-{wiring}.prof).
+// and prints each figure's median. PASSGATE_ROUTERD_ARGS adds routerd
+// flags; "{wiring}" in them becomes a, b or c (e.g. --cpuprofile
+// /tmp/routerd-{wiring}.prof, which each later round and the offload
+// column write over: set PASSGATE_BENCH_ROUNDS=1 to profile).
 func BenchmarkSideBySide(b *testing.B) { sideBySide(b, false) }
 
 // BenchmarkSideBySide6 is BenchmarkSideBySide over IPv6: the kernel
@@ -486,4 +488,23 @@ func oneByteServer(tb testing.TB, l *lab, addr string) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// Each figure's median is taken on its own, the upper one of an even
+// count.
+func TestMedianFigures(t *testing.T) {
+	got := medianFigures([]sideFigures{
+		{tcpMbps: 30, connPS: 1, rssKB: 5},
+		{tcpMbps: 10, connPS: 3, rssKB: 7},
+		{tcpMbps: 20, connPS: 2, rssKB: 6},
+	})
+	if got.tcpMbps != 20 || got.connPS != 2 || got.rssKB != 6 {
+		t.Errorf("median of three: %+v", got)
+	}
+	if got := medianFigures([]sideFigures{{udpPPS: 1}, {udpPPS: 4}}); got.udpPPS != 4 {
+		t.Errorf("median of two: %+v, want the upper", got)
+	}
+	if got := medianFigures(nil); got != (sideFigures{}) {
+		t.Errorf("median of none: %+v", got)
+	}
 }
