@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/passgate/passgate/pkg/config"
 	"github.com/passgate/passgate/pkg/dataplane"
@@ -55,7 +56,8 @@ func qosRate(c *config.Config, upload bool) uint64 {
 func (s shellRouter) QoS(ctx context.Context) ([]shell.QoSPort, error) {
 	var out []shell.QoSPort
 	for _, st := range s.r.dp.ShaperStats() {
-		p := shell.QoSPort{Port: st.Port, Rate: st.Rate, QueuedBytes: st.QueuedBytes, LongestWait: st.LongestSojourn}
+		p := shell.QoSPort{Port: st.Port, Rate: st.Rate, QueuedBytes: st.QueuedBytes, LongestWait: st.LongestSojourn,
+			LateLine: time.Duration(float64(st.LateBytes) * 8 / float64(max(st.Rate, 1)) * float64(time.Second))}
 		for t, name := range []string{"normal", "priority"} {
 			p.Tiers = append(p.Tiers, shell.QoSTier{Name: name, Packets: st.Sent[t], Bytes: st.Bytes[t], Queued: st.Queued[t],
 				CoDelDrops: st.Dropped[t], ECNMarks: st.Marked[t], LimitDrops: st.Overlimit[t]})

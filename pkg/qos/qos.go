@@ -78,6 +78,10 @@ type Stats struct {
 	Queued         [numTiers]int    // packets now
 	QueuedBytes    int
 	LongestSojourn time.Duration // of the packets handed out since the last Stats
+	// LateBytes is the line the shaper did not use: bytes of rate earned
+	// while packets waited, beyond what the bucket holds, because the
+	// sender came late (see refill). LateBytes·8/Rate is that time.
+	LateBytes uint64
 }
 
 type pkt struct {
@@ -127,6 +131,7 @@ type Shaper struct {
 	tiers  [numTiers]tier
 	tokens int           // bytes
 	last   time.Duration // of the last refill
+	since  time.Duration // when the queue last went from empty to not
 	cur    int           // tier served last in the round robin
 	bytes  int
 	pool   [][]byte
@@ -191,6 +196,9 @@ func (s *Shaper) EnqueueIP(p []byte, ipOff int, hash uint32, t int, now time.Dur
 			s.st.Overlimit[t]++
 			return false
 		}
+	}
+	if s.packets() == 0 {
+		s.since = now
 	}
 	tr := &s.tiers[t]
 	i := int(hash % uint32(len(tr.flows)))
@@ -260,7 +268,23 @@ func (s *Shaper) refill(now time.Duration) {
 	if earned == 0 {
 		return // keep the remainder for later: do not move last
 	}
-	s.tokens = int(min(int64(s.tokens)+int64(min(earned, 1<<40)), int64(s.cfg.Burst)))
+	burst := int64(s.cfg.Burst)
+	if s.packets() > 0 {
+		// What overflows the bucket after the queue filled was line the
+		// sender did not use: count it (the idle part before is not).
+		held := int64(s.tokens)
+		if s.since > s.last {
+			held = min(held+int64(min(earn(s.since-s.last, s.cfg.Rate), 1<<40)), burst)
+			earned = earn(now-s.since, s.cfg.Rate)
+		}
+		if over := held + int64(min(earned, 1<<40)) - burst; over > 0 {
+			s.st.LateBytes += uint64(over)
+		}
+		s.tokens = int(min(held+int64(min(earned, 1<<40)), burst))
+		s.last = now
+		return
+	}
+	s.tokens = int(min(int64(s.tokens)+int64(min(earned, 1<<40)), burst))
 	s.last = now
 }
 

@@ -277,6 +277,57 @@ func TestLongIdleAtHighRate(t *testing.T) {
 	}
 }
 
+// LateBytes counts the line a late sender did not use while packets
+// waited, and not the idle time before a packet arrived.
+func TestLateBytes(t *testing.T) {
+	const frame = 1514
+	rate := 4.5e6
+	frameTime := time.Duration(frame * 8 * float64(time.Second) / rate)
+	for _, c := range []struct {
+		name string
+		idle time.Duration // before the frames arrive
+		late time.Duration // how late the sender comes for the second frame
+		want uint64        // LateBytes, ±2 for the division's remainders
+	}{
+		{"on time", time.Second, 0, 0},
+		{"late within the bucket", time.Second, frameTime / 2, 0},
+		{"late by two frames", time.Second, 2 * frameTime, frame},
+		{"no idle before", 0, 2 * frameTime, frame},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New(Config{Rate: uint64(rate)})
+			if s.Config().Burst != frame {
+				t.Fatalf("burst %d, want one frame", s.Config().Burst)
+			}
+			p := make([]byte, frame)
+			now := c.idle
+			for i := range 10 {
+				s.Enqueue(p, uint32(i), Normal, now)
+			}
+			if n := backToBack(s, now); n != 1 {
+				t.Fatalf("%d frames sent at once, want 1", n)
+			}
+			due, _ := s.Next(now)
+			now = due + c.late
+			if n := backToBack(s, now); n == 0 {
+				t.Fatal("nothing sent when due")
+			}
+			got := s.Stats().LateBytes
+			if got+2 < c.want || got > c.want+2 {
+				t.Errorf("LateBytes %d, want about %d", got, c.want)
+			}
+			// Emptied, then idle for an hour: not counted.
+			s.Drain(func([]byte) {})
+			drained := s.Stats().LateBytes
+			s.Enqueue(p, 1, Normal, now+time.Hour)
+			backToBack(s, now+time.Hour)
+			if s.Stats().LateBytes != drained {
+				t.Errorf("idle time counted as late: %d, then %d", drained, s.Stats().LateBytes)
+			}
+		})
+	}
+}
+
 // VPN traffic in the priority tier keeps the rate it asks for (here 6 of
 // 10 Mbit/s) under a bulk flow sent at 3 times the rate, with little
 // delay; the bulk flow gets the rest.

@@ -21,6 +21,9 @@ type QoSPort struct {
 	Tiers       []QoSTier
 	QueuedBytes int
 	LongestWait time.Duration // of the packets sent since the last look
+	// LateLine is the line time the shaper lost, since it was set up,
+	// because its sender woke later than a packet was due (a busy CPU).
+	LateLine time.Duration
 }
 
 // QoSTier is one tier's counters.
@@ -53,6 +56,7 @@ func cmdShowQoS(s *session, _ *call) error {
 		what := map[string]string{"wan": "Upload (wan)", "lan": "Download (lan)"}[p.Port]
 		s.printf("%s: shaped at %s, %sB queued, longest wait %v\n", what, config.FormatRate(p.Rate),
 			size(uint64(p.QueuedBytes)), p.LongestWait.Round(100*time.Microsecond))
+		s.printf("  line time lost to late sends: %v\n", p.LateLine.Round(time.Millisecond))
 		t := newTable(s.cols()-1, "  Tier", "Packets", "Bytes", "Queued", "CoDel drops", "ECN marks", "Limit drops")
 		for _, x := range p.Tiers {
 			t.row("  "+x.Name, fmt.Sprint(x.Packets), size(x.Bytes), fmt.Sprint(x.Queued), fmt.Sprint(x.CoDelDrops), fmt.Sprint(x.ECNMarks), fmt.Sprint(x.LimitDrops))

@@ -908,7 +908,7 @@ func (r *Router) QoS(context.Context) ([]shell.QoSPort, error) {
 		if p.rate == 0 {
 			continue
 		}
-		out = append(out, shell.QoSPort{Port: p.port, Rate: p.rate, QueuedBytes: 45000, LongestWait: 4200 * time.Microsecond,
+		out = append(out, shell.QoSPort{Port: p.port, Rate: p.rate, QueuedBytes: 45000, LongestWait: 4200 * time.Microsecond, LateLine: 12 * time.Millisecond,
 			Tiers: []shell.QoSTier{{Name: "priority", Packets: 1200, Bytes: 480000, Queued: 0},
 				{Name: "normal", Packets: 98000, Bytes: 140000000, Queued: 30, CoDelDrops: 41, ECNMarks: 17, LimitDrops: 0}}})
 	}

@@ -57,8 +57,62 @@ const (
 // shaper is one way of shaping the line: its name in the detail and how
 // it is turned on (nil: none).
 type shaper struct {
-	name string
-	on   func(l *Lab) error
+	name  string
+	on    func(l *Lab) error
+	stats func() (shaperStats, error) // routerd's own counters (nil: none)
+}
+
+// shaperStats are routerd's shaper counters the case reports (show qos):
+// the line time each direction lost because its sender woke late, and
+// what the upload's priority tier (the VPN stream's) dropped.
+type shaperStats struct {
+	lateUp, lateDown time.Duration
+	prioDropsUp      uint64 // CoDel and limit drops
+}
+
+func (a shaperStats) minus(b shaperStats) shaperStats {
+	return shaperStats{a.lateUp - b.lateUp, a.lateDown - b.lateDown, a.prioDropsUp - b.prioDropsUp}
+}
+
+var (
+	qosHeader  = regexp.MustCompile(`^(Upload|Download) \(`)
+	qosLate    = regexp.MustCompile(`^  line time lost to late sends: (\S+)$`)
+	qosPrioRow = regexp.MustCompile(`^  priority +\d+ +\S+ +\d+ +(\d+) +\d+ +(\d+)$`)
+)
+
+// parseShowQoS reads shaperStats from routerd's show qos.
+func parseShowQoS(out string) (shaperStats, error) {
+	var st shaperStats
+	dir, seen := "", 0
+	for _, line := range strings.Split(out, "\n") {
+		if m := qosHeader.FindStringSubmatch(line); m != nil {
+			dir = m[1]
+			continue
+		}
+		if m := qosLate.FindStringSubmatch(line); m != nil {
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				return st, fmt.Errorf("show qos: %q: %v", line, err)
+			}
+			switch dir {
+			case "Upload":
+				st.lateUp = d
+			case "Download":
+				st.lateDown = d
+			}
+			seen++
+			continue
+		}
+		if m := qosPrioRow.FindStringSubmatch(line); m != nil && dir == "Upload" {
+			codel, _ := strconv.ParseUint(m[1], 10, 64)
+			limit, _ := strconv.ParseUint(m[2], 10, 64)
+			st.prioDropsUp = codel + limit
+		}
+	}
+	if seen != 2 {
+		return st, fmt.Errorf("show qos: %d of 2 shaped directions:\n%s", seen, out)
+	}
+	return st, nil
 }
 
 // qosPhase is what one phase measured.
@@ -68,6 +122,7 @@ type qosPhase struct {
 	up, down       float64       // Mbit/s of the bulk TCP flows
 	vpn, vpnLoss   float64       // the NAT-T stream's Mbit/s received and loss %
 	late50, late90 time.Duration // how late the VM woke a 1 ms sleeper meanwhile (sleepLateness)
+	own            *shaperStats  // routerd's counters over the phase (nil: not routerd)
 	err            error
 }
 
@@ -75,8 +130,13 @@ func (p qosPhase) String() string {
 	if p.err != nil {
 		return fmt.Sprintf("%s: %v", p.shaper, p.err)
 	}
-	return fmt.Sprintf("%s: ping %s (p90 %s), up %.1f, down %.1f, VPN %.2f Mbit/s lost %.1f%%, VM wake-ups late %s (p90 %s)",
+	s := fmt.Sprintf("%s: ping %s (p90 %s), up %.1f, down %.1f, VPN %.2f Mbit/s lost %.1f%%, VM wake-ups late %s (p90 %s)",
 		p.shaper, ms(p.rttMed), ms(p.rttP90), p.up, p.down, p.vpn, p.vpnLoss, ms(p.late50), ms(p.late90))
+	if st := p.own; st != nil {
+		s += fmt.Sprintf(", line lost to late sends up %s down %s of %s, priority tier drops up %d",
+			ms(st.lateUp), ms(st.lateDown), ms(loadTime), st.prioDropsUp)
+	}
+	return s
 }
 
 func ms(d time.Duration) string {
@@ -99,19 +159,26 @@ func caseQoS(l *Lab) Outcome {
 	if err != nil {
 		return fail("idle ping: " + err.Error())
 	}
-	shapers := []shaper{{"no shaping", nil}}
+	shapers := []shaper{{name: "no shaping"}}
 	if r, ok := l.nat.(*routerd); ok {
 		shapers = append(shapers, shaper{"routerd qos", func(l *Lab) error {
 			out, err := r.shell(fmt.Sprintf("configure; set qos upload %dkbit; set qos download %dkbit; commit", shapeUp, shapeDown))
 			appendFile(l.file("shell.log"), out)
 			return err
+		}, func() (shaperStats, error) {
+			out, err := r.shell("show qos")
+			appendFile(l.file("shell.log"), out)
+			if err != nil {
+				return shaperStats{}, fmt.Errorf("show qos: %v", err)
+			}
+			return parseShowQoS(out)
 		}})
 		defer func() {
 			out, _ := r.shell("configure; delete qos upload; delete qos download; commit")
 			appendFile(l.file("shell.log"), out)
 		}()
 	} else {
-		shapers = append(shapers, shaper{"cake", kernelCake}, shaper{"htb+fq_codel", kernelHTB})
+		shapers = append(shapers, shaper{name: "cake", on: kernelCake}, shaper{name: "htb+fq_codel", on: kernelHTB})
 		defer kernelShaperOff()
 	}
 	_, judged := l.nat.(*routerd)
@@ -122,7 +189,7 @@ func caseQoS(l *Lab) Outcome {
 				return fail(fmt.Sprintf("turning %s on: %v", s.name, err))
 			}
 		}
-		p := loadPhase(l, s.name)
+		p := measurePhase(l, s)
 		say("qos: %s", p)
 		// The judged phase is measured again when it fails while the
 		// host starved the VM: then the case measured the host.
@@ -130,7 +197,7 @@ func caseQoS(l *Lab) Outcome {
 			say("qos: the VM woke sleepers %s late (p90, over %s): the host is too busy for this case's latencies; measuring again (try %d of %d)",
 				ms(p.late90), ms(lateMax), try, qosTries)
 			phases = append(phases, p)
-			p = loadPhase(l, s.name)
+			p = measurePhase(l, s)
 			say("qos: %s", p)
 		}
 		phases = append(phases, p)
@@ -159,6 +226,27 @@ func caseQoS(l *Lab) Outcome {
 		return fail(detail + " — " + why)
 	}
 	return pass(detail)
+}
+
+// measurePhase is loadPhase with the shaper's own counters over it.
+func measurePhase(l *Lab, s shaper) qosPhase {
+	if s.stats == nil {
+		return loadPhase(l, s.name)
+	}
+	before, err := s.stats()
+	if err != nil {
+		return qosPhase{shaper: s.name, err: err}
+	}
+	p := loadPhase(l, s.name)
+	after, err := s.stats()
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	if err == nil {
+		st := after.minus(before)
+		p.own = &st
+	}
+	return p
 }
 
 // remeasure says whether routerd's QoS phase p must be measured again: it

@@ -200,3 +200,30 @@ func TestJudgeQoS(t *testing.T) {
 		}
 	}
 }
+
+// The case reads routerd's own shaper counters from show qos as the
+// shell prints them.
+func TestParseShowQoS(t *testing.T) {
+	out := `Upload (wan): shaped at 4500kbit, 0B queued, longest wait 4.2ms
+  line time lost to late sends: 1.234s
+  Tier      Packets  Bytes   Queued  CoDel drops  ECN marks  Limit drops
+  priority  1200     480.0K  0       7            0          5
+  normal    98000    140.0M  30      41           17         0
+Download (lan): shaped at 9mbit, 45.0KB queued, longest wait 4.2ms
+  line time lost to late sends: 12ms
+  Tier      Packets  Bytes   Queued  CoDel drops  ECN marks  Limit drops
+  priority  1200     480.0K  0       100          0          100
+  normal    98000    140.0M  30      41           17         0
+Priority tier: VPN tunnels (IPsec, PPTP, L2TP, OpenVPN, WireGuard), DNS, bare ACKs.
+`
+	st, err := parseShowQoS(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (shaperStats{1234 * time.Millisecond, 12 * time.Millisecond, 12}); st != want {
+		t.Errorf("got %+v, want %+v", st, want)
+	}
+	if _, err := parseShowQoS("QoS is off: set qos upload and download a little below the line's.\n"); err == nil {
+		t.Error("no shaped directions read without an error")
+	}
+}
