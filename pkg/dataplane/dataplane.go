@@ -299,7 +299,7 @@ func (d *Dataplane) Run(ctx context.Context) error {
 			d.offloadFlush()
 			for p, sp := range d.shaped {
 				if sp != nil {
-					sp.cancel()
+					sp.remove()
 					d.shaped[p] = nil
 				}
 			}

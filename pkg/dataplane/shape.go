@@ -1,11 +1,12 @@
 package dataplane
 
 import (
-	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
-	"sync"
+	"github.com/passgate/passgate/internal/sleeper"
 
 	"github.com/passgate/passgate/pkg/link"
 	"github.com/passgate/passgate/pkg/packet"
@@ -23,8 +24,14 @@ type shapedPort struct {
 	mu      sync.Mutex
 	sh      *qos.Shaper
 	classes []qos.Class
-	kick    chan struct{}
-	cancel  context.CancelFunc
+	parked  bool // the sender sleeps: wake it for a new packet (under mu)
+	stop    bool // the shaper is removed: send what is left and end (under mu)
+	// wake is where the sender sleeps until its next packet is due: a
+	// Go timer would wake it late by up to a millisecond a packet (the
+	// runtime polls in whole milliseconds), which at a household's
+	// upload rates is a frame's time lost from the line (see
+	// internal/sleeper).
+	wake *sleeper.Sleeper
 }
 
 // ShaperStats are a shaped port's counters.
@@ -49,19 +56,33 @@ func (d *Dataplane) SetShaper(port int, rate uint64, classes []qos.Class) error 
 		old.mu.Unlock()
 		return nil
 	}
-	if old != nil {
-		old.cancel()
-		d.shaped[port] = nil
-	}
 	if rate == 0 {
+		if old != nil {
+			old.remove()
+			d.shaped[port] = nil
+		}
 		return nil
 	}
+	wake, err := sleeper.New()
+	if err != nil {
+		return fmt.Errorf("dataplane: shaping %s: %w", portNames[port], err)
+	}
+	if old != nil {
+		old.remove()
+	}
 	d.offloadFlush() // the shaper must see every frame (flowoffload.go)
-	ctx, cancel := context.WithCancel(context.Background())
-	sp := &shapedPort{sh: qos.New(qos.Config{Rate: rate}), classes: classes, kick: make(chan struct{}, 1), cancel: cancel}
+	sp := &shapedPort{sh: qos.New(qos.Config{Rate: rate}), classes: classes, wake: wake}
 	d.shaped[port] = sp
-	go sp.run(ctx, d.links[port], d.cfg.Clock, d.cfg.Logf)
+	go sp.run(d.links[port], d.cfg.Clock, d.cfg.Logf)
 	return nil
+}
+
+// remove ends the sender: what the shaper holds goes out unshaped.
+func (sp *shapedPort) remove() {
+	sp.mu.Lock()
+	sp.stop = true
+	sp.mu.Unlock()
+	sp.wake.Wake()
 }
 
 // ShaperStats returns the shaped ports' counters.
@@ -96,19 +117,22 @@ func (d *Dataplane) shape(sp *shapedPort, b []byte) {
 		tier, ipOff = qos.Priority, -1 // ARP, ND's Ethernet frames: never wait
 	}
 	sp.sh.EnqueueIP(b, ipOff, hash, tier, d.cfg.Clock())
+	wake := sp.parked
+	sp.parked = false
 	sp.mu.Unlock()
-	select {
-	case sp.kick <- struct{}{}:
-	default:
+	if wake {
+		sp.wake.Wake()
 	}
 }
 
 // run sends what the shaper releases, sleeping until the next packet is
-// due, until ctx ends or the port closes.
-func (sp *shapedPort) run(ctx context.Context, l link.Link, clock func() time.Duration, logf func(string, ...any)) {
+// due or a new one comes, until the shaper is removed or the port closes.
+func (sp *shapedPort) run(l link.Link, clock func() time.Duration, logf func(string, ...any)) {
+	defer sp.wake.Close()
+	if err := sleeper.Prioritize(senderNice); err != nil {
+		logf("dataplane: %s: shaper: the sender keeps the usual priority: %v", l.Name(), err)
+	}
 	frames := make([]link.Frame, 0, 64)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	flush := func() bool {
 		if len(frames) == 0 {
 			return true
@@ -130,6 +154,13 @@ func (sp *shapedPort) run(ctx context.Context, l link.Link, clock func() time.Du
 	}
 	for {
 		sp.mu.Lock()
+		sp.parked = false
+		if sp.stop {
+			// Removed: what is left goes out unshaped (WriteBatch copies).
+			sp.sh.Drain(func(p []byte) { l.WriteBatch([]link.Frame{{Data: p, Len: len(p)}}) })
+			sp.mu.Unlock()
+			return
+		}
 		now := clock()
 		for len(frames) < cap(frames) {
 			p := sp.sh.Dequeue(now)
@@ -139,6 +170,7 @@ func (sp *shapedPort) run(ctx context.Context, l link.Link, clock func() time.Du
 			frames = append(frames, link.Frame{Data: p, Len: len(p)})
 		}
 		next, queued := sp.sh.Next(now)
+		sp.parked = len(frames) == 0
 		sp.mu.Unlock()
 		if len(frames) > 0 {
 			if !flush() {
@@ -146,26 +178,19 @@ func (sp *shapedPort) run(ctx context.Context, l link.Link, clock func() time.Du
 			}
 			continue
 		}
-		var due <-chan time.Time
+		wait := time.Duration(-1) // until a packet comes
 		if queued {
-			timer.Reset(max(next-now, 50*time.Microsecond))
-			due = timer.C
+			wait = max(next-now, 0)
 		}
-		select {
-		case <-ctx.Done():
-			// Removed: what is left goes out unshaped (WriteBatch copies).
-			sp.mu.Lock()
-			sp.sh.Drain(func(p []byte) { l.WriteBatch([]link.Frame{{Data: p, Len: len(p)}}) })
-			sp.mu.Unlock()
-			return
-		case <-sp.kick:
-		case <-due:
-		}
-		if queued && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		if _, err := sp.wake.Sleep(wait); err != nil {
+			logf("dataplane: %s: shaper: %v", l.Name(), err)
+			time.Sleep(time.Millisecond) // not a busy loop if it persists
 		}
 	}
 }
+
+// senderNice is the scheduling priority of a shaper's sender thread:
+// above the processes beside routerd and routerd's other threads, so
+// that it runs when its packet is due, as a kernel shaper's timer would.
+// It sleeps whenever nothing is due, so it takes no more CPU for it.
+const senderNice = -10
