@@ -259,7 +259,8 @@ func (s *Shaper) dropFattest() bool {
 // what is made up goes back to back into the modem, whose small headroom
 // (the shaper runs at 90 % of the line) drains it slowly, and the interop
 // lab's ping under load rose to and past its 10 ms limit. Latency is what
-// the shaper is for, so the time is lost instead.
+// the shaper is for, so the time is lost instead, and counted
+// (Stats.LateBytes).
 func (s *Shaper) refill(now time.Duration) {
 	if now <= s.last {
 		return

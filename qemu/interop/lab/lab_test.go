@@ -194,9 +194,19 @@ func TestJudgeQoS(t *testing.T) {
 		if remeasure(idle, p) {
 			t.Errorf("%s: measured again though the VM woke sleepers in time", c.name)
 		}
-		p.late90 = 6 * time.Millisecond // a busy host
-		if again := remeasure(idle, p); again != (c.fails != "") {
+		busy := p
+		busy.late90 = 6 * time.Millisecond // a busy host, seen by the lab's sleeper
+		if again := remeasure(idle, busy); again != (c.fails != "") {
 			t.Errorf("%s on a busy host: measured again %v, want %v (only a failure is)", c.name, again, c.fails != "")
+		}
+		busy = p
+		busy.own = &shaperStats{lateUp: loadTime / 5} // seen by routerd's sender
+		if again := remeasure(idle, busy); again != (c.fails != "") {
+			t.Errorf("%s with routerd's sender late: measured again %v, want %v (only a failure is)", c.name, again, c.fails != "")
+		}
+		busy.own = &shaperStats{lateUp: loadTime / 10, lateDown: loadTime / 10}
+		if remeasure(idle, busy) {
+			t.Errorf("%s: measured again with routerd's sender late for 10 %% of the phase", c.name)
 		}
 	}
 }
