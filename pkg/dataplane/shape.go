@@ -180,7 +180,7 @@ func (sp *shapedPort) run(l link.Link, clock func() time.Duration, logf func(str
 		}
 		wait := time.Duration(-1) // until a packet comes
 		if queued {
-			wait = max(next-now, 0)
+			wait = max(next-now, 50*time.Microsecond) // never a busy loop
 		}
 		if _, err := sp.wake.Sleep(wait); err != nil {
 			logf("dataplane: %s: shaper: %v", l.Name(), err)
