@@ -42,7 +42,9 @@ import (
 // receiving host's stack, as routerd's transmit does on a veth), and the
 // ping RTT while a TCP stream saturates the path. It runs once whatever
 // b.N is, each mode PASSGATE_BENCH_ROUNDS times (default 3) in turns,
-// and prints each figure's median. PASSGATE_ROUTERD_ARGS adds routerd
+// and prints each figure's median, and every round's figures after the
+// tables. PASSGATE_BENCH_WIRINGS (e.g. "b" or "a c") measures only those
+// wirings. PASSGATE_ROUTERD_ARGS adds routerd
 // flags; "{wiring}" in them becomes a, b or c (e.g. --cpuprofile
 // /tmp/routerd-{wiring}.prof, which each later round and the offload
 // column write over: set PASSGATE_BENCH_ROUNDS=1 to profile).
@@ -68,8 +70,13 @@ func sideBySide(b *testing.B, v6 bool) {
 		}
 		rounds = n
 	}
-	var out strings.Builder
+	wirings, err := benchWirings(os.Getenv("PASSGATE_BENCH_WIRINGS"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out, each strings.Builder
 	fmt.Fprintf(&out, "\neach figure: the median of %d rounds, the modes taking turns (PASSGATE_BENCH_ROUNDS)\n", rounds)
+	fmt.Fprintf(&each, "\nevery round (TCP 1 and 4 streams Mbit/s, UDP pps, connections/s, CPU ns per UDP packet, loaded RTT ms):\n")
 	for _, w := range []struct {
 		name          string
 		offloads, gro bool
@@ -79,15 +86,23 @@ func sideBySide(b *testing.B, v6 bool) {
 		{"b", true, false, "(b) offloads at the veth defaults (TX checksum offload, TSO/GSO)"},
 		{"c", false, true, "(c) GRO on the router's ports (MTU-size frames merged on arrival, as NIC drivers do)"},
 	} {
+		if !wirings[w.name] {
+			continue
+		}
 		// The modes take turns, rounds times, and each figure is the
 		// median of its rounds: on a shared or virtual host one
 		// measurement of a row moves by a quarter from minute to minute.
 		var ks, rs, offs []sideFigures
-		for range rounds {
-			ks = append(ks, measureSide(b, "kernel", w.name, w.offloads, w.gro, v6))
-			rs = append(rs, measureSide(b, "routerd", w.name, w.offloads, w.gro, v6))
+		for round := range rounds {
+			measure := func(mode string) sideFigures {
+				f := measureSide(b, mode, w.name, w.offloads, w.gro, v6)
+				fmt.Fprintf(&each, "(%s) round %d %-15s %s\n", w.name, round+1, mode, f)
+				return f
+			}
+			ks = append(ks, measure("kernel"))
+			rs = append(rs, measure("routerd"))
 			if !v6 {
-				offs = append(offs, measureSide(b, "routerd-offload", w.name, w.offloads, w.gro, v6))
+				offs = append(offs, measure("routerd-offload"))
 			}
 		}
 		kernel, routerd, off := medianFigures(ks), medianFigures(rs), medianFigures(offs)
@@ -133,7 +148,28 @@ func sideBySide(b *testing.B, v6 bool) {
 			b.ReportMetric(off.connPS/kernel.connPS, "conn-offload-ratio-"+w.name)
 		}
 	}
-	fmt.Print(out.String())
+	fmt.Print(out.String() + each.String())
+}
+
+// benchWirings reads PASSGATE_BENCH_WIRINGS: the wirings to measure (all
+// when empty).
+func benchWirings(v string) (map[string]bool, error) {
+	all := map[string]bool{"a": true, "b": true, "c": true}
+	if strings.TrimSpace(v) == "" {
+		return all, nil
+	}
+	got := map[string]bool{}
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' }) {
+		if !all[w] {
+			return nil, fmt.Errorf("PASSGATE_BENCH_WIRINGS=%q: %q is not a wiring; use a, b or c (e.g. \"b\" or \"a c\")", v, w)
+		}
+		got[w] = true
+	}
+	return got, nil
+}
+
+func (f sideFigures) String() string {
+	return fmt.Sprintf("%6.0f %6.0f %8.0f %6.0f %6.0f %7.3f", f.tcpMbps, f.tcp4Mbps, f.udpPPS, f.connPS, f.cpuNsPerPkt, f.loadedRTTms)
 }
 
 type sideFigures struct {
@@ -506,5 +542,35 @@ func TestMedianFigures(t *testing.T) {
 	}
 	if got := medianFigures(nil); got != (sideFigures{}) {
 		t.Errorf("median of none: %+v", got)
+	}
+}
+
+// PASSGATE_BENCH_WIRINGS picks wirings by name and refuses others.
+func TestBenchWirings(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"", []string{"a", "b", "c"}},
+		{"b", []string{"b"}},
+		{"a c", []string{"a", "c"}},
+		{"a,b", []string{"a", "b"}},
+	} {
+		got, err := benchWirings(c.in)
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		var names []string
+		for _, w := range []string{"a", "b", "c"} {
+			if got[w] {
+				names = append(names, w)
+			}
+		}
+		if !slices.Equal(names, c.want) {
+			t.Errorf("%q: %v, want %v", c.in, names, c.want)
+		}
+	}
+	if _, err := benchWirings("d"); err == nil || !strings.Contains(err.Error(), "use a, b or c") {
+		t.Errorf("an unknown wiring: %v", err)
 	}
 }
