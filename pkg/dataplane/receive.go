@@ -37,7 +37,8 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 		d.mu.Lock()
 		d.q = &q
 		now := d.cfg.Clock()
-		if n > 1 && port != PortSelf {
+		prefetched := n > 1 && port != PortSelf
+		if prefetched {
 			// Prefetch the table memory of the whole batch first so the
 			// cache misses of a large table overlap: the index slots,
 			// then the session records they name (pkg/nat, pkg/fw6).
@@ -61,13 +62,20 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 			}
 			for k := range frames[:n] {
 				if hints[k] != 0 {
-					d.e.PrefetchSession(hints[k])
+					// The hint now names the session prefetched, which
+					// TranslateHinted checks and uses instead of looking
+					// the packet's key up again.
+					hints[k] = d.e.PrefetchSession(hints[k])
 				} else if hints6[k] != 0 {
 					d.v6.Engine.PrefetchSession(hints6[k])
 				}
 			}
 		}
-		for _, f := range frames[:n] {
+		for k, f := range frames[:n] {
+			var h nat.Hint
+			if prefetched {
+				h = hints[k]
+			}
 			if f.Len != len(f.Data) {
 				d.cnt.Truncated++
 				continue
@@ -77,9 +85,9 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 			}
 			switch port {
 			case PortLAN:
-				d.fromLAN(f, now)
+				d.fromLAN(f, now, h)
 			case PortWAN:
-				d.fromWAN(f, now)
+				d.fromWAN(f, now, h)
 			case PortSelf:
 				d.fromSelf(f.Data, now)
 			}
@@ -95,7 +103,9 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 // isGroupMAC reports a broadcast or multicast destination (the I/G bit).
 func isGroupMAC(m []byte) bool { return m[0]&1 != 0 }
 
-func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
+// fromLAN handles a frame from the LAN; h is its IPv4 packet's Hint
+// (nat.Engine.PrefetchSession), or 0.
+func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration, h nat.Hint) {
 	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
@@ -131,7 +141,7 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration) {
 			d.offloaded(PortLAN, nat.Outbound, fr, now)
 			return
 		}
-		d.route(PortLAN, f, d.e.Translate(eth.Payload(), nat.Outbound), link.Offload{}, now)
+		d.route(PortLAN, f, d.e.TranslateHinted(eth.Payload(), nat.Outbound, h), link.Offload{}, now)
 	case packet.EtherTypeIPv6:
 		d.fromLAN6(fr, now)
 	default:
@@ -163,7 +173,8 @@ func (d *Dataplane) lanSourceOK(eth packet.Ethernet, now time.Duration) bool {
 	return true
 }
 
-func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration) {
+// fromWAN handles a frame from the WAN; h is as for fromLAN.
+func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration, h nat.Hint) {
 	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
@@ -194,7 +205,7 @@ func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration) {
 			d.offloaded(PortWAN, nat.Inbound, fr, now)
 			return
 		}
-		d.route(PortWAN, f, d.e.Translate(ip, nat.Inbound), link.Offload{}, now)
+		d.route(PortWAN, f, d.e.TranslateHinted(ip, nat.Inbound, h), link.Offload{}, now)
 	case packet.EtherTypeIPv6:
 		d.fromWAN6(fr, now)
 	default:

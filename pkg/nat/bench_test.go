@@ -275,7 +275,8 @@ func TestEstablishedPathDoesNotAllocate(t *testing.T) {
 // BenchmarkEstablishedBatch is BenchmarkEstablished as the data plane runs
 // it: the packets wait in a receive ring of 1,024 frames of 2 KiB (the
 // ports' default), and each batch of 64 (the data plane's read batch) is
-// prefetched (index slots, then session records) and translated in place.
+// prefetched (index slots, then session records) and translated in place,
+// each packet with the hint PrefetchSession returned for it.
 //
 // The ring is filled from the flows' templates with the timer stopped, as
 // the kernel fills the real one: only the engine's work is timed. (Until
@@ -350,11 +351,11 @@ func benchEstablishedBatch(b *testing.B, max int, flowCounts []int) {
 						for k, p := range bufs {
 							hints[k] = e.PrefetchSlot(p, tc.dir)
 						}
-						for _, h := range hints {
-							e.PrefetchSession(h)
+						for k, h := range hints {
+							hints[k] = e.PrefetchSession(h)
 						}
-						for _, p := range bufs {
-							if r := e.Translate(p, tc.dir); r.Verdict != Forward {
+						for k, p := range bufs {
+							if r := e.TranslateHinted(p, tc.dir, hints[k]); r.Verdict != Forward {
 								b.Fatal("not forwarded")
 							}
 						}

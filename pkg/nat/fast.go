@@ -37,7 +37,7 @@ const (
 // packet (see above), and reports whether it did. It is one function on
 // purpose: split into helpers (header, transport, rewrite) it cost 2-3 ns
 // a packet more in calls and spilled registers.
-func (e *Engine) fast(b []byte, dir Dir) bool {
+func (e *Engine) fast(b []byte, dir Dir, h Hint) bool {
 	mtu := e.cfg.WANMTU
 	if dir == Inbound {
 		mtu = e.cfg.LANMTU
@@ -86,12 +86,16 @@ func (e *Engine) fast(b []byte, dir Dir) bool {
 			dst&e.lanMask == e.lanNet || isMartian(dst) || e.ext == 0 || dst == e.ext {
 			return false
 		}
-		i = e.t.lookupOut(proto, src, sp, dst, dp)
+		if i = e.t.hintedOut(h, proto, src, sp, dst, dp); i == none {
+			i = e.t.lookupOut(proto, src, sp, dst, dp)
+		}
 	} else {
 		if dst != e.ext || e.ext == 0 || isMartian(src) || src == e.ext || src&e.lanMask == e.lanNet {
 			return false
 		}
-		i, _ = e.t.lookupIn(proto, dp, src, sp)
+		if i = e.t.hintedIn(h, proto, dp, src, sp); i == none {
+			i, _ = e.t.lookupIn(proto, dp, src, sp)
+		}
 	}
 	// A session that has not expired, that no helper watches, and if TCP
 	// established (a segment without SYN, FIN or RST leaves it so).

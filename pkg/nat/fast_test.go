@@ -54,6 +54,9 @@ type enginePair struct {
 	fast, slow *Engine
 	now        time.Duration
 	fastTaken  int // packets the fast path translated
+	// hint, when set, gives the Hint the fast engine's TranslateHinted
+	// gets for each packet (hint_test.go); the general engine gets none.
+	hint func(b []byte, dir Dir) Hint
 }
 
 func newEnginePair(t testing.TB, helper bool, mod func(*Config)) *enginePair {
@@ -104,7 +107,11 @@ func (p *enginePair) send(dir Dir, b []byte) Result {
 	bf, bs := append(make([]byte, 0, len(b)+8), b...), append(make([]byte, 0, len(b)+8), b...)
 	sinceF := p.fast.cnt
 	fastHdr := p.fast.fastTook(b, dir)
-	rf := p.fast.Translate(bf, dir)
+	var h Hint
+	if p.hint != nil {
+		h = p.hint(b, dir)
+	}
+	rf := p.fast.TranslateHinted(bf, dir, h)
 	rs := p.slow.Translate(bs, dir)
 	if rf.Verdict != rs.Verdict || rf.Reason != rs.Reason || !bytes.Equal(rf.Packet, rs.Packet) || !bytes.Equal(bf, bs) {
 		p.t.Fatalf("dir %d packet\n% x\nfast: %v %v\n% x\ngeneral: %v %v\n% x", dir, b, rf.Verdict, rf.Reason, rf.Packet, rs.Verdict, rs.Reason, rs.Packet)

@@ -12,10 +12,13 @@ import (
 // names. The data plane, before it translates a batch, calls PrefetchSlot
 // for every packet (each prefetches an index slot and returns a Hint),
 // then PrefetchSession with every hint (each reads its slot, by then in
-// cache, and prefetches the session record). The misses of the batch then
-// overlap, first all the slots', then all the records'. Nothing changes:
-// a malformed packet or a packet without a session just prefetches
-// nothing useful.
+// cache, prefetches the session record and returns a hint naming that
+// session), then TranslateHinted with each packet and its hint. The
+// misses of the batch then overlap, first all the slots', then all the
+// records', and the translation neither hashes the key nor reads the
+// index again. Nothing changes: a malformed packet or a packet without a
+// session just prefetches nothing useful, and a hint naming a session
+// that is not the packet's is found out (hintedOut, hintedIn).
 //
 // A hint holds the key's tag as well as its home slot, so PrefetchSession
 // prefetches the record of the slot whose tag matches, probing as far as
@@ -26,23 +29,35 @@ import (
 // table of 131,072 sessions, 81-84 ns a packet with the home slot's
 // record, docs/performance.md).
 
-// A Hint is what PrefetchSession needs of a packet: from bit 32 up the
-// tag of its key, in place as in a slot value (table.tag); in bits 2-31
-// its home slot; bit 1 set for the inbound index; bit 0 set when the
-// hint is one. The zero Hint prefetches nothing.
+// A Hint is what PrefetchSession needs of a packet, and what it learnt
+// for Translate. Bit 0 is set when the hint is one (the zero Hint
+// prefetches nothing and names nothing); bit 1 is set for the inbound
+// index. PrefetchSlot's hints have bit 2 clear, the tag of the key from
+// bit 32 up, in place as in a slot value (table.tag), and its home slot
+// in bits 3-31. PrefetchSession's have bit 2 set and, from bit 32 up, the
+// session whose record it prefetched: a guess that TranslateHinted
+// checks against the packet's key before it uses it (hintedOut,
+// hintedIn), never a fact.
 type Hint uint64
+
+const (
+	hintValid     Hint = 1
+	hintInbound   Hint = 2
+	hintSession   Hint = 4
+	hintSlotShift      = 3
+)
 
 // hintSlotBits bounds the home slot a hint holds. The configuration
 // allows at most 2^24 sessions, whose indexes have 2^25 slots.
-const hintSlotBits = 30
+const hintSlotBits = 32 - hintSlotShift
 
 func newHint(tag uint32, slot uint64, inbound bool) Hint {
 	if slot >= 1<<hintSlotBits {
 		return 0
 	}
-	h := Hint(tag)<<32 | Hint(slot)<<2 | 1
+	h := Hint(tag)<<32 | Hint(slot)<<hintSlotShift | hintValid
 	if inbound {
-		h |= 2
+		h |= hintInbound
 	}
 	return h
 }
@@ -81,22 +96,37 @@ func (e *Engine) PrefetchSlot(b []byte, dir Dir) Hint {
 // key's. It reads no further, so it never waits on a line not
 // prefetched; a key beyond the line, or a slot of another key with the
 // same tag, costs this prefetch, not the translation's correctness.
-func (e *Engine) PrefetchSession(h Hint) {
-	if i := e.t.hinted(h); i != none {
-		cacheline.Prefetch(unsafe.Pointer(e.t.s(i)))
+//
+// It returns a hint naming that session, for TranslateHinted (which then
+// neither hashes the key nor probes the index again), or the zero Hint
+// when it found none; a hint it returned before is returned unchanged.
+func (e *Engine) PrefetchSession(h Hint) Hint {
+	i := e.t.hinted(h)
+	if i == none {
+		return 0
 	}
+	cacheline.Prefetch(unsafe.Pointer(e.t.s(i)))
+	return Hint(i)<<32 | h&(hintValid|hintInbound) | hintSession
 }
 
-// hinted is the session PrefetchSession prefetches for h, or none.
+// hinted is the session PrefetchSession prefetches for h, or none: h's
+// session when h names one (below the records ever used), else the
+// session of the first slot in h's home line with h's tag.
 func (t *table) hinted(h Hint) uint32 {
-	if h&1 == 0 {
+	if h&hintValid == 0 {
 		return none
 	}
+	if h&hintSession != 0 {
+		if i := uint32(h >> 32); i < t.hwm {
+			return i
+		}
+		return none // from before a reconfiguration replaced the table
+	}
 	idx := t.out
-	if h&2 != 0 {
+	if h&hintInbound != 0 {
 		idx = t.in
 	}
-	pos := uint64(uint32(h)) >> 2
+	pos := uint64(uint32(h)) >> hintSlotShift
 	if pos >= uint64(len(idx)) {
 		return none // a hint from before a reconfiguration replaced the table
 	}
@@ -119,3 +149,51 @@ func (t *table) hinted(h Hint) uint32 {
 // start on a line (huge pages, or the Go heap's page-aligned spans for
 // large slices).
 const slotsPerLine = cacheline.Size / 4
+
+// hintedOut is the session h names if it is the outbound session of
+// (proto, ip:port → rip:rport), else none (and the caller looks the key
+// up). A live session is in the index under its own key and no other
+// live session has that key (a removed one's record is cleared: proto
+// 0), so a record whose key matches is the session lookupOut would
+// find, whatever h's history: stale, from another packet, made up.
+func (t *table) hintedOut(h Hint, proto uint8, ip uint32, port uint16, rip uint32, rport uint16) uint32 {
+	if h&(hintValid|hintInbound|hintSession) != hintValid|hintSession {
+		return none
+	}
+	i := uint32(h >> 32)
+	if i >= t.hwm {
+		return none
+	}
+	if s := t.s(i); s.intIP == ip && s.remIP == rip && s.intPort == port && s.remPort == rport && s.proto == proto {
+		return i
+	}
+	return none
+}
+
+// hintedIn is the session h names, or one after it in its inbound chain,
+// if that is the inbound session of (proto, ext, rip, rport), else none
+// (and the caller looks the key up). Every live session with h's
+// session's (proto, ext, rip) is in the one chain of that key, so a
+// session found on the walk is the one lookupIn would find; a walk that
+// ends without it proves nothing (h may name a session behind the
+// chain's head), hence none.
+func (t *table) hintedIn(h Hint, proto uint8, ext uint16, rip uint32, rport uint16) uint32 {
+	if h&(hintValid|hintInbound|hintSession) != hintValid|hintInbound|hintSession {
+		return none
+	}
+	i := uint32(h >> 32)
+	if i >= t.hwm {
+		return none
+	}
+	if s := t.s(i); s.remIP != rip || s.extPort != ext || s.proto != proto {
+		return none
+	}
+	for n := t.max; i != none && n > 0; n-- {
+		s := t.s(i)
+		if s.remPort == rport {
+			return i
+		}
+		i = s.inNext
+	}
+	return none
+}

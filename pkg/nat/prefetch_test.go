@@ -83,7 +83,7 @@ func TestPrefetchSessionFindsTheKeysRecord(t *testing.T) {
 func TestPrefetchIgnoresBadHints(t *testing.T) {
 	e := benchEngine(t, 64)
 	flowSet(t, e, packet.ProtoUDP, 32)
-	for _, h := range []Hint{0, 2, 1<<32 | 1, Hint(len(e.t.out))<<2 | 1, ^Hint(0), ^Hint(1)} {
+	for _, h := range []Hint{0, 2, 1<<32 | 1, Hint(len(e.t.out))<<hintSlotShift | hintValid, ^Hint(0), ^Hint(1)} {
 		if i := e.t.hinted(h); i != none && i >= e.t.hwm {
 			t.Errorf("hint %#x: session %d, beyond the %d in use", uint64(h), i, e.t.hwm)
 		}

@@ -7,8 +7,18 @@ import (
 // Translate processes one IPv4 packet (starting at the IPv4 header) that
 // arrived on side dir. The packet is rewritten in place.
 func (e *Engine) Translate(b []byte, dir Dir) Result {
+	return e.TranslateHinted(b, dir, 0)
+}
+
+// TranslateHinted is Translate for a packet whose batch was prefetched: h
+// is what PrefetchSession returned for it. The fast path then takes the
+// session h names, checked against the packet's key, instead of hashing
+// the key and probing the index again; a hint that does not match (any
+// hint at all: stale, another packet's, the zero Hint) only costs that
+// check, and the result is always Translate's.
+func (e *Engine) TranslateHinted(b []byte, dir Dir, h Hint) Result {
 	e.more = e.moreBuf[:0]
-	if !e.slowOnly && e.fast(b, dir) {
+	if !e.slowOnly && e.fast(b, dir, h) {
 		e.cnt.Verdicts[Forward]++
 		return Result{Verdict: Forward, Packet: e.pkt}
 	}
