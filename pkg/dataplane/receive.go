@@ -42,6 +42,9 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 			// Prefetch the table memory of the whole batch first so the
 			// cache misses of a large table overlap: the index slots,
 			// then the session records they name (pkg/nat, pkg/fw6).
+			// IPv4 keys are hashed first and their slots prefetched in
+			// one tight loop (nat.Engine.PrefetchSlots): with work
+			// between them, fewer prefetches are in flight at once.
 			dir, dir6 := nat.Outbound, fw6.FromLAN
 			if port == PortWAN {
 				dir, dir6 = nat.Inbound, fw6.FromWAN
@@ -53,20 +56,20 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 				}
 				switch packet.Ethernet(f.Data).EtherType() {
 				case packet.EtherTypeIPv4:
-					hints[k] = d.e.PrefetchSlot(packet.Ethernet(f.Data).Payload(), dir)
+					hints[k] = d.e.SlotHint(packet.Ethernet(f.Data).Payload(), dir)
 				case packet.EtherTypeIPv6:
 					if d.v6 != nil {
 						hints6[k] = d.v6.Engine.PrefetchSlot(packet.Ethernet(f.Data).Payload(), dir6)
 					}
 				}
 			}
+			d.e.PrefetchSlots(hints[:n])
+			// Each IPv4 hint now names the session prefetched, which
+			// TranslateHinted checks and uses instead of looking the
+			// packet's key up again.
+			d.e.PrefetchSessions(hints[:n])
 			for k := range frames[:n] {
-				if hints[k] != 0 {
-					// The hint now names the session prefetched, which
-					// TranslateHinted checks and uses instead of looking
-					// the packet's key up again.
-					hints[k] = d.e.PrefetchSession(hints[k])
-				} else if hints6[k] != 0 {
+				if hints6[k] != 0 {
 					d.v6.Engine.PrefetchSession(hints6[k])
 				}
 			}

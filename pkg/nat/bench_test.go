@@ -276,7 +276,7 @@ func TestEstablishedPathDoesNotAllocate(t *testing.T) {
 // it: the packets wait in a receive ring of 1,024 frames of 2 KiB (the
 // ports' default), and each batch of 64 (the data plane's read batch) is
 // prefetched (index slots, then session records) and translated in place,
-// each packet with the hint PrefetchSession returned for it.
+// each packet with its hint, as pkg/dataplane does.
 //
 // The ring is filled from the flows' templates with the timer stopped, as
 // the kernel fills the real one: only the engine's work is timed. (Until
@@ -349,11 +349,10 @@ func benchEstablishedBatch(b *testing.B, max int, flowCounts []int) {
 					for f := 0; f < ringSlots && n < b.N; f, n = f+batch, n+batch {
 						bufs := frames[f : f+batch]
 						for k, p := range bufs {
-							hints[k] = e.PrefetchSlot(p, tc.dir)
+							hints[k] = e.SlotHint(p, tc.dir)
 						}
-						for k, h := range hints {
-							hints[k] = e.PrefetchSession(h)
-						}
+						e.PrefetchSlots(hints[:])
+						e.PrefetchSessions(hints[:])
 						for k, p := range bufs {
 							if r := e.TranslateHinted(p, tc.dir, hints[k]); r.Verdict != Forward {
 								b.Fatal("not forwarded")

@@ -75,16 +75,21 @@ func FuzzTranslate(f *testing.F) {
 		var raw [8]byte
 		copy(raw[:], data)
 		r.e.PrefetchSession(Hint(binary.LittleEndian.Uint64(raw[:])))
+		// The batch form, as the data plane calls it: the packet's own
+		// hint and one made of any bits, each then given to Translate.
+		hints := []Hint{r.e.SlotHint(b, d), Hint(binary.LittleEndian.Uint64(raw[:]))}
+		r.e.PrefetchSlots(hints)
+		r.e.PrefetchSessions(hints)
 		if !bytes.Equal(before, b) {
 			t.Fatalf("prefetching changed the packet")
 		}
-		check(append([]byte(nil), b...), r.e.Translate(b, d))
+		check(append([]byte(nil), b...), r.e.TranslateHinted(b, d, hints[0]))
 		// Fix the IPv4 checksum so the fuzzer reaches the deeper layers.
 		b = append([]byte(nil), data...)
 		if headerFits(b) {
 			packet.IPv4(b).UpdateHeaderChecksum()
 		}
-		check(append([]byte(nil), b...), r.e.Translate(b, d))
+		check(append([]byte(nil), b...), r.e.TranslateHinted(b, d, hints[1]))
 		for _, m := range r.advance(7 * time.Second) {
 			verifyEmitted(t, m, true)
 		}

@@ -255,6 +255,26 @@ func TestPrefetchSessionNamesTheSession(t *testing.T) {
 		if named < total*9/10 {
 			t.Errorf("proto %d: %d of %d packets' hints name their session", proto, named, total)
 		}
+		// The batch form (as pkg/dataplane calls it) gives the same hints.
+		for _, c := range []struct {
+			dir  Dir
+			pkts [][]byte
+		}{{Outbound, out}, {Inbound, in}} {
+			for start := 0; start < len(c.pkts); start += 64 {
+				batch := c.pkts[start:min(start+64, len(c.pkts))]
+				hints := make([]Hint, len(batch))
+				for k, p := range batch {
+					hints[k] = e.SlotHint(p, c.dir)
+				}
+				e.PrefetchSlots(hints)
+				e.PrefetchSessions(hints)
+				for k, p := range batch {
+					if want := hintFor(e, p, c.dir); hints[k] != want {
+						t.Fatalf("packet %d %v: batch hint %#x, one at a time %#x", start+k, c.dir, uint64(hints[k]), uint64(want))
+					}
+				}
+			}
+		}
 		t.Logf("proto %d: %d of %d packets' hints name their session", proto, named, total)
 	}
 }

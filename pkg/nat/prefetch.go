@@ -9,16 +9,27 @@ import (
 
 // Prefetching a batch. A packet's translation reads two places at random
 // in a large table: its index slot, and the session record that slot
-// names. The data plane, before it translates a batch, calls PrefetchSlot
-// for every packet (each prefetches an index slot and returns a Hint),
-// then PrefetchSession with every hint (each reads its slot, by then in
-// cache, prefetches the session record and returns a hint naming that
-// session), then TranslateHinted with each packet and its hint. The
-// misses of the batch then overlap, first all the slots', then all the
-// records', and the translation neither hashes the key nor reads the
-// index again. Nothing changes: a malformed packet or a packet without a
-// session just prefetches nothing useful, and a hint naming a session
-// that is not the packet's is found out (hintedOut, hintedIn).
+// names. The data plane, before it translates a batch, calls SlotHint for
+// every packet (each hashes the packet's key into a Hint, touching no
+// table memory), then PrefetchSlots with all the hints (a tight loop of
+// prefetches of the index slots), then PrefetchSessions (each hint's
+// slot, by then in cache, is read, its session record prefetched, and
+// the hint made to name that session), then TranslateHinted with each
+// packet and its hint. The misses of the batch then overlap, first all
+// the slots', then all the records', and the translation neither hashes
+// the key nor reads the index again. Nothing changes: a malformed packet
+// or a packet without a session just prefetches nothing useful, and a
+// hint naming a session that is not the packet's is found out
+// (hintedOut, hintedIn).
+//
+// Why the slots' prefetches are a loop of their own (2026-12-05,
+// docs/performance.md): on the host measured, a prefetch that misses
+// holds up the instructions after it about as a load does, so the
+// misses in flight are those whose prefetches fit in the CPU's window of
+// instructions. With the hashing of each packet between two prefetches
+// (PrefetchSlot) that was a handful, and a batch of 64 at 100,000 flows
+// spent 20 ns a packet in that stage against 8-9 at one flow; hashed
+// first and prefetched in a loop of a dozen instructions each, 12-13.
 //
 // A hint holds the key's tag as well as its home slot, so PrefetchSession
 // prefetches the record of the slot whose tag matches, probing as far as
@@ -63,8 +74,62 @@ func newHint(tag uint32, slot uint64, inbound bool) Hint {
 }
 
 // PrefetchSlot prefetches the index slot of an IPv4 TCP or UDP packet
-// (the IP header onwards) travelling in dir, and returns its Hint.
+// (the IP header onwards) travelling in dir, and returns its Hint:
+// SlotHint and PrefetchSlots for one packet. For a batch, SlotHint for
+// every packet, then PrefetchSlots, overlaps more misses (see above).
 func (e *Engine) PrefetchSlot(b []byte, dir Dir) Hint {
+	h := e.SlotHint(b, dir)
+	e.prefetchSlot(h)
+	return h
+}
+
+// PrefetchSlots prefetches the index slot of each hint (from SlotHint;
+// zero hints are skipped).
+func (e *Engine) PrefetchSlots(hints []Hint) {
+	for _, h := range hints {
+		e.prefetchSlot(h)
+	}
+}
+
+// prefetchSlot prefetches h's home slot, if h is SlotHint's and its slot
+// is one of this table's.
+func (e *Engine) prefetchSlot(h Hint) {
+	if h&(hintValid|hintSession) != hintValid {
+		return
+	}
+	t := e.t
+	idx := t.out
+	if h&hintInbound != 0 {
+		idx = t.in
+	}
+	if pos := uint64(uint32(h)) >> hintSlotShift; pos < uint64(len(idx)) {
+		cacheline.Prefetch(unsafe.Pointer(&idx[pos]))
+	}
+}
+
+// PrefetchSessions is PrefetchSession for each hint, each replaced by
+// what PrefetchSession returns.
+func (e *Engine) PrefetchSessions(hints []Hint) {
+	t := e.t
+	for k, h := range hints {
+		if h == 0 {
+			continue
+		}
+		i := t.hinted(h)
+		if i == none {
+			hints[k] = 0
+			continue
+		}
+		cacheline.Prefetch(unsafe.Pointer(t.s(i)))
+		hints[k] = Hint(i)<<32 | h&(hintValid|hintInbound) | hintSession
+	}
+}
+
+// SlotHint returns the Hint of an IPv4 TCP or UDP packet (the IP header
+// onwards) travelling in dir: its key's home slot and tag. It reads
+// nothing of the table but its size and seed; the zero Hint when the
+// packet has no key the fast path looks up.
+func (e *Engine) SlotHint(b []byte, dir Dir) Hint {
 	p := packet.IPv4(b)
 	if len(p) < packet.IPv4HeaderLen || p.Version() != 4 {
 		return 0
@@ -80,14 +145,10 @@ func (e *Engine) PrefetchSlot(b []byte, dir Dir) Hint {
 	t := e.t
 	if dir == Outbound {
 		hash := t.hashOut(proto, src, sp, dst, dp)
-		h := hash & t.mask
-		cacheline.Prefetch(unsafe.Pointer(&t.out[h]))
-		return newHint(t.tag(hash), h, false)
+		return newHint(t.tag(hash), hash&t.mask, false)
 	}
 	hash := t.hashIn(proto, dp, src)
-	h := hash & t.mask
-	cacheline.Prefetch(unsafe.Pointer(&t.in[h]))
-	return newHint(t.tag(hash), h, true)
+	return newHint(t.tag(hash), hash&t.mask, true)
 }
 
 // PrefetchSession prefetches the session record that h's key most likely

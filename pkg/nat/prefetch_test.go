@@ -83,9 +83,20 @@ func TestPrefetchSessionFindsTheKeysRecord(t *testing.T) {
 func TestPrefetchIgnoresBadHints(t *testing.T) {
 	e := benchEngine(t, 64)
 	flowSet(t, e, packet.ProtoUDP, 32)
-	for _, h := range []Hint{0, 2, 1<<32 | 1, Hint(len(e.t.out))<<hintSlotShift | hintValid, ^Hint(0), ^Hint(1)} {
+	bad := []Hint{0, 2, 1<<32 | 1, Hint(len(e.t.out))<<hintSlotShift | hintValid, ^Hint(0), ^Hint(1),
+		Hint(e.t.hwm)<<32 | hintSession | hintValid, Hint(len(e.t.in))<<hintSlotShift | hintInbound | hintValid}
+	for _, h := range bad {
 		if i := e.t.hinted(h); i != none && i >= e.t.hwm {
 			t.Errorf("hint %#x: session %d, beyond the %d in use", uint64(h), i, e.t.hwm)
+		}
+	}
+	// The batch forms take them too, and name no session beyond those.
+	hints := append([]Hint(nil), bad...)
+	e.PrefetchSlots(hints)
+	e.PrefetchSessions(hints)
+	for k, h := range hints {
+		if h != 0 && (h&hintSession == 0 || uint32(h>>32) >= e.t.hwm) {
+			t.Errorf("hint %#x became %#x", uint64(bad[k]), uint64(h))
 		}
 	}
 }
