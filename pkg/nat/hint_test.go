@@ -108,6 +108,7 @@ func TestHintedMatchesGeneral(t *testing.T) {
 				if p.fastTaken < 20 {
 					t.Fatalf("the fast path took %d packets", p.fastTaken)
 				}
+				checkKeysUnique(t, p.fast)
 			}
 		})
 	}
@@ -302,4 +303,87 @@ func FuzzHinted(f *testing.F) {
 		p.hint = func(b []byte, d Dir) Hint { return hintFor(p.fast, b, d) }
 		p.send(Dir(dir&1), b)
 	})
+}
+
+// checkKeysUnique fails when two live sessions share an outbound key
+// (proto, internal endpoint, remote endpoint) or an inbound key (proto,
+// external port, remote endpoint). hintedOut and hintedIn rest on it: a
+// record whose key matches a packet's is then the session lookupOut and
+// lookupIn would find.
+func checkKeysUnique(t *testing.T, e *Engine) {
+	t.Helper()
+	type outKey struct {
+		proto      uint8
+		ip, rip    uint32
+		port, rprt uint16
+	}
+	type inKey struct {
+		proto     uint8
+		ext, rprt uint16
+		rip       uint32
+	}
+	outs, ins := map[outKey]uint32{}, map[inKey]uint32{}
+	for i := uint32(0); i < e.t.hwm; i++ {
+		s := e.t.s(i)
+		if s.proto == 0 {
+			continue
+		}
+		ok := outKey{s.proto, s.intIP, s.remIP, s.intPort, s.remPort}
+		if j, dup := outs[ok]; dup {
+			t.Fatalf("sessions %d and %d share the outbound key %+v (external ports %d, %d)", j, i, ok, e.t.s(j).extPort, s.extPort)
+		}
+		outs[ok] = i
+		ik := inKey{s.proto, s.extPort, s.remPort, s.remIP}
+		if j, dup := ins[ik]; dup {
+			t.Fatalf("sessions %d and %d share the inbound key %+v", j, i, ik)
+		}
+		ins[ik] = i
+	}
+}
+
+// TestAttack_TwoSessionsOneKey: a remote that reaches one LAN endpoint
+// through every way in at once — the DMZ, a port forward and its alias
+// onto that endpoint, the endpoint's own mapping — from one source port
+// must never get a second session with the key of the first: the host
+// could not tell the two apart, and the data plane's hints (prefetch.go)
+// rely on one live session per key.
+func TestAttack_TwoSessionsOneKey(t *testing.T) {
+	for _, proto := range []uint8{packet.ProtoTCP, packet.ProtoUDP} {
+		r := newRig(t, func(c *Config) {
+			c.DMZ = mustAddr(hostC)
+			c.Filtering = EndpointIndependent
+			c.PortForwards = []PortForward{
+				{Name: "web", Proto: proto, ExtStart: 8080, ExtEnd: 8080, Host: mustAddr(hostC), IntStart: 80},
+				{Name: "alt", Proto: proto, ExtStart: 8443, ExtEnd: 8443, Host: mustAddr(hostC), IntStart: 80},
+				{Name: "b", Proto: proto, ExtStart: 9000, ExtEnd: 9000, Host: mustAddr(hostB), IntStart: 9000},
+			}
+		})
+		mk := func(src, dst string, sp, dp uint16, flags string) []byte {
+			if proto == packet.ProtoTCP {
+				return tcpPkt(t, pk{Src: src, Dst: dst, SP: sp, DP: dp, Flags: flags})
+			}
+			return udpPkt(t, pk{Src: src, Dst: dst, SP: sp, DP: dp})
+		}
+		// The DMZ host's own mappings: port 80 (forwarded) and 5000 (not).
+		out := r.send(Outbound, mk(hostC, srv2, 5000, 53, "S"))
+		dyn := binary.BigEndian.Uint16(out.Packet[20:])
+		r.send(Outbound, mk(hostC, srv2, 80, 53, "S"))
+		r.send(Outbound, mk(hostB, srv2, 9000, 53, "S"))
+		// One remote endpoint, every external port that leads in.
+		for _, dp := range []uint16{8080, 8443, dyn, 80, 5000, 9000, 1234} {
+			r.send(Inbound, mk(srv, extIP, 4000, dp, "S"))
+			checkKeysUnique(t, r.e)
+		}
+		// And the LAN side's answers, which open sessions of their own
+		// when none matches.
+		for _, sp := range []uint16{80, 5000, 9000, 1234} {
+			for _, h := range []string{hostB, hostC} {
+				r.send(Outbound, mk(h, srv, sp, 4000, "SA"))
+				checkKeysUnique(t, r.e)
+			}
+		}
+		if len(r.sessions()) < 6 {
+			t.Fatalf("%d sessions: the ways in were not taken", len(r.sessions()))
+		}
+	}
 }
