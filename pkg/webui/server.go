@@ -66,7 +66,6 @@ type Options struct {
 type Server struct {
 	o     Options
 	ss    *sessions
-	pages map[string]*template.Template
 	mux   *http.ServeMux
 	pwSem chan struct{} // one password check at a time (yescrypt: 16 MiB)
 
@@ -101,9 +100,6 @@ func New(o Options) (*Server, error) {
 	defInt(&o.MaxConns, 64)
 	defInt(&o.ConfirmMinutes, 10)
 	s := &Server{o: o, ss: newSessions(o.MaxSessions, o.IdleTimeout, o.Lifetime), pwSem: make(chan struct{}, 1)}
-	if err := s.parseTemplates(); err != nil {
-		return nil, err
-	}
 	s.routes()
 	return s, nil
 }
@@ -122,13 +118,19 @@ var funcs = template.FuncMap{
 	"string": func(v fmt.Stringer) string { return v.String() },
 }
 
-// parseTemplates parses layout.html with each page.
-func (s *Server) parseTemplates() error {
+// pages are the page templates by name, each parsed with layout.html:
+// once per process, when the first page is rendered, not in New. The
+// templates are built into the binary (and TestTemplatesParse parses
+// them all), so New cannot find a fault there that a page view would
+// not; parsing them cost 100-150 ms of the router's start-up on
+// qemu-arm64 under TCG (docs/performance.md) for a page that may never
+// be opened.
+var pages = sync.OnceValues(func() (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.pages = map[string]*template.Template{}
+	m := map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
 		if base == "layout" {
@@ -136,11 +138,24 @@ func (s *Server) parseTemplates() error {
 		}
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
-			return fmt.Errorf("webui: template %s: %w", n, err)
+			return nil, fmt.Errorf("webui: template %s: %w", n, err)
 		}
-		s.pages[base] = t
+		m[base] = t
 	}
-	return nil
+	return m, nil
+})
+
+// pageTemplate returns the template of page name, or why there is none.
+func pageTemplate(name string) (*template.Template, error) {
+	m, err := pages()
+	if err != nil {
+		return nil, err
+	}
+	t := m[name]
+	if t == nil {
+		return nil, fmt.Errorf("webui: no template for page %q", name)
+	}
+	return t, nil
 }
 
 // Handler is the HTTPS site.
@@ -272,9 +287,10 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 
 // render writes page name with data.
 func (s *Server) render(w http.ResponseWriter, status int, name string, data *pageData) {
-	t := s.pages[name]
-	if t == nil {
-		http.Error(w, "no such page", http.StatusInternalServerError)
+	t, err := pageTemplate(name)
+	if err != nil {
+		s.logf("web: %v", err)
+		http.Error(w, "the page could not be made: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	var buf bytes.Buffer
@@ -290,8 +306,14 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data *pa
 
 // renderFragment writes one named template of page name (no layout).
 func (s *Server) renderFragment(w http.ResponseWriter, name, block string, data any) {
+	t, err := pageTemplate(name)
+	if err != nil {
+		s.logf("web: %v", err)
+		http.Error(w, "the page could not be made: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	var buf bytes.Buffer
-	if err := s.pages[name].ExecuteTemplate(&buf, block, data); err != nil {
+	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

@@ -602,3 +602,32 @@ func TestLANAddressChangeIsConfirmedAtTheNewAddress(t *testing.T) {
 		t.Fatalf("reboot: %d, %d reboots\n%s", res.code, r.router.Reboots, res.text)
 	}
 }
+
+// TestTemplatesParse: the page templates are parsed on the first page
+// view, not in New (server.go), so a fault in one would show only when
+// its page is opened; every one is parsed here, with the layout, and has
+// the blocks the handlers execute.
+func TestTemplatesParse(t *testing.T) {
+	m, err := pages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"status", "vpn", "forwards", "leases", "nat", "system", "changes", "login", "reboot"} {
+		tpl, err := pageTemplate(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tpl.Lookup("layout.html") == nil {
+			t.Errorf("page %s has no layout", name)
+		}
+	}
+	if tpl, _ := pageTemplate("vpn"); tpl.Lookup("sessions") == nil {
+		t.Error("page vpn has no sessions block (GET /vpn/sessions)")
+	}
+	if len(m) != 9 {
+		t.Errorf("%d page templates, want 9 (a new page needs its name above)", len(m))
+	}
+	if _, err := pageTemplate("nope"); err == nil {
+		t.Error("a page without a template was found")
+	}
+}
