@@ -246,6 +246,8 @@ func (r *router) run(parent context.Context) error {
 	// start-up exits for the supervisor to retry instead of hanging.
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	resumeGC := pauseGC()
+	defer resumeGC()
 	cfg, err := r.loadConfig()
 	if err != nil {
 		return err
@@ -403,6 +405,7 @@ func (r *router) run(parent context.Context) error {
 	r.startShell(ctx, &wg, hostKey, pre)
 	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
+	resumeGC()
 	r.watchTrial(ctx)
 	r.logf("start-up took %v", r.clock)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -42,4 +43,29 @@ func (c *startupClock) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return fmt.Sprintf("%v (%s)", c.last.Sub(c.start).Round(time.Millisecond), strings.Join(c.phases, ", "))
+}
+
+// startupHeapLimit bounds the heap while the collector is paused for the
+// start-up: past it the runtime collects anyway. The worker's start-up
+// heap is ~11 MB on qemu-arm64 with the image's configuration.
+const startupHeapLimit = 96 << 20
+
+// pauseGC turns the garbage collector off for the worker's start-up,
+// which allocates ~11 MB and would otherwise collect three times (30-40
+// ms of CPU under TCG, where start-up is bound by CPU:
+// docs/performance.md), and returns what turns it back on as it was.
+// The returned function may be called more than once.
+func pauseGC() (resume func()) {
+	limit := debug.SetMemoryLimit(-1)
+	if limit > startupHeapLimit {
+		debug.SetMemoryLimit(startupHeapLimit)
+	}
+	percent := debug.SetGCPercent(-1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			debug.SetGCPercent(percent)
+			debug.SetMemoryLimit(limit)
+		})
+	}
 }
