@@ -136,10 +136,14 @@ func BenchmarkEstablished(b *testing.B) {
 // it, the same way as pkg/nat's: the packets wait in a receive ring of
 // 1,024 frames of 2 KiB, filled with the timer stopped (as the kernel
 // fills the real one), the flows in random order (as interleaved flows
-// read their records), and each batch of 64 is prefetched (index slots,
-// then session records) and processed in place. (Until 2026-12-04 it
-// copied each packet from its template inside the timed loop, the flows
-// in creation order, in batches of 32.)
+// read their records), and each batch of 64 is prefetched as
+// pkg/dataplane does it (every key hashed by SlotHint, the index slots
+// prefetched by PrefetchSlots, the session records by PrefetchSessions)
+// and processed in place by ProcessHinted with each packet's hint.
+// (Until 2026-12-04 it copied each packet from its template inside the
+// timed loop, the flows in creation order, in batches of 32; until
+// 2026-12-05 it prefetched with PrefetchSlot and PrefetchSession per
+// packet and processed without a hint.)
 func BenchmarkEstablishedBatch(b *testing.B) {
 	for _, tc := range benchCases {
 		for _, flows := range []int{1, 100000} {
@@ -181,13 +185,12 @@ func BenchmarkEstablishedBatch(b *testing.B) {
 					for f := 0; f < ringSlots && n < b.N; f, n = f+batch, n+batch {
 						bufs := frames[f : f+batch]
 						for k, p := range bufs {
-							hints[k] = e.PrefetchSlot(p, tc.dir)
+							hints[k] = e.SlotHint(p, tc.dir)
 						}
-						for _, h := range hints {
-							e.PrefetchSession(h)
-						}
-						for _, p := range bufs {
-							if e.Process(p, tc.dir).Verdict != Forward {
+						e.PrefetchSlots(hints[:])
+						e.PrefetchSessions(hints[:])
+						for k, p := range bufs {
+							if e.ProcessHinted(p, tc.dir, hints[k]).Verdict != Forward {
 								b.Fatal("not forwarded")
 							}
 						}
@@ -241,6 +244,30 @@ func TestEstablishedPathDoesNotAllocate(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("proto %d from %v: %.1f allocs per packet", proto, c.dir, allocs)
+			}
+			// The batch form, as the data plane calls it.
+			var hints [4]Hint
+			bufs := make([][]byte, len(hints))
+			for k := range bufs {
+				bufs[k] = make([]byte, 2048)
+			}
+			allocs = testing.AllocsPerRun(1000, func() {
+				for k := range hints {
+					t := c.tpl[i%len(c.tpl)]
+					i++
+					bufs[k] = append(bufs[k][:0], t...)
+					hints[k] = e.SlotHint(bufs[k], c.dir)
+				}
+				e.PrefetchSlots(hints[:])
+				e.PrefetchSessions(hints[:])
+				for k, b := range bufs {
+					if e.ProcessHinted(b, c.dir, hints[k]).Verdict != Forward {
+						panic("not forwarded")
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("proto %d from %v, batch: %.1f allocs per batch", proto, c.dir, allocs)
 			}
 		}
 	}

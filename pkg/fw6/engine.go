@@ -168,7 +168,17 @@ func (e *Engine) Addresses() Addresses { return e.addrs }
 // Process handles one IPv6 packet (starting at the IPv6 header) that came
 // from dir. It may decrement the hop limit and clamp a TCP MSS in place.
 func (e *Engine) Process(b []byte, dir Dir) Result {
-	if !e.slowOnly && e.fast(b, dir) {
+	return e.ProcessHinted(b, dir, 0)
+}
+
+// ProcessHinted is Process for a packet whose batch was prefetched: h is
+// what PrefetchSession (or PrefetchSessions) returned for it. The fast
+// path then takes the session h names, checked against the packet's key,
+// instead of hashing the key and probing the index again; a hint that
+// does not match (any hint at all: stale, another packet's, the zero
+// Hint) only costs that check, and the result is always Process's.
+func (e *Engine) ProcessHinted(b []byte, dir Dir, h Hint) Result {
+	if !e.slowOnly && e.fast(b, dir, h) {
 		return Result{Verdict: Forward, Packet: e.pkt}
 	}
 	e.pkt = nil

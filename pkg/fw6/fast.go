@@ -49,8 +49,10 @@ const (
 
 // fast forwards b, arrived from dir, if it is an established flow's packet
 // (see above), and reports whether it did, with the verdict counted as
-// Process counts it. It is one function on purpose, as pkg/nat's is.
-func (e *Engine) fast(b []byte, dir Dir) bool {
+// Process counts it. h is the packet's Hint (ProcessHinted): the session
+// it names is taken if its key is the packet's (hintedSession), else the
+// key is looked up. It is one function on purpose, as pkg/nat's is.
+func (e *Engine) fast(b []byte, dir Dir, h Hint) bool {
 	if len(b) < fastMinUDP || b[0]>>4 != 6 {
 		return false
 	}
@@ -99,9 +101,11 @@ func (e *Engine) fast(b []byte, dir Dir) bool {
 	default:
 		return false
 	}
-	i := e.t.lookup(&k)
+	i := e.t.hintedSession(h, &k)
 	if i == none {
-		return false
+		if i = e.t.lookup(&k); i == none {
+			return false
+		}
 	}
 	s := e.t.s(i)
 	if e.now-s.lastSeen > e.tmo[s.state] || s.flags&(flagSelf|flagPPTP) != 0 ||

@@ -30,6 +30,9 @@ type enginePair struct {
 	fast, slow *Engine
 	now        time.Duration
 	fastTaken  int // packets the fast path most likely took
+	// hint, when set, gives the Hint the fast engine's ProcessHinted gets
+	// for each packet (hint_test.go); the general engine gets none.
+	hint func(b []byte, dir Dir) Hint
 }
 
 func newEnginePair(t testing.TB, mod func(*Config)) *enginePair {
@@ -92,7 +95,11 @@ func (p *enginePair) send(dir Dir, b []byte) Result {
 	p.t.Helper()
 	bf, bs := append(make([]byte, 0, len(b)+8), b...), append(make([]byte, 0, len(b)+8), b...)
 	created := p.fast.cnt.SessionsCreated
-	rf := p.fast.Process(bf, dir)
+	var h Hint
+	if p.hint != nil {
+		h = p.hint(b, dir)
+	}
+	rf := p.fast.ProcessHinted(bf, dir, h)
 	rs := p.slow.Process(bs, dir)
 	if rf.Verdict != rs.Verdict || rf.Reason != rs.Reason || !bytes.Equal(rf.Packet, rs.Packet) || !bytes.Equal(bf, bs) ||
 		len(rf.Packet) != len(rs.Packet) || (rf.Packet == nil) != (rs.Packet == nil) {
