@@ -86,7 +86,9 @@ func (d *Dataplane) local6(fr link.Frame) bool {
 	return true
 }
 
-func (d *Dataplane) fromLAN6(fr link.Frame, now time.Duration) {
+// fromLAN6 handles an IPv6 frame from the LAN; h is its packet's Hint
+// (fw6.Engine.PrefetchSession), or 0.
+func (d *Dataplane) fromLAN6(fr link.Frame, now time.Duration, h fw6.Hint) {
 	f := fr.Data
 	if d.v6 == nil {
 		d.cnt.NonIPv4++
@@ -134,10 +136,11 @@ func (d *Dataplane) fromLAN6(fr link.Frame, now time.Duration) {
 		d.offloaded6(PortLAN, fw6.FromLAN, fr, now)
 		return
 	}
-	d.route6(PortLAN, f, d.v6.Engine.Process(ip, fw6.FromLAN), link.Offload{}, now)
+	d.route6(PortLAN, f, d.v6.Engine.ProcessHinted(ip, fw6.FromLAN, h), link.Offload{}, now)
 }
 
-func (d *Dataplane) fromWAN6(fr link.Frame, now time.Duration) {
+// fromWAN6 handles an IPv6 frame from the WAN; h is as for fromLAN6.
+func (d *Dataplane) fromWAN6(fr link.Frame, now time.Duration, h fw6.Hint) {
 	f := fr.Data
 	if d.v6 == nil {
 		d.cnt.NonIPv4++
@@ -183,7 +186,7 @@ func (d *Dataplane) fromWAN6(fr link.Frame, now time.Duration) {
 		d.offloaded6(PortWAN, fw6.FromWAN, fr, now)
 		return
 	}
-	d.route6(PortWAN, f, d.v6.Engine.Process(ip, fw6.FromWAN), link.Offload{}, now)
+	d.route6(PortWAN, f, d.v6.Engine.ProcessHinted(ip, fw6.FromWAN, h), link.Offload{}, now)
 }
 
 // fromSelf6 handles an IPv6 frame the router's own stack sent: to the

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -207,5 +208,70 @@ func TestIPv6OffMeansDropped(t *testing.T) {
 	b.none(b.wan)
 	if b.dp.Counters().NonIPv4 == 0 {
 		t.Fatal("an IPv6 frame with IPv6 off is not counted")
+	}
+}
+
+func udp6Frame(t testing.TB, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sp, dp uint16) []byte {
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+	u := &layers.UDP{SrcPort: layers.UDPPort(sp), DstPort: layers.UDPPort(dp)}
+	u.SetNetworkLayerForChecksum(ip)
+	return ser(t, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv6}, ip, u, gopacket.Payload("x"))
+}
+
+// TestIPv6BatchHintOfARecordReused: the hint a batch's prefetch gives a
+// frame (fw6.Engine.PrefetchSessions) can name a record that an earlier
+// frame of the same batch freed and gave to another flow. In a full table
+// of 16 sessions, one never answered (X), a batch from the LAN of a new
+// flow Y (which evicts X, and takes X's record) and then X's packet: X's
+// packet must get a session of its own, not be counted on Y's, which its
+// hint names by then.
+func TestIPv6BatchHintOfARecordReused(t *testing.T) {
+	x := func(i int) uint16 { return uint16(20000 + i) }
+	b := newBenchWith(t, benchOpts{ipv6: func(t testing.TB, lanMAC, wanMAC [6]byte) *IPv6Config {
+		v6 := ipv6Engines(t, lanMAC, wanMAC)
+		c := v6.Engine.Config()
+		c.MaxSessions, c.MaxSessionsPerHost = 16, 16
+		if _, err := v6.Engine.Reconfigure(c); err != nil {
+			t.Fatal(err)
+		}
+		udp := func(src netip.Addr, sp uint16, dst netip.Addr, dp uint16, dir fw6.Dir) {
+			f := udp6Frame(t, hostMAC, net.HardwareAddr(lanMAC[:]), src, dst, sp, dp)
+			if r := v6.Engine.Process(f[14:], dir); r.Verdict != fw6.Forward {
+				t.Fatalf("setup %v:%d → %v:%d: %v %v", src, sp, dst, dp, r.Verdict, r.Reason)
+			}
+		}
+		// X first, unanswered; fifteen answered flows fill the table.
+		udp(host6, x(0), remote6, 53, fw6.FromLAN)
+		for i := 1; i < 16; i++ {
+			udp(host6, x(i), remote6, 53, fw6.FromLAN)
+			udp(remote6, 53, host6, x(i), fw6.FromWAN)
+		}
+		return v6
+	}})
+	b.dp.SetIPv6Route(IPv6Route{Gateway: gwLL6, OnLink: []netip.Prefix{netip.MustParsePrefix("2600:5::/64")}})
+	before := b.dp.Counters().IPv6In
+	// Y comes from another host: host6 is at its limit.
+	hostY := netip.MustParseAddr("2600:100:0:100::11")
+	b.write(b.lan, udp6Frame(t, hostMAC, b.lanMAC(), hostY, remote6, 30000, 53), // Y
+		udp6Frame(t, hostMAC, b.lanMAC(), host6, remote6, x(0), 53)) // X
+	for deadline := time.Now().Add(3 * time.Second); b.dp.Counters().IPv6In < before+2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not processed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.dp.mu.Lock()
+	defer b.dp.mu.Unlock()
+	var got []string
+	found := false
+	b.dp.v6.Engine.Sessions(func(s fw6.Session) bool {
+		got = append(got, fmt.Sprintf("%v out %d", s.LAN, s.PacketsOut))
+		if s.LAN.Port() == x(0) && s.LAN.Addr() == host6 {
+			found = s.PacketsOut == 1
+		}
+		return true
+	})
+	if !found {
+		t.Fatalf("X's packet has no session of its own: %v", got)
 	}
 }

@@ -108,9 +108,9 @@ func FuzzOffloaded(f *testing.F) {
 		}
 		d.mu.Lock()
 		if fromWAN {
-			d.fromWAN(fr, time.Second, 0)
+			d.fromWAN(fr, time.Second, 0, 0)
 		} else {
-			d.fromLAN(fr, time.Second, 0)
+			d.fromLAN(fr, time.Second, 0, 0)
 		}
 		d.flush()
 		d.mu.Unlock()

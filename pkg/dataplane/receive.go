@@ -42,13 +42,14 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 			// Prefetch the table memory of the whole batch first so the
 			// cache misses of a large table overlap: the index slots,
 			// then the session records they name (pkg/nat, pkg/fw6).
-			// IPv4 keys are hashed first and their slots prefetched in
-			// one tight loop (nat.Engine.PrefetchSlots): with work
-			// between them, fewer prefetches are in flight at once.
+			// Every key is hashed first and the slots prefetched in one
+			// tight loop per engine (PrefetchSlots): with work between
+			// them, fewer prefetches are in flight at once.
 			dir, dir6 := nat.Outbound, fw6.FromLAN
 			if port == PortWAN {
 				dir, dir6 = nat.Inbound, fw6.FromWAN
 			}
+			any6 := false
 			for k, f := range frames[:n] {
 				hints[k], hints6[k] = 0, 0
 				if len(f.Data) <= packet.EthernetHeaderLen+packet.IPv4HeaderLen {
@@ -59,25 +60,28 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 					hints[k] = d.e.SlotHint(packet.Ethernet(f.Data).Payload(), dir)
 				case packet.EtherTypeIPv6:
 					if d.v6 != nil {
-						hints6[k] = d.v6.Engine.PrefetchSlot(packet.Ethernet(f.Data).Payload(), dir6)
+						hints6[k] = d.v6.Engine.SlotHint(packet.Ethernet(f.Data).Payload(), dir6)
+						any6 = any6 || hints6[k] != 0
 					}
 				}
 			}
 			d.e.PrefetchSlots(hints[:n])
-			// Each IPv4 hint now names the session prefetched, which
-			// TranslateHinted checks and uses instead of looking the
-			// packet's key up again.
+			if any6 {
+				d.v6.Engine.PrefetchSlots(hints6[:n])
+			}
+			// Each hint now names the session prefetched, which
+			// TranslateHinted and ProcessHinted check and use instead of
+			// looking the packet's key up again.
 			d.e.PrefetchSessions(hints[:n])
-			for k := range frames[:n] {
-				if hints6[k] != 0 {
-					d.v6.Engine.PrefetchSession(hints6[k])
-				}
+			if any6 {
+				d.v6.Engine.PrefetchSessions(hints6[:n])
 			}
 		}
 		for k, f := range frames[:n] {
 			var h nat.Hint
+			var h6 fw6.Hint
 			if prefetched {
-				h = hints[k]
+				h, h6 = hints[k], hints6[k]
 			}
 			if f.Len != len(f.Data) {
 				d.cnt.Truncated++
@@ -88,9 +92,9 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 			}
 			switch port {
 			case PortLAN:
-				d.fromLAN(f, now, h)
+				d.fromLAN(f, now, h, h6)
 			case PortWAN:
-				d.fromWAN(f, now, h)
+				d.fromWAN(f, now, h, h6)
 			case PortSelf:
 				d.fromSelf(f.Data, now)
 			}
@@ -107,8 +111,9 @@ func (d *Dataplane) reader(ctx context.Context, port, i int, l link.Link) {
 func isGroupMAC(m []byte) bool { return m[0]&1 != 0 }
 
 // fromLAN handles a frame from the LAN; h is its IPv4 packet's Hint
-// (nat.Engine.PrefetchSession), or 0.
-func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration, h nat.Hint) {
+// (nat.Engine.PrefetchSession), or 0, and h6 its IPv6 packet's
+// (fw6.Engine.PrefetchSession), or 0.
+func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration, h nat.Hint, h6 fw6.Hint) {
 	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
@@ -146,7 +151,7 @@ func (d *Dataplane) fromLAN(fr link.Frame, now time.Duration, h nat.Hint) {
 		}
 		d.route(PortLAN, f, d.e.TranslateHinted(eth.Payload(), nat.Outbound, h), link.Offload{}, now)
 	case packet.EtherTypeIPv6:
-		d.fromLAN6(fr, now)
+		d.fromLAN6(fr, now, h6)
 	default:
 		d.cnt.NonIPv4++
 	}
@@ -176,8 +181,8 @@ func (d *Dataplane) lanSourceOK(eth packet.Ethernet, now time.Duration) bool {
 	return true
 }
 
-// fromWAN handles a frame from the WAN; h is as for fromLAN.
-func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration, h nat.Hint) {
+// fromWAN handles a frame from the WAN; h and h6 are as for fromLAN.
+func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration, h nat.Hint, h6 fw6.Hint) {
 	f := fr.Data
 	if len(f) < packet.EthernetHeaderLen {
 		d.cnt.Truncated++
@@ -210,7 +215,7 @@ func (d *Dataplane) fromWAN(fr link.Frame, now time.Duration, h nat.Hint) {
 		}
 		d.route(PortWAN, f, d.e.TranslateHinted(ip, nat.Inbound, h), link.Offload{}, now)
 	case packet.EtherTypeIPv6:
-		d.fromWAN6(fr, now)
+		d.fromWAN6(fr, now, h6)
 	default:
 		d.cnt.NonIPv4++
 	}
