@@ -450,11 +450,7 @@ func TestFastPathMutations(t *testing.T) {
 		setup(p)
 		for n := 0; n < 20000; n++ {
 			k := rng.IntN(len(variants))
-			b := append([]byte(nil), variants[k]...)
-			for m := rng.IntN(3); m >= 0 && len(b) > 0; m-- {
-				b[rng.IntN(min(len(b), 64))] ^= byte(1 << rng.IntN(8))
-			}
-			p.send(dirs[k], b)
+			p.send(dirs[k], mutate(rng, variants[k]))
 			switch n % 2500 {
 			case 1249:
 				p.age(3 * time.Minute)
@@ -522,4 +518,14 @@ func TestFastPathAddresses(t *testing.T) {
 			t.Fatalf("the fast path took nothing")
 		}
 	}
+}
+
+// mutate returns a copy of packet v with one to three bits flipped in its
+// first 64 bytes (the IPv6 header and the ports the fast path reads).
+func mutate(rng *rand.Rand, v []byte) []byte {
+	b := append([]byte(nil), v...)
+	for m := rng.IntN(3); m >= 0 && len(b) > 0; m-- {
+		b[rng.IntN(min(len(b), 64))] ^= byte(1 << rng.IntN(8))
+	}
+	return b
 }

@@ -95,11 +95,7 @@ func TestHintedMatchesGeneral(t *testing.T) {
 				}
 				for n := 0; n < 5000; n++ {
 					k := rng.IntN(len(variants))
-					b := append([]byte(nil), variants[k]...)
-					for m := rng.IntN(3); m >= 0 && len(b) > 0; m-- {
-						b[rng.IntN(min(len(b), 64))] ^= byte(1 << rng.IntN(8))
-					}
-					p.send(dirs[k], b)
+					p.send(dirs[k], mutate(rng, variants[k]))
 					if n%2500 == 2499 {
 						p.age(3 * time.Minute)
 					}

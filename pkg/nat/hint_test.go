@@ -93,14 +93,7 @@ func TestHintedMatchesGeneral(t *testing.T) {
 				}
 				for n := 0; n < 5000; n++ {
 					k := rng.IntN(len(variants))
-					b := append([]byte(nil), variants[k]...)
-					for m := rng.IntN(3); m >= 0 && len(b) > 0; m-- {
-						b[rng.IntN(min(len(b), 48))] ^= byte(1 << rng.IntN(8))
-					}
-					if rng.IntN(2) == 0 && headerFits(b) {
-						packet.IPv4(b).UpdateHeaderChecksum()
-					}
-					p.send(dirs[k], b)
+					p.send(dirs[k], mutate(rng, variants[k]))
 					if n%2500 == 2499 {
 						p.age(3 * time.Minute)
 					}
@@ -226,12 +219,7 @@ func TestPrefetchSessionNamesTheSession(t *testing.T) {
 		named, total := 0, 0
 		for k := range out {
 			for _, dir := range []Dir{Outbound, Inbound} {
-				p := packet.IPv4(out[k])
-				if dir == Inbound {
-					p = packet.IPv4(in[k])
-				}
-				l4 := p[p.HeaderLen():]
-				sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+				p, sp, dp := flowPacket(out, in, k, dir)
 				h := hintFor(e, p, dir)
 				var want, got uint32
 				if dir == Outbound {

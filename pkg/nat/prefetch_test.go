@@ -22,12 +22,7 @@ func TestPrefetchSessionFindsTheKeysRecord(t *testing.T) {
 		offHome, found := 0, 0
 		for k := range out {
 			for _, dir := range []Dir{Outbound, Inbound} {
-				p := packet.IPv4(out[k])
-				if dir == Inbound {
-					p = packet.IPv4(in[k])
-				}
-				l4 := p[p.HeaderLen():]
-				sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+				p, sp, dp := flowPacket(out, in, k, dir)
 				var want uint32
 				var hash uint64
 				idx := tb.out
@@ -99,4 +94,14 @@ func TestPrefetchIgnoresBadHints(t *testing.T) {
 			t.Errorf("hint %#x became %#x", uint64(bad[k]), uint64(h))
 		}
 	}
+}
+
+// flowPacket is flow k's packet of flowSet in dir, with its ports.
+func flowPacket(out, in [][]byte, k int, dir Dir) (p packet.IPv4, sp, dp uint16) {
+	p = packet.IPv4(out[k])
+	if dir == Inbound {
+		p = packet.IPv4(in[k])
+	}
+	l4 := p[p.HeaderLen():]
+	return p, binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
 }
