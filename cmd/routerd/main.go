@@ -1,7 +1,8 @@
 // Command routerd is the whole router. It is the firmware's /init, the
 // kernel's first process, and must never return: that process does
 // init's work (internal/pid1: mounts, loopback, orphans), loads the kernel
-// modules, and supervises a worker, this binary re-executed (environment
+// modules (both begun while its packages initialise: internal/earlyboot),
+// and supervises a worker, this binary re-executed (environment
 // ROUTERD_WORKER=1, same arguments): it restarts the worker with backoff
 // when it exits or crashes, logs why, and forwards SIGTERM and SIGHUP to
 // it. Started by another init (a debug shell's), it only supervises.
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/passgate/passgate/internal/earlyboot"
 	"github.com/passgate/passgate/internal/pid1"
 	"github.com/passgate/passgate/internal/supervisor"
 )
@@ -56,13 +58,18 @@ func supervise() {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "routerd: "+format+"\n", args...)
 	}
-	first := pid1.Is()
+	// As the first process, the package initialisation has prepared the
+	// process and started the modules (internal/earlyboot).
+	early := earlyboot.Started()
+	first := early != nil
 	if first {
-		if err := pid1.Prepare(); err != nil {
+		if err := early.Prepared(); err != nil {
 			logf("as the first process: %v", err)
 		}
+	} else {
+		early = earlyboot.Now()
 	}
-	loadModules(logf)
+	logModules(early.Modules(), logf)
 	s := &supervisor.Supervisor{
 		NewWorker: workerCommand,
 		Signals:   sigs,

@@ -5,27 +5,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passgate/passgate/internal/earlyboot"
 	"github.com/passgate/passgate/internal/kmod"
 )
 
-// loadModules loads the firmware's kernel modules (kmod.ListFile), each
-// after its dependencies and the others in parallel, once, before the
-// first worker starts: the worker needs the ports' drivers, the boot
-// partition's block device and file system, and TUN for self0. Outside
-// the firmware there is no list and nothing to do. A module that fails is
-// logged; the worker then says what it lacks (a port that never appears,
-// the factory configuration in RAM).
-func loadModules(logf func(string, ...any)) {
-	rel, err := kmod.Release()
-	if err != nil {
-		logf("kernel modules: %v", err)
+// logModules logs what loading the firmware's kernel modules did
+// (kmod.ListFile; internal/earlyboot loads them, each after its
+// dependencies and the others in parallel, once, before the first worker
+// starts): the worker needs the ports' drivers, the boot partition's block
+// device and file system, and TUN for self0. Outside the firmware there is
+// no list and nothing to log. A module that fails is logged; the worker
+// then says what it lacks (a port that never appears, the factory
+// configuration in RAM).
+func logModules(m earlyboot.Modules, logf func(string, ...any)) {
+	if m.Err != nil {
+		logf("%v", m.Err)
 		return
 	}
-	res, took, err := kmod.Boot("/", rel, kmod.LoadFile)
-	if err != nil {
-		logf("%v", err)
-		return
-	}
+	res := m.Results
 	if len(res) == 0 {
 		return
 	}
@@ -39,7 +36,7 @@ func loadModules(logf func(string, ...any)) {
 		}
 		each = append(each, fmt.Sprintf("%s %v", kmod.Name(r.File), r.Took.Round(time.Millisecond)))
 	}
-	logf("%d kernel modules loaded in %v (%s)%s", len(res)-failed, took.Round(time.Millisecond), strings.Join(each, ", "), failedNote(failed))
+	logf("%d kernel modules loaded in %v (%s)%s", len(res)-failed, m.Took.Round(time.Millisecond), strings.Join(each, ", "), failedNote(failed))
 }
 
 func failedNote(n int) string {

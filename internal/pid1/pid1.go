@@ -31,20 +31,21 @@ const Path = "/bin:/sbin:/usr/bin:/usr/sbin"
 // entering promiscuous mode, into the shell.)
 const ConsoleLogLevel = 5
 
-// Prepare readies the machine as init would: the mounts (Mounts, under
-// "/"), the loopback interface up, the console's log level, PATH set. It goes on past a failure
-// and returns them all joined: a router with a missing mount still
-// routes and says what is missing.
+// Prepare readies the machine as init would: the console's log level
+// first (the kernel modules that load next print informational lines),
+// then the mounts (Mounts, under "/"), the loopback interface up, PATH
+// set. It goes on past a failure and returns them all joined: a router
+// with a missing mount still routes and says what is missing.
 func Prepare() error {
 	var errs []error
-	errs = append(errs, MountAll("/")...)
-	if err := loopbackUp(); err != nil {
-		errs = append(errs, fmt.Errorf("loopback: %w", err))
-	}
 	// syslog(2)'s SYSLOG_ACTION_CONSOLE_LEVEL takes the level as its
 	// length argument.
 	if _, _, e := unix.Syscall(unix.SYS_SYSLOG, unix.SYSLOG_ACTION_CONSOLE_LEVEL, 0, ConsoleLogLevel); e != 0 {
 		errs = append(errs, fmt.Errorf("console log level: %w", e))
+	}
+	errs = append(errs, MountAll("/")...)
+	if err := loopbackUp(); err != nil {
+		errs = append(errs, fmt.Errorf("loopback: %w", err))
 	}
 	if os.Getenv("PATH") == "" {
 		os.Setenv("PATH", Path)
