@@ -388,6 +388,15 @@ func TestBootQEMUArm64WorkerRestart(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^1 0 \S /bin/routerd`).MatchString(ps) {
 		t.Fatalf("PID 1 is not routerd:\n%s", ps)
 	}
+	// RCU grace periods, expedited for the start-up (pid1.ExpediteRCU),
+	// are back to normal once the worker is ready.
+	rcu, err := vm.Debug("cat /sys/kernel/rcu_expedited", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := strings.TrimSpace(rcu); v != "0" {
+		t.Errorf("/sys/kernel/rcu_expedited after ready: %q, want 0", rcu)
+	}
 	out, err := vm.Debug("kill KILL "+pid, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)

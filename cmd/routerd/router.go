@@ -406,6 +406,7 @@ func (r *router) run(parent context.Context) error {
 	r.clock.mark("shell")
 	fmt.Printf("passgate ready: lan %v wan %s\n", lan.Address, r.wanString())
 	resumeGC()
+	endExpeditedRCU(r.logf)
 	r.watchTrial(ctx)
 	r.logf("start-up took %v", r.clock)
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/passgate/passgate/internal/pid1"
 )
 
 // startupClock times the worker's start-up phases for one log line when
@@ -67,5 +70,19 @@ func pauseGC() (resume func()) {
 			debug.SetGCPercent(percent)
 			debug.SetMemoryLimit(limit)
 		})
+	}
+}
+
+// endExpeditedRCU returns the kernel's RCU grace periods to normal once
+// the worker is ready, when its supervisor is the kernel's first process,
+// which expedited them for the start-up (pid1.Prepare, pid1.ExpediteRCU).
+// Anywhere else (a test, another init) routerd changed nothing and
+// changes nothing.
+func endExpeditedRCU(logf func(string, ...any)) {
+	if os.Getppid() != 1 {
+		return
+	}
+	if err := pid1.ExpediteRCU(false); err != nil {
+		logf("RCU grace periods stay expedited: %v", err)
 	}
 }

@@ -33,9 +33,10 @@ const ConsoleLogLevel = 5
 
 // Prepare readies the machine as init would: the console's log level
 // first (the kernel modules that load next print informational lines),
-// then the mounts (Mounts, under "/"), the loopback interface up, PATH
-// set. It goes on past a failure and returns them all joined: a router
-// with a missing mount still routes and says what is missing.
+// then the mounts (Mounts, under "/"), RCU grace periods expedited until
+// ready (ExpediteRCU), the loopback interface up, PATH set. It goes on
+// past a failure and returns them all joined: a router with a missing
+// mount still routes and says what is missing.
 func Prepare() error {
 	var errs []error
 	// syslog(2)'s SYSLOG_ACTION_CONSOLE_LEVEL takes the level as its
@@ -44,6 +45,9 @@ func Prepare() error {
 		errs = append(errs, fmt.Errorf("console log level: %w", e))
 	}
 	errs = append(errs, MountAll("/")...)
+	if err := ExpediteRCU(true); err != nil {
+		errs = append(errs, fmt.Errorf("expedite RCU grace periods until ready: %w", err))
+	}
 	if err := loopbackUp(); err != nil {
 		errs = append(errs, fmt.Errorf("loopback: %w", err))
 	}
