@@ -130,6 +130,14 @@ func (s *system) waitForDevice(named, label string) (blockDev, bool) {
 	deadline := time.Now().Add(s.wait)
 	logged := false
 	for {
+		// The board's own device, when it holds a FAT file system, is
+		// the choice whatever else is there (chooseBootDevice): the
+		// other disks (a slow or failing USB stick) are not read.
+		if name, ok := s.deviceName(named); ok {
+			if d, ok := s.readBlockDevice(name); ok && d.FAT {
+				return d, true
+			}
+		}
 		devs := s.scanBlockDevices(label)
 		if d, ok := chooseBootDevice(named, label, devs); ok {
 			return d, true
@@ -143,6 +151,16 @@ func (s *system) waitForDevice(named, label string) (blockDev, bool) {
 		}
 		time.Sleep(s.poll)
 	}
+}
+
+// deviceName is the sysfs name of the device path named, a path in the
+// device directory; false if named is empty or deeper in it.
+func (s *system) deviceName(named string) (string, bool) {
+	rel, err := filepath.Rel(s.devDir, named)
+	if named == "" || err != nil || rel == "." || strings.Contains(rel, "/") || strings.HasPrefix(rel, "..") {
+		return "", false
+	}
+	return rel, true
 }
 
 func orNone(s string) string {

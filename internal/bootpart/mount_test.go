@@ -241,3 +241,34 @@ func TestUnescapeMount(t *testing.T) {
 		}
 	}
 }
+
+// The board's partition is taken without reading the other disks: a
+// second disk whose device hangs when opened (here a FIFO with no writer;
+// in life a failing USB stick) does not hold up the boot.
+func TestMountTheBoardsPartitionWithoutReadingOtherDisks(t *testing.T) {
+	f := newFakeSystem(t)
+	f.addDevice(t, "vda1", fatImage(t, label, 0, nil), true)
+	f.addDevice(t, "sda1", "", true)
+	os.Remove(f.dev("sda1"))
+	if err := unix.Mkfifo(f.dev("sda1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.mountBoot(f.dir, "/dev/vda1", label) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		// Unblock the stuck open so the goroutine ends.
+		if w, err := os.OpenFile(f.dev("sda1"), os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		t.Fatal("mounting the board's partition waited on another disk")
+	}
+	want := fmt.Sprintf("%s %s vfat %#x %s", f.dev("vda1"), f.dir, mountFlags, mountData)
+	if len(f.mounts) != 1 || f.mounts[0] != want {
+		t.Errorf("mounts %q, want [%q]", f.mounts, want)
+	}
+}

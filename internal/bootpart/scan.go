@@ -59,27 +59,36 @@ func (s *system) scanBlockDevices(label string) []blockDev {
 		return devs
 	}
 	for _, ent := range ents {
-		name := ent.Name()
-		if skipBlockDevice(name) {
-			continue
+		if d, ok := s.readBlockDevice(ent.Name()); ok {
+			devs = append(devs, d)
 		}
-		sys := filepath.Join(s.sysBlock, name)
-		if size, err := os.ReadFile(filepath.Join(sys, "size")); err != nil || strings.TrimSpace(string(size)) == "0" {
-			continue
-		}
-		d := blockDev{Name: name, Path: filepath.Join(s.devDir, name)}
-		if _, err := os.Stat(filepath.Join(sys, "partition")); err == nil {
-			d.Partition = true
-		}
-		f, err := os.Open(d.Path)
-		if err != nil {
-			continue
-		}
-		d.Label, d.FAT = fatLabel(f)
-		f.Close()
-		devs = append(devs, d)
 	}
 	return devs
+}
+
+// readBlockDevice reads what scanBlockDevices needs of one device (a name
+// in sysfs and the device directory): whether it is a partition, and its
+// FAT label. ok is false for a device that is skipped, empty or cannot be
+// opened.
+func (s *system) readBlockDevice(name string) (d blockDev, ok bool) {
+	if skipBlockDevice(name) {
+		return blockDev{}, false
+	}
+	sys := filepath.Join(s.sysBlock, name)
+	if size, err := os.ReadFile(filepath.Join(sys, "size")); err != nil || strings.TrimSpace(string(size)) == "0" {
+		return blockDev{}, false
+	}
+	d = blockDev{Name: name, Path: filepath.Join(s.devDir, name)}
+	if _, err := os.Stat(filepath.Join(sys, "partition")); err == nil {
+		d.Partition = true
+	}
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return blockDev{}, false
+	}
+	d.Label, d.FAT = fatLabel(f)
+	f.Close()
+	return d, true
 }
 
 // skipBlockDevice is true for devices that never hold the boot partition
