@@ -33,7 +33,18 @@ func errorf(ifname, what string, err error) error {
 
 // link looks up ifname. The error says the interface does not exist.
 func link(ifname string) (netlink.Link, error) {
-	l, err := netlink.LinkByName(ifname)
+	return linkOn(nil, ifname)
+}
+
+// linkOn looks ifname up on h, or on a socket of its own if h is nil.
+func linkOn(h *netlink.Handle, ifname string) (netlink.Link, error) {
+	var l netlink.Link
+	var err error
+	if h != nil {
+		l, err = h.LinkByName(ifname)
+	} else {
+		l, err = netlink.LinkByName(ifname)
+	}
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -59,16 +70,14 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 }
 
 // LinkUp sets ifname administratively up.
-func LinkUp(ifname string) error {
-	l, err := link(ifname)
-	if err != nil {
-		return err
-	}
-	if l.Attrs().Flags&net.FlagUp != 0 {
+func LinkUp(ifname string) error { return onIface(ifname, (*iface).up) }
+
+func (i *iface) up() error {
+	if i.l.Attrs().Flags&net.FlagUp != 0 {
 		return nil
 	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		return errorf(ifname, "set up", err)
+	if err := i.h.LinkSetUp(i.l); err != nil {
+		return errorf(i.name, "set up", err)
 	}
 	return nil
 }
@@ -90,15 +99,15 @@ func LinkDown(ifname string) error {
 
 // SetMTU sets ifname's MTU.
 func SetMTU(ifname string, mtu int) error {
-	l, err := link(ifname)
-	if err != nil {
-		return err
-	}
-	if l.Attrs().MTU == mtu {
+	return onIface(ifname, func(i *iface) error { return i.setMTU(mtu) })
+}
+
+func (i *iface) setMTU(mtu int) error {
+	if i.l.Attrs().MTU == mtu {
 		return nil
 	}
-	if err := netlink.LinkSetMTU(l, mtu); err != nil {
-		return errorf(ifname, fmt.Sprintf("set mtu %d", mtu), err)
+	if err := i.h.LinkSetMTU(i.l, mtu); err != nil {
+		return errorf(i.name, fmt.Sprintf("set mtu %d", mtu), err)
 	}
 	return nil
 }
@@ -107,45 +116,46 @@ func SetMTU(ifname string, mtu int) error {
 // while the interface is up, the interface is taken down for the change and
 // brought back up.
 func SetMAC(ifname string, mac net.HardwareAddr) error {
-	l, err := link(ifname)
-	if err != nil {
-		return err
-	}
 	if len(mac) != 6 {
 		return errorf(ifname, "set mac", fmt.Errorf("%q is not a 6-byte Ethernet address", mac))
 	}
-	if l.Attrs().HardwareAddr.String() == mac.String() {
+	return onIface(ifname, func(i *iface) error { return i.setMAC(mac) })
+}
+
+func (i *iface) setMAC(mac net.HardwareAddr) error {
+	if len(mac) != 6 {
+		return errorf(i.name, "set mac", fmt.Errorf("%q is not a 6-byte Ethernet address", mac))
+	}
+	if i.l.Attrs().HardwareAddr.String() == mac.String() {
 		return nil
 	}
-	err = netlink.LinkSetHardwareAddr(l, mac)
-	if errors.Is(err, unix.EBUSY) && l.Attrs().Flags&net.FlagUp != 0 {
-		if err = netlink.LinkSetDown(l); err == nil {
-			err = netlink.LinkSetHardwareAddr(l, mac)
-			if uerr := netlink.LinkSetUp(l); err == nil {
+	err := i.h.LinkSetHardwareAddr(i.l, mac)
+	if errors.Is(err, unix.EBUSY) && i.l.Attrs().Flags&net.FlagUp != 0 {
+		if err = i.h.LinkSetDown(i.l); err == nil {
+			err = i.h.LinkSetHardwareAddr(i.l, mac)
+			if uerr := i.h.LinkSetUp(i.l); err == nil {
 				err = uerr
 			}
 		}
 	}
 	if err != nil {
-		return errorf(ifname, "set mac "+mac.String(), err)
+		return errorf(i.name, "set mac "+mac.String(), err)
 	}
 	return nil
 }
 
 // FlushIPv4 removes every IPv4 address from ifname.
-func FlushIPv4(ifname string) error {
-	l, err := link(ifname)
+func FlushIPv4(ifname string) error { return onIface(ifname, (*iface).flushIPv4) }
+
+func (i *iface) flushIPv4() error {
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return i.h.AddrList(i.l, netlink.FAMILY_V4) })
 	if err != nil {
-		return err
-	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
-	if err != nil {
-		return errorf(ifname, "list IPv4 addresses", err)
+		return errorf(i.name, "list IPv4 addresses", err)
 	}
 	for _, a := range addrs {
 		// Deleting a primary address also deletes its secondaries.
-		if err := netlink.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			return errorf(ifname, "remove address "+a.IPNet.String(), err)
+		if err := i.h.AddrDel(i.l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return errorf(i.name, "remove address "+a.IPNet.String(), err)
 		}
 	}
 	return nil
@@ -154,29 +164,39 @@ func FlushIPv4(ifname string) error {
 // SetIPv4Address makes addr (the interface's address and prefix length,
 // such as 192.168.1.1/24) the only IPv4 address on ifname.
 func SetIPv4Address(ifname string, addr netip.Prefix) error {
+	if err := checkIPv4Address(ifname, addr); err != nil {
+		return err
+	}
+	return onIface(ifname, func(i *iface) error { return i.setIPv4Address(addr) })
+}
+
+func checkIPv4Address(ifname string, addr netip.Prefix) error {
 	if !addr.IsValid() || !addr.Addr().Is4() {
 		return errorf(ifname, "set address", fmt.Errorf("%v is not an IPv4 address with prefix length", addr))
 	}
-	l, err := link(ifname)
-	if err != nil {
+	return nil
+}
+
+func (i *iface) setIPv4Address(addr netip.Prefix) error {
+	if err := checkIPv4Address(i.name, addr); err != nil {
 		return err
 	}
 	what := "set address " + addr.String()
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return i.h.AddrList(i.l, netlink.FAMILY_V4) })
 	if err != nil {
-		return errorf(ifname, what, err)
+		return errorf(i.name, what, err)
 	}
 	want := prefixToIPNet(addr)
 	for _, a := range addrs {
 		if a.IPNet.String() == want.String() {
 			continue
 		}
-		if err := netlink.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			return errorf(ifname, what+": remove old address "+a.IPNet.String(), err)
+		if err := i.h.AddrDel(i.l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return errorf(i.name, what+": remove old address "+a.IPNet.String(), err)
 		}
 	}
-	if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: want}); err != nil {
-		return errorf(ifname, what, err)
+	if err := i.h.AddrReplace(i.l, &netlink.Addr{IPNet: want}); err != nil {
+		return errorf(i.name, what, err)
 	}
 	return nil
 }
@@ -203,15 +223,14 @@ func readSysctl(key string) (string, error) {
 // DisableIPv6 turns IPv6 off on ifname (net.ipv6.conf.IFNAME.disable_ipv6 =
 // 1), which also removes its IPv6 addresses. A kernel without IPv6 needs
 // nothing done.
-func DisableIPv6(ifname string) error {
-	if _, err := link(ifname); err != nil {
-		return err
-	}
+func DisableIPv6(ifname string) error { return onIface(ifname, (*iface).disableIPv6) }
+
+func (i *iface) disableIPv6() error {
 	if _, err := os.Stat("/proc/sys/net/ipv6"); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := writeSysctl("net/ipv6/conf/"+ifname+"/disable_ipv6", "1"); err != nil {
-		return errorf(ifname, "disable IPv6", err)
+	if err := writeSysctl("net/ipv6/conf/"+i.name+"/disable_ipv6", "1"); err != nil {
+		return errorf(i.name, "disable IPv6", err)
 	}
 	return nil
 }
@@ -246,21 +265,20 @@ func SetIPv4Forwarding(on bool) error {
 // One gap remains: broadcasts from 0.0.0.0 (DHCP DISCOVER) are not checked
 // by rp_filter, so the router's DHCP server socket must be bound to self0
 // (SO_BINDTODEVICE) to not see the port's copy too.
-func IsolatePort(ifname string) error {
-	if _, err := link(ifname); err != nil {
-		return err
-	}
-	conf := "net/ipv4/conf/" + ifname + "/"
+func IsolatePort(ifname string) error { return onIface(ifname, (*iface).isolate) }
+
+func (i *iface) isolate() error {
+	conf := "net/ipv4/conf/" + i.name + "/"
 	if err := writeSysctl(conf+"arp_ignore", "8"); err != nil {
-		return errorf(ifname, "set arp_ignore=8", err)
+		return errorf(i.name, "set arp_ignore=8", err)
 	}
 	if err := writeSysctl(conf+"rp_filter", "1"); err != nil {
-		return errorf(ifname, "set rp_filter=1", err)
+		return errorf(i.name, "set rp_filter=1", err)
 	}
 	if all, err := readSysctl("net/ipv4/conf/all/rp_filter"); err == nil {
 		if n, _ := strconv.Atoi(all); n > 1 {
 			if err := writeSysctl("net/ipv4/conf/all/rp_filter", "1"); err != nil {
-				return errorf(ifname, "lower net.ipv4.conf.all.rp_filter to 1", err)
+				return errorf(i.name, "lower net.ipv4.conf.all.rp_filter to 1", err)
 			}
 		}
 	}
@@ -272,24 +290,20 @@ func IsolatePort(ifname string) error {
 // unless keepGRO (LimitReceiveOffloads), the MTU set (unless mtu is 0),
 // and the link up.
 func PreparePort(ifname string, mtu int, keepGRO bool) error {
-	if err := FlushIPv4(ifname); err != nil {
-		return err
-	}
-	if err := DisableIPv6(ifname); err != nil {
-		return err
-	}
-	if err := IsolatePort(ifname); err != nil {
-		return err
-	}
-	if err := LimitReceiveOffloads(ifname, keepGRO); err != nil {
-		return err
-	}
-	if mtu != 0 {
-		if err := SetMTU(ifname, mtu); err != nil {
-			return err
+	return onIface(ifname, func(i *iface) error {
+		for _, step := range []func() error{i.flushIPv4, i.disableIPv6, i.isolate,
+			func() error { return i.limitReceiveOffloads(keepGRO) }} {
+			if err := step(); err != nil {
+				return err
+			}
 		}
-	}
-	return LinkUp(ifname)
+		if mtu != 0 {
+			if err := i.setMTU(mtu); err != nil {
+				return err
+			}
+		}
+		return i.up()
+	})
 }
 
 // ethtool commands and flags (linux/ethtool.h).
@@ -350,9 +364,11 @@ func GRO(ifname string) (bool, error) {
 // boards' drivers and virtio-net), sparing the router the work per
 // segment. A driver that cannot switch them is left alone.
 func LimitReceiveOffloads(ifname string, keepGRO bool) error {
-	if _, err := link(ifname); err != nil {
-		return err
-	}
+	return onIface(ifname, func(i *iface) error { return i.limitReceiveOffloads(keepGRO) })
+}
+
+func (i *iface) limitReceiveOffloads(keepGRO bool) error {
+	ifname := i.name
 	if !keepGRO {
 		if _, err := ethtool(ifname, ethtoolSGRO, 0); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 			return errorf(ifname, "turn GRO off", err)

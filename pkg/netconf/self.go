@@ -120,44 +120,42 @@ func ConfigureSelf(cfg SelfConfig) error {
 	if err := cfg.fill(); err != nil {
 		return err
 	}
-	if err := SetMAC(cfg.Name, cfg.MAC); err != nil {
-		return err
-	}
-	if cfg.MTU != 0 {
-		if err := SetMTU(cfg.Name, cfg.MTU); err != nil {
+	return onIface(cfg.Name, func(i *iface) error {
+		if err := i.setMAC(cfg.MAC); err != nil {
 			return err
 		}
-	}
-	if err := PrepareSelfIPv6(cfg.Name, cfg.IPv6); err != nil {
-		return err
-	}
-	if err := LinkUp(cfg.Name); err != nil {
-		return err
-	}
-	if err := SetIPv4Address(cfg.Name, cfg.Address); err != nil {
-		return err
-	}
-	if err := removeStaleNextHops(cfg.Name, cfg.NextHop, cfg.NextHopMAC); err != nil {
-		return err
-	}
-	return SetDefaultRoute(cfg.Name, cfg.NextHop, cfg.NextHopMAC)
+		if cfg.MTU != 0 {
+			if err := i.setMTU(cfg.MTU); err != nil {
+				return err
+			}
+		}
+		if err := i.prepareSelfIPv6(cfg.IPv6); err != nil {
+			return err
+		}
+		if err := i.up(); err != nil {
+			return err
+		}
+		if err := i.setIPv4Address(cfg.Address); err != nil {
+			return err
+		}
+		if err := i.removeStaleNextHops(cfg.NextHop, cfg.NextHopMAC); err != nil {
+			return err
+		}
+		return i.setDefaultRoute(cfg.NextHop, cfg.NextHopMAC)
+	})
 }
 
-func removeStaleNextHops(ifname string, keep netip.Addr, mac net.HardwareAddr) error {
-	l, err := link(ifname)
+func (i *iface) removeStaleNextHops(keep netip.Addr, mac net.HardwareAddr) error {
+	neighs, err := retryDump(func() ([]netlink.Neigh, error) { return i.h.NeighList(i.index(), netlink.FAMILY_V4) })
 	if err != nil {
-		return err
-	}
-	neighs, err := retryDump(func() ([]netlink.Neigh, error) { return netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V4) })
-	if err != nil {
-		return errorf(ifname, "list neighbours", err)
+		return errorf(i.name, "list neighbours", err)
 	}
 	for _, n := range neighs {
 		ip, ok := netip.AddrFromSlice(n.IP)
 		if !ok || ip.Unmap() == keep || n.State&netlink.NUD_PERMANENT == 0 || n.HardwareAddr.String() != mac.String() {
 			continue
 		}
-		if err := DeleteNeighbor(ifname, ip.Unmap()); err != nil {
+		if err := i.deleteNeighbor(ip.Unmap()); err != nil {
 			return err
 		}
 	}
@@ -208,23 +206,26 @@ func VirtualNextHopMAC(portMAC net.HardwareAddr) net.HardwareAddr {
 // need not be inside the interface's subnet. It replaces an existing default
 // route of the main table with the same metric.
 func SetDefaultRoute(ifname string, via netip.Addr, viaMAC net.HardwareAddr) error {
-	if err := AddPermanentNeighbor(ifname, via, viaMAC); err != nil {
+	if err := checkNeighbor(ifname, via, viaMAC); err != nil {
 		return err
 	}
-	l, err := link(ifname)
-	if err != nil {
+	return onIface(ifname, func(i *iface) error { return i.setDefaultRoute(via, viaMAC) })
+}
+
+func (i *iface) setDefaultRoute(via netip.Addr, viaMAC net.HardwareAddr) error {
+	if err := i.addPermanentNeighbor(via, viaMAC); err != nil {
 		return err
 	}
 	r := &netlink.Route{
-		LinkIndex: l.Attrs().Index,
+		LinkIndex: i.index(),
 		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
 		Gw:        via.AsSlice(),
 		Flags:     int(netlink.FLAG_ONLINK),
 		Protocol:  unix.RTPROT_STATIC,
 		Table:     unix.RT_TABLE_MAIN,
 	}
-	if err := netlink.RouteReplace(r); err != nil {
-		return errorf(ifname, "set default route via "+via.String(), err)
+	if err := i.h.RouteReplace(r); err != nil {
+		return errorf(i.name, "set default route via "+via.String(), err)
 	}
 	return nil
 }
@@ -234,30 +235,41 @@ func SetDefaultRoute(ifname string, via netip.Addr, viaMAC net.HardwareAddr) err
 // client that has no address yet; SetDefaultRoute uses it for the virtual
 // next hop.
 func AddPermanentNeighbor(ifname string, ip netip.Addr, mac net.HardwareAddr) error {
+	if err := checkNeighbor(ifname, ip, mac); err != nil {
+		return err
+	}
+	return onIface(ifname, func(i *iface) error { return i.addPermanentNeighbor(ip, mac) })
+}
+
+// checkNeighbor says what is wrong with a neighbour entry ip -> mac.
+func checkNeighbor(ifname string, ip netip.Addr, mac net.HardwareAddr) error {
 	what := fmt.Sprintf("add permanent neighbour %v lladdr %v", ip, mac)
-	family := netlink.FAMILY_V4
-	switch {
-	case ip.Is6() && !ip.Is4In6():
-		family = netlink.FAMILY_V6
-	case !ip.Is4():
+	if !ip.Is4() && (!ip.Is6() || ip.Is4In6()) {
 		return errorf(ifname, what, errors.New("not an IPv4 or IPv6 address"))
 	}
 	if len(mac) != 6 {
 		return errorf(ifname, what, errors.New("not a 6-byte Ethernet address"))
 	}
-	l, err := link(ifname)
-	if err != nil {
+	return nil
+}
+
+func (i *iface) addPermanentNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
+	if err := checkNeighbor(i.name, ip, mac); err != nil {
 		return err
 	}
+	family := netlink.FAMILY_V4
+	if ip.Is6() && !ip.Is4In6() {
+		family = netlink.FAMILY_V6
+	}
 	n := &netlink.Neigh{
-		LinkIndex:    l.Attrs().Index,
+		LinkIndex:    i.index(),
 		Family:       family,
 		State:        netlink.NUD_PERMANENT,
 		IP:           ip.AsSlice(),
 		HardwareAddr: mac,
 	}
-	if err := netlink.NeighSet(n); err != nil {
-		return errorf(ifname, what, err)
+	if err := i.h.NeighSet(n); err != nil {
+		return errorf(i.name, fmt.Sprintf("add permanent neighbour %v lladdr %v", ip, mac), err)
 	}
 	return nil
 }
@@ -265,13 +277,13 @@ func AddPermanentNeighbor(ifname string, ip netip.Addr, mac net.HardwareAddr) er
 // DeleteNeighbor removes the IPv4 neighbour entry for ip on ifname; an
 // entry that does not exist is not an error.
 func DeleteNeighbor(ifname string, ip netip.Addr) error {
-	l, err := link(ifname)
-	if err != nil {
-		return err
-	}
-	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: ip.AsSlice()}
-	if err := netlink.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
-		return errorf(ifname, "delete neighbour "+ip.String(), err)
+	return onIface(ifname, func(i *iface) error { return i.deleteNeighbor(ip) })
+}
+
+func (i *iface) deleteNeighbor(ip netip.Addr) error {
+	n := &netlink.Neigh{LinkIndex: i.index(), Family: netlink.FAMILY_V4, IP: ip.AsSlice()}
+	if err := i.h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+		return errorf(i.name, "delete neighbour "+ip.String(), err)
 	}
 	return nil
 }

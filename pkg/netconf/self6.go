@@ -27,9 +27,11 @@ import (
 // IPv6 off on it (on false). Call it before the interface comes up, so the
 // kernel never solicits or runs DAD there.
 func PrepareSelfIPv6(ifname string, on bool) error {
-	if _, err := link(ifname); err != nil {
-		return err
-	}
+	return onIface(ifname, func(i *iface) error { return i.prepareSelfIPv6(on) })
+}
+
+func (i *iface) prepareSelfIPv6(on bool) error {
+	ifname := i.name
 	if _, err := os.Stat("/proc/sys/net/ipv6"); errors.Is(err, os.ErrNotExist) {
 		if on {
 			return errorf(ifname, "enable IPv6", errors.New("the kernel has no IPv6"))
@@ -37,7 +39,7 @@ func PrepareSelfIPv6(ifname string, on bool) error {
 		return nil
 	}
 	if !on {
-		return DisableIPv6(ifname)
+		return i.disableIPv6()
 	}
 	conf := "net/ipv6/conf/" + ifname + "/"
 	for _, kv := range [][2]string{
