@@ -1,6 +1,7 @@
 // Package earlyboot starts routerd's work as the kernel's first process
-// from its package initialisation: internal/pid1's preparation (mounts,
-// loopback, the console's log level), then the firmware's kernel modules
+// from its package initialisation: internal/pid1's preparation (the
+// console's log level, mounts, RCU grace periods expedited, loopback),
+// then the firmware's kernel modules
 // (internal/kmod), which go on loading while the rest of routerd's
 // packages initialise.
 //
@@ -19,6 +20,7 @@
 package earlyboot
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/passgate/passgate/internal/kmod"
@@ -39,8 +41,9 @@ type Run struct {
 	modules  Modules
 }
 
-// start prepares the first process (synchronously: it is quick, and
-// loading modules needs nothing it does) and starts loading the modules.
+// start prepares the first process, synchronously and first (it is quick,
+// and it sets the console's log level that keeps the modules'
+// informational lines off the console), and starts loading the modules.
 func start(prepare func() error, load func() Modules) *Run {
 	r := &Run{prepared: prepare(), done: make(chan struct{})}
 	go func() {
@@ -64,7 +67,7 @@ func (r *Run) Modules() Modules {
 func loadModules() Modules {
 	rel, err := kmod.Release()
 	if err != nil {
-		return Modules{Err: err}
+		return Modules{Err: fmt.Errorf("kernel modules: %w", err)}
 	}
 	res, took, err := kmod.Boot("/", rel, kmod.LoadFile)
 	return Modules{Results: res, Took: took, Err: err}
