@@ -34,20 +34,19 @@ func TestBootQEMUArm64PowerCutAfterFirstBoot(t *testing.T) {
 		ready, _ := waitFor(t, vm, readyRE, i, 60*time.Second)
 		took, _ := waitFor(t, vm, `routerd: start-up took`, i, 10*time.Second)
 		t.Logf("boot %d: kernel runs /init -> routerd ready: %v; %s", n, ready.At.Sub(initLine.At).Round(10*time.Millisecond), took.Text)
+		// Each line is waited for, not looked for once: the SSH server
+		// logs its host key when it starts serving, which may be after
+		// the ready line (its listeners are open before ready).
 		var id identity
-		for _, l := range vm.Lines() {
-			if m := hostKeyRE.FindStringSubmatch(l.Text); m != nil {
-				id.hostKey = m[1]
+		for _, f := range []struct {
+			re  *regexp.Regexp
+			dst *string
+		}{{hostKeyRE, &id.hostKey}, {certRE, &id.cert}, {ulaRE, &id.ula}} {
+			l, _, err := vm.WaitFor(f.re, i, 10*time.Second)
+			if err != nil {
+				t.Fatalf("boot %d: the console does not say the SSH host key, the web certificate and the ULA prefix: %v", n, err)
 			}
-			if m := certRE.FindStringSubmatch(l.Text); m != nil {
-				id.cert = m[1]
-			}
-			if m := ulaRE.FindStringSubmatch(l.Text); m != nil {
-				id.ula = m[1]
-			}
-		}
-		if id.hostKey == "" || id.cert == "" || id.ula == "" {
-			t.Fatalf("boot %d: the console does not say the SSH host key, the web certificate and the ULA prefix: %+v", n, id)
+			*f.dst = f.re.FindStringSubmatch(l.Text)[1]
 		}
 		return id, vm
 	}
