@@ -1,5 +1,7 @@
 // Package board holds one definition per supported board: which Debian
-// packages provide its kernel, device trees and boot firmware, how its boot
+// packages provide its kernel (or the source and configuration fragment
+// of a kernel passgate builds, under kernel/), device trees and boot
+// firmware, how its boot
 // partition is laid out, which kernel modules the initramfs must carry, which
 // console the kernel talks on, and which network port is LAN and which WAN.
 //
@@ -8,6 +10,7 @@
 package board
 
 import (
+	"embed"
 	"fmt"
 	"sort"
 	"strings"
@@ -41,7 +44,25 @@ var (
 	// UBootQEMU is Debian's u-boot build for QEMU's machines: qemu-arm64
 	// boots through it as a board boots through its own.
 	UBootQEMU = Package{Name: "u-boot-qemu", Version: "2023.01+dfsg-2+deb12u3", Arch: "all"}
+	// KernelSource is Debian's source of the same kernel (the same
+	// version as Kernel, with Debian's patches), for a board whose kernel
+	// passgate builds itself (Board.KernelConfig).
+	KernelSource = Package{Name: "linux-source-6.1", Version: "6.1.176-1", Arch: "all"}
+	// BuiltKernelRelease is `uname -r` of a kernel passgate builds from
+	// KernelSource: its upstream version and BuiltKernelSuffix (the
+	// configuration's CONFIG_LOCALVERSION).
+	BuiltKernelRelease = "6.1.176" + BuiltKernelSuffix
 )
+
+// BuiltKernelSuffix ends the release of every kernel passgate builds, so
+// that its modules never mix with a Debian kernel's.
+const BuiltKernelSuffix = "-passgate"
+
+// kernelConfigs are the configuration fragments of the kernels passgate
+// builds, one per board that has one (Board.KernelConfig).
+//
+//go:embed kernel/*.config
+var kernelConfigs embed.FS
 
 // File is one file taken from an extracted Debian package and placed on the
 // boot partition.
@@ -120,10 +141,20 @@ type Board struct {
 	Boot        Boot
 
 	// Kernel: the package, the path of the uncompressed arm64 Image inside
-	// it, and the release (directory under lib/modules).
+	// it, and the release (directory under lib/modules). For a board with
+	// a KernelConfig, the package is the kernel's source and the path is
+	// where the build puts the Image, in the same layout.
 	Kernel        Package
 	KernelImage   string
 	KernelRelease string
+	// KernelConfig names the configuration fragment under board/kernel/
+	// of a board whose kernel passgate builds from its source
+	// (firmware/kbuild): those options set over allnoconfig, the board's
+	// drivers built in, so that none of its boot Modules loads as a module
+	// and no module loading stands between the kernel starting routerd
+	// and routerd's worker (docs/performance.md, Boot). "" means the board
+	// boots Debian's packaged kernel, with its modules.
+	KernelConfig string
 
 	// DTBs are device trees copied from the kernel package to the root of
 	// the boot partition (the Pi firmware and u-boot look there). Empty for
@@ -194,6 +225,15 @@ func (b *Board) KernelCmdline() string {
 	return c
 }
 
+// KernelConfigText returns the board's kernel configuration fragment
+// (KernelConfig); an error if it has none.
+func (b *Board) KernelConfigText() ([]byte, error) {
+	if b.KernelConfig == "" {
+		return nil, fmt.Errorf("board %s boots Debian's packaged kernel; it has no kernel configuration", b.Name)
+	}
+	return kernelConfigs.ReadFile("kernel/" + b.KernelConfig)
+}
+
 // Packages returns every Debian package the board needs, without repeats,
 // in a stable order.
 func (b *Board) Packages() []Package {
@@ -258,14 +298,17 @@ func cat(lists ...[]string) []string {
 
 var boards = []*Board{
 	{
-		Name:          "qemu-arm64",
-		Description:   "QEMU -M virt (arm64, virtio NICs and disk): for trying and testing passgate",
-		Arch:          "arm64",
-		Boot:          BootQEMU,
-		Loader:        &File{Package: UBootQEMU, Src: "usr/lib/u-boot/qemu_arm64/u-boot.bin", Dst: "u-boot.bin"},
-		Kernel:        Kernel,
-		KernelImage:   "boot/vmlinuz-" + KernelRelease,
-		KernelRelease: KernelRelease,
+		Name:        "qemu-arm64",
+		Description: "QEMU -M virt (arm64, virtio NICs and disk): for trying and testing passgate",
+		Arch:        "arm64",
+		Boot:        BootQEMU,
+		Loader:      &File{Package: UBootQEMU, Src: "usr/lib/u-boot/qemu_arm64/u-boot.bin", Dst: "u-boot.bin"},
+		// Its own kernel: every driver the machine needs built in (the
+		// Modules below are all built in, so none loads at boot).
+		Kernel:        KernelSource,
+		KernelImage:   "boot/vmlinuz-" + BuiltKernelRelease,
+		KernelRelease: BuiltKernelRelease,
+		KernelConfig:  "qemu-arm64.config",
 		Console:       "ttyAMA0",
 		Cmdline:       baseCmdline,
 		Modules:       cat([]string{"virtio_pci", "virtio_net", "virtio_blk", "i6300esb"}, commonModules),

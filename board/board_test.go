@@ -53,8 +53,23 @@ func TestBoardsCompleteAndConsistent(t *testing.T) {
 				t.Errorf("arch %q: only arm64 is built today", b.Arch)
 			}
 			checkPackage(t, "kernel", b.Kernel)
-			if b.KernelRelease == "" || !strings.HasSuffix(b.Kernel.Name, b.KernelRelease) {
-				t.Errorf("kernel release %q does not match kernel package %s", b.KernelRelease, b.Kernel.Name)
+			if b.KernelConfig == "" {
+				if b.KernelRelease == "" || !strings.HasSuffix(b.Kernel.Name, b.KernelRelease) {
+					t.Errorf("kernel release %q does not match kernel package %s", b.KernelRelease, b.Kernel.Name)
+				}
+			} else {
+				// passgate's own build: from the source of the same
+				// version, its release that version and the suffix.
+				upstream, _, _ := strings.Cut(b.Kernel.Version, "-")
+				if !strings.HasPrefix(b.Kernel.Name, "linux-source-") || b.KernelRelease != upstream+BuiltKernelSuffix {
+					t.Errorf("kernel release %q and source %s: want linux-source-* and release %s", b.KernelRelease, b.Kernel, upstream+BuiltKernelSuffix)
+				}
+				if b.Kernel.Version != Kernel.Version {
+					t.Errorf("kernel source %s: not the version of Debian's kernel %s that the other boards boot", b.Kernel, Kernel)
+				}
+				if _, err := b.KernelConfigText(); err != nil {
+					t.Errorf("kernel configuration: %v", err)
+				}
 			}
 			if b.KernelImage == "" || strings.HasPrefix(b.KernelImage, "/") || !strings.HasSuffix(b.KernelImage, b.KernelRelease) {
 				t.Errorf("kernel image path %q must be relative and name the release", b.KernelImage)

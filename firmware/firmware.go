@@ -413,8 +413,8 @@ func collect(o *Options) (*Result, string, error) {
 	f := o.Fetcher()
 	b := o.Board
 
-	// 1. Kernel package: Image and modules.
-	kroot, err := f.Extract(b.Kernel)
+	// 1. Kernel package (or passgate's own build): Image and modules.
+	kroot, err := kernelRoot(o)
 	if err != nil {
 		return nil, "", err
 	}
@@ -473,7 +473,9 @@ func collect(o *Options) (*Result, string, error) {
 }
 
 // Check fetches a board's packages and checks that every file and kernel
-// module the board names exists in them, without building anything.
+// module the board names exists in them, without building the firmware. A
+// board whose kernel passgate builds (board.Board.KernelConfig) has it
+// built, once (it is cached): its modules are known only then.
 func Check(o Options) error {
 	if err := o.fill(); err != nil {
 		return err

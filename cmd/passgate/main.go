@@ -4,7 +4,7 @@
 //	passgate image [-board B] [-out DIR]   build a flashable SD image
 //	passgate run   [-board B] [-out DIR]   build and boot in QEMU, console on the terminal
 //	passgate update [-board B] [-version V] build a signed update file (.pgu)
-//	passgate check [-board B | -all]       fetch a board's packages and check its files and modules
+//	passgate check [-board B | -all]       fetch a board's packages (build its own kernel) and check its files and modules
 //	passgate boards                        list the boards
 //	passgate pin NAME=VERSION              download a Debian package and write its pin file
 package main
@@ -34,7 +34,8 @@ commands:
   image   build the SD-card image for a board (-board, -out)
   run     build the board and boot it in QEMU with the console on this terminal
   update  build a signed firmware update file for a board (-board, -version, -key)
-  check   download a board's pinned packages and check its files and modules
+  check   download a board's pinned packages (and build its kernel, for a board
+          with its own) and check its files and modules
   boards  list the boards
   pin     NAME=VERSION: download a Debian arm64 package and write its pin file
 

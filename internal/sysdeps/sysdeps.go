@@ -12,13 +12,15 @@ package sysdeps
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
 // Tool is one program and the Debian package that provides it.
 type Tool struct {
-	Bin     string // looked up in PATH
+	Bin     string // looked up in PATH; an absolute path is a file that must exist
 	Package string // Debian package
 }
 
@@ -30,6 +32,18 @@ var (
 	DpkgDeb = Tool{"dpkg-deb", "dpkg"}
 	AptGet  = Tool{"apt-get", "apt"}
 	Cpio    = Tool{"cpio", "cpio"}
+
+	// Building a board's own kernel (firmware/kbuild): make, the host's C
+	// compiler and headers for Kbuild's tools, the arm64 cross compiler,
+	// and what Kbuild runs on the way.
+	Make          = Tool{"make", "make"}
+	GCC           = Tool{"gcc", "gcc"}
+	LibcDev       = Tool{"/usr/include/stdio.h", "libc6-dev"}
+	CrossGCCArm64 = Tool{"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"}
+	Bc            = Tool{"bc", "bc"}
+	Flex          = Tool{"flex", "flex"}
+	Bison         = Tool{"bison", "bison"}
+	Xz            = Tool{"xz", "xz-utils"}
 
 	// QEMU for the boards and the interop VM.
 	QEMU        = Tool{"qemu-system-aarch64", "qemu-system-arm"}
@@ -74,6 +88,7 @@ var (
 func Catalogue() []Tool {
 	return []Tool{
 		Mtools, Depmod, DpkgDeb, AptGet, Cpio,
+		Make, GCC, LibcDev, CrossGCCArm64, Bc, Flex, Bison, Xz,
 		QEMU, QEMUx86, Debootstrap,
 		IP, Ethtool, Dhclient, Busybox, Udhcpc, Dnsmasq, Curl, Iperf3,
 		Turnserver, NATDiscovery, Traceroute, Socat, Ping, Nft, SSH, SSHKeygen,
@@ -82,12 +97,22 @@ func Catalogue() []Tool {
 	}
 }
 
+// present reports whether the program is in PATH (or the file exists).
+func (t Tool) present() bool {
+	if filepath.IsAbs(t.Bin) {
+		_, err := os.Stat(t.Bin)
+		return err == nil
+	}
+	_, err := exec.LookPath(t.Bin)
+	return err == nil
+}
+
 // Require returns nil when every tool is in PATH, and otherwise an error
 // that names each missing program, its Debian package and `make deps`.
 func Require(tools ...Tool) error {
 	var missing []Tool
 	for _, t := range tools {
-		if _, err := exec.LookPath(t.Bin); err != nil {
+		if !t.present() {
 			missing = append(missing, t)
 		}
 	}
