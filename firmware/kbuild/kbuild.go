@@ -31,7 +31,7 @@ import (
 
 // recipe changes whenever the way a kernel is built here changes, so that
 // cached builds of the old recipe are not taken.
-const recipe = "1"
+const recipe = "2"
 
 // Spec is one kernel to build.
 type Spec struct {
@@ -64,7 +64,8 @@ var Tools = []sysdeps.Tool{sysdeps.Make, sysdeps.GCC, sysdeps.LibcDev, sysdeps.C
 // Build returns the directory of the kernel described by s, building it
 // first unless a build of the same source, fragment, compiler and recipe
 // is in the cache. Callers serialise builds that share a cache directory
-// (the firmware build holds its cache lock).
+// (the firmware build holds its cache lock): a build removes the work
+// directories that killed builds left there.
 func Build(s Spec) (string, error) {
 	if s.Arch != "arm64" {
 		return "", fmt.Errorf("kernel build: architecture %q: only arm64 is built", s.Arch)
@@ -86,6 +87,12 @@ func Build(s Spec) (string, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", err
 	}
+	// A build that was killed leaves its work directory (the unpacked
+	// source, 1.5 GB); the caller's lock means none is in progress.
+	stale, _ := filepath.Glob(filepath.Join(base, "build-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 	work, err := os.MkdirTemp(base, "build-")
 	if err != nil {
 		return "", err
@@ -96,6 +103,10 @@ func Build(s Spec) (string, error) {
 	out := filepath.Join(work, "out")
 	if err := build(s, cross, work, out); err != nil {
 		return "", fmt.Errorf("kernel %s: %w", s.Release, err)
+	}
+	// What is left of an incomplete entry (no Image) goes first.
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
 	}
 	if err := os.Rename(out, dir); err != nil {
 		return "", err
@@ -116,6 +127,13 @@ func build(s Spec, cross, work, out string) error {
 	if err := os.Mkdir(src, 0o755); err != nil {
 		return err
 	}
+	st, err := os.Stat(tarballs[0])
+	if err != nil {
+		return err
+	}
+	// The tarball's time, as the package carries it, is the build's time:
+	// the same source makes the same Image, whenever it is built.
+	stamp := st.ModTime().UTC().Format("2006-01-02 15:04:05 UTC")
 	logOut := filepath.Join(work, "build.log")
 	run := func(step string, name string, args ...string) error {
 		f, err := os.OpenFile(logOut, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -126,7 +144,7 @@ func build(s Spec, cross, work, out string) error {
 		cmd := exec.Command(name, args...)
 		cmd.Dir = src
 		cmd.Stdout, cmd.Stderr = f, f
-		cmd.Env = buildEnv(s, cross)
+		cmd.Env = buildEnv(s, cross, stamp)
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%s: %s %s: %w\n%s", step, name, strings.Join(args, " "), err, tail(logOut, 30))
 		}
@@ -156,7 +174,7 @@ func build(s Spec, cross, work, out string) error {
 		return fmt.Errorf("the configuration fragment asks for what Kconfig did not make (a dependency missing from the fragment?):\n  %s", strings.Join(unmet, "\n  "))
 	}
 	kr := exec.Command("make", "-s", "kernelrelease")
-	kr.Dir, kr.Env = src, buildEnv(s, cross)
+	kr.Dir, kr.Env = src, buildEnv(s, cross, stamp)
 	rel, err := kr.Output()
 	if err != nil {
 		return fmt.Errorf("make kernelrelease: %w", err)
@@ -191,8 +209,9 @@ func build(s Spec, cross, work, out string) error {
 }
 
 // buildEnv is the environment of make: the architecture and compiler, and
-// fixed build stamps so that the same inputs make the same Image.
-func buildEnv(s Spec, cross string) []string {
+// fixed build stamps (user, host, the time given) instead of the
+// machine's, so that the same inputs make the same Image.
+func buildEnv(s Spec, cross, stamp string) []string {
 	env := []string{}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -206,7 +225,7 @@ func buildEnv(s Spec, cross string) []string {
 		"CROSS_COMPILE="+cross,
 		"KBUILD_BUILD_USER=passgate",
 		"KBUILD_BUILD_HOST=passgate",
-		"KBUILD_BUILD_TIMESTAMP="+s.SourceID,
+		"KBUILD_BUILD_TIMESTAMP="+stamp,
 	)
 }
 
