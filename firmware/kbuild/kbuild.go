@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/passgate/passgate/internal/sysdeps"
@@ -63,9 +64,9 @@ var Tools = []sysdeps.Tool{sysdeps.Make, sysdeps.GCC, sysdeps.LibcDev, sysdeps.C
 
 // Build returns the directory of the kernel described by s, building it
 // first unless a build of the same source, fragment, compiler and recipe
-// is in the cache. Callers serialise builds that share a cache directory
-// (the firmware build holds its cache lock): a build removes the work
-// directories that killed builds left there.
+// is in the cache. Builds that share a cache directory take turns (a lock
+// file under kernel/), so a build may remove the work directories that
+// killed builds left there.
 func Build(s Spec) (string, error) {
 	if s.Arch != "arm64" {
 		return "", fmt.Errorf("kernel build: architecture %q: only arm64 is built", s.Arch)
@@ -87,8 +88,17 @@ func Build(s Spec) (string, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", err
 	}
+	unlock, err := lock(filepath.Join(base, "build.lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	// Another build may have finished it while this one waited.
+	if _, err := os.Stat(filepath.Join(dir, "boot", "vmlinuz-"+s.Release)); err == nil {
+		return dir, nil
+	}
 	// A build that was killed leaves its work directory (the unpacked
-	// source, 1.5 GB); the caller's lock means none is in progress.
+	// source, 1.5 GB); under the lock, none is in progress.
 	stale, _ := filepath.Glob(filepath.Join(base, "build-*"))
 	for _, d := range stale {
 		os.RemoveAll(d)
@@ -256,6 +266,20 @@ func prune(base, release, keep string, log io.Writer) {
 			}
 		}
 	}
+}
+
+// lock takes an exclusive lock on path (made if missing) and returns what
+// releases it; the kernel releases it too if the process dies.
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func firstLine(b []byte) string {
